@@ -1,0 +1,50 @@
+import { ConnectError, Code } from "@connectrpc/connect";
+import { ErrorInfoSchema, BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
+
+/** The domain of every ErrorInfo the server sends. */
+export const ERROR_DOMAIN = "engine.cloud";
+
+/** What a failed call said, in a form for programs: code, stable reason, offending field. */
+export interface CloudErrorDetails {
+  code: Code;
+  /** Connect code name, e.g. "permission_denied". */
+  codeName: string;
+  /** Stable machine-readable reason, e.g. "TOKEN_REVOKED"; "UNKNOWN" if the server sent none. */
+  reason: string;
+  /** The request field at fault, for INVALID_ARGUMENT. */
+  field?: string;
+  /** The server's message for people. */
+  message: string;
+  metadata: Record<string, string>;
+}
+
+const codeNames: Record<number, string> = Object.fromEntries(
+  Object.entries(Code)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => [v as number, k.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()]),
+);
+
+export function codeName(code: Code): string {
+  return codeNames[code] ?? "unknown";
+}
+
+/** Reads code, reason and field from any error a client call threw. */
+export function describeCloudError(err: unknown): CloudErrorDetails {
+  const e = ConnectError.from(err);
+  const info = e.findDetails(ErrorInfoSchema)[0];
+  const badRequest = e.findDetails(BadRequestSchema)[0];
+  const metadata = { ...(info?.metadata ?? {}) };
+  return {
+    code: e.code,
+    codeName: codeName(e.code),
+    reason: info?.reason ?? "UNKNOWN",
+    field: metadata.field ?? badRequest?.fieldViolations[0]?.field,
+    message: e.rawMessage,
+    metadata,
+  };
+}
+
+/** The stable reason of a failed call, e.g. "TOKEN_REVOKED". */
+export function errorReason(err: unknown): string {
+  return describeCloudError(err).reason;
+}
