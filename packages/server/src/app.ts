@@ -1,0 +1,108 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AuthService, ProjectService, ServerService, TenantService, TokenService } from "@engine-cloud/sdk";
+import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.js";
+import { bootstrap, type BootstrapResult } from "./bootstrap.js";
+import type { Config } from "./config.js";
+import type { Logger } from "./log.js";
+import { createAuthService } from "./services/auth-service.js";
+import type { ServiceDeps } from "./services/deps.js";
+import { createProjectService } from "./services/project-service.js";
+import { createServerService } from "./services/server-service.js";
+import { createTenantService } from "./services/tenant-service.js";
+import { createTokenService } from "./services/token-service.js";
+import { migrateToLatest } from "./store/migrate.js";
+import { openDatabase, type Storage } from "./store/open-database.js";
+import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
+import { createAccessInterceptor } from "./tenancy/access-interceptor.js";
+import { buildAccessTable } from "./tenancy/access-rules.js";
+import { createTenantDirectory } from "./tenancy/tenant-directory.js";
+import { createHealthService, ServingStatus } from "./transport/health.js";
+import { createRequestLogInterceptor } from "./transport/request-log.js";
+import { createValidationInterceptor } from "./transport/request-validation.js";
+import { SERVER_VERSION } from "./version.js";
+
+export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+
+export interface App {
+  /** The node request handler for every protocol (see transport/http-server.ts). */
+  handler: NodeHandler;
+  storage: Storage;
+  feed: ChangeFeed;
+  verifier: TokenVerifier;
+  bootstrap: BootstrapResult;
+  /** Marks the server NOT_SERVING for health checks (first step of shutdown). */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+/** The API services, in the order reflection lists them. */
+export const API_SERVICES: DescService[] = [ServerService, AuthService, TenantService, TokenService, ProjectService];
+
+/**
+ * The composition root: every dependency is built here, explicitly, from the
+ * config. Tests build the same app with another config.
+ */
+export async function createApp(config: Config, log: Logger): Promise<App> {
+  const storage = await openDatabase(config);
+  const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
+  try {
+    const applied = await migrateToLatest(storage.db);
+    if (applied.length > 0) log.info("applied migrations", { versions: applied });
+    const seeded = await bootstrap(storage.db, { token: config.bootstrapToken, projects: config.bootstrapProjects }, log);
+
+    const feed = await createChangeFeed(storage, log);
+    cleanup.unshift(() => feed.close());
+    const verifier = await createTokenVerifier({
+      db: storage.db,
+      feed,
+      tokenKey: seeded.tokenKey,
+      log,
+      cacheTtlMs: config.tokenCacheTtlMs,
+    });
+    cleanup.unshift(() => verifier.close());
+    const directory = createTenantDirectory(storage.db, feed);
+    cleanup.unshift(() => directory.close());
+    const health = createHealthService();
+
+    const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, version: SERVER_VERSION };
+    // Throws for any RPC without an access declaration: the server refuses to start.
+    const accessTable = buildAccessTable(API_SERVICES);
+    const rules = new Map([...accessTable].map(([m, r]) => [`${m.parent.typeName}/${m.name}`, r]));
+    for (const s of API_SERVICES) health.setStatus(s.typeName, ServingStatus.SERVING);
+
+    const routes = (router: ConnectRouter) => {
+      router.service(ServerService, createServerService(deps));
+      router.service(AuthService, createAuthService());
+      router.service(TenantService, createTenantService(deps));
+      router.service(TokenService, createTokenService(deps));
+      router.service(ProjectService, createProjectService(deps));
+      router.service(Health, health.impl);
+    };
+    const handler = connectNodeAdapter({
+      routes,
+      interceptors: [
+        createRequestLogInterceptor(log),
+        createAccessInterceptor({ rules, verifier, directory }),
+        createValidationInterceptor(),
+      ],
+    });
+    return {
+      handler,
+      storage,
+      feed,
+      verifier,
+      bootstrap: seeded,
+      drain: () => health.shutdown(),
+      async close() {
+        health.shutdown();
+        for (const fn of cleanup) await fn();
+      },
+    };
+  } catch (err) {
+    for (const fn of cleanup) await Promise.resolve(fn()).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { TokenKindColumn } from "../store/schema.js";
+
+/**
+ * Token plaintext: `<kind prefix><43 base62 chars: 256 random bits><6 base62 chars: checksum>`,
+ * e.g. `ecr_…`. The prefix makes a leaked token recognisable (and greppable by
+ * secret scanners); the checksum rejects typos and forgeries before any
+ * database work. The checksum is keyed with the server's token key, so a spray
+ * of made-up tokens cannot produce well-formed ones and never reaches the
+ * database (a plain CRC would let an attacker mint well-formed junk at will).
+ */
+export const TOKEN_PREFIXES: Record<TokenKindColumn, string> = {
+  platform_admin: "ecp_",
+  tenant_admin: "eca_",
+  runtime: "ecr_",
+  service: "ecs_",
+};
+const PREFIX_KIND = new Map(Object.entries(TOKEN_PREFIXES).map(([k, p]) => [p, k as TokenKindColumn]));
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BODY_LENGTH = 43; // ceil(256 / log2(62))
+const CHECKSUM_LENGTH = 6;
+const PREFIX_LENGTH = 4;
+export const TOKEN_LENGTH = PREFIX_LENGTH + BODY_LENGTH + CHECKSUM_LENGTH;
+/** Characters kept for display: the prefix and 4 more, ~24 bits of 256. */
+const DISPLAY_LENGTH = PREFIX_LENGTH + 4;
+const SHAPE = new RegExp(`^ec[pars]_[0-9A-Za-z]{${BODY_LENGTH + CHECKSUM_LENGTH}}$`);
+
+function base62(bytes: Uint8Array, length: number): string {
+  let n = BigInt(`0x${Buffer.from(bytes).toString("hex") || "0"}`);
+  let out = "";
+  while (n > 0n) {
+    out = BASE62[Number(n % 62n)] + out;
+    n /= 62n;
+  }
+  return out.padStart(length, "0").slice(-length);
+}
+
+function checksum(key: Uint8Array, prefixAndBody: string): string {
+  const mac = createHmac("sha256", key).update("engine-token-checksum\0").update(prefixAndBody).digest();
+  return base62(mac.subarray(0, 5), CHECKSUM_LENGTH);
+}
+
+/** A fresh token of a kind. */
+export function mintToken(kind: TokenKindColumn, key: Uint8Array): string {
+  const body = TOKEN_PREFIXES[kind] + base62(randomBytes(32), BODY_LENGTH);
+  return body + checksum(key, body);
+}
+
+export type TokenShape =
+  | { kind: "formatted"; tokenKind: TokenKindColumn }
+  /** Not our format: only a token seeded from ENGINE_CLOUD_TOKEN can match. */
+  | { kind: "free_form" }
+  | { kind: "malformed"; why: string };
+
+/** Classifies a presented token without touching the database. */
+export function inspectToken(token: string, key: Uint8Array): TokenShape {
+  const prefixKind = PREFIX_KIND.get(token.slice(0, PREFIX_LENGTH));
+  if (prefixKind) {
+    if (!SHAPE.test(token)) return { kind: "malformed", why: "wrong length or characters" };
+    const given = Buffer.from(token.slice(-CHECKSUM_LENGTH));
+    const expected = Buffer.from(checksum(key, token.slice(0, -CHECKSUM_LENGTH)));
+    if (!timingSafeEqual(given, expected)) return { kind: "malformed", why: "checksum mismatch (a typo?)" };
+    return { kind: "formatted", tokenKind: prefixKind };
+  }
+  if (token.length >= 32 && token.length <= 512 && /^[\x21-\x7e]+$/.test(token)) return { kind: "free_form" };
+  return { kind: "malformed", why: "not an Engine Cloud token" };
+}
+
+/**
+ * The stored form: HMAC-SHA-256 under the server's token key. Tokens carry 256
+ * random bits, so a fast keyed hash is as strong as a password hash here and
+ * costs microseconds on the request path.
+ */
+export function hashToken(token: string, key: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(token).digest();
+}
+
+export function displayPrefix(token: string): string {
+  return token.slice(0, DISPLAY_LENGTH);
+}

@@ -1,0 +1,120 @@
+import { parseArgs } from "node:util";
+import path from "node:path";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Everything the server reads from its environment, parsed and validated once. */
+export interface Config {
+  listen: { host: string; port: number };
+  tls?: { certFile: string; keyFile: string };
+  /** PostgreSQL URL; absent means the embedded PGlite database in dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  /** Seeds the first platform admin token on a database that has none. */
+  bootstrapToken?: string;
+  /** Seeds the default tenant's project policy when it has no rows. */
+  bootstrapProjects?: string[];
+  logLevel: LogLevel;
+  /** How long in-flight calls may run after SIGTERM before they are cut. */
+  shutdownGraceMs: number;
+  /**
+   * Upper bound on how long a cached token verdict is trusted without a
+   * change notification; a safety net for a notification lost with a crash.
+   */
+  tokenCacheTtlMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+const MIN_BOOTSTRAP_TOKEN_LENGTH = 32;
+const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function parseListen(value: string, problems: string[]): Config["listen"] {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    problems.push(`--listen / ENGINE_CLOUD_LISTEN: "${value}" is not host:port (e.g. 127.0.0.1:7070)`);
+    return { host: "127.0.0.1", port: 7070 };
+  }
+  return { host: m[1].replace(/^\[|\]$/g, "") || "127.0.0.1", port };
+}
+
+/**
+ * Flags win over environment variables. Every problem is reported, one line
+ * each, so an operator fixes them all in one go.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  let flags: Record<string, string | undefined> = {};
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: {
+        listen: { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "database-url": { type: "string" },
+        "data-dir": { type: "string" },
+        "log-level": { type: "string" },
+        "shutdown-grace": { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | undefined>;
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+
+  const listen = parseListen(flags.listen ?? env.ENGINE_CLOUD_LISTEN ?? "127.0.0.1:7070", problems);
+
+  const certFile = flags["tls-cert"] ?? env.ENGINE_CLOUD_TLS_CERT;
+  const keyFile = flags["tls-key"] ?? env.ENGINE_CLOUD_TLS_KEY;
+  if (Boolean(certFile) !== Boolean(keyFile)) problems.push("--tls-cert and --tls-key must be given together");
+
+  const databaseUrl = flags["database-url"] ?? env.DATABASE_URL ?? undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push("DATABASE_URL must start with postgres:// or postgresql://");
+  }
+
+  const bootstrapToken = env.ENGINE_CLOUD_TOKEN || undefined;
+  if (bootstrapToken && bootstrapToken.length < MIN_BOOTSTRAP_TOKEN_LENGTH) {
+    problems.push(
+      `ENGINE_CLOUD_TOKEN must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters (try: openssl rand -hex 32)`,
+    );
+  }
+
+  let bootstrapProjects: string[] | undefined;
+  if (env.ENGINE_CLOUD_ALLOWED_PROJECTS) {
+    bootstrapProjects = env.ENGINE_CLOUD_ALLOWED_PROJECTS.split(",").map((p) => p.trim()).filter(Boolean);
+    for (const p of bootstrapProjects) {
+      if (!PROJECT_NAME.test(p)) problems.push(`ENGINE_CLOUD_ALLOWED_PROJECTS: "${p}" is not a valid project name`);
+    }
+  }
+
+  const logLevel = (flags["log-level"] ?? env.ENGINE_CLOUD_LOG_LEVEL ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    problems.push(`log level "${logLevel}" is not one of debug, info, warn, error`);
+  }
+
+  const shutdownGraceMs = Number(flags["shutdown-grace"] ?? env.ENGINE_CLOUD_SHUTDOWN_GRACE_MS ?? 10_000);
+  if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
+    problems.push("--shutdown-grace / ENGINE_CLOUD_SHUTDOWN_GRACE_MS must be a whole number of milliseconds");
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    listen,
+    tls: certFile && keyFile ? { certFile, keyFile } : undefined,
+    databaseUrl,
+    dataDir: path.resolve(flags["data-dir"] ?? env.ENGINE_CLOUD_DATA_DIR ?? ".engine-cloud"),
+    bootstrapToken,
+    bootstrapProjects,
+    logLevel,
+    shutdownGraceMs,
+    tokenCacheTtlMs: 60_000,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The kinds of failure domain code may report. Each maps to exactly one
+ * Connect code in errors/to-connect-error.ts; nothing below the edge knows
+ * about Connect.
+ */
+export type DomainErrorKind =
+  | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
+  | "not_found"
+  | "already_exists"
+  | "failed_precondition"
+  | "aborted"
+  | "resource_exhausted"
+  | "unavailable";
+
+/**
+ * A failure a caller can act on: a kind, a stable machine-readable reason
+ * (e.g. "TOKEN_REVOKED") and a message that says what to do next.
+ * `metadata` travels in the ErrorInfo detail; it must never hold a secret.
+ */
+export class DomainError extends Error {
+  constructor(
+    readonly kind: DomainErrorKind,
+    readonly reason: string,
+    message: string,
+    readonly metadata: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export const invalidArgument = (field: string, message: string) =>
+  new DomainError("invalid_argument", "INVALID_ARGUMENT", message, { field });
+export const unauthenticated = (reason: string, message: string) =>
+  new DomainError("unauthenticated", reason, message);
+export const permissionDenied = (reason: string, message: string, metadata?: Record<string, string>) =>
+  new DomainError("permission_denied", reason, message, metadata);
+export const notFound = (reason: string, message: string) => new DomainError("not_found", reason, message);
+export const alreadyExists = (reason: string, message: string) =>
+  new DomainError("already_exists", reason, message);
+export const failedPrecondition = (reason: string, message: string) =>
+  new DomainError("failed_precondition", reason, message);

@@ -1,0 +1,73 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema, ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { DomainError, type DomainErrorKind } from "./domain-error.js";
+
+export const ERROR_DOMAIN = "engine.cloud";
+
+function codeOf(kind: DomainErrorKind): Code {
+  switch (kind) {
+    case "invalid_argument":
+      return Code.InvalidArgument;
+    case "unauthenticated":
+      return Code.Unauthenticated;
+    case "permission_denied":
+      return Code.PermissionDenied;
+    case "not_found":
+      return Code.NotFound;
+    case "already_exists":
+      return Code.AlreadyExists;
+    case "failed_precondition":
+      return Code.FailedPrecondition;
+    case "aborted":
+      return Code.Aborted;
+    case "resource_exhausted":
+      return Code.ResourceExhausted;
+    case "unavailable":
+      return Code.Unavailable;
+    default: {
+      const unreachable: never = kind;
+      throw new Error(`unmapped domain error kind ${String(unreachable)}`);
+    }
+  }
+}
+
+/** Builds the one error shape every client sees: a code plus ErrorInfo(reason, domain, metadata). */
+export function connectErrorWithReason(
+  code: Code,
+  reason: string,
+  message: string,
+  metadata: Record<string, string> = {},
+  cause?: unknown,
+): ConnectError {
+  const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> = [
+    { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) },
+  ];
+  if (metadata.field) {
+    details.push({
+      desc: BadRequestSchema,
+      value: create(BadRequestSchema, {
+        fieldViolations: [{ field: metadata.field, description: message, reason }],
+      }),
+    });
+  }
+  return new ConnectError(message, code, undefined, details, cause);
+}
+
+/**
+ * The single place where failures become wire errors. Unknown errors become
+ * INTERNAL with a generic message: their text may hold internals (SQL, paths),
+ * so it goes to the log through `cause`, never to the caller.
+ */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof DomainError) {
+    return connectErrorWithReason(codeOf(err.kind), err.reason, err.message, err.metadata, err);
+  }
+  if (err instanceof ConnectError) {
+    if (err.findDetails(ErrorInfoSchema).length > 0) return err;
+    // Errors raised by connect itself (bad framing, deadline, cancel) get a reason too.
+    const reason = Code[err.code]?.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase() ?? "UNKNOWN";
+    return connectErrorWithReason(err.code, reason, err.rawMessage, {}, err);
+  }
+  return connectErrorWithReason(Code.Internal, "INTERNAL", "internal error; the server log has the details", {}, err);
+}

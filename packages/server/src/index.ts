@@ -1,0 +1,5 @@
+export { serve, migrate } from "./cli-entry.js";
+export { startServer, type RunningServer } from "./server.js";
+export { createApp, type App } from "./app.js";
+export { loadConfig, ConfigError, type Config } from "./config.js";
+export { createLogger, type Logger } from "./log.js";

@@ -1,0 +1,12 @@
+import type { Kysely } from "kysely";
+import type { Database } from "../store/schema.js";
+import type { ChangeFeed } from "../sync/change-feed.js";
+
+/** What every service implementation is built from (see app.ts). */
+export interface ServiceDeps {
+  db: Kysely<Database>;
+  feed: ChangeFeed;
+  /** Server secret keying token hashes and checksums. */
+  tokenKey: Uint8Array;
+  version: string;
+}

@@ -1,0 +1,72 @@
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { CheckProjectResponseSchema, ProjectService } from "@engine-cloud/sdk";
+import { actorOf } from "../auth/caller.js";
+import { notFound } from "../errors/domain-error.js";
+import type { ProjectStateColumn } from "../store/schema.js";
+import { deleteProject, getProject, listProjects, setProjectState } from "../store/projects.js";
+import { getToken } from "../store/tokens.js";
+import { decideProject } from "../tenancy/project-policy.js";
+import { tenantScope } from "../tenancy/request-context.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import type { HandlerContext } from "@connectrpc/connect";
+import type { ServiceDeps } from "./deps.js";
+import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { projectToProto } from "./to-proto.js";
+
+const unknownProject = (name: string) =>
+  notFound("PROJECT_UNKNOWN", `project "${name}" is not in the tenant's policy; allow it with: engine-cloud project allow ${name}`);
+
+export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof ProjectService> {
+  const { db, feed } = deps;
+
+  const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {
+    const { caller, tenant } = tenantScope(ctx);
+    const row = await withTenant(db, tenant.id, (tx) => setProjectState(tx, tenant.id, name, state, actorOf(caller)));
+    feed.publish({ type: "project", tenantId: tenant.id, name });
+    return { project: projectToProto(row) };
+  };
+
+  return {
+    allowProject: (req, ctx) => setState(req.name, "allowed", ctx),
+    denyProject: (req, ctx) => setState(req.name, "denied", ctx),
+    async getProject(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const row = await withTenant(db, tenant.id, (tx) => getProject(tx, tenant.id, req.name));
+      if (!row) throw unknownProject(req.name);
+      return { project: projectToProto(row) };
+    },
+    async listProjects(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const size = pageSizeOf(req.pageSize);
+      const after = decodePageToken<{ name: string }>(req.pageToken, ["name"]);
+      const rows = await withTenant(db, tenant.id, (tx) => listProjects(tx, tenant.id, { limit: size + 1, after: after?.name }));
+      const { page, next } = splitPage(rows, size, (p) => ({ name: p.name }));
+      return { projects: page.map(projectToProto), nextPageToken: next };
+    },
+    async deleteProject(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const deleted = await withTenant(db, tenant.id, (tx) => deleteProject(tx, tenant.id, req.name));
+      if (!deleted) throw unknownProject(req.name);
+      feed.publish({ type: "project", tenantId: tenant.id, name: req.name });
+      return {};
+    },
+    async checkProject(req, ctx) {
+      const { caller, tenant } = tenantScope(ctx);
+      const { row, scope } = await withTenant(db, tenant.id, async (tx) => {
+        const project = await getProject(tx, tenant.id, req.name);
+        if (!req.tokenId) return { row: project, scope: caller.projects };
+        const token = await getToken(tx, tenant.id, req.tokenId);
+        if (!token) throw notFound("TOKEN_NOT_FOUND", `no token ${req.tokenId} in this tenant`);
+        return { row: project, scope: token.projects };
+      });
+      const decision = decideProject(req.name, row, scope);
+      return create(CheckProjectResponseSchema, {
+        allowed: decision.allowed,
+        reason: decision.allowed ? "" : decision.reason,
+        message: decision.allowed ? `project "${req.name}" may sync` : decision.message,
+        project: row ? projectToProto(row) : undefined,
+      });
+    },
+  };
+}

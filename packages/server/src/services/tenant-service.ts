@@ -1,0 +1,74 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { TenantService } from "@engine-cloud/sdk";
+import { alreadyExists, failedPrecondition, notFound } from "../errors/domain-error.js";
+import type { TenantStateColumn } from "../store/schema.js";
+import { findTenant, insertTenant, listTenants, updateTenant, type TenantRow } from "../store/tenants.js";
+import { revokeTenantTokens } from "../store/tokens.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import type { ServiceDeps } from "./deps.js";
+import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { tenantToProto } from "./to-proto.js";
+
+/**
+ * Platform RPCs: the tenants table itself is not tenant-owned, so these run on
+ * the owner connection. Every state change is announced on the change feed,
+ * which is what makes a suspension bite on the next request everywhere.
+ */
+export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof TenantService> {
+  const { db, feed } = deps;
+
+  const mustFind = async (idOrSlug: string): Promise<TenantRow> => {
+    const t = await findTenant(db, idOrSlug);
+    if (!t) throw notFound("TENANT_NOT_FOUND", `no tenant "${idOrSlug}"; list them with: engine-cloud tenant list`);
+    return t;
+  };
+
+  const changeState = async (idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
+    const t = await mustFind(idOrSlug);
+    if (t.is_operator) {
+      throw failedPrecondition("TENANT_PROTECTED", "the operator tenant holds the platform admin tokens and cannot be suspended or deleted");
+    }
+    if (t.state === "deleted") throw failedPrecondition("TENANT_DELETED", `tenant "${t.slug}" is deleted and cannot change state`);
+    const updated = await updateTenant(db, t.id, { state: to });
+    feed.publish({ type: "tenant", tenantId: t.id });
+    return updated;
+  };
+
+  return {
+    async createTenant(req) {
+      const row = await insertTenant(db, { slug: req.slug, displayName: req.displayName || req.slug });
+      if (!row) throw alreadyExists("TENANT_EXISTS", `the slug "${req.slug}" is taken; pick another`);
+      feed.publish({ type: "tenant", tenantId: row.id });
+      return { tenant: tenantToProto(row) };
+    },
+    async getTenant(req) {
+      return { tenant: tenantToProto(await mustFind(req.tenant)) };
+    },
+    async listTenants(req) {
+      const size = pageSizeOf(req.pageSize);
+      const after = decodePageToken<{ createdAt: string; id: string }>(req.pageToken, ["createdAt", "id"]);
+      const rows = await listTenants(db, { limit: size + 1, after, showDeleted: req.showDeleted });
+      const { page, next } = splitPage(rows, size, (t) => ({ createdAt: t.created_at.toISOString(), id: t.id }));
+      return { tenants: page.map(tenantToProto), nextPageToken: next };
+    },
+    async updateTenant(req) {
+      const t = await mustFind(req.tenant);
+      const updated = await updateTenant(db, t.id, { displayName: req.displayName });
+      feed.publish({ type: "tenant", tenantId: t.id });
+      return { tenant: tenantToProto(updated) };
+    },
+    async suspendTenant(req) {
+      return { tenant: tenantToProto(await changeState(req.tenant, "suspended")) };
+    },
+    async resumeTenant(req) {
+      return { tenant: tenantToProto(await changeState(req.tenant, "active")) };
+    },
+    async deleteTenant(req) {
+      const deleted = await changeState(req.tenant, "deleted");
+      // The tenant state already refuses its tokens; revoking them too keeps
+      // them dead should anyone ever restore the row.
+      await withTenant(db, deleted.id, (tx) => revokeTenantTokens(tx, deleted.id));
+      return { tenant: tenantToProto(deleted) };
+    },
+  };
+}

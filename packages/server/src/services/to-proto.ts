@@ -1,0 +1,76 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import {
+  ProjectSchema,
+  ProjectState,
+  TenantSchema,
+  TenantState,
+  TokenKind,
+  TokenSchema,
+  type Project,
+  type Tenant,
+  type Token,
+} from "@engine-cloud/sdk";
+import type { ProjectRow } from "../store/projects.js";
+import type { TokenKindColumn } from "../store/schema.js";
+import type { TenantRow } from "../store/tenants.js";
+import type { TokenRow } from "../store/tokens.js";
+
+const ts = (d: Date | null) => (d ? timestampFromDate(d) : undefined);
+
+export const TOKEN_KIND_TO_PROTO: Record<TokenKindColumn, TokenKind> = {
+  platform_admin: TokenKind.PLATFORM_ADMIN,
+  tenant_admin: TokenKind.TENANT_ADMIN,
+  runtime: TokenKind.RUNTIME,
+  service: TokenKind.SERVICE,
+};
+
+export function tokenKindFromProto(kind: TokenKind): TokenKindColumn {
+  const entry = Object.entries(TOKEN_KIND_TO_PROTO).find(([, v]) => v === kind);
+  if (!entry) throw new Error(`no token kind ${kind}`); // unreachable: validated by protovalidate
+  return entry[0] as TokenKindColumn;
+}
+
+export function tokenToProto(t: TokenRow): Token {
+  return create(TokenSchema, {
+    id: t.id,
+    tenantId: t.tenant_id,
+    kind: TOKEN_KIND_TO_PROTO[t.kind],
+    label: t.label,
+    displayPrefix: t.display_prefix,
+    projects: t.projects,
+    createdAt: ts(t.created_at),
+    createdBy: t.created_by,
+    expiresAt: ts(t.expires_at),
+    revokedAt: ts(t.revoked_at),
+    lastUsedAt: ts(t.last_used_at),
+  });
+}
+
+const TENANT_STATE_TO_PROTO = {
+  active: TenantState.ACTIVE,
+  suspended: TenantState.SUSPENDED,
+  deleted: TenantState.DELETED,
+} as const;
+
+export function tenantToProto(t: TenantRow): Tenant {
+  return create(TenantSchema, {
+    id: t.id,
+    slug: t.slug,
+    displayName: t.display_name,
+    state: TENANT_STATE_TO_PROTO[t.state],
+    createdAt: ts(t.created_at),
+    updatedAt: ts(t.updated_at),
+    deletedAt: ts(t.deleted_at),
+  });
+}
+
+export function projectToProto(p: ProjectRow): Project {
+  return create(ProjectSchema, {
+    name: p.name,
+    state: p.state === "allowed" ? ProjectState.ALLOWED : ProjectState.DENIED,
+    createdAt: ts(p.created_at),
+    updatedAt: ts(p.updated_at),
+    updatedBy: p.updated_by,
+  });
+}

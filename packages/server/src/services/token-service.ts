@@ -1,0 +1,88 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { TokenService } from "@engine-cloud/sdk";
+import { actorOf, type Caller } from "../auth/caller.js";
+import { displayPrefix, hashToken, mintToken } from "../auth/token-format.js";
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
+import type { TokenKindColumn } from "../store/schema.js";
+import { getToken, insertToken, listTokens, revokeToken, type TokenRow } from "../store/tokens.js";
+import { permissionsOfTokenKind } from "../tenancy/permissions.js";
+import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import type { ServiceDeps } from "./deps.js";
+import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { tokenKindFromProto, tokenToProto } from "./to-proto.js";
+
+/**
+ * A caller may only issue tokens that can do no more than it can: no
+ * escalation by minting. Platform admin tokens live in the operator tenant.
+ */
+function checkIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn, projects: string[]): void {
+  if (kind === "platform_admin") {
+    if (!caller.platformAdmin) throw permissionDenied("PERMISSION_DENIED", "only a platform administrator may create platform admin tokens");
+    if (tenant.id !== caller.homeTenantId) {
+      throw failedPrecondition("PLATFORM_TOKEN_TENANT", "platform admin tokens belong to the operator tenant; do not name a tenant");
+    }
+  }
+  for (const p of permissionsOfTokenKind(kind)) {
+    if (!caller.permissions.has(p)) {
+      throw permissionDenied("PERMISSION_DENIED", `a ${kind} token may do more than this credential (${p})`);
+    }
+  }
+  if (projects.length > 0 && kind !== "runtime" && kind !== "service") {
+    throw invalidArgument("projects", "only runtime and service tokens can be limited to projects");
+  }
+}
+
+export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenService> {
+  const { db, feed, tokenKey } = deps;
+
+  const mustGet = async (tenant: TenantRef, id: string, fn: typeof getToken = getToken): Promise<TokenRow> => {
+    const row = await withTenant(db, tenant.id, (tx) => fn(tx, tenant.id, id));
+    if (!row) throw notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
+    return row;
+  };
+
+  return {
+    async createToken(req, ctx) {
+      const { caller, tenant } = tenantScope(ctx);
+      const kind = tokenKindFromProto(req.kind);
+      checkIssuable(caller, tenant, kind, req.projects);
+      const secret = mintToken(kind, tokenKey);
+      const row = await withTenant(db, tenant.id, (tx) =>
+        insertToken(tx, {
+          tenantId: tenant.id,
+          kind,
+          label: req.label,
+          displayPrefix: displayPrefix(secret),
+          secretHash: hashToken(secret, tokenKey),
+          projects: req.projects,
+          createdBy: actorOf(caller),
+          expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
+        }),
+      );
+      feed.publish({ type: "token", tenantId: tenant.id, tokenId: row.id });
+      return { token: tokenToProto(row), secret };
+    },
+    async getToken(req, ctx) {
+      return { token: tokenToProto(await mustGet(tenantScope(ctx).tenant, req.id)) };
+    },
+    async listTokens(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const size = pageSizeOf(req.pageSize);
+      const after = decodePageToken<{ createdAt: string; id: string }>(req.pageToken, ["createdAt", "id"]);
+      const rows = await withTenant(db, tenant.id, (tx) =>
+        listTokens(tx, tenant.id, { limit: size + 1, after, showInactive: req.showInactive, now: new Date() }),
+      );
+      const { page, next } = splitPage(rows, size, (t) => ({ createdAt: t.created_at.toISOString(), id: t.id }));
+      return { tokens: page.map(tokenToProto), nextPageToken: next };
+    },
+    async revokeToken(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const row = await mustGet(tenant, req.id, revokeToken);
+      // Announced after commit: this process evicts at once, the others on NOTIFY.
+      feed.publish({ type: "token", tenantId: tenant.id, tokenId: row.id });
+      return { token: tokenToProto(row) };
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import * as foundation from "./0001_foundation.js";
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+/**
+ * Every migration, in order. Forward-only: a landed migration is never edited;
+ * a change is a new entry at the end.
+ */
+export const migrations: Migration[] = [{ version: 1, ...foundation }];

@@ -1,0 +1,127 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.js";
+import { PGliteDialect } from "./pglite-dialect.js";
+
+/** A notification channel subscription: payloads in, connection state out. */
+export interface Subscription {
+  close(): Promise<void>;
+}
+export interface SubscribeHandlers {
+  onPayload(payload: string): void;
+  /** Called with false when notifications may have been missed, true once flowing again. */
+  onConnected(connected: boolean): void;
+}
+
+/**
+ * The database as the server sees it: typed queries plus PostgreSQL's own
+ * notifications. The same interface over a real server and embedded PGlite,
+ * so every code path above it runs on both.
+ */
+export interface Storage {
+  readonly kind: "postgres" | "pglite";
+  readonly db: Kysely<Database>;
+  subscribe(channel: string, handlers: SubscribeHandlers): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+
+export async function openDatabase(options: { databaseUrl?: string; dataDir: string; poolSize?: number }): Promise<Storage> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
+    : openPGlite(options.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Storage> {
+  // bigint columns (revisions) fit in a double for any realistic lifetime.
+  const types = {
+    getTypeParser: (oid: number, format?: "text" | "binary") =>
+      oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
+  };
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  pool.on("error", () => {
+    // An idle client died (server restart); the pool replaces it on next use.
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kind: "postgres",
+    db,
+    subscribe: (channel, handlers) => subscribePostgres(url, channel, handlers),
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * One dedicated LISTEN connection per channel, reconnected with backoff. While
+ * it is down the subscriber is told so, because anything it caches may have
+ * missed a change.
+ */
+async function subscribePostgres(url: string, channel: string, handlers: SubscribeHandlers): Promise<Subscription> {
+  let closed = false;
+  let client: pg.Client | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let attempt = 0;
+
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on("notification", (n) => {
+      if (n.channel === channel && n.payload !== undefined) handlers.onPayload(n.payload);
+    });
+    const lost = () => {
+      if (client !== c) return;
+      client = undefined;
+      handlers.onConnected(false);
+      c.end().catch(() => {});
+      schedule();
+    };
+    c.on("error", lost);
+    c.on("end", lost);
+    await c.connect();
+    await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    if (closed) {
+      await c.end();
+      return;
+    }
+    client = c;
+    attempt = 0;
+    handlers.onConnected(true);
+  };
+  const schedule = () => {
+    if (closed) return;
+    const delay = Math.min(5000, 50 * 2 ** attempt++) * Math.random();
+    retryTimer = setTimeout(() => connect().catch(schedule), delay);
+  };
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
+    },
+  };
+}
+
+async function openPGlite(dataDir: string): Promise<Storage> {
+  mkdirSync(dataDir, { recursive: true });
+  const pglite = await PGlite.create(`${dataDir}/pgdata`);
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: "pglite",
+    db,
+    async subscribe(channel, handlers) {
+      const unlisten = await pglite.listen(channel, handlers.onPayload);
+      handlers.onConnected(true);
+      return { close: () => unlisten() };
+    },
+    async close() {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import type { PGlite } from "@electric-sql/pglite";
+import {
+  CompiledQuery,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type QueryResult,
+} from "kysely";
+
+/**
+ * PGlite is one in-process connection. Kysely may run a transaction while
+ * other requests query, so the single connection is handed out under a lock:
+ * a statement from elsewhere must never land inside someone's BEGIN … COMMIT.
+ */
+class SerialLock {
+  #tail: Promise<void> = Promise.resolve();
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const ready = this.#tail.then(() => release);
+    this.#tail = this.#tail.then(() => next);
+    return ready;
+  }
+}
+
+class PGliteConnection implements DatabaseConnection {
+  constructor(private readonly db: PGlite) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    // Without parameters use the simple protocol, as node-postgres does, so a
+    // migration script of many statements runs the same on both backends.
+    const result =
+      query.parameters.length === 0
+        ? ((await this.db.exec(query.sql)).at(-1) ?? { rows: [] as R[], affectedRows: 0 })
+        : await this.db.query<R>(query.sql, query.parameters as unknown[]);
+    return {
+      rows: result.rows as R[],
+      numAffectedRows: result.affectedRows === undefined ? undefined : BigInt(result.affectedRows),
+    };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error("streaming queries are not supported on PGlite");
+  }
+}
+
+class PGliteDriver implements Driver {
+  readonly #lock = new SerialLock();
+  readonly #connection: PGliteConnection;
+  readonly #releases = new WeakMap<DatabaseConnection, () => void>();
+
+  constructor(private readonly db: PGlite) {
+    this.#connection = new PGliteConnection(db);
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const release = await this.#lock.acquire();
+    // One connection object, one holder at a time; the release is kept per hand-out.
+    this.#releases.set(this.#connection, release);
+    return this.#connection;
+  }
+
+  async beginTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw("begin"));
+  }
+
+  async commitTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw("commit"));
+  }
+
+  async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
+    await conn.executeQuery(CompiledQuery.raw("rollback"));
+  }
+
+  async releaseConnection(conn: DatabaseConnection): Promise<void> {
+    const release = this.#releases.get(conn);
+    this.#releases.delete(conn);
+    release?.();
+  }
+
+  async destroy(): Promise<void> {}
+}
+
+export class PGliteDialect implements Dialect {
+  constructor(private readonly db: PGlite) {}
+  createAdapter() {
+    return new PostgresAdapter();
+  }
+  createDriver(): Driver {
+    return new PGliteDriver(this.db);
+  }
+  createIntrospector(db: Kysely<unknown>) {
+    return new PostgresIntrospector(db);
+  }
+  createQueryCompiler() {
+    return new PostgresQueryCompiler();
+  }
+}

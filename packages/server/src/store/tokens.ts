@@ -1,0 +1,164 @@
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { Database, TokenKindColumn, TokensTable, TenantStateColumn } from "./schema.js";
+
+export type TokenRow = Omit<Selectable<TokensTable>, "secret_hash">;
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+const tokenColumns = [
+  "tenant_id",
+  "id",
+  "kind",
+  "label",
+  "display_prefix",
+  "free_form",
+  "projects",
+  "created_at",
+  "created_by",
+  "expires_at",
+  "revoked_at",
+  "last_used_at",
+] as const;
+
+export interface TokenWithTenant extends TokenRow {
+  tenant_slug: string;
+  tenant_state: TenantStateColumn;
+}
+
+/**
+ * Finds a token by its keyed hash, across tenants: the tenant is not known
+ * until the token is. This and the bootstrap are the only reads of tenant
+ * tables outside a tenant transaction, and they run on the owner connection.
+ */
+export async function findTokenByHash(db: Kysely<Database>, hash: Uint8Array): Promise<TokenWithTenant | undefined> {
+  return db
+    .selectFrom("tokens")
+    .innerJoin("tenants", "tenants.id", "tokens.tenant_id")
+    .select(tokenColumns.map((c) => `tokens.${c}` as const))
+    .select(["tenants.slug as tenant_slug", "tenants.state as tenant_state"])
+    .where("tokens.secret_hash", "=", hash)
+    .executeTakeFirst();
+}
+
+export async function freeFormTokenHashes(db: Kysely<Database>): Promise<Uint8Array[]> {
+  const rows = await db.selectFrom("tokens").select("secret_hash").where("free_form", "=", true).execute();
+  return rows.map((r) => r.secret_hash);
+}
+
+export interface NewToken {
+  tenantId: string;
+  kind: TokenKindColumn;
+  label: string;
+  displayPrefix: string;
+  secretHash: Uint8Array;
+  freeForm?: boolean;
+  projects: string[];
+  createdBy: string;
+  expiresAt?: Date;
+}
+
+export async function insertToken(db: Executor, t: NewToken): Promise<TokenRow> {
+  return db
+    .insertInto("tokens")
+    .values({
+      tenant_id: t.tenantId,
+      kind: t.kind,
+      label: t.label,
+      display_prefix: t.displayPrefix,
+      secret_hash: t.secretHash,
+      free_form: t.freeForm ?? false,
+      projects: t.projects,
+      created_by: t.createdBy,
+      expires_at: t.expiresAt ?? null,
+    })
+    .returning(tokenColumns)
+    .executeTakeFirstOrThrow();
+}
+
+export async function getToken(tx: Transaction<Database>, tenantId: string, id: string): Promise<TokenRow | undefined> {
+  return tx
+    .selectFrom("tokens")
+    .select(tokenColumns)
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .executeTakeFirst();
+}
+
+export interface TokenCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listTokens(
+  tx: Transaction<Database>,
+  tenantId: string,
+  opts: { limit: number; after?: TokenCursor; showInactive: boolean; now: Date },
+): Promise<TokenRow[]> {
+  let q = tx
+    .selectFrom("tokens")
+    .select(tokenColumns)
+    .where("tenant_id", "=", tenantId)
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(opts.limit);
+  if (opts.after) {
+    const { createdAt, id } = opts.after;
+    q = q.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+  }
+  if (!opts.showInactive) {
+    q = q
+      .where("revoked_at", "is", null)
+      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", opts.now)]));
+  }
+  return q.execute();
+}
+
+/** Revokes once: an already revoked token keeps its first revocation time. */
+export async function revokeToken(tx: Transaction<Database>, tenantId: string, id: string): Promise<TokenRow | undefined> {
+  await tx
+    .updateTable("tokens")
+    .set({ revoked_at: sql`now()` })
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .where("revoked_at", "is", null)
+    .execute();
+  return getToken(tx, tenantId, id);
+}
+
+export async function revokeTenantTokens(tx: Executor, tenantId: string): Promise<string[]> {
+  const rows = await tx
+    .updateTable("tokens")
+    .set({ revoked_at: sql`now()` })
+    .where("tenant_id", "=", tenantId)
+    .where("revoked_at", "is", null)
+    .returning("id")
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** One statement for a whole batch of recently used tokens. */
+export async function touchTokens(db: Kysely<Database>, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable("tokens")
+    .set({ last_used_at: sql`now()` })
+    .where("id", "in", ids)
+    .execute();
+}
+
+export async function hasActivePlatformAdmin(db: Executor): Promise<boolean> {
+  const row = await db
+    .selectFrom("tokens")
+    .select("id")
+    .where("kind", "=", "platform_admin")
+    .where("revoked_at", "is", null)
+    .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", sql<Date>`now()`)]))
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function tokenExistsWithHash(db: Executor, hash: Uint8Array): Promise<boolean> {
+  const row = await db.selectFrom("tokens").select("id").where("secret_hash", "=", hash).executeTakeFirst();
+  return row !== undefined;
+}

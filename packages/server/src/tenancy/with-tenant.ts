@@ -1,0 +1,23 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database } from "../store/schema.js";
+
+/** The non-owner role that row-level security confines; created by migration 1. */
+export const APP_ROLE = "engine_app";
+
+/**
+ * The only way services touch tenant tables. The transaction runs as the
+ * application role with `engine.tenant_id` set for its duration only
+ * (set_config(..., true) is SET LOCAL), so even a query that forgets its
+ * tenant filter sees no other tenant's rows: row-level security is the
+ * defence in depth behind every explicit `where tenant_id = …`.
+ */
+export function withTenant<T>(
+  db: Kysely<Database>,
+  tenantId: string,
+  fn: (tx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  return db.transaction().execute(async (tx) => {
+    await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
+    return fn(tx);
+  });
+}
