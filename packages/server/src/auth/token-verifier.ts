@@ -25,6 +25,8 @@ export interface TokenVerifier {
   verify(bearer: string | undefined): Promise<Caller>;
   /** Database lookups made so far (for tests and benchmarks of the cache). */
   readonly lookups: number;
+  /** Writes the batch of recent uses to last_used_at now, instead of at the next interval. */
+  flushLastUsed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -127,6 +129,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
     get lookups() {
       return lookups;
     },
+    flushLastUsed,
     async verify(bearer) {
       if (!bearer) {
         throw unauthenticated("TOKEN_MISSING", 'no credential: send the header "authorization: Bearer <token>"');

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createCloudClient, type CloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
+import { createLogger, loadConfig, startServer, type Config, type RunningServer } from "@engine-cloud/server";
+import { createTestDatabase, type TestDatabase } from "./test-database.js";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export interface TestServer {
+  url: string;
+  /** The seeded platform admin token (ENGINE_CLOUD_TOKEN). */
+  adminToken: string;
+  /** Every log line the server wrote, to check that no secret ever appears. */
+  logs: string[];
+  server: RunningServer;
+  database: TestDatabase;
+  client(token?: string, options?: Partial<CloudClientOptions>): CloudClient;
+  /** A client acting as the platform admin, in the named tenant. */
+  admin(tenant?: string): CloudClient;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  /** Reuse a database (a second server on the same data); default: a fresh one. */
+  database?: TestDatabase;
+  configure?: (config: Config) => void;
+}
+
+export function randomSeedToken(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** The real server, in this process, on a free loopback port. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const database = options.database ?? (await createTestDatabase());
+  const adminToken = options.env?.ENGINE_CLOUD_TOKEN ?? randomSeedToken();
+  const env: Record<string, string> = {
+    ENGINE_CLOUD_TOKEN: adminToken,
+    ENGINE_CLOUD_LISTEN: "127.0.0.1:0",
+    ENGINE_CLOUD_DATA_DIR: database.dataDir,
+    ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "2000",
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
+    ...options.env,
+  };
+  const config = loadConfig([], env);
+  options.configure?.(config);
+  const logs: string[] = [];
+  const server = await startServer(config, createLogger("debug", (line) => logs.push(line)));
+  const client = (token?: string, o?: Partial<CloudClientOptions>) =>
+    createCloudClient({ baseUrl: server.url, token, ...o });
+  return {
+    url: server.url,
+    adminToken,
+    logs,
+    server,
+    database,
+    client,
+    admin: (tenant?: string) => client(adminToken, { tenant }),
+    async stop() {
+      await server.stop();
+      if (!options.database) await database.drop();
+    },
+  };
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+/** The real server as a separate OS process (for multi-process and kill -9 tests). */
+export async function spawnServerProcess(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts"), ...args],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ENGINE_CLOUD_LISTEN: "127.0.0.1:0", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
+    const onData = () => {
+      const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening:\n${out}`));
+    });
+  });
+  return {
+    url,
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    async kill9() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
