@@ -29,6 +29,9 @@ export interface TestServerOptions {
   configure?: (config: Config) => void;
 }
 
+/** The root key every test server uses unless a test sets its own (tests of key handling do). */
+export const TEST_MASTER_KEY = randomBytes(32).toString("base64");
+
 export function randomSeedToken(): string {
   return randomBytes(32).toString("hex");
 }
@@ -42,6 +45,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ENGINE_CLOUD_LISTEN: "127.0.0.1:0",
     ENGINE_CLOUD_DATA_DIR: database.dataDir,
     ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "2000",
+    ENGINE_CLOUD_MASTER_KEY: TEST_MASTER_KEY,
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : {}),
     ...options.env,
   };
@@ -82,7 +86,7 @@ export async function spawnServerProcess(env: Record<string, string>, args: stri
     ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts"), ...args],
     {
       cwd: REPO_ROOT,
-      env: { ...process.env, ENGINE_CLOUD_LISTEN: "127.0.0.1:0", ...env },
+      env: { ...process.env, ENGINE_CLOUD_LISTEN: "127.0.0.1:0", ENGINE_CLOUD_MASTER_KEY: TEST_MASTER_KEY, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

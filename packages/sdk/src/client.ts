@@ -6,6 +6,9 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { AuthService } from "./gen/engine/cloud/v1/auth_service_pb.js";
+import { CredentialService } from "./gen/engine/cloud/v1/credential_service_pb.js";
+import { KeyService } from "./gen/engine/cloud/v1/key_service_pb.js";
+import { SyncService } from "./gen/engine/cloud/v1/sync_service_pb.js";
 import { ProjectService } from "./gen/engine/cloud/v1/project_service_pb.js";
 import { ServerService } from "./gen/engine/cloud/v1/server_service_pb.js";
 import { TenantService } from "./gen/engine/cloud/v1/tenant_service_pb.js";
@@ -67,6 +70,9 @@ export interface CloudClient {
   readonly tenants: Client<typeof TenantService>;
   readonly tokens: Client<typeof TokenService>;
   readonly projects: Client<typeof ProjectService>;
+  readonly credentials: Client<typeof CredentialService>;
+  readonly sync: Client<typeof SyncService>;
+  readonly keys: Client<typeof KeyService>;
   /** A client for any other service of the API, on the same transport. */
   service<T extends DescService>(service: T): Client<T>;
 }
@@ -81,6 +87,9 @@ export function createCloudClient(options: CloudClientOptions): CloudClient {
     tenants: service(TenantService),
     tokens: service(TokenService),
     projects: service(ProjectService),
+    credentials: service(CredentialService),
+    sync: service(SyncService),
+    keys: service(KeyService),
     service,
   };
 }

@@ -1,13 +1,29 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AuthService, ProjectService, ServerService, TenantService, TokenService } from "@engine-cloud/sdk";
+import {
+  AuthService,
+  CredentialService,
+  KeyService,
+  ProjectService,
+  ServerService,
+  SyncService,
+  TenantService,
+  TokenService,
+} from "@engine-cloud/sdk";
 import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
+import { createRootKeyRing, loadOrCreateKeyFile } from "./crypto/root-keys.js";
+import { createTenantKeys } from "./crypto/tenant-keys.js";
 import { createAuthService } from "./services/auth-service.js";
+import { createCredentialService } from "./services/credential-service.js";
+import { createKeyService } from "./services/key-service.js";
+import { createSyncService } from "./services/sync-service.js";
+import { createReauthorizer } from "./sync/reauthorize.js";
+import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createServerService } from "./services/server-service.js";
@@ -32,6 +48,7 @@ export interface App {
   storage: Storage;
   feed: ChangeFeed;
   verifier: TokenVerifier;
+  hub: SyncHub;
   bootstrap: BootstrapResult;
   /** Marks the server NOT_SERVING for health checks (first step of shutdown). */
   drain(): void;
@@ -39,7 +56,16 @@ export interface App {
 }
 
 /** The API services, in the order reflection lists them. */
-export const API_SERVICES: DescService[] = [ServerService, AuthService, TenantService, TokenService, ProjectService];
+export const API_SERVICES: DescService[] = [
+  ServerService,
+  AuthService,
+  TenantService,
+  TokenService,
+  ProjectService,
+  CredentialService,
+  SyncService,
+  KeyService,
+];
 
 /**
  * The composition root: every dependency is built here, explicitly, from the
@@ -66,8 +92,19 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const directory = createTenantDirectory(storage.db, feed);
     cleanup.unshift(() => directory.close());
     const health = createHealthService();
+    const keys = createTenantKeys(storage.db, rootKeyRing(config, log), feed);
+    const hub = createSyncHub({
+      db: storage.db,
+      keys,
+      feed,
+      log,
+      reauthorize: createReauthorizer(storage.db, verifier),
+      heartbeatMs: config.syncHeartbeatMs,
+      healMs: 1000,
+    });
+    cleanup.unshift(() => hub.close());
 
-    const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, version: SERVER_VERSION };
+    const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     const accessTable = buildAccessTable(API_SERVICES);
     const rules = new Map([...accessTable].map(([m, r]) => [`${m.parent.typeName}/${m.name}`, r]));
@@ -79,6 +116,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TenantService, createTenantService(deps));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
+      router.service(CredentialService, createCredentialService(deps));
+      router.service(SyncService, createSyncService({ ...deps, hub }));
+      router.service(KeyService, createKeyService(deps));
       router.service(Health, health.impl);
     };
     const handler = connectNodeAdapter({
@@ -94,6 +134,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       storage,
       feed,
       verifier,
+      hub,
       bootstrap: seeded,
       drain: () => health.shutdown(),
       async close() {
@@ -105,4 +146,22 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     for (const fn of cleanup) await Promise.resolve(fn()).catch(() => {});
     throw err;
   }
+}
+
+function rootKeyRing(config: Config, log: Logger) {
+  const mk = config.masterKey;
+  if ("key" in mk) return createRootKeyRing(mk.key, config.previousMasterKeys);
+  if (!mk.createIfMissing) {
+    const { key } = loadOrCreateKeyFile(mk.file, { create: false });
+    return createRootKeyRing(key, config.previousMasterKeys);
+  }
+  const { key, created } = loadOrCreateKeyFile(mk.file, { create: true });
+  if (created) {
+    log.warn(
+      `generated a new root key in ${mk.file} (mode 0600). Every credential is encrypted under it: back it up, ` +
+        "and for production set ENGINE_CLOUD_MASTER_KEY instead",
+      { file: mk.file },
+    );
+  }
+  return createRootKeyRing(key, config.previousMasterKeys);
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
+import { parseRootKey } from "./crypto/root-keys.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -22,6 +23,12 @@ export interface Config {
    * change notification; a safety net for a notification lost with a crash.
    */
   tokenCacheTtlMs: number;
+  /** The root key (ENGINE_CLOUD_MASTER_KEY) or, absent, the file holding it. */
+  masterKey: { key: Buffer } | { file: string; createIfMissing: boolean };
+  /** Retired root keys still needed to unwrap until `engine-cloud keys rotate-root` has run. */
+  previousMasterKeys: Buffer[];
+  /** Sync streams get a heartbeat this often. */
+  syncHeartbeatMs: number;
 }
 
 export class ConfigError extends Error {
@@ -105,16 +112,42 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("--shutdown-grace / ENGINE_CLOUD_SHUTDOWN_GRACE_MS must be a whole number of milliseconds");
   }
 
+  const dataDir = path.resolve(flags["data-dir"] ?? env.ENGINE_CLOUD_DATA_DIR ?? ".engine-cloud");
+  let masterKey: Config["masterKey"] = { file: path.join(dataDir, "master.key"), createIfMissing: !databaseUrl };
+  if (env.ENGINE_CLOUD_MASTER_KEY) {
+    const key = parseRootKey(env.ENGINE_CLOUD_MASTER_KEY);
+    if (key) masterKey = { key };
+    else problems.push("ENGINE_CLOUD_MASTER_KEY must be 32 bytes in base64 or hex (try: openssl rand -base64 32)");
+  } else if (env.ENGINE_CLOUD_MASTER_KEY_FILE) {
+    masterKey = { file: path.resolve(env.ENGINE_CLOUD_MASTER_KEY_FILE), createIfMissing: false };
+  } else if (databaseUrl) {
+    // Every server on one database must share the root key; generating one per process would lose data.
+    problems.push("with DATABASE_URL, set ENGINE_CLOUD_MASTER_KEY or ENGINE_CLOUD_MASTER_KEY_FILE (the same on every server)");
+  }
+  const previousMasterKeys: Buffer[] = [];
+  for (const text of (env.ENGINE_CLOUD_PREVIOUS_MASTER_KEYS ?? "").split(",").filter((t) => t.trim())) {
+    const key = parseRootKey(text);
+    if (key) previousMasterKeys.push(key);
+    else problems.push("ENGINE_CLOUD_PREVIOUS_MASTER_KEYS must be a comma list of 32-byte keys in base64 or hex");
+  }
+  const syncHeartbeatMs = Number(env.ENGINE_CLOUD_SYNC_HEARTBEAT_MS ?? 15_000);
+  if (!Number.isInteger(syncHeartbeatMs) || syncHeartbeatMs < 100) {
+    problems.push("ENGINE_CLOUD_SYNC_HEARTBEAT_MS must be a whole number of milliseconds, at least 100");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     databaseUrl,
-    dataDir: path.resolve(flags["data-dir"] ?? env.ENGINE_CLOUD_DATA_DIR ?? ".engine-cloud"),
+    dataDir,
     bootstrapToken,
     bootstrapProjects,
     logLevel,
     shutdownGraceMs,
     tokenCacheTtlMs: 60_000,
+    masterKey,
+    previousMasterKeys,
+    syncHeartbeatMs,
   };
 }

@@ -21,6 +21,8 @@ export interface Caller {
   permissions: ReadonlySet<Permission>;
   /** Projects the credential is limited to; empty means all the tenant allows. */
   projects: readonly string[];
+  /** When the credential stops working, if it expires: long-lived streams end then. */
+  expiresAt?: Date;
 }
 
 /** "token:<id>": how changes record who made them. */

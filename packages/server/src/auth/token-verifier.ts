@@ -86,6 +86,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
         void reloadFreeForm();
         break;
       case "project":
+      case "credential":
         break;
     }
   });
@@ -169,6 +170,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
         platformAdmin: row.kind === "platform_admin",
         permissions: permissionsOfTokenKind(row.kind),
         projects: row.projects,
+        expiresAt: row.expires_at ?? undefined,
       };
     },
     async close() {

@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { Database } from "../store/schema.js";
 import type { ChangeFeed } from "../sync/change-feed.js";
 
@@ -8,5 +9,7 @@ export interface ServiceDeps {
   feed: ChangeFeed;
   /** Server secret keying token hashes and checksums. */
   tokenKey: Uint8Array;
+  /** Per-tenant data keys for sealing credentials. */
+  keys: TenantKeys;
   version: string;
 }

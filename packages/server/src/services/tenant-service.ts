@@ -66,8 +66,12 @@ export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof Tenan
     async deleteTenant(req) {
       const deleted = await changeState(req.tenant, "deleted");
       // The tenant state already refuses its tokens; revoking them too keeps
-      // them dead should anyone ever restore the row.
-      await withTenant(db, deleted.id, (tx) => revokeTenantTokens(tx, deleted.id));
+      // them dead should anyone ever restore the row. Destroying the data key
+      // makes every sealed secret of the tenant unreadable, backups included.
+      await withTenant(db, deleted.id, async (tx) => {
+        await revokeTenantTokens(tx, deleted.id);
+        await deps.keys.destroy(tx, deleted.id);
+      });
       return { tenant: tenantToProto(deleted) };
     },
   };

@@ -1,6 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
+  CredentialSchema,
+  CredentialType,
+  type Credential,
   ProjectSchema,
   ProjectState,
   TenantSchema,
@@ -11,8 +14,10 @@ import {
   type Tenant,
   type Token,
 } from "@engine-cloud/sdk";
+import type { SecretValues } from "../crypto/credential-secrets.js";
+import type { CredentialRow } from "../store/credentials.js";
 import type { ProjectRow } from "../store/projects.js";
-import type { TokenKindColumn } from "../store/schema.js";
+import type { CredentialTypeColumn, TokenKindColumn } from "../store/schema.js";
 import type { TenantRow } from "../store/tenants.js";
 import type { TokenRow } from "../store/tokens.js";
 
@@ -72,5 +77,45 @@ export function projectToProto(p: ProjectRow): Project {
     createdAt: ts(p.created_at),
     updatedAt: ts(p.updated_at),
     updatedBy: p.updated_by,
+  });
+}
+
+const CREDENTIAL_TYPE_TO_PROTO: Record<CredentialTypeColumn, CredentialType> = {
+  oauth2: CredentialType.OAUTH2,
+  api_key: CredentialType.API_KEY,
+  basic: CredentialType.BASIC,
+  generic: CredentialType.GENERIC,
+};
+
+export function credentialTypeFromProto(t: CredentialType): CredentialTypeColumn {
+  const entry = Object.entries(CREDENTIAL_TYPE_TO_PROTO).find(([, v]) => v === t);
+  if (!entry) throw new Error(`no credential type ${t}`); // unreachable: validated by protovalidate
+  return entry[0] as CredentialTypeColumn;
+}
+
+/** A credential message; `secrets` absent means a listing (key names and expiries, no values). */
+export function credentialToProto(row: CredentialRow, secrets?: SecretValues): Credential {
+  return create(CredentialSchema, {
+    id: row.id,
+    project: row.project,
+    provider: row.provider,
+    alias: row.alias,
+    identity: row.identity,
+    type: CREDENTIAL_TYPE_TO_PROTO[row.type],
+    keys: Object.fromEntries(
+      Object.entries(row.key_info).map(([name, info]) => [
+        name,
+        { value: secrets?.[name] ?? "", expiresAt: info.expires_at ? timestampFromDate(new Date(info.expires_at)) : undefined },
+      ]),
+    ),
+    metadata: row.metadata,
+    scopes: row.scopes,
+    autoRefresh: row.auto_refresh,
+    version: BigInt(row.version),
+    revision: BigInt(row.revision),
+    createdAt: ts(row.created_at),
+    updatedAt: ts(row.updated_at),
+    createdBy: row.created_by,
+    updatedBy: row.updated_by,
   });
 }

@@ -50,10 +50,53 @@ export interface ProjectsTable {
   updated_by: string;
 }
 
+export interface TenantKeysTable {
+  tenant_id: string;
+  wrapped_key: Uint8Array;
+  root_key_id: string;
+  created_at: Timestamp;
+  rewrapped_at: NullableTimestamp;
+}
+
+export interface TenantRevisionsTable {
+  tenant_id: string;
+  revision: ColumnType<number, number | undefined, number>;
+  retained_from: ColumnType<number, number | undefined, number>;
+}
+
+export type CredentialTypeColumn = "oauth2" | "api_key" | "basic" | "generic";
+/** Non-secret facts about each key: a listing shows these, never the values. */
+export type KeyInfo = Record<string, { expires_at?: string }>;
+
+export interface CredentialsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  project: string;
+  provider: string;
+  alias: string;
+  type: CredentialTypeColumn;
+  identity: ColumnType<Record<string, string>, string, string>;
+  metadata: ColumnType<Record<string, string>, string, string>;
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
+  key_info: ColumnType<KeyInfo, string, string>;
+  sealed_keys: Uint8Array | null;
+  auto_refresh: ColumnType<boolean, boolean | undefined, boolean>;
+  version: number;
+  revision: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+  deleted_at: NullableTimestamp;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
   tenants: TenantsTable;
   tokens: TokensTable;
   projects: ProjectsTable;
+  tenant_keys: TenantKeysTable;
+  tenant_revisions: TenantRevisionsTable;
+  credentials: CredentialsTable;
 }

@@ -66,3 +66,9 @@ export async function updateTenant(
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** Ids of tenants that have a data key, for root key rotation. */
+export async function listTenantKeyOwners(db: Executor): Promise<string[]> {
+  const rows = await db.selectFrom("tenants").select("id").where("state", "!=", "deleted").orderBy("id").execute();
+  return rows.map((r) => r.id);
+}

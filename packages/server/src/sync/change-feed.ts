@@ -11,6 +11,8 @@ export type ChangeEvent =
   | { type: "token"; tenantId: string; tokenId: string }
   | { type: "tenant"; tenantId: string }
   | { type: "project"; tenantId: string; name: string }
+  /** A credential change committed at this tenant revision. */
+  | { type: "credential"; tenantId: string; revision: number }
   /**
    * The feed lost (connected=false) or regained (true) its listen connection:
    * events may have been missed, so drop anything cached, and cache nothing

@@ -1,4 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { bearerOf } from "../auth/bearer.js";
 import type { Caller } from "../auth/caller.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
@@ -6,13 +7,6 @@ import { TENANT_HEADER } from "@engine-cloud/sdk";
 import type { AccessRule } from "./access-rules.js";
 import { requestContextKey, type TenantRef } from "./request-context.js";
 import type { TenantDirectory } from "./tenant-directory.js";
-
-function bearerOf(header: Headers): string | undefined {
-  const value = header.get("authorization");
-  if (!value) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(value.trim());
-  return m ? m[1] : value.trim();
-}
 
 /**
  * The tenant comes from the credential, never from the request body. Only a

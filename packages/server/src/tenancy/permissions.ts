@@ -11,6 +11,10 @@ export const PERMISSIONS = [
   "projects.read",
   "projects.write",
   "projects.check",
+  "credentials.read",
+  "credentials.read_secret",
+  "credentials.write",
+  "sync.read",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -20,8 +24,8 @@ const ALL: readonly Permission[] = PERMISSIONS;
 export const TOKEN_KIND_PERMISSIONS: Record<TokenKindColumn, readonly Permission[]> = {
   platform_admin: ALL,
   tenant_admin: ALL,
-  runtime: ["projects.check"],
-  service: ["projects.read", "projects.check"],
+  runtime: ["projects.check", "credentials.read", "credentials.read_secret", "credentials.write", "sync.read"],
+  service: ["projects.read", "projects.check", "credentials.read", "credentials.read_secret", "credentials.write", "sync.read"],
 };
 
 export function isPermission(name: string): name is Permission {

@@ -15,8 +15,10 @@ export function withTenant<T>(
   db: Kysely<Database>,
   tenantId: string,
   fn: (tx: Transaction<Database>) => Promise<T>,
+  options: { isolation?: "read committed" | "repeatable read" | "serializable" } = {},
 ): Promise<T> {
-  return db.transaction().execute(async (tx) => {
+  const builder = options.isolation ? db.transaction().setIsolationLevel(options.isolation) : db.transaction();
+  return builder.execute(async (tx) => {
     await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
     return fn(tx);
   });

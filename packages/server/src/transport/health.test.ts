@@ -19,7 +19,7 @@ describe("grpc.health.v1.Health, called by @grpc/grpc-js over h2c", () => {
     health = createHealthService();
     health.setStatus(TOKEN_SERVICE, ServingStatus.SERVING);
     watchesEnded = 0;
-    const countEndedWatches = async function* (messages: AsyncIterable<unknown>) {
+    const countEndedWatches = async function* <T>(messages: AsyncIterable<T>) {
       try {
         yield* messages;
       } finally {
@@ -51,7 +51,7 @@ describe("grpc.health.v1.Health, called by @grpc/grpc-js over h2c", () => {
   it("lists every service it has a status for", async () => {
     health.setStatus(TOKEN_SERVICE, ServingStatus.NOT_SERVING);
     const listed = await new Promise<{ statuses: Record<string, { status: string }> }>((resolve, reject) =>
-      client.List({}, (err, res) => (err ? reject(err) : resolve(res))),
+      client.List({}, (err, res) => (err ? reject(err) : resolve(res!))),
     );
     expect(listed.statuses).toEqual({ "": { status: "SERVING" }, [TOKEN_SERVICE]: { status: "NOT_SERVING" } });
   });

@@ -99,8 +99,8 @@ function sniffHttp2Preface(socket: net.Socket, decided: (isHttp2: boolean) => vo
 function createConnectionTracker(http1Server: http.Server, http2Server: http2.Http2Server) {
   // Raw TCP sockets, including TLS handshakes in progress: the deadline destroys all of them.
   const accepted = new Set<net.Socket>();
-  // HTTP/1 sockets (TLS sockets under TLS) and the number of requests in flight on each.
-  const inFlight = new Map<net.Socket, number>();
+  // HTTP/1 responses being written; an HTTP/1 connection carries one at a time.
+  const responses = new Set<http.ServerResponse>();
   const sessions = new Set<http2.ServerHttp2Session>();
   let draining = false;
 
@@ -111,14 +111,12 @@ function createConnectionTracker(http1Server: http.Server, http2Server: http2.Ht
   });
   // Registered before the RPC handler so it sees the request first.
   http1Server.prependListener("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-    // Tells a keep-alive client not to send its next request here while we drain.
-    if (draining) res.setHeader("connection", "close");
+    responses.add(res);
+    if (draining) askClientNotToReuse(res);
     res.once("close", () => {
-      const left = (inFlight.get(socket) ?? 1) - 1;
-      if (inFlight.has(socket)) inFlight.set(socket, left);
-      if (draining && left === 0) socket.end();
+      responses.delete(res);
+      // Node keeps a busy keep-alive connection open after its response even once closing.
+      if (draining) req.socket.end();
     });
   });
 
@@ -132,35 +130,37 @@ function createConnectionTracker(http1Server: http.Server, http2Server: http2.Ht
       // A connection that finished its preface or TLS handshake after close() began.
       if (draining) {
         socket.destroy();
-        return;
-      }
-      if (isHttp2) {
+      } else if (isHttp2) {
         http2Server.emit("connection", socket);
-        return;
+      } else {
+        http1Server.emit("connection", socket);
+        // http's parser reads the socket's handle directly, so bytes put back with unshift()
+        // only reach it once the JS stream flows again.
+        socket.resume();
       }
-      inFlight.set(socket, 0);
-      socket.once("close", () => inFlight.delete(socket));
-      http1Server.emit("connection", socket);
-      // http's parser reads the socket's handle directly, so bytes put back with unshift()
-      // only reach it once the JS stream flows again.
-      socket.resume();
     },
 
     async drain(server: net.Server, deadlineMs: number): Promise<void> {
       draining = true;
       // Resolves once every accepted socket has closed.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Ends idle keep-alive connections now; busy ones end after their response (above).
       http1Server.close();
+      for (const res of responses) askClientNotToReuse(res);
       // GOAWAY: the client opens no new streams here; streams already open run to completion.
       for (const session of sessions) session.close();
-      for (const [socket, requests] of inFlight) if (requests === 0) socket.end();
       const deadline = setTimeout(() => {
         for (const session of sessions) session.destroy();
-        for (const socket of inFlight.keys()) socket.destroy();
+        for (const res of responses) res.destroy();
         for (const socket of accepted) socket.destroy();
       }, deadlineMs);
       await closed;
       clearTimeout(deadline);
     },
   };
+}
+
+/** Without it a keep-alive client may send its next request just as we close the socket. */
+function askClientNotToReuse(res: http.ServerResponse): void {
+  if (!res.headersSent) res.setHeader("connection", "close");
 }

@@ -6,7 +6,7 @@ import * as v1alpha from "@engine-cloud/sdk/gen/grpc/reflection/v1alpha/reflecti
 
 export interface ReflectionServices {
   v1: ServiceImpl<typeof v1.ServerReflection>;
-  /** Older clients (grpcurl before 1.9, many IDE plugins) only speak v1alpha. */
+  /** Many deployed clients (older grpcurl, IDE plugins) only speak v1alpha. */
   v1alpha: ServiceImpl<typeof v1alpha.ServerReflection>;
 }
 
@@ -17,33 +17,25 @@ export interface ReflectionServices {
 export function createReflectionServices(services: readonly DescService[]): ReflectionServices {
   const answer = createReflectionAnswerer(services);
   // v1 and v1alpha share every field; only the message type names differ.
+  const reply = <Request extends ReflectionRequest>(request: Request) => ({
+    validHost: request.host,
+    originalRequest: request,
+    messageResponse: answer(request.messageRequest),
+  });
   return {
-    v1: {
-      async *serverReflectionInfo(requests) {
-        for await (const request of requests) {
-          yield create(v1.ServerReflectionResponseSchema, {
-            validHost: request.host,
-            originalRequest: request,
-            messageResponse: answer(request.messageRequest),
-          });
-        }
-      },
-    },
+    v1: { serverReflectionInfo: (requests) => mapEach(requests, (r) => create(v1.ServerReflectionResponseSchema, reply(r))) },
     v1alpha: {
-      async *serverReflectionInfo(requests) {
-        for await (const request of requests) {
-          yield create(v1alpha.ServerReflectionResponseSchema, {
-            validHost: request.host,
-            originalRequest: request,
-            messageResponse: answer(request.messageRequest),
-          });
-        }
-      },
+      serverReflectionInfo: (requests) => mapEach(requests, (r) => create(v1alpha.ServerReflectionResponseSchema, reply(r))),
     },
   };
 }
 
-type ReflectionQuery = (v1.ServerReflectionRequest | v1alpha.ServerReflectionRequest)["messageRequest"];
+async function* mapEach<In, Out>(inputs: AsyncIterable<In>, map: (input: In) => Out): AsyncIterable<Out> {
+  for await (const input of inputs) yield map(input);
+}
+
+type ReflectionRequest = v1.ServerReflectionRequest | v1alpha.ServerReflectionRequest;
+type ReflectionQuery = ReflectionRequest["messageRequest"];
 
 // The response oneof of both versions, as init values; `create` above checks it against each.
 type ReflectionAnswer =

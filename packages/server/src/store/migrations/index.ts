@@ -1,4 +1,5 @@
 import * as foundation from "./0001_foundation.js";
+import * as vault from "./0002_vault.js";
 
 export interface Migration {
   version: number;
@@ -10,4 +11,7 @@ export interface Migration {
  * Every migration, in order. Forward-only: a landed migration is never edited;
  * a change is a new entry at the end.
  */
-export const migrations: Migration[] = [{ version: 1, ...foundation }];
+export const migrations: Migration[] = [
+  { version: 1, ...foundation },
+  { version: 2, ...vault },
+];

@@ -1,0 +1,346 @@
+import { hostname } from "node:os";
+import { Code, type Transport } from "@connectrpc/connect";
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff-delay.js";
+import { loadCacheKey } from "./cache-key.js";
+import { createCloudClient, type CloudProtocol } from "./client.js";
+import { readCloudEnv, requireSetting } from "./cloud-env.js";
+import { createCoalescedWriter } from "./coalesced-writer.js";
+import type { CredentialRef } from "./credential-ref.js";
+import { codeName, describeCloudError } from "./errors.js";
+import type { Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
+import type { WatchResponse } from "./gen/engine/cloud/v1/sync_service_pb.js";
+import {
+  CacheCorruptError,
+  defaultCachePath,
+  readLocalCache,
+  serverFingerprint,
+  writeLocalCache,
+  type LocalCacheContents,
+} from "./local-cache.js";
+import { createSyncState, type SyncChange, type SyncState } from "./sync-state.js";
+
+/** How often the server sends heartbeats on an idle stream. */
+export const SERVER_HEARTBEAT_INTERVAL_MS = 15_000;
+
+/** Where the provider's diagnostics go; every method optional (console fits). No secret is ever passed. */
+export type SyncLogger = Partial<
+  Record<"debug" | "info" | "warn" | "error", (message: string, fields?: Record<string, unknown>) => void>
+>;
+
+export interface SyncProviderOptions {
+  /** Server URL; default ENGINE_CLOUD_URL. */
+  baseUrl?: string;
+  /** Runtime token; default ENGINE_OAUTH_API_KEY. */
+  token?: string;
+  /** The project this runtime serves; default ENGINE_CLOUD_PROJECT. */
+  project?: string;
+  /** Wire protocol; default "connect". */
+  protocol?: CloudProtocol;
+  /** The local cache file; default ~/.engine/cloud-cache-<project>.bin. */
+  cachePath?: string;
+  /** The cache key (32 bytes, or their hex or base64); default ENGINE_CREDENTIAL_KEY, else the key file. */
+  cacheKey?: Uint8Array | string;
+  /** Key file used (and created, mode 0600) when no key is given; default ~/.engine/credential.key. */
+  cacheKeyFile?: string;
+  /** Names this runtime in the server's logs; default "<hostname>/<pid>". */
+  runtimeId?: string;
+  /** Reconnect delays: full jitter under min(maxMs, initialMs·2^attempt). */
+  backoff?: BackoffOptions;
+  /** The server's heartbeat interval; default 15 s. */
+  heartbeatIntervalMs?: number;
+  /** A stream silent this long is dead and is replaced; default 3 × heartbeatIntervalMs. */
+  staleAfterMs?: number;
+  logger?: SyncLogger;
+  /** Where to read defaults from; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Use this transport instead of building one (tests, custom TLS). */
+  transport?: Transport;
+}
+
+/** A problem the provider met. It keeps serving what it holds and keeps trying. */
+export interface SyncError {
+  /** Connect code name, e.g. "unauthenticated", "unavailable"; "data_loss" for an unusable cache. */
+  code: string;
+  /** Stable reason, e.g. "TOKEN_REVOKED", "PROJECT_DENIED", "CACHE_UNREADABLE", "STREAM_STALE". */
+  reason: string;
+  message: string;
+  /** The server refused this runtime (token, project or tenant): retrying will not help until an admin acts. */
+  fatal: boolean;
+  at: Date;
+}
+
+export type SyncConnectionState = "connecting" | "connected" | "offline";
+
+export interface SyncStatus {
+  /** "connected" once the stream has caught up; "connecting" until then; "offline" between attempts. */
+  state: SyncConnectionState;
+  /** The last revision applied. */
+  revision: bigint;
+  /** Since when what is served may be out of date; unset while connected and caught up. */
+  staleSince?: Date;
+  /** The most recent problem, kept after recovery for diagnosis. */
+  lastError?: SyncError;
+}
+
+/** Keeps a runtime's credentials in sync with Engine Cloud, served from memory and a local cache. */
+export interface EngineSyncProvider {
+  /**
+   * Loads the local cache, then connects in the background. Resolves once the
+   * cache is loaded: get() answers from then on, also with the server down.
+   * Rejects only for configuration errors (e.g. a malformed cache key).
+   */
+  start(): Promise<void>;
+  /** Resolves when the first stream has caught up; rejects if the provider is closed first. */
+  waitForSync(): Promise<void>;
+  /**
+   * A credential by id, "provider/alias", "provider" (alias "default") or an
+   * object ref. Without a project, the runtime's project's own credential wins
+   * over a tenant-wide one of the same name. The result must not be mutated.
+   */
+  get(ref: string | CredentialRef): Credential | undefined;
+  list(): Credential[];
+  /** Calls the listener after each change is applied; returns the unsubscribe function. */
+  onChange(listener: (change: SyncChange) => void): () => void;
+  /** Calls the listener for each problem (unusable cache, refused token, lost stream…). */
+  onError(listener: (error: SyncError) => void): () => void;
+  status(): SyncStatus;
+  /** Ends the stream, stops retrying and waits for the cache write in flight. */
+  close(): Promise<void>;
+}
+
+const STALE = Symbol("stale stream");
+
+function describeStreamError(err: unknown): Omit<SyncError, "at"> {
+  const e = describeCloudError(err);
+  return {
+    code: e.codeName,
+    reason: e.reason,
+    message: e.message,
+    // An admin must fix these (revoke, deny, suspend); the provider keeps trying at the slowest pace meanwhile.
+    fatal: e.code === Code.Unauthenticated || e.code === Code.PermissionDenied,
+  };
+}
+
+/** Sleeps, or returns early when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyncProvider {
+  const env = readCloudEnv(options.env);
+  const baseUrl = requireSetting("baseUrl", options.baseUrl, env.baseUrl);
+  const project = requireSetting("project", options.project, env.project);
+  const client = createCloudClient({
+    baseUrl,
+    token: options.transport ? options.token : requireSetting("token", options.token, env.token),
+    protocol: options.protocol,
+    transport: options.transport,
+  });
+  const cachePath = options.cachePath ?? defaultCachePath(project);
+  const fingerprint = serverFingerprint(baseUrl);
+  const runtimeId = (options.runtimeId ?? `${hostname()}/${process.pid}`).slice(0, 128);
+  const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+  const staleAfterMs = options.staleAfterMs ?? 3 * (options.heartbeatIntervalMs ?? SERVER_HEARTBEAT_INTERVAL_MS);
+  const log = options.logger ?? {};
+
+  let state: SyncState = createSyncState({ project });
+  let key: Buffer | undefined;
+  let connection: SyncConnectionState = "offline";
+  let staleSince: Date | undefined = new Date();
+  let lastError: SyncError | undefined;
+  let started: Promise<void> | undefined;
+  let streaming: Promise<void> | undefined;
+  let closed = false;
+  const closing = new AbortController();
+  let currentStream: AbortController | undefined;
+  const changeListeners = new Set<(change: SyncChange) => void>();
+  const errorListeners = new Set<(error: SyncError) => void>();
+
+  let markSynced!: () => void;
+  let failSynced!: (err: Error) => void;
+  const synced = new Promise<void>((resolve, reject) => {
+    markSynced = resolve;
+    failSynced = reject;
+  });
+  // Nobody has to wait for the first sync; a close before it must not be an unhandled rejection.
+  synced.catch(() => {});
+
+  function report(error: Omit<SyncError, "at">): void {
+    lastError = { ...error, at: new Date() };
+    (error.fatal ? log.error : log.warn)?.(`engine cloud sync: ${error.message}`, {
+      code: error.code,
+      reason: error.reason,
+      project,
+    });
+    for (const listener of errorListeners) {
+      try {
+        listener(lastError);
+      } catch (err) {
+        log.error?.("an onError listener threw", { error: String(err) });
+      }
+    }
+  }
+
+  const writer = createCoalescedWriter(
+    async () => {
+      const contents: LocalCacheContents = { project, serverFingerprint: fingerprint, ...state.snapshot() };
+      await writeLocalCache(cachePath, key!, contents);
+    },
+    (err) =>
+      report({
+        code: codeName(Code.Internal),
+        reason: "CACHE_WRITE_FAILED",
+        message: `could not write the local credential cache ${cachePath}: ${(err as Error).message}`,
+        fatal: false,
+      }),
+  );
+
+  function emit(change: SyncChange): void {
+    for (const listener of changeListeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        log.error?.("an onChange listener threw", { error: String(err) });
+      }
+    }
+  }
+
+  function handle(event: WatchResponse): void {
+    const step = state.apply(event);
+    if (step.changed) writer.schedule();
+    for (const change of step.changes) emit(change);
+    if (step.caughtUp && connection !== "connected") {
+      connection = "connected";
+      staleSince = undefined;
+      log.info?.("engine cloud sync: caught up", { project, revision: String(state.revision) });
+      markSynced();
+    }
+  }
+
+  async function loadCache(): Promise<void> {
+    let contents: LocalCacheContents | undefined;
+    try {
+      contents = await readLocalCache(cachePath, key!, project);
+    } catch (err) {
+      // The cache is only an accelerator: an unusable one is reported and replaced by a full sync.
+      report({
+        code: codeName(Code.DataLoss),
+        reason: err instanceof CacheCorruptError ? err.reason : "CACHE_UNREADABLE",
+        message: (err as Error).message,
+        fatal: false,
+      });
+    }
+    if (contents && contents.serverFingerprint !== fingerprint) {
+      // Revisions of another server mean nothing here; resuming from one could skip changes.
+      log.info?.("engine cloud sync: the local cache is from another server; starting with a full sync", { project });
+      contents = undefined;
+    }
+    state = createSyncState({ project, initial: contents });
+  }
+
+  /** One Watch call; returns why it ended. */
+  async function watchOnce(stream: AbortController): Promise<Omit<SyncError, "at">> {
+    let staleTimer: NodeJS.Timeout | undefined;
+    // Heartbeats prove the stream alive; a half-open TCP connection would otherwise wait forever.
+    const armStaleTimer = () => {
+      clearTimeout(staleTimer);
+      staleTimer = setTimeout(() => stream.abort(STALE), staleAfterMs);
+    };
+    try {
+      armStaleTimer();
+      const events = client.sync.watch(
+        { project, sinceRevision: state.revision, runtimeId },
+        { signal: stream.signal },
+      );
+      for await (const event of events) {
+        armStaleTimer();
+        handle(event);
+      }
+      return { code: codeName(Code.Unavailable), reason: "STREAM_ENDED", message: "the server ended the sync stream", fatal: false };
+    } catch (err) {
+      if (stream.signal.reason === STALE) {
+        return {
+          code: codeName(Code.DeadlineExceeded),
+          reason: "STREAM_STALE",
+          message: `no event or heartbeat for ${staleAfterMs} ms; reconnecting`,
+          fatal: false,
+        };
+      }
+      return describeStreamError(err);
+    } finally {
+      clearTimeout(staleTimer);
+      // A snapshot cut off mid-way is dropped; the next Watch starts it again.
+      state.abandonStream();
+    }
+  }
+
+  async function runStream(): Promise<void> {
+    let attempt = 0;
+    while (!closed) {
+      currentStream = new AbortController();
+      connection = "connecting";
+      const wasSynced = state.revision;
+      const ended = await watchOnce(currentStream);
+      if (closed) break;
+      // Only a stream that caught up proves the server healthy: then the next retry starts fast again.
+      if (connection === "connected") attempt = 0;
+      connection = "offline";
+      staleSince ??= new Date();
+      report(ended);
+      const delay = backoffDelay(attempt++, backoff);
+      log.debug?.("engine cloud sync: reconnecting", { delayMs: delay, fromRevision: String(wasSynced) });
+      await sleep(delay, closing.signal);
+    }
+    connection = "offline";
+  }
+
+  return {
+    start() {
+      return (started ??= (async () => {
+        if (closed) throw new Error("the sync provider is closed");
+        key = await loadCacheKey({
+          key: options.cacheKey,
+          envKey: env.credentialKey,
+          keyFile: options.cacheKeyFile,
+          warn: (message) => log.warn?.(message),
+        });
+        await loadCache();
+        if (closed) return;
+        streaming = runStream();
+      })());
+    },
+    waitForSync: () => synced,
+    get: (ref) => state.get(ref),
+    list: () => state.list(),
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    onError(listener) {
+      errorListeners.add(listener);
+      return () => errorListeners.delete(listener);
+    },
+    status: () => ({ state: connection, revision: state.revision, staleSince, lastError }),
+    async close() {
+      if (!closed) {
+        closed = true;
+        closing.abort();
+        currentStream?.abort();
+        failSynced(new Error("the sync provider was closed before its first sync"));
+      }
+      await started?.catch(() => {});
+      await streaming;
+      await writer.flush();
+      connection = "offline";
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import type { Kysely, Transaction } from "kysely";
+import type { Database } from "../store/schema.js";
+import { listTenantKeyOwners } from "../store/tenants.js";
+import type { ChangeFeed } from "../sync/change-feed.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import { open, seal } from "./aead.js";
+import type { RootKeyRing } from "./root-keys.js";
+
+export interface TenantKeys {
+  /** The tenant's data key, created on first use; unwrapped keys stay in memory only. */
+  dataKey(tx: Transaction<Database>, tenantId: string): Promise<Buffer>;
+  /** Re-wraps every tenant data key under the current root key; the credentials are untouched. */
+  rotateRoot(): Promise<{ rewrapped: number; unchanged: number }>;
+  /** Crypto-shredding: the wrapped key is deleted, so the tenant's sealed secrets are gone for good. */
+  destroy(tx: Transaction<Database>, tenantId: string): Promise<void>;
+  readonly rootKeyId: string;
+}
+
+const wrapAad = (tenantId: string) => `engine-tenant-key\0${tenantId}`;
+
+/**
+ * Envelope encryption: credentials are sealed under a per-tenant data key, and
+ * the data key is stored only wrapped by the root key, which never touches the
+ * database. Rotating the root key re-wraps a few hundred bytes per tenant
+ * instead of re-encrypting every credential.
+ */
+export function createTenantKeys(db: Kysely<Database>, ring: RootKeyRing, feed: ChangeFeed): TenantKeys {
+  const cache = new Map<string, Buffer>();
+  feed.subscribe((e) => {
+    if (e.type === "tenant") cache.delete(e.tenantId);
+  });
+
+  const unwrap = (tenantId: string, wrapped: Uint8Array, rootKeyId: string): Buffer => {
+    const root = ring.find(rootKeyId);
+    if (!root) {
+      throw new Error(
+        `tenant ${tenantId}'s data key is wrapped by root key ${rootKeyId}, which this server does not hold; ` +
+          "add it to ENGINE_CLOUD_PREVIOUS_MASTER_KEYS",
+      );
+    }
+    return open(root.key, wrapped, wrapAad(tenantId));
+  };
+
+  return {
+    rootKeyId: ring.current.id,
+    async dataKey(tx, tenantId) {
+      const hit = cache.get(tenantId);
+      if (hit) return hit;
+      let row = await tx.selectFrom("tenant_keys").selectAll().where("tenant_id", "=", tenantId).executeTakeFirst();
+      if (!row) {
+        const fresh = randomBytes(32);
+        await tx
+          .insertInto("tenant_keys")
+          .values({ tenant_id: tenantId, wrapped_key: seal(ring.current.key, fresh, wrapAad(tenantId)), root_key_id: ring.current.id })
+          .onConflict((oc) => oc.column("tenant_id").doNothing())
+          .execute();
+        // Re-read: a concurrent first writer may have won, and its key is the one.
+        row = await tx.selectFrom("tenant_keys").selectAll().where("tenant_id", "=", tenantId).executeTakeFirstOrThrow();
+      }
+      const key = unwrap(tenantId, row.wrapped_key, row.root_key_id);
+      cache.set(tenantId, key);
+      return key;
+    },
+    async rotateRoot() {
+      let rewrapped = 0;
+      let unchanged = 0;
+      // One short transaction per tenant: servers keep serving throughout.
+      for (const tenantId of await listTenantKeyOwners(db)) {
+        const changed = await withTenant(db, tenantId, async (tx) => {
+          const row = await tx
+            .selectFrom("tenant_keys")
+            .selectAll()
+            .where("tenant_id", "=", tenantId)
+            .forUpdate()
+            .executeTakeFirst();
+          if (!row || row.root_key_id === ring.current.id) return false;
+          const key = unwrap(tenantId, row.wrapped_key, row.root_key_id);
+          await tx
+            .updateTable("tenant_keys")
+            .set({ wrapped_key: seal(ring.current.key, key, wrapAad(tenantId)), root_key_id: ring.current.id, rewrapped_at: new Date() })
+            .where("tenant_id", "=", tenantId)
+            .execute();
+          return true;
+        });
+        if (changed) rewrapped++;
+        else unchanged++;
+      }
+      return { rewrapped, unchanged };
+    },
+    async destroy(tx, tenantId) {
+      await tx.deleteFrom("tenant_keys").where("tenant_id", "=", tenantId).execute();
+      cache.delete(tenantId);
+    },
+  };
+}

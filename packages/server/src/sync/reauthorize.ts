@@ -1,0 +1,42 @@
+import type { Kysely } from "kysely";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { DomainError } from "../errors/domain-error.js";
+import { getProject, type ProjectRow } from "../store/projects.js";
+import type { Database } from "../store/schema.js";
+import { requireProjectAllowed } from "../tenancy/project-policy.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import type { Reauthorize, SyncWatcher } from "./sync-hub.js";
+
+/**
+ * Re-runs, for open streams, the checks a new Watch passes: the credential
+ * (revoked? expired? tenant suspended?) and the project policy. One policy
+ * read per (tenant, project) however many streams share it; token checks go
+ * through the verifier, whose cache the triggering change already evicted.
+ */
+export function createReauthorizer(db: Kysely<Database>, verifier: TokenVerifier): Reauthorize {
+  return async (watchers) => {
+    const verdicts = new Map<SyncWatcher, DomainError>();
+    const policies = new Map<string, Promise<ProjectRow | undefined>>();
+    const policyOf = (w: SyncWatcher) => {
+      const key = `${w.tenantId}\0${w.project}`;
+      let p = policies.get(key);
+      if (!p) {
+        p = withTenant(db, w.tenantId, (tx) => getProject(tx, w.tenantId, w.project));
+        policies.set(key, p);
+      }
+      return p;
+    };
+    await Promise.all(
+      watchers.map(async (w) => {
+        try {
+          const caller = await verifier.verify(w.bearer);
+          requireProjectAllowed(w.project, await policyOf(w), caller.projects);
+        } catch (err) {
+          if (err instanceof DomainError) verdicts.set(w, err);
+          else throw err;
+        }
+      }),
+    );
+    return verdicts;
+  };
+}

@@ -1,0 +1,63 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CaughtUpSchema, HeartbeatSchema, ResetSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
+import { openSecrets } from "../crypto/credential-secrets.js";
+import type { CredentialRow } from "../store/credentials.js";
+import { credentialToProto } from "../services/to-proto.js";
+
+/**
+ * One change, prepared once for every stream that will carry it: decrypted
+ * once, and encoded to protobuf bytes at most once (on first use), however
+ * many runtimes watch.
+ */
+export class SyncEvent {
+  #bytes?: Uint8Array;
+  constructor(
+    readonly revision: number,
+    /** The credential's project; "" is visible to every project. */
+    readonly project: string,
+    readonly message: WatchResponse,
+  ) {}
+
+  /** The protobuf encoding of the WatchResponse, computed once. */
+  get bytes(): Uint8Array {
+    return (this.#bytes ??= toBinary(WatchResponseSchema, this.message));
+  }
+
+  visibleTo(project: string): boolean {
+    return this.project === "" || this.project === project;
+  }
+}
+
+export function changeEvent(row: CredentialRow, dataKey: Buffer): SyncEvent {
+  const revision = BigInt(row.revision);
+  const message =
+    row.deleted_at || !row.sealed_keys
+      ? create(WatchResponseSchema, {
+          revision,
+          event: { case: "delete", value: { id: row.id, provider: row.provider, alias: row.alias, project: row.project } },
+        })
+      : create(WatchResponseSchema, {
+          revision,
+          event: {
+            case: "upsert",
+            value: credentialToProto(row, openSecrets(dataKey, row.tenant_id, row.id, row.version, row.sealed_keys)),
+          },
+        });
+  return new SyncEvent(row.revision, row.project, message);
+}
+
+export function markerEvent(kind: "reset" | "caughtUp" | "heartbeat", revision: number, reason = ""): SyncEvent {
+  const message = create(WatchResponseSchema, { revision: BigInt(revision) });
+  switch (kind) {
+    case "reset":
+      message.event = { case: "reset", value: create(ResetSchema, { reason }) };
+      break;
+    case "caughtUp":
+      message.event = { case: "caughtUp", value: create(CaughtUpSchema) };
+      break;
+    case "heartbeat":
+      message.event = { case: "heartbeat", value: create(HeartbeatSchema) };
+      break;
+  }
+  return new SyncEvent(revision, "", message);
+}

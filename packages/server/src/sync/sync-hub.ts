@@ -1,0 +1,200 @@
+import type { Kysely } from "kysely";
+import type { TenantKeys } from "../crypto/tenant-keys.js";
+import { DomainError } from "../errors/domain-error.js";
+import type { Logger } from "../log.js";
+import { tenantChangesAfter } from "../store/credentials.js";
+import type { Database } from "../store/schema.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import { currentRevisions } from "./catch-up.js";
+import type { ChangeFeed } from "./change-feed.js";
+import { changeEvent, markerEvent, type SyncEvent } from "./sync-events.js";
+
+/** One open Watch stream, as the hub sees it. */
+export interface SyncWatcher {
+  readonly tenantId: string;
+  readonly project: string;
+  /** The token (or session) behind the stream: its revocation ends the stream. */
+  readonly principalId: string;
+  /** The bearer credential, kept in memory to re-verify it when something changes. */
+  readonly bearer: string;
+  /**
+   * Offered every change visible to the project, in revision order, plus
+   * heartbeats. Must not block or buffer without bound: a watcher that
+   * cannot keep up drops what it holds and catches up from the database.
+   */
+  offer(event: SyncEvent): void;
+  /** Ends the stream with this error. */
+  terminate(err: DomainError): void;
+}
+
+/** Decides whether a watcher may go on; returns the error to end it with, if not. */
+export type Reauthorize = (watchers: SyncWatcher[]) => Promise<Map<SyncWatcher, DomainError>>;
+
+export interface SyncHubOptions {
+  db: Kysely<Database>;
+  keys: TenantKeys;
+  feed: ChangeFeed;
+  log: Logger;
+  reauthorize: Reauthorize;
+  heartbeatMs: number;
+  /** How often to look for changes whose notification was lost. */
+  healMs: number;
+}
+
+export interface SyncHub {
+  /** Starts delivering a tenant's changes to the watcher; resolves once the tenant's feed is primed. */
+  add(watcher: SyncWatcher): Promise<void>;
+  remove(watcher: SyncWatcher): void;
+  readonly watcherCount: number;
+  close(): void;
+}
+
+interface TenantChannel {
+  watchers: Set<SyncWatcher>;
+  /** Every change up to here has been offered. */
+  revision: number;
+  ready: Promise<void>;
+  fetching?: Promise<void>;
+  /** A newer revision was announced while fetching. */
+  again: boolean;
+}
+
+const FETCH_BATCH = 500;
+
+/**
+ * Fans committed changes out to every Watch stream of this process. Per
+ * change and process: one range query, one decryption, one encoding
+ * (SyncEvent caches its bytes), whatever the number of streams. Correctness
+ * does not depend on notifications: the channel always reads "everything
+ * after the last revision offered", and a periodic check of the tenants'
+ * revisions picks up any notification that was lost.
+ */
+export function createSyncHub(opts: SyncHubOptions): SyncHub {
+  const channels = new Map<string, TenantChannel>();
+  let count = 0;
+
+  const fetchInto = (tenantId: string, channel: TenantChannel): Promise<void> => {
+    if (channel.fetching) {
+      channel.again = true;
+      return channel.fetching;
+    }
+    channel.fetching = (async () => {
+      await channel.ready;
+      do {
+        channel.again = false;
+        const events = await withTenant(opts.db, tenantId, async (tx) => {
+          const rows = await tenantChangesAfter(tx, tenantId, channel.revision, FETCH_BATCH);
+          if (rows.length === FETCH_BATCH) channel.again = true;
+          if (rows.length === 0) return [];
+          const key = await opts.keys.dataKey(tx, tenantId);
+          return rows.map((r) => changeEvent(r, key));
+        });
+        for (const e of events) {
+          channel.revision = e.revision;
+          for (const w of channel.watchers) if (e.visibleTo(w.project)) w.offer(e);
+        }
+      } while (channel.again && channel.watchers.size > 0);
+    })()
+      .catch((err) => opts.log.error("sync fetch failed; retrying at the next check", { tenant: tenantId, err: String(err) }))
+      .finally(() => (channel.fetching = undefined));
+    return channel.fetching;
+  };
+
+  const reauthorizeWhere = (pick: (w: SyncWatcher) => boolean) => {
+    const affected: SyncWatcher[] = [];
+    for (const c of channels.values()) for (const w of c.watchers) if (pick(w)) affected.push(w);
+    if (affected.length === 0) return;
+    // After every other listener of this event has run: the token cache must
+    // have dropped the revoked token before we ask it again.
+    setImmediate(() => {
+      opts
+        .reauthorize(affected)
+        .then((verdicts) => {
+          for (const [w, err] of verdicts) w.terminate(err);
+        })
+        .catch((err) => opts.log.error("sync reauthorization failed", { err: String(err) }));
+    });
+  };
+
+  const unsubscribe = opts.feed.subscribe((e) => {
+    switch (e.type) {
+      case "credential": {
+        const c = channels.get(e.tenantId);
+        if (c && e.revision > c.revision) void fetchInto(e.tenantId, c);
+        break;
+      }
+      case "token":
+        reauthorizeWhere((w) => w.principalId === e.tokenId);
+        break;
+      case "tenant":
+        reauthorizeWhere((w) => w.tenantId === e.tenantId);
+        break;
+      case "project":
+        reauthorizeWhere((w) => w.tenantId === e.tenantId && w.project === e.name);
+        break;
+      case "reset":
+        if (e.connected) {
+          for (const [id, c] of channels) void fetchInto(id, c);
+          reauthorizeWhere(() => true);
+        }
+        break;
+    }
+  });
+
+  const heal = setInterval(async () => {
+    try {
+      const revisions = await currentRevisions(opts.db, [...channels.keys()]);
+      for (const [id, rev] of revisions) {
+        const c = channels.get(id);
+        if (c && rev > c.revision) void fetchInto(id, c);
+      }
+    } catch (err) {
+      opts.log.warn("sync revision check failed", { err: String(err) });
+    }
+  }, opts.healMs);
+  heal.unref();
+
+  const heartbeat = setInterval(() => {
+    for (const c of channels.values()) {
+      const beat = markerEvent("heartbeat", c.revision);
+      for (const w of c.watchers) w.offer(beat);
+    }
+  }, opts.heartbeatMs);
+  heartbeat.unref();
+
+  return {
+    get watcherCount() {
+      return count;
+    },
+    async add(w) {
+      let c = channels.get(w.tenantId);
+      if (!c) {
+        const channel: TenantChannel = { watchers: new Set(), revision: 0, ready: Promise.resolve(), again: false };
+        // Start from the revision as of now; the watcher's own catch-up covers everything before.
+        channel.ready = currentRevisions(opts.db, [w.tenantId]).then((m) => {
+          channel.revision = m.get(w.tenantId) ?? 0;
+        });
+        channels.set(w.tenantId, channel);
+        c = channel;
+      }
+      c.watchers.add(w);
+      count++;
+      await c.ready;
+    },
+    remove(w) {
+      const c = channels.get(w.tenantId);
+      if (!c?.watchers.delete(w)) return;
+      count--;
+      if (c.watchers.size === 0) channels.delete(w.tenantId);
+    },
+    close() {
+      unsubscribe();
+      clearInterval(heal);
+      clearInterval(heartbeat);
+      const closing = new DomainError("unavailable", "SERVER_SHUTTING_DOWN", "the server is shutting down; reconnect");
+      for (const c of channels.values()) for (const w of c.watchers) w.terminate(closing);
+      channels.clear();
+      count = 0;
+    },
+  };
+}

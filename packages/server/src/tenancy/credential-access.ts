@@ -1,0 +1,33 @@
+import type { Transaction } from "kysely";
+import type { Caller } from "../auth/caller.js";
+import { permissionDenied } from "../errors/domain-error.js";
+import { getProject } from "../store/projects.js";
+import type { Database } from "../store/schema.js";
+import { requireProjectAllowed } from "./project-policy.js";
+
+/**
+ * Who may touch a credential of `project` ("" = tenant-wide):
+ * - a credential limited to projects reads its projects' credentials and the
+ *   tenant-wide ones, and writes only its projects' ones;
+ * - runtimes obey the project policy, as they do for sync.
+ * Administrators and unlimited service tokens manage every credential.
+ */
+export async function checkCredentialAccess(
+  tx: Transaction<Database>,
+  caller: Caller,
+  tenantId: string,
+  project: string,
+  mode: "read" | "write",
+): Promise<void> {
+  const limited = caller.projects.length > 0;
+  if (project === "") {
+    if (limited && mode === "write") {
+      throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", "a token limited to projects cannot change tenant-wide credentials");
+    }
+    return;
+  }
+  if (limited && !caller.projects.includes(project)) {
+    throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", `this token is limited to projects ${caller.projects.join(", ")}`, { project });
+  }
+  if (caller.tokenKind === "runtime") requireProjectAllowed(project, await getProject(tx, tenantId, project), caller.projects);
+}
