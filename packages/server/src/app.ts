@@ -12,6 +12,8 @@ import {
   TokenService,
 } from "@engine-cloud/sdk";
 import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+import * as reflectionV1 from "@engine-cloud/sdk/gen/grpc/reflection/v1/reflection_pb.js";
+import * as reflectionV1alpha from "@engine-cloud/sdk/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
@@ -36,6 +38,7 @@ import { createAccessInterceptor } from "./tenancy/access-interceptor.js";
 import { buildAccessTable } from "./tenancy/access-rules.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus } from "./transport/health.js";
+import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createValidationInterceptor } from "./transport/request-validation.js";
 import { SERVER_VERSION } from "./version.js";
@@ -120,6 +123,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(SyncService, createSyncService({ ...deps, hub }));
       router.service(KeyService, createKeyService(deps));
       router.service(Health, health.impl);
+      // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
+      const reflection = createReflectionServices([...API_SERVICES, Health]);
+      router.service(reflectionV1.ServerReflection, reflection.v1);
+      router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
     const handler = connectNodeAdapter({
       routes,
