@@ -1,0 +1,9 @@
+import type { PassthroughCommand } from "../command.js";
+import { runServerEntryPoint } from "../server-entry-point.js";
+
+export const serveCommand: PassthroughCommand = {
+  name: "serve",
+  summary: "Run the Engine Cloud server (needs @engine-cloud/server; flags go to the server)",
+  passthrough: true,
+  run: (argv) => runServerEntryPoint("serve", argv),
+};

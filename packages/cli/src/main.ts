@@ -1,0 +1,163 @@
+import { readFileSync } from "node:fs";
+import { text } from "node:stream/consumers";
+import { createCloudClient, type CloudClient } from "@engine-cloud/sdk";
+import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLine, type CliEnv } from "./args.js";
+import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./command.js";
+import { migrateCommand } from "./commands/migrate.js";
+import { projectCommands } from "./commands/project.js";
+import { serveCommand } from "./commands/serve.js";
+import { statusCommand } from "./commands/status.js";
+import { tenantCommands } from "./commands/tenant.js";
+import { tokenCommands } from "./commands/token.js";
+import { whoamiCommand } from "./commands/whoami.js";
+import {
+  formatCommandHelp,
+  formatGroupHelp,
+  formatMainHelp,
+  formatPassthroughHelp,
+  mainUsage,
+  programName,
+  synopsis,
+} from "./help.js";
+import { createOutput, formatJson, type Writer } from "./output.js";
+import { exitCodes, reportError, type ErrorContext } from "./report-error.js";
+import { UsageError } from "./usage-error.js";
+
+/** What the CLI touches of the outside world; tests pass their own. */
+export interface CliIo {
+  env: CliEnv;
+  stdout: Writer;
+  stderr: Writer;
+  now(): Date;
+  readStdin(): Promise<string>;
+  /** A signal that aborts on the first SIGINT or SIGTERM; see CommandContext.untilInterrupted. */
+  untilInterrupted(): AbortSignal;
+}
+
+const commands: readonly TopLevelCommand[] = [
+  tokenCommands,
+  projectCommands,
+  tenantCommands,
+  whoamiCommand,
+  statusCommand,
+  serveCommand,
+  migrateCommand,
+];
+
+/** Runs one command line (without the node and script paths) and returns the process exit code. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const context: ErrorContext = {
+    json: false,
+    serverUrl: defaultServerUrl,
+    tokenGiven: false,
+    usage: mainUsage,
+    helpCommand: `${programName} --help`,
+  };
+  try {
+    return await dispatch(argv, io, context);
+  } catch (err) {
+    return reportError(err, io.stderr, context);
+  }
+}
+
+/** Finds the command the words name, prints help or runs it. Updates `context` for the error report. */
+async function dispatch(argv: string[], io: CliIo, context: ErrorContext): Promise<number> {
+  const scan = scanCommandLine(argv);
+  context.json = scan.values.json === true;
+  const early = resolveGlobalOptions(scan.values, io.env);
+  if (early.version) {
+    io.stdout.write(`${context.json ? formatJson({ version: cliVersion() }) : `${programName} ${cliVersion()}`}\n`);
+    return exitCodes.ok;
+  }
+  const [first, second] = scan.words;
+  if (!first) return printHelp(io, formatMainHelp(commands));
+
+  const entry = commands.find((c) => c.name === first.value);
+  if (!entry) throw new UsageError(`unknown command "${first.value}"`);
+  if (isPassthrough(entry)) {
+    // Flags before the command name are the CLI's; everything after it is the server's, --help included.
+    const { globals } = parseCommandLine(argv.slice(0, first.index), {}, io.env);
+    if (globals.help) return printHelp(io, formatPassthroughHelp(entry));
+    return entry.run(argv.slice(first.index + 1));
+  }
+
+  let path: string[];
+  let command: Command;
+  if (isGroup(entry)) {
+    context.usage = `${programName} ${entry.name} <verb> [arguments] [flags]`;
+    context.helpCommand = `${programName} ${entry.name} --help`;
+    if (!second) return printHelp(io, formatGroupHelp(entry));
+    const verb = entry.commands.find((c) => c.name === second.value);
+    if (!verb) throw new UsageError(`unknown command "${entry.name} ${second.value}"`);
+    [path, command] = [[entry.name, verb.name], verb];
+  } else {
+    [path, command] = [[entry.name], entry];
+  }
+  context.usage = synopsis(path, command);
+  context.helpCommand = `${programName} ${path.join(" ")} --help`;
+  if (early.help) return printHelp(io, formatCommandHelp(path, command));
+
+  const { globals, options, positionals } = parseCommandLine(argv, command.options, io.env);
+  Object.assign(context, { json: globals.json, serverUrl: globals.serverUrl, tokenGiven: Boolean(globals.token) });
+  const args = commandArguments(path, command, positionals);
+
+  let client: CloudClient | undefined;
+  const ctx: CommandContext = {
+    globals,
+    out: createOutput(io.stdout, io.stderr, globals.json),
+    now: io.now(),
+    client: () =>
+      (client ??= createCloudClient({
+        baseUrl: globals.serverUrl,
+        token: globals.token,
+        tenant: globals.tenant,
+        protocol: globals.protocol,
+      })),
+    readStdin: () => io.readStdin(),
+    untilInterrupted: () => io.untilInterrupted(),
+  };
+  await command.run(ctx, args, options);
+  return exitCodes.ok;
+}
+
+/** The positionals after the command words, exactly as many as the command takes. */
+function commandArguments(path: string[], command: Command, positionals: string[]): string[] {
+  // The forgiving scan and the strict parse read the words alike unless a command flag stands before them.
+  if (path.some((word, i) => positionals[i] !== word)) {
+    throw new UsageError(`put flags after the command: ${programName} ${path.join(" ")} [flags]`);
+  }
+  const args = positionals.slice(path.length);
+  if (args.length < command.args.length) throw new UsageError(`missing argument <${command.args[args.length]}>`);
+  const most = command.args.length + command.optionalArgs.length;
+  if (args.length > most) {
+    throw new UsageError(`too many arguments: expected ${most}, got ${args.length} (quote a value that has spaces)`);
+  }
+  return args;
+}
+
+function printHelp(io: CliIo, text: string): number {
+  io.stdout.write(`${text}\n`);
+  return exitCodes.ok;
+}
+
+function cliVersion(): string {
+  // ../package.json from both src/ (tests, tsx) and dist/ (the installed binary).
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function processIo(): CliIo {
+  return {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    now: () => new Date(),
+    readStdin: () => text(process.stdin),
+    untilInterrupted() {
+      const controller = new AbortController();
+      // `once`: a second Ctrl-C finds no handler and ends the process at once, should a clean stop hang.
+      for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort(signal));
+      return controller.signal;
+    },
+  };
+}
