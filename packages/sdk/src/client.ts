@@ -13,6 +13,7 @@ import { ProjectService } from "./gen/engine/cloud/v1/project_service_pb.js";
 import { ServerService } from "./gen/engine/cloud/v1/server_service_pb.js";
 import { TenantService } from "./gen/engine/cloud/v1/tenant_service_pb.js";
 import { TokenService } from "./gen/engine/cloud/v1/token_service_pb.js";
+import { UserService } from "./gen/engine/cloud/v1/user_service_pb.js";
 
 /** The wire protocols the server speaks on one port. */
 export type CloudProtocol = "connect" | "grpc" | "grpc-web";
@@ -73,6 +74,7 @@ export interface CloudClient {
   readonly credentials: Client<typeof CredentialService>;
   readonly sync: Client<typeof SyncService>;
   readonly keys: Client<typeof KeyService>;
+  readonly users: Client<typeof UserService>;
   /** A client for any other service of the API, on the same transport. */
   service<T extends DescService>(service: T): Client<T>;
 }
@@ -90,6 +92,7 @@ export function createCloudClient(options: CloudClientOptions): CloudClient {
     credentials: service(CredentialService),
     sync: service(SyncService),
     keys: service(KeyService),
+    users: service(UserService),
     service,
   };
 }

@@ -27,6 +27,12 @@ export interface Config {
   masterKey: { key: Buffer } | { file: string; createIfMissing: boolean };
   /** Retired root keys still needed to unwrap until `engine-cloud keys rotate-root` has run. */
   previousMasterKeys: Buffer[];
+  /** A person's session ends after this long unused... */
+  sessionIdleMs: number;
+  /** ...and after this long in any case. */
+  sessionMaxMs: number;
+  /** log2 of scrypt's N for new password hashes (OWASP: 17). */
+  passwordHashLogN: number;
   /** Sync streams get a heartbeat this often. */
   syncHeartbeatMs: number;
 }
@@ -135,6 +141,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_SYNC_HEARTBEAT_MS must be a whole number of milliseconds, at least 100");
   }
 
+  const passwordHashLogN = Number(env.ENGINE_CLOUD_PASSWORD_HASH_LOG_N ?? 17);
+  if (!Number.isInteger(passwordHashLogN) || passwordHashLogN < 14 || passwordHashLogN > 20) {
+    problems.push("ENGINE_CLOUD_PASSWORD_HASH_LOG_N must be a whole number from 14 to 20 (default 17)");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -149,5 +160,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     masterKey,
     previousMasterKeys,
     syncHeartbeatMs,
+    sessionIdleMs: 12 * 3600_000,
+    sessionMaxMs: 7 * 24 * 3600_000,
+    passwordHashLogN,
   };
 }

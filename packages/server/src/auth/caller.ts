@@ -1,5 +1,5 @@
 import type { Permission } from "../tenancy/permissions.js";
-import type { TokenKindColumn } from "../store/schema.js";
+import type { RoleColumn, TokenKindColumn } from "../store/schema.js";
 
 /**
  * Who is calling, however they proved it. Tokens today, sessions of people
@@ -7,15 +7,20 @@ import type { TokenKindColumn } from "../store/schema.js";
  * only this.
  */
 export interface Caller {
-  principalType: "token";
-  /** Token id (later: session id). */
+  principalType: "token" | "user";
+  /** Token id, or the person's user id. */
   principalId: string;
-  /** Token label (later: the person's email). */
+  /** What proved it: the token id, or the session id. Revoking it ends the caller. */
+  credentialId: string;
+  /** Token label, or the person's email. */
   displayName: string;
   /** The tenant the credential belongs to. */
   homeTenantId: string;
   homeTenantSlug: string;
-  tokenKind: TokenKindColumn;
+  /** For tokens: the kind. */
+  tokenKind?: TokenKindColumn;
+  /** For people: their role in the tenant. */
+  role?: RoleColumn;
   /** May act on any tenant it names, and on the platform RPCs. */
   platformAdmin: boolean;
   permissions: ReadonlySet<Permission>;

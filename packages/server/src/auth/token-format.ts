@@ -9,13 +9,18 @@ import type { TokenKindColumn } from "../store/schema.js";
  * of made-up tokens cannot produce well-formed ones and never reaches the
  * database (a plain CRC would let an attacker mint well-formed junk at will).
  */
-export const TOKEN_PREFIXES: Record<TokenKindColumn, string> = {
+/** API token kinds, plus people's session tokens and one-time invitation codes: one format family. */
+export type MintKind = TokenKindColumn | "session" | "invitation";
+
+export const TOKEN_PREFIXES: Record<MintKind, string> = {
   platform_admin: "ecp_",
   tenant_admin: "eca_",
   runtime: "ecr_",
   service: "ecs_",
+  session: "ecu_",
+  invitation: "eci_",
 };
-const PREFIX_KIND = new Map(Object.entries(TOKEN_PREFIXES).map(([k, p]) => [p, k as TokenKindColumn]));
+const PREFIX_KIND = new Map(Object.entries(TOKEN_PREFIXES).map(([k, p]) => [p, k as MintKind]));
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BODY_LENGTH = 43; // ceil(256 / log2(62))
@@ -24,7 +29,7 @@ const PREFIX_LENGTH = 4;
 export const TOKEN_LENGTH = PREFIX_LENGTH + BODY_LENGTH + CHECKSUM_LENGTH;
 /** Characters kept for display: the prefix and 4 more, ~24 bits of 256. */
 const DISPLAY_LENGTH = PREFIX_LENGTH + 4;
-const SHAPE = new RegExp(`^ec[pars]_[0-9A-Za-z]{${BODY_LENGTH + CHECKSUM_LENGTH}}$`);
+const SHAPE = new RegExp(`^ec[parsui]_[0-9A-Za-z]{${BODY_LENGTH + CHECKSUM_LENGTH}}$`);
 
 function base62(bytes: Uint8Array, length: number): string {
   let n = BigInt(`0x${Buffer.from(bytes).toString("hex") || "0"}`);
@@ -42,13 +47,13 @@ function checksum(key: Uint8Array, prefixAndBody: string): string {
 }
 
 /** A fresh token of a kind. */
-export function mintToken(kind: TokenKindColumn, key: Uint8Array): string {
+export function mintToken(kind: MintKind, key: Uint8Array): string {
   const body = TOKEN_PREFIXES[kind] + base62(randomBytes(32), BODY_LENGTH);
   return body + checksum(key, body);
 }
 
 export type TokenShape =
-  | { kind: "formatted"; tokenKind: TokenKindColumn }
+  | { kind: "formatted"; tokenKind: MintKind }
   /** Not our format: only a token seeded from ENGINE_CLOUD_TOKEN can match. */
   | { kind: "free_form" }
   | { kind: "malformed"; why: string };

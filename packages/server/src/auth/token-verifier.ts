@@ -1,10 +1,11 @@
 import type { Kysely } from "kysely";
 import { permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import type { Database } from "../store/schema.js";
-import { findTokenByHash, freeFormTokenHashes, touchTokens, type TokenWithTenant } from "../store/tokens.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
-import { permissionsOfTokenKind } from "../tenancy/permissions.js";
+import { findSessionByHash, touchSessions } from "../store/people.js";
+import type { Database, TenantStateColumn } from "../store/schema.js";
+import { findTokenByHash, freeFormTokenHashes, touchTokens } from "../store/tokens.js";
+import type { ChangeEvent, ChangeFeed } from "../sync/change-feed.js";
+import { permissionsOfRole, permissionsOfTokenKind } from "../tenancy/permissions.js";
 import type { Caller } from "./caller.js";
 import { hashToken, inspectToken } from "./token-format.js";
 
@@ -15,46 +16,132 @@ export interface TokenVerifierOptions {
   log: Logger;
   /** Longest a verdict is trusted without hearing of a change. */
   cacheTtlMs: number;
+  /** A session unused this long ends (the window slides on use). */
+  sessionIdleMs: number;
   now?: () => number;
   /** Bounds memory: least recently verified entries go first. */
   maxEntries?: number;
 }
 
 export interface TokenVerifier {
-  /** Resolves the caller of a bearer token, or throws UNAUTHENTICATED / PERMISSION_DENIED with a reason. */
+  /** Resolves the caller of a bearer token (API token or session), or throws UNAUTHENTICATED / PERMISSION_DENIED with a reason. */
   verify(bearer: string | undefined): Promise<Caller>;
   /** Database lookups made so far (for tests and benchmarks of the cache). */
   readonly lookups: number;
-  /** Writes the batch of recent uses to last_used_at now, instead of at the next interval. */
+  /** Writes the batch of recent uses (last_used_at, session idle windows) now, instead of at the next interval. */
   flushLastUsed(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** What verification needs to know of a token or session, however it was stored. */
+interface CredentialRecord {
+  kind: "token" | "session";
+  caller: Caller;
+  tenantState: TenantStateColumn;
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+  idleExpiresAt?: Date;
+  userDisabled: boolean;
+  /** A session whose membership was removed. */
+  notMember: boolean;
+}
+
 interface Entry {
-  row: TokenWithTenant | undefined;
+  record: CredentialRecord | undefined;
   fetchedAt: number;
 }
 
 const LAST_USED_FLUSH_MS = 30_000;
 
+async function lookupRecord(db: Kysely<Database>, hash: Buffer, session: boolean): Promise<CredentialRecord | undefined> {
+  if (session) {
+    const s = await findSessionByHash(db, hash);
+    if (!s) return undefined;
+    return {
+      kind: "session",
+      caller: {
+        principalType: "user",
+        principalId: s.user_id,
+        credentialId: s.id,
+        displayName: s.email,
+        homeTenantId: s.tenant_id,
+        homeTenantSlug: s.tenant_slug,
+        role: s.role ?? undefined,
+        platformAdmin: false,
+        permissions: s.role ? permissionsOfRole(s.role) : new Set(),
+        projects: [],
+        expiresAt: s.expires_at,
+      },
+      tenantState: s.tenant_state,
+      revokedAt: s.revoked_at,
+      expiresAt: s.expires_at,
+      idleExpiresAt: s.idle_expires_at,
+      userDisabled: s.user_disabled !== null,
+      notMember: s.role === null,
+    };
+  }
+  const t = await findTokenByHash(db, hash);
+  if (!t) return undefined;
+  return {
+    kind: "token",
+    caller: {
+      principalType: "token",
+      principalId: t.id,
+      credentialId: t.id,
+      displayName: t.label,
+      homeTenantId: t.tenant_id,
+      homeTenantSlug: t.tenant_slug,
+      tokenKind: t.kind,
+      platformAdmin: t.kind === "platform_admin",
+      permissions: permissionsOfTokenKind(t.kind),
+      projects: t.projects,
+      expiresAt: t.expires_at ?? undefined,
+    },
+    tenantState: t.tenant_state,
+    revokedAt: t.revoked_at,
+    expiresAt: t.expires_at,
+    userDisabled: false,
+    notMember: false,
+  };
+}
+
+/** Whether a change may alter a cached verdict. */
+function affects(event: ChangeEvent, r: CredentialRecord): boolean {
+  switch (event.type) {
+    case "token":
+      return r.caller.credentialId === event.tokenId;
+    case "session":
+      return r.caller.credentialId === event.sessionId;
+    case "user":
+      return r.kind === "session" && r.caller.principalId === event.userId;
+    case "membership":
+      return r.kind === "session" && r.caller.principalId === event.userId && r.caller.homeTenantId === event.tenantId;
+    case "tenant":
+      return r.caller.homeTenantId === event.tenantId;
+    default:
+      return false;
+  }
+}
+
 /**
- * Verification costs one HMAC and a map lookup when warm. Correctness rests on
- * the change feed: every revocation, tenant suspension or deletion evicts the
- * cached verdict on every process as it is announced, and while the feed is
- * disconnected nothing is cached at all. `cacheTtlMs` bounds the damage of a
- * notification lost to a crash between commit and send.
+ * Verification costs one HMAC and a map lookup when warm, for API tokens and
+ * people's sessions alike. Correctness rests on the change feed: every
+ * revocation, removal, disabling or suspension evicts the cached verdict on
+ * every process as it is announced, and while the feed is disconnected
+ * nothing is cached at all. `cacheTtlMs` bounds the damage of a notification
+ * lost to a crash between commit and send.
  */
 export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<TokenVerifier> {
   const now = opts.now ?? Date.now;
   const maxEntries = opts.maxEntries ?? 100_000;
   const cache = new Map<string, Entry>();
   const inflight = new Map<string, Promise<Entry>>();
-  const byTokenId = new Map<string, string>();
   let cacheEnabled = true;
   let lookups = 0;
   let freeForm = new Set<string>();
   let freeFormReload: Promise<void> | undefined;
-  const recentlyUsed = new Set<string>();
+  const usedTokens = new Set<string>();
+  const usedSessions = new Set<string>();
 
   const reloadFreeForm = () =>
     (freeFormReload ??= freeFormTokenHashes(opts.db)
@@ -65,30 +152,16 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       .finally(() => (freeFormReload = undefined)));
   await reloadFreeForm();
 
-  const evictToken = (tokenId: string) => {
-    const key = byTokenId.get(tokenId);
-    if (key) cache.delete(key);
-    byTokenId.delete(tokenId);
-  };
   const unsubscribe = opts.feed.subscribe((event) => {
-    switch (event.type) {
-      case "token":
-        if (!byTokenId.has(event.tokenId)) void reloadFreeForm(); // perhaps a token seeded by another process
-        evictToken(event.tokenId);
-        break;
-      case "tenant":
-        for (const [key, entry] of cache) if (entry.row?.tenant_id === event.tenantId) cache.delete(key);
-        break;
-      case "reset":
-        cache.clear();
-        byTokenId.clear();
-        cacheEnabled = event.connected;
-        void reloadFreeForm();
-        break;
-      case "project":
-      case "credential":
-        break;
+    if (event.type === "reset") {
+      cache.clear();
+      cacheEnabled = event.connected;
+      void reloadFreeForm();
+      return;
     }
+    if (event.type === "token") void reloadFreeForm(); // perhaps a token seeded by another process
+    // Changes to credentials are rare next to requests: a scan is cheaper than keeping indexes current.
+    for (const [key, entry] of cache) if (entry.record && affects(event, entry.record)) cache.delete(key);
   });
 
   const remember = (key: string, entry: Entry) => {
@@ -98,17 +171,16 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       if (oldest !== undefined) cache.delete(oldest);
     }
     cache.set(key, entry);
-    if (entry.row) byTokenId.set(entry.row.id, key);
   };
 
   // One database lookup per distinct token at a time, however many requests carry it.
-  const lookup = (key: string, hash: Buffer): Promise<Entry> => {
+  const lookup = (key: string, hash: Buffer, session: boolean): Promise<Entry> => {
     let p = inflight.get(key);
     if (!p) {
       lookups++;
-      p = findTokenByHash(opts.db, hash)
-        .then((row) => {
-          const entry = { row, fetchedAt: now() };
+      p = lookupRecord(opts.db, hash, session)
+        .then((record) => {
+          const entry = { record, fetchedAt: now() };
           remember(key, entry);
           return entry;
         })
@@ -119,12 +191,18 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
   };
 
   const flushLastUsed = async () => {
-    const ids = [...recentlyUsed];
-    recentlyUsed.clear();
-    await touchTokens(opts.db, ids).catch((err) => opts.log.warn("could not record token use", { err: String(err) }));
+    const tokens = [...usedTokens];
+    const sessions = [...usedSessions];
+    usedTokens.clear();
+    usedSessions.clear();
+    await Promise.all([touchTokens(opts.db, tokens), touchSessions(opts.db, sessions, opts.sessionIdleMs)]).catch((err) =>
+      opts.log.warn("could not record token use", { err: String(err) }),
+    );
   };
   const flushTimer = setInterval(flushLastUsed, LAST_USED_FLUSH_MS);
   flushTimer.unref();
+
+  const invalid = () => unauthenticated("TOKEN_INVALID", "the token is not recognised");
 
   return {
     get lookups() {
@@ -137,41 +215,38 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       }
       const shape = inspectToken(bearer, opts.tokenKey);
       if (shape.kind === "malformed") throw unauthenticated("TOKEN_INVALID", `the token is malformed: ${shape.why}`);
+      if (shape.kind === "formatted" && shape.tokenKind === "invitation") {
+        throw unauthenticated("TOKEN_INVALID", "an invitation code is not a credential; accept it with: engine-cloud user accept");
+      }
       const hash = hashToken(bearer, opts.tokenKey);
       const key = hash.toString("base64");
-      if (shape.kind === "free_form" && !freeForm.has(key)) {
-        throw unauthenticated("TOKEN_INVALID", "the token is not recognised");
-      }
+      if (shape.kind === "free_form" && !freeForm.has(key)) throw invalid();
       let entry = cache.get(key);
       if (entry) {
         // Refresh recency for the LRU order.
         cache.delete(key);
         cache.set(key, entry);
       }
-      if (!entry || now() - entry.fetchedAt > opts.cacheTtlMs) entry = await lookup(key, hash);
-      const row = entry.row;
-      if (!row) throw unauthenticated("TOKEN_INVALID", "the token is not recognised");
-      if (row.revoked_at) throw unauthenticated("TOKEN_REVOKED", "the token was revoked; ask an administrator for a new one");
-      if (row.expires_at && row.expires_at.getTime() <= now()) {
-        throw unauthenticated("TOKEN_EXPIRED", "the token has expired; ask an administrator for a new one");
+      if (!entry || now() - entry.fetchedAt > opts.cacheTtlMs) {
+        entry = await lookup(key, hash, shape.kind === "formatted" && shape.tokenKind === "session");
       }
-      if (row.tenant_state === "deleted") throw unauthenticated("TENANT_DELETED", "the token's tenant was deleted");
-      if (row.tenant_state === "suspended") {
-        throw permissionDenied("TENANT_SUSPENDED", "the token's tenant is suspended; contact the platform operator");
+      const r = entry.record;
+      if (!r) throw invalid();
+      const t = now();
+      const noun = r.kind === "session" ? "session" : "token";
+      const remedy = r.kind === "session" ? "sign in again with: engine-cloud login" : "ask an administrator for a new one";
+      if (r.revokedAt) throw unauthenticated(r.kind === "session" ? "SESSION_REVOKED" : "TOKEN_REVOKED", `the ${noun} was revoked; ${remedy}`);
+      if ((r.expiresAt && r.expiresAt.getTime() <= t) || (r.idleExpiresAt && r.idleExpiresAt.getTime() <= t)) {
+        throw unauthenticated(r.kind === "session" ? "SESSION_EXPIRED" : "TOKEN_EXPIRED", `the ${noun} has expired; ${remedy}`);
       }
-      recentlyUsed.add(row.id);
-      return {
-        principalType: "token",
-        principalId: row.id,
-        displayName: row.label,
-        homeTenantId: row.tenant_id,
-        homeTenantSlug: row.tenant_slug,
-        tokenKind: row.kind,
-        platformAdmin: row.kind === "platform_admin",
-        permissions: permissionsOfTokenKind(row.kind),
-        projects: row.projects,
-        expiresAt: row.expires_at ?? undefined,
-      };
+      if (r.userDisabled) throw unauthenticated("USER_DISABLED", "this account is disabled; contact the platform operator");
+      if (r.notMember) throw permissionDenied("MEMBERSHIP_REMOVED", "you are no longer a member of this tenant");
+      if (r.tenantState === "deleted") throw unauthenticated("TENANT_DELETED", `the ${noun}'s tenant was deleted`);
+      if (r.tenantState === "suspended") {
+        throw permissionDenied("TENANT_SUSPENDED", `the ${noun}'s tenant is suspended; contact the platform operator`);
+      }
+      (r.kind === "session" ? usedSessions : usedTokens).add(r.caller.credentialId);
+      return r.caller;
     },
     async close() {
       unsubscribe();

@@ -90,6 +90,54 @@ export interface CredentialsTable {
   deleted_at: NullableTimestamp;
 }
 
+export type RoleColumn = "owner" | "admin" | "operator" | "builder" | "viewer";
+
+export interface UsersTable {
+  id: Generated<string>;
+  email: string;
+  display_name: string;
+  password_hash: string;
+  failed_logins: ColumnType<number, number | undefined, number>;
+  locked_until: NullableTimestamp;
+  disabled_at: NullableTimestamp;
+  created_at: Timestamp;
+  last_login_at: NullableTimestamp;
+}
+
+export interface MembershipsTable {
+  tenant_id: string;
+  user_id: string;
+  role: RoleColumn;
+  created_at: Timestamp;
+  created_by: string;
+}
+
+export interface SessionsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  user_id: string;
+  secret_hash: Uint8Array;
+  display_prefix: string;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  idle_expires_at: Timestamp;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface InvitationsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  email: string;
+  role: RoleColumn;
+  code_hash: Uint8Array;
+  created_at: Timestamp;
+  created_by: string;
+  expires_at: Timestamp;
+  accepted_at: NullableTimestamp;
+  accepted_by: string | null;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -99,4 +147,8 @@ export interface Database {
   tenant_keys: TenantKeysTable;
   tenant_revisions: TenantRevisionsTable;
   credentials: CredentialsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  sessions: SessionsTable;
+  invitations: InvitationsTable;
 }

@@ -11,6 +11,12 @@ export type ChangeEvent =
   | { type: "token"; tenantId: string; tokenId: string }
   | { type: "tenant"; tenantId: string }
   | { type: "project"; tenantId: string; name: string }
+  /** A person's session ended. */
+  | { type: "session"; tenantId: string; sessionId: string }
+  /** A person's account changed (disabled, password changed): all their sessions are rechecked. */
+  | { type: "user"; userId: string }
+  /** A person's membership in a tenant changed or ended. */
+  | { type: "membership"; tenantId: string; userId: string }
   /** A credential change committed at this tenant revision. */
   | { type: "credential"; tenantId: string; revision: number }
   /**

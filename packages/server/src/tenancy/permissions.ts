@@ -1,4 +1,4 @@
-import type { TokenKindColumn } from "../store/schema.js";
+import type { RoleColumn, TokenKindColumn } from "../store/schema.js";
 
 /**
  * Every tenant permission an RPC can declare with `option (engine.cloud.v1.access)`.
@@ -15,6 +15,8 @@ export const PERMISSIONS = [
   "credentials.read_secret",
   "credentials.write",
   "sync.read",
+  "users.read",
+  "users.manage",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -30,6 +32,28 @@ export const TOKEN_KIND_PERMISSIONS: Record<TokenKindColumn, readonly Permission
 
 export function isPermission(name: string): name is Permission {
   return (PERMISSIONS as readonly string[]).includes(name);
+}
+
+/**
+ * What each tenant role may do; docs/MULTI_TENANT.md is the specification
+ * and the authorization matrix test holds the server to it. Owners and admins
+ * hold the same permissions; only an owner may grant, take away or remove the
+ * owner role (checked by UserService).
+ */
+export const ROLE_PERMISSIONS: Record<RoleColumn, readonly Permission[]> = {
+  owner: ALL,
+  admin: ALL,
+  operator: ["projects.read", "projects.check", "credentials.read", "users.read"],
+  builder: ["projects.read"],
+  viewer: ["projects.read"],
+};
+
+const roleSets = Object.fromEntries(
+  Object.entries(ROLE_PERMISSIONS).map(([role, perms]) => [role, new Set(perms)]),
+) as unknown as Record<RoleColumn, ReadonlySet<Permission>>;
+
+export function permissionsOfRole(role: RoleColumn): ReadonlySet<Permission> {
+  return roleSets[role];
 }
 
 const kindSets = Object.fromEntries(

@@ -1,5 +1,6 @@
 import * as foundation from "./0001_foundation.js";
 import * as vault from "./0002_vault.js";
+import * as people from "./0003_people.js";
 
 export interface Migration {
   version: number;
@@ -14,4 +15,5 @@ export interface Migration {
 export const migrations: Migration[] = [
   { version: 1, ...foundation },
   { version: 2, ...vault },
+  { version: 3, ...people },
 ];

@@ -4,16 +4,19 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import { file_engine_cloud_v1_access } from "./access_pb.js";
 import type { TokenKind } from "./token_service_pb.js";
 import { file_engine_cloud_v1_token_service } from "./token_service_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file engine/cloud/v1/auth_service.proto.
  */
 export const file_engine_cloud_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiDwoNV2hvQW1JUmVxdWVzdCLrAQoOV2hvQW1JUmVzcG9uc2USFgoOcHJpbmNpcGFsX3R5cGUYASABKAkSFAoMcHJpbmNpcGFsX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIRCgl0ZW5hbnRfaWQYBCABKAkSEwoLdGVuYW50X3NsdWcYBSABKAkSLgoKdG9rZW5fa2luZBgGIAEoDjIaLmVuZ2luZS5jbG91ZC52MS5Ub2tlbktpbmQSFgoOcGxhdGZvcm1fYWRtaW4YByABKAgSEwoLcGVybWlzc2lvbnMYCCADKAkSEAoIcHJvamVjdHMYCSADKAkyYwoLQXV0aFNlcnZpY2USVAoGV2hvQW1JEh4uZW5naW5lLmNsb3VkLnYxLldob0FtSVJlcXVlc3QaHy5lbmdpbmUuY2xvdWQudjEuV2hvQW1JUmVzcG9uc2UiCZACAcLzGAIYAWIGcHJvdG8z", [file_engine_cloud_v1_access, file_engine_cloud_v1_token_service]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiDwoNV2hvQW1JUmVxdWVzdCKNAgoOV2hvQW1JUmVzcG9uc2USFgoOcHJpbmNpcGFsX3R5cGUYASABKAkSFAoMcHJpbmNpcGFsX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIRCgl0ZW5hbnRfaWQYBCABKAkSEwoLdGVuYW50X3NsdWcYBSABKAkSLgoKdG9rZW5fa2luZBgGIAEoDjIaLmVuZ2luZS5jbG91ZC52MS5Ub2tlbktpbmQSFgoOcGxhdGZvcm1fYWRtaW4YByABKAgSEwoLcGVybWlzc2lvbnMYCCADKAkSEAoIcHJvamVjdHMYCSADKAkSDAoEcm9sZRgKIAEoCRISCgpzZXNzaW9uX2lkGAsgASgJImAKDExvZ2luUmVxdWVzdBIZCgVlbWFpbBgBIAEoCUIKukgHcgUQAxj+ARIcCghwYXNzd29yZBgCIAEoCUIKukgHcgUgASiACBIXCgZ0ZW5hbnQYAyABKAlCB7pIBHICGD8iUQoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEikKB3Nlc3Npb24YAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiKpAgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2lkbGVfZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZGlzcGxheV9wcmVmaXgYCCABKAkSDwoHY3VycmVudBgJIAEoCCIPCg1Mb2dvdXRSZXF1ZXN0IhAKDkxvZ291dFJlc3BvbnNlIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiQgoUTGlzdFNlc3Npb25zUmVzcG9uc2USKgoIc2Vzc2lvbnMYASADKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiIsChRSZXZva2VTZXNzaW9uUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIjAKE1N3aXRjaFRlbmFudFJlcXVlc3QSGQoGdGVuYW50GAEgASgJQgm6SAZyBBABGD8iWAoUU3dpdGNoVGVuYW50UmVzcG9uc2USFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIpCgdzZXNzaW9uGAIgASgLMhguZW5naW5lLmNsb3VkLnYxLlNlc3Npb24iXwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EiQKEGN1cnJlbnRfcGFzc3dvcmQYASABKAlCCrpIB3IFIAEogAgSIAoMbmV3X3Bhc3N3b3JkGAIgASgJQgq6SAdyBRAMKIAIIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UypgUKC0F1dGhTZXJ2aWNlEk4KBUxvZ2luEh0uZW5naW5lLmNsb3VkLnYxLkxvZ2luUmVxdWVzdBoeLmVuZ2luZS5jbG91ZC52MS5Mb2dpblJlc3BvbnNlIgbC8xgCIAESUQoGTG9nb3V0Eh4uZW5naW5lLmNsb3VkLnYxLkxvZ291dFJlcXVlc3QaHy5lbmdpbmUuY2xvdWQudjEuTG9nb3V0UmVzcG9uc2UiBsLzGAIYARJmCgxMaXN0U2Vzc2lvbnMSJC5lbmdpbmUuY2xvdWQudjEuTGlzdFNlc3Npb25zUmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIJkAIBwvMYAhgBEmYKDVJldm9rZVNlc3Npb24SJS5lbmdpbmUuY2xvdWQudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJi5lbmdpbmUuY2xvdWQudjEuUmV2b2tlU2Vzc2lvblJlc3BvbnNlIgbC8xgCGAESYwoMU3dpdGNoVGVuYW50EiQuZW5naW5lLmNsb3VkLnYxLlN3aXRjaFRlbmFudFJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuU3dpdGNoVGVuYW50UmVzcG9uc2UiBsLzGAIYARJpCg5DaGFuZ2VQYXNzd29yZBImLmVuZ2luZS5jbG91ZC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaJy5lbmdpbmUuY2xvdWQudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZSIGwvMYAhgBElQKBldob0FtSRIeLmVuZ2luZS5jbG91ZC52MS5XaG9BbUlSZXF1ZXN0Gh8uZW5naW5lLmNsb3VkLnYxLldob0FtSVJlc3BvbnNlIgmQAgHC8xgCGAFiBnByb3RvMw", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_token_service, file_google_protobuf_timestamp]);
 
 /**
  * Request for AuthService.WhoAmI. It has no fields.
@@ -37,14 +40,14 @@ export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
  */
 export type WhoAmIResponse = Message<"engine.cloud.v1.WhoAmIResponse"> & {
   /**
-   * The kind of principal: "token" today; "user" once people can log in.
+   * The kind of principal: "token" or "user".
    *
    * @generated from field: string principal_type = 1;
    */
   principalType: string;
 
   /**
-   * The id of the token (or session) that authenticated this call.
+   * The id of the token, or of the user.
    *
    * @generated from field: string principal_id = 2;
    */
@@ -99,6 +102,20 @@ export type WhoAmIResponse = Message<"engine.cloud.v1.WhoAmIResponse"> & {
    * @generated from field: repeated string projects = 9;
    */
   projects: string[];
+
+  /**
+   * For people: their role in the tenant ("owner", "admin", "operator", "builder", "viewer").
+   *
+   * @generated from field: string role = 10;
+   */
+  role: string;
+
+  /**
+   * For people: the id of the session that authenticated this call.
+   *
+   * @generated from field: string session_id = 11;
+   */
+  sessionId: string;
 };
 
 /**
@@ -109,11 +126,413 @@ export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_auth_service, 1);
 
 /**
- * AuthService answers questions about the caller's own credential.
+ * Request for AuthService.Login.
+ *
+ * @generated from message engine.cloud.v1.LoginRequest
+ */
+export type LoginRequest = Message<"engine.cloud.v1.LoginRequest"> & {
+  /**
+   * The person's email, compared case-insensitively.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * The password.
+   *
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * The tenant (slug or id) to sign in to. Empty: the person's only tenant,
+   * or their oldest membership.
+   *
+   * @generated from field: string tenant = 3;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.LoginRequest.
+ * Use `create(LoginRequestSchema)` to create a new message.
+ */
+export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 2);
+
+/**
+ * Response for AuthService.Login.
+ *
+ * @generated from message engine.cloud.v1.LoginResponse
+ */
+export type LoginResponse = Message<"engine.cloud.v1.LoginResponse"> & {
+  /**
+   * The session token (prefix "ecu_"): send it as "authorization: Bearer …".
+   * Shown once; the server keeps only a keyed hash.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * The session.
+   *
+   * @generated from field: engine.cloud.v1.Session session = 2;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.LoginResponse.
+ * Use `create(LoginResponseSchema)` to create a new message.
+ */
+export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 3);
+
+/**
+ * A signed-in session of a person in one tenant.
+ *
+ * @generated from message engine.cloud.v1.Session
+ */
+export type Session = Message<"engine.cloud.v1.Session"> & {
+  /**
+   * Session id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The person.
+   *
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * The tenant the session acts in.
+   *
+   * @generated from field: string tenant_id = 3;
+   */
+  tenantId: string;
+
+  /**
+   * When it was opened.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last used (to within a minute).
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 5;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * It ends when unused until this time (idle expiry)...
+   *
+   * @generated from field: google.protobuf.Timestamp idle_expires_at = 6;
+   */
+  idleExpiresAt?: Timestamp | undefined;
+
+  /**
+   * ...and at this time in any case (absolute expiry).
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 7;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * The first characters of the session token, for recognition.
+   *
+   * @generated from field: string display_prefix = 8;
+   */
+  displayPrefix: string;
+
+  /**
+   * Whether this is the session making the call.
+   *
+   * @generated from field: bool current = 9;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message engine.cloud.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 4);
+
+/**
+ * Request for AuthService.Logout. It has no fields.
+ *
+ * @generated from message engine.cloud.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"engine.cloud.v1.LogoutRequest"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 5);
+
+/**
+ * Response for AuthService.Logout. It has no fields.
+ *
+ * @generated from message engine.cloud.v1.LogoutResponse
+ */
+export type LogoutResponse = Message<"engine.cloud.v1.LogoutResponse"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.LogoutResponse.
+ * Use `create(LogoutResponseSchema)` to create a new message.
+ */
+export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 6);
+
+/**
+ * Request for AuthService.ListSessions. It has no fields.
+ *
+ * @generated from message engine.cloud.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"engine.cloud.v1.ListSessionsRequest"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 7);
+
+/**
+ * Response for AuthService.ListSessions.
+ *
+ * @generated from message engine.cloud.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"engine.cloud.v1.ListSessionsResponse"> & {
+  /**
+   * The caller's open sessions, newest first.
+   *
+   * @generated from field: repeated engine.cloud.v1.Session sessions = 1;
+   */
+  sessions: Session[];
+};
+
+/**
+ * Describes the message engine.cloud.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 8);
+
+/**
+ * Request for AuthService.RevokeSession.
+ *
+ * @generated from message engine.cloud.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"engine.cloud.v1.RevokeSessionRequest"> & {
+  /**
+   * Session id (one of the caller's own).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 9);
+
+/**
+ * Response for AuthService.RevokeSession. It has no fields.
+ *
+ * @generated from message engine.cloud.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"engine.cloud.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 10);
+
+/**
+ * Request for AuthService.SwitchTenant.
+ *
+ * @generated from message engine.cloud.v1.SwitchTenantRequest
+ */
+export type SwitchTenantRequest = Message<"engine.cloud.v1.SwitchTenantRequest"> & {
+  /**
+   * The tenant (slug or id) to switch to; the person must be a member.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.SwitchTenantRequest.
+ * Use `create(SwitchTenantRequestSchema)` to create a new message.
+ */
+export const SwitchTenantRequestSchema: GenMessage<SwitchTenantRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 11);
+
+/**
+ * Response for AuthService.SwitchTenant.
+ *
+ * @generated from message engine.cloud.v1.SwitchTenantResponse
+ */
+export type SwitchTenantResponse = Message<"engine.cloud.v1.SwitchTenantResponse"> & {
+  /**
+   * The new session token, for the new tenant. Shown once.
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * The new session.
+   *
+   * @generated from field: engine.cloud.v1.Session session = 2;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.SwitchTenantResponse.
+ * Use `create(SwitchTenantResponseSchema)` to create a new message.
+ */
+export const SwitchTenantResponseSchema: GenMessage<SwitchTenantResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 12);
+
+/**
+ * Request for AuthService.ChangePassword.
+ *
+ * @generated from message engine.cloud.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"engine.cloud.v1.ChangePasswordRequest"> & {
+  /**
+   * The current password.
+   *
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword: string;
+
+  /**
+   * The new password: 12 to 1,024 bytes.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 13);
+
+/**
+ * Response for AuthService.ChangePassword. It has no fields.
+ *
+ * @generated from message engine.cloud.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"engine.cloud.v1.ChangePasswordResponse"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 14);
+
+/**
+ * AuthService signs people in and out and answers questions about the
+ * caller's own credential (token or session).
  *
  * @generated from service engine.cloud.v1.AuthService
  */
 export const AuthService: GenService<{
+  /**
+   * Signs a person in to one of their tenants and returns a session token.
+   * Every failure is the same UNAUTHENTICATED (reason LOGIN_FAILED), so it
+   * reveals nothing about which emails exist; repeated failures are slowed
+   * down per account and per source address (RESOURCE_EXHAUSTED, reason
+   * LOGIN_THROTTLED, with a retry delay).
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.Login
+   */
+  login: {
+    methodKind: "unary";
+    input: typeof LoginRequestSchema;
+    output: typeof LoginResponseSchema;
+  },
+  /**
+   * Ends the caller's session.
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.Logout
+   */
+  logout: {
+    methodKind: "unary";
+    input: typeof LogoutRequestSchema;
+    output: typeof LogoutResponseSchema;
+  },
+  /**
+   * Lists the caller's own open sessions (never their tokens).
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * Ends one of the caller's own sessions, e.g. on a lost laptop.
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * Moves a signed-in person to another tenant they belong to: a new session
+   * for that tenant; the current one ends.
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.SwitchTenant
+   */
+  switchTenant: {
+    methodKind: "unary";
+    input: typeof SwitchTenantRequestSchema;
+    output: typeof SwitchTenantResponseSchema;
+  },
+  /**
+   * Changes the signed-in person's password; their other sessions end.
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.ChangePassword
+   */
+  changePassword: {
+    methodKind: "unary";
+    input: typeof ChangePasswordRequestSchema;
+    output: typeof ChangePasswordResponseSchema;
+  },
   /**
    * Returns who the caller is: the credential, its tenant and its permissions.
    *

@@ -1,0 +1,33 @@
+import type { Kysely } from "kysely";
+import { insertSession, type SessionRow } from "../store/people.js";
+import type { Database } from "../store/schema.js";
+import { withTenant } from "../tenancy/with-tenant.js";
+import { displayPrefix, hashToken, mintToken } from "./token-format.js";
+
+export interface SessionPolicy {
+  idleMs: number;
+  maxMs: number;
+}
+
+/** A new session for a person in a tenant; the token is returned once and stored only as a keyed hash. */
+export async function openSession(
+  db: Kysely<Database>,
+  tokenKey: Uint8Array,
+  policy: SessionPolicy,
+  tenantId: string,
+  userId: string,
+): Promise<{ token: string; session: SessionRow }> {
+  const token = mintToken("session", tokenKey);
+  const now = Date.now();
+  const session = await withTenant(db, tenantId, (tx) =>
+    insertSession(tx, {
+      tenantId,
+      userId,
+      secretHash: hashToken(token, tokenKey),
+      displayPrefix: displayPrefix(token),
+      idleExpiresAt: new Date(now + Math.min(policy.idleMs, policy.maxMs)),
+      expiresAt: new Date(now + policy.maxMs),
+    }),
+  );
+  return { token, session };
+}
