@@ -1,6 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "./test-server.js";
 
@@ -30,11 +32,13 @@ export interface CliResult {
 
 /**
  * The environment a CLI subprocess sees: this process's, minus any ENGINE_CLOUD_* setting of the developer's
- * shell (a stray ENGINE_CLOUD_TENANT would change every answer), plus the test's own.
+ * shell (a stray ENGINE_CLOUD_TENANT would change every answer), plus the test's own. The config directory
+ * points where nothing is, so a session the developer stored with `engine-cloud login` is not picked up either.
  */
 export function cliEnvironment(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const inherited = Object.entries(process.env).filter(([name]) => !name.startsWith("ENGINE_CLOUD_"));
-  return { ...Object.fromEntries(inherited), ...env };
+  const noConfig = path.join(tmpdir(), `engine-cloud-cli-test-${randomUUID()}`);
+  return { ...Object.fromEntries(inherited), ENGINE_CLOUD_CONFIG_DIR: noConfig, ...env };
 }
 
 /** Runs `engine-cloud <args>` to completion; never rejects, so a test can look at a failure's exit code. */
@@ -74,7 +78,8 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
   child.stderr!.on("data", (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": it comes after stdout and stderr are read to the end, so no last line is missed.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   return {
     child,
     stdout: () => stdout,
@@ -100,6 +105,24 @@ export function spawnCli(args: string[], env: Record<string, string | undefined>
       return exited;
     },
   };
+}
+
+/**
+ * Runs `body` while the command runs, then sends it `signal` and resolves with its exit code. If `body` fails,
+ * the command is killed and the failure passed on, so a test never leaves a process behind.
+ */
+export async function signalAfter(
+  cli: LongRunningCli,
+  signal: NodeJS.Signals,
+  body: () => Promise<void>,
+): Promise<number | null> {
+  try {
+    await body();
+  } catch (err) {
+    await cli.stop("SIGKILL");
+    throw err;
+  }
+  return cli.stop(signal);
 }
 
 /** A loopback port nothing listens on (just now). */

@@ -83,22 +83,28 @@ describe("resolveGlobalOptions", () => {
   });
 
   it("reads the environment", () => {
-    const env = { ENGINE_CLOUD_URL: "http://env:1", ENGINE_CLOUD_TOKEN: "t-env", ENGINE_CLOUD_TENANT: "acme" };
-    expect(resolveGlobalOptions({}, env)).toMatchObject({ serverUrl: "http://env:1", token: "t-env", tenant: "acme" });
+    const env = { ENGINE_CLOUD_URL: "http://env:1", ENGINE_CLOUD_TENANT: "acme" };
+    expect(resolveGlobalOptions({}, env)).toMatchObject({ serverUrl: "http://env:1", tenant: "acme" });
   });
 
   it("lets flags win over the environment", () => {
-    const env = { ENGINE_CLOUD_URL: "http://env:1", ENGINE_CLOUD_TOKEN: "t-env" };
-    expect(resolveGlobalOptions({ server: "http://flag:2", token: "t-flag" }, env)).toMatchObject({
+    const env = { ENGINE_CLOUD_URL: "http://env:1", ENGINE_CLOUD_TENANT: "acme" };
+    expect(resolveGlobalOptions({ server: "http://flag:2", tenant: "globex" }, env)).toMatchObject({
       serverUrl: "http://flag:2",
-      token: "t-flag",
+      tenant: "globex",
     });
   });
 
+  it("leaves ENGINE_CLOUD_TOKEN to credential resolution, keeping only the --token flag", () => {
+    const env = { ENGINE_CLOUD_TOKEN: "t-env" };
+    expect(resolveGlobalOptions({}, env).token).toBeUndefined();
+    expect(resolveGlobalOptions({ token: "t-flag" }, env).token).toBe("t-flag");
+  });
+
   it("treats an empty environment variable as unset", () => {
-    expect(resolveGlobalOptions({}, { ENGINE_CLOUD_URL: "", ENGINE_CLOUD_TOKEN: "" })).toMatchObject({
+    expect(resolveGlobalOptions({}, { ENGINE_CLOUD_URL: "", ENGINE_CLOUD_TENANT: "" })).toMatchObject({
       serverUrl: defaultServerUrl,
-      token: undefined,
+      tenant: undefined,
     });
   });
 

@@ -42,7 +42,11 @@ export const globalOptionSpecs = {
     placeholder: "<url>",
     description: `Server URL (env ENGINE_CLOUD_URL; default ${defaultServerUrl})`,
   },
-  token: { type: "string", placeholder: "<token>", description: "API token (env ENGINE_CLOUD_TOKEN)" },
+  token: {
+    type: "string",
+    placeholder: "<token>",
+    description: "API or session token (env ENGINE_CLOUD_TOKEN; default: the session of 'login')",
+  },
   tenant: {
     type: "string",
     placeholder: "<slug>",
@@ -60,6 +64,7 @@ export const globalOptionSpecs = {
 
 export interface GlobalOptions {
   serverUrl: string;
+  /** The --token flag alone: credentials.ts weighs it against ENGINE_CLOUD_TOKEN and the stored session. */
   token?: string;
   tenant?: string;
   protocol: CloudProtocol;
@@ -121,7 +126,7 @@ export function resolveGlobalOptions(values: Record<string, unknown>, env: CliEn
   }
   return {
     serverUrl: stringValue(values.server) ?? nonEmpty(env.ENGINE_CLOUD_URL) ?? defaultServerUrl,
-    token: stringValue(values.token) ?? nonEmpty(env.ENGINE_CLOUD_TOKEN),
+    token: stringValue(values.token),
     tenant: stringValue(values.tenant) ?? nonEmpty(env.ENGINE_CLOUD_TENANT),
     protocol,
     json: values.json === true,

@@ -1,6 +1,8 @@
 import type { CloudClient } from "@engine-cloud/sdk";
 import type { GlobalOptions, OptionSpecs, OptionValues, ParsedOptions } from "./args.js";
+import type { ResolvedCredential } from "./credentials.js";
 import type { Output } from "./output.js";
+import type { Prompter } from "./terminal-prompt.js";
 
 /** What a command runs with. */
 export interface CommandContext {
@@ -8,8 +10,22 @@ export interface CommandContext {
   readonly out: Output;
   /** One instant for the whole run, so every relative time on a page agrees. */
   readonly now: Date;
-  /** The SDK client for --server, --token, --tenant and --protocol; built on first use. */
+  /**
+   * The SDK client for --server, --tenant, --protocol and the credential resolveCredential picks (--token,
+   * ENGINE_CLOUD_TOKEN or the stored session); built on first use.
+   */
   client(): CloudClient;
+  /** The credential client() sends, and where it came from. */
+  credential(): ResolvedCredential;
+  /**
+   * A client with exactly this bearer token (none for public calls such as login), to `server` (default: the
+   * one of --server) and without --tenant: for calls about one session whatever else is configured.
+   */
+  clientWith(options: { token?: string; server?: string }): CloudClient;
+  /** The CLI's own directory, where login keeps the session (see configDirOf). */
+  readonly configDir: string;
+  /** Asks the person at the terminal (email, passwords). */
+  readonly prompter: Prompter;
   /** Everything on standard input, as text (e.g. a secret piped in). */
   readStdin(): Promise<string>;
   /**

@@ -33,7 +33,7 @@ export function formatMainHelp(commands: readonly TopLevelCommand[]): string {
     "Global flags (anywhere on the line):",
     formatFlags(globalOptionSpecs),
     "",
-    "Exit codes: 0 ok, 1 the call failed, 2 usage error.",
+    "Exit codes: 0 ok, 1 the call failed, 2 usage error, 130 interrupted at a prompt.",
     `Run '${programName} <command> --help' for more about a command.`,
   ].join("\n");
 }

@@ -5,10 +5,11 @@ import { UsageError } from "./usage-error.js";
  * padding, URLs with queries); the value may be empty, the name may not.
  */
 export function parseKeyValue(flag: string, text: string): [name: string, value: string] {
+  // The errors never quote the text: for --key it is a secret, typed without its name more often than not.
   const at = text.indexOf("=");
-  if (at < 0) throw new UsageError(`invalid --${flag} "${text}": use name=value`);
+  if (at < 0) throw new UsageError(`invalid --${flag}: use name=value (the value given has no "=")`);
   const name = text.slice(0, at);
-  if (name === "") throw new UsageError(`invalid --${flag} "${text}": the name before "=" is empty`);
+  if (name === "") throw new UsageError(`invalid --${flag}: use name=value (the value given has no name before "=")`);
   return [name, text.slice(at + 1)];
 }
 
@@ -18,11 +19,12 @@ export function parseKeyValue(flag: string, text: string): [name: string, value:
  * to guess.
  */
 export function parseKeyValues(flag: string, texts: readonly string[]): Record<string, string> {
-  const entries: Record<string, string> = {};
+  // A Map, then fromEntries: assigning obj["__proto__"] would drop the pair instead of storing it.
+  const entries = new Map<string, string>();
   for (const text of texts) {
     const [name, value] = parseKeyValue(flag, text);
-    if (Object.hasOwn(entries, name)) throw new UsageError(`--${flag} "${name}" is given more than once`);
-    entries[name] = value;
+    if (entries.has(name)) throw new UsageError(`--${flag} "${name}" is given more than once`);
+    entries.set(name, value);
   }
-  return entries;
+  return Object.fromEntries(entries);
 }

@@ -1,15 +1,24 @@
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { text } from "node:stream/consumers";
 import { createCloudClient, type CloudClient } from "@engine-cloud/sdk";
 import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLine, type CliEnv } from "./args.js";
 import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./command.js";
+import { authCommands } from "./commands/auth.js";
+import { credentialCommands } from "./commands/credential.js";
+import { keysCommands } from "./commands/keys.js";
+import { loginCommand } from "./commands/login.js";
+import { logoutCommand } from "./commands/logout.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { projectCommands } from "./commands/project.js";
 import { serveCommand } from "./commands/serve.js";
 import { statusCommand } from "./commands/status.js";
+import { syncCommands } from "./commands/sync.js";
 import { tenantCommands } from "./commands/tenant.js";
 import { tokenCommands } from "./commands/token.js";
+import { userCommands } from "./commands/user.js";
 import { whoamiCommand } from "./commands/whoami.js";
+import { resolveCredential, type ResolvedCredential } from "./credentials.js";
 import {
   formatCommandHelp,
   formatGroupHelp,
@@ -21,6 +30,8 @@ import {
 } from "./help.js";
 import { createOutput, formatJson, type Writer } from "./output.js";
 import { exitCodes, reportError, type ErrorContext } from "./report-error.js";
+import { configDirOf, readSessionFile } from "./session-file.js";
+import { createTerminalPrompter, type Prompter } from "./terminal-prompt.js";
 import { UsageError } from "./usage-error.js";
 
 /** What the CLI touches of the outside world; tests pass their own. */
@@ -30,6 +41,10 @@ export interface CliIo {
   stderr: Writer;
   now(): Date;
   readStdin(): Promise<string>;
+  /** Questions to the person at the terminal (login's email and password). */
+  prompter: Prompter;
+  /** The user's home directory, under which the CLI keeps its config unless the environment says otherwise. */
+  homeDir: string;
   /** A signal that aborts on the first SIGINT or SIGTERM; see CommandContext.untilInterrupted. */
   untilInterrupted(): AbortSignal;
 }
@@ -38,6 +53,13 @@ const commands: readonly TopLevelCommand[] = [
   tokenCommands,
   projectCommands,
   tenantCommands,
+  credentialCommands,
+  syncCommands,
+  keysCommands,
+  loginCommand,
+  logoutCommand,
+  authCommands,
+  userCommands,
   whoamiCommand,
   statusCommand,
   serveCommand,
@@ -49,7 +71,6 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const context: ErrorContext = {
     json: false,
     serverUrl: defaultServerUrl,
-    tokenGiven: false,
     usage: mainUsage,
     helpCommand: `${programName} --help`,
   };
@@ -98,9 +119,25 @@ async function dispatch(argv: string[], io: CliIo, context: ErrorContext): Promi
   if (early.help) return printHelp(io, formatCommandHelp(path, command));
 
   const { globals, options, positionals } = parseCommandLine(argv, command.options, io.env);
-  Object.assign(context, { json: globals.json, serverUrl: globals.serverUrl, tokenGiven: Boolean(globals.token) });
+  Object.assign(context, { json: globals.json, serverUrl: globals.serverUrl });
   const args = commandArguments(path, command, positionals);
 
+  const configDir = configDirOf(io.env, io.homeDir);
+  // Resolved on first use: commands that need no credential (login, user accept) never read the session file.
+  let credential: ResolvedCredential | undefined;
+  const resolvedCredential = () => {
+    if (!credential) {
+      credential = resolveCredential({
+        flagToken: globals.token,
+        env: io.env,
+        serverUrl: globals.serverUrl,
+        loadSession: () => readSessionFile(configDir),
+      });
+      // So that a refused call can say why no credential went with it.
+      context.credential = credential;
+    }
+    return credential;
+  };
   let client: CloudClient | undefined;
   const ctx: CommandContext = {
     globals,
@@ -109,10 +146,15 @@ async function dispatch(argv: string[], io: CliIo, context: ErrorContext): Promi
     client: () =>
       (client ??= createCloudClient({
         baseUrl: globals.serverUrl,
-        token: globals.token,
+        token: resolvedCredential().token,
         tenant: globals.tenant,
         protocol: globals.protocol,
       })),
+    credential: resolvedCredential,
+    clientWith: ({ token, server }) =>
+      createCloudClient({ baseUrl: server ?? globals.serverUrl, token, protocol: globals.protocol }),
+    configDir,
+    prompter: io.prompter,
     readStdin: () => io.readStdin(),
     untilInterrupted: () => io.untilInterrupted(),
   };
@@ -153,6 +195,8 @@ function processIo(): CliIo {
     stderr: process.stderr,
     now: () => new Date(),
     readStdin: () => text(process.stdin),
+    prompter: createTerminalPrompter(process.stdin, process.stderr),
+    homeDir: homedir(),
     untilInterrupted() {
       const controller = new AbortController();
       // `once`: a second Ctrl-C finds no handler and ends the process at once, should a clean stop hang.

@@ -1,24 +1,29 @@
 import { Code, ConnectError, describeCloudError } from "@engine-cloud/sdk";
+import { missingCredentialHint, type ResolvedCredential } from "./credentials.js";
 import { formatJson, type Writer } from "./output.js";
+import { PromptInterrupted } from "./terminal-prompt.js";
 import { UsageError } from "./usage-error.js";
 
 /** What the dispatcher knew when the error happened; filled in as the line is read. */
 export interface ErrorContext {
   json: boolean;
   serverUrl: string;
-  tokenGiven: boolean;
+  /** The credential the call sent, once one was resolved. */
+  credential?: ResolvedCredential;
   /** The usage line of the command being run, and how to get its help. */
   usage: string;
   helpCommand: string;
 }
 
-export const exitCodes = { ok: 0, callFailed: 1, usage: 2 } as const;
+export const exitCodes = { ok: 0, callFailed: 1, usage: 2, interrupted: 130 } as const;
 
 /**
  * Prints an error to stderr, as one line for people or an {"error": {...}} object with --json, and returns the
- * exit code: 2 for a usage error, 1 for anything else.
+ * exit code: 2 for a usage error, 130 for Ctrl-C at a prompt, 1 for anything else.
  */
 export function reportError(err: unknown, stderr: Writer, context: ErrorContext): number {
+  // Ctrl-C at a prompt: the person knows; the prompt has already ended its line.
+  if (err instanceof PromptInterrupted) return exitCodes.interrupted;
   if (err instanceof UsageError) {
     write(stderr, context.json, { reason: "USAGE", message: err.message, usage: context.usage }, [
       `error: ${err.message}`,
@@ -34,9 +39,7 @@ export function reportError(err: unknown, stderr: Writer, context: ErrorContext)
     const reason = unreachable ? "UNAVAILABLE" : details.reason;
     const hint = unreachable
       ? `could not reach the server at ${context.serverUrl}; check --server or ENGINE_CLOUD_URL, and that it is running`
-      : details.code === Code.Unauthenticated && !context.tokenGiven
-        ? "no token given; pass --token or set ENGINE_CLOUD_TOKEN"
-        : undefined;
+      : missingCredentialHint(context.credential, details);
     const tags = [`code=${details.codeName}`, `reason=${reason}`, ...(details.field ? [`field=${details.field}`] : [])];
     write(
       stderr,

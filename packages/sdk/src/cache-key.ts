@@ -18,7 +18,7 @@ export function defaultCacheKeyFile(): string {
  * of 32 bytes. Anything else is refused: a short key silently padded would
  * be a weak key.
  */
-export function parseCacheKey(text: string, source = CLOUD_ENV.credentialKey): Buffer {
+export function parseCacheKey(text: string, source: string = CLOUD_ENV.credentialKey): Buffer {
   const trimmed = text.trim();
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
     ? Buffer.from(trimmed, "hex")

@@ -114,7 +114,8 @@ function describeStreamError(err: unknown): Omit<SyncError, "at"> {
   const e = describeCloudError(err);
   return {
     code: e.codeName,
-    reason: e.reason,
+    // A refused connection carries no ErrorInfo; name it rather than say "UNKNOWN".
+    reason: e.reason === "UNKNOWN" && e.code === Code.Unavailable ? "SERVER_UNAVAILABLE" : e.reason,
     message: e.message,
     // An admin must fix these (revoke, deny, suspend); the provider keeps trying at the slowest pace meanwhile.
     fatal: e.code === Code.Unauthenticated || e.code === Code.PermissionDenied,
@@ -214,7 +215,8 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     }
   }
 
-  function handle(event: WatchResponse): void {
+  /** Applies one event; returns whether it was CAUGHT_UP. */
+  function handle(event: WatchResponse): boolean {
     const step = state.apply(event);
     if (step.changed) writer.schedule();
     for (const change of step.changes) emit(change);
@@ -224,6 +226,7 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
       log.info?.("engine cloud sync: caught up", { project, revision: String(state.revision) });
       markSynced();
     }
+    return step.caughtUp;
   }
 
   async function loadCache(): Promise<void> {
@@ -247,8 +250,9 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     state = createSyncState({ project, initial: contents });
   }
 
-  /** One Watch call; returns why it ended. */
-  async function watchOnce(stream: AbortController): Promise<Omit<SyncError, "at">> {
+  /** One Watch call; returns why it ended and whether it caught up first. */
+  async function watchOnce(stream: AbortController): Promise<{ ended: Omit<SyncError, "at">; caughtUp: boolean }> {
+    let caughtUp = false;
     let staleTimer: NodeJS.Timeout | undefined;
     // Heartbeats prove the stream alive; a half-open TCP connection would otherwise wait forever.
     const armStaleTimer = () => {
@@ -263,19 +267,20 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
       );
       for await (const event of events) {
         armStaleTimer();
-        handle(event);
+        if (handle(event)) caughtUp = true;
       }
-      return { code: codeName(Code.Unavailable), reason: "STREAM_ENDED", message: "the server ended the sync stream", fatal: false };
+      const ended = { code: codeName(Code.Unavailable), reason: "STREAM_ENDED", message: "the server ended the sync stream" };
+      return { ended: { ...ended, fatal: false }, caughtUp };
     } catch (err) {
       if (stream.signal.reason === STALE) {
-        return {
+        const ended = {
           code: codeName(Code.DeadlineExceeded),
           reason: "STREAM_STALE",
           message: `no event or heartbeat for ${staleAfterMs} ms; reconnecting`,
-          fatal: false,
         };
+        return { ended: { ...ended, fatal: false }, caughtUp };
       }
-      return describeStreamError(err);
+      return { ended: describeStreamError(err), caughtUp };
     } finally {
       clearTimeout(staleTimer);
       // A snapshot cut off mid-way is dropped; the next Watch starts it again.
@@ -288,16 +293,15 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     while (!closed) {
       currentStream = new AbortController();
       connection = "connecting";
-      const wasSynced = state.revision;
-      const ended = await watchOnce(currentStream);
+      const { ended, caughtUp } = await watchOnce(currentStream);
       if (closed) break;
       // Only a stream that caught up proves the server healthy: then the next retry starts fast again.
-      if (connection === "connected") attempt = 0;
+      if (caughtUp) attempt = 0;
       connection = "offline";
       staleSince ??= new Date();
       report(ended);
       const delay = backoffDelay(attempt++, backoff);
-      log.debug?.("engine cloud sync: reconnecting", { delayMs: delay, fromRevision: String(wasSynced) });
+      log.debug?.("engine cloud sync: reconnecting", { delayMs: delay, fromRevision: String(state.revision) });
       await sleep(delay, closing.signal);
     }
     connection = "offline";

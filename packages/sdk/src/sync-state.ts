@@ -71,9 +71,12 @@ function putInto(set: CredentialSet, credential: Credential): void {
   set.byName.set(keyOf(credential), credential);
 }
 
-/** A snapshot being received after RESET; swapped in whole at CAUGHT_UP. */
+/** A snapshot being received after RESET; swapped in whole when it ends. */
 interface Staging {
   set: CredentialSet;
+  /** The RESET's revision: the snapshot holds every change up to it and none after. */
+  resetRevision: bigint;
+  /** The highest revision seen, RESET included. */
   revision: bigint;
   /** The highest revision seen per id, deletes included, so a repeated or older event cannot win. */
   seen: Map<string, bigint>;
@@ -88,11 +91,30 @@ export function createSyncState(options: { project?: string; initial?: SyncSnaps
   let revision = options.initial?.revision ?? 0n;
   let staging: Staging | undefined;
 
+  /** The one moment readers switch sets: they see the old one or the complete new one, never a mix. */
+  function commitStaging(s: Staging, markerRevision: bigint): SyncChange {
+    committed = s.set;
+    revision = max(s.revision, markerRevision);
+    staging = undefined;
+    return { type: "reset", revision };
+  }
+
+  /**
+   * A snapshot ends at CAUGHT_UP, or, for a RESET in mid-stream (the server
+   * resets a reader that fell too far behind and sends no second CAUGHT_UP),
+   * at the first heartbeat or change past the RESET's revision: snapshot
+   * entries are never newer than it, and heartbeats only follow a catch-up.
+   */
   function applyToStaging(event: WatchResponse, s: Staging): SyncStep {
     const rev = event.revision;
     switch (event.event.case) {
       case "upsert":
       case "delete": {
+        if (rev > s.resetRevision) {
+          const reset = commitStaging(s, s.resetRevision);
+          const live = applyLive(event);
+          return { changes: [reset, ...live.changes], caughtUp: false, changed: true };
+        }
         const id = event.event.value.id;
         if ((s.seen.get(id) ?? -1n) >= rev) return nothing();
         s.seen.set(id, rev);
@@ -102,14 +124,9 @@ export function createSyncState(options: { project?: string; initial?: SyncSnaps
         return nothing();
       }
       case "heartbeat":
-        s.revision = max(s.revision, rev);
-        return nothing();
+        return { changes: [commitStaging(s, rev)], caughtUp: false, changed: true };
       case "caughtUp":
-        // The one moment readers switch sets: they see the old one or the complete new one.
-        committed = s.set;
-        revision = max(s.revision, rev);
-        staging = undefined;
-        return { changes: [{ type: "reset", revision }], caughtUp: true, changed: true };
+        return { changes: [commitStaging(s, rev)], caughtUp: true, changed: true };
       default:
         return nothing();
     }
@@ -157,7 +174,7 @@ export function createSyncState(options: { project?: string; initial?: SyncSnaps
     apply(event) {
       if (event.event.case === "reset") {
         // The server may reset at any point, even mid-snapshot; each RESET starts over.
-        staging = { set: emptySet(), revision: event.revision, seen: new Map() };
+        staging = { set: emptySet(), resetRevision: event.revision, revision: event.revision, seen: new Map() };
         return nothing();
       }
       return staging ? applyToStaging(event, staging) : applyLive(event);

@@ -8,6 +8,7 @@ import {
   SuspendTenantResponseSchema,
   TenantStateSchema,
   UpdateTenantResponseSchema,
+  WhoAmIResponseSchema,
   type CloudClient,
   type Tenant,
 } from "@engine-cloud/sdk";
@@ -15,6 +16,7 @@ import { defineCommand, type Command, type CommandGroup } from "../command.js";
 import { enumLabel } from "../enum-label.js";
 import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
 import { collectPages } from "../pages.js";
+import { describeSignedIn, requireStoredSession, storedSessionClient, storeSession } from "../stored-session.js";
 
 /** The verbs that take one tenant (slug or id) and answer with it. */
 function tenantCommand<Desc extends DescMessage>(spec: {
@@ -119,10 +121,23 @@ const rename = defineCommand({
   },
 });
 
+const switchTenant = defineCommand({
+  name: "switch",
+  summary: "Move your session of 'login' to another tenant you belong to",
+  args: ["slug-or-id"],
+  async run(ctx, [tenant]) {
+    const session = requireStoredSession(ctx);
+    // The server ends the current session as it opens the new one, so the new one must replace it here too.
+    const opened = await storedSessionClient(ctx, session).auth.switchTenant({ tenant });
+    const me = await storeSession(ctx, session.server, opened);
+    ctx.out.result(WhoAmIResponseSchema, me, () => `Switched: you are now ${describeSignedIn(me)}.`);
+  },
+});
+
 export const tenantCommands: CommandGroup = {
   name: "tenant",
-  summary: "Create and manage tenants (platform administrators)",
-  commands: [createTenant, list, get, rename, suspend, resume, remove],
+  summary: "Create and manage tenants (platform administrators); switch the tenant of your session",
+  commands: [createTenant, list, get, rename, suspend, resume, remove, switchTenant],
 };
 
 function formatTenantFields(tenant: Tenant, now: Date): string {

@@ -1,26 +1,32 @@
 import { TokenKind, TokenKindSchema, WhoAmIResponseSchema, type WhoAmIResponse } from "@engine-cloud/sdk";
 import { defineCommand } from "../command.js";
+import { describeCredentialSource } from "../credentials.js";
 import { enumLabel } from "../enum-label.js";
 import { formatFields } from "../output.js";
+import { sessionFilePath } from "../session-file.js";
 
 export const whoamiCommand = defineCommand({
   name: "whoami",
-  summary: "Show who your credential is: tenant, kind, permissions",
+  summary: "Show who your credential is: person or token, tenant, role, permissions",
   async run(ctx) {
     const res = await ctx.client().auth.whoAmI({});
-    ctx.out.result(WhoAmIResponseSchema, res, () => formatIdentity(res));
+    const source = describeCredentialSource(ctx.credential(), sessionFilePath(ctx.configDir));
+    ctx.out.result(WhoAmIResponseSchema, res, () => formatIdentity(res, source));
   },
 });
 
-function formatIdentity(me: WhoAmIResponse): string {
+function formatIdentity(me: WhoAmIResponse, source: string): string {
   const tenant = me.tenantId ? `${me.tenantSlug} (${me.tenantId})` : "none";
+  const person = me.principalType === "user";
   return formatFields([
     ["Principal", `${me.principalType} ${me.principalId}`],
     ["Name", me.displayName],
     ...(me.tokenKind === TokenKind.UNSPECIFIED ? [] : [["Kind", enumLabel(TokenKindSchema, me.tokenKind)] as const]),
     ["Tenant", tenant],
+    ...(person ? [["Role", me.role] as const, ["Session", me.sessionId] as const] : []),
     ["Platform admin", me.platformAdmin ? "yes" : "no"],
     ["Permissions", me.permissions.join(", ") || "none"],
     ["Projects", me.projects.join(", ") || "every allowed project"],
+    ["Credential", source],
   ]);
 }

@@ -67,8 +67,14 @@ export async function updateTenant(
     .executeTakeFirstOrThrow();
 }
 
-/** Ids of tenants that have a data key, for root key rotation. */
+/** Ids of tenants that have a data key, for root key rotation (owner connection: a platform task). */
 export async function listTenantKeyOwners(db: Executor): Promise<string[]> {
-  const rows = await db.selectFrom("tenants").select("id").where("state", "!=", "deleted").orderBy("id").execute();
-  return rows.map((r) => r.id);
+  const rows = await db
+    .selectFrom("tenant_keys")
+    .innerJoin("tenants", "tenants.id", "tenant_keys.tenant_id")
+    .select("tenant_keys.tenant_id")
+    .where("tenants.state", "!=", "deleted")
+    .orderBy("tenant_keys.tenant_id")
+    .execute();
+  return rows.map((r) => r.tenant_id);
 }

@@ -126,6 +126,16 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       case "token":
         reauthorizeWhere((w) => w.principalId === e.tokenId);
         break;
+      case "session":
+        // Streams know their person, not their session: recheck the tenant's, only the revoked one fails.
+        reauthorizeWhere((w) => w.tenantId === e.tenantId);
+        break;
+      case "user":
+        reauthorizeWhere((w) => w.principalId === e.userId);
+        break;
+      case "membership":
+        reauthorizeWhere((w) => w.tenantId === e.tenantId && w.principalId === e.userId);
+        break;
       case "tenant":
         reauthorizeWhere((w) => w.tenantId === e.tenantId);
         break;

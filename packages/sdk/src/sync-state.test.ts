@@ -1,0 +1,197 @@
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { CredentialSchema, type Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
+import { WatchResponseSchema, type WatchResponse } from "./gen/engine/cloud/v1/sync_service_pb.js";
+import { createSyncState, type SyncState } from "./sync-state.js";
+
+const ids = {
+  google: "00000000-0000-4000-8000-000000000001",
+  hubspot: "00000000-0000-4000-8000-000000000002",
+  shared: "00000000-0000-4000-8000-000000000003",
+};
+
+const cred = (id: string, provider: string, revision: bigint, extra: Partial<Credential> = {}) =>
+  create(CredentialSchema, { id, provider, alias: "default", project: "acme", revision, ...extra });
+
+const event = {
+  reset: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "reset", value: {} } }),
+  upsert: (c: Credential) => create(WatchResponseSchema, { revision: c.revision, event: { case: "upsert", value: c } }),
+  delete: (id: string, revision: bigint) =>
+    create(WatchResponseSchema, { revision, event: { case: "delete", value: { id } } }),
+  caughtUp: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "caughtUp", value: {} } }),
+  heartbeat: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "heartbeat", value: {} } }),
+};
+
+function applyAll(state: SyncState, events: WatchResponse[]) {
+  return events.flatMap((e) => state.apply(e).changes);
+}
+
+describe("sync state: live changes", () => {
+  it("applies upserts and deletes and tracks the revision", () => {
+    const state = createSyncState({ project: "acme" });
+    applyAll(state, [event.upsert(cred(ids.google, "google", 5n)), event.upsert(cred(ids.hubspot, "hubspot", 6n))]);
+    applyAll(state, [event.delete(ids.google, 7n)]);
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+    expect(state.revision).toBe(7n);
+  });
+
+  it("applies a repeated event once", () => {
+    const state = createSyncState();
+    const put = event.upsert(cred(ids.google, "google", 5n));
+    expect(applyAll(state, [put, put, put])).toHaveLength(1);
+  });
+
+  it("ignores events at or below the applied revision", () => {
+    const state = createSyncState();
+    applyAll(state, [event.upsert(cred(ids.google, "google", 9n, { version: 2n }))]);
+    const changes = applyAll(state, [
+      event.upsert(cred(ids.google, "google", 8n, { version: 1n })),
+      event.delete(ids.google, 9n),
+      event.delete(ids.google, 3n),
+    ]);
+    expect(changes).toEqual([]);
+    expect(state.get(ids.google)?.version).toBe(2n);
+    expect(state.revision).toBe(9n);
+  });
+
+  it("does not announce the delete of a credential it never held, but moves past its revision", () => {
+    const state = createSyncState();
+    const step = state.apply(event.delete(ids.google, 4n));
+    expect([step.changes, step.changed, state.revision]).toEqual([[], true, 4n]);
+  });
+
+  it("moves to the revision a heartbeat or CAUGHT_UP carries, never back", () => {
+    const state = createSyncState({ initial: { revision: 10n, credentials: [] } });
+    expect(state.apply(event.heartbeat(12n)).changed).toBe(true);
+    expect(state.apply(event.caughtUp(11n))).toEqual({ changes: [], caughtUp: true, changed: false });
+    expect(state.revision).toBe(12n);
+  });
+
+  it("ignores an event kind it does not know, without claiming its revision", () => {
+    const state = createSyncState();
+    state.apply(create(WatchResponseSchema, { revision: 50n }));
+    expect(state.revision).toBe(0n);
+  });
+
+  it("resumes from a cached snapshot", () => {
+    const state = createSyncState({ project: "acme", initial: { revision: 20n, credentials: [cred(ids.google, "google", 20n)] } });
+    expect(applyAll(state, [event.upsert(cred(ids.google, "google", 20n))])).toEqual([]);
+    expect(state.get("google")?.id).toBe(ids.google);
+  });
+});
+
+describe("sync state: RESET and snapshot", () => {
+  it("keeps serving the previous set until CAUGHT_UP, then swaps in the whole snapshot", () => {
+    const state = createSyncState({ initial: { revision: 3n, credentials: [cred(ids.google, "google", 3n)] } });
+    applyAll(state, [event.reset(40n), event.upsert(cred(ids.hubspot, "hubspot", 30n))]);
+    expect(state.resetting).toBe(true);
+    expect(state.list().map((c) => c.id)).toEqual([ids.google]);
+
+    const step = state.apply(event.caughtUp(40n));
+    expect(step).toEqual({ changes: [{ type: "reset", revision: 40n }], caughtUp: true, changed: true });
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+    expect(state.revision).toBe(40n);
+  });
+
+  it("accepts snapshot entries older than the revision applied before the RESET", () => {
+    const state = createSyncState({ project: "acme", initial: { revision: 100n, credentials: [] } });
+    applyAll(state, [event.reset(200n), event.upsert(cred(ids.google, "google", 7n)), event.caughtUp(200n)]);
+    expect(state.get("google")?.revision).toBe(7n);
+  });
+
+  it("adopts the server's revision after a RESET even if it is lower (a restored server)", () => {
+    const state = createSyncState({ initial: { revision: 500n, credentials: [] } });
+    applyAll(state, [event.reset(90n), event.caughtUp(90n)]);
+    expect(state.revision).toBe(90n);
+  });
+
+  it("applies snapshot entries once each, even repeated or out of order", () => {
+    const state = createSyncState();
+    applyAll(state, [
+      event.reset(10n),
+      event.upsert(cred(ids.google, "google", 8n)),
+      event.upsert(cred(ids.hubspot, "hubspot", 10n)),
+      event.delete(ids.google, 9n),
+      event.upsert(cred(ids.google, "google", 8n)),
+      event.caughtUp(10n),
+    ]);
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+    expect(state.revision).toBe(10n);
+  });
+
+  it("ends a mid-stream snapshot at the first change past the RESET, then applies that change", () => {
+    const state = createSyncState({ project: "acme", initial: { revision: 3n, credentials: [cred(ids.google, "google", 3n)] } });
+    const changes = applyAll(state, [
+      event.reset(20n),
+      event.upsert(cred(ids.hubspot, "hubspot", 15n)),
+      event.upsert(cred(ids.shared, "slack", 21n)),
+    ]);
+    expect(changes.map((c) => [c.type, c.revision])).toEqual([["reset", 20n], ["upsert", 21n]]);
+    expect(state.list().map((c) => c.id).sort()).toEqual([ids.hubspot, ids.shared]);
+    expect(state.revision).toBe(21n);
+  });
+
+  it("ends a mid-stream snapshot at the first heartbeat", () => {
+    const state = createSyncState({ initial: { revision: 3n, credentials: [cred(ids.google, "google", 3n)] } });
+    applyAll(state, [event.reset(20n), event.upsert(cred(ids.hubspot, "hubspot", 15n))]);
+    const step = state.apply(event.heartbeat(20n));
+    expect(step).toEqual({ changes: [{ type: "reset", revision: 20n }], caughtUp: false, changed: true });
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+  });
+
+  it("drops a snapshot cut off by the end of the stream", () => {
+    const state = createSyncState({ initial: { revision: 3n, credentials: [cred(ids.google, "google", 3n)] } });
+    applyAll(state, [event.reset(40n), event.upsert(cred(ids.hubspot, "hubspot", 30n))]);
+    state.abandonStream();
+    expect([state.resetting, state.revision, state.list().map((c) => c.id)]).toEqual([false, 3n, [ids.google]]);
+    // The next stream's CAUGHT_UP (after an incremental catch-up) must not commit the dropped snapshot.
+    applyAll(state, [event.caughtUp(40n)]);
+    expect(state.get(ids.hubspot)).toBeUndefined();
+  });
+
+  it("starts over when a second RESET arrives mid-snapshot", () => {
+    const state = createSyncState();
+    applyAll(state, [event.reset(10n), event.upsert(cred(ids.google, "google", 5n))]);
+    applyAll(state, [event.reset(12n), event.upsert(cred(ids.hubspot, "hubspot", 12n)), event.caughtUp(12n)]);
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+  });
+
+  it("persists only committed state", () => {
+    const state = createSyncState();
+    const steps = [event.reset(10n), event.upsert(cred(ids.google, "google", 5n))].map((e) => state.apply(e));
+    expect(steps.some((s) => s.changed)).toBe(false);
+    expect(state.snapshot()).toEqual({ revision: 0n, credentials: [] });
+  });
+});
+
+describe("sync state: lookup by name", () => {
+  const state = createSyncState({
+    project: "acme",
+    initial: {
+      revision: 9n,
+      credentials: [
+        cred(ids.google, "google", 1n, { alias: "work" }),
+        cred(ids.shared, "google", 2n, { alias: "work", project: "" }),
+        cred(ids.hubspot, "hubspot", 3n, { project: "" }),
+      ],
+    },
+  });
+
+  it('finds "provider/alias", "provider" (alias default) and an id', () => {
+    expect(state.get("google/work")?.id).toBe(ids.google);
+    expect(state.get("hubspot")?.id).toBe(ids.hubspot);
+    expect(state.get(ids.shared)?.id).toBe(ids.shared);
+    expect(state.get("salesforce")).toBeUndefined();
+  });
+
+  it("prefers the project's own credential over a tenant-wide one of the same name", () => {
+    expect(state.get("google/work")?.project).toBe("acme");
+    expect(state.get({ project: "", provider: "google", alias: "work" })?.id).toBe(ids.shared);
+  });
+
+  it("falls back to the tenant-wide credential once the project's own is deleted", () => {
+    const s = createSyncState({ project: "acme", initial: state.snapshot() });
+    s.apply(event.delete(ids.google, 10n));
+    expect(s.get("google/work")?.id).toBe(ids.shared);
+  });
+});
