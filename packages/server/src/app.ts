@@ -10,6 +10,7 @@ import {
   SyncService,
   TenantService,
   TokenService,
+  UserService,
 } from "@engine-cloud/sdk";
 import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
 import * as reflectionV1 from "@engine-cloud/sdk/gen/grpc/reflection/v1/reflection_pb.js";
@@ -20,7 +21,12 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import { createRootKeyRing, loadOrCreateKeyFile } from "./crypto/root-keys.js";
 import { createTenantKeys } from "./crypto/tenant-keys.js";
+import { LoginThrottle } from "./auth/login-throttle.js";
+import { createPasswordCheck } from "./auth/password-check.js";
+import { FREE_LOGIN_FAILURES } from "./store/people.js";
 import { createAuthService } from "./services/auth-service.js";
+import { createUserService } from "./services/user-service.js";
+import { contextValuesOf } from "./transport/remote-address.js";
 import { createCredentialService } from "./services/credential-service.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
@@ -34,13 +40,14 @@ import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
-import { createAccessInterceptor } from "./tenancy/access-interceptor.js";
+import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { buildAccessTable } from "./tenancy/access-rules.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus } from "./transport/health.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
-import { createValidationInterceptor } from "./transport/request-validation.js";
+import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
+import { withSyncFastPath } from "./transport/sync-fast-path.js";
 import { SERVER_VERSION } from "./version.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -68,6 +75,7 @@ export const API_SERVICES: DescService[] = [
   CredentialService,
   SyncService,
   KeyService,
+  UserService,
 ];
 
 /**
@@ -90,6 +98,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       tokenKey: seeded.tokenKey,
       log,
       cacheTtlMs: config.tokenCacheTtlMs,
+      sessionIdleMs: config.sessionIdleMs,
     });
     cleanup.unshift(() => verifier.close());
     const directory = createTenantDirectory(storage.db, feed);
@@ -107,6 +116,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
     cleanup.unshift(() => hub.close());
 
+    const checkPassword = createPasswordCheck({
+      db: storage.db,
+      passwordHashLogN: config.passwordHashLogN,
+      throttles: {
+        account: new LoginThrottle({ freeFailures: FREE_LOGIN_FAILURES, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, oneAtATime: true }),
+        source: new LoginThrottle({ freeFailures: 50, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, oneAtATime: false }),
+      },
+    });
+    const people = { checkPassword, passwordHashLogN: config.passwordHashLogN };
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     const accessTable = buildAccessTable(API_SERVICES);
@@ -115,7 +133,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
     const routes = (router: ConnectRouter) => {
       router.service(ServerService, createServerService(deps));
-      router.service(AuthService, createAuthService());
+      router.service(
+        AuthService,
+        createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
+      );
+      router.service(UserService, createUserService({ ...deps, ...people }));
       router.service(TenantService, createTenantService(deps));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
@@ -128,14 +150,20 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(reflectionV1.ServerReflection, reflection.v1);
       router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
-    const handler = connectNodeAdapter({
-      routes,
-      interceptors: [
-        createRequestLogInterceptor(log),
-        createAccessInterceptor({ rules, verifier, directory }),
-        createValidationInterceptor(),
-      ],
-    });
+    const authorize = createAuthorizer({ rules, verifier, directory });
+    const validateMessage = createMessageValidator();
+    const handler = withSyncFastPath(
+      { db: storage.db, keys, hub, log, authorize, validateMessage },
+      connectNodeAdapter({
+        routes,
+        contextValues: contextValuesOf,
+        interceptors: [
+          createRequestLogInterceptor(log),
+          createAccessInterceptor(authorize),
+          createValidationInterceptor(validateMessage),
+        ],
+      }),
+    );
     return {
       handler,
       storage,

@@ -9,6 +9,9 @@ import { findOperatorTenant, insertTenant } from "./store/tenants.js";
 import { hasActivePlatformAdmin, insertToken, tokenExistsWithHash } from "./store/tokens.js";
 
 export const OPERATOR_TENANT_SLUG = "default";
+
+/** Start-up cannot go on for a reason the operator must fix in the environment. */
+export class BootstrapError extends Error {}
 const TOKEN_KEY_NAME = "token_hmac_key";
 
 export interface BootstrapInput {
@@ -61,6 +64,13 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
         );
       }
     } else {
+      if (given && (await tokenExistsWithHash(tx, hashToken(given, tokenKey)))) {
+        // Seeding it again would bring a revoked (or expired) token back to life.
+        throw new BootstrapError(
+          "ENGINE_CLOUD_TOKEN is a token that was revoked or has expired, and no platform admin token is active; " +
+            "set ENGINE_CLOUD_TOKEN to a new value (e.g. openssl rand -hex 32) to seed a new one",
+        );
+      }
       const secret = given ?? mintToken("platform_admin", tokenKey);
       await insertToken(tx, {
         tenantId: operator.id,

@@ -1,3 +1,4 @@
+import { BootstrapError } from "./bootstrap.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./log.js";
 import { startServer } from "./server.js";
@@ -21,7 +22,16 @@ export async function serve(argv: string[]): Promise<number> {
   const config = configOrExit(argv);
   if (!config) return 2;
   const log = createLogger(config.logLevel);
-  const server = await startServer(config, log);
+  let server;
+  try {
+    server = await startServer(config, log);
+  } catch (err) {
+    if (err instanceof BootstrapError) {
+      process.stderr.write(`engine-cloud: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   const generated = server.app.bootstrap.generatedToken;
   if (generated) {
     // The one place a secret is printed, by design: it exists nowhere else.

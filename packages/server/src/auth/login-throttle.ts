@@ -6,7 +6,7 @@ interface Strikes {
 }
 
 export interface LoginThrottleOptions {
-  /** Failures allowed before delays start. */
+  /** The failure that starts the delays (1 s after the 5th with 5; then doubling). */
   freeFailures: number;
   /** The first delay; each further failure doubles it. */
   baseDelayMs: number;
@@ -58,7 +58,7 @@ export class LoginThrottle {
       const s = this.#strikes.get(k) ?? { failures: 0, lockedUntil: 0 };
       s.failures++;
       const over = s.failures - this.#o.freeFailures;
-      if (over > 0) s.lockedUntil = now + Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** (over - 1));
+      if (over >= 0) s.lockedUntil = now + Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** over);
       this.#strikes.delete(k);
       this.#strikes.set(k, s);
     }

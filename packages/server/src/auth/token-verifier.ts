@@ -235,12 +235,13 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       const t = now();
       const noun = r.kind === "session" ? "session" : "token";
       const remedy = r.kind === "session" ? "sign in again with: engine-cloud login" : "ask an administrator for a new one";
+      // The cause comes first: a removed or disabled person's sessions are also revoked, and they should hear why.
+      if (r.userDisabled) throw unauthenticated("USER_DISABLED", "this account is disabled; contact the platform operator");
+      if (r.notMember) throw permissionDenied("MEMBERSHIP_REMOVED", "you are no longer a member of this tenant");
       if (r.revokedAt) throw unauthenticated(r.kind === "session" ? "SESSION_REVOKED" : "TOKEN_REVOKED", `the ${noun} was revoked; ${remedy}`);
       if ((r.expiresAt && r.expiresAt.getTime() <= t) || (r.idleExpiresAt && r.idleExpiresAt.getTime() <= t)) {
         throw unauthenticated(r.kind === "session" ? "SESSION_EXPIRED" : "TOKEN_EXPIRED", `the ${noun} has expired; ${remedy}`);
       }
-      if (r.userDisabled) throw unauthenticated("USER_DISABLED", "this account is disabled; contact the platform operator");
-      if (r.notMember) throw permissionDenied("MEMBERSHIP_REMOVED", "you are no longer a member of this tenant");
       if (r.tenantState === "deleted") throw unauthenticated("TENANT_DELETED", `the ${noun}'s tenant was deleted`);
       if (r.tenantState === "suspended") {
         throw permissionDenied("TENANT_SUSPENDED", `the ${noun}'s tenant is suspended; contact the platform operator`);

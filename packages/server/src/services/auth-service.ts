@@ -3,17 +3,14 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AuthService, SessionSchema, type Session } from "@engine-cloud/sdk";
 import type { Caller } from "../auth/caller.js";
-import type { LoginThrottle } from "../auth/login-throttle.js";
-import { throttled } from "../auth/login-throttle.js";
+import { checkOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
-import { hashPassword, verifyPassword } from "../auth/password-hash.js";
-import { DomainError, failedPrecondition, notFound, permissionDenied, unauthenticated } from "../errors/domain-error.js";
+import { hashPassword } from "../auth/password-hash.js";
+import { DomainError, failedPrecondition, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
-  findUserByEmail,
   findUserById,
   membershipsOfUser,
   openSessionsOfUser,
-  recordLoginFailure,
   recordLoginSuccess,
   revokeSessions,
   setPasswordHash,
@@ -25,14 +22,10 @@ import type { ServiceDeps } from "./deps.js";
 import { TOKEN_KIND_TO_PROTO } from "./to-proto.js";
 
 export interface AuthServiceDeps extends ServiceDeps {
-  /** Per account: few free failures. Per source address: many, since offices and NATs share one. */
-  throttles: { account: LoginThrottle; source: LoginThrottle };
+  checkPassword: PasswordCheck;
   sessions: SessionPolicy;
   passwordHashLogN: number;
 }
-
-/** The one answer to every failed sign-in: nothing tells whether the email exists. */
-const loginFailed = () => unauthenticated("LOGIN_FAILED", "wrong email, password or tenant");
 
 function sessionToProto(s: SessionRow, current: string): Session {
   const ts = (d: Date | null) => (d ? timestampFromDate(d) : undefined);
@@ -58,41 +51,9 @@ function personOf(ctx: HandlerContext): Caller {
 }
 
 export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof AuthService> {
-  const { db, feed } = deps;
-  const { account, source: bySource } = deps.throttles;
-  // Compared against when the email is unknown, so both paths cost one hash.
-  const decoy = hashPassword("engine-cloud decoy password", deps.passwordHashLogN);
-
-  /** Checks a password under the throttle; known accounts also count failures in the database (all servers). */
-  const checkPassword = async (email: string, password: string, source: string) => {
-    const accountKey = [email.toLowerCase()];
-    const sourceKey = [source];
-    account.begin(accountKey);
-    try {
-      bySource.begin(sourceKey);
-    } catch (err) {
-      account.release(accountKey);
-      throw err;
-    }
-    try {
-      const user = await findUserByEmail(db, email);
-      if (user?.locked_until && user.locked_until.getTime() > Date.now()) {
-        throw throttled(user.locked_until.getTime() - Date.now());
-      }
-      const ok = await verifyPassword(password, user?.password_hash ?? (await decoy));
-      if (!user || !ok || user.disabled_at) {
-        account.fail(accountKey);
-        bySource.fail(sourceKey);
-        if (user && !ok) await recordLoginFailure(db, user.id);
-        throw loginFailed();
-      }
-      account.succeed(accountKey);
-      return user;
-    } finally {
-      account.release(accountKey);
-      bySource.release(sourceKey);
-    }
-  };
+  const { db, feed, checkPassword } = deps;
+  const announceEnded = (revoked: Array<{ id: string; tenant_id: string }>) =>
+    feed.publishConfirmed(...revoked.map((r) => ({ type: "session" as const, tenantId: r.tenant_id, sessionId: r.id })));
 
   const sessionIn = async (userId: string, tenant: string) => {
     const memberships = (await membershipsOfUser(db, userId)).filter((m) => m.state === "active");
@@ -113,7 +74,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     async logout(_req, ctx) {
       const me = personOf(ctx);
       const revoked = await revokeSessions(db, me.principalId, { sessionId: me.credentialId });
-      for (const s of revoked) feed.publish({ type: "session", tenantId: s.tenant_id, sessionId: s.id });
+      await announceEnded(revoked);
       return {};
     },
 
@@ -127,16 +88,16 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = personOf(ctx);
       const revoked = await revokeSessions(db, me.principalId, { sessionId: req.id });
       if (revoked.length === 0) throw notFound("SESSION_NOT_FOUND", "no open session of yours has that id; list them with: engine-cloud auth sessions");
-      for (const s of revoked) feed.publish({ type: "session", tenantId: s.tenant_id, sessionId: s.id });
+      await announceEnded(revoked);
       return {};
     },
 
     async switchTenant(req, ctx) {
       const me = personOf(ctx);
       const opened = await sessionIn(me.principalId, req.tenant);
-      if (!opened) throw permissionDenied("PERMISSION_DENIED", `you are not a member of an active tenant "${req.tenant}"`);
+      if (!opened) throw permissionDenied("NOT_A_MEMBER", `you are not a member of an active tenant "${req.tenant}"`);
       const revoked = await revokeSessions(db, me.principalId, { sessionId: me.credentialId });
-      for (const s of revoked) feed.publish({ type: "session", tenantId: s.tenant_id, sessionId: s.id });
+      await announceEnded(revoked);
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
     },
 
@@ -144,15 +105,11 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = personOf(ctx);
       const user = await findUserById(db, me.principalId);
       if (!user) throw loginFailed();
-      await checkPassword(user.email, req.currentPassword, ctx.values.get(remoteAddressKey)).catch((err) => {
-        throw err instanceof DomainError && err.reason === "LOGIN_FAILED"
-          ? permissionDenied("WRONG_PASSWORD", "the current password is wrong")
-          : err;
-      });
+      await checkOwnPassword(checkPassword, user.email, req.currentPassword, ctx.values.get(remoteAddressKey), "the current password is wrong");
       await setPasswordHash(db, user.id, await hashPassword(req.newPassword, deps.passwordHashLogN));
       // Every other session ends: a changed password must lock out whoever knew the old one.
       const revoked = await revokeSessions(db, user.id, { exceptId: me.credentialId });
-      for (const s of revoked) feed.publish({ type: "session", tenantId: s.tenant_id, sessionId: s.id });
+      await announceEnded(revoked);
       return {};
     },
 

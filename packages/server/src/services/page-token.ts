@@ -19,8 +19,10 @@ export function decodePageToken<T extends Record<string, string>>(token: string,
   } catch {
     // fall through
   }
-  throw invalidArgument("page_token", "page_token is not one this server issued; start again without it");
+  throw notIssuedHere();
 }
+
+const notIssuedHere = () => invalidArgument("page_token", "page_token is not one this server issued; start again without it");
 
 /**
  * Fetches one row more than the page holds, so the last page is known to be
@@ -30,4 +32,13 @@ export function splitPage<R>(rows: R[], size: number, cursorOf: (last: R) => obj
   if (rows.length <= size) return { page: rows, next: "" };
   const page = rows.slice(0, size);
   return { page, next: encodePageToken(cursorOf(page[page.length - 1])) };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A page token whose cursor is the last row's id. */
+export function decodeIdPageToken(token: string): string | undefined {
+  const cursor = decodePageToken<{ id: string }>(token, ["id"]);
+  if (cursor && !UUID.test(cursor.id)) throw notIssuedHere();
+  return cursor?.id;
 }

@@ -1,27 +1,32 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { SyncService } from "@engine-cloud/sdk";
 import { bearerOf } from "../auth/bearer.js";
-import { unauthenticated } from "../errors/domain-error.js";
-import { getProject } from "../store/projects.js";
 import { readCatchUp } from "../sync/catch-up.js";
+import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
+import { createSyncAccessCheck } from "../sync/sync-access.js";
 import type { SyncHub } from "../sync/sync-hub.js";
-import { requireProjectAllowed } from "../tenancy/project-policy.js";
+import { createTokenExpiry } from "../sync/token-expiry.js";
 import { tenantScope } from "../tenancy/request-context.js";
-import { withTenant } from "../tenancy/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
 
 /** Per slow stream, events held before it falls back to a database catch-up. */
 const MAX_QUEUED_EVENTS = 256;
 
+/**
+ * The stock handler. Binary Watch streams are normally served by the fast
+ * path in front of the connect adapter (transport/sync-fast-path.ts); this one
+ * serves JSON codecs, calls with a deadline, and every Pull.
+ */
 export function createSyncService(deps: ServiceDeps & { hub: SyncHub }): ServiceImpl<typeof SyncService> {
   const { db, keys, hub } = deps;
+  const expiry = createTokenExpiry();
+  const catchUp = createCatchUpReader(db, keys);
+  const requireSyncAccess = createSyncAccessCheck(db);
 
-  /** Sync obeys the tenant's project policy for every caller: unknown and denied projects are refused. */
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
     const scope = tenantScope(ctx);
-    const row = await withTenant(db, scope.tenant.id, (tx) => getProject(tx, scope.tenant.id, project));
-    requireProjectAllowed(project, row, scope.caller.projects);
+    await requireSyncAccess(scope, project);
     return scope;
   };
 
@@ -36,17 +41,12 @@ export function createSyncService(deps: ServiceDeps & { hub: SyncHub }): Service
         since: Number(req.sinceRevision),
         maxQueue: MAX_QUEUED_EVENTS,
       });
-      const expiry =
-        caller.expiresAt &&
-        setTimeout(
-          () => watcher.terminate(unauthenticated("TOKEN_EXPIRED", "the token has expired; ask an administrator for a new one")),
-          Math.max(0, caller.expiresAt.getTime() - Date.now()),
-        );
-      await hub.add(watcher);
+      if (caller.expiresAt) expiry.track(watcher, caller.expiresAt);
       try {
-        yield* watcher.stream((since) => readCatchUp(db, keys, tenant.id, req.project, since), ctx.signal);
+        await hub.add(watcher);
+        yield* watcher.stream((since) => catchUp(tenant.id, req.project, since), ctx.signal);
       } finally {
-        if (expiry) clearTimeout(expiry);
+        expiry.untrack(watcher);
         hub.remove(watcher);
       }
     },

@@ -6,7 +6,7 @@ import { findTenant, insertTenant, listTenants, updateTenant, type TenantRow } f
 import { revokeTenantTokens } from "../store/tokens.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
-import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { tenantToProto } from "./to-proto.js";
 
 /**
@@ -30,7 +30,7 @@ export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof Tenan
     }
     if (t.state === "deleted") throw failedPrecondition("TENANT_DELETED", `tenant "${t.slug}" is deleted and cannot change state`);
     const updated = await updateTenant(db, t.id, { state: to });
-    feed.publish({ type: "tenant", tenantId: t.id });
+    await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
     return updated;
   };
 
@@ -46,15 +46,15 @@ export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof Tenan
     },
     async listTenants(req) {
       const size = pageSizeOf(req.pageSize);
-      const after = decodePageToken<{ createdAt: string; id: string }>(req.pageToken, ["createdAt", "id"]);
-      const rows = await listTenants(db, { limit: size + 1, after, showDeleted: req.showDeleted });
-      const { page, next } = splitPage(rows, size, (t) => ({ createdAt: t.created_at.toISOString(), id: t.id }));
+      const afterId = decodeIdPageToken(req.pageToken);
+      const rows = await listTenants(db, { limit: size + 1, afterId, showDeleted: req.showDeleted });
+      const { page, next } = splitPage(rows, size, (t) => ({ id: t.id }));
       return { tenants: page.map(tenantToProto), nextPageToken: next };
     },
     async updateTenant(req) {
       const t = await mustFind(req.tenant);
       const updated = await updateTenant(db, t.id, { displayName: req.displayName });
-      feed.publish({ type: "tenant", tenantId: t.id });
+      await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
       return { tenant: tenantToProto(updated) };
     },
     async suspendTenant(req) {

@@ -10,7 +10,7 @@ import { permissionsOfTokenKind } from "../tenancy/permissions.js";
 import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
-import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { tokenKindFromProto, tokenToProto } from "./to-proto.js";
 
 /**
@@ -70,18 +70,18 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
     async listTokens(req, ctx) {
       const { tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
-      const after = decodePageToken<{ createdAt: string; id: string }>(req.pageToken, ["createdAt", "id"]);
+      const afterId = decodeIdPageToken(req.pageToken);
       const rows = await withTenant(db, tenant.id, (tx) =>
-        listTokens(tx, tenant.id, { limit: size + 1, after, showInactive: req.showInactive, now: new Date() }),
+        listTokens(tx, tenant.id, { limit: size + 1, afterId, showInactive: req.showInactive, now: new Date() }),
       );
-      const { page, next } = splitPage(rows, size, (t) => ({ createdAt: t.created_at.toISOString(), id: t.id }));
+      const { page, next } = splitPage(rows, size, (t) => ({ id: t.id }));
       return { tokens: page.map(tokenToProto), nextPageToken: next };
     },
     async revokeToken(req, ctx) {
       const { tenant } = tenantScope(ctx);
       const row = await mustGet(tenant, req.id, revokeToken);
       // Announced after commit: this process evicts at once, the others on NOTIFY.
-      feed.publish({ type: "token", tenantId: tenant.id, tokenId: row.id });
+      await feed.publishConfirmed({ type: "token", tenantId: tenant.id, tokenId: row.id });
       return { token: tokenToProto(row) };
     },
   };

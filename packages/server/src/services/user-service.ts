@@ -3,7 +3,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { MemberSchema, Role, UserService, type Member } from "@engine-cloud/sdk";
 import { actorOf, type Caller } from "../auth/caller.js";
-import { hashPassword, PASSWORD_MIN_CHARS, verifyPassword } from "../auth/password-hash.js";
+import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
+import { hashPassword, PASSWORD_MIN_CHARS } from "../auth/password-hash.js";
+import { remoteAddressKey } from "../transport/remote-address.js";
 import { hashToken, mintToken } from "../auth/token-format.js";
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
@@ -45,12 +47,12 @@ export function roleToProto(role: RoleColumn): Role {
 }
 
 /**
- * Owners are the tenant's last line of control: only an owner (or an admin
- * token, which is how a platform operator seats a tenant's first owner) may
- * grant, take away or remove the owner role.
+ * Owners are the tenant's last line of control: only an owner, or a platform
+ * administrator (who seats a tenant's first owner), may grant, take away or
+ * remove the owner role. Not an admin, nor any token an admin could mint.
  */
 function requireOwnerPower(caller: Caller): void {
-  if (caller.principalType === "user" && caller.role !== "owner") {
+  if (!caller.platformAdmin && caller.role !== "owner") {
     throw permissionDenied("OWNER_REQUIRED", "only an owner may grant, change or remove the owner role");
   }
 }
@@ -58,7 +60,9 @@ function requireOwnerPower(caller: Caller): void {
 const invalidInvitation = () =>
   new DomainError("not_found", "INVITATION_INVALID", "this invitation code is unknown, used or expired; ask for a new one");
 
-export function createUserService(deps: ServiceDeps & { passwordHashLogN: number }): ServiceImpl<typeof UserService> {
+export function createUserService(
+  deps: ServiceDeps & { passwordHashLogN: number; checkPassword: PasswordCheck },
+): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
 
   /** Changes a membership under the last-owner rule; the owners are locked so concurrent changes cannot both pass. */
@@ -98,7 +102,8 @@ export function createUserService(deps: ServiceDeps & { passwordHashLogN: number
       return { invitationCode: code, expiresAt: timestampFromDate(inv.expires_at) };
     },
 
-    async acceptInvitation(req) {
+    async acceptInvitation(req, ctx) {
+      const source = ctx.values.get(remoteAddressKey);
       const codeHash = hashToken(req.invitationCode, tokenKey);
       // Who is invited is only known from the code; read it first, then act inside its tenant.
       const invitation = await db.transaction().execute((tx) => claimInvitation(tx, codeHash));
@@ -107,9 +112,14 @@ export function createUserService(deps: ServiceDeps & { passwordHashLogN: number
       }
       let user = await findUserByEmail(db, invitation.email);
       if (user) {
-        if (!(await verifyPassword(req.password, user.password_hash))) {
-          throw permissionDenied("WRONG_PASSWORD", "this email has an account: give its current password to accept");
-        }
+        // Throttled like a login: an invitation must not be a way to guess an account's password.
+        await checkOwnPassword(
+          deps.checkPassword,
+          invitation.email,
+          req.password,
+          source,
+          "this email has an account: give its current password to accept",
+        );
       } else {
         if (!req.displayName) throw invalidArgument("display_name", "display_name: required for a new account");
         if ([...req.password].length < PASSWORD_MIN_CHARS) {
@@ -174,7 +184,7 @@ export function createUserService(deps: ServiceDeps & { passwordHashLogN: number
         await changeMembership(tx, caller, tenant.id, req.userId, role);
         return setMemberRole(tx, tenant.id, req.userId, role);
       });
-      feed.publish({ type: "membership", tenantId: tenant.id, userId: req.userId });
+      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId });
       return { member: create(MemberSchema, { userId: req.userId, role: ROLE_TO_PROTO[updated!.role] }) };
     },
 
@@ -185,14 +195,14 @@ export function createUserService(deps: ServiceDeps & { passwordHashLogN: number
         await deleteMembership(tx, tenant.id, req.userId);
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
       });
-      feed.publish({ type: "membership", tenantId: tenant.id, userId: req.userId });
+      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId });
       return {};
     },
 
     async disableUser(req) {
       if (!(await disableUser(db, req.userId))) throw notFound("USER_NOT_FOUND", "no user with that id");
       await revokeSessions(db, req.userId);
-      feed.publish({ type: "user", userId: req.userId });
+      await feed.publishConfirmed({ type: "user", userId: req.userId });
       return {};
     },
   };

@@ -1,9 +1,13 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import type { Database, MembershipsTable, RoleColumn, SessionsTable, TenantStateColumn } from "./schema.js";
+import type { Database, MembershipsTable, RoleColumn, SessionsTable, TenantStateColumn, UsersTable } from "./schema.js";
 import type { Executor } from "./tokens.js";
 
 type Tx = Transaction<Database>;
 
+/** The failed login that starts the delays (the in-memory throttle uses the same number). */
+export const FREE_LOGIN_FAILURES = 5;
+
+export type UserRow = Selectable<UsersTable>;
 export type MembershipRow = Selectable<MembershipsTable>;
 export type SessionRow = Omit<Selectable<SessionsTable>, "secret_hash">;
 
@@ -28,14 +32,18 @@ export async function insertUser(db: Executor, u: { email: string; displayName: 
     .executeTakeFirstOrThrow();
 }
 
-/** Records a failed login and the lockout it earns: 5 free tries, then 1 s doubling up to 15 min. */
+/**
+ * Records a failed login and the lockout it earns: from the 5th failure on,
+ * 1 s doubling up to 15 min — the same curve as the in-memory throttle, so an
+ * unknown email and a real one answer alike.
+ */
 export async function recordLoginFailure(db: Executor, userId: string): Promise<void> {
   await db
     .updateTable("users")
     .set({
       failed_logins: sql`failed_logins + 1`,
-      locked_until: sql`CASE WHEN failed_logins + 1 >= 5
-        THEN now() + least(interval '15 minutes', interval '1 second' * power(2, failed_logins + 1 - 5))
+      locked_until: sql`CASE WHEN failed_logins + 1 >= ${FREE_LOGIN_FAILURES}
+        THEN now() + least(interval '15 minutes', interval '1 second' * power(2, failed_logins + 1 - ${FREE_LOGIN_FAILURES}))
         ELSE locked_until END`,
     })
     .where("id", "=", userId)

@@ -138,6 +138,12 @@ export interface InvitationsTable {
   accepted_by: string | null;
 }
 
+export interface ServerInstancesTable {
+  id: string;
+  started_at: Generated<Date>;
+  heartbeat_at: Timestamp;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -151,4 +157,5 @@ export interface Database {
   memberships: MembershipsTable;
   sessions: SessionsTable;
   invitations: InvitationsTable;
+  server_instances: ServerInstancesTable;
 }

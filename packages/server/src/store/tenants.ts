@@ -31,19 +31,14 @@ export async function insertTenant(
     .executeTakeFirst();
 }
 
-export interface TenantCursor {
-  createdAt: string;
-  id: string;
-}
-
-/** Oldest first, keyset-paginated on (created_at, id). */
+/** Oldest first, keyset-paginated on (created_at, id); the cursor is the last row's id (see listTokens). */
 export async function listTenants(
   db: Executor,
-  opts: { limit: number; after?: TenantCursor; showDeleted: boolean },
+  opts: { limit: number; afterId?: string; showDeleted: boolean },
 ): Promise<TenantRow[]> {
   let q = db.selectFrom("tenants").selectAll().orderBy("created_at").orderBy("id").limit(opts.limit);
-  if (opts.after) {
-    q = q.where(sql<boolean>`(created_at, id) > (${opts.after.createdAt}::timestamptz, ${opts.after.id}::uuid)`);
+  if (opts.afterId) {
+    q = q.where(sql<boolean>`(created_at, id) > (SELECT t.created_at, t.id FROM tenants t WHERE t.id = ${opts.afterId}::uuid)`);
   }
   if (!opts.showDeleted) q = q.where("state", "!=", "deleted");
   return q.execute();

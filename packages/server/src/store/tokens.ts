@@ -83,16 +83,15 @@ export async function getToken(tx: Transaction<Database>, tenantId: string, id: 
     .executeTakeFirst();
 }
 
-export interface TokenCursor {
-  createdAt: string;
-  id: string;
-}
-
-/** Newest first, keyset-paginated on (created_at, id). */
+/**
+ * Newest first, keyset-paginated on (created_at, id). The cursor is the last
+ * row's id and its sort key is read back in the query: a timestamp carried
+ * through JSON would lose PostgreSQL's microseconds and repeat or skip rows.
+ */
 export async function listTokens(
   tx: Transaction<Database>,
   tenantId: string,
-  opts: { limit: number; after?: TokenCursor; showInactive: boolean; now: Date },
+  opts: { limit: number; afterId?: string; showInactive: boolean; now: Date },
 ): Promise<TokenRow[]> {
   let q = tx
     .selectFrom("tokens")
@@ -101,9 +100,10 @@ export async function listTokens(
     .orderBy("created_at", "desc")
     .orderBy("id", "desc")
     .limit(opts.limit);
-  if (opts.after) {
-    const { createdAt, id } = opts.after;
-    q = q.where(sql<boolean>`(created_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+  if (opts.afterId) {
+    q = q.where(
+      sql<boolean>`(created_at, id) < (SELECT t.created_at, t.id FROM tokens t WHERE t.tenant_id = ${tenantId} AND t.id = ${opts.afterId}::uuid)`,
+    );
   }
   if (!opts.showInactive) {
     q = q

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Logger } from "../log.js";
 import type { Storage, Subscription } from "../store/open-database.js";
+import { heartbeat, leave, livePeers } from "../store/server-instances.js";
 
 /**
  * What changed, by id only: a notification never carries a secret, and a
@@ -29,14 +30,34 @@ export type ChangeEvent =
 export type ChangeListener = (event: ChangeEvent) => void;
 
 export const CHANGE_CHANNEL = "engine_changes";
+/** Peers confirm confirmed batches here: {o: publisher, c: batch, by: confirming process}. */
+export const ACK_CHANNEL = "engine_change_acks";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7800;
+const HEARTBEAT_MS = 2_000;
 
 export interface ChangeFeed {
-  /** Announce committed changes: to this process at once, to the others by NOTIFY. */
+  /** Announce committed changes: to this process at once, to the others by a batched NOTIFY. */
   publish(...events: ChangeEvent[]): void;
+  /**
+   * Announce changes that take rights away (revocations, suspensions,
+   * removals) and resolve once every live server process has confirmed it
+   * applied them, or after `confirmTimeoutMs` (a process that cannot hear the
+   * feed caches nothing, so it is safe either way). After this, the change
+   * holds on the very next request to any process.
+   */
+  publishConfirmed(...events: ChangeEvent[]): Promise<void>;
   subscribe(listener: ChangeListener): () => void;
+  readonly instanceId: string;
   close(): Promise<void>;
+}
+
+interface Batch {
+  /** Publishing process. */
+  o: string;
+  /** Set when the publisher waits for confirmations. */
+  c?: number;
+  e: ChangeEvent[];
 }
 
 /**
@@ -46,12 +67,20 @@ export interface ChangeFeed {
  * A notification lost with a crash between commit and send is healed by the
  * readers (revision catch-up, bounded cache lifetimes).
  */
-export async function createChangeFeed(storage: Storage, log: Logger): Promise<ChangeFeed> {
+export async function createChangeFeed(
+  storage: Storage,
+  log: Logger,
+  options: { confirmTimeoutMs?: number } = {},
+): Promise<ChangeFeed> {
   const origin = randomUUID();
+  const confirmTimeoutMs = options.confirmTimeoutMs ?? 2_000;
   const listeners = new Set<ChangeListener>();
   let pending: ChangeEvent[] = [];
   let flushScheduled = false;
   let flushing: Promise<void> = Promise.resolve();
+  let nextBatch = 1;
+  /** Confirmed batches awaiting peers: batch → peers still to confirm, and the waiter. */
+  const awaiting = new Map<number, { peers: Set<string>; done: () => void }>();
 
   const dispatch = (event: ChangeEvent) => {
     for (const l of listeners) {
@@ -63,36 +92,65 @@ export async function createChangeFeed(storage: Storage, log: Logger): Promise<C
     }
   };
 
-  const send = async (batch: ChangeEvent[]) => {
-    for (const payload of encodeBatches(origin, batch)) {
-      await sql`SELECT pg_notify(${CHANGE_CHANNEL}, ${payload})`.execute(storage.db);
-    }
-  };
+  const notify = (channel: string, payload: string) =>
+    sql`SELECT pg_notify(${channel}, ${payload})`.execute(storage.db).then(() => undefined);
 
   const flush = () => {
     flushScheduled = false;
     const batch = pending;
     pending = [];
     flushing = flushing
-      .then(() => send(batch))
+      .then(async () => {
+        for (const payload of encodeBatches({ o: origin }, batch)) await notify(CHANGE_CHANNEL, payload);
+      })
       .catch((err) => log.error("change notification failed; other servers heal by catch-up", { err: String(err) }));
   };
 
-  let subscription: Subscription | undefined = await storage.subscribe(CHANGE_CHANNEL, {
-    onPayload(payload) {
-      const decoded = decodeBatch(payload);
-      if (!decoded || decoded.o === origin) return;
-      for (const e of decoded.e) dispatch(e);
-    },
-    onConnected(connected) {
-      // Both edges: on loss, caches stop trusting; on return, whatever was missed meanwhile is refetched.
-      dispatch({ type: "reset", connected });
-      if (connected) log.info("change feed connected");
-      else log.warn("change feed disconnected; caches off until it is back");
-    },
-  });
+  const onBatch = (payload: string) => {
+    const batch = decodeBatch(payload);
+    if (!batch || batch.o === origin) return;
+    for (const e of batch.e) dispatch(e);
+    if (batch.c !== undefined) {
+      notify(ACK_CHANNEL, JSON.stringify({ o: batch.o, c: batch.c, by: origin })).catch((err) =>
+        log.warn("could not confirm a change", { err: String(err) }),
+      );
+    }
+  };
+
+  const onAck = (payload: string) => {
+    let ack: { o?: string; c?: number; by?: string };
+    try {
+      ack = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (ack.o !== origin || typeof ack.c !== "number" || typeof ack.by !== "string") return;
+    const waiting = awaiting.get(ack.c);
+    if (waiting?.peers.delete(ack.by) && waiting.peers.size === 0) waiting.done();
+  };
+
+  const subscriptions: Subscription[] = [
+    await storage.subscribe(CHANGE_CHANNEL, {
+      onPayload: onBatch,
+      onConnected(connected) {
+        // Both edges: on loss, caches stop trusting; on return, whatever was missed meanwhile is refetched.
+        dispatch({ type: "reset", connected });
+        if (connected) log.info("change feed connected");
+        else log.warn("change feed disconnected; caches off until it is back");
+      },
+    }),
+    await storage.subscribe(ACK_CHANNEL, { onPayload: onAck, onConnected: () => {} }),
+  ];
+
+  // Join the set of live processes only once listening, so a peer that counts us can rely on our confirmation.
+  await heartbeat(storage.db, origin);
+  const beat = setInterval(() => {
+    heartbeat(storage.db, origin).catch((err) => log.warn("server heartbeat failed", { err: String(err) }));
+  }, HEARTBEAT_MS);
+  beat.unref();
 
   return {
+    instanceId: origin,
     publish(...events) {
       for (const e of events) dispatch(e);
       pending.push(...events);
@@ -101,22 +159,47 @@ export async function createChangeFeed(storage: Storage, log: Logger): Promise<C
         setImmediate(flush);
       }
     },
+    async publishConfirmed(...events) {
+      for (const e of events) dispatch(e);
+      const c = nextBatch++;
+      const peers = new Set(await livePeers(storage.db, origin));
+      if (peers.size === 0) return; // alone: no other process holds a cache
+      // Revocation batches are a few ids, far below the payload limit: one NOTIFY, one confirmation per peer.
+      let timer: NodeJS.Timeout | undefined;
+      const confirmed = new Promise<void>((resolve) => {
+        awaiting.set(c, { peers, done: resolve });
+        timer = setTimeout(() => {
+          log.warn("not every server confirmed a revocation in time; it holds there once they hear of it", {
+            unconfirmed: [...(awaiting.get(c)?.peers ?? [])],
+          });
+          resolve();
+        }, confirmTimeoutMs);
+      });
+      try {
+        for (const payload of encodeBatches({ o: origin, c }, events)) await notify(CHANGE_CHANNEL, payload);
+        await confirmed;
+      } finally {
+        clearTimeout(timer);
+        awaiting.delete(c);
+      }
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     async close() {
+      clearInterval(beat);
       if (flushScheduled) flush();
       await flushing;
-      await subscription?.close();
-      subscription = undefined;
+      await leave(storage.db, origin).catch(() => {});
+      for (const s of subscriptions) await s.close();
       listeners.clear();
     },
   };
 }
 
-function encodeBatches(origin: string, events: ChangeEvent[]): string[] {
-  const head = `{"o":${JSON.stringify(origin)},"e":[`;
+function encodeBatches(header: Omit<Batch, "e">, events: ChangeEvent[]): string[] {
+  const head = JSON.stringify(header).slice(0, -1) + ',"e":[';
   const out: string[] = [];
   let parts: string[] = [];
   let size = head.length + 2;
@@ -134,7 +217,7 @@ function encodeBatches(origin: string, events: ChangeEvent[]): string[] {
   return out;
 }
 
-function decodeBatch(payload: string): { o: string; e: ChangeEvent[] } | undefined {
+function decodeBatch(payload: string): Batch | undefined {
   try {
     const v = JSON.parse(payload);
     return typeof v?.o === "string" && Array.isArray(v.e) ? v : undefined;

@@ -1,6 +1,7 @@
 import * as foundation from "./0001_foundation.js";
 import * as vault from "./0002_vault.js";
 import * as people from "./0003_people.js";
+import * as serverInstances from "./0004_server_instances.js";
 
 export interface Migration {
   version: number;
@@ -16,4 +17,5 @@ export const migrations: Migration[] = [
   { version: 1, ...foundation },
   { version: 2, ...vault },
   { version: 3, ...people },
+  { version: 4, ...serverInstances },
 ];

@@ -1,0 +1,196 @@
+import { createHash } from "node:crypto";
+import { createCloudClient, ProjectState, TokenKind } from "@engine-cloud/sdk";
+import { sql } from "kysely";
+import { afterEach, describe, expect, it } from "vitest";
+import { failureOf } from "./support/expect-error.js";
+import { runServerUntilExit } from "./support/server-exit.js";
+import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
+import { randomSeedToken, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
+
+// Each test starts servers on a database of its own and stops them itself; this
+// drops whatever a failing test left behind.
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
+});
+
+async function freshDatabase(): Promise<TestDatabase> {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  return database;
+}
+
+/** A server on `database` with these env values; stopped after the test unless stopped before. */
+async function serverOn(database: TestDatabase, env: Record<string, string>): Promise<TestServer> {
+  const srv = await startTestServer({ database, env });
+  cleanups.push(() => srv.stop());
+  return srv;
+}
+
+/** The server as its own process on `database`, with no ENGINE_CLOUD_TOKEN at all. */
+async function processWithoutSeedToken(database: TestDatabase) {
+  const proc = await spawnServerProcess({
+    ENGINE_CLOUD_TOKEN: "",
+    ENGINE_CLOUD_ALLOWED_PROJECTS: "",
+    ENGINE_CLOUD_DATA_DIR: database.dataDir,
+    DATABASE_URL: database.databaseUrl ?? "",
+  });
+  cleanups.push(() => proc.kill9());
+  return proc;
+}
+
+/** The tokens table as stored, every column rendered every way a secret could hide in it. */
+async function storedTokenText(srv: TestServer): Promise<string> {
+  const { rows } = await sql<Record<string, unknown>>`SELECT * FROM tokens`.execute(srv.server.app.storage.db);
+  expect(rows.length).toBeGreaterThan(0);
+  return rows
+    .flatMap((row) =>
+      Object.values(row).map((v) => {
+        if (v instanceof Uint8Array) {
+          const b = Buffer.from(v);
+          return [b.toString("utf8"), b.toString("hex"), b.toString("base64"), b.toString("latin1")].join("\n");
+        }
+        return v instanceof Date ? v.toISOString() : JSON.stringify(v);
+      }),
+    )
+    .join("\n");
+}
+
+const GENERATED_TOKEN = /ecp_[0-9A-Za-z]{49}/;
+const generatedTokensIn = (output: string): string[] =>
+  [...output.matchAll(new RegExp(GENERATED_TOKEN.source, "g"))].map((m) => m[0]);
+/** Each server process takes seconds to start (tsx compiles the sources): more than the default timeout when busy. */
+const SPAWNED_SERVER_MS = 90_000;
+
+describe("bootstrap", () => {
+  it("seeds a working platform admin token from ENGINE_CLOUD_TOKEN on an empty database", async () => {
+    const srv = await serverOn(await freshDatabase(), { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    const me = await srv.admin().auth.whoAmI({});
+    expect(me).toMatchObject({ platformAdmin: true, tokenKind: TokenKind.PLATFORM_ADMIN, tenantSlug: "default" });
+    expect(srv.logs.join("")).toContain("seeded the platform admin token from ENGINE_CLOUD_TOKEN");
+  });
+
+  it("stores the seeded token only as a hash: the plaintext is in no column of the tokens table", async () => {
+    const srv = await serverOn(await freshDatabase(), { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    const stored = await storedTokenText(srv);
+    expect(stored).not.toContain(srv.adminToken);
+    expect(stored).not.toContain(srv.adminToken.slice(4));
+  });
+
+  it("stores a keyed hash, not a plain SHA-256 anyone could compute from a guess", async () => {
+    const srv = await serverOn(await freshDatabase(), { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    const plainDigest = createHash("sha256").update(srv.adminToken).digest("hex");
+    expect(await storedTokenText(srv)).not.toContain(plainDigest);
+  });
+
+  it("seeds the default tenant's project policy from ENGINE_CLOUD_ALLOWED_PROJECTS", async () => {
+    const srv = await serverOn(await freshDatabase(), { ENGINE_CLOUD_ALLOWED_PROJECTS: "web, api,billing" });
+    const { projects } = await srv.admin().projects.listProjects({});
+    expect(projects.map((p) => [p.name, p.state, p.updatedBy])).toEqual([
+      ["api", ProjectState.ALLOWED, "bootstrap"],
+      ["billing", ProjectState.ALLOWED, "bootstrap"],
+      ["web", ProjectState.ALLOWED, "bootstrap"],
+    ]);
+    expect((await srv.admin().projects.checkProject({ name: "web" })).allowed).toBe(true);
+  });
+
+  it("ignores different env values on a second start: old token works, new one is TOKEN_INVALID, policy unchanged", async () => {
+    const database = await freshDatabase();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken(), ENGINE_CLOUD_ALLOWED_PROJECTS: "web,api" });
+    const policyBefore = (await first.admin().projects.listProjects({})).projects.map((p) => [p.name, p.state]);
+    await first.stop();
+
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken(), ENGINE_CLOUD_ALLOWED_PROJECTS: "other" });
+    const old = createCloudClient({ baseUrl: second.url, token: first.adminToken });
+    expect((await old.auth.whoAmI({})).platformAdmin).toBe(true);
+    const err = await failureOf(second.admin().auth.whoAmI({}));
+    expect([err.codeName, err.reason]).toEqual(["unauthenticated", "TOKEN_INVALID"]);
+    const policyAfter = (await old.projects.listProjects({})).projects.map((p) => [p.name, p.state]);
+    expect(policyAfter).toEqual(policyBefore);
+  });
+
+  it("says in the log that the env values were ignored on a second start", async () => {
+    const database = await freshDatabase();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken(), ENGINE_CLOUD_ALLOWED_PROJECTS: "web" });
+    await first.stop();
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken(), ENGINE_CLOUD_ALLOWED_PROJECTS: "other" });
+    const log = second.logs.join("");
+    expect(log).toContain("ENGINE_CLOUD_TOKEN ignored");
+    expect(log).toContain("ENGINE_CLOUD_ALLOWED_PROJECTS ignored");
+    expect(log).not.toContain(second.adminToken);
+  });
+
+  it("generates a platform admin token when none is given, prints it once on stderr, and it works", async () => {
+    const proc = await processWithoutSeedToken(await freshDatabase());
+    await expect.poll(() => generatedTokensIn(proc.output()).length).toBe(1);
+    const [token] = generatedTokensIn(proc.output());
+    const jsonLogLines = proc.output().split("\n").filter((l) => l.startsWith("{"));
+    expect(jsonLogLines.some((l) => l.includes(token))).toBe(false);
+
+    const me = await createCloudClient({ baseUrl: proc.url, token }).auth.whoAmI({});
+    expect(me).toMatchObject({ platformAdmin: true, tokenKind: TokenKind.PLATFORM_ADMIN });
+    expect(await proc.stop()).toBe(0);
+  }, SPAWNED_SERVER_MS);
+
+  it("does not print a token again when the next start finds one in the database", async () => {
+    const database = await freshDatabase();
+    const first = await processWithoutSeedToken(database);
+    await expect.poll(() => generatedTokensIn(first.output()).length).toBe(1);
+    const [token] = generatedTokensIn(first.output());
+    await first.stop();
+
+    const second = await processWithoutSeedToken(database);
+    expect((await createCloudClient({ baseUrl: second.url, token }).auth.whoAmI({})).platformAdmin).toBe(true);
+    expect(second.output()).not.toMatch(GENERATED_TOKEN);
+    expect(second.output()).not.toContain("generated a platform admin token");
+  }, SPAWNED_SERVER_MS);
+
+  it("seeds ENGINE_CLOUD_TOKEN again once every platform admin token was revoked (recovery)", async () => {
+    const database = await freshDatabase();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    const me = await first.admin().auth.whoAmI({});
+    await first.admin().tokens.revokeToken({ id: me.principalId });
+    await first.stop();
+
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    expect((await second.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+    const revoked = await failureOf(createCloudClient({ baseUrl: second.url, token: first.adminToken }).auth.whoAmI({}));
+    expect(revoked.reason).toBe("TOKEN_REVOKED");
+    expect(second.logs.join("")).toContain("seeded the platform admin token from ENGINE_CLOUD_TOKEN");
+  });
+
+  it("never brings back a revoked ENGINE_CLOUD_TOKEN, and says why rather than failing on a database constraint", async () => {
+    const database = await freshDatabase();
+    const token = randomSeedToken();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: token });
+    await first.admin().tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
+    await first.stop();
+
+    // Either outcome is sound: refuse to start with a clear message, or start without seeding and log why.
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: token }).catch((err: Error) => err);
+    if (second instanceof Error) {
+      expect(second.message).toContain("ENGINE_CLOUD_TOKEN");
+      expect(second.message).not.toMatch(/duplicate key|constraint/);
+    } else {
+      expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+      expect(second.logs.join("")).toMatch(/ENGINE_CLOUD_TOKEN[^"]*revoked/);
+    }
+  });
+
+  it("exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN is shorter than 32 characters", async () => {
+    const database = await freshDatabase();
+    const short = "too-short-secret-1234";
+    const run = await runServerUntilExit({
+      ENGINE_CLOUD_TOKEN: short,
+      ENGINE_CLOUD_DATA_DIR: database.dataDir,
+      DATABASE_URL: database.databaseUrl ?? "",
+    });
+    expect(run.code).toBe(2);
+    const problems = run.stderr.split("\n").filter((l) => /^\s+- /.test(l));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/ENGINE_CLOUD_TOKEN must be at least 32 characters/);
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(run.stdout + run.stderr).not.toContain(short);
+    expect(run.stdout).not.toContain('"msg":"listening"');
+  });
+});

@@ -1,0 +1,110 @@
+import { createCloudClient, errorReason, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failureOf } from "./support/expect-error.js";
+import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
+import { randomSeedToken, spawnServerProcess, type ServerProcess } from "./support/test-server.js";
+
+// Two server processes on one PostgreSQL database, as behind a load balancer.
+// A change made through one must bind the other on its very next request: the
+// tests deliberately never wait between the change and that request.
+
+let database: TestDatabase;
+let a: ServerProcess;
+let b: ServerProcess;
+const adminToken = randomSeedToken();
+
+beforeAll(async () => {
+  if (!onPostgres) return;
+  database = await createTestDatabase();
+  const env = { DATABASE_URL: database.databaseUrl!, ENGINE_CLOUD_TOKEN: adminToken, ENGINE_CLOUD_DATA_DIR: database.dataDir };
+  [a, b] = await Promise.all([spawnServerProcess(env), spawnServerProcess(env)]);
+}, 120_000);
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await database?.drop();
+});
+
+const on = (proc: ServerProcess, token: string, tenant?: string): CloudClient =>
+  createCloudClient({ baseUrl: proc.url, token, tenant });
+
+let counter = 0;
+/** A tenant of the test's own, with a tenant admin token. */
+async function tenantWithToken() {
+  const slug = `multi-${++counter}`;
+  await on(a, adminToken).tenants.createTenant({ slug });
+  const { secret, token } = await on(a, adminToken, slug).tokens.createToken({ label: "admin", kind: TokenKind.TENANT_ADMIN });
+  return { slug, secret, tokenId: token!.id };
+}
+
+describe.skipIf(!onPostgres)("two server processes on one database", () => {
+  it("serves two distinct processes", async () => {
+    expect(a.child.pid).not.toBe(b.child.pid);
+    expect(a.url).not.toBe(b.url);
+  });
+
+  it("accepts on B, at once, a token created through A", async () => {
+    const { secret, token } = await on(a, adminToken).tokens.createToken({ label: "made-on-a", kind: TokenKind.RUNTIME });
+    expect((await on(b, secret).auth.whoAmI({})).principalId).toBe(token!.id);
+  });
+
+  it("refuses on B, on the very next request, a token revoked through A", async () => {
+    const { slug, secret, tokenId } = await tenantWithToken();
+    await on(b, secret).auth.whoAmI({}); // B now knows the token as valid
+    await on(a, adminToken, slug).tokens.revokeToken({ id: tokenId });
+    const err = await failureOf(on(b, secret).auth.whoAmI({}));
+    expect([err.codeName, err.reason]).toEqual(["unauthenticated", "TOKEN_REVOKED"]);
+  });
+
+  it("refuses on B, on the very next request, the tokens of a tenant suspended through A", async () => {
+    const { slug, secret } = await tenantWithToken();
+    await on(b, secret).auth.whoAmI({});
+    await on(a, adminToken).tenants.suspendTenant({ tenant: slug });
+    const err = await failureOf(on(b, secret).auth.whoAmI({}));
+    expect([err.codeName, err.reason]).toEqual(["permission_denied", "TENANT_SUSPENDED"]);
+  });
+
+  it("serves on B, on the very next request, the tokens of a tenant resumed through A", async () => {
+    const { slug, secret } = await tenantWithToken();
+    await on(a, adminToken).tenants.suspendTenant({ tenant: slug });
+    await failureOf(on(b, secret).auth.whoAmI({}));
+    await on(a, adminToken).tenants.resumeTenant({ tenant: slug });
+    expect((await on(b, secret).auth.whoAmI({})).tenantSlug).toBe(slug);
+  });
+
+  it("refuses on B, on the very next request, the tokens of a tenant deleted through A", async () => {
+    const { slug, secret } = await tenantWithToken();
+    await on(b, secret).auth.whoAmI({});
+    await on(a, adminToken).tenants.deleteTenant({ tenant: slug });
+    const err = await failureOf(on(b, secret).auth.whoAmI({}));
+    expect(err.codeName).toBe("unauthenticated");
+  });
+
+  it("shows a project denied through A as denied in B's CheckProject at once", async () => {
+    const { secret } = await tenantWithToken();
+    await on(a, secret).projects.allowProject({ name: "web" });
+    expect((await on(b, secret).projects.checkProject({ name: "web" })).allowed).toBe(true);
+    await on(a, secret).projects.denyProject({ name: "web" });
+    const check = await on(b, secret).projects.checkProject({ name: "web" });
+    expect([check.allowed, check.reason]).toEqual([false, "PROJECT_DENIED"]);
+  });
+
+  it("shows a project deleted through A as unknown in B's CheckProject at once", async () => {
+    const { secret } = await tenantWithToken();
+    await on(a, secret).projects.allowProject({ name: "api" });
+    await on(b, secret).projects.checkProject({ name: "api" });
+    await on(a, secret).projects.deleteProject({ name: "api" });
+    expect((await on(b, secret).projects.checkProject({ name: "api" })).reason).toBe("PROJECT_UNKNOWN");
+  });
+
+  it("keeps refusing on B, request after request, a token revoked through A", async () => {
+    // The revocation must not be a race B sometimes wins: every one of many tries is refused.
+    const reasons: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const { slug, secret, tokenId } = await tenantWithToken();
+      await on(b, secret).auth.whoAmI({});
+      await on(a, adminToken, slug).tokens.revokeToken({ id: tokenId });
+      reasons.push(await on(b, secret).auth.whoAmI({}).then(() => "ACCEPTED", errorReason));
+    }
+    expect(reasons).toEqual(Array(20).fill("TOKEN_REVOKED"));
+  }, 60_000);
+});
