@@ -85,14 +85,22 @@ export function apiKeyRequest(name: CredentialName, secret: string, extra: Parti
 }
 
 /** Puts an API-key credential and returns it as stored. */
-export async function putApiKey(client: CloudClient, name: CredentialName, secret: string, extra: Partial<PutInit> = {}): Promise<Credential> {
+export async function putApiKey(
+  client: CloudClient,
+  name: CredentialName,
+  secret: string,
+  extra: Partial<PutInit> = {},
+): Promise<Credential> {
   const { credential } = await client.credentials.putCredential(apiKeyRequest(name, secret, extra));
   return credential!;
 }
 
 /** JSON of any response, bigints included: what a leak check searches. */
 export function jsonText(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+  return JSON.stringify(value, (_k, v) => {
+    if (typeof v === "bigint") return String(v);
+    return v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v;
+  });
 }
 
 /** Runs the tasks with at most `concurrency` of them in flight; resolves with their results in order. */

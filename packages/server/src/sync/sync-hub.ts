@@ -2,12 +2,34 @@ import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { tenantChangesAfter } from "../store/credentials.js";
+import { tenantChangesAfter, type CredentialRow } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import { currentRevisions } from "./catch-up.js";
 import type { ChangeFeed } from "./change-feed.js";
 import { changeEvent, markerEvent, type SyncEvent } from "./sync-events.js";
+
+/**
+ * Decrypts and prepares changes, once each. A credential that fails to open
+ * (tampered, or sealed under a key this server lacks) is logged and left out
+ * rather than stalling every stream of its tenant.
+ */
+function decodeChanges(rows: CredentialRow[], dataKey: Buffer, log: Logger): SyncEvent[] {
+  const events: SyncEvent[] = [];
+  for (const row of rows) {
+    try {
+      events.push(changeEvent(row, dataKey));
+    } catch (err) {
+      log.error("a credential could not be decrypted and was not sent", {
+        tenant: row.tenant_id,
+        credential: row.id,
+        revision: row.revision,
+        err: String(err),
+      });
+    }
+  }
+  return events;
+}
 
 /** One open Watch stream, as the hub sees it. */
 export interface SyncWatcher {
@@ -78,25 +100,31 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       channel.again = true;
       return channel.fetching;
     }
+    let failed = false;
     channel.fetching = (async () => {
       await channel.ready;
       do {
         channel.again = false;
-        const events = await withTenant(opts.db, tenantId, async (tx) => {
+        const { events, last } = await withTenant(opts.db, tenantId, async (tx) => {
           const rows = await tenantChangesAfter(tx, tenantId, channel.revision, FETCH_BATCH);
           if (rows.length === FETCH_BATCH) channel.again = true;
-          if (rows.length === 0) return [];
+          if (rows.length === 0) return { events: [], last: channel.revision };
           const key = await opts.keys.dataKey(tx, tenantId);
-          return rows.map((r) => changeEvent(r, key));
+          return { events: decodeChanges(rows, key, opts.log), last: rows[rows.length - 1].revision };
         });
-        for (const e of events) {
-          channel.revision = e.revision;
-          for (const w of channel.watchers) if (e.visibleTo(w.project)) w.offer(e);
-        }
+        for (const e of events) for (const w of channel.watchers) if (e.visibleTo(w.project)) w.offer(e);
+        channel.revision = last;
       } while (channel.again && channel.watchers.size > 0);
     })()
-      .catch((err) => opts.log.error("sync fetch failed; retrying at the next check", { tenant: tenantId, err: String(err) }))
-      .finally(() => (channel.fetching = undefined));
+      .catch((err) => {
+        failed = true;
+        opts.log.error("sync fetch failed; retrying at the next check", { tenant: tenantId, err: String(err) });
+      })
+      .finally(() => {
+        channel.fetching = undefined;
+        // A change announced after the loop's last check but before this point would otherwise wait for the next one.
+        if (channel.again && !failed && channel.watchers.size > 0) void fetchInto(tenantId, channel);
+      });
     return channel.fetching;
   };
 
