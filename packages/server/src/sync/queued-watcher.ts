@@ -1,8 +1,9 @@
 import type { WatchResponse } from "@engine-cloud/sdk";
 import type { DomainError } from "../errors/domain-error.js";
 import type { CatchUp } from "./catch-up.js";
-import { markerEvent, type SyncEvent } from "./sync-events.js";
+import type { SyncEvent } from "./sync-events.js";
 import type { SyncWatcher } from "./sync-hub.js";
+import { WatchCursor } from "./watch-cursor.js";
 
 export interface QueuedWatcherInit {
   tenantId: string;
@@ -26,10 +27,8 @@ export class QueuedWatcher implements SyncWatcher {
   readonly project: string;
   readonly principalId: string;
   readonly bearer: string;
-  #position: number;
+  readonly #cursor: WatchCursor;
   #queue: SyncEvent[] = [];
-  #needsCatchUp = true;
-  #caughtUpOnce = false;
   #failure?: DomainError;
   #wake?: () => void;
   readonly #maxQueue: number;
@@ -39,15 +38,15 @@ export class QueuedWatcher implements SyncWatcher {
     this.project = init.project;
     this.principalId = init.principalId;
     this.bearer = init.bearer;
-    this.#position = init.since;
+    this.#cursor = new WatchCursor(init.since);
     this.#maxQueue = init.maxQueue;
   }
 
   offer(event: SyncEvent): void {
-    if (this.#needsCatchUp) return; // the pending catch-up reads it from the database
+    if (this.#cursor.needsCatchUp) return; // the pending catch-up reads it from the database
     if (this.#queue.length >= this.#maxQueue) {
       this.#queue = [];
-      this.#needsCatchUp = true;
+      this.#cursor.needsCatchUp = true;
     } else {
       this.#queue.push(event);
     }
@@ -72,31 +71,16 @@ export class QueuedWatcher implements SyncWatcher {
     try {
       while (!signal.aborted) {
         if (this.#failure) throw this.#failure;
-        if (this.#needsCatchUp) {
-          // Offers made from here on queue up; those the read also returns are skipped below.
-          this.#needsCatchUp = false;
-          const result = await catchUp(this.#position);
-          for (const e of result.events) {
-            this.#position = Math.max(this.#position, e.revision);
-            yield e.message;
-          }
-          this.#position = Math.max(this.#position, result.revision);
-          if (!this.#caughtUpOnce) {
-            this.#caughtUpOnce = true;
-            yield markerEvent("caughtUp", this.#position).message;
-          }
+        if (this.#cursor.needsCatchUp) {
+          // Offers made from here on queue up; those the read also returns are skipped by the cursor.
+          const result = await catchUp(this.#cursor.beginCatchUp());
+          for (const e of this.#cursor.finishCatchUp(result)) yield e.message;
           continue;
         }
         const next = this.#queue.shift();
         if (next) {
-          const kind = next.message.event.case;
-          if (kind === "heartbeat") {
-            this.#position = Math.max(this.#position, next.revision);
-            yield markerEvent("heartbeat", this.#position).message;
-          } else if (next.revision > this.#position) {
-            this.#position = next.revision;
-            yield next.message;
-          }
+          const send = this.#cursor.next(next);
+          if (send) yield send.message;
           continue;
         }
         await new Promise<void>((resolve) => (this.#wake = resolve));

@@ -4,12 +4,16 @@ import { openSecrets } from "../crypto/credential-secrets.js";
 import type { CredentialRow } from "../store/credentials.js";
 import { credentialToProto } from "../services/to-proto.js";
 
+/** Flag byte and message length, ahead of every message of a stream. */
+const FRAME_HEADER_BYTES = 5;
+
 /**
  * One change, prepared once for every stream that will carry it: decrypted
  * once, and encoded to protobuf bytes at most once (on first use), however
  * many runtimes watch.
  */
 export class SyncEvent {
+  #frame?: Buffer;
   #bytes?: Uint8Array;
   constructor(
     readonly revision: number,
@@ -20,7 +24,28 @@ export class SyncEvent {
 
   /** The protobuf encoding of the WatchResponse, computed once. */
   get bytes(): Uint8Array {
-    return (this.#bytes ??= toBinary(WatchResponseSchema, this.message));
+    return (this.#bytes ??= this.frame.subarray(FRAME_HEADER_BYTES));
+  }
+
+  /**
+   * The event as one data frame of a gRPC, gRPC-Web or Connect stream (they
+   * share the format: flag byte 0, 4-byte big-endian length, message), built
+   * once. Every stream writes this same buffer: nothing is copied per stream.
+   */
+  get frame(): Buffer {
+    if (!this.#frame) {
+      const message = toBinary(WatchResponseSchema, this.message);
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + message.byteLength);
+      frame.writeUInt8(0, 0);
+      frame.writeUInt32BE(message.byteLength, 1);
+      frame.set(message, FRAME_HEADER_BYTES);
+      this.#frame = frame;
+    }
+    return this.#frame;
+  }
+
+  get isHeartbeat(): boolean {
+    return this.message.event.case === "heartbeat";
   }
 
   visibleTo(project: string): boolean {

@@ -5,7 +5,7 @@ import type { TokenVerifier } from "../auth/token-verifier.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
 import { TENANT_HEADER } from "@engine-cloud/sdk";
 import type { AccessRule } from "./access-rules.js";
-import { requestContextKey, type TenantRef } from "./request-context.js";
+import { requestContextKey, type RequestContext, type TenantRef } from "./request-context.js";
 import type { TenantDirectory } from "./tenant-directory.js";
 
 /**
@@ -28,22 +28,29 @@ async function resolveTenant(caller: Caller, named: string | null, directory: Te
 }
 
 /**
- * The one authorization check. Every RPC's rule comes from its proto
- * declaration (see access-rules.ts); a method missing from the table is
- * refused, never waved through.
+ * Establishes who calls and in which tenant, into `ctx`, or throws. `method`
+ * is "package.Service/Method". The caller is recorded before the rule is
+ * checked, so the request log names the token of a refused call too.
  */
-export function createAccessInterceptor(deps: {
+export type Authorize = (ctx: RequestContext, method: string, header: Headers) => Promise<void>;
+
+/**
+ * The one authorization check, shared by the access interceptor and the sync
+ * fast path. Every RPC's rule comes from its proto declaration (see
+ * access-rules.ts); a method missing from the table is refused, never waved
+ * through.
+ */
+export function createAuthorizer(deps: {
   rules: Map<string, AccessRule>;
   verifier: TokenVerifier;
   directory: TenantDirectory;
-}): Interceptor {
-  return (next) => async (req) => {
-    const rule = deps.rules.get(`${req.service.typeName}/${req.method.name}`);
+}): Authorize {
+  return async (ctx, method, header) => {
+    const rule = deps.rules.get(method);
     if (!rule) throw permissionDenied("PERMISSION_DENIED", "this method declares no access rule");
-    if (rule.kind === "public") return next(req);
+    if (rule.kind === "public") return;
 
-    const ctx = req.contextValues.get(requestContextKey);
-    const caller = await deps.verifier.verify(bearerOf(req.header));
+    const caller = await deps.verifier.verify(bearerOf(header));
     ctx.caller = caller;
     switch (rule.kind) {
       case "platform":
@@ -52,10 +59,10 @@ export function createAccessInterceptor(deps: {
         }
         break;
       case "authenticated":
-        ctx.tenant = await resolveTenant(caller, req.header.get(TENANT_HEADER), deps.directory);
+        ctx.tenant = await resolveTenant(caller, header.get(TENANT_HEADER), deps.directory);
         break;
       case "permission":
-        ctx.tenant = await resolveTenant(caller, req.header.get(TENANT_HEADER), deps.directory);
+        ctx.tenant = await resolveTenant(caller, header.get(TENANT_HEADER), deps.directory);
         if (!caller.permissions.has(rule.permission)) {
           throw permissionDenied("PERMISSION_DENIED", `this call needs the permission "${rule.permission}"`, {
             permission: rule.permission,
@@ -63,6 +70,13 @@ export function createAccessInterceptor(deps: {
         }
         break;
     }
+  };
+}
+
+/** Runs the authorization check before every RPC served by the connect adapter. */
+export function createAccessInterceptor(authorize: Authorize): Interceptor {
+  return (next) => async (req) => {
+    await authorize(req.contextValues.get(requestContextKey), `${req.service.typeName}/${req.method.name}`, req.header);
     return next(req);
   };
 }

@@ -7,39 +7,64 @@ import { requestContextKey, type RequestContext } from "../tenancy/request-conte
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-function protocolOf(contentType: string | null): string {
+export function protocolOf(contentType: string | null): string {
   if (!contentType) return "connect";
   if (contentType.startsWith("application/grpc-web")) return "grpc-web";
   if (contentType.startsWith("application/grpc")) return "grpc";
   return "connect";
 }
 
+/** A new call's context: the client's x-request-id when it is a sane one, else a fresh id. */
+export function newRequestContext(header: Headers): RequestContext {
+  const given = header.get("x-request-id");
+  return { requestId: given && REQUEST_ID.test(given) ? given : randomUUID() };
+}
+
+/** What a call's log line needs, gathered as it starts. */
+export interface LoggedCall {
+  ctx: RequestContext;
+  /** "package.Service/Method" */
+  method: string;
+  protocol: string;
+  /** performance.now() when the call arrived. */
+  started: number;
+}
+
+/**
+ * The one log line per call, with ids and codes only, never a credential or
+ * a request body. Every path that serves RPCs writes it (the interceptor
+ * below and the sync fast path), so they read the same in the log.
+ */
+export function logCallEnd(log: Logger, call: LoggedCall, err?: ConnectError): void {
+  const fields = {
+    request_id: call.ctx.requestId,
+    method: call.method,
+    protocol: call.protocol,
+    code: err ? Code[err.code] : "OK",
+    reason: err?.findDetails(ErrorInfoSchema)[0]?.reason,
+    duration_ms: Math.round((performance.now() - call.started) * 100) / 100,
+    tenant: call.ctx.tenant?.id,
+    token_id: call.ctx.caller?.principalId,
+  };
+  if (err?.code === Code.Internal) log.error("rpc failed", { ...fields, cause: String(err.cause) });
+  else log.info("rpc", fields);
+}
+
 /**
  * Outermost interceptor: gives the call a request id, maps every failure to
- * its wire form (errors/to-connect-error.ts), and writes one log line per
- * call with ids and codes only, never a credential or a request body.
+ * its wire form (errors/to-connect-error.ts), and logs the call's end.
  */
 export function createRequestLogInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
-    const started = performance.now();
-    const given = req.header.get("x-request-id");
-    const ctx: RequestContext = { requestId: given && REQUEST_ID.test(given) ? given : randomUUID() };
-    req.contextValues.set(requestContextKey, ctx);
-    const method = `${req.service.typeName}/${req.method.name}`;
-    const done = (err?: ConnectError) => {
-      const fields = {
-        request_id: ctx.requestId,
-        method,
-        protocol: protocolOf(req.header.get("content-type")),
-        code: err ? Code[err.code] : "OK",
-        reason: err?.findDetails(ErrorInfoSchema)[0]?.reason,
-        duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        tenant: ctx.tenant?.id,
-        token_id: ctx.caller?.principalId,
-      };
-      if (err?.code === Code.Internal) log.error("rpc failed", { ...fields, cause: String(err.cause) });
-      else log.info("rpc", fields);
+    const call: LoggedCall = {
+      ctx: newRequestContext(req.header),
+      method: `${req.service.typeName}/${req.method.name}`,
+      protocol: protocolOf(req.header.get("content-type")),
+      started: performance.now(),
     };
+    const { ctx } = call;
+    req.contextValues.set(requestContextKey, ctx);
+    const done = (err?: ConnectError) => logCallEnd(log, call, err);
     try {
       const res = await next(req);
       res.header.set("x-request-id", ctx.requestId);

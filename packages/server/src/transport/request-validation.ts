@@ -4,14 +4,17 @@ import { createValidator } from "@bufbuild/protovalidate";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidArgument } from "../errors/domain-error.js";
 
+/** Throws INVALID_ARGUMENT, naming the first field at fault, unless `message` obeys its schema's rules. */
+export type ValidateMessage = (schema: DescMessage, message: Message) => void;
+
 /**
- * Checks every request message against the buf.validate rules in the proto
- * before the handler runs, so handlers only ever see valid input and the
- * rules other-language clients read are the rules the server enforces.
+ * Checks messages against the buf.validate rules in the proto, so handlers
+ * only ever see valid input and the rules other-language clients read are the
+ * rules the server enforces. The validator compiles each schema's rules once.
  */
-export function createValidationInterceptor(): Interceptor {
+export function createMessageValidator(): ValidateMessage {
   const validator = createValidator();
-  const check = (schema: DescMessage, message: Message) => {
+  return (schema, message) => {
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
     if (result.kind === "invalid") {
@@ -21,9 +24,13 @@ export function createValidationInterceptor(): Interceptor {
     }
     throw result.error;
   };
+}
+
+/** Validates every request message before the handler runs. */
+export function createValidationInterceptor(validateMessage: ValidateMessage = createMessageValidator()): Interceptor {
   return (next) => async (req) => {
     if (!req.stream) {
-      check(req.method.input, req.message);
+      validateMessage(req.method.input, req.message);
       return next(req);
     }
     const input = req.message;
@@ -32,7 +39,7 @@ export function createValidationInterceptor(): Interceptor {
       ...req,
       message: (async function* () {
         for await (const m of input) {
-          check(schema, m);
+          validateMessage(schema, m);
           yield m;
         }
       })(),
