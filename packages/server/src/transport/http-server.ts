@@ -25,6 +25,8 @@ export interface HttpListener {
   close(deadlineMs: number): Promise<void>;
 }
 
+const LISTEN_BACKLOG = 4096;
+
 // Every HTTP/2 connection starts with these bytes (RFC 9113 §3.4); no HTTP/1 request can.
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -62,7 +64,9 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host, () => {
+    // A deep accept queue: after a restart every runtime reconnects at once, and
+    // connections the kernel drops are only retried after 1, 3, 7 s of SYN backoff.
+    server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -251,9 +251,9 @@ class FastWatchStream implements SyncWatcher {
   }
 
   #write(frame: Uint8Array): void {
-    if (this.#sink!.write(frame)) return;
+    if (this.#sink!.write(frame) || this.#blocked) return;
     this.#blocked = true;
-    // Only a stream under backpressure pays for a listener.
+    // Only a stream under backpressure pays for a listener, and only one however many writes a catch-up refuses.
     this.#sink!.once("drain", () => {
       this.#blocked = false;
       this.#pump();
