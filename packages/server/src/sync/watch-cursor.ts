@@ -6,7 +6,7 @@ import { markerEvent, type SyncEvent } from "./sync-events.js";
  * sends next. Both stream implementations (the generic one in
  * queued-watcher.ts and the fast path in transport/sync-fast-path.ts) drive
  * one of these, so a runtime sees the same sequence from either: a catch-up
- * (RESET and snapshot, or the changes after its revision), CAUGHT_UP once,
+ * (RESET and snapshot, or the changes after its revision), CAUGHT_UP (once, and after any later snapshot),
  * then each later change exactly once, in order, and heartbeats carrying the
  * revision the stream has reached.
  */
@@ -31,11 +31,18 @@ export class WatchCursor {
     return this.position;
   }
 
-  /** The events a finished catch-up sends, in order: its RESET and changes, then CAUGHT_UP the first time. */
+  /**
+   * The events a finished catch-up sends, in order: its RESET and changes,
+   * then CAUGHT_UP the first time and after every snapshot (a runtime swaps a
+   * snapshot in at CAUGHT_UP, so it must come after each one).
+   */
   finishCatchUp(result: CatchUp): SyncEvent[] {
+    const snapshot = result.events[0]?.message.event.case === "reset";
+    // A snapshot restarts the count: the server's revision may even be lower (a restored database).
+    if (snapshot) this.position = result.revision;
     for (const e of result.events) this.position = Math.max(this.position, e.revision);
     this.position = Math.max(this.position, result.revision);
-    if (this.#caughtUpOnce) return result.events;
+    if (this.#caughtUpOnce && !snapshot) return result.events;
     this.#caughtUpOnce = true;
     return [...result.events, markerEvent("caughtUp", this.position)];
   }
