@@ -59,7 +59,7 @@ async function storedTokenText(srv: TestServer): Promise<string> {
 const GENERATED_TOKEN = /ecp_[0-9A-Za-z]{49}/;
 const generatedTokensIn = (output: string): string[] =>
   [...output.matchAll(new RegExp(GENERATED_TOKEN.source, "g"))].map((m) => m[0]);
-/** Each server process takes seconds to start (tsx compiles the sources): more than the default timeout when busy. */
+/** Each server process takes seconds to start (PGlite initialises its data directory): more than the default timeout when busy. */
 const SPAWNED_SERVER_MS = 90_000;
 
 describe("bootstrap", () => {

@@ -22,7 +22,7 @@ const databaseEnv = (database: TestDatabase) => ({
   DATABASE_URL: database.databaseUrl ?? "",
 });
 
-/** Server processes take seconds to start (tsx compiles the sources): more than the default timeout when busy. */
+/** Server processes take seconds to start (PGlite initialises its data directory): more than the default timeout when busy. */
 const SPAWNED_SERVER_MS = 90_000;
 
 const problemLines = (stderr: string) => stderr.split("\n").filter((l) => /^\s+- /.test(l));

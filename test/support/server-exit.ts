@@ -1,6 +1,4 @@
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { REPO_ROOT, TEST_MASTER_KEY } from "./test-server.js";
+import { spawnServer } from "./test-server.js";
 
 export interface ServerExit {
   code: number | null;
@@ -15,15 +13,7 @@ export interface ServerExit {
  * must not. It starts the server exactly as spawnServerProcess does.
  */
 export function runServerUntilExit(env: Record<string, string>, args: string[] = [], timeoutMs = 30_000): Promise<ServerExit> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts"), ...args],
-    {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ENGINE_CLOUD_LISTEN: "127.0.0.1:0", ENGINE_CLOUD_MASTER_KEY: TEST_MASTER_KEY, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawnServer(env, args);
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
