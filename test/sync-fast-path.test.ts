@@ -3,7 +3,6 @@ import * as http2 from "node:http2";
 import path from "node:path";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -15,10 +14,10 @@ import {
   type CloudClientOptions,
   type WatchResponse,
 } from "@engine-cloud/sdk";
-import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
 import { REPO_ROOT, startTestServer, type TestServer } from "./support/test-server.js";
+import { errorInfoReasonOf } from "./support/grpc-status.js";
 import { changeOf, isCaughtUp, recordWatch } from "./support/watch-recorder.js";
 
 const PROJECT = "fast";
@@ -325,33 +324,6 @@ function rawConnectWatch(token: string) {
       session.close();
     },
   };
-}
-
-/**
- * The ErrorInfo reason in a grpc-status-details-bin value, decoded by hand from
- * google.rpc.Status { int32 code = 1; string message = 2; repeated Any details = 3 }
- * and Any { string type_url = 1; bytes value = 2 }.
- */
-function errorInfoReasonOf(statusBytes: Buffer): string | undefined {
-  const status = new BinaryReader(statusBytes);
-  while (status.pos < status.len) {
-    const [field, wireType] = status.tag();
-    if (field !== 3) {
-      status.skip(wireType);
-      continue;
-    }
-    const any = new BinaryReader(status.bytes());
-    let typeUrl = "";
-    let value: Uint8Array = new Uint8Array();
-    while (any.pos < any.len) {
-      const [f, w] = any.tag();
-      if (f === 1) typeUrl = any.string();
-      else if (f === 2) value = any.bytes();
-      else any.skip(w);
-    }
-    if (typeUrl.endsWith("/google.rpc.ErrorInfo")) return fromBinary(ErrorInfoSchema, value).reason;
-  }
-  return undefined;
 }
 
 /** The first of `events` (a list still growing) that matches, polled until `timeoutMs`. */

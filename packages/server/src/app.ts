@@ -78,6 +78,9 @@ export const API_SERVICES: DescService[] = [
   UserService,
 ];
 
+/** Standard gRPC services for tooling: health checking and reflection. */
+const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
+
 /**
  * The composition root: every dependency is built here, explicitly, from the
  * config. Tests build the same app with another config.
@@ -127,7 +130,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const people = { checkPassword, passwordHashLogN: config.passwordHashLogN };
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
-    const accessTable = buildAccessTable(API_SERVICES);
+    // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
+    const accessTable = buildAccessTable([...API_SERVICES, ...INFRASTRUCTURE_SERVICES]);
     const rules = new Map([...accessTable].map(([m, r]) => [`${m.parent.typeName}/${m.name}`, r]));
     for (const s of API_SERVICES) health.setStatus(s.typeName, ServingStatus.SERVING);
 
