@@ -52,6 +52,7 @@ interface Entry {
 }
 
 const LAST_USED_FLUSH_MS = 30_000;
+const FREE_FORM_RELOAD_MS = 5_000;
 
 async function lookupRecord(db: Kysely<Database>, hash: Buffer, session: boolean): Promise<CredentialRecord | undefined> {
   if (session) {
@@ -135,11 +136,16 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
   const now = opts.now ?? Date.now;
   const maxEntries = opts.maxEntries ?? 100_000;
   const cache = new Map<string, Entry>();
-  const inflight = new Map<string, Promise<Entry>>();
+  const inflight = new Map<string, { epoch: number; entry: Promise<Entry> }>();
   let cacheEnabled = true;
   let lookups = 0;
+  // Bumped by every change that may alter a verdict. A lookup that started
+  // before a change may have read the row as it was: its answer serves the
+  // request that asked, but is neither cached nor shared with later requests.
+  let epoch = 0;
   let freeForm = new Set<string>();
   let freeFormReload: Promise<void> | undefined;
+  let freeFormLoadedAt = 0;
   const usedTokens = new Set<string>();
   const usedSessions = new Set<string>();
 
@@ -147,6 +153,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
     (freeFormReload ??= freeFormTokenHashes(opts.db)
       .then((hashes) => {
         freeForm = new Set(hashes.map((h) => Buffer.from(h).toString("base64")));
+        freeFormLoadedAt = now();
       })
       .catch((err) => opts.log.error("could not load seeded tokens", { err: String(err) }))
       .finally(() => (freeFormReload = undefined)));
@@ -154,18 +161,31 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
 
   const unsubscribe = opts.feed.subscribe((event) => {
     if (event.type === "reset") {
+      epoch++;
       cache.clear();
       cacheEnabled = event.connected;
       void reloadFreeForm();
       return;
     }
-    if (event.type === "token") void reloadFreeForm(); // perhaps a token seeded by another process
-    // Changes to credentials are rare next to requests: a scan is cheaper than keeping indexes current.
+    if (event.type === "credential" || event.type === "project") return;
+    epoch++;
+    // Rights change rarely next to requests: a scan is cheaper than keeping indexes current.
     for (const [key, entry] of cache) if (entry.record && affects(event, entry.record)) cache.delete(key);
   });
 
-  const remember = (key: string, entry: Entry) => {
-    if (!cacheEnabled) return;
+  /**
+   * A seeded token unknown here may have been seeded by a server started
+   * since (the recovery path): look again, at most every few seconds, so a
+   * spray of made-up strings still costs the database next to nothing.
+   */
+  const knownFreeForm = async (key: string) => {
+    if (freeForm.has(key)) return true;
+    if (now() - freeFormLoadedAt > FREE_FORM_RELOAD_MS) await reloadFreeForm();
+    return freeForm.has(key);
+  };
+
+  const remember = (key: string, entry: Entry, startedAt: number) => {
+    if (!cacheEnabled || startedAt !== epoch) return;
     if (cache.size >= maxEntries) {
       const oldest = cache.keys().next().value;
       if (oldest !== undefined) cache.delete(oldest);
@@ -175,19 +195,21 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
 
   // One database lookup per distinct token at a time, however many requests carry it.
   const lookup = (key: string, hash: Buffer, session: boolean): Promise<Entry> => {
-    let p = inflight.get(key);
-    if (!p) {
-      lookups++;
-      p = lookupRecord(opts.db, hash, session)
-        .then((record) => {
-          const entry = { record, fetchedAt: now() };
-          remember(key, entry);
-          return entry;
-        })
-        .finally(() => inflight.delete(key));
-      inflight.set(key, p);
-    }
-    return p;
+    const shared = inflight.get(key);
+    if (shared?.epoch === epoch) return shared.entry;
+    lookups++;
+    const startedAt = epoch;
+    const entry = lookupRecord(opts.db, hash, session)
+      .then((record) => {
+        const e = { record, fetchedAt: now() };
+        remember(key, e, startedAt);
+        return e;
+      })
+      .finally(() => {
+        if (inflight.get(key)?.entry === entry) inflight.delete(key);
+      });
+    inflight.set(key, { epoch: startedAt, entry });
+    return entry;
   };
 
   const flushLastUsed = async () => {
@@ -220,7 +242,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       }
       const hash = hashToken(bearer, opts.tokenKey);
       const key = hash.toString("base64");
-      if (shape.kind === "free_form" && !freeForm.has(key)) throw invalid();
+      if (shape.kind === "free_form" && !(await knownFreeForm(key))) throw invalid();
       let entry = cache.get(key);
       if (entry) {
         // Refresh recency for the LRU order.

@@ -61,7 +61,7 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
           expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
         }),
       );
-      feed.publish({ type: "token", tenantId: tenant.id, tokenId: row.id });
+      // No announcement: a new token is in no cache, and its hash was never seen.
       return { token: tokenToProto(row), secret };
     },
     async getToken(req, ctx) {
