@@ -1,0 +1,570 @@
+/**
+ * People signing in: login throughput at the production password cost, and
+ * what one account flooded with wrong passwords does to everyone else's calls,
+ * measured in the same run. Prints plain tables; docs/BENCHMARKS.md ("People:
+ * login") records a run and reads it.
+ *
+ *   npx tsx --conditions=source bench/login-bench.ts [--postgres URL] [flags]
+ *
+ * The server runs as its own process, as in production; the flood runs in a
+ * third process (bench/login-flood.ts), so neither the attacker's event loop
+ * nor the server's is the one timing the other tenants' calls. All of them
+ * share this machine's CPUs, and all traffic comes from 127.0.0.1: one source
+ * address for the per-source throttle.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import { availableParallelism, loadavg } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { createCloudClient, errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
+import type { FloodCall, FloodResult } from "./login-flood.js";
+import { assertNoErrors, runClosedLoop, summarize, type LoadRun } from "./load.js";
+import { newServerSecrets, processCpuMs, REPO_ROOT, serverEnvironment, type ServerSecrets } from "./server-process.js";
+
+const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
+  --postgres URL          run on a fresh database on that PostgreSQL server (default: PGlite)
+  --log-n LIST            scrypt costs (log2 N) to measure login throughput at, each on a fresh server;
+                          the flood runs at the first (default 17,14; 17 is the production default)
+  --threadpool N          UV_THREADPOOL_SIZE for the server (default: unset, libuv's 4)
+  --concurrency LIST      logins in flight for the throughput table (default 1,2,4,8)
+  --level-ms MS           time bound of one throughput level (default 10000)
+  --level-logins N        count bound of one throughput level (default 200)
+  --people N              people signing in, spread over the tenants (default 16)
+  --tenants N             tenants besides the flooded account's own (default 4)
+  --rounds N              flood scenario: rounds of three windows: no flood, the flood, the control flood
+                          of GetServerInfo (default 3)
+  --window-ms MS          length of each window (default 10000: 30 s of flood in all)
+  --flood-concurrency N   wrong passwords in flight (default 32)
+  --flood-accounts N      accounts the flood rotates over, fresh each round, in one tenant (default 1)
+  --calls-concurrency N   other tenants' ListProjects in flight (default 8)
+  --logins-concurrency N  other people's correct logins in flight (default 2)`;
+
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 15_000;
+/** A flood process that has not reported this long after its own time bound is killed. */
+const FLOOD_REPORT_GRACE_MS = 30_000;
+/** Caps each measuring loop; its time bound normally ends it first. */
+const MAX_CALLS_PER_WINDOW = 2_000_000;
+
+function usageError(problem: string): never {
+  console.error(`${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const options = {
+  postgres: { type: "string" },
+  "log-n": { type: "string", default: "17,14" },
+  threadpool: { type: "string" },
+  concurrency: { type: "string", default: "1,2,4,8" },
+  "level-ms": { type: "string", default: "10000" },
+  "level-logins": { type: "string", default: "200" },
+  people: { type: "string", default: "16" },
+  tenants: { type: "string", default: "4" },
+  rounds: { type: "string", default: "3" },
+  "window-ms": { type: "string", default: "10000" },
+  "flood-concurrency": { type: "string", default: "32" },
+  "flood-accounts": { type: "string", default: "1" },
+  "calls-concurrency": { type: "string", default: "8" },
+  "logins-concurrency": { type: "string", default: "2" },
+  help: { type: "boolean", default: false },
+} as const;
+const flags = (() => {
+  try {
+    return parseArgs({ options }).values;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+})();
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) usageError(`--${name}: "${value}" is not a positive whole number`);
+  return n;
+}
+const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+const int = (name: keyof typeof options) => positiveInt(name, flags[name] as string);
+
+const logNs = list(flags["log-n"]!).map((n) => positiveInt("log-n", n));
+if (logNs.some((n) => n < 14 || n > 20)) usageError("--log-n: the server accepts 14 to 20");
+const threadpool = flags.threadpool === undefined ? undefined : positiveInt("threadpool", flags.threadpool);
+const concurrencies = list(flags.concurrency!).map((c) => positiveInt("concurrency", c));
+const config = {
+  levelMs: int("level-ms"),
+  levelLogins: int("level-logins"),
+  people: int("people"),
+  tenants: int("tenants"),
+  rounds: int("rounds"),
+  windowMs: int("window-ms"),
+  floodConcurrency: int("flood-concurrency"),
+  floodAccounts: int("flood-accounts"),
+  callsConcurrency: int("calls-concurrency"),
+  loginsConcurrency: int("logins-concurrency"),
+};
+// Each person has at most one login in flight (the server refuses a second one per account).
+const mostInFlight = Math.max(...concurrencies, config.loginsConcurrency);
+if (config.people < mostInFlight) usageError(`--people: at least ${mostInFlight}, one per login in flight`);
+
+// ---------------------------------------------------------------------------
+// The server process
+
+interface LoginServer {
+  url: string;
+  pid: number;
+  /** Resident set once the server first answered (VmHWM then), MiB: what the hashes add is measured against it. */
+  startRssMib: number;
+  /** The largest resident set the process has had so far (VmHWM), MiB; NaN without /proc. */
+  peakRssMib(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Like startServerProcess (server-process.ts), plus the two settings this
+ * benchmark varies: the password cost and the size of libuv's threadpool,
+ * where every scrypt runs.
+ */
+async function startLoginServer(o: { database: BenchDatabase; secrets: ServerSecrets; logN: number; threadpool?: number }): Promise<LoginServer> {
+  const port = await pickFreePort();
+  const url = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
+    ...serverEnvironment({ ...o.database, secrets: o.secrets, listen: `127.0.0.1:${port}`, logLevel: "warn" }),
+    ENGINE_CLOUD_PASSWORD_HASH_LOG_N: String(o.logN),
+    ...(o.threadpool ? { UV_THREADPOOL_SIZE: String(o.threadpool) } : {}),
+  };
+  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts")], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = once(child, "exit");
+  let stopping = false;
+  // A server that dies mid-run turns every later figure into errors; say why at once.
+  child.on("exit", (code, signal) => {
+    if (!stopping) console.error(`\nthe server process exited during the run (code ${code}, signal ${signal}):\n${stderr}`);
+  });
+  if (!(await answersGetServerInfo(url, () => child.exitCode !== null || child.signalCode !== null))) {
+    stopping = true;
+    child.kill("SIGKILL");
+    throw new Error(`server did not start on ${url}:\n${stderr}`);
+  }
+  return {
+    url,
+    pid: child.pid!,
+    startRssMib: statusKib(child.pid!, "VmHWM") / 1024,
+    peakRssMib: () => statusKib(child.pid!, "VmHWM") / 1024,
+    async stop() {
+      stopping = true;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function pickFreePort(): Promise<number> {
+  const probe = net.createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address() as net.AddressInfo;
+  probe.close();
+  await once(probe, "close");
+  return port;
+}
+
+async function answersGetServerInfo(url: string, hasExited: () => boolean): Promise<boolean> {
+  const client = createCloudClient({ baseUrl: url });
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (let attempt = 0; attempt < START_TIMEOUT_MS / 100 && Date.now() < deadline && !hasExited(); attempt++) {
+    try {
+      await client.server.getServerInfo({}, { timeoutMs: 1000 });
+      return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return false;
+}
+
+function statusKib(pid: number, field: string): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+    return line ? Number(line.split(/\s+/)[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tenants and people, through the API
+
+interface Person {
+  email: string;
+  password: string;
+  tenant: string;
+}
+
+interface LoginWorld {
+  /** People with correct passwords, spread over the tenants. */
+  people: Person[];
+  /** The flooded accounts (`floodAccounts` fresh ones per round), alone in a tenant of their own. */
+  victims: Person[];
+  /** One client per tenant other than the victims', with a tenant admin token of that tenant. */
+  tenantAdmins: CloudClient[];
+}
+
+const VICTIM_TENANT = "login-victims";
+
+/**
+ * Every person is invited by the platform administrator acting in the tenant,
+ * and accepts with a password of their own: one hash each, at the server's cost.
+ */
+async function setUpWorld(url: string, adminToken: string): Promise<LoginWorld> {
+  const platform = (tenant?: string) => createCloudClient({ baseUrl: url, token: adminToken, tenant, httpVersion: "2" });
+  const slugs = Array.from({ length: config.tenants }, (_, t) => `login-t${t}`);
+  const tenantAdmins: CloudClient[] = [];
+  for (const slug of [...slugs, VICTIM_TENANT]) {
+    await platform().tenants.createTenant({ slug });
+    if (slug === VICTIM_TENANT) continue;
+    const { secret } = await platform(slug).tokens.createToken({ label: "bench-admin", kind: TokenKind.TENANT_ADMIN });
+    const admin = createCloudClient({ baseUrl: url, token: secret, httpVersion: "2" });
+    // A few rows, so ListProjects reads something.
+    for (const name of ["web", "api", "worker"]) await admin.projects.allowProject({ name });
+    tenantAdmins.push(admin);
+  }
+  const newPerson = (tenant: string): Person => ({
+    email: `${randomBytes(6).toString("hex")}@${tenant}.example.com`,
+    password: randomBytes(12).toString("base64url"),
+    tenant,
+  });
+  const people = Array.from({ length: config.people }, (_, i) => newPerson(slugs[i % slugs.length]));
+  const victims = Array.from({ length: config.rounds * config.floodAccounts }, () => newPerson(VICTIM_TENANT));
+  const everyone = [...people, ...victims];
+  const anonymous = createCloudClient({ baseUrl: url, httpVersion: "2" });
+  const run = await runClosedLoop({ concurrency: 4, maxRequests: everyone.length, maxDurationMs: 300_000 }, async (i) => {
+    const p = everyone[i];
+    const { invitationCode } = await platform(p.tenant).users.inviteUser({ email: p.email, role: Role.VIEWER });
+    await anonymous.users.acceptInvitation({ invitationCode, displayName: `Bench ${i}`, password: p.password });
+  });
+  assertNoErrors("invite and accept", [run]);
+  if (run.latenciesMs.length !== everyone.length) throw new Error("setup: not everyone was invited before the time bound");
+  return { people, victims, tenantAdmins };
+}
+
+// ---------------------------------------------------------------------------
+// Measuring
+
+type Bounds = Parameters<typeof runClosedLoop>[0];
+type Call = (i: number, signal: AbortSignal) => Promise<unknown>;
+
+/** One kind of call measured over one or more windows: its runs, and its refusals by reason. */
+interface Stream {
+  runs: LoadRun[];
+  refusals: Record<string, number>;
+}
+const newStream = (): Stream => ({ runs: [], refusals: {} });
+
+/** Runs a closed loop into a stream; refusals are counted by reason (during the flood they are a finding). */
+async function measureInto(stream: Stream, bounds: Bounds, call: Call): Promise<void> {
+  const run = await runClosedLoop(bounds, async (i, signal) => {
+    try {
+      await call(i, signal);
+    } catch (err) {
+      const reason = errorReason(err);
+      stream.refusals[reason] = (stream.refusals[reason] ?? 0) + 1;
+      throw err;
+    }
+  });
+  stream.runs.push(run);
+}
+
+/** Correct logins, each person at most once in flight: the server refuses a second attempt on an account in flight. */
+function correctLogins(url: string, people: Person[]): Call {
+  const client = createCloudClient({ baseUrl: url, httpVersion: "2" });
+  const idle = [...people];
+  return async (_, signal) => {
+    const p = idle.shift()!;
+    try {
+      await client.auth.login({ email: p.email, password: p.password, tenant: p.tenant }, { signal });
+    } finally {
+      idle.push(p);
+    }
+  };
+}
+
+/** Server CPU time (all its threads, the hashing pool included) over a span. */
+async function withServerCpu<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; cpuMs: number; seconds: number }> {
+  const cpu0 = processCpuMs(pid);
+  const t0 = performance.now();
+  const result = await work();
+  return { result, cpuMs: processCpuMs(pid) - cpu0, seconds: (performance.now() - t0) / 1000 };
+}
+
+interface ThroughputRow {
+  concurrency: number;
+  logins: Stream;
+  serverCpuMsPerLogin: number;
+}
+
+async function benchLoginThroughput(server: LoginServer, world: LoginWorld): Promise<ThroughputRow[]> {
+  const login = correctLogins(server.url, world.people);
+  // Unmeasured: the first logins pay for JIT and first database reads.
+  await measureInto(newStream(), { concurrency: 2, maxRequests: 4, maxDurationMs: 30_000 }, login);
+  const rows: ThroughputRow[] = [];
+  for (const concurrency of concurrencies) {
+    const logins = newStream();
+    const { cpuMs } = await withServerCpu(server.pid, () =>
+      measureInto(logins, { concurrency, maxRequests: config.levelLogins, maxDurationMs: config.levelMs }, login),
+    );
+    rows.push({ concurrency, logins, serverCpuMsPerLogin: cpuMs / Math.max(1, logins.runs[0].latenciesMs.length) });
+  }
+  return rows;
+}
+
+/** One window of the flood scenario, or several merged. */
+interface FloodWindow {
+  name: string;
+  /** Other tenants' ListProjects. */
+  calls: Stream;
+  /** Other people's correct logins. */
+  logins: Stream;
+  /** GetServerInfo, one at a time: how long any call waits for the server's event loop. */
+  probe: Stream;
+  serverCpuMs: number;
+  seconds: number;
+  floods: FloodResult[];
+}
+
+async function measureWindow(server: LoginServer, world: LoginWorld, name: string, ms: number): Promise<FloodWindow> {
+  const bounds = (concurrency: number): Bounds => ({ concurrency, maxRequests: MAX_CALLS_PER_WINDOW, maxDurationMs: ms });
+  const w: FloodWindow = { name, calls: newStream(), logins: newStream(), probe: newStream(), serverCpuMs: 0, seconds: 0, floods: [] };
+  const anonymous = createCloudClient({ baseUrl: server.url, httpVersion: "2" });
+  const { cpuMs, seconds } = await withServerCpu(server.pid, () =>
+    Promise.all([
+      measureInto(w.calls, bounds(config.callsConcurrency), (i, signal) =>
+        world.tenantAdmins[i % world.tenantAdmins.length].projects.listProjects({}, { signal }),
+      ),
+      measureInto(w.logins, bounds(config.loginsConcurrency), correctLogins(server.url, world.people)),
+      measureInto(w.probe, bounds(1), (_, signal) => anonymous.server.getServerInfo({}, { signal })),
+    ]),
+  );
+  return { ...w, serverCpuMs: cpuMs, seconds };
+}
+
+function mergeWindows(name: string, windows: FloodWindow[]): FloodWindow {
+  const merge = (pick: (w: FloodWindow) => Stream): Stream => {
+    const merged = newStream();
+    for (const s of windows.map(pick)) {
+      merged.runs.push(...s.runs);
+      for (const [reason, n] of Object.entries(s.refusals)) merged.refusals[reason] = (merged.refusals[reason] ?? 0) + n;
+    }
+    return merged;
+  };
+  return {
+    name,
+    calls: merge((w) => w.calls),
+    logins: merge((w) => w.logins),
+    probe: merge((w) => w.probe),
+    serverCpuMs: windows.reduce((n, w) => n + w.serverCpuMs, 0),
+    seconds: windows.reduce((n, w) => n + w.seconds, 0),
+    floods: windows.flatMap((w) => w.floods),
+  };
+}
+
+/** Starts bench/login-flood.ts; resolves once its loop runs, with a promise of its report. */
+async function startFlood(url: string, call: FloodCall, victims: Person[], ms: number): Promise<Promise<FloodResult>> {
+  const args = [
+    "--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "bench/login-flood.ts"),
+    "--url", url,
+    "--emails", victims.map((v) => v.email).join(","),
+    "--tenant", VICTIM_TENANT,
+    "--concurrency", String(config.floodConcurrency),
+    "--ms", String(ms),
+    "--call", call,
+  ];
+  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const killer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS + ms + FLOOD_REPORT_GRACE_MS);
+  const lines = createInterface({ input: child.stdout! });
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const report = new Promise<FloodResult>((resolve, reject) => {
+    let result: FloodResult | undefined;
+    lines.on("line", (line) => {
+      if (line === "ready") markReady();
+      else if (line.startsWith("{")) result = JSON.parse(line) as FloodResult;
+    });
+    child.on("exit", (code) => {
+      clearTimeout(killer);
+      markReady(); // so a flood that died at start does not hang the run
+      if (result) resolve(result);
+      else reject(new Error(`the flood process exited (${code}) without a report`));
+    });
+  });
+  report.catch(() => {}); // awaited by the caller; this only keeps an early failure from going unhandled
+  await ready;
+  return report;
+}
+
+const CONDITIONS = ["no flood", "flood", "control"] as const;
+type Condition = (typeof CONDITIONS)[number];
+
+interface FloodBench {
+  /** Each window, in the order run, with its condition. */
+  windows: Array<FloodWindow & { condition: Condition }>;
+  /** The windows of each condition merged. */
+  merged: Record<Condition, FloodWindow>;
+}
+
+/**
+ * Each round has one window of each condition: no flood; the flood of wrong
+ * passwords; the control, the same flood process sending GetServerInfo. Their
+ * order rotates from round to round, so other work on the machine lands on
+ * all of them alike. Each flood window targets fresh accounts, so every window
+ * sees the throttle from its first strike.
+ */
+async function benchFlood(server: LoginServer, world: LoginWorld): Promise<FloodBench> {
+  const windows: FloodBench["windows"] = [];
+  for (let round = 0; round < config.rounds; round++) {
+    for (let k = 0; k < CONDITIONS.length; k++) {
+      const condition = CONDITIONS[(round + k) % CONDITIONS.length];
+      const name = `${round + 1}: ${condition}`;
+      if (condition === "no flood") {
+        windows.push({ ...(await measureWindow(server, world, name, config.windowMs)), condition });
+        continue;
+      }
+      const victims = world.victims.slice(round * config.floodAccounts, (round + 1) * config.floodAccounts);
+      // The flood runs a second past the window, so the whole window is under it.
+      const call = condition === "flood" ? "login" : "server-info";
+      const report = await startFlood(server.url, call, victims, config.windowMs + 1000);
+      const w = await measureWindow(server, world, name, config.windowMs);
+      windows.push({ ...w, floods: [await report], condition });
+    }
+  }
+  const merged = Object.fromEntries(
+    CONDITIONS.map((c) => [c, mergeWindows(`all: ${c}`, windows.filter((w) => w.condition === c))]),
+  ) as Record<Condition, FloodWindow>;
+  return { windows, merged };
+}
+
+// ---------------------------------------------------------------------------
+// Printing
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+const refusalsText = (r: Record<string, number>) =>
+  Object.keys(r).length ? Object.entries(r).map(([reason, n]) => `${reason} ${n}`).join(", ") : "none";
+
+function printThroughput(logN: number, rows: ThroughputRow[], server: LoginServer, database: string): void {
+  console.log(
+    `\nlogin throughput · scrypt N=2^${logN}, r=8, p=1 (${2 ** logN / 1024} MiB per hash) · ` +
+      `UV_THREADPOOL_SIZE ${threadpool ?? "unset (4)"} · ${database} · server peak RSS ${fmt(server.startRssMib)} MiB ` +
+      `at start, ${fmt(server.peakRssMib())} MiB after the table`,
+  );
+  console.log(
+    `  ${"in flight".padEnd(10)}${"logins/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}` +
+      `${"cpu ms/login".padStart(14)}${"logins".padStart(8)}  refused`,
+  );
+  for (const r of rows) {
+    const s = summarize(r.logins.runs);
+    console.log(
+      `  ${String(r.concurrency).padEnd(10)}${fmt(s.requestsPerSecond, 2).padStart(10)}${fmt(s.p50Ms).padStart(9)}${fmt(s.p99Ms).padStart(9)}` +
+        `${fmt(r.serverCpuMsPerLogin).padStart(14)}${String(s.requests).padStart(8)}  ${refusalsText(r.logins.refusals)}`,
+    );
+  }
+}
+
+function printFlood(logN: number, result: FloodBench): void {
+  console.log(
+    `\none account flooded with wrong passwords · scrypt N=2^${logN} · ${config.rounds} rounds, each ${config.windowMs / 1000} s ` +
+      `without a flood, ${config.windowMs / 1000} s during the flood (${config.floodConcurrency} wrong passwords in flight, ` +
+      `${config.floodAccounts} fresh account(s) per round), ${config.windowMs / 1000} s during the control (${config.floodConcurrency} ` +
+      `GetServerInfo in flight) · measured: other tenants' ListProjects ${config.callsConcurrency} in flight, other people's ` +
+      `logins ${config.loginsConcurrency} in flight, a GetServerInfo probe 1 in flight`,
+  );
+  console.log(
+    `  ${"window".padEnd(16)}${"calls/s".padStart(8)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}  |` +
+      `${"logins/s".padStart(9)}${"p50 ms".padStart(8)}${"p99 ms".padStart(8)}${"n".padStart(5)}  |` +
+      `${"probe p50".padStart(10)}${"p99".padStart(7)}  |${"srv cpu".padStart(8)}  refused`,
+  );
+  const row = (w: FloodWindow) => {
+    const [c, l, p] = [summarize(w.calls.runs), summarize(w.logins.runs), summarize(w.probe.runs)];
+    const refused = [
+      ...Object.entries(w.calls.refusals).map(([r, n]) => `calls ${r} ${n}`),
+      ...Object.entries(w.logins.refusals).map(([r, n]) => `logins ${r} ${n}`),
+      ...Object.entries(w.probe.refusals).map(([r, n]) => `probe ${r} ${n}`),
+    ];
+    console.log(
+      `  ${w.name.padEnd(16)}${fmt(c.requestsPerSecond).padStart(8)}${fmt(c.p50Ms, 1).padStart(8)}${fmt(c.p99Ms, 1).padStart(8)}  |` +
+        `${fmt(l.requestsPerSecond, 2).padStart(9)}${fmt(l.p50Ms).padStart(8)}${fmt(l.p99Ms).padStart(8)}${String(l.requests).padStart(5)}  |` +
+        `${fmt(p.p50Ms, 1).padStart(10)}${fmt(p.p99Ms, 1).padStart(7)}  |${`${fmt(w.serverCpuMs / w.seconds / 10)}%`.padStart(8)}  ` +
+        `${refused.join(", ") || "none"}`,
+    );
+  };
+  for (const w of result.windows) row(w);
+  for (const c of CONDITIONS) row(result.merged[c]);
+  const floodLine = (label: string, floods: FloodResult[]) => {
+    const reasons: Record<string, number> = {};
+    for (const f of floods) for (const [r, n] of Object.entries(f.reasons)) reasons[r] = (reasons[r] ?? 0) + n;
+    const answers = Object.values(reasons).reduce((a, b) => a + b, 0);
+    const seconds = floods.reduce((n, f) => n + f.seconds, 0);
+    const clientCpuMs = floods.reduce((n, f) => n + f.clientCpuMs, 0);
+    console.log(
+      `  ${label}: ${answers} answers in ${fmt(seconds, 1)} s (${fmt(answers / seconds)}/s) · ${refusalsText(reasons)} · ` +
+        `answer p50 ${floods.map((f) => fmt(f.p50Ms, 1)).join("/")} ms, p99 ${floods.map((f) => fmt(f.p99Ms, 1)).join("/")} ms · ` +
+        `the flooding process used ${fmt(clientCpuMs / 10 / seconds)}% of a core`,
+    );
+    return { reasons, answers };
+  };
+  const { reasons, answers } = floodLine("the flood", result.merged.flood.floods);
+  floodLine("the control", result.merged.control.floods);
+  const hashed = reasons.LOGIN_FAILED ?? 0;
+  console.log(
+    `  hashed (LOGIN_FAILED): ${hashed} of ${answers} flood answers (${fmt((100 * hashed) / Math.max(1, answers), 2)}%) · ` +
+      `per-source strikes against 127.0.0.1 (each hashed failure; throttled answers are none): ${hashed} (50 are free) · ` +
+      `other people's logins refused during the flood: ${refusalsText(result.merged.flood.logins.refusals)}`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+
+const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+const started = Date.now();
+console.log(
+  `engine-cloud login benchmark · node ${process.version} · ${availableParallelism()} cpus · ` +
+    `${flags.postgres ? "postgres" : "pglite"} · load average ${load()}`,
+);
+
+for (const [i, logN] of logNs.entries()) {
+  const database = await createBenchDatabase(flags.postgres);
+  const secrets = newServerSecrets();
+  let server: LoginServer | undefined;
+  try {
+    server = await startLoginServer({ database, secrets, logN, threadpool });
+    const t0 = performance.now();
+    const world = await setUpWorld(server.url, secrets.adminToken);
+    console.log(
+      `\nN=2^${logN}: ${config.tenants + 1} tenants and ${world.people.length + world.victims.length} people set up in ` +
+        `${fmt((performance.now() - t0) / 1000, 1)} s (one hash per accepted invitation)`,
+    );
+    printThroughput(logN, await benchLoginThroughput(server, world), server, database.kind);
+    // The flood at the production cost only: its question is what the throttle spares, not the hash.
+    if (i === 0) printFlood(logN, await benchFlood(server, world));
+  } finally {
+    await server?.stop();
+    await database.drop();
+  }
+}
+console.log(`\nwhole run: ${fmt((Date.now() - started) / 1000)} s · load average ${load()}`);
