@@ -3,7 +3,7 @@ import { permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
 import { findSessionByHash, touchSessions } from "../store/people.js";
 import type { Database, TenantStateColumn } from "../store/schema.js";
-import { findTokenByHash, freeFormTokenHashes, touchTokens } from "../store/tokens.js";
+import { findTokensByHashes, freeFormTokenHashes, touchTokens, type TokenWithTenant } from "../store/tokens.js";
 import type { ChangeEvent, ChangeFeed } from "../sync/change-feed.js";
 import { permissionsOfRole, permissionsOfTokenKind } from "../tenancy/permissions.js";
 import type { Caller } from "./caller.js";
@@ -54,7 +54,13 @@ interface Entry {
 const LAST_USED_FLUSH_MS = 30_000;
 const FREE_FORM_RELOAD_MS = 5_000;
 
-async function lookupRecord(db: Kysely<Database>, hash: Buffer, session: boolean): Promise<CredentialRecord | undefined> {
+async function lookupRecord(
+  db: Kysely<Database>,
+  findToken: (key: string, hash: Buffer) => Promise<TokenWithTenant | undefined>,
+  key: string,
+  hash: Buffer,
+  session: boolean,
+): Promise<CredentialRecord | undefined> {
   if (session) {
     const s = await findSessionByHash(db, hash);
     if (!s) return undefined;
@@ -81,7 +87,7 @@ async function lookupRecord(db: Kysely<Database>, hash: Buffer, session: boolean
       notMember: s.role === null,
     };
   }
-  const t = await findTokenByHash(db, hash);
+  const t = await findToken(key, hash);
   if (!t) return undefined;
   return {
     kind: "token",
@@ -193,13 +199,43 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
     cache.set(key, entry);
   };
 
+  /**
+   * Token misses arriving in one event-loop turn share one query: under a
+   * burst of new tokens (a fleet restarting) the database sees a handful of
+   * IN lookups instead of one round trip each.
+   */
+  type Waiter = { resolve: (row: TokenWithTenant | undefined) => void; reject: (err: unknown) => void };
+  let pendingTokens: Map<string, { hash: Buffer; waiters: Waiter[] }> | undefined;
+  const flushTokenLookups = () => {
+    const batch = pendingTokens!;
+    pendingTokens = undefined;
+    findTokensByHashes(opts.db, [...batch.values()].map((b) => b.hash)).then(
+      (found) => {
+        for (const [key, b] of batch) for (const w of b.waiters) w.resolve(found.get(key));
+      },
+      (err) => {
+        for (const b of batch.values()) for (const w of b.waiters) w.reject(err);
+      },
+    );
+  };
+  const findToken = (key: string, hash: Buffer) =>
+    new Promise<TokenWithTenant | undefined>((resolve, reject) => {
+      if (!pendingTokens) {
+        pendingTokens = new Map();
+        setImmediate(flushTokenLookups);
+      }
+      const slot = pendingTokens.get(key) ?? { hash, waiters: [] };
+      slot.waiters.push({ resolve, reject });
+      pendingTokens.set(key, slot);
+    });
+
   // One database lookup per distinct token at a time, however many requests carry it.
   const lookup = (key: string, hash: Buffer, session: boolean): Promise<Entry> => {
     const shared = inflight.get(key);
     if (shared?.epoch === epoch) return shared.entry;
     lookups++;
     const startedAt = epoch;
-    const entry = lookupRecord(opts.db, hash, session)
+    const entry = lookupRecord(opts.db, findToken, key, hash, session)
       .then((record) => {
         const e = { record, fetchedAt: now() };
         remember(key, e, startedAt);
