@@ -24,7 +24,8 @@ import { parseArgs } from "node:util";
 import { createCloudClient, errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
 import type { FloodCall, FloodResult } from "./login-flood.js";
-import { assertNoErrors, runClosedLoop, summarize, type LoadRun } from "./load.js";
+import { assertNoErrors, percentile, runClosedLoop, type LoadRun } from "./load.js";
+import { fmt } from "./print.js";
 import { newServerSecrets, processCpuMs, REPO_ROOT, serverEnvironment, type ServerSecrets } from "./server-process.js";
 
 const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
@@ -271,18 +272,38 @@ async function setUpWorld(url: string, adminToken: string): Promise<LoginWorld> 
 type Bounds = Parameters<typeof runClosedLoop>[0];
 type Call = (i: number, signal: AbortSignal) => Promise<unknown>;
 
-/** One kind of call measured over one or more windows: its runs, and its refusals by reason. */
+/**
+ * One kind of call measured over one or more windows. Answered and refused
+ * calls are kept apart: a refusal is fast, and counting it as a login would
+ * make a locked-out address look like a fast one.
+ */
 interface Stream {
   runs: LoadRun[];
+  /** Latency of each call that succeeded. */
+  okLatenciesMs: number[];
   refusals: Record<string, number>;
 }
-const newStream = (): Stream => ({ runs: [], refusals: {} });
+const newStream = (): Stream => ({ runs: [], okLatenciesMs: [], refusals: {} });
+
+/** Successful calls per second over the stream's windows, and their latency. */
+function succeeded(stream: Stream) {
+  const seconds = stream.runs.reduce((n, r) => n + r.windowMs, 0) / 1000;
+  const sorted = Float64Array.from(stream.okLatenciesMs).sort();
+  return {
+    count: sorted.length,
+    perSecond: seconds > 0 ? sorted.length / seconds : 0,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+  };
+}
 
 /** Runs a closed loop into a stream; refusals are counted by reason (during the flood they are a finding). */
 async function measureInto(stream: Stream, bounds: Bounds, call: Call): Promise<void> {
   const run = await runClosedLoop(bounds, async (i, signal) => {
+    const t0 = performance.now();
     try {
       await call(i, signal);
+      stream.okLatenciesMs.push(performance.now() - t0);
     } catch (err) {
       const reason = errorReason(err);
       stream.refusals[reason] = (stream.refusals[reason] ?? 0) + 1;
@@ -370,6 +391,7 @@ function mergeWindows(name: string, windows: FloodWindow[]): FloodWindow {
     const merged = newStream();
     for (const s of windows.map(pick)) {
       merged.runs.push(...s.runs);
+      merged.okLatenciesMs.push(...s.okLatenciesMs);
       for (const [reason, n] of Object.entries(s.refusals)) merged.refusals[reason] = (merged.refusals[reason] ?? 0) + n;
     }
     return merged;
@@ -463,25 +485,24 @@ async function benchFlood(server: LoginServer, world: LoginWorld): Promise<Flood
 // ---------------------------------------------------------------------------
 // Printing
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 const refusalsText = (r: Record<string, number>) =>
   Object.keys(r).length ? Object.entries(r).map(([reason, n]) => `${reason} ${n}`).join(", ") : "none";
 
 function printThroughput(logN: number, rows: ThroughputRow[], server: LoginServer, database: string): void {
   console.log(
     `\nlogin throughput · scrypt N=2^${logN}, r=8, p=1 (${2 ** logN / 1024} MiB per hash) · ` +
-      `UV_THREADPOOL_SIZE ${threadpool ?? "unset (4)"} · ${database} · server peak RSS ${fmt(server.startRssMib)} MiB ` +
-      `at start, ${fmt(server.peakRssMib())} MiB after the table`,
+      `UV_THREADPOOL_SIZE ${threadpool ?? "unset (4)"} · ${database} · server peak RSS ${fmt(server.startRssMib, 0)} MiB ` +
+      `at start, ${fmt(server.peakRssMib(), 0)} MiB after the table`,
   );
   console.log(
     `  ${"in flight".padEnd(10)}${"logins/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}` +
       `${"cpu ms/login".padStart(14)}${"logins".padStart(8)}  refused`,
   );
   for (const r of rows) {
-    const s = summarize(r.logins.runs);
+    const s = succeeded(r.logins);
     console.log(
-      `  ${String(r.concurrency).padEnd(10)}${fmt(s.requestsPerSecond, 2).padStart(10)}${fmt(s.p50Ms).padStart(9)}${fmt(s.p99Ms).padStart(9)}` +
-        `${fmt(r.serverCpuMsPerLogin).padStart(14)}${String(s.requests).padStart(8)}  ${refusalsText(r.logins.refusals)}`,
+      `  ${String(r.concurrency).padEnd(10)}${fmt(s.perSecond, 2).padStart(10)}${fmt(s.p50Ms, 0).padStart(9)}${fmt(s.p99Ms, 0).padStart(9)}` +
+        `${fmt(r.serverCpuMsPerLogin, 0).padStart(14)}${String(s.count).padStart(8)}  ${refusalsText(r.logins.refusals)}`,
     );
   }
 }
@@ -500,16 +521,16 @@ function printFlood(logN: number, result: FloodBench): void {
       `${"probe p50".padStart(10)}${"p99".padStart(7)}  |${"srv cpu".padStart(8)}  refused`,
   );
   const row = (w: FloodWindow) => {
-    const [c, l, p] = [summarize(w.calls.runs), summarize(w.logins.runs), summarize(w.probe.runs)];
+    const [c, l, p] = [succeeded(w.calls), succeeded(w.logins), succeeded(w.probe)];
     const refused = [
       ...Object.entries(w.calls.refusals).map(([r, n]) => `calls ${r} ${n}`),
       ...Object.entries(w.logins.refusals).map(([r, n]) => `logins ${r} ${n}`),
       ...Object.entries(w.probe.refusals).map(([r, n]) => `probe ${r} ${n}`),
     ];
     console.log(
-      `  ${w.name.padEnd(16)}${fmt(c.requestsPerSecond).padStart(8)}${fmt(c.p50Ms, 1).padStart(8)}${fmt(c.p99Ms, 1).padStart(8)}  |` +
-        `${fmt(l.requestsPerSecond, 2).padStart(9)}${fmt(l.p50Ms).padStart(8)}${fmt(l.p99Ms).padStart(8)}${String(l.requests).padStart(5)}  |` +
-        `${fmt(p.p50Ms, 1).padStart(10)}${fmt(p.p99Ms, 1).padStart(7)}  |${`${fmt(w.serverCpuMs / w.seconds / 10)}%`.padStart(8)}  ` +
+      `  ${w.name.padEnd(16)}${fmt(c.perSecond, 0).padStart(8)}${fmt(c.p50Ms, 1).padStart(8)}${fmt(c.p99Ms, 1).padStart(8)}  |` +
+        `${fmt(l.perSecond, 2).padStart(9)}${fmt(l.p50Ms, 0).padStart(8)}${fmt(l.p99Ms, 0).padStart(8)}${String(l.count).padStart(5)}  |` +
+        `${fmt(p.p50Ms, 1).padStart(10)}${fmt(p.p99Ms, 1).padStart(7)}  |${`${fmt(w.serverCpuMs / w.seconds / 10, 0)}%`.padStart(8)}  ` +
         `${refused.join(", ") || "none"}`,
     );
   };
@@ -522,9 +543,9 @@ function printFlood(logN: number, result: FloodBench): void {
     const seconds = floods.reduce((n, f) => n + f.seconds, 0);
     const clientCpuMs = floods.reduce((n, f) => n + f.clientCpuMs, 0);
     console.log(
-      `  ${label}: ${answers} answers in ${fmt(seconds, 1)} s (${fmt(answers / seconds)}/s) · ${refusalsText(reasons)} · ` +
+      `  ${label}: ${answers} answers in ${fmt(seconds, 1)} s (${fmt(answers / seconds, 0)}/s) · ${refusalsText(reasons)} · ` +
         `answer p50 ${floods.map((f) => fmt(f.p50Ms, 1)).join("/")} ms, p99 ${floods.map((f) => fmt(f.p99Ms, 1)).join("/")} ms · ` +
-        `the flooding process used ${fmt(clientCpuMs / 10 / seconds)}% of a core`,
+        `the flooding process used ${fmt(clientCpuMs / 10 / seconds, 0)}% of a core`,
     );
     return { reasons, answers };
   };
@@ -567,4 +588,4 @@ for (const [i, logN] of logNs.entries()) {
     await database.drop();
   }
 }
-console.log(`\nwhole run: ${fmt((Date.now() - started) / 1000)} s · load average ${load()}`);
+console.log(`\nwhole run: ${fmt((Date.now() - started) / 1000, 0)} s · load average ${load()}`);

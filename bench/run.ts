@@ -9,13 +9,15 @@
  */
 import { spawnSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { ScenarioRow } from "./auth-bench.js";
 
 const USAGE = `usage: tsx --conditions=source bench/run.ts [flags]
   --postgres URL        also run on PostgreSQL: a fresh database is created on that server and dropped after;
                         without it the server uses PGlite (and the revocation scenario is skipped)
-  --only LIST           scenarios, comma-separated: warm,miss,revocation,spray,verify (default: all)
+  --only LIST           scenarios, comma-separated: warm,miss,revocation,spray,verify,login (default: all;
+                        login runs bench/login-bench.ts with its defaults, about 4 minutes)
   --protocols LIST      connect,grpc (default both; both over HTTP/2)
   --concurrency LIST    concurrent calls in flight (default 1,64)
   --rounds N            interleaved rounds per warm-cache table (default 6)
@@ -54,7 +56,7 @@ function usageError(problem: string): never {
 
 const options = {
   postgres: { type: "string" },
-  only: { type: "string", default: "warm,miss,revocation,spray,verify" },
+  only: { type: "string", default: "warm,miss,revocation,spray,verify,login" },
   protocols: { type: "string", default: "connect,grpc" },
   concurrency: { type: "string", default: "1,64" },
   rounds: { type: "string", default: "6" },
@@ -100,7 +102,7 @@ const sprayRequests = positiveInt("spray", flags.spray!);
 const revocationTrials = positiveInt("revocations", flags.revocations!);
 const pollsInFlight = positiveInt("polls-in-flight", flags["polls-in-flight"]!);
 const logLevel = flags["log-level"] as "warn" | "info";
-const unknownScenario = [...only].find((o) => !["warm", "miss", "revocation", "spray", "verify"].includes(o));
+const unknownScenario = [...only].find((o) => !["warm", "miss", "revocation", "spray", "verify", "login"].includes(o));
 if (unknownScenario) usageError(`--only: no scenario "${unknownScenario}"`);
 if (protocols.some((p) => p !== "connect" && p !== "grpc")) usageError("--protocols: connect and/or grpc");
 if (logLevel !== "warn" && logLevel !== "info") usageError("--log-level: warn or info");
@@ -236,6 +238,17 @@ if (only.has("spray") || only.has("verify")) {
     await target.server.stop();
     await inProcessDatabase.drop();
   }
+}
+
+if (only.has("login")) {
+  // People signing in: its own server processes (one per password cost) and its own tables.
+  const loginBench = fileURLToPath(new URL("./login-bench.ts", import.meta.url));
+  const login = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--conditions=source", loginBench, ...(flags.postgres ? ["--postgres", flags.postgres] : [])],
+    { stdio: "inherit" },
+  );
+  if (login.status !== 0) console.log(`\nlogin benchmark: exited with ${login.status ?? login.signal}`);
 }
 
 console.log(`\ntargets (${flags.postgres ? "postgres" : "pglite"}):`);

@@ -169,6 +169,9 @@ const storage = await openDatabase({
   databaseUrl: database.databaseUrl,
   dataDir: database.dataDir,
   poolSize: Math.max(...concurrencies) + POOL_HEADROOM,
+}).catch(async (err: unknown) => {
+  await database.drop();
+  throw err;
 });
 const { db } = storage;
 const started = Date.now();
@@ -337,7 +340,6 @@ try {
         `C/A ${fmt((r.summary.inside.requestsPerSecond / r.summary.plain.requestsPerSecond) * 100)} % pooled`,
     );
   }
-
 } finally {
   // Listeners first: a LISTEN connection cut by the DROP would otherwise reconnect to a database that is gone.
   for (const close of closers) await close();

@@ -92,8 +92,12 @@ export async function createChangeFeed(
     }
   };
 
+  // A notification needs no durable commit (a lost one is healed by catch-up),
+  // so its one-statement transaction commits without waiting for the WAL flush.
   const notify = (channel: string, payload: string) =>
-    sql`SELECT pg_notify(${channel}, ${payload})`.execute(storage.db).then(() => undefined);
+    sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, ${payload})`
+      .execute(storage.db)
+      .then(() => undefined);
 
   const flush = () => {
     flushScheduled = false;
