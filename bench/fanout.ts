@@ -14,6 +14,7 @@
  * above that (20,000 on the benchmark machine). Targets are printed, never
  * asserted: this is not a test.
  */
+import { pickFreePort } from "./server-process.js";
 import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -112,15 +113,6 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-async function pickFreePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, "close");
-  return port;
-}
 
 interface SyncServer {
   url: string;

@@ -115,7 +115,8 @@ function pick(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
   return Object.fromEntries(names.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n]!]])));
 }
 
-async function pickFreePort(): Promise<number> {
+/** A free loopback port, for a server that must come back on the same port after a restart. */
+export async function pickFreePort(): Promise<number> {
   const probe = net.createServer();
   probe.listen(0, "127.0.0.1");
   await once(probe, "listening");

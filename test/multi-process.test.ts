@@ -1,31 +1,25 @@
-import { createCloudClient, errorReason, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { errorReason, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
-import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "./support/test-server.js";
+import { onPostgres } from "./support/test-database.js";
+import { on, startServerPair, type ServerPair } from "./support/server-pair.js";
+import { randomSeedToken, type ServerProcess } from "./support/test-server.js";
 
 // Two server processes on one PostgreSQL database, as behind a load balancer.
 // A change made through one must bind the other on its very next request: the
 // tests deliberately never wait between the change and that request.
 
-let database: TestDatabase;
+let pair: ServerPair;
 let a: ServerProcess;
 let b: ServerProcess;
 const adminToken = randomSeedToken();
 
 beforeAll(async () => {
   if (!onPostgres) return;
-  database = await createTestDatabase();
-  const env = { DATABASE_URL: database.databaseUrl!, ENGINE_CLOUD_TOKEN: adminToken, ENGINE_CLOUD_DATA_DIR: database.dataDir };
-  [a, b] = await Promise.all([spawnServerProcess(env), spawnServerProcess(env)]);
+  pair = await startServerPair(adminToken);
+  ({ a, b } = pair);
 }, 120_000);
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await database?.drop();
-});
-
-const on = (proc: ServerProcess, token: string, tenant?: string): CloudClient =>
-  createCloudClient({ baseUrl: proc.url, token, tenant });
+afterAll(() => pair?.stop());
 
 let counter = 0;
 /** A tenant of the test's own, with a tenant admin token. */

@@ -1,9 +1,10 @@
-import { createCloudClient, errorReason, Role, type CloudClient } from "@engine-cloud/sdk";
+import { errorReason, Role, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
-import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
+import { onPostgres } from "./support/test-database.js";
+import { on, startServerPair, type ServerPair } from "./support/server-pair.js";
 import { addPerson, FAST_PASSWORD_HASH, signIn, uniquePassword, type SignedIn, type TestPerson } from "./support/test-people.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "./support/test-server.js";
+import { randomSeedToken, type ServerProcess } from "./support/test-server.js";
 import { isCaughtUp, recordWatch } from "./support/watch-recorder.js";
 
 // Two server processes on one PostgreSQL database, as behind a load balancer.
@@ -13,29 +14,17 @@ import { isCaughtUp, recordWatch } from "./support/watch-recorder.js";
 // their open Watch streams on B within a second. No test waits between the
 // change and that request.
 
-let database: TestDatabase;
+let pair: ServerPair;
 let a: ServerProcess;
 let b: ServerProcess;
 const adminToken = randomSeedToken();
 
 beforeAll(async () => {
   if (!onPostgres) return;
-  database = await createTestDatabase();
-  const env = {
-    DATABASE_URL: database.databaseUrl!,
-    ENGINE_CLOUD_TOKEN: adminToken,
-    ENGINE_CLOUD_DATA_DIR: database.dataDir,
-    ...FAST_PASSWORD_HASH,
-  };
-  [a, b] = await Promise.all([spawnServerProcess(env), spawnServerProcess(env)]);
+  pair = await startServerPair(adminToken, { ...FAST_PASSWORD_HASH });
+  ({ a, b } = pair);
 }, 120_000);
-afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  await database?.drop();
-});
-
-const on = (proc: ServerProcess, token: string, tenant?: string): CloudClient =>
-  createCloudClient({ baseUrl: proc.url, token, tenant });
+afterAll(() => pair?.stop());
 
 const WATCHED_PROJECT = "live";
 
