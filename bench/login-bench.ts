@@ -407,8 +407,11 @@ function mergeWindows(name: string, windows: FloodWindow[]): FloodWindow {
   };
 }
 
-/** Starts bench/login-flood.ts; resolves once its loop runs, with a promise of its report. */
-async function startFlood(url: string, call: FloodCall, victims: Person[], ms: number): Promise<Promise<FloodResult>> {
+/**
+ * Starts bench/login-flood.ts; resolves once its loop runs. The report comes
+ * wrapped: an async function returning the bare promise would wait for it.
+ */
+async function startFlood(url: string, call: FloodCall, victims: Person[], ms: number): Promise<{ report: Promise<FloodResult> }> {
   const args = [
     "--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "bench/login-flood.ts"),
     "--url", url,
@@ -438,7 +441,7 @@ async function startFlood(url: string, call: FloodCall, victims: Person[], ms: n
   });
   report.catch(() => {}); // awaited by the caller; this only keeps an early failure from going unhandled
   await ready;
-  return report;
+  return { report };
 }
 
 const CONDITIONS = ["no flood", "flood", "control"] as const;
@@ -471,7 +474,7 @@ async function benchFlood(server: LoginServer, world: LoginWorld): Promise<Flood
       const victims = world.victims.slice(round * config.floodAccounts, (round + 1) * config.floodAccounts);
       // The flood runs a second past the window, so the whole window is under it.
       const call = condition === "flood" ? "login" : "server-info";
-      const report = await startFlood(server.url, call, victims, config.windowMs + 1000);
+      const { report } = await startFlood(server.url, call, victims, config.windowMs + 1000);
       const w = await measureWindow(server, world, name, config.windowMs);
       windows.push({ ...w, floods: [await report], condition });
     }
