@@ -10,13 +10,15 @@
  * third process (bench/login-flood.ts), so neither the attacker's event loop
  * nor the server's is the one timing the other tenants' calls. All of them
  * share this machine's CPUs, and all traffic comes from 127.0.0.1: one source
- * address for the per-source throttle.
+ * address for the per-source throttle. Windows without the flood, with it,
+ * and with a control flood of empty calls rotate, so drift from other work on
+ * the machine lands on all three; the control separates what answering any
+ * flood costs from what the login path adds.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import net from "node:net";
 import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -26,7 +28,7 @@ import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
 import type { FloodCall, FloodResult } from "./login-flood.js";
 import { assertNoErrors, percentile, runClosedLoop, type LoadRun } from "./load.js";
 import { fmt } from "./print.js";
-import { newServerSecrets, processCpuMs, REPO_ROOT, serverEnvironment, type ServerSecrets } from "./server-process.js";
+import { newServerSecrets, pickFreePort, processCpuMs, REPO_ROOT, serverEnvironment, type ServerSecrets } from "./server-process.js";
 
 const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
   --postgres URL          run on a fresh database on that PostgreSQL server (default: PGlite)
@@ -175,16 +177,6 @@ async function startLoginServer(o: { database: BenchDatabase; secrets: ServerSec
       clearTimeout(timer);
     },
   };
-}
-
-async function pickFreePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, "close");
-  return port;
 }
 
 async function answersGetServerInfo(url: string, hasExited: () => boolean): Promise<boolean> {
