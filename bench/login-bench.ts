@@ -22,7 +22,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
+import { parseBenchFlags } from "./bench-flags.js";
 import { createCloudClient, errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
 import type { FloodCall, FloodResult } from "./login-flood.js";
@@ -55,11 +55,6 @@ const FLOOD_REPORT_GRACE_MS = 30_000;
 /** Caps each measuring loop; its time bound normally ends it first. */
 const MAX_CALLS_PER_WINDOW = 2_000_000;
 
-function usageError(problem: string): never {
-  console.error(`${problem}\n\n${USAGE}`);
-  process.exit(2);
-}
-
 const options = {
   postgres: { type: "string" },
   "log-n": { type: "string", default: "17,14" },
@@ -77,24 +72,7 @@ const options = {
   "logins-concurrency": { type: "string", default: "2" },
   help: { type: "boolean", default: false },
 } as const;
-const flags = (() => {
-  try {
-    return parseArgs({ options }).values;
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-})();
-if (flags.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-
-function positiveInt(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) usageError(`--${name}: "${value}" is not a positive whole number`);
-  return n;
-}
-const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+const { flags, usageError, positiveInt, list } = parseBenchFlags(options, USAGE);
 const int = (name: keyof typeof options) => positiveInt(name, flags[name] as string);
 
 const logNs = list(flags["log-n"]!).map((n) => positiveInt("log-n", n));

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseBenchFlags } from "./bench-flags.js";
 import type { ScenarioRow } from "./auth-bench.js";
 
 const USAGE = `usage: tsx --conditions=source bench/run.ts [flags]
@@ -49,11 +49,6 @@ const { measureVerifyCost } = await import("./verify-cost.js");
 const { fmt, percent, printAuthShare, printRevocation, printTable } = await import("./print.js");
 const { benchRevocationLatency, summarizeLatencies } = await import("./revocation-latency.js");
 
-function usageError(problem: string): never {
-  console.error(`${problem}\n\n${USAGE}`);
-  process.exit(2);
-}
-
 const options = {
   postgres: { type: "string" },
   only: { type: "string", default: "warm,miss,revocation,spray,verify,login" },
@@ -71,24 +66,7 @@ const options = {
   "cpu-prof": { type: "string" },
   help: { type: "boolean", default: false },
 } as const;
-const flags = (() => {
-  try {
-    return parseArgs({ options }).values;
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-})();
-if (flags.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-
-function positiveInt(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) usageError(`--${name}: "${value}" is not a positive whole number`);
-  return n;
-}
-const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+const { flags, usageError, positiveInt, list } = parseBenchFlags(options, USAGE);
 
 const only = new Set(list(flags.only!));
 const protocols = list(flags.protocols!) as Array<"connect" | "grpc">;
