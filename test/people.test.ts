@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { createCloudClient, Role, TokenKind, type CloudErrorDetails } from "@engine-cloud/sdk";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -176,6 +177,38 @@ describe("login throttling", () => {
     const answers = await Promise.all(flood);
     expect((await session.client.auth.whoAmI({})).principalId).toBe(bystander.userId);
     expect(answers.filter((a) => a.reason === "LOGIN_THROTTLED").length).toBeGreaterThan(30);
+  });
+
+  it("contains a flood over many accounts from one address: others sign in, and so does that address afterwards", async () => {
+    // A server of its own, with a hash slow enough and one hashing slot, so the whole burst is in flight at once.
+    const office = await startTestServer({ env: { ENGINE_CLOUD_PASSWORD_HASH_LOG_N: "16", ENGINE_CLOUD_LOGIN_CONCURRENCY: "1" } });
+    try {
+      const tenant = await createTestTenant(office);
+      const colleague = await person(office, tenant.admin, Role.VIEWER); // signs in from 127.0.0.1, like the flood
+      const elsewhere = await person(office, tenant.admin, Role.VIEWER);
+      const fromElsewhere = createCloudClient({
+        baseUrl: office.url,
+        transport: createConnectTransport({ baseUrl: office.url, httpVersion: "1.1", nodeOptions: { localAddress: "127.0.0.2" } }),
+      });
+
+      const flood = Array.from({ length: 64 }, (_, i) => failureOf(signIn(office, uniqueEmail(`sprayed${i}`), uniquePassword())));
+      const signedIn = await fromElsewhere.auth.login({ email: elsewhere.email, password: elsewhere.password, tenant: "" });
+      const answers = await Promise.all(flood);
+      remember({ token: signedIn.sessionToken });
+
+      // The address may have only a few attempts checked at once; the rest are refused without hashing.
+      const checked = answers.filter((a) => a.reason === "LOGIN_FAILED").length;
+      expect(answers.every((a) => a.reason === "LOGIN_FAILED" || a.reason === "LOGIN_THROTTLED")).toBe(true);
+      expect(checked).toBeGreaterThan(0);
+      expect(checked).toBeLessThan(64 - 32);
+      // Another address was neither refused nor queued behind the flood.
+      expect(signedIn.session?.userId).toBe(elsewhere.userId);
+      // The burst counted as a step, not 64 strikes: the address is not locked out for a quarter of an hour.
+      const again = await signIn(office, colleague.email, colleague.password);
+      expect((await again.client.auth.whoAmI({})).principalId).toBe(colleague.userId);
+    } finally {
+      await office.stop();
+    }
   });
 
   it("throttles an unknown email exactly as it throttles a known one", async () => {

@@ -21,7 +21,9 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import { createRootKeyRing, loadOrCreateKeyFile } from "./crypto/root-keys.js";
 import { createTenantKeys } from "./crypto/tenant-keys.js";
+import { HashGate } from "./auth/hash-gate.js";
 import { LoginThrottle } from "./auth/login-throttle.js";
+import { createPasswordHasher } from "./auth/password-hash.js";
 import { createPasswordCheck } from "./auth/password-check.js";
 import { FREE_LOGIN_FAILURES } from "./store/people.js";
 import { createAuthService } from "./services/auth-service.js";
@@ -119,15 +121,25 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
     cleanup.unshift(() => hub.close());
 
+    const hasher = createPasswordHasher(config.passwordHashLogN, new HashGate(config.loginConcurrency, 32 * config.loginConcurrency));
     const checkPassword = createPasswordCheck({
       db: storage.db,
+      hasher,
       passwordHashLogN: config.passwordHashLogN,
       throttles: {
-        account: new LoginThrottle({ freeFailures: FREE_LOGIN_FAILURES, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, oneAtATime: true }),
-        source: new LoginThrottle({ freeFailures: 50, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, oneAtATime: false }),
+        // The same curve as the database's lock (store/people.ts), which holds across servers.
+        account: new LoginThrottle({ freeFailures: FREE_LOGIN_FAILURES, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
+        // Offices and NATs share an address: many free failures, forgiven with time, a few sign-ins at once.
+        source: new LoginThrottle({
+          freeFailures: 50,
+          baseDelayMs: 1000,
+          maxDelayMs: 15 * 60_000,
+          maxInFlight: 8,
+          forgiveOneEveryMs: 10_000,
+        }),
       },
     });
-    const people = { checkPassword, passwordHashLogN: config.passwordHashLogN };
+    const people = { checkPassword, hasher };
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
+import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { parseRootKey } from "./crypto/root-keys.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -33,6 +34,8 @@ export interface Config {
   sessionMaxMs: number;
   /** log2 of scrypt's N for new password hashes (OWASP: 17). */
   passwordHashLogN: number;
+  /** Password hashes computed at once; each takes 2^N × 1 KiB of memory (128 MiB at N=17). */
+  loginConcurrency: number;
   /** Sync streams get a heartbeat this often. */
   syncHeartbeatMs: number;
 }
@@ -146,6 +149,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_PASSWORD_HASH_LOG_N must be a whole number from 14 to 20 (default 17)");
   }
 
+  const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency());
+  if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
+    problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -163,5 +171,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,
+    loginConcurrency,
   };
 }

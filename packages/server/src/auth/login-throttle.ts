@@ -1,78 +1,111 @@
 import { DomainError } from "../errors/domain-error.js";
 
-interface Strikes {
-  failures: number;
-  lockedUntil: number;
-}
-
 export interface LoginThrottleOptions {
   /** The failure that starts the delays (1 s after the 5th with 5; then doubling). */
   freeFailures: number;
   /** The first delay; each further failure doubles it. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** Refuse a second attempt on a key while one is being checked. */
-  oneAtATime: boolean;
+  /** Attempts one key may have in flight; more are refused before any password is hashed. */
+  maxInFlight: number;
+  /** One strike is forgiven per this long without a failure; without it strikes last until a success. */
+  forgiveOneEveryMs?: number;
   /** Bounds memory under a spray of made-up emails or addresses. */
   maxKeys?: number;
   now?: () => number;
 }
 
+interface Strikes {
+  count: number;
+  /** When `count` was last raised: forgiveness runs from here. */
+  at: number;
+  /** Set by the failure that raised `count`; forgiveness lowers the count, never a delay already given. */
+  lockedUntil: number;
+}
+
+/** One sign-in attempt under a throttle: report how it went, then `end` it (in a finally). */
+export interface LoginAttempt {
+  fail(): void;
+  succeed(): void;
+  end(): void;
+}
+
 /**
- * Growing delays for failed logins, keyed by account (email) and by source
- * address, in this process. Attempts inside a delay are refused before any
- * password is hashed, and each key may have one attempt in flight, so a flood
- * against one account costs one hash at a time and never starves the hashing
- * pool that other people's logins need. (Known accounts are also throttled in
- * the database, so the lockout holds across servers.)
+ * Growing delays for failed logins, keyed by account (email) or by source
+ * address, in this process. Attempts inside a delay, or beyond the key's
+ * attempts in flight, are refused before any password is hashed.
+ *
+ * A failure raises the strikes to one more than they were when its attempt
+ * *began*, so attempts that were in flight together count as one step: a burst
+ * cannot jump a shared address straight to the longest delay. (Known accounts
+ * are also throttled in the database, so the lockout holds across servers.)
  */
 export class LoginThrottle {
   readonly #strikes = new Map<string, Strikes>();
-  readonly #inFlight = new Set<string>();
-  readonly #o: Required<LoginThrottleOptions>;
+  readonly #inFlight = new Map<string, number>();
+  readonly #o: LoginThrottleOptions & Required<Pick<LoginThrottleOptions, "maxKeys" | "now">>;
 
   constructor(options: LoginThrottleOptions) {
     this.#o = { maxKeys: 100_000, now: Date.now, ...options };
   }
 
-  /** Reserves an attempt for all keys, or throws LOGIN_THROTTLED; call `release` when done. */
-  begin(keys: string[]): void {
+  /** Reserves an attempt on `key`, or throws LOGIN_THROTTLED. */
+  begin(key: string): LoginAttempt {
     const now = this.#o.now();
-    let wait = 0;
-    for (const k of keys) {
-      const s = this.#strikes.get(k);
-      if (s && s.lockedUntil > now) wait = Math.max(wait, s.lockedUntil - now);
-      if (this.#o.oneAtATime && this.#inFlight.has(k)) wait = Math.max(wait, 1000);
-    }
-    if (wait > 0) throw throttled(wait);
-    if (this.#o.oneAtATime) for (const k of keys) this.#inFlight.add(k);
+    const strikes = this.#strikes.get(key);
+    if (strikes && strikes.lockedUntil > now) throw throttled(strikes.lockedUntil - now);
+    const inFlight = this.#inFlight.get(key) ?? 0;
+    if (inFlight >= this.#o.maxInFlight) throw throttled(1000);
+    this.#inFlight.set(key, inFlight + 1);
+
+    const countAtStart = this.#count(key, now);
+    let ended = false;
+    return {
+      fail: () => this.#strike(key, countAtStart),
+      succeed: () => this.#strikes.delete(key),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        const left = (this.#inFlight.get(key) ?? 1) - 1;
+        if (left > 0) this.#inFlight.set(key, left);
+        else this.#inFlight.delete(key);
+      },
+    };
   }
 
-  release(keys: string[]): void {
-    if (this.#o.oneAtATime) for (const k of keys) this.#inFlight.delete(k);
+  /** The strikes on `key` at `now`, after forgiveness. */
+  #count(key: string, now: number): number {
+    const s = this.#strikes.get(key);
+    if (!s) return 0;
+    const every = this.#o.forgiveOneEveryMs;
+    return every ? Math.max(0, s.count - Math.floor((now - s.at) / every)) : s.count;
   }
 
-  fail(keys: string[]): void {
+  #strike(key: string, countAtStart: number): void {
     const now = this.#o.now();
-    for (const k of keys) {
-      const s = this.#strikes.get(k) ?? { failures: 0, lockedUntil: 0 };
-      s.failures++;
-      const over = s.failures - this.#o.freeFailures;
-      if (over >= 0) s.lockedUntil = now + Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** over);
-      this.#strikes.delete(k);
-      this.#strikes.set(k, s);
-    }
+    const count = countAtStart + 1;
+    // Another attempt of the same burst has already taken this step.
+    if (this.#count(key, now) >= count) return;
+    const over = count - this.#o.freeFailures;
+    const lockedUntil = over < 0 ? 0 : now + Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** over);
+    this.#strikes.delete(key); // re-inserted last: the map's order is least recently struck first
+    this.#strikes.set(key, { count, at: now, lockedUntil });
     while (this.#strikes.size > this.#o.maxKeys) this.#strikes.delete(this.#strikes.keys().next().value!);
-  }
-
-  succeed(keys: string[]): void {
-    for (const k of keys) this.#strikes.delete(k);
   }
 }
 
 export function throttled(waitMs: number): DomainError {
+  return retryLater(waitMs, "too many failed sign-ins");
+}
+
+/** Too many sign-ins being checked at once, from everywhere: shed load rather than queue without end. */
+export function hashingBusy(): DomainError {
+  return retryLater(1000, "too many sign-ins in progress");
+}
+
+function retryLater(waitMs: number, why: string): DomainError {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new DomainError("resource_exhausted", "LOGIN_THROTTLED", `too many failed sign-ins; try again in ${seconds} s`, {
+  return new DomainError("resource_exhausted", "LOGIN_THROTTLED", `${why}; try again in ${seconds} s`, {
     retry_after_seconds: String(seconds),
   });
 }

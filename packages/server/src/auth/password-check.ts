@@ -2,13 +2,14 @@ import type { Kysely } from "kysely";
 import { DomainError, permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import { findUserByEmail, recordLoginFailure, type UserRow } from "../store/people.js";
 import type { Database } from "../store/schema.js";
-import { throttled, type LoginThrottle } from "./login-throttle.js";
-import { hashPassword, verifyPassword } from "./password-hash.js";
+import { throttled, type LoginAttempt, type LoginThrottle } from "./login-throttle.js";
+import { hashPassword, type PasswordHasher } from "./password-hash.js";
 
 export interface PasswordCheckDeps {
   db: Kysely<Database>;
   /** Per account: few free failures. Per source address: many, since offices and NATs share one. */
   throttles: { account: LoginThrottle; source: LoginThrottle };
+  hasher: PasswordHasher;
   passwordHashLogN: number;
 }
 
@@ -23,40 +24,37 @@ export const loginFailed = () => unauthenticated("LOGIN_FAILED", "wrong email, p
  * existing account, changing a password) goes through here, under the same
  * throttles, so none of them is a side door for guessing. Unknown emails cost
  * the same hash as known ones and fail the same way.
+ *
+ * Both throttles are passed before the database or the hasher is touched, and
+ * the hasher's gate bounds the hashes in flight from everywhere: a flood from
+ * one address holds at most a few of its slots, whatever accounts it targets.
  */
 export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
-  const { db } = deps;
-  const { account, source: bySource } = deps.throttles;
+  const { db, hasher } = deps;
+  // Computed once, outside the gate: it is the server's own, not a caller's, work.
   const decoy = hashPassword("engine-cloud decoy password", deps.passwordHashLogN);
 
   return async (email, password, source) => {
-    const accountKey = [email.toLowerCase()];
-    const sourceKey = [source];
-    account.begin(accountKey);
+    const attempts: LoginAttempt[] = [];
     try {
-      bySource.begin(sourceKey);
-    } catch (err) {
-      account.release(accountKey);
-      throw err;
-    }
-    try {
+      attempts.push(deps.throttles.account.begin(email.toLowerCase()));
+      attempts.push(deps.throttles.source.begin(source));
       const user = await findUserByEmail(db, email);
       // Known accounts are also locked in the database, so the lockout holds on every server.
       if (user?.locked_until && user.locked_until.getTime() > Date.now()) {
         throw throttled(user.locked_until.getTime() - Date.now());
       }
-      const ok = await verifyPassword(password, user?.password_hash ?? (await decoy));
+      const ok = await hasher.verify(password, user?.password_hash ?? (await decoy), source);
       if (!user || !ok || user.disabled_at) {
-        account.fail(accountKey);
-        bySource.fail(sourceKey);
+        for (const a of attempts) a.fail();
         if (user && !ok) await recordLoginFailure(db, user.id);
         throw loginFailed();
       }
-      account.succeed(accountKey);
+      // Only the account's strikes clear: one good password must not buy an address more guesses at others.
+      attempts[0]!.succeed();
       return user;
     } finally {
-      account.release(accountKey);
-      bySource.release(sourceKey);
+      for (const a of attempts) a.end();
     }
   };
 }

@@ -1,4 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
+import { HashGate } from "./hash-gate.js";
+import { hashingBusy } from "./login-throttle.js";
 
 /**
  * scrypt at OWASP's recommended cost (N=2^17, r=8, p=1: 128 MiB, ~0.2 s
@@ -36,4 +38,24 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = Buffer.from(key, "base64");
   const actual = await derive(password, Buffer.from(salt, "base64"), Number(logN));
   return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** Every password hash the server computes, at one cost, through one gate. */
+export interface PasswordHasher {
+  /** `source` is who asks (the client's address): the gate shares its slots fairly between sources. */
+  hash(password: string, source: string): Promise<string>;
+  verify(password: string, stored: string, source: string): Promise<boolean>;
+}
+
+/** Throws LOGIN_THROTTLED (RESOURCE_EXHAUSTED) when the gate's queue is full: nothing is hashed. */
+export function createPasswordHasher(logN: number, gate: HashGate): PasswordHasher {
+  const gated = async <T>(source: string, task: () => Promise<T>) => {
+    const done = await gate.run(source, task);
+    if (!done) throw hashingBusy();
+    return done.value;
+  };
+  return {
+    hash: (password, source) => gated(source, () => hashPassword(password, logN)),
+    verify: (password, stored, source) => gated(source, () => verifyPassword(password, stored)),
+  };
 }

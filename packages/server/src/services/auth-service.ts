@@ -5,7 +5,7 @@ import { AuthService, SessionSchema, type Session } from "@engine-cloud/sdk";
 import type { Caller } from "../auth/caller.js";
 import { checkOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
-import { hashPassword } from "../auth/password-hash.js";
+import type { PasswordHasher } from "../auth/password-hash.js";
 import { DomainError, failedPrecondition, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
   findUserById,
@@ -24,7 +24,7 @@ import { TOKEN_KIND_TO_PROTO } from "./to-proto.js";
 export interface AuthServiceDeps extends ServiceDeps {
   checkPassword: PasswordCheck;
   sessions: SessionPolicy;
-  passwordHashLogN: number;
+  hasher: PasswordHasher;
 }
 
 function sessionToProto(s: SessionRow, current: string): Session {
@@ -105,8 +105,9 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = personOf(ctx);
       const user = await findUserById(db, me.principalId);
       if (!user) throw loginFailed();
-      await checkOwnPassword(checkPassword, user.email, req.currentPassword, ctx.values.get(remoteAddressKey), "the current password is wrong");
-      await setPasswordHash(db, user.id, await hashPassword(req.newPassword, deps.passwordHashLogN));
+      const source = ctx.values.get(remoteAddressKey);
+      await checkOwnPassword(checkPassword, user.email, req.currentPassword, source, "the current password is wrong");
+      await setPasswordHash(db, user.id, await deps.hasher.hash(req.newPassword, source));
       // Every other session ends: a changed password must lock out whoever knew the old one.
       const revoked = await revokeSessions(db, user.id, { exceptId: me.credentialId });
       await announceEnded(revoked);

@@ -4,7 +4,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { MemberSchema, Role, UserService, type Member } from "@engine-cloud/sdk";
 import { actorOf, type Caller } from "../auth/caller.js";
 import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
-import { hashPassword, PASSWORD_MIN_CHARS } from "../auth/password-hash.js";
+import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
 import { remoteAddressKey } from "../transport/remote-address.js";
 import { hashToken, mintToken } from "../auth/token-format.js";
 import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
@@ -61,7 +61,7 @@ const invalidInvitation = () =>
   new DomainError("not_found", "INVITATION_INVALID", "this invitation code is unknown, used or expired; ask for a new one");
 
 export function createUserService(
-  deps: ServiceDeps & { passwordHashLogN: number; checkPassword: PasswordCheck },
+  deps: ServiceDeps & { hasher: PasswordHasher; checkPassword: PasswordCheck },
 ): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
 
@@ -128,7 +128,7 @@ export function createUserService(
         user = await insertUser(db, {
           email: invitation.email,
           displayName: req.displayName,
-          passwordHash: await hashPassword(req.password, deps.passwordHashLogN),
+          passwordHash: await deps.hasher.hash(req.password, source),
         });
       }
       const userId = user.id;
