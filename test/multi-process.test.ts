@@ -1,7 +1,8 @@
-import { errorReason, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { errorReason, ProjectState, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";
+import { putApiKey, uniqueSecret } from "./support/test-tenant.js";
 import { on, startServerPair, type ServerPair } from "./support/server-pair.js";
 import { randomSeedToken, type ServerProcess } from "./support/test-server.js";
 
@@ -88,6 +89,46 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
     await on(b, secret).projects.checkProject({ name: "api" });
     await on(a, secret).projects.deleteProject({ name: "api" });
     expect((await on(b, secret).projects.checkProject({ name: "api" })).reason).toBe("PROJECT_UNKNOWN");
+  });
+
+  // Every server caches the project policy (tenancy/project-directory.ts): these read it through that cache on B.
+  it("refuses on B, on the very next request, a runtime's reads of a project denied through A", async () => {
+    const { secret } = await tenantWithToken();
+    const admin = { a: on(a, secret), b: on(b, secret) };
+    const { secret: runtimeSecret } = await admin.a.tokens.createToken({ label: "rt", kind: TokenKind.RUNTIME });
+    const runtime = on(b, runtimeSecret);
+    // Not a race B sometimes wins: every one of many tries must see the denial.
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const name = `web${i}`;
+      await admin.a.projects.allowProject({ name });
+      const stored = await putApiKey(admin.a, { project: name, provider: "hubspot" }, uniqueSecret());
+      // B caches the project as allowed, through each path that reads the policy.
+      await runtime.credentials.getCredential({ id: stored.id });
+      await runtime.sync.pull({ project: name, sinceRevision: 0n });
+      expect((await admin.b.projects.getProject({ name })).project?.state).toBe(ProjectState.ALLOWED);
+
+      await admin.a.projects.denyProject({ name });
+      seen.push(await runtime.credentials.getCredential({ id: stored.id }).then(() => "ACCEPTED", errorReason));
+      seen.push(await runtime.sync.pull({ project: name, sinceRevision: 0n }).then(() => "ACCEPTED", errorReason));
+      seen.push(String((await admin.b.projects.getProject({ name })).project?.state));
+    }
+    expect(seen).toEqual(Array(10).fill(["PROJECT_DENIED", "PROJECT_DENIED", String(ProjectState.DENIED)]).flat());
+  });
+
+  it("serves a runtime on B, on the very next request, a project B had just refused as unknown and A then allowed", async () => {
+    const { secret } = await tenantWithToken();
+    const { secret: runtime } = await on(a, secret).tokens.createToken({ label: "rt", kind: TokenKind.RUNTIME });
+    expect((await failureOf(on(b, runtime).sync.pull({ project: "new", sinceRevision: 0n }))).reason).toBe("PROJECT_UNKNOWN");
+    await on(a, secret).projects.allowProject({ name: "new" });
+    await on(b, runtime).sync.pull({ project: "new", sinceRevision: 0n });
+  });
+
+  it("lets a platform admin on B name, at once, a tenant created through A after B was asked for it", async () => {
+    const slug = `late-${++counter}`;
+    expect((await failureOf(on(b, adminToken, slug).projects.listProjects({}))).reason).toBe("TENANT_NOT_FOUND");
+    await on(a, adminToken).tenants.createTenant({ slug });
+    expect((await on(b, adminToken, slug).projects.listProjects({})).projects).toEqual([]);
   });
 
   it("keeps refusing on B, request after request, a token revoked through A", async () => {

@@ -33,6 +33,7 @@ import { createCredentialService } from "./services/credential-service.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
+import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
@@ -44,6 +45,7 @@ import { openDatabase, type Storage } from "./store/open-database.js";
 import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { buildAccessTable } from "./tenancy/access-rules.js";
+import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus } from "./transport/health.js";
 import { createReflectionServices } from "./transport/reflection.js";
@@ -140,7 +142,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       },
     });
     const people = { checkPassword, hasher };
-    const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, version: SERVER_VERSION };
+    const projects = createProjectDirectory(storage.db, feed);
+    cleanup.unshift(() => projects.close());
+    const requireSyncAccess = createSyncAccessCheck(projects);
+    const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
     const accessTable = buildAccessTable([...API_SERVICES, ...INFRASTRUCTURE_SERVICES]);
@@ -158,7 +163,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
       router.service(CredentialService, createCredentialService(deps));
-      router.service(SyncService, createSyncService({ ...deps, hub }));
+      router.service(SyncService, createSyncService({ ...deps, hub, requireSyncAccess }));
       router.service(KeyService, createKeyService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
@@ -169,7 +174,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const authorize = createAuthorizer({ rules, verifier, directory });
     const validateMessage = createMessageValidator();
     const handler = withSyncFastPath(
-      { db: storage.db, keys, hub, log, authorize, validateMessage },
+      { db: storage.db, keys, hub, log, authorize, validateMessage, requireSyncAccess },
       connectNodeAdapter({
         routes,
         contextValues: contextValuesOf,

@@ -57,7 +57,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
   /** Reads a live credential the caller may see, with its secrets opened. */
   const readable = async (tx: Transaction<Database>, caller: Caller, tenant: TenantRef, row: CredentialRow | undefined, what: string) => {
     if (!row) throw credentialNotFound(what);
-    await checkCredentialAccess(tx, caller, tenant.id, row.project, "read");
+    await checkCredentialAccess(deps.projects, tx, caller, tenant.id, row.project, "read");
     return row;
   };
 
@@ -67,7 +67,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
       const name = { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS };
       const { values, info } = secretsOf(req);
       const { row, secrets } = await withTenant(db, tenant.id, async (tx) => {
-        await checkCredentialAccess(tx, caller, tenant.id, name.project, "write");
+        await checkCredentialAccess(deps.projects, tx, caller, tenant.id, name.project, "write");
         const existing = await findLiveCredential(tx, tenant.id, name, true);
         if (req.expectedVersion !== undefined && BigInt(existing?.version ?? 0) !== req.expectedVersion) {
           throw versionConflict(existing?.version ?? 0, req.expectedVersion);
@@ -124,7 +124,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
         "id",
       ]);
       const rows = await withTenant(db, tenant.id, async (tx) => {
-        if (req.project) await checkCredentialAccess(tx, caller, tenant.id, req.project, "read");
+        if (req.project) await checkCredentialAccess(deps.projects, tx, caller, tenant.id, req.project, "read");
         return listCredentials(tx, tenant.id, {
           limit: size + 1,
           after,
@@ -142,7 +142,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
       const revision = await withTenant(db, tenant.id, async (tx) => {
         const row = await findCredentialById(tx, tenant.id, req.id, true);
         if (!row) throw credentialNotFound(req.id);
-        await checkCredentialAccess(tx, caller, tenant.id, row.project, "write");
+        await checkCredentialAccess(deps.projects, tx, caller, tenant.id, row.project, "write");
         if (req.expectedVersion !== undefined && BigInt(row.version) !== req.expectedVersion) {
           throw versionConflict(row.version, req.expectedVersion);
         }

@@ -23,7 +23,8 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
   const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {
     const { caller, tenant } = tenantScope(ctx);
     const row = await withTenant(db, tenant.id, (tx) => setProjectState(tx, tenant.id, name, state, actorOf(caller)));
-    feed.publish({ type: "project", tenantId: tenant.id, name });
+    // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
+    await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name });
     return { project: projectToProto(row) };
   };
 
@@ -32,7 +33,7 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
     denyProject: (req, ctx) => setState(req.name, "denied", ctx),
     async getProject(req, ctx) {
       const { tenant } = tenantScope(ctx);
-      const row = await withTenant(db, tenant.id, (tx) => getProject(tx, tenant.id, req.name));
+      const row = await deps.projects.find(tenant.id, req.name);
       if (!row) throw unknownProject(req.name);
       return { project: projectToProto(row) };
     },
@@ -48,13 +49,14 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
       const { tenant } = tenantScope(ctx);
       const deleted = await withTenant(db, tenant.id, (tx) => deleteProject(tx, tenant.id, req.name));
       if (!deleted) throw unknownProject(req.name);
-      feed.publish({ type: "project", tenantId: tenant.id, name: req.name });
+      await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name });
       return {};
     },
     async checkProject(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const { row, scope } = await withTenant(db, tenant.id, async (tx) => {
-        const project = await getProject(tx, tenant.id, req.name);
+        // The same cached policy a runtime's calls are judged by.
+        const project = await deps.projects.find(tenant.id, req.name, tx);
         if (!req.tokenId) return { row: project, scope: caller.projects };
         const token = await getToken(tx, tenant.id, req.tokenId);
         if (!token) throw notFound("TOKEN_NOT_FOUND", `no token ${req.tokenId} in this tenant`);

@@ -4,7 +4,7 @@ import { bearerOf } from "../auth/bearer.js";
 import { readCatchUp } from "../sync/catch-up.js";
 import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
-import { createSyncAccessCheck } from "../sync/sync-access.js";
+import type { SyncAccessCheck } from "../sync/sync-access.js";
 import type { SyncHub } from "../sync/sync-hub.js";
 import { createTokenExpiry } from "../sync/token-expiry.js";
 import { tenantScope } from "../tenancy/request-context.js";
@@ -18,11 +18,11 @@ const MAX_QUEUED_EVENTS = 256;
  * path in front of the connect adapter (transport/sync-fast-path.ts); this one
  * serves JSON codecs, calls with a deadline, and every Pull.
  */
-export function createSyncService(deps: ServiceDeps & { hub: SyncHub }): ServiceImpl<typeof SyncService> {
+export function createSyncService(deps: ServiceDeps & { hub: SyncHub; requireSyncAccess: SyncAccessCheck }): ServiceImpl<typeof SyncService> {
   const { db, keys, hub } = deps;
   const expiry = createTokenExpiry();
   const catchUp = createCatchUpReader(db, keys);
-  const requireSyncAccess = createSyncAccessCheck(db);
+  const { requireSyncAccess } = deps;
 
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
     const scope = tenantScope(ctx);

@@ -38,7 +38,8 @@ export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof Tenan
     async createTenant(req) {
       const row = await insertTenant(db, { slug: req.slug, displayName: req.displayName || req.slug });
       if (!row) throw alreadyExists("TENANT_EXISTS", `the slug "${req.slug}" is taken; pick another`);
-      feed.publish({ type: "tenant", tenantId: row.id });
+      // Confirmed: servers cache "no such tenant" for names asked before, and it must not outlive the creation.
+      await feed.publishConfirmed({ type: "tenant", tenantId: row.id });
       return { tenant: tenantToProto(row) };
     },
     async getTenant(req) {

@@ -1,11 +1,7 @@
-import type { Kysely } from "kysely";
 import type { Caller } from "../auth/caller.js";
-import { getProject } from "../store/projects.js";
-import type { Database } from "../store/schema.js";
+import type { ProjectDirectory } from "../tenancy/project-directory.js";
 import { requireProjectAllowed } from "../tenancy/project-policy.js";
 import type { TenantRef } from "../tenancy/request-context.js";
-import { withTenant } from "../tenancy/with-tenant.js";
-import { shareReadsPerTurn } from "./share-reads-per-turn.js";
 
 /** Throws unless the caller may sync `project`. */
 export type SyncAccessCheck = (scope: { caller: Caller; tenant: TenantRef }, project: string) => Promise<void>;
@@ -15,14 +11,11 @@ export type SyncAccessCheck = (scope: { caller: Caller; tenant: TenantRef }, pro
  * projects are refused, as are projects outside the token's scope. Both Watch
  * paths (services/sync-service.ts and transport/sync-fast-path.ts) and Pull
  * run this check after the RPC's access rule has passed. Streams of one
- * project arriving together (a reconnect storm) share one policy read.
+ * project arriving together (a reconnect storm) share one policy read, and
+ * later ones none (the directory caches it).
  */
-export function createSyncAccessCheck(db: Kysely<Database>): SyncAccessCheck {
-  const policyOf = shareReadsPerTurn(
-    (tenantId: string, project: string) => `${tenantId}\0${project}`,
-    (tenantId: string, project: string) => withTenant(db, tenantId, (tx) => getProject(tx, tenantId, project)),
-  );
+export function createSyncAccessCheck(projects: ProjectDirectory): SyncAccessCheck {
   return async (scope, project) => {
-    requireProjectAllowed(project, await policyOf(scope.tenant.id, project), scope.caller.projects);
+    requireProjectAllowed(project, await projects.find(scope.tenant.id, project), scope.caller.projects);
   };
 }

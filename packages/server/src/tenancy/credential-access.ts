@@ -1,8 +1,8 @@
 import type { Transaction } from "kysely";
 import type { Caller } from "../auth/caller.js";
-import { permissionDenied } from "../errors/domain-error.js";
-import { getProject } from "../store/projects.js";
 import type { Database } from "../store/schema.js";
+import { permissionDenied } from "../errors/domain-error.js";
+import type { ProjectDirectory } from "./project-directory.js";
 import { requireProjectAllowed } from "./project-policy.js";
 
 /**
@@ -13,6 +13,7 @@ import { requireProjectAllowed } from "./project-policy.js";
  * Administrators and unlimited service tokens manage every credential.
  */
 export async function checkCredentialAccess(
+  projects: ProjectDirectory,
   tx: Transaction<Database>,
   caller: Caller,
   tenantId: string,
@@ -29,5 +30,5 @@ export async function checkCredentialAccess(
   if (limited && !caller.projects.includes(project)) {
     throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", `this token is limited to projects ${caller.projects.join(", ")}`, { project });
   }
-  if (caller.tokenKind === "runtime") requireProjectAllowed(project, await getProject(tx, tenantId, project), caller.projects);
+  if (caller.tokenKind === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
 }

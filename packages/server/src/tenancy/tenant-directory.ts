@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
 import { findTenant, type TenantRow } from "../store/tenants.js";
 import type { ChangeFeed } from "../sync/change-feed.js";
+import { createFeedCache } from "../sync/feed-cache.js";
 
 export interface TenantDirectory {
   /** A tenant by id or slug, as of the last change announced. */
@@ -11,28 +12,16 @@ export interface TenantDirectory {
 
 /**
  * Platform administrators name tenants on many calls; this keeps those
- * look-ups off the database. Entries are dropped on every tenant change and
- * whenever the change feed may have missed one.
+ * look-ups off the database. A name that matched no tenant is dropped on any
+ * tenant change (it may have been created); a tenant on changes to it.
  */
 export function createTenantDirectory(db: Kysely<Database>, feed: ChangeFeed): TenantDirectory {
-  const byKey = new Map<string, TenantRow>();
-  let cacheEnabled = true;
-  const unsubscribe = feed.subscribe((e) => {
-    if (e.type === "tenant") {
-      for (const [k, t] of byKey) if (t.id === e.tenantId) byKey.delete(k);
-    } else if (e.type === "reset") {
-      byKey.clear();
-      cacheEnabled = e.connected;
-    }
+  const cache = createFeedCache<TenantRow>({
+    feed,
+    load: (idOrSlug) => findTenant(db, idOrSlug),
+    relevant: (e) => e.type === "tenant",
+    affects: (e, _key, tenant) => e.type === "tenant" && (!tenant || tenant.id === e.tenantId),
+    maxEntries: 10_000,
   });
-  return {
-    async find(idOrSlug) {
-      const hit = byKey.get(idOrSlug);
-      if (hit) return hit;
-      const row = await findTenant(db, idOrSlug);
-      if (row && cacheEnabled && byKey.size < 10_000) byKey.set(idOrSlug, row);
-      return row;
-    },
-    close: unsubscribe,
-  };
+  return { find: (idOrSlug) => cache.get(idOrSlug), close: cache.close };
 }

@@ -12,7 +12,7 @@ import { toConnectError } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import type { Database } from "../store/schema.js";
 import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
-import { createSyncAccessCheck, type SyncAccessCheck } from "../sync/sync-access.js";
+import type { SyncAccessCheck } from "../sync/sync-access.js";
 import type { SyncEvent } from "../sync/sync-events.js";
 import type { SyncHub, SyncWatcher } from "../sync/sync-hub.js";
 import { createTokenExpiry, type TokenExpiry } from "../sync/token-expiry.js";
@@ -51,13 +51,14 @@ export interface SyncFastPathDeps {
   authorize: Authorize;
   /** The validation interceptor's check (transport/request-validation.ts). */
   validateMessage: ValidateMessage;
+  /** The project policy check every Watch passes (sync/sync-access.ts), shared with the generic path. */
+  requireSyncAccess: SyncAccessCheck;
 }
 
 /** What every stream of the fast path shares: one object, referenced from each stream. */
 interface Shared extends SyncFastPathDeps {
   expiry: TokenExpiry;
   readCatchUp: CatchUpReader;
-  requireSyncAccess: SyncAccessCheck;
 }
 
 /**
@@ -84,7 +85,6 @@ export function withSyncFastPath(deps: SyncFastPathDeps, next: NodeHandler): Nod
     ...deps,
     expiry: createTokenExpiry(),
     readCatchUp: createCatchUpReader(deps.db, deps.keys, deps.log),
-    requireSyncAccess: createSyncAccessCheck(deps.db),
   };
   const limits = { readMaxBytes: MAX_REQUEST_BYTES, writeMaxBytes: MAX_REQUEST_BYTES };
   const parseRequest = createMethodSerializationLookup(WATCH, undefined, undefined, limits).getI(true);
