@@ -18,8 +18,8 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import type { ClientSessionOptions } from "node:http2";
 import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -30,7 +30,7 @@ import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
 import type { FloodCall, FloodResult } from "./login-flood.js";
 import { assertNoErrors, percentile, runClosedLoop, type LoadRun } from "./load.js";
 import { fmt } from "./print.js";
-import { newServerSecrets, pickFreePort, processCpuMs, REPO_ROOT, serverEnvironment, type ServerSecrets } from "./server-process.js";
+import { newServerSecrets, processCpuMs, REPO_ROOT, startServerProcess, type ServerSecrets } from "./server-process.js";
 
 const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
   --postgres URL          run on a fresh database on that PostgreSQL server (default: PGlite)
@@ -52,8 +52,8 @@ const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
   --others-address ADDR   the loopback address other people sign in from during the flood
                           (default 127.0.0.2; 127.0.0.1 puts them behind the flood's own address)`;
 
+/** The flood process's own start-up (tsx) before its time bound begins. */
 const START_TIMEOUT_MS = 120_000;
-const STOP_TIMEOUT_MS = 15_000;
 /** A flood process that has not reported this long after its own time bound is killed. */
 const FLOOD_REPORT_GRACE_MS = 30_000;
 /** Caps each measuring loop; its time bound normally ends it first. */
@@ -113,67 +113,18 @@ interface LoginServer {
   stop(): Promise<void>;
 }
 
-/**
- * Like startServerProcess (server-process.ts), plus the two settings this
- * benchmark varies: the password cost and the size of libuv's threadpool,
- * where every scrypt runs.
- */
+/** The server process with the two settings this benchmark varies: the password cost and libuv's threadpool, where every scrypt runs. */
 async function startLoginServer(o: { database: BenchDatabase; secrets: ServerSecrets; logN: number; threadpool?: number }): Promise<LoginServer> {
-  const port = await pickFreePort();
-  const url = `http://127.0.0.1:${port}`;
-  const env: Record<string, string> = {
-    ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
-    ...(process.env.TMPDIR ? { TMPDIR: process.env.TMPDIR } : {}),
-    ...serverEnvironment({ ...o.database, secrets: o.secrets, listen: `127.0.0.1:${port}`, logLevel: "warn" }),
-    ENGINE_CLOUD_PASSWORD_HASH_LOG_N: String(o.logN),
-    ...(o.threadpool ? { UV_THREADPOOL_SIZE: String(o.threadpool) } : {}),
-  };
-  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts")], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const exited = once(child, "exit");
-  let stopping = false;
-  // A server that dies mid-run turns every later figure into errors; say why at once.
-  child.on("exit", (code, signal) => {
-    if (!stopping) console.error(`\nthe server process exited during the run (code ${code}, signal ${signal}):\n${stderr}`);
-  });
-  if (!(await answersGetServerInfo(url, () => child.exitCode !== null || child.signalCode !== null))) {
-    stopping = true;
-    child.kill("SIGKILL");
-    throw new Error(`server did not start on ${url}:\n${stderr}`);
-  }
-  return {
-    url,
-    pid: child.pid!,
-    startRssMib: statusKib(child.pid!, "VmHWM") / 1024,
-    peakRssMib: () => statusKib(child.pid!, "VmHWM") / 1024,
-    async stop() {
-      stopping = true;
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-      await exited;
-      clearTimeout(timer);
+  const server = await startServerProcess({
+    ...o.database,
+    secrets: o.secrets,
+    env: {
+      ENGINE_CLOUD_PASSWORD_HASH_LOG_N: String(o.logN),
+      ...(o.threadpool ? { UV_THREADPOOL_SIZE: String(o.threadpool) } : {}),
     },
-  };
-}
-
-async function answersGetServerInfo(url: string, hasExited: () => boolean): Promise<boolean> {
-  const client = createCloudClient({ baseUrl: url });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (let attempt = 0; attempt < START_TIMEOUT_MS / 100 && Date.now() < deadline && !hasExited(); attempt++) {
-    try {
-      await client.server.getServerInfo({}, { timeoutMs: 1000 });
-      return true;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return false;
+  });
+  const peakRssMib = () => statusKib(server.pid, "VmHWM") / 1024;
+  return { ...server, startRssMib: peakRssMib(), peakRssMib };
 }
 
 function statusKib(pid: number, field: string): number {
@@ -293,10 +244,9 @@ async function measureInto(stream: Stream, bounds: Bounds, call: Call): Promise<
  * `localAddress` is the address they come from (default 127.0.0.1).
  */
 function correctLogins(url: string, people: Person[], localAddress?: string): Call {
-  const client = createCloudClient({
-    baseUrl: url,
-    transport: createConnectTransport({ baseUrl: url, httpVersion: "2", nodeOptions: { localAddress } }),
-  });
+  // http2.connect hands its options to net.connect, localAddress included; @types/node does not declare it there.
+  const nodeOptions = { localAddress } as ClientSessionOptions;
+  const client = createCloudClient({ baseUrl: url, transport: createConnectTransport({ baseUrl: url, httpVersion: "2", nodeOptions }) });
   const idle = [...people];
   return async (_, signal) => {
     const p = idle.shift()!;

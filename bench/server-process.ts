@@ -59,6 +59,8 @@ export interface ServerProcessOptions {
   logLevel?: "info" | "warn";
   /** Writes a V8 CPU profile of the server into this directory on exit. */
   cpuProfileDir?: string;
+  /** Further environment for the server process (e.g. ENGINE_CLOUD_PASSWORD_HASH_LOG_N, UV_THREADPOOL_SIZE). */
+  env?: Record<string, string>;
 }
 
 export interface ServerProcess {
@@ -84,6 +86,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     env: {
       ...pick(process.env, ["PATH", "HOME", "TMPDIR"]),
       ...serverEnvironment({ ...options, listen: `127.0.0.1:${port}`, logLevel: options.logLevel ?? "warn" }),
+      ...options.env,
     },
     // stdout is /dev/null: at "info" the server still formats and writes its per-call
     // lines, as in production, but nothing here has to read them.
@@ -92,9 +95,16 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));
   const exited = once(child, "exit");
+  const hasExited = () => child.exitCode !== null || child.signalCode !== null;
+  let stopping = false;
+  // A server that dies mid-run turns every later figure into errors; say why at once.
+  child.on("exit", (code, signal) => {
+    if (!stopping) console.error(`\nthe server process exited during the run (code ${code}, signal ${signal}):\n${stderr}`);
+  });
 
-  const ready = await waitUntilServing(url, () => child.exitCode !== null);
+  const ready = await waitUntilServing(url, hasExited);
   if (!ready) {
+    stopping = true;
     child.kill("SIGKILL");
     throw new Error(`server did not start on ${url}:\n${stderr}`);
   }
@@ -102,7 +112,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     url,
     pid: child.pid!,
     async stop() {
-      if (child.exitCode !== null) return;
+      stopping = true;
+      if (hasExited()) return;
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
       await exited;

@@ -1,5 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { WatchResponseSchema, type CloudClient, type WatchResponse } from "@engine-cloud/sdk";
+import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
@@ -348,5 +349,39 @@ describe("a slow consumer", () => {
 
   it("catches up without adding a 'drain' listener per refused write (no MaxListenersExceededWarning)", () => {
     expect(warnings.map((w) => `${w.name}: ${w.message}`).filter((w) => w.includes("MaxListenersExceeded"))).toEqual([]);
+  });
+});
+
+describe("tombstone retention", () => {
+  const RETENTION_MS = 2000;
+  let short: TestServer;
+  beforeAll(async () => {
+    short = await startTestServer({ env: { ENGINE_CLOUD_TOMBSTONE_RETENTION_MS: String(RETENTION_MS) } });
+  });
+  afterAll(() => short?.stop());
+
+  it("purges tombstones past the retention, and resets a runtime that was away longer instead of skipping the delete", async () => {
+    const tenant = await createTestTenant(short, { allow: ["p1"] });
+    const runtime = clientOf(short, (await tenant.token()).secret);
+    const kept = await putApiKey(tenant.admin, { project: "p1", provider: "kept" }, uniqueSecret());
+    const doomed = await putApiKey(tenant.admin, { project: "p1", provider: "doomed" }, uniqueSecret());
+    const { revision: deletedAt } = await tenant.admin.credentials.deleteCredential({ id: doomed.id });
+
+    // Within the retention, a runtime from before the delete learns of it.
+    const early = await runtime.sync.pull({ project: "p1", sinceRevision: doomed.revision });
+    expect(early.events.map((e) => [e.event.case, e.revision])).toEqual([["delete", deletedAt]]);
+
+    await new Promise((r) => setTimeout(r, RETENTION_MS + 100));
+    await short.server.app.tombstones.sweep();
+    const rows = await sql<{ id: string }>`SELECT id FROM credentials WHERE id = ${doomed.id}`.execute(short.server.app.storage.db);
+    expect(rows.rows).toEqual([]);
+
+    // From before the purged delete: RESET and the live snapshot, which no longer holds it.
+    const late = await runtime.sync.pull({ project: "p1", sinceRevision: doomed.revision });
+    expect(late.events.map((e) => e.event.case)).toEqual(["reset", "upsert"]);
+    expect(late.events[0]!.event.value).toMatchObject({ reason: "EXPIRED" });
+    expect(changedId(late.events[1]!)).toBe(kept.id);
+    // A runtime that saw the delete resumes as usual.
+    expect((await runtime.sync.pull({ project: "p1", sinceRevision: deletedAt })).events).toEqual([]);
   });
 });

@@ -35,6 +35,7 @@ import { createSyncService } from "./services/sync-service.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
+import { startTombstonePurge, type TombstonePurge } from "./sync/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createServerService } from "./services/server-service.js";
@@ -63,6 +64,7 @@ export interface App {
   feed: ChangeFeed;
   verifier: TokenVerifier;
   hub: SyncHub;
+  tombstones: TombstonePurge;
   bootstrap: BootstrapResult;
   /** Marks the server NOT_SERVING for health checks (first step of shutdown). */
   drain(): void;
@@ -122,6 +124,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       healMs: 1000,
     });
     cleanup.unshift(() => hub.close());
+    const tombstones = startTombstonePurge({ db: storage.db, retentionMs: config.tombstoneRetentionMs, log });
+    cleanup.unshift(() => tombstones.close());
 
     const hasher = createPasswordHasher(config.passwordHashLogN, new HashGate(config.loginConcurrency, 32 * config.loginConcurrency));
     const checkPassword = createPasswordCheck({
@@ -191,6 +195,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       feed,
       verifier,
       hub,
+      tombstones,
       bootstrap: seeded,
       drain: () => health.shutdown(),
       async close() {

@@ -38,6 +38,8 @@ export interface Config {
   loginConcurrency: number;
   /** Sync streams get a heartbeat this often. */
   syncHeartbeatMs: number;
+  /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
+  tombstoneRetentionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -149,6 +151,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_PASSWORD_HASH_LOG_N must be a whole number from 14 to 20 (default 17)");
   }
 
+  const tombstoneRetentionMs = Number(env.ENGINE_CLOUD_TOMBSTONE_RETENTION_MS ?? 30 * 24 * 3600_000);
+  if (!Number.isInteger(tombstoneRetentionMs) || tombstoneRetentionMs < 1000) {
+    problems.push("ENGINE_CLOUD_TOMBSTONE_RETENTION_MS must be a whole number of milliseconds, at least 1000 (default 30 days)");
+  }
+
   const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency());
   if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
@@ -168,6 +175,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     masterKey,
     previousMasterKeys,
     syncHeartbeatMs,
+    tombstoneRetentionMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,

@@ -1,4 +1,4 @@
-import { sql, type Selectable, type Transaction } from "kysely";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { DomainError } from "../errors/domain-error.js";
 import type { CredentialsTable, CredentialTypeColumn, Database, KeyInfo } from "./schema.js";
 
@@ -125,6 +125,46 @@ export async function tombstoneCredential(tx: Tx, tenantId: string, row: Credent
     .where("id", "=", row.id)
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * Tenants holding tombstones deleted before `before`. A read across tenants
+ * (ids only), on the owner connection: the purge then works in each tenant's
+ * own transaction.
+ */
+export async function tenantsWithTombstones(db: Kysely<Database>, before: Date, limit: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom("credentials")
+    .select("tenant_id")
+    .distinct()
+    .where("deleted_at", "<", before)
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.tenant_id);
+}
+
+/**
+ * Deletes the tenant's tombstones from before `before` and raises
+ * `retained_from` to the newest purged revision, in one transaction under the
+ * tenant's revision lock: a runtime resuming from before that revision could
+ * have missed a purged delete, so it gets a RESET and a full snapshot instead.
+ */
+export async function purgeTombstones(tx: Tx, tenantId: string, before: Date): Promise<number> {
+  await tx.selectFrom("tenant_revisions").select("revision").where("tenant_id", "=", tenantId).forUpdate().execute();
+  const purged = await tx
+    .deleteFrom("credentials")
+    .where("tenant_id", "=", tenantId)
+    .where("deleted_at", "<", before)
+    .returning("revision")
+    .execute();
+  if (purged.length === 0) return 0;
+  const newest = purged.reduce((max, r) => Math.max(max, Number(r.revision)), 0);
+  await tx
+    .updateTable("tenant_revisions")
+    .set({ retained_from: sql`greatest(retained_from, ${newest})` })
+    .where("tenant_id", "=", tenantId)
+    .execute();
+  return purged.length;
 }
 
 export interface CredentialCursor {

@@ -35,6 +35,14 @@ export const ACK_CHANNEL = "engine_change_acks";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7800;
 const HEARTBEAT_MS = 2_000;
+/**
+ * NOTIFYs are at least this far apart. Each is a statement and a commit on the
+ * database: under a stream of writes, one per write costs the writers ~10 %
+ * of their throughput (docs/BENCHMARKS.md). An idle feed sends at once; a
+ * busy one gathers what commits meanwhile, so other processes hear of a change
+ * at most this much later. This process's own listeners are told at once.
+ */
+const NOTIFY_INTERVAL_MS = 5;
 
 export interface ChangeFeed {
   /** Announce committed changes: to this process at once, to the others by a batched NOTIFY. */
@@ -76,7 +84,8 @@ export async function createChangeFeed(
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 2_000;
   const listeners = new Set<ChangeListener>();
   let pending: ChangeEvent[] = [];
-  let flushScheduled = false;
+  let flushScheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  let lastFlushAt = -Infinity;
   let flushing: Promise<void> = Promise.resolve();
   let nextBatch = 1;
   /** Confirmed batches awaiting peers: batch → peers still to confirm, and the waiter. */
@@ -100,7 +109,8 @@ export async function createChangeFeed(
       .then(() => undefined);
 
   const flush = () => {
-    flushScheduled = false;
+    flushScheduled = undefined;
+    lastFlushAt = performance.now();
     const batch = pending;
     pending = [];
     flushing = flushing
@@ -159,8 +169,8 @@ export async function createChangeFeed(
       for (const e of events) dispatch(e);
       pending.push(...events);
       if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
+        const wait = lastFlushAt + NOTIFY_INTERVAL_MS - performance.now();
+        flushScheduled = wait > 0 ? setTimeout(flush, wait) : setImmediate(flush);
       }
     },
     async publishConfirmed(...events) {
@@ -193,7 +203,11 @@ export async function createChangeFeed(
     },
     async close() {
       clearInterval(beat);
-      if (flushScheduled) flush();
+      if (flushScheduled) {
+        clearTimeout(flushScheduled as NodeJS.Timeout);
+        clearImmediate(flushScheduled as NodeJS.Immediate);
+        flush();
+      }
       await flushing;
       await leave(storage.db, origin).catch(() => {});
       for (const s of subscriptions) await s.close();

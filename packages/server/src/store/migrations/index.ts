@@ -2,6 +2,7 @@ import * as foundation from "./0001_foundation.js";
 import * as vault from "./0002_vault.js";
 import * as people from "./0003_people.js";
 import * as serverInstances from "./0004_server_instances.js";
+import * as tombstoneIndex from "./0005_tombstone_index.js";
 
 export interface Migration {
   version: number;
@@ -18,4 +19,5 @@ export const migrations: Migration[] = [
   { version: 2, ...vault },
   { version: 3, ...people },
   { version: 4, ...serverInstances },
+  { version: 5, ...tombstoneIndex },
 ];
