@@ -13,7 +13,10 @@ import { CredentialSchema, type Credential } from "./gen/engine/cloud/v1/credent
 export interface LocalCacheContents {
   /** The project the credentials were synced for. */
   project: string;
-  /** serverFingerprint() of the server they came from: revisions mean nothing on another server. */
+  /**
+   * serverFingerprint() of the server and runtime key they came from: revisions mean nothing on another
+   * server, and another key may belong to another tenant.
+   */
   serverFingerprint: string;
   /** The tenant revision every credential here is current to. */
   revision: bigint;
@@ -49,10 +52,16 @@ export function defaultCachePath(project: string): string {
   return path.join(engineHome(), `cloud-cache-${project.replace(/[^A-Za-z0-9._-]/g, "_")}.bin`);
 }
 
-/** Identifies a server without storing its URL in the clear. */
-export function serverFingerprint(baseUrl: string): string {
+/**
+ * Identifies a server, and the runtime key used with it, without storing
+ * either in the clear. A cache written under another key is not resumed: the
+ * key may be another tenant's, whose revisions and credentials are not these.
+ */
+export function serverFingerprint(baseUrl: string, token?: string): string {
   const normalized = baseUrl.trim().replace(/\/+$/, "").toLowerCase();
-  return createHash("sha256").update(normalized).digest("hex").slice(0, 32);
+  const hash = createHash("sha256").update(normalized);
+  if (token) hash.update("\0").update(token);
+  return hash.digest("hex").slice(0, 32);
 }
 
 /**

@@ -136,10 +136,10 @@ function provider(options: Partial<SyncProviderOptions> = {}): EngineSyncProvide
   return p;
 }
 
-async function seedCache(revision: bigint, credentials: Credential[], baseUrl = BASE_URL) {
+async function seedCache(revision: bigint, credentials: Credential[], baseUrl = BASE_URL, token?: string) {
   await writeLocalCache(cachePath, cacheKey, {
     project: "acme",
-    serverFingerprint: serverFingerprint(baseUrl),
+    serverFingerprint: serverFingerprint(baseUrl, token),
     revision,
     credentials,
   });
@@ -264,6 +264,22 @@ describe("sync provider", () => {
     await p.start();
     expect(p.get("google")).toBeUndefined();
     expect((await server.nextCall(0)).request.sinceRevision).toBe(0n);
+  });
+
+  it("does not resume from a cache written under another runtime key, which may be another tenant's", async () => {
+    await seedCache(7n, [cred(1, "google", 7n)], BASE_URL, "ecr_key_of_tenant_a");
+    const p = provider({ token: "ecr_key_of_tenant_b" });
+    await p.start();
+    expect(p.get("google")).toBeUndefined();
+    expect((await server.nextCall(0)).request.sinceRevision).toBe(0n);
+  });
+
+  it("resumes from a cache written under the same runtime key", async () => {
+    await seedCache(7n, [cred(1, "google", 7n)], BASE_URL, "ecr_same_key");
+    const p = provider({ token: "ecr_same_key" });
+    await p.start();
+    expect(p.get("google")?.id).toBe(ID(1));
+    expect((await server.nextCall(0)).request.sinceRevision).toBe(7n);
   });
 
   it("closes promptly while waiting to reconnect, and rejects a pending waitForSync", async () => {

@@ -140,14 +140,10 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
   const env = readCloudEnv(options.env);
   const baseUrl = requireSetting("baseUrl", options.baseUrl, env.baseUrl);
   const project = requireSetting("project", options.project, env.project);
-  const client = createCloudClient({
-    baseUrl,
-    token: options.transport ? options.token : requireSetting("token", options.token, env.token),
-    protocol: options.protocol,
-    transport: options.transport,
-  });
+  const token = options.transport ? options.token : requireSetting("token", options.token, env.token);
+  const client = createCloudClient({ baseUrl, token, protocol: options.protocol, transport: options.transport });
   const cachePath = options.cachePath ?? defaultCachePath(project);
-  const fingerprint = serverFingerprint(baseUrl);
+  const fingerprint = serverFingerprint(baseUrl, token);
   const runtimeId = (options.runtimeId ?? `${hostname()}/${process.pid}`).slice(0, 128);
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   const staleAfterMs = options.staleAfterMs ?? 3 * (options.heartbeatIntervalMs ?? SERVER_HEARTBEAT_INTERVAL_MS);
@@ -243,8 +239,8 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
       });
     }
     if (contents && contents.serverFingerprint !== fingerprint) {
-      // Revisions of another server mean nothing here; resuming from one could skip changes.
-      log.info?.("engine cloud sync: the local cache is from another server; starting with a full sync", { project });
+      // Revisions of another server (or another key's tenant) mean nothing here; resuming from one could skip changes.
+      log.info?.("engine cloud sync: the local cache is from another server or runtime key; starting with a full sync", { project });
       contents = undefined;
     }
     state = createSyncState({ project, initial: contents });
