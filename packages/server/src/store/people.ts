@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { runCompiledOnce } from "./compiled-once.js";
 import type { Database, MembershipsTable, RoleColumn, SessionsTable, TenantStateColumn, UsersTable } from "./schema.js";
 import type { Executor } from "./tokens.js";
 
@@ -183,28 +184,34 @@ export interface SessionWithPrincipal {
 
 /** Session by keyed hash, with everything verification needs (owner connection, like tokens). */
 export async function findSessionByHash(db: Kysely<Database>, hash: Uint8Array): Promise<SessionWithPrincipal | undefined> {
-  return db
-    .selectFrom("sessions")
-    .innerJoin("users", "users.id", "sessions.user_id")
-    .innerJoin("tenants", "tenants.id", "sessions.tenant_id")
-    .leftJoin("memberships", (j) =>
-      j.onRef("memberships.tenant_id", "=", "sessions.tenant_id").onRef("memberships.user_id", "=", "sessions.user_id"),
-    )
-    .select([
-      "sessions.id",
-      "sessions.tenant_id",
-      "sessions.user_id",
-      "users.email",
-      "users.disabled_at as user_disabled",
-      "memberships.role",
-      "tenants.slug as tenant_slug",
-      "tenants.state as tenant_state",
-      "sessions.idle_expires_at",
-      "sessions.expires_at",
-      "sessions.revoked_at",
-    ])
-    .where("sessions.secret_hash", "=", hash)
-    .executeTakeFirst();
+  const [row] = await runCompiledOnce(
+    db,
+    "findSessionByHash",
+    () =>
+      db
+        .selectFrom("sessions")
+        .innerJoin("users", "users.id", "sessions.user_id")
+        .innerJoin("tenants", "tenants.id", "sessions.tenant_id")
+        .leftJoin("memberships", (j) =>
+          j.onRef("memberships.tenant_id", "=", "sessions.tenant_id").onRef("memberships.user_id", "=", "sessions.user_id"),
+        )
+        .select([
+          "sessions.id",
+          "sessions.tenant_id",
+          "sessions.user_id",
+          "users.email",
+          "users.disabled_at as user_disabled",
+          "memberships.role",
+          "tenants.slug as tenant_slug",
+          "tenants.state as tenant_state",
+          "sessions.idle_expires_at",
+          "sessions.expires_at",
+          "sessions.revoked_at",
+        ])
+        .where("sessions.secret_hash", "=", hash),
+    [hash],
+  );
+  return row;
 }
 
 /** Sessions of a person across tenants (owner connection): a person's own sessions are theirs to see. */

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { runCompiledOnce } from "./compiled-once.js";
 import type { Database, TokenKindColumn, TokensTable, TenantStateColumn } from "./schema.js";
 
 export type TokenRow = Omit<Selectable<TokensTable>, "secret_hash">;
@@ -31,13 +32,19 @@ export interface TokenWithTenant extends TokenRow {
  * Many at once: the verifier batches the cache misses of one event-loop turn.
  */
 export async function findTokensByHashes(db: Kysely<Database>, hashes: Uint8Array[]): Promise<Map<string, TokenWithTenant>> {
-  const rows = await db
-    .selectFrom("tokens")
-    .innerJoin("tenants", "tenants.id", "tokens.tenant_id")
-    .select(tokenColumns.map((c) => `tokens.${c}` as const))
-    .select(["tokens.secret_hash", "tenants.slug as tenant_slug", "tenants.state as tenant_state"])
-    .where("tokens.secret_hash", "in", hashes)
-    .execute();
+  const rows = await runCompiledOnce(
+    db,
+    // Batches of every size up to 32 keep their SQL; a larger one (a reconnect storm) spreads the building over many tokens.
+    hashes.length <= 32 ? `findTokensByHashes/${hashes.length}` : undefined,
+    () =>
+      db
+        .selectFrom("tokens")
+        .innerJoin("tenants", "tenants.id", "tokens.tenant_id")
+        .select(tokenColumns.map((c) => `tokens.${c}` as const))
+        .select(["tokens.secret_hash", "tenants.slug as tenant_slug", "tenants.state as tenant_state"])
+        .where("tokens.secret_hash", "in", hashes),
+    hashes,
+  );
   return new Map(rows.map(({ secret_hash, ...row }) => [Buffer.from(secret_hash).toString("base64"), row]));
 }
 
