@@ -271,21 +271,22 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       if (!bearer) {
         throw unauthenticated("TOKEN_MISSING", 'no credential: send the header "authorization: Bearer <token>"');
       }
-      const shape = inspectToken(bearer, opts.tokenKey);
-      if (shape.kind === "malformed") throw unauthenticated("TOKEN_INVALID", `the token is malformed: ${shape.why}`);
-      if (shape.kind === "formatted" && shape.tokenKind === "invitation") {
-        throw unauthenticated("TOKEN_INVALID", "an invitation code is not a credential; accept it with: engine-cloud user accept");
-      }
       const hash = hashToken(bearer, opts.tokenKey);
       const key = hash.toString("base64");
-      if (shape.kind === "free_form" && !(await knownFreeForm(key))) throw invalid();
       let entry = cache.get(key);
       if (entry) {
         // Refresh recency for the LRU order.
         cache.delete(key);
         cache.set(key, entry);
       }
+      // Only a token that passed the checks below is ever cached, so a fresh entry skips them (half of a warm check).
       if (!entry || now() - entry.fetchedAt > opts.cacheTtlMs) {
+        const shape = inspectToken(bearer, opts.tokenKey);
+        if (shape.kind === "malformed") throw unauthenticated("TOKEN_INVALID", `the token is malformed: ${shape.why}`);
+        if (shape.kind === "formatted" && shape.tokenKind === "invitation") {
+          throw unauthenticated("TOKEN_INVALID", "an invitation code is not a credential; accept it with: engine-cloud user accept");
+        }
+        if (shape.kind === "free_form" && !(await knownFreeForm(key))) throw invalid();
         entry = await lookup(key, hash, shape.kind === "formatted" && shape.tokenKind === "session");
       }
       const r = entry.record;
