@@ -1,7 +1,20 @@
+import { createHash } from "node:crypto";
 import { CompiledQuery, type Compilable, type Kysely } from "kysely";
 import type { Database } from "./schema.js";
 
 const compiled = new WeakMap<Kysely<Database>, Map<string, string>>();
+/** SQL texts run again and again, by the statement name PostgreSQL may keep them prepared under. */
+const statementNames = new Map<string, string>();
+
+/**
+ * The name to prepare `text` under, if it is one of the queries compiled once:
+ * then PostgreSQL parses and plans it once per connection instead of on every
+ * call (store/open-database.ts). Names are derived from the text, so one name
+ * never stands for two statements.
+ */
+export function statementNameOf(text: string): string | undefined {
+  return statementNames.get(text);
+}
 
 /**
  * Runs a query that Kysely builds and compiles once per database and `key`,
@@ -29,7 +42,10 @@ export async function runCompiledOnce<R>(
       throw new Error(`compiled query "${key}" takes ${query.parameters.length} parameters, given ${parameters.length}`);
     }
     text = query.sql;
-    if (key !== undefined) byKey.set(key, text);
+    if (key !== undefined) {
+      byKey.set(key, text);
+      statementNames.set(text, `ec_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`);
+    }
   }
   const result = await db.executeQuery<R>(CompiledQuery.raw(text, [...parameters]));
   return result.rows;

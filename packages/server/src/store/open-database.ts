@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import { statementNameOf } from "./compiled-once.js";
 import type { Database } from "./schema.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 
@@ -35,13 +36,27 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
     : openPGlite(options.dataDir);
 }
 
+/**
+ * Sends the queries compiled once (store/compiled-once.ts) as named prepared
+ * statements: node-postgres then parses and plans each once per connection.
+ * Everything else goes as before.
+ */
+class PreparingClient extends pg.Client {
+  override query(config: unknown, values?: unknown, callback?: unknown) {
+    // Kysely calls query(text, values); only that form of a known text is named.
+    const name = typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
+    const args = name ? [{ name, text: config, values }] : [config, values, callback];
+    return Reflect.apply(pg.Client.prototype.query, this, args);
+  }
+}
+
 async function openPostgres(url: string, poolSize: number): Promise<Storage> {
   // bigint columns (revisions) fit in a double for any realistic lifetime.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
   };
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types, Client: PreparingClient });
   pool.on("error", () => {
     // An idle client died (server restart); the pool replaces it on next use.
   });
