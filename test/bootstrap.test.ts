@@ -1,29 +1,20 @@
 import { createHash } from "node:crypto";
 import { createCloudClient, ProjectState, TokenKind } from "@engine-cloud/sdk";
 import { sql } from "kysely";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { runServerUntilExit } from "./support/server-exit.js";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
+import type { TestDatabase } from "./support/test-database.js";
 import { randomSeedToken, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
+import { perTestCleanup } from "./support/per-test-cleanup.js";
 
-// Each test starts servers on a database of its own and stops them itself; this
-// drops whatever a failing test left behind.
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
-});
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return database;
-}
+// Each test starts servers on a database of its own and stops them itself.
+const { defer, freshDatabase } = perTestCleanup();
 
 /** A server on `database` with these env values; stopped after the test unless stopped before. */
 async function serverOn(database: TestDatabase, env: Record<string, string>): Promise<TestServer> {
   const srv = await startTestServer({ database, env });
-  cleanups.push(() => srv.stop());
+  defer(() => srv.stop());
   return srv;
 }
 
@@ -35,7 +26,7 @@ async function processWithoutSeedToken(database: TestDatabase) {
     ENGINE_CLOUD_DATA_DIR: database.dataDir,
     DATABASE_URL: database.databaseUrl ?? "",
   });
-  cleanups.push(() => proc.kill9());
+  defer(() => proc.kill9());
   return proc;
 }
 

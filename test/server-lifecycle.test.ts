@@ -1,21 +1,14 @@
 import http from "node:http";
 import net from "node:net";
 import { createCloudClient, ProjectState, TenantState, TokenKind } from "@engine-cloud/sdk";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runServerUntilExit } from "./support/server-exit.js";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
+import type { TestDatabase } from "./support/test-database.js";
 import { randomSeedToken, spawnServerProcess, startTestServer, type ServerProcess } from "./support/test-server.js";
+import { perTestCleanup } from "./support/per-test-cleanup.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
-});
-
-async function freshDatabase(): Promise<TestDatabase> {
-  const database = await createTestDatabase();
-  cleanups.push(() => database.drop());
-  return database;
-}
+// Each test starts servers on a database of its own and stops them itself.
+const { defer, freshDatabase } = perTestCleanup();
 
 const databaseEnv = (database: TestDatabase) => ({
   ENGINE_CLOUD_DATA_DIR: database.dataDir,
@@ -120,7 +113,7 @@ async function terminatedWithCallInFlight() {
     ENGINE_CLOUD_TOKEN: randomSeedToken(),
     ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "20000",
   });
-  cleanups.push(() => proc.kill9());
+  defer(() => proc.kill9());
   const call = startSlowCall(proc.url);
   await new Promise((r) => setTimeout(r, HEADERS_ARRIVE_MS));
   proc.child.kill("SIGTERM");
@@ -151,7 +144,7 @@ describe("graceful shutdown", () => {
   it("exits 0 on SIGTERM when idle", async () => {
     const database = await freshDatabase();
     const proc = await spawnServerProcess({ ...databaseEnv(database), ENGINE_CLOUD_TOKEN: randomSeedToken() });
-    cleanups.push(() => proc.kill9());
+    defer(() => proc.kill9());
     await createCloudClient({ baseUrl: proc.url }).server.getServerInfo({});
     expect(await proc.stop()).toBe(0);
     expect(proc.output()).toContain('"msg":"shutting down"');
@@ -163,7 +156,7 @@ describe("restart", () => {
     const database = await freshDatabase();
     const adminToken = randomSeedToken();
     const first = await startTestServer({ database, env: { ENGINE_CLOUD_TOKEN: adminToken } });
-    cleanups.push(() => first.stop());
+    defer(() => first.stop());
     await first.admin().tenants.createTenant({ slug: "kept", displayName: "Kept Ltd" });
     const { secret, token } = await first.admin("kept").tokens.createToken({ label: "kept-runtime", kind: TokenKind.RUNTIME });
     await first.admin("kept").projects.allowProject({ name: "web" });
@@ -171,7 +164,7 @@ describe("restart", () => {
     await first.stop();
 
     const second = await startTestServer({ database, env: { ENGINE_CLOUD_TOKEN: adminToken } });
-    cleanups.push(() => second.stop());
+    defer(() => second.stop());
     const tenant = (await second.admin().tenants.getTenant({ tenant: "kept" })).tenant!;
     expect([tenant.displayName, tenant.state]).toEqual(["Kept Ltd", TenantState.ACTIVE]);
     expect((await second.client(secret).auth.whoAmI({})).principalId).toBe(token!.id);
@@ -186,13 +179,13 @@ describe("restart", () => {
     const database = await freshDatabase();
     const adminToken = randomSeedToken();
     const first = await startTestServer({ database, env: { ENGINE_CLOUD_TOKEN: adminToken } });
-    cleanups.push(() => first.stop());
+    defer(() => first.stop());
     const { secret, token } = await first.admin().tokens.createToken({ label: "revoked", kind: TokenKind.SERVICE });
     await first.admin().tokens.revokeToken({ id: token!.id });
     await first.stop();
 
     const second = await startTestServer({ database, env: { ENGINE_CLOUD_TOKEN: adminToken } });
-    cleanups.push(() => second.stop());
+    defer(() => second.stop());
     const err = await createCloudClient({ baseUrl: second.url, token: secret })
       .auth.whoAmI({})
       .then(() => "accepted", (e: Error) => e.message);

@@ -96,33 +96,17 @@ describe("wire protocols on one port", () => {
     }
   });
 
+  /** A Connect unary call with an empty JSON body, as plain curl sends it. */
+  const curlConnectJson = (method: string, headers: string[] = []) =>
+    run("curl", ["-sS", "-X", "POST", "-H", "content-type: application/json", ...headers, "-d", "{}", `${srv.url}/engine.cloud.v1.${method}`]);
+
   it("answers plain curl with a Connect JSON request", async () => {
-    const { stdout } = await run("curl", [
-      "-sS",
-      "-X",
-      "POST",
-      "-H",
-      "content-type: application/json",
-      "-H",
-      `authorization: Bearer ${srv.adminToken}`,
-      "-d",
-      "{}",
-      `${srv.url}/engine.cloud.v1.AuthService/WhoAmI`,
-    ]);
+    const { stdout } = await curlConnectJson("AuthService/WhoAmI", ["-H", `authorization: Bearer ${srv.adminToken}`]);
     expect(JSON.parse(stdout)).toMatchObject({ principalType: "token", tenantSlug: "default", platformAdmin: true });
   });
 
   it("answers curl with a JSON error carrying code and reason", async () => {
-    const { stdout } = await run("curl", [
-      "-sS",
-      "-X",
-      "POST",
-      "-H",
-      "content-type: application/json",
-      "-d",
-      "{}",
-      `${srv.url}/engine.cloud.v1.TokenService/ListTokens`,
-    ]);
+    const { stdout } = await curlConnectJson("TokenService/ListTokens");
     const body = JSON.parse(stdout);
     expect(body.code).toBe("unauthenticated");
     expect(JSON.stringify(body.details)).toContain("TOKEN_MISSING");
