@@ -22,7 +22,7 @@ import type { Logger } from "./log.js";
 import { createRootKeyRing, loadOrCreateKeyFile } from "./crypto/root-keys.js";
 import { createTenantKeys } from "./crypto/tenant-keys.js";
 import { HashGate } from "./auth/hash-gate.js";
-import { LoginThrottle } from "./auth/login-throttle.js";
+import { invitationsThrottled, LoginThrottle } from "./auth/login-throttle.js";
 import { createPasswordHasher } from "./auth/password-hash.js";
 import { createPasswordCheck } from "./auth/password-check.js";
 import { FREE_LOGIN_FAILURES } from "./store/people.js";
@@ -145,6 +145,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         }),
       },
     });
+    // Codes are 256-bit and checksummed, so failures from one address are guesses or replays of dead codes:
+    // a few free, then growing delays, forgiven with time like the address throttle of sign-ins.
+    const invitationThrottle = new LoginThrottle({
+      freeFailures: 20,
+      baseDelayMs: 1000,
+      maxDelayMs: 15 * 60_000,
+      maxInFlight: 8,
+      forgiveOneEveryMs: 10_000,
+      refusal: invitationsThrottled,
+    });
     const people = { checkPassword, hasher };
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
@@ -162,7 +172,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         AuthService,
         createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
       );
-      router.service(UserService, createUserService({ ...deps, ...people }));
+      router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle }));
       router.service(TenantService, createTenantService(deps));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));

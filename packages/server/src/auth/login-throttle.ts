@@ -12,6 +12,8 @@ export interface LoginThrottleOptions {
   forgiveOneEveryMs?: number;
   /** Bounds memory under a spray of made-up emails or addresses. */
   maxKeys?: number;
+  /** The refusal for an attempt inside a delay (default: LOGIN_THROTTLED). */
+  refusal?: (waitMs: number) => DomainError;
   now?: () => number;
 }
 
@@ -43,19 +45,19 @@ export interface LoginAttempt {
 export class LoginThrottle {
   readonly #strikes = new Map<string, Strikes>();
   readonly #inFlight = new Map<string, number>();
-  readonly #o: LoginThrottleOptions & Required<Pick<LoginThrottleOptions, "maxKeys" | "now">>;
+  readonly #o: LoginThrottleOptions & Required<Pick<LoginThrottleOptions, "maxKeys" | "now" | "refusal">>;
 
   constructor(options: LoginThrottleOptions) {
-    this.#o = { maxKeys: 100_000, now: Date.now, ...options };
+    this.#o = { maxKeys: 100_000, now: Date.now, refusal: throttled, ...options };
   }
 
-  /** Reserves an attempt on `key`, or throws LOGIN_THROTTLED. */
+  /** Reserves an attempt on `key`, or throws the refusal (LOGIN_THROTTLED). */
   begin(key: string): LoginAttempt {
     const now = this.#o.now();
     const strikes = this.#strikes.get(key);
-    if (strikes && strikes.lockedUntil > now) throw throttled(strikes.lockedUntil - now);
+    if (strikes && strikes.lockedUntil > now) throw this.#o.refusal(strikes.lockedUntil - now);
     const inFlight = this.#inFlight.get(key) ?? 0;
-    if (inFlight >= this.#o.maxInFlight) throw throttled(1000);
+    if (inFlight >= this.#o.maxInFlight) throw this.#o.refusal(1000);
     this.#inFlight.set(key, inFlight + 1);
 
     const countAtStart = this.#count(key, now);
@@ -103,9 +105,14 @@ export function hashingBusy(): DomainError {
   return retryLater(1000, "too many sign-ins in progress");
 }
 
-function retryLater(waitMs: number, why: string): DomainError {
+/** Too many invitation codes that did not work from one address: codes are guessed, not mistyped, at that rate. */
+export function invitationsThrottled(waitMs: number): DomainError {
+  return retryLater(waitMs, "too many invitation codes that did not work from this address", "INVITATION_THROTTLED");
+}
+
+function retryLater(waitMs: number, why: string, reason = "LOGIN_THROTTLED"): DomainError {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new DomainError("resource_exhausted", "LOGIN_THROTTLED", `${why}; try again in ${seconds} s`, {
+  return new DomainError("resource_exhausted", reason, `${why}; try again in ${seconds} s`, {
     retry_after_seconds: String(seconds),
   });
 }

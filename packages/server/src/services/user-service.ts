@@ -1,13 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { MemberSchema, Role, UserService, type Member } from "@engine-cloud/sdk";
+import { InvitationSchema, InvitationState, MemberSchema, Role, UserService, type Invitation, type Member } from "@engine-cloud/sdk";
 import { actorOf, type Caller } from "../auth/caller.js";
 import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
 import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
 import { remoteAddressKey } from "../transport/remote-address.js";
-import { hashToken, mintToken } from "../auth/token-format.js";
-import { DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
+import type { LoginThrottle } from "../auth/login-throttle.js";
+import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
+import { alreadyExists, DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
 import {
   claimInvitation,
   deleteMembership,
@@ -15,21 +16,31 @@ import {
   findUserByEmail,
   getMembership,
   insertInvitation,
+  insertMembership,
   insertUser,
+  ISSUER_LOST_RIGHT,
+  listInvitations,
   listMembers,
+  lockInvitation,
   lockOwners,
   markInvitationAccepted,
+  revokeInvitation,
+  revokeInvitationsIssuedBy,
   revokeSessions,
   setMemberRole,
-  upsertMembership,
+  type InvitationRow,
 } from "../store/people.js";
+import { revokeTokensMintedBy, type Executor } from "../store/tokens.js";
+import type { ChangeEvent } from "../sync/change-feed.js";
+import { issuerMayGrant } from "../tenancy/issuer-may-grant.js";
+import { holdsOwnerPower, roleRank, rolesBeyond, tokenKindsBeyond } from "../tenancy/role-grants.js";
 import type { RoleColumn } from "../store/schema.js";
 import { tenantScope } from "../tenancy/request-context.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { enterTenant, withTenant } from "../tenancy/with-tenant.js";
 import type { Transaction } from "kysely";
 import type { Database } from "../store/schema.js";
 import type { ServiceDeps } from "./deps.js";
-import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+import { decodeIdPageToken, decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 
 const INVITATION_TTL_MS = 7 * 24 * 3600_000;
 
@@ -46,24 +57,164 @@ export function roleToProto(role: RoleColumn): Role {
   return ROLE_TO_PROTO[role];
 }
 
-/**
- * Owners are the tenant's last line of control: only an owner, or a platform
- * administrator (who seats a tenant's first owner), may grant, take away or
- * remove the owner role. Not an admin, nor any token an admin could mint.
- */
+/** See holdsOwnerPower: who may grant, take away or remove the owner role. */
 function requireOwnerPower(caller: Caller): void {
-  if (!caller.platformAdmin && caller.role !== "owner") {
+  if (!holdsOwnerPower(caller)) {
     throw permissionDenied("OWNER_REQUIRED", "only an owner may grant, change or remove the owner role");
   }
 }
 
 const invalidInvitation = () =>
   new DomainError("not_found", "INVITATION_INVALID", "this invitation code is unknown, used or expired; ask for a new one");
+const revokedInvitation = () =>
+  failedPrecondition("INVITATION_REVOKED", "this invitation was revoked by an administrator; ask for a new one");
+const issuerLostRight = () =>
+  failedPrecondition(
+    "INVITATION_ISSUER_LOST_RIGHT",
+    "whoever issued this invitation can no longer grant its role (removed, disabled, demoted or revoked), so it no longer works; ask a current administrator for a new one",
+  );
+/** Failures that a guessed or stale code earns: these count against the address's invitation throttle. */
+const CODE_FAILURES = new Set(["INVITATION_INVALID", "INVITATION_REVOKED", "INVITATION_ISSUER_LOST_RIGHT"]);
+
+const INVITATION_STATE_TO_PROTO = {
+  pending: InvitationState.PENDING,
+  accepted: InvitationState.ACCEPTED,
+  revoked: InvitationState.REVOKED,
+  expired: InvitationState.EXPIRED,
+} as const;
+
+function invitationToProto(i: InvitationRow, now: Date): Invitation {
+  const state = i.accepted_at ? "accepted" : i.revoked_at ? "revoked" : i.expires_at <= now ? "expired" : "pending";
+  return create(InvitationSchema, {
+    id: i.id,
+    email: i.email,
+    role: ROLE_TO_PROTO[i.role],
+    createdBy: i.created_by,
+    createdAt: timestampFromDate(i.created_at),
+    expiresAt: timestampFromDate(i.expires_at),
+    state: INVITATION_STATE_TO_PROTO[state],
+    acceptedAt: i.accepted_at ? timestampFromDate(i.accepted_at) : undefined,
+    acceptedBy: i.accepted_by ?? "",
+    revokedAt: i.revoked_at ? timestampFromDate(i.revoked_at) : undefined,
+    revokedBy: i.revoked_by ?? "",
+  });
+}
+
+type ClaimedInvitation = NonNullable<Awaited<ReturnType<typeof claimInvitation>>>;
+
+/**
+ * The invitation a code names, if it still works, locked until the
+ * transaction ends. One that outlived its issuer's right is revoked here (the
+ * caller commits that, then reports `dead`), so listings show it for what it is.
+ */
+async function openInvitation(tx: Transaction<Database>, codeHash: Uint8Array): Promise<{ open: ClaimedInvitation } | { dead: DomainError }> {
+  const inv = await claimInvitation(tx, codeHash);
+  if (!inv || inv.accepted_at || inv.expires_at.getTime() <= Date.now() || inv.tenant_state !== "active") {
+    return { dead: invalidInvitation() };
+  }
+  if (inv.revoked_at) return { dead: inv.revoked_by === ISSUER_LOST_RIGHT ? issuerLostRight() : revokedInvitation() };
+  if (!(await issuerMayGrant(tx, inv))) {
+    await revokeInvitation(tx, inv.tenant_id, inv.id, ISSUER_LOST_RIGHT);
+    return { dead: issuerLostRight() };
+  }
+  return { open: inv };
+}
+
+/**
+ * What a person can no longer grant once moved to `role` (or out: no role),
+ * dies with the move, in its transaction: the tokens they minted that the new
+ * role could not mint, and everything those tokens minted (L3), and their open
+ * invitations of roles the new role could not grant, or issued by those tokens
+ * (M2). Returns the events announcing the revoked tokens.
+ */
+async function revokeWhatTheyNoLongerGrant(
+  tx: Executor,
+  userId: string,
+  opts: { tenantId?: string; role?: RoleColumn },
+): Promise<ChangeEvent[]> {
+  const tokens = await revokeTokensMintedBy(tx, userId, { tenantId: opts.tenantId, kinds: opts.role && tokenKindsBeyond(opts.role) });
+  await revokeInvitationsIssuedBy(tx, [`user:${userId}`], { tenantId: opts.tenantId, roles: opts.role && rolesBeyond(opts.role) });
+  await revokeInvitationsIssuedBy(
+    tx,
+    tokens.map((t) => `token:${t.id}`),
+    { tenantId: opts.tenantId },
+  );
+  return tokens.map((t) => ({ type: "token", tenantId: t.tenant_id, tokenId: t.id }));
+}
 
 export function createUserService(
-  deps: ServiceDeps & { hasher: PasswordHasher; checkPassword: PasswordCheck },
+  deps: ServiceDeps & { hasher: PasswordHasher; checkPassword: PasswordCheck; invitationThrottle: LoginThrottle },
 ): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
+
+  /** The acceptance proper; see acceptInvitation for the throttle around it. */
+  const accept = async (req: { invitationCode: string; displayName: string; password: string }, source: string) => {
+    // A code carries a keyed checksum (auth/token-format.ts): a made-up one is refused here, before any database work.
+    const shape = inspectToken(req.invitationCode, tokenKey);
+    if (shape.kind !== "formatted" || shape.tokenKind !== "invitation") throw invalidInvitation();
+    const codeHash = hashToken(req.invitationCode, tokenKey);
+    // Who is invited is only known from the code; read it first, then act inside its tenant.
+    const first = await db.transaction().execute((tx) => openInvitation(tx, codeHash));
+    if ("dead" in first) throw first.dead;
+    const invitation = first.open;
+    let user = await findUserByEmail(db, invitation.email);
+    if (user) {
+      // Throttled like a login: an invitation must not be a way to guess an account's password.
+      await checkOwnPassword(
+        deps.checkPassword,
+        invitation.email,
+        req.password,
+        source,
+        "this email has an account: give its current password to accept",
+      );
+    } else {
+      if (!req.displayName) throw invalidArgument("display_name", "display_name: required for a new account");
+      if ([...req.password].length < PASSWORD_MIN_CHARS) {
+        throw invalidArgument("password", `password: at least ${PASSWORD_MIN_CHARS} characters`);
+      }
+      user = await insertUser(db, {
+        email: invitation.email,
+        displayName: req.displayName,
+        passwordHash: await deps.hasher.hash(req.password, source),
+      });
+    }
+    const userId = user.id;
+    // One transaction from the code to the membership, holding the invitation and its issuer locked
+    // throughout: a revocation, or the issuer's removal or demotion, either waits for it or wins.
+    const done = await db.transaction().execute(async (tx) => {
+      const again = await openInvitation(tx, codeHash); // accepted, revoked or outlived concurrently?
+      if ("dead" in again) return again;
+      const { tenant_id: tenantId, role } = again.open;
+      await enterTenant(tx, tenantId);
+      const current = await getMembership(tx, tenantId, userId);
+      // An invitation may raise a member's role, never lower it: an owner accepting a viewer invitation stays owner.
+      if (current && roleRank(current.role) >= roleRank(role)) {
+        throw alreadyExists(
+          "ALREADY_MEMBER",
+          `you are already a member of this tenant as ${current.role}, which this invitation (${role}) would not raise; it stays unused`,
+        );
+      }
+      const m = current
+        ? (await setMemberRole(tx, tenantId, userId, role))!
+        : await insertMembership(tx, { tenantId, userId, role, actor: again.open.created_by });
+      await markInvitationAccepted(tx, tenantId, again.open.id, userId);
+      return { member: m };
+    });
+    if ("dead" in done) throw done.dead;
+    const member = done.member;
+    feed.publish({ type: "membership", tenantId: invitation.tenant_id, userId });
+    return {
+      tenantSlug: invitation.tenant_slug,
+      member: create(MemberSchema, {
+        userId,
+        email: user.email,
+        displayName: user.display_name,
+        role: ROLE_TO_PROTO[member.role],
+        createdAt: timestampFromDate(member.created_at),
+        createdBy: member.created_by,
+      }),
+    };
+  };
 
   /** Changes a membership under the last-owner rule; the owners are locked so concurrent changes cannot both pass. */
   const changeMembership = async (
@@ -104,53 +255,42 @@ export function createUserService(
 
     async acceptInvitation(req, ctx) {
       const source = ctx.values.get(remoteAddressKey);
-      const codeHash = hashToken(req.invitationCode, tokenKey);
-      // Who is invited is only known from the code; read it first, then act inside its tenant.
-      const invitation = await db.transaction().execute((tx) => claimInvitation(tx, codeHash));
-      if (!invitation || invitation.accepted_at || invitation.expires_at.getTime() <= Date.now() || invitation.tenant_state !== "active") {
-        throw invalidInvitation();
+      // Guessing codes from one address is throttled like guessing passwords, and refused before the checksum is even looked at.
+      const attempt = deps.invitationThrottle.begin(source);
+      try {
+        return await accept(req, source);
+      } catch (err) {
+        if (err instanceof DomainError && CODE_FAILURES.has(err.reason)) attempt.fail();
+        throw err;
+      } finally {
+        attempt.end();
       }
-      let user = await findUserByEmail(db, invitation.email);
-      if (user) {
-        // Throttled like a login: an invitation must not be a way to guess an account's password.
-        await checkOwnPassword(
-          deps.checkPassword,
-          invitation.email,
-          req.password,
-          source,
-          "this email has an account: give its current password to accept",
-        );
-      } else {
-        if (!req.displayName) throw invalidArgument("display_name", "display_name: required for a new account");
-        if ([...req.password].length < PASSWORD_MIN_CHARS) {
-          throw invalidArgument("password", `password: at least ${PASSWORD_MIN_CHARS} characters`);
+    },
+
+    async listInvitations(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const size = pageSizeOf(req.pageSize);
+      const afterId = decodeIdPageToken(req.pageToken);
+      const now = new Date();
+      const rows = await withTenant(db, tenant.id, (tx) =>
+        listInvitations(tx, tenant.id, { limit: size + 1, afterId, showInactive: req.showInactive, now }),
+      );
+      const { page, next } = splitPage(rows, size, (i) => ({ id: i.id }));
+      return { invitations: page.map((i) => invitationToProto(i, now)), nextPageToken: next };
+    },
+
+    async revokeInvitation(req, ctx) {
+      const { caller, tenant } = tenantScope(ctx);
+      const row = await withTenant(db, tenant.id, async (tx) => {
+        const inv = await lockInvitation(tx, tenant.id, req.id);
+        if (!inv) throw notFound("INVITATION_NOT_FOUND", `no invitation ${req.id} in this tenant; list them with their ids`);
+        if (inv.role === "owner") requireOwnerPower(caller);
+        if (inv.accepted_at) {
+          throw failedPrecondition("INVITATION_ACCEPTED", "this invitation was already accepted; to take the person out, remove the member");
         }
-        user = await insertUser(db, {
-          email: invitation.email,
-          displayName: req.displayName,
-          passwordHash: await deps.hasher.hash(req.password, source),
-        });
-      }
-      const userId = user.id;
-      const member = await withTenant(db, invitation.tenant_id, async (tx) => {
-        const again = await claimInvitation(tx, codeHash);
-        if (!again || again.accepted_at) throw invalidInvitation(); // accepted concurrently
-        const m = await upsertMembership(tx, { tenantId: invitation.tenant_id, userId, role: invitation.role, actor: invitation.created_by });
-        await markInvitationAccepted(tx, invitation.tenant_id, invitation.id, userId);
-        return m;
+        return revokeInvitation(tx, tenant.id, inv.id, actorOf(caller));
       });
-      feed.publish({ type: "membership", tenantId: invitation.tenant_id, userId });
-      return {
-        tenantSlug: invitation.tenant_slug,
-        member: create(MemberSchema, {
-          userId,
-          email: user.email,
-          displayName: user.display_name,
-          role: ROLE_TO_PROTO[member.role],
-          createdAt: timestampFromDate(member.created_at),
-          createdBy: member.created_by,
-        }),
-      };
+      return { invitation: invitationToProto(row, new Date()) };
     },
 
     async listMembers(req, ctx) {
@@ -180,29 +320,35 @@ export function createUserService(
     async setMemberRole(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const role = roleFromProto(req.role);
-      const updated = await withTenant(db, tenant.id, async (tx) => {
+      const { updated, revoked } = await withTenant(db, tenant.id, async (tx) => {
         await changeMembership(tx, caller, tenant.id, req.userId, role);
-        return setMemberRole(tx, tenant.id, req.userId, role);
+        const updated = await setMemberRole(tx, tenant.id, req.userId, role);
+        return { updated, revoked: await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role }) };
       });
-      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId });
+      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked);
       return { member: create(MemberSchema, { userId: req.userId, role: ROLE_TO_PROTO[updated!.role] }) };
     },
 
     async removeMember(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      await withTenant(db, tenant.id, async (tx) => {
+      const revoked = await withTenant(db, tenant.id, async (tx) => {
         await changeMembership(tx, caller, tenant.id, req.userId, "removed");
         await deleteMembership(tx, tenant.id, req.userId);
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
+        return revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
       });
-      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId });
+      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked);
       return {};
     },
 
     async disableUser(req) {
-      if (!(await disableUser(db, req.userId))) throw notFound("USER_NOT_FOUND", "no user with that id");
-      await revokeSessions(db, req.userId);
-      await feed.publishConfirmed({ type: "user", userId: req.userId });
+      // Platform-wide, on the owner connection: the person's tokens and invitations in every tenant die with the account.
+      const revoked = await db.transaction().execute(async (tx) => {
+        if (!(await disableUser(tx, req.userId))) throw notFound("USER_NOT_FOUND", "no user with that id");
+        await revokeSessions(tx, req.userId);
+        return revokeWhatTheyNoLongerGrant(tx, req.userId, {});
+      });
+      await feed.publishConfirmed({ type: "user", userId: req.userId }, ...revoked);
       return {};
     },
   };

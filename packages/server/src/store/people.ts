@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { runCompiledOnce } from "./compiled-once.js";
-import type { Database, MembershipsTable, RoleColumn, SessionsTable, TenantStateColumn, UsersTable } from "./schema.js";
+import type { Database, InvitationsTable, MembershipsTable, RoleColumn, SessionsTable, TenantStateColumn, UsersTable } from "./schema.js";
 import type { Executor } from "./tokens.js";
 
 type Tx = Transaction<Database>;
@@ -92,13 +92,28 @@ export async function getMembership(tx: Tx, tenantId: string, userId: string) {
     .executeTakeFirst();
 }
 
-export async function upsertMembership(tx: Tx, m: { tenantId: string; userId: string; role: RoleColumn; actor: string }) {
+export async function insertMembership(tx: Tx, m: { tenantId: string; userId: string; role: RoleColumn; actor: string }) {
   return tx
     .insertInto("memberships")
     .values({ tenant_id: m.tenantId, user_id: m.userId, role: m.role, created_by: m.actor })
-    .onConflict((oc) => oc.columns(["tenant_id", "user_id"]).doUpdateSet({ role: m.role }))
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * A person's membership with their account state, locked FOR SHARE until the
+ * transaction ends: whoever removes, demotes or disables them meanwhile waits,
+ * so a right checked here holds until commit (owner connection).
+ */
+export async function lockMembershipForShare(tx: Tx, tenantId: string, userId: string) {
+  return tx
+    .selectFrom("memberships")
+    .innerJoin("users", "users.id", "memberships.user_id")
+    .select(["memberships.role", "memberships.created_at", "users.disabled_at"])
+    .where("memberships.tenant_id", "=", tenantId)
+    .where("memberships.user_id", "=", userId)
+    .forShare()
+    .executeTakeFirst();
 }
 
 export async function setMemberRole(tx: Tx, tenantId: string, userId: string, role: RoleColumn) {
@@ -282,6 +297,9 @@ export async function claimInvitation(tx: Tx, codeHash: Uint8Array) {
       "invitations.expires_at",
       "invitations.accepted_at",
       "invitations.created_by",
+      "invitations.created_at",
+      "invitations.revoked_at",
+      "invitations.revoked_by",
       "tenants.slug as tenant_slug",
       "tenants.state as tenant_state",
     ])
@@ -297,4 +315,91 @@ export async function markInvitationAccepted(tx: Tx, tenantId: string, id: strin
     .where("tenant_id", "=", tenantId)
     .where("id", "=", id)
     .execute();
+}
+
+export type InvitationRow = Omit<Selectable<InvitationsTable>, "code_hash">;
+
+const invitationColumns = [
+  "tenant_id",
+  "id",
+  "email",
+  "role",
+  "created_at",
+  "created_by",
+  "expires_at",
+  "accepted_at",
+  "accepted_by",
+  "revoked_at",
+  "revoked_by",
+] as const;
+
+/** Newest first, keyset-paginated on (created_at, id) like tokens (see listTokens for why the cursor is an id). */
+export async function listInvitations(
+  tx: Tx,
+  tenantId: string,
+  opts: { limit: number; afterId?: string; showInactive: boolean; now: Date },
+): Promise<InvitationRow[]> {
+  let q = tx
+    .selectFrom("invitations")
+    .select(invitationColumns)
+    .where("tenant_id", "=", tenantId)
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(opts.limit);
+  if (opts.afterId) {
+    q = q.where(
+      sql<boolean>`(created_at, id) < (SELECT i.created_at, i.id FROM invitations i WHERE i.tenant_id = ${tenantId} AND i.id = ${opts.afterId}::uuid)`,
+    );
+  }
+  if (!opts.showInactive) {
+    q = q.where("accepted_at", "is", null).where("revoked_at", "is", null).where("expires_at", ">", opts.now);
+  }
+  return q.execute();
+}
+
+/** One invitation, locked for a revocation. */
+export async function lockInvitation(tx: Tx, tenantId: string, id: string): Promise<InvitationRow | undefined> {
+  return tx
+    .selectFrom("invitations")
+    .select(invitationColumns)
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** Revokes once: an already revoked invitation keeps its first revocation. */
+export async function revokeInvitation(tx: Tx, tenantId: string, id: string, actor: string): Promise<InvitationRow> {
+  await tx
+    .updateTable("invitations")
+    .set({ revoked_at: sql`now()`, revoked_by: actor })
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .where("revoked_at", "is", null)
+    .execute();
+  return tx.selectFrom("invitations").select(invitationColumns).where("tenant_id", "=", tenantId).where("id", "=", id).executeTakeFirstOrThrow();
+}
+
+/** Who revoked an invitation that died with its issuer's right to grant its role. */
+export const ISSUER_LOST_RIGHT = "issuer-lost-right";
+
+/**
+ * Revokes the open invitations these actors issued (optionally only those of
+ * some roles, optionally in one tenant): they die with their issuer's right.
+ */
+export async function revokeInvitationsIssuedBy(
+  db: Executor,
+  actors: string[],
+  opts: { tenantId?: string; roles?: RoleColumn[] } = {},
+): Promise<void> {
+  if (actors.length === 0 || opts.roles?.length === 0) return;
+  let q = db
+    .updateTable("invitations")
+    .set({ revoked_at: sql`now()`, revoked_by: ISSUER_LOST_RIGHT })
+    .where("created_by", "in", actors)
+    .where("accepted_at", "is", null)
+    .where("revoked_at", "is", null);
+  if (opts.tenantId) q = q.where("tenant_id", "=", opts.tenantId);
+  if (opts.roles) q = q.where("role", "in", opts.roles);
+  await q.execute();
 }

@@ -136,6 +136,8 @@ export interface InvitationsTable {
   expires_at: Timestamp;
   accepted_at: NullableTimestamp;
   accepted_by: string | null;
+  revoked_at: NullableTimestamp;
+  revoked_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface ServerInstancesTable {

@@ -171,3 +171,39 @@ export async function tokenExistsWithHash(db: Executor, hash: Uint8Array): Promi
   const row = await db.selectFrom("tokens").select("id").where("secret_hash", "=", hash).executeTakeFirst();
   return row !== undefined;
 }
+
+/** A token's standing, locked FOR SHARE until the transaction ends, so a revocation meanwhile waits (owner connection). */
+export async function lockTokenForShare(tx: Transaction<Database>, id: string) {
+  return tx
+    .selectFrom("tokens")
+    .select(["tenant_id", "kind", "revoked_at", "expires_at"])
+    .where("id", "=", id)
+    .forShare()
+    .executeTakeFirst();
+}
+
+/**
+ * Revokes the open tokens a person minted (only those of `kinds`, if given;
+ * in one tenant, if given) and, whatever their kind, every token minted with
+ * those tokens, and so on down: a token minted by a token is as much the
+ * person's doing. Returns what it revoked, to announce on the change feed.
+ */
+export async function revokeTokensMintedBy(
+  db: Executor,
+  userId: string,
+  opts: { tenantId?: string; kinds?: TokenKindColumn[] } = {},
+): Promise<Array<{ id: string; tenant_id: string }>> {
+  if (opts.kinds?.length === 0) return [];
+  const tenant = opts.tenantId ? sql`AND tenant_id = ${opts.tenantId}::uuid` : sql``;
+  const kinds = opts.kinds ? sql`AND kind = ANY(${opts.kinds}::text[])` : sql``;
+  const { rows } = await sql<{ id: string; tenant_id: string }>`
+    WITH RECURSIVE minted (id) AS (
+      SELECT id FROM tokens WHERE created_by = ${`user:${userId}`} ${tenant} ${kinds}
+      UNION
+      SELECT t.id FROM tokens t JOIN minted m ON t.created_by = 'token:' || m.id::text
+    )
+    UPDATE tokens SET revoked_at = now()
+    WHERE id IN (SELECT id FROM minted) AND revoked_at IS NULL
+    RETURNING id, tenant_id`.execute(db);
+  return rows;
+}

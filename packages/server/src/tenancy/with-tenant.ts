@@ -19,7 +19,17 @@ export function withTenant<T>(
 ): Promise<T> {
   const builder = options.isolation ? db.transaction().setIsolationLevel(options.isolation) : db.transaction();
   return builder.execute(async (tx) => {
-    await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
+    await enterTenant(tx, tenantId);
     return fn(tx);
   });
+}
+
+/**
+ * Confines the rest of a transaction to one tenant, as withTenant does from
+ * its start. For the one transaction that must first read across tenants on
+ * the owner connection (accepting an invitation: the code names the tenant)
+ * and then write inside it, with the locks it took still held.
+ */
+export async function enterTenant(tx: Transaction<Database>, tenantId: string): Promise<void> {
+  await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
 }

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/user_service.proto.
  */
 export const file_engine_cloud_v1_user_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvdXNlcl9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi7AEKBk1lbWJlchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIjCgRyb2xlGAQgASgOMhUuZW5naW5lLmNsb3VkLnYxLlJvbGUSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRIxCg1sYXN0X2xvZ2luX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgIIAEoCCJhChFJbnZpdGVVc2VyUmVxdWVzdBIbCgVlbWFpbBgBIAEoCUIMukgJcgcQAxj+AWABEi8KBHJvbGUYAiABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZUIKukgHggEEEAEgACJdChJJbnZpdGVVc2VyUmVzcG9uc2USFwoPaW52aXRhdGlvbl9jb2RlGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInwKF0FjY2VwdEludml0YXRpb25SZXF1ZXN0EiMKD2ludml0YXRpb25fY29kZRgBIAEoCUIKukgHcgUQARiAARIeCgxkaXNwbGF5X25hbWUYAiABKAlCCLpIBXIDGMgBEhwKCHBhc3N3b3JkGAMgASgJQgq6SAdyBRABKIAIIlgKGEFjY2VwdEludml0YXRpb25SZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyEhMKC3RlbmFudF9zbHVnGAIgASgJIlEKEkxpc3RNZW1iZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWAoTTGlzdE1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYgoUU2V0TWVtYmVyUm9sZVJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQESLwoEcm9sZRgCIAEoDjIVLmVuZ2luZS5jbG91ZC52MS5Sb2xlQgq6SAeCAQQQASAAIkAKFVNldE1lbWJlclJvbGVSZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyIjAKE1JlbW92ZU1lbWJlclJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQEiFgoUUmVtb3ZlTWVtYmVyUmVzcG9uc2UiLwoSRGlzYWJsZVVzZXJSZXF1ZXN0EhkKB3VzZXJfaWQYASABKAlCCLpIBXIDsAEBIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UqcgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9PV05FUhABEg4KClJPTEVfQURNSU4QAhIRCg1ST0xFX09QRVJBVE9SEAMSEAoMUk9MRV9CVUlMREVSEAQSDwoLUk9MRV9WSUVXRVIQBTKfBQoLVXNlclNlcnZpY2USaQoKSW52aXRlVXNlchIiLmVuZ2luZS5jbG91ZC52MS5JbnZpdGVVc2VyUmVxdWVzdBojLmVuZ2luZS5jbG91ZC52MS5JbnZpdGVVc2VyUmVzcG9uc2UiEsLzGA4KDHVzZXJzLm1hbmFnZRJvChBBY2NlcHRJbnZpdGF0aW9uEiguZW5naW5lLmNsb3VkLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GikuZW5naW5lLmNsb3VkLnYxLkFjY2VwdEludml0YXRpb25SZXNwb25zZSIGwvMYAiABEm0KC0xpc3RNZW1iZXJzEiMuZW5naW5lLmNsb3VkLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBokLmVuZ2luZS5jbG91ZC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlIhOQAgHC8xgMCgp1c2Vycy5yZWFkEnIKDVNldE1lbWJlclJvbGUSJS5lbmdpbmUuY2xvdWQudjEuU2V0TWVtYmVyUm9sZVJlcXVlc3QaJi5lbmdpbmUuY2xvdWQudjEuU2V0TWVtYmVyUm9sZVJlc3BvbnNlIhLC8xgOCgx1c2Vycy5tYW5hZ2USbwoMUmVtb3ZlTWVtYmVyEiQuZW5naW5lLmNsb3VkLnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuUmVtb3ZlTWVtYmVyUmVzcG9uc2UiEsLzGA4KDHVzZXJzLm1hbmFnZRJgCgtEaXNhYmxlVXNlchIjLmVuZ2luZS5jbG91ZC52MS5EaXNhYmxlVXNlclJlcXVlc3QaJC5lbmdpbmUuY2xvdWQudjEuRGlzYWJsZVVzZXJSZXNwb25zZSIGwvMYAhABYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_google_protobuf_timestamp]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvdXNlcl9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi7AEKBk1lbWJlchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIjCgRyb2xlGAQgASgOMhUuZW5naW5lLmNsb3VkLnYxLlJvbGUSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRIxCg1sYXN0X2xvZ2luX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgIIAEoCCJhChFJbnZpdGVVc2VyUmVxdWVzdBIbCgVlbWFpbBgBIAEoCUIMukgJcgcQAxj+AWABEi8KBHJvbGUYAiABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZUIKukgHggEEEAEgACJdChJJbnZpdGVVc2VyUmVzcG9uc2USFwoPaW52aXRhdGlvbl9jb2RlGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInwKF0FjY2VwdEludml0YXRpb25SZXF1ZXN0EiMKD2ludml0YXRpb25fY29kZRgBIAEoCUIKukgHcgUQARiAARIeCgxkaXNwbGF5X25hbWUYAiABKAlCCLpIBXIDGMgBEhwKCHBhc3N3b3JkGAMgASgJQgq6SAdyBRABKIAIIlgKGEFjY2VwdEludml0YXRpb25SZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyEhMKC3RlbmFudF9zbHVnGAIgASgJIvsCCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEiMKBHJvbGUYAyABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZRISCgpjcmVhdGVkX2J5GAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBXN0YXRlGAcgASgOMiAuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb25TdGF0ZRIvCgthY2NlcHRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLYWNjZXB0ZWRfYnkYCSABKAkSLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmV2b2tlZF9ieRgLIAEoCSJsChZMaXN0SW52aXRhdGlvbnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIVCg1zaG93X2luYWN0aXZlGAMgASgIImQKF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEjAKC2ludml0YXRpb25zGAEgAygLMhsuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1Jldm9rZUludml0YXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJLChhSZXZva2VJbnZpdGF0aW9uUmVzcG9uc2USLwoKaW52aXRhdGlvbhgBIAEoCzIbLmVuZ2luZS5jbG91ZC52MS5JbnZpdGF0aW9uIlEKEkxpc3RNZW1iZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWAoTTGlzdE1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYgoUU2V0TWVtYmVyUm9sZVJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQESLwoEcm9sZRgCIAEoDjIVLmVuZ2luZS5jbG91ZC52MS5Sb2xlQgq6SAeCAQQQASAAIkAKFVNldE1lbWJlclJvbGVSZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyIjAKE1JlbW92ZU1lbWJlclJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQEiFgoUUmVtb3ZlTWVtYmVyUmVzcG9uc2UiLwoSRGlzYWJsZVVzZXJSZXF1ZXN0EhkKB3VzZXJfaWQYASABKAlCCLpIBXIDsAEBIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UqcgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9PV05FUhABEg4KClJPTEVfQURNSU4QAhIRCg1ST0xFX09QRVJBVE9SEAMSEAoMUk9MRV9CVUlMREVSEAQSDwoLUk9MRV9WSUVXRVIQBSqsAQoPSW52aXRhdGlvblN0YXRlEiAKHElOVklUQVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIcChhJTlZJVEFUSU9OX1NUQVRFX1BFTkRJTkcQARIdChlJTlZJVEFUSU9OX1NUQVRFX0FDQ0VQVEVEEAISHAoYSU5WSVRBVElPTl9TVEFURV9SRVZPS0VEEAMSHAoYSU5WSVRBVElPTl9TVEFURV9FWFBJUkVEEAQymQcKC1VzZXJTZXJ2aWNlEmkKCkludml0ZVVzZXISIi5lbmdpbmUuY2xvdWQudjEuSW52aXRlVXNlclJlcXVlc3QaIy5lbmdpbmUuY2xvdWQudjEuSW52aXRlVXNlclJlc3BvbnNlIhLC8xgOCgx1c2Vycy5tYW5hZ2USbwoQQWNjZXB0SW52aXRhdGlvbhIoLmVuZ2luZS5jbG91ZC52MS5BY2NlcHRJbnZpdGF0aW9uUmVxdWVzdBopLmVuZ2luZS5jbG91ZC52MS5BY2NlcHRJbnZpdGF0aW9uUmVzcG9uc2UiBsLzGAIgARJ7Cg9MaXN0SW52aXRhdGlvbnMSJy5lbmdpbmUuY2xvdWQudjEuTGlzdEludml0YXRpb25zUmVxdWVzdBooLmVuZ2luZS5jbG91ZC52MS5MaXN0SW52aXRhdGlvbnNSZXNwb25zZSIVkAIBwvMYDgoMdXNlcnMubWFuYWdlEnsKEFJldm9rZUludml0YXRpb24SKC5lbmdpbmUuY2xvdWQudjEuUmV2b2tlSW52aXRhdGlvblJlcXVlc3QaKS5lbmdpbmUuY2xvdWQudjEuUmV2b2tlSW52aXRhdGlvblJlc3BvbnNlIhLC8xgOCgx1c2Vycy5tYW5hZ2USbQoLTGlzdE1lbWJlcnMSIy5lbmdpbmUuY2xvdWQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GiQuZW5naW5lLmNsb3VkLnYxLkxpc3RNZW1iZXJzUmVzcG9uc2UiE5ACAcLzGAwKCnVzZXJzLnJlYWQScgoNU2V0TWVtYmVyUm9sZRIlLmVuZ2luZS5jbG91ZC52MS5TZXRNZW1iZXJSb2xlUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5TZXRNZW1iZXJSb2xlUmVzcG9uc2UiEsLzGA4KDHVzZXJzLm1hbmFnZRJvCgxSZW1vdmVNZW1iZXISJC5lbmdpbmUuY2xvdWQudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5SZW1vdmVNZW1iZXJSZXNwb25zZSISwvMYDgoMdXNlcnMubWFuYWdlEmAKC0Rpc2FibGVVc2VyEiMuZW5naW5lLmNsb3VkLnYxLkRpc2FibGVVc2VyUmVxdWVzdBokLmVuZ2luZS5jbG91ZC52MS5EaXNhYmxlVXNlclJlc3BvbnNlIgbC8xgCEAFiBnByb3RvMw", [file_buf_validate_validate, file_engine_cloud_v1_access, file_google_protobuf_timestamp]);
 
 /**
  * A person's membership in the tenant.
@@ -207,6 +207,204 @@ export const AcceptInvitationResponseSchema: GenMessage<AcceptInvitationResponse
   messageDesc(file_engine_cloud_v1_user_service, 4);
 
 /**
+ * An invitation's metadata. The code itself is never part of it.
+ *
+ * @generated from message engine.cloud.v1.Invitation
+ */
+export type Invitation = Message<"engine.cloud.v1.Invitation"> & {
+  /**
+   * Server-assigned id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The email invited.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * The role it grants.
+   *
+   * @generated from field: engine.cloud.v1.Role role = 3;
+   */
+  role: Role;
+
+  /**
+   * Who issued it: "user:<id>", "token:<id>".
+   *
+   * @generated from field: string created_by = 4;
+   */
+  createdBy: string;
+
+  /**
+   * When it was issued.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When its code stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Where it stands.
+   *
+   * @generated from field: engine.cloud.v1.InvitationState state = 7;
+   */
+  state: InvitationState;
+
+  /**
+   * When it was accepted; unset while it is not.
+   *
+   * @generated from field: google.protobuf.Timestamp accepted_at = 8;
+   */
+  acceptedAt?: Timestamp | undefined;
+
+  /**
+   * The user id of the person who accepted it; empty while none did.
+   *
+   * @generated from field: string accepted_by = 9;
+   */
+  acceptedBy: string;
+
+  /**
+   * When it was revoked; unset while it is not.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 10;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * Who revoked it: "user:<id>", "token:<id>", or "issuer-lost-right" when it
+   * died with its issuer's right to grant its role; empty while not revoked.
+   *
+   * @generated from field: string revoked_by = 11;
+   */
+  revokedBy: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.Invitation.
+ * Use `create(InvitationSchema)` to create a new message.
+ */
+export const InvitationSchema: GenMessage<Invitation> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_user_service, 5);
+
+/**
+ * Request for UserService.ListInvitations.
+ *
+ * @generated from message engine.cloud.v1.ListInvitationsRequest
+ */
+export type ListInvitationsRequest = Message<"engine.cloud.v1.ListInvitationsRequest"> & {
+  /**
+   * Maximum invitations per page: 1 to 1000; 0 means the default of 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous response; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Also list accepted, revoked and expired invitations. Default false:
+   * pending ones only.
+   *
+   * @generated from field: bool show_inactive = 3;
+   */
+  showInactive: boolean;
+};
+
+/**
+ * Describes the message engine.cloud.v1.ListInvitationsRequest.
+ * Use `create(ListInvitationsRequestSchema)` to create a new message.
+ */
+export const ListInvitationsRequestSchema: GenMessage<ListInvitationsRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_user_service, 6);
+
+/**
+ * Response for UserService.ListInvitations.
+ *
+ * @generated from message engine.cloud.v1.ListInvitationsResponse
+ */
+export type ListInvitationsResponse = Message<"engine.cloud.v1.ListInvitationsResponse"> & {
+  /**
+   * The invitations of this page, newest first.
+   *
+   * @generated from field: repeated engine.cloud.v1.Invitation invitations = 1;
+   */
+  invitations: Invitation[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.ListInvitationsResponse.
+ * Use `create(ListInvitationsResponseSchema)` to create a new message.
+ */
+export const ListInvitationsResponseSchema: GenMessage<ListInvitationsResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_user_service, 7);
+
+/**
+ * Request for UserService.RevokeInvitation.
+ *
+ * @generated from message engine.cloud.v1.RevokeInvitationRequest
+ */
+export type RevokeInvitationRequest = Message<"engine.cloud.v1.RevokeInvitationRequest"> & {
+  /**
+   * The invitation's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RevokeInvitationRequest.
+ * Use `create(RevokeInvitationRequestSchema)` to create a new message.
+ */
+export const RevokeInvitationRequestSchema: GenMessage<RevokeInvitationRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_user_service, 8);
+
+/**
+ * Response for UserService.RevokeInvitation.
+ *
+ * @generated from message engine.cloud.v1.RevokeInvitationResponse
+ */
+export type RevokeInvitationResponse = Message<"engine.cloud.v1.RevokeInvitationResponse"> & {
+  /**
+   * The invitation as revoked.
+   *
+   * @generated from field: engine.cloud.v1.Invitation invitation = 1;
+   */
+  invitation?: Invitation | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RevokeInvitationResponse.
+ * Use `create(RevokeInvitationResponseSchema)` to create a new message.
+ */
+export const RevokeInvitationResponseSchema: GenMessage<RevokeInvitationResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_user_service, 9);
+
+/**
  * Request for UserService.ListMembers.
  *
  * @generated from message engine.cloud.v1.ListMembersRequest
@@ -232,7 +430,7 @@ export type ListMembersRequest = Message<"engine.cloud.v1.ListMembersRequest"> &
  * Use `create(ListMembersRequestSchema)` to create a new message.
  */
 export const ListMembersRequestSchema: GenMessage<ListMembersRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 5);
+  messageDesc(file_engine_cloud_v1_user_service, 10);
 
 /**
  * Response for UserService.ListMembers.
@@ -260,7 +458,7 @@ export type ListMembersResponse = Message<"engine.cloud.v1.ListMembersResponse">
  * Use `create(ListMembersResponseSchema)` to create a new message.
  */
 export const ListMembersResponseSchema: GenMessage<ListMembersResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 6);
+  messageDesc(file_engine_cloud_v1_user_service, 11);
 
 /**
  * Request for UserService.SetMemberRole.
@@ -288,7 +486,7 @@ export type SetMemberRoleRequest = Message<"engine.cloud.v1.SetMemberRoleRequest
  * Use `create(SetMemberRoleRequestSchema)` to create a new message.
  */
 export const SetMemberRoleRequestSchema: GenMessage<SetMemberRoleRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 7);
+  messageDesc(file_engine_cloud_v1_user_service, 12);
 
 /**
  * Response for UserService.SetMemberRole.
@@ -309,7 +507,7 @@ export type SetMemberRoleResponse = Message<"engine.cloud.v1.SetMemberRoleRespon
  * Use `create(SetMemberRoleResponseSchema)` to create a new message.
  */
 export const SetMemberRoleResponseSchema: GenMessage<SetMemberRoleResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 8);
+  messageDesc(file_engine_cloud_v1_user_service, 13);
 
 /**
  * Request for UserService.RemoveMember.
@@ -330,7 +528,7 @@ export type RemoveMemberRequest = Message<"engine.cloud.v1.RemoveMemberRequest">
  * Use `create(RemoveMemberRequestSchema)` to create a new message.
  */
 export const RemoveMemberRequestSchema: GenMessage<RemoveMemberRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 9);
+  messageDesc(file_engine_cloud_v1_user_service, 14);
 
 /**
  * Response for UserService.RemoveMember. It has no fields.
@@ -345,7 +543,7 @@ export type RemoveMemberResponse = Message<"engine.cloud.v1.RemoveMemberResponse
  * Use `create(RemoveMemberResponseSchema)` to create a new message.
  */
 export const RemoveMemberResponseSchema: GenMessage<RemoveMemberResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 10);
+  messageDesc(file_engine_cloud_v1_user_service, 15);
 
 /**
  * Request for UserService.DisableUser.
@@ -366,7 +564,7 @@ export type DisableUserRequest = Message<"engine.cloud.v1.DisableUserRequest"> &
  * Use `create(DisableUserRequestSchema)` to create a new message.
  */
 export const DisableUserRequestSchema: GenMessage<DisableUserRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 11);
+  messageDesc(file_engine_cloud_v1_user_service, 16);
 
 /**
  * Response for UserService.DisableUser. It has no fields.
@@ -381,7 +579,7 @@ export type DisableUserResponse = Message<"engine.cloud.v1.DisableUserResponse">
  * Use `create(DisableUserResponseSchema)` to create a new message.
  */
 export const DisableUserResponseSchema: GenMessage<DisableUserResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_user_service, 12);
+  messageDesc(file_engine_cloud_v1_user_service, 17);
 
 /**
  * A tenant role: a documented set of permissions (see docs/MULTI_TENANT.md).
@@ -439,6 +637,54 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_engine_cloud_v1_user_service, 0);
 
 /**
+ * Where an invitation stands.
+ *
+ * @generated from enum engine.cloud.v1.InvitationState
+ */
+export enum InvitationState {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: INVITATION_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its code can still be accepted.
+   *
+   * @generated from enum value: INVITATION_STATE_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * Accepted: the code worked once and never will again.
+   *
+   * @generated from enum value: INVITATION_STATE_ACCEPTED = 2;
+   */
+  ACCEPTED = 2,
+
+  /**
+   * Revoked, by RevokeInvitation or because its issuer lost the right to grant its role.
+   *
+   * @generated from enum value: INVITATION_STATE_REVOKED = 3;
+   */
+  REVOKED = 3,
+
+  /**
+   * Expired unaccepted.
+   *
+   * @generated from enum value: INVITATION_STATE_EXPIRED = 4;
+   */
+  EXPIRED = 4,
+}
+
+/**
+ * Describes the enum engine.cloud.v1.InvitationState.
+ */
+export const InvitationStateSchema: GenEnum<InvitationState> = /*@__PURE__*/
+  enumDesc(file_engine_cloud_v1_user_service, 1);
+
+/**
  * UserService manages the people of a tenant: invitations, members, roles.
  *
  * @generated from service engine.cloud.v1.UserService
@@ -467,6 +713,31 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof AcceptInvitationRequestSchema;
     output: typeof AcceptInvitationResponseSchema;
+  },
+  /**
+   * Lists the tenant's invitations, newest first: pending ones, and with
+   * show_inactive also accepted, revoked and expired ones. Never their codes.
+   *
+   * @generated from rpc engine.cloud.v1.UserService.ListInvitations
+   */
+  listInvitations: {
+    methodKind: "unary";
+    input: typeof ListInvitationsRequestSchema;
+    output: typeof ListInvitationsResponseSchema;
+  },
+  /**
+   * Revokes an invitation: its code stops working at once. Idempotent for a
+   * revoked one; an accepted one is refused (FAILED_PRECONDITION, reason
+   * INVITATION_ACCEPTED): remove the member instead. Only an owner may revoke
+   * an owner invitation. An invitation also dies by itself when whoever issued
+   * it can no longer grant its role (removed, disabled, demoted, revoked).
+   *
+   * @generated from rpc engine.cloud.v1.UserService.RevokeInvitation
+   */
+  revokeInvitation: {
+    methodKind: "unary";
+    input: typeof RevokeInvitationRequestSchema;
+    output: typeof RevokeInvitationResponseSchema;
   },
   /**
    * Lists the tenant's members.
