@@ -150,6 +150,23 @@ describe("engine-cloud people, from invitation to logout", () => {
     expect(expectOk(await login("bob", "bob@acme.com", passwords.bob)).stdout).toContain("bob@acme.com, viewer of acme");
   });
 
+  it("lists open invitations in a table and as JSON, never their codes, and revokes one by id", async () => {
+    const code = await invite(ann, "dave@acme.com", "operator");
+    const { stdout } = expectOk(await ann(["user", "invitations"]));
+    expect(stdout).toMatch(/^ID +EMAIL +ROLE +STATE +INVITED BY/);
+    expect(stdout).toMatch(/dave@acme\.com +operator +pending +user:/);
+    const { invitations } = JSON.parse(expectOk(await ann(["user", "invitations", "--json"])).stdout);
+    expect(invitations.map((i: { email: string; state: string }) => [i.email, i.state])).toEqual([
+      ["dave@acme.com", "INVITATION_STATE_PENDING"],
+    ]);
+    expect(expectOk(await ann(["user", "revoke-invitation", invitations[0].id])).stdout).toContain(
+      "Revoked the invitation of dave@acme.com",
+    );
+    expectRefused(await acceptNew(carol, code, "Dave", passwords.carol), /INVITATION_REVOKED/);
+    expect(expectOk(await ann(["user", "invitations"])).stdout).toContain("No open invitations.");
+    expect(expectOk(await ann(["user", "invitations", "--all"])).stdout).toMatch(/dave@acme\.com +operator +revoked/);
+  });
+
   it("refuses the viewer what a viewer may not do, with PERMISSION_DENIED", async () => {
     expectRefused(await bob(["token", "list"]), /PERMISSION_DENIED/);
   });

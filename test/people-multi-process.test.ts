@@ -1,4 +1,4 @@
-import { errorReason, Role, type CloudClient } from "@engine-cloud/sdk";
+import { errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";
@@ -83,6 +83,22 @@ const REVOCATIONS: Array<{ kind: string; reason: string; revoke: (t: PeopleTenan
   },
 ];
 
+/** Opens a Watch with `client`, takes its access away with `revoke`, and expects the stream refused within a second. */
+async function expectWatchEndedWithinASecond(client: CloudClient, revoke: () => Promise<unknown>) {
+  const watch = recordWatch(client, { project: WATCHED_PROJECT });
+  try {
+    await watch.until(isCaughtUp);
+    await revoke();
+    const revokedAt = performance.now();
+    const end = await Promise.race([watch.ended, new Promise<"still open">((r) => setTimeout(() => r("still open"), 1500))]);
+    expect(end, "the stream was still open 1.5 s after the revocation").not.toBe("still open");
+    expect(["unauthenticated", "permission_denied"]).toContain(end && end !== "still open" ? end.codeName : "ended cleanly");
+    expect(watch.endedAt! - revokedAt).toBeLessThanOrEqual(1000);
+  } finally {
+    await watch.close();
+  }
+}
+
 describe.skipIf(!onPostgres)("people on two server processes sharing one database", () => {
   it("serves two distinct processes", () => {
     expect(a.child.pid).not.toBe(b.child.pid);
@@ -104,18 +120,25 @@ describe.skipIf(!onPostgres)("people on two server processes sharing one databas
 
     it("ends the person's open Watch stream on B within one second", async () => {
       const t = await peopleTenant();
-      const watch = recordWatch(on(b, t.admin.token), { project: WATCHED_PROJECT });
-      try {
-        await watch.until(isCaughtUp);
-        await revoke(t);
-        const revokedAt = performance.now();
-        const end = await Promise.race([watch.ended, new Promise<"still open">((r) => setTimeout(() => r("still open"), 1500))]);
-        expect(end, "the stream was still open 1.5 s after the revocation").not.toBe("still open");
-        expect(["unauthenticated", "permission_denied"]).toContain(end && end !== "still open" ? end.codeName : "ended cleanly");
-        expect(watch.endedAt! - revokedAt).toBeLessThanOrEqual(1000);
-      } finally {
-        await watch.close();
-      }
+      await expectWatchEndedWithinASecond(on(b, t.admin.token), () => revoke(t));
+    });
+  });
+
+  describe.each(REVOCATIONS.slice(0, 2))("when $kind through A, the tokens the person minted", ({ revoke }) => {
+    const mintedByAdmin = async (t: PeopleTenant) =>
+      (await on(a, t.admin.token).tokens.createToken({ label: "admin-made", kind: TokenKind.RUNTIME })).secret;
+
+    it("are refused on B at their very next request (TOKEN_REVOKED)", async () => {
+      const t = await peopleTenant();
+      const secret = await mintedByAdmin(t);
+      await on(b, secret).auth.whoAmI({}); // B now holds the token as valid
+      await revoke(t);
+      expect((await failureOf(on(b, secret).auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+    });
+
+    it("end their open Watch stream on B within one second", async () => {
+      const t = await peopleTenant();
+      await expectWatchEndedWithinASecond(on(b, await mintedByAdmin(t)), () => revoke(t));
     });
   });
 

@@ -1,6 +1,6 @@
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createCloudClient, Role, TokenKind, type CloudErrorDetails } from "@engine-cloud/sdk";
+import { createCloudClient, describeCloudError, InvitationState, Role, TokenKind, type CloudErrorDetails } from "@engine-cloud/sdk";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderForLeakCheck } from "./support/call-any-method.js";
@@ -623,6 +623,240 @@ describe("row-level security for people (defence in depth)", () => {
     expect(await keysSeenByApp({ name: "users", tenantOwned: false }, tenant.id)).toEqual([owner.userId]);
     expect(await keysSeenByApp({ name: "sessions", tenantOwned: true }, tenant.id)).toEqual([tenant.id]);
     expect(await keysSeenByApp({ name: "memberships", tenantOwned: true }, tenant.id)).toEqual([tenant.id]);
+  });
+});
+
+describe("invitations: listed, revoked, and no stronger than whoever issued them", () => {
+  /** An invitation by `inviter`, its code remembered for the log check. */
+  const inviteBy = async (inviter: TestPerson["client"], role: Role, email = uniqueEmail()) => {
+    const { invitationCode } = await inviter.users.inviteUser({ email, role });
+    secretsHandled.push(invitationCode);
+    return invitationCode;
+  };
+  const acceptNew = (invitationCode: string) => {
+    const password = uniquePassword();
+    secretsHandled.push(password);
+    return anonymous().users.acceptInvitation({ invitationCode, displayName: "Newcomer", password });
+  };
+
+  it("lists open invitations newest first with email, role, issuer, creation and expiry, and never their codes", async () => {
+    const { owner } = await tenantWithOwner();
+    const emails = [uniqueEmail("first"), uniqueEmail("second"), uniqueEmail("third")];
+    const codes = [];
+    for (const email of emails) codes.push(await inviteBy(owner.client, Role.OPERATOR, email));
+    const first = await owner.client.users.listInvitations({ pageSize: 2 });
+    const rest = await owner.client.users.listInvitations({ pageSize: 2, pageToken: first.nextPageToken });
+    const listed = [...first.invitations, ...rest.invitations];
+    expect(rest.nextPageToken).toBe("");
+    expect(listed.map((i) => i.email)).toEqual([...emails].reverse());
+    const [one] = listed;
+    expect([one.role, one.state, one.createdBy]).toEqual([Role.OPERATOR, InvitationState.PENDING, `user:${owner.userId}`]);
+    expect(Number(one.expiresAt!.seconds) - Number(one.createdAt!.seconds)).toBe(7 * 86_400);
+    const said = renderForLeakCheck([first, rest]);
+    for (const code of codes) expect(said).not.toContain(code);
+  });
+
+  it("revokes an invitation: its code stops working at once, and the list shows it revoked", async () => {
+    const { owner } = await tenantWithOwner();
+    const code = await inviteBy(owner.client, Role.VIEWER);
+    const [open] = (await owner.client.users.listInvitations({})).invitations;
+    const { invitation } = await owner.client.users.revokeInvitation({ id: open.id });
+    expect([invitation!.state, invitation!.revokedBy]).toEqual([InvitationState.REVOKED, `user:${owner.userId}`]);
+    const err = await failureOf(acceptNew(code));
+    expect([err.codeName, err.reason]).toEqual(["failed_precondition", "INVITATION_REVOKED"]);
+    expect((await owner.client.users.listInvitations({})).invitations).toEqual([]);
+    const all = (await owner.client.users.listInvitations({ showInactive: true })).invitations;
+    expect(all.find((i) => i.id === open.id)?.state).toBe(InvitationState.REVOKED);
+  });
+
+  it("refuses to revoke an accepted invitation, pointing at removing the member", async () => {
+    const { owner } = await tenantWithOwner();
+    await acceptNew(await inviteBy(owner.client, Role.VIEWER));
+    const [accepted] = (await owner.client.users.listInvitations({ showInactive: true })).invitations;
+    expect(accepted.state).toBe(InvitationState.ACCEPTED);
+    const err = await failureOf(owner.client.users.revokeInvitation({ id: accepted.id }));
+    expect([err.codeName, err.reason]).toEqual(["failed_precondition", "INVITATION_ACCEPTED"]);
+  });
+
+  it("does not let a removed admin re-enter with an admin invitation they issued to themselves before the removal", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const backdoor = await inviteBy(admin.client, Role.ADMIN, admin.email);
+    await owner.client.users.removeMember({ userId: admin.userId });
+    const err = await failureOf(anonymous().users.acceptInvitation({ invitationCode: backdoor, password: admin.password }));
+    expect([err.codeName, err.reason]).toEqual(["failed_precondition", "INVITATION_ISSUER_LOST_RIGHT"]);
+    expect((await owner.client.users.listMembers({})).members.map((m) => m.userId)).not.toContain(admin.userId);
+    const [dead] = (await owner.client.users.listInvitations({ showInactive: true })).invitations;
+    expect([dead.state, dead.revokedBy]).toEqual([InvitationState.REVOKED, "issuer-lost-right"]);
+  });
+
+  it("checks the issuer's right at acceptance itself, not only when the right is taken away", async () => {
+    // As for an invitation issued before revocation on removal existed: nothing marked it, the acceptance must still refuse.
+    const { tenant, owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const code = await inviteBy(admin.client, Role.ADMIN);
+    await owner.client.users.removeMember({ userId: admin.userId });
+    await sql`UPDATE invitations SET revoked_at = NULL, revoked_by = NULL WHERE tenant_id = ${tenant.id}::uuid`.execute(
+      srv.server.app.storage.db,
+    );
+    expect((await failureOf(acceptNew(code))).reason).toBe("INVITATION_ISSUER_LOST_RIGHT");
+  });
+
+  it("kills an admin's invitations when the admin is demoted below what they grant, and keeps those still in reach", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const adminInvite = await inviteBy(admin.client, Role.ADMIN);
+    await owner.client.users.setMemberRole({ userId: admin.userId, role: Role.VIEWER });
+    const err = await failureOf(acceptNew(adminInvite));
+    expect([err.codeName, err.reason]).toEqual(["failed_precondition", "INVITATION_ISSUER_LOST_RIGHT"]);
+  });
+
+  it("kills a demoted owner's owner invitations, not their admin ones", async () => {
+    const { owner } = await tenantWithOwner();
+    const second = await person(srv, owner.client, Role.OWNER);
+    const ownerInvite = await inviteBy(second.client, Role.OWNER);
+    const adminInvite = await inviteBy(second.client, Role.ADMIN);
+    await owner.client.users.setMemberRole({ userId: second.userId, role: Role.ADMIN });
+    expect((await failureOf(acceptNew(ownerInvite))).reason).toBe("INVITATION_ISSUER_LOST_RIGHT");
+    expect((await acceptNew(adminInvite)).member!.role).toBe(Role.ADMIN);
+  });
+
+  it("kills the invitations a token issued when the token is revoked", async () => {
+    const { owner } = await tenantWithOwner();
+    const { secret, token } = await owner.client.tokens.createToken({ label: "hr-bot", kind: TokenKind.TENANT_ADMIN });
+    const code = await inviteBy(srv.client(secret), Role.VIEWER);
+    await owner.client.tokens.revokeToken({ id: token!.id });
+    expect((await failureOf(acceptNew(code))).reason).toBe("INVITATION_ISSUER_LOST_RIGHT");
+  });
+
+  it("lets only an owner revoke an owner invitation", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    await inviteBy(owner.client, Role.OWNER);
+    const [open] = (await admin.client.users.listInvitations({})).invitations;
+    const err = await failureOf(admin.client.users.revokeInvitation({ id: open.id }));
+    expect([err.codeName, err.reason]).toEqual(["permission_denied", "OWNER_REQUIRED"]);
+  });
+
+  it("answers an unknown invitation id with NOT_FOUND", async () => {
+    const { owner } = await tenantWithOwner();
+    const err = await failureOf(owner.client.users.revokeInvitation({ id: "00000000-0000-4000-8000-000000000000" }));
+    expect([err.codeName, err.reason]).toEqual(["not_found", "INVITATION_NOT_FOUND"]);
+  });
+});
+
+describe("accepting an invitation as an existing member", () => {
+  it("never lowers a role: the only owner accepting an admin's viewer invitation stays owner, refused ALREADY_MEMBER", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const { invitationCode } = await admin.client.users.inviteUser({ email: owner.email, role: Role.VIEWER });
+    secretsHandled.push(invitationCode);
+    const err = await failureOf(anonymous().users.acceptInvitation({ invitationCode, password: owner.password }));
+    expect([err.codeName, err.reason]).toEqual(["already_exists", "ALREADY_MEMBER"]);
+    expect(await roleOf(admin.client, owner.userId)).toBe(Role.OWNER);
+    expect((await owner.client.auth.whoAmI({})).role).toBe("owner");
+  });
+
+  it("raises a member's role when the invitation grants more", async () => {
+    const { owner } = await tenantWithOwner();
+    const viewer = await person(srv, owner.client, Role.VIEWER);
+    const { invitationCode } = await owner.client.users.inviteUser({ email: viewer.email, role: Role.ADMIN });
+    secretsHandled.push(invitationCode);
+    const { member } = await anonymous().users.acceptInvitation({ invitationCode, password: viewer.password });
+    expect(member!.role).toBe(Role.ADMIN);
+    expect(await roleOf(owner.client, viewer.userId)).toBe(Role.ADMIN);
+  });
+});
+
+describe("invitation codes: checked before the database, guesses throttled", () => {
+  // A server of its own: the per-address throttle counts every failure from loopback in the process.
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: FAST_PASSWORD_HASH });
+  });
+  afterAll(() => server?.stop());
+  const accept = (invitationCode: string, via = createCloudClient({ baseUrl: server.url })) =>
+    via.users.acceptInvitation({ invitationCode, displayName: "Guess", password: uniquePassword() });
+  /** Well-formed codes with a checksum the server's key did not make, and shapes that are not codes at all. */
+  const forged = (i: number) =>
+    i % 2 === 0 ? `eci_${randomBytes(40).toString("base64url").replace(/[-_]/g, "x").slice(0, 49)}` : `not-a-code-${i}`;
+
+  it("refuses made-up codes without touching the database", async () => {
+    const db = server.server.app.storage.db;
+    // The invitations table is locked, and on PGlite the one connection held, while the forgeries arrive:
+    // any of them that reached the database would wait here until the test gave up.
+    const answers = await db.transaction().execute(async (tx) => {
+      await sql`LOCK TABLE invitations IN ACCESS EXCLUSIVE MODE`.execute(tx);
+      const flood = Promise.all(Array.from({ length: 10 }, (_, i) => failureOf(accept(forged(i)))));
+      const gaveUp = new Promise<"reached the database">((r) => setTimeout(() => r("reached the database"), 15_000).unref());
+      return Promise.race([flood, gaveUp]);
+    });
+    expect(answers).not.toBe("reached the database");
+    expect((answers as CloudErrorDetails[]).map((a) => `${a.codeName} ${a.reason}`)).toEqual(Array(10).fill("not_found INVITATION_INVALID"));
+  });
+
+  it("throttles a flood of made-up codes from one address, saying when to retry, and still accepts a genuine code from another", async () => {
+    const tenant = await createTestTenant(server);
+    const { invitationCode } = await tenant.admin.users.inviteUser({ email: uniqueEmail(), role: Role.VIEWER });
+    secretsHandled.push(invitationCode);
+    const answers: CloudErrorDetails[] = [];
+    for (let i = 0; i < 40; i++) answers.push(await failureOf(accept(forged(i))));
+    const limited = answers.find((a) => a.reason === "INVITATION_THROTTLED");
+    expect(limited?.codeName).toBe("resource_exhausted");
+    expect(Number(limited?.metadata.retry_after_seconds)).toBeGreaterThanOrEqual(1);
+    expect(answers.filter((a) => a.reason === "INVITATION_THROTTLED").length).toBeGreaterThan(10);
+    // Even a genuine code waits out the delay from the flooding address, but not from another one.
+    expect((await failureOf(accept(invitationCode))).reason).toBe("INVITATION_THROTTLED");
+    const elsewhere = createCloudClient({
+      baseUrl: server.url,
+      transport: createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", nodeOptions: { localAddress: "127.0.0.2" } }),
+    });
+    expect((await accept(invitationCode, elsewhere)).tenantSlug).toBe(tenant.slug);
+  });
+});
+
+describe("tokens a person minted end with the person's right to mint them", () => {
+  const works = async (secret: string) =>
+    srv.client(secret).auth.whoAmI({}).then(
+      () => "works",
+      (e) => describeCloudError(e).reason,
+    );
+
+  it("revokes at once the tokens a removed admin minted, and the tokens minted with those, and no one else's", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const minted = await admin.client.tokens.createToken({ label: "admin-made", kind: TokenKind.TENANT_ADMIN });
+    const grandchild = await srv.client(minted.secret).tokens.createToken({ label: "made-by-token", kind: TokenKind.RUNTIME });
+    const ownersOwn = await owner.client.tokens.createToken({ label: "owner-made", kind: TokenKind.RUNTIME });
+    for (const t of [minted, grandchild, ownersOwn]) expect(await works(t.secret)).toBe("works");
+    await owner.client.users.removeMember({ userId: admin.userId });
+    expect(await works(minted.secret)).toBe("TOKEN_REVOKED");
+    expect(await works(grandchild.secret)).toBe("TOKEN_REVOKED");
+    expect(await works(ownersOwn.secret)).toBe("works");
+  });
+
+  it("revokes the tokens of a person disabled platform-wide, in every tenant", async () => {
+    const { owner } = await tenantWithOwner();
+    const { tenant: second } = await tenantWithOwner();
+    const { invitationCode } = await second.admin.users.inviteUser({ email: owner.email, role: Role.ADMIN });
+    secretsHandled.push(invitationCode);
+    await anonymous().users.acceptInvitation({ invitationCode, password: owner.password });
+    const there = remember(await signIn(srv, owner.email, owner.password, second.slug));
+    const here = await owner.client.tokens.createToken({ label: "here", kind: TokenKind.RUNTIME });
+    const elsewhere = await there.client.tokens.createToken({ label: "there", kind: TokenKind.RUNTIME });
+    await srv.admin().users.disableUser({ userId: owner.userId });
+    expect([await works(here.secret), await works(elsewhere.secret)]).toEqual(["TOKEN_REVOKED", "TOKEN_REVOKED"]);
+  });
+
+  it("revokes on a demotion the tokens the new role could not mint, and keeps them on an owner's move to admin", async () => {
+    const { owner } = await tenantWithOwner();
+    const admin = await person(srv, owner.client, Role.ADMIN);
+    const second = await person(srv, owner.client, Role.OWNER);
+    const adminMade = await admin.client.tokens.createToken({ label: "a", kind: TokenKind.RUNTIME });
+    const ownerMade = await second.client.tokens.createToken({ label: "o", kind: TokenKind.TENANT_ADMIN });
+    await owner.client.users.setMemberRole({ userId: admin.userId, role: Role.OPERATOR });
+    await owner.client.users.setMemberRole({ userId: second.userId, role: Role.ADMIN });
+    expect([await works(adminMade.secret), await works(ownerMade.secret)]).toEqual(["TOKEN_REVOKED", "works"]);
   });
 });
 

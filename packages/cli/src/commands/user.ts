@@ -2,9 +2,12 @@ import { create } from "@bufbuild/protobuf";
 import {
   AcceptInvitationResponseSchema,
   DisableUserResponseSchema,
+  InvitationStateSchema,
   InviteUserResponseSchema,
+  ListInvitationsResponseSchema,
   ListMembersResponseSchema,
   RemoveMemberResponseSchema,
+  RevokeInvitationResponseSchema,
   RoleSchema,
   SetMemberRoleResponseSchema,
   type CloudClient,
@@ -102,6 +105,46 @@ const list = defineCommand({
   },
 });
 
+const invitations = defineCommand({
+  name: "invitations",
+  summary: "List the tenant's open invitations, newest first (never their codes)",
+  options: { all: { type: "boolean", description: "Include accepted, revoked and expired invitations" } },
+  async run(ctx, _args, options) {
+    const found = await collectPages(async (pageToken) => {
+      const res = await ctx.client().users.listInvitations({ pageToken, showInactive: options.all });
+      return { items: res.invitations, nextPageToken: res.nextPageToken };
+    });
+    ctx.out.result(ListInvitationsResponseSchema, create(ListInvitationsResponseSchema, { invitations: found }), () =>
+      found.length === 0
+        ? options.all
+          ? "No invitations."
+          : "No open invitations."
+        : formatTable(
+            ["id", "email", "role", "state", "invited by", "created", "expires"],
+            found.map((i) => [
+              i.id,
+              i.email,
+              enumLabel(RoleSchema, i.role),
+              enumLabel(InvitationStateSchema, i.state),
+              i.createdBy,
+              formatRelative(i.createdAt, ctx.now),
+              formatRelative(i.expiresAt, ctx.now),
+            ]),
+          ),
+    );
+  },
+});
+
+const revokeInvitation = defineCommand({
+  name: "revoke-invitation",
+  summary: "Revoke an invitation: its code stops working at once",
+  args: ["invitation-id"],
+  async run(ctx, [id]) {
+    const res = await ctx.client().users.revokeInvitation({ id });
+    ctx.out.result(RevokeInvitationResponseSchema, res, () => `Revoked the invitation of ${res.invitation?.email ?? id}.`);
+  },
+});
+
 const setRole = defineCommand({
   name: "set-role",
   summary: "Change a member's role (only an owner may grant or take away owner)",
@@ -138,7 +181,7 @@ const disable = defineCommand({
 export const userCommands: CommandGroup = {
   name: "user",
   summary: "Invite people, accept invitations, and manage the tenant's members and roles",
-  commands: [invite, accept, list, setRole, remove, disable],
+  commands: [invite, accept, invitations, revokeInvitation, list, setRole, remove, disable],
 };
 
 function parseRole(label: string, what: string): Role {
