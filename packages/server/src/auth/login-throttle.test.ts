@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DomainError } from "../errors/domain-error.js";
-import { LoginThrottle, type LoginThrottleOptions } from "./login-throttle.js";
+import { invitationsThrottled, LoginThrottle, type LoginThrottleOptions } from "./login-throttle.js";
 
 function throttleAt(options: Partial<LoginThrottleOptions> = {}) {
   const clock = { now: 1_000_000 };
@@ -31,6 +31,14 @@ function throttleAt(options: Partial<LoginThrottleOptions> = {}) {
 }
 
 describe("LoginThrottle", () => {
+  it("refuses with the refusal it was built with, and its retry hint", () => {
+    const { throttle, failOnce } = throttleAt({ refusal: invitationsThrottled, freeFailures: 1 });
+    failOnce("a");
+    expect(() => throttle.begin("a")).toThrow(
+      expect.objectContaining({ kind: "resource_exhausted", reason: "INVITATION_THROTTLED", metadata: { retry_after_seconds: "1" } }),
+    );
+  });
+
   it("lets the free failures through, then doubles the delay with each further one", () => {
     const { clock, waitFor, failOnce } = throttleAt();
     const waits: number[] = [];
