@@ -283,7 +283,7 @@ export function createUserService(
       const { caller, tenant } = tenantScope(ctx);
       const row = await withTenant(db, tenant.id, async (tx) => {
         const inv = await lockInvitation(tx, tenant.id, req.id);
-        if (!inv) throw notFound("INVITATION_NOT_FOUND", `no invitation ${req.id} in this tenant; list them with their ids`);
+        if (!inv) throw notFound("INVITATION_NOT_FOUND", `no invitation ${req.id} in this tenant; list the invitations to find the right id`);
         if (inv.role === "owner") requireOwnerPower(caller);
         if (inv.accepted_at) {
           throw failedPrecondition("INVITATION_ACCEPTED", "this invitation was already accepted; to take the person out, remove the member");
