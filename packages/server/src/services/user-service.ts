@@ -142,6 +142,17 @@ async function revokeWhatTheyNoLongerGrant(
   return tokens.map((t) => ({ type: "token", tenantId: t.tenant_id, tokenId: t.id }));
 }
 
+/**
+ * Announces rights taken away, confirmed by every process. In slices that fit
+ * one notification each: a peer confirms a batch as soon as it has applied its
+ * first notification, so a batch split over several (a person who minted
+ * hundreds of tokens) could be confirmed before its last part was applied.
+ */
+async function publishRevocations(feed: ServiceDeps["feed"], events: ChangeEvent[]): Promise<void> {
+  const PER_NOTIFICATION = 50; // ~100 bytes each, far below the 8,000-byte payload limit
+  for (let i = 0; i < events.length; i += PER_NOTIFICATION) await feed.publishConfirmed(...events.slice(i, i + PER_NOTIFICATION));
+}
+
 export function createUserService(
   deps: ServiceDeps & { hasher: PasswordHasher; checkPassword: PasswordCheck; invitationThrottle: LoginThrottle },
 ): ServiceImpl<typeof UserService> {
@@ -325,7 +336,7 @@ export function createUserService(
         const updated = await setMemberRole(tx, tenant.id, req.userId, role);
         return { updated, revoked: await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role }) };
       });
-      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked);
+      await publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]);
       return { member: create(MemberSchema, { userId: req.userId, role: ROLE_TO_PROTO[updated!.role] }) };
     },
 
@@ -337,7 +348,7 @@ export function createUserService(
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
         return revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
       });
-      await feed.publishConfirmed({ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked);
+      await publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]);
       return {};
     },
 
@@ -348,7 +359,7 @@ export function createUserService(
         await revokeSessions(tx, req.userId);
         return revokeWhatTheyNoLongerGrant(tx, req.userId, {});
       });
-      await feed.publishConfirmed({ type: "user", userId: req.userId }, ...revoked);
+      await publishRevocations(feed, [{ type: "user", userId: req.userId }, ...revoked]);
       return {};
     },
   };
