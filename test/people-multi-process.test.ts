@@ -142,6 +142,19 @@ describe.skipIf(!onPostgres)("people on two server processes sharing one databas
     });
   });
 
+  it("refuses on B, at their very next request, every one of the many tokens a removed admin minted", async () => {
+    // More revocations than one notification holds: the call returns only once B has applied them all.
+    const t = await peopleTenant();
+    const secrets: string[] = [];
+    for (let i = 0; i < 120; i++) {
+      secrets.push((await on(a, t.admin.token).tokens.createToken({ label: `fleet-${i}`, kind: TokenKind.RUNTIME })).secret);
+    }
+    for (const secret of secrets) await on(b, secret).auth.whoAmI({});
+    await t.owner.client.users.removeMember({ userId: t.admin.userId });
+    const reasons = await Promise.all(secrets.map((secret) => on(b, secret).auth.whoAmI({}).then(() => "ACCEPTED", errorReason)));
+    expect(reasons).toEqual(Array(120).fill("TOKEN_REVOKED"));
+  }, 60_000);
+
   it("applies on B, at its very next request, a role lowered through A", async () => {
     const t = await peopleTenant();
     await on(b, t.admin.token).tokens.listTokens({});
