@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { connectionLossAsUnavailable } from "./errors.js";
 import {
   createConnectTransport,
   createGrpcTransport,
@@ -47,10 +48,36 @@ function credentialInterceptor(token: string | undefined, tenant: string | undef
   };
 }
 
+/** Reports a dropped connection as UNAVAILABLE, on unary calls and mid-stream alike (see connectionLossAsUnavailable). */
+const connectionLossInterceptor: Interceptor = (next) => async (req) => {
+  let res;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw connectionLossAsUnavailable(err, req.signal);
+  }
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw connectionLossAsUnavailable(err, req.signal);
+      }
+    })(),
+  };
+};
+
 /** Builds the transport for a protocol; one HTTP/2 session is shared by all clients of it. */
 export function createCloudTransport(options: CloudClientOptions): Transport {
   if (options.transport) return options.transport;
-  const interceptors = [credentialInterceptor(options.token, options.tenant), ...(options.interceptors ?? [])];
+  const interceptors = [
+    connectionLossInterceptor,
+    credentialInterceptor(options.token, options.tenant),
+    ...(options.interceptors ?? []),
+  ];
   const secure = options.baseUrl.startsWith("https:");
   const httpVersion = options.httpVersion ?? (secure ? "2" : "1.1");
   switch (options.protocol ?? "connect") {

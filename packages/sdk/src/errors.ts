@@ -48,3 +48,25 @@ export function describeCloudError(err: unknown): CloudErrorDetails {
 export function errorReason(err: unknown): string {
   return describeCloudError(err).reason;
 }
+
+/**
+ * A call cut off by its connection (the server killed or restarted, a reset on the network)
+ * reaches us from the transport as `aborted` (HTTP/1.1: ECONNRESET), `canceled` (HTTP/2: the
+ * streams of a dead session end with RST_STREAM CANCEL) or `unknown`, none of which tells a
+ * caller to try again. It is the server being unavailable, so that is what we report. Errors
+ * the server sent carry an ErrorInfo and are kept, as are calls the caller itself cancelled
+ * or timed out (`signal` aborted).
+ */
+export function connectionLossAsUnavailable(err: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return err;
+  const e = ConnectError.from(err);
+  if (e.code !== Code.Aborted && e.code !== Code.Canceled && e.code !== Code.Unknown) return err;
+  if (e.findDetails(ErrorInfoSchema).length > 0) return err;
+  return new ConnectError(
+    `the connection to the server was lost (${e.rawMessage}); it may be restarting or unreachable: retry`,
+    Code.Unavailable,
+    e.metadata,
+    undefined,
+    err,
+  );
+}

@@ -32,6 +32,7 @@ import { contextValuesOf } from "./transport/remote-address.js";
 import { createCredentialService } from "./services/credential-service.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
+import { createWatchOpener } from "./sync/open-watch.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
@@ -52,6 +53,8 @@ import { createHealthService, ServingStatus } from "./transport/health.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
+import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline.js";
+import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
 import { SERVER_VERSION } from "./version.js";
 
@@ -66,7 +69,11 @@ export interface App {
   hub: SyncHub;
   tombstones: TombstonePurge;
   bootstrap: BootstrapResult;
-  /** Marks the server NOT_SERVING for health checks (first step of shutdown). */
+  /**
+   * First step of shutdown: marks the server NOT_SERVING for health checks and ends every Watch
+   * stream with UNAVAILABLE / SERVER_SHUTTING_DOWN (runtimes reconnect elsewhere at once); unary
+   * calls in flight go on.
+   */
   drain(): void;
   close(): Promise<void>;
 }
@@ -159,6 +166,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
+    const watches = createWatchOpener({ hub, verifier, requireSyncAccess });
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
@@ -177,7 +185,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
       router.service(CredentialService, createCredentialService(deps));
-      router.service(SyncService, createSyncService({ ...deps, hub, requireSyncAccess }));
+      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
       router.service(KeyService, createKeyService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
@@ -187,8 +195,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     };
     const authorize = createAuthorizer({ rules, verifier, directory });
     const validateMessage = createMessageValidator();
-    const handler = withSyncFastPath(
-      { db: storage.db, keys, hub, log, authorize, validateMessage, requireSyncAccess },
+    const rpc = withSyncFastPath(
+      { db: storage.db, keys, watches, log, authorize, validateMessage, requireSyncAccess, bodyTimeoutMs: config.watchBodyTimeoutMs },
       connectNodeAdapter({
         routes,
         contextValues: contextValuesOf,
@@ -196,9 +204,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           createRequestLogInterceptor(log),
           createAccessInterceptor(authorize),
           createValidationInterceptor(validateMessage),
+          createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
         ],
       }),
     );
+    const handler: NodeHandler = (req, res) => {
+      joinRepeatedAuthorization(req);
+      return rpc(req, res);
+    };
     return {
       handler,
       storage,
@@ -207,7 +220,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       hub,
       tombstones,
       bootstrap: seeded,
-      drain: () => health.shutdown(),
+      drain() {
+        health.shutdown();
+        hub.close();
+      },
       async close() {
         health.shutdown();
         for (const fn of cleanup) await fn();

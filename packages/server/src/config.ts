@@ -38,6 +38,12 @@ export interface Config {
   loginConcurrency: number;
   /** Sync streams get a heartbeat this often. */
   syncHeartbeatMs: number;
+  /**
+   * A Watch whose request message has not fully arrived this long after its
+   * headers ends with DEADLINE_EXCEEDED: a request held open with headers only
+   * would otherwise pin a stream (and its verified credential) indefinitely.
+   */
+  watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
 }
@@ -146,6 +152,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_SYNC_HEARTBEAT_MS must be a whole number of milliseconds, at least 100");
   }
 
+  const watchBodyTimeoutMs = Number(env.ENGINE_CLOUD_WATCH_BODY_TIMEOUT_MS ?? 10_000);
+  if (!Number.isInteger(watchBodyTimeoutMs) || watchBodyTimeoutMs < 100) {
+    problems.push("ENGINE_CLOUD_WATCH_BODY_TIMEOUT_MS must be a whole number of milliseconds, at least 100 (default 10000)");
+  }
+
   const passwordHashLogN = Number(env.ENGINE_CLOUD_PASSWORD_HASH_LOG_N ?? 17);
   if (!Number.isInteger(passwordHashLogN) || passwordHashLogN < 14 || passwordHashLogN > 20) {
     problems.push("ENGINE_CLOUD_PASSWORD_HASH_LOG_N must be a whole number from 14 to 20 (default 17)");
@@ -175,6 +186,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     masterKey,
     previousMasterKeys,
     syncHeartbeatMs,
+    watchBodyTimeoutMs,
     tombstoneRetentionMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,

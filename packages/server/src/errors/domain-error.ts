@@ -12,7 +12,8 @@ export type DomainErrorKind =
   | "failed_precondition"
   | "aborted"
   | "resource_exhausted"
-  | "unavailable";
+  | "unavailable"
+  | "deadline_exceeded";
 
 /**
  * A failure a caller can act on: a kind, a stable machine-readable reason

@@ -25,6 +25,8 @@ function codeOf(kind: DomainErrorKind): Code {
       return Code.ResourceExhausted;
     case "unavailable":
       return Code.Unavailable;
+    case "deadline_exceeded":
+      return Code.DeadlineExceeded;
     default: {
       const unreachable: never = kind;
       throw new Error(`unmapped domain error kind ${String(unreachable)}`);

@@ -1,13 +1,12 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { SyncService } from "@engine-cloud/sdk";
-import { bearerOf } from "../auth/bearer.js";
 import { readCatchUp } from "../sync/catch-up.js";
 import { createCatchUpReader } from "../sync/catch-up-reader.js";
+import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
-import type { SyncHub } from "../sync/sync-hub.js";
-import { createTokenExpiry } from "../sync/token-expiry.js";
 import { tenantScope } from "../tenancy/request-context.js";
+import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
 /** Per slow stream, events held before it falls back to a database catch-up. */
@@ -18,10 +17,11 @@ const MAX_QUEUED_EVENTS = 256;
  * path in front of the connect adapter (transport/sync-fast-path.ts); this one
  * serves JSON codecs, calls with a deadline, and every Pull.
  */
-export function createSyncService(deps: ServiceDeps & { hub: SyncHub; requireSyncAccess: SyncAccessCheck }): ServiceImpl<typeof SyncService> {
-  const { db, keys, hub } = deps;
-  const expiry = createTokenExpiry();
-  const catchUp = createCatchUpReader(db, keys);
+export function createSyncService(
+  deps: ServiceDeps & { watches: WatchOpener; requireSyncAccess: SyncAccessCheck; log: Logger },
+): ServiceImpl<typeof SyncService> {
+  const { db, keys, watches, log } = deps;
+  const catchUp = createCatchUpReader(db, keys, log);
   const { requireSyncAccess } = deps;
 
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
@@ -32,27 +32,19 @@ export function createSyncService(deps: ServiceDeps & { hub: SyncHub; requireSyn
 
   return {
     async *watch(req, ctx) {
-      const { caller, tenant } = await authorizeSync(ctx, req.project);
-      const watcher = new QueuedWatcher({
-        tenantId: tenant.id,
-        project: req.project,
-        principalId: caller.principalId,
-        bearer: bearerOf(ctx.requestHeader) ?? "",
-        since: Number(req.sinceRevision),
-        maxQueue: MAX_QUEUED_EVENTS,
-      });
-      if (caller.expiresAt) expiry.track(watcher, caller.expiresAt);
+      const scope = await authorizeSync(ctx, req.project);
+      const target = watchTargetOf(scope, req, ctx.requestHeader);
+      const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
+      await watches.open(watcher, target.expiresAt);
       try {
-        await hub.add(watcher);
-        yield* watcher.stream((since) => catchUp(tenant.id, req.project, since), ctx.signal);
+        yield* watcher.stream((since) => catchUp(target.tenantId, target.project, since), ctx.signal);
       } finally {
-        expiry.untrack(watcher);
-        hub.remove(watcher);
+        watches.close(watcher);
       }
     },
     async pull(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
-      const result = await readCatchUp(db, keys, tenant.id, req.project, Number(req.sinceRevision));
+      const result = await readCatchUp(db, keys, tenant.id, req.project, Number(req.sinceRevision), log);
       return { events: result.events.map((e) => e.message), revision: BigInt(result.revision) };
     },
   };

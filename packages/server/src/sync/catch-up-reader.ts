@@ -18,13 +18,13 @@ export type CatchUpReader = (tenantId: string, project: string, since: number) =
  * shared read starts after all of its streams registered, so any change its
  * snapshot misses reaches each of them live.
  */
-export function createCatchUpReader(db: Kysely<Database>, keys: TenantKeys, log?: Logger): CatchUpReader {
+export function createCatchUpReader(db: Kysely<Database>, keys: TenantKeys, log: Logger): CatchUpReader {
   return shareReadsPerTurn(
     (tenantId, project, since) => `${tenantId}\0${project}\0${since}`,
     async (tenantId: string, project: string, since: number) => {
-      const result = await readCatchUp(db, keys, tenantId, project, since);
+      const result = await readCatchUp(db, keys, tenantId, project, since, log);
       // One line per range query, at debug level: what the reconnect benchmark counts.
-      log?.debug("sync catch-up", { tenant: tenantId, project, since, revision: result.revision, events: result.events.length });
+      log.debug("sync catch-up", { tenant: tenantId, project, since, revision: result.revision, events: result.events.length });
       return result;
     },
   );

@@ -1,9 +1,10 @@
 import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
+import type { Logger } from "../log.js";
 import { credentialChanges, tenantRevision } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
 import { withTenant } from "../tenancy/with-tenant.js";
-import { changeEvent, markerEvent, type SyncEvent } from "./sync-events.js";
+import { decodeChanges, markerEvent, type SyncEvent } from "./sync-events.js";
 
 export interface CatchUp {
   /** RESET (if any), then the changes, in revision order. */
@@ -17,7 +18,8 @@ export interface CatchUp {
  * query: the changes after `since`, or, when `since` is 0, ahead of the
  * server, or older than what the server retains, a RESET and the live
  * snapshot. Runs at REPEATABLE READ so the rows and the revision it reports
- * are one consistent picture.
+ * are one consistent picture. A credential that cannot be decrypted is left
+ * out and logged (see decodeChanges): the rest of the project still arrives.
  */
 export async function readCatchUp(
   db: Kysely<Database>,
@@ -25,6 +27,7 @@ export async function readCatchUp(
   tenantId: string,
   project: string,
   since: number,
+  log: Logger,
 ): Promise<CatchUp> {
   return withTenant(
     db,
@@ -34,7 +37,7 @@ export async function readCatchUp(
       const resetReason = since === 0 ? "INITIAL" : since < retainedFrom || since > revision ? "EXPIRED" : undefined;
       const rows = await credentialChanges(tx, tenantId, project, resetReason ? undefined : since);
       const dataKey = rows.length > 0 ? await keys.dataKey(tx, tenantId) : Buffer.alloc(0);
-      const events = rows.map((r) => changeEvent(r, dataKey));
+      const events = decodeChanges(rows, dataKey, log);
       if (resetReason) events.unshift(markerEvent("reset", revision, resetReason));
       return { events, revision };
     },

@@ -1,19 +1,10 @@
 import type { WatchResponse } from "@engine-cloud/sdk";
 import type { DomainError } from "../errors/domain-error.js";
 import type { CatchUp } from "./catch-up.js";
+import type { WatchTarget } from "./open-watch.js";
 import type { SyncEvent } from "./sync-events.js";
 import type { SyncWatcher } from "./sync-hub.js";
 import { WatchCursor } from "./watch-cursor.js";
-
-export interface QueuedWatcherInit {
-  tenantId: string;
-  project: string;
-  principalId: string;
-  bearer: string;
-  since: number;
-  /** Events held for a slow reader before it is switched to a database catch-up. */
-  maxQueue: number;
-}
 
 /**
  * A Watch stream for the generic (connect-node) path: offers land in a
@@ -33,13 +24,14 @@ export class QueuedWatcher implements SyncWatcher {
   #wake?: () => void;
   readonly #maxQueue: number;
 
-  constructor(init: QueuedWatcherInit) {
-    this.tenantId = init.tenantId;
-    this.project = init.project;
-    this.principalId = init.principalId;
-    this.bearer = init.bearer;
-    this.#cursor = new WatchCursor(init.since);
-    this.#maxQueue = init.maxQueue;
+  /** `maxQueue`: events held for a slow reader before it is switched to a database catch-up. */
+  constructor(target: WatchTarget, maxQueue: number) {
+    this.tenantId = target.tenantId;
+    this.project = target.project;
+    this.principalId = target.principalId;
+    this.bearer = target.bearer;
+    this.#cursor = new WatchCursor(target.since);
+    this.#maxQueue = maxQueue;
   }
 
   offer(event: SyncEvent): void {

@@ -1,10 +1,11 @@
 import type { Kysely } from "kysely";
 import type { TokenVerifier } from "../auth/token-verifier.js";
-import { DomainError, permissionDenied } from "../errors/domain-error.js";
+import { DomainError } from "../errors/domain-error.js";
 import { getProject, type ProjectRow } from "../store/projects.js";
 import type { Database } from "../store/schema.js";
 import { requireProjectAllowed } from "../tenancy/project-policy.js";
 import { withTenant } from "../tenancy/with-tenant.js";
+import { requireSyncRead } from "./sync-access.js";
 import type { Reauthorize, SyncWatcher } from "./sync-hub.js";
 
 /**
@@ -30,10 +31,7 @@ export function createReauthorizer(db: Kysely<Database>, verifier: TokenVerifier
       watchers.map(async (w) => {
         try {
           const caller = await verifier.verify(w.bearer);
-          // A person whose role was lowered may have lost the right to watch at all.
-          if (!caller.permissions.has("sync.read")) {
-            throw permissionDenied("PERMISSION_DENIED", 'this credential no longer holds the permission "sync.read"', { permission: "sync.read" });
-          }
+          requireSyncRead(caller);
           requireProjectAllowed(w.project, await policyOf(w), caller.projects);
         } catch (err) {
           if (err instanceof DomainError) verdicts.set(w, err);

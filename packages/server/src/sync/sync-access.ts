@@ -1,10 +1,11 @@
 import type { Caller } from "../auth/caller.js";
+import { permissionDenied } from "../errors/domain-error.js";
 import type { ProjectDirectory } from "../tenancy/project-directory.js";
 import { requireProjectAllowed } from "../tenancy/project-policy.js";
 import type { TenantRef } from "../tenancy/request-context.js";
 
 /** Throws unless the caller may sync `project`. */
-export type SyncAccessCheck = (scope: { caller: Caller; tenant: TenantRef }, project: string) => Promise<void>;
+export type SyncAccessCheck = (scope: { caller: Caller; tenant: Pick<TenantRef, "id"> }, project: string) => Promise<void>;
 
 /**
  * Sync obeys the tenant's project policy for every caller: unknown and denied
@@ -18,4 +19,15 @@ export function createSyncAccessCheck(projects: ProjectDirectory): SyncAccessChe
   return async (scope, project) => {
     requireProjectAllowed(project, await projects.find(scope.tenant.id, project), scope.caller.projects);
   };
+}
+
+/**
+ * Throws unless the caller still holds the permission Watch requires: the
+ * checks of a stream after its access rule passed (a person whose role was
+ * lowered may have lost the right to watch at all).
+ */
+export function requireSyncRead(caller: Caller): void {
+  if (!caller.permissions.has("sync.read")) {
+    throw permissionDenied("PERMISSION_DENIED", 'this credential no longer holds the permission "sync.read"', { permission: "sync.read" });
+  }
 }

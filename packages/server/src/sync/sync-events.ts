@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CaughtUpSchema, HeartbeatSchema, ResetSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
 import { openSecrets } from "../crypto/credential-secrets.js";
+import type { Logger } from "../log.js";
 import type { CredentialRow } from "../store/credentials.js";
 import { credentialToProto } from "../services/to-proto.js";
 
@@ -69,6 +70,29 @@ export function changeEvent(row: CredentialRow, dataKey: Buffer): SyncEvent {
           },
         });
   return new SyncEvent(row.revision, row.project, message);
+}
+
+/**
+ * Decrypts and prepares changes, once each. A credential that fails to open
+ * (tampered, or sealed under a key this server lacks) is logged, by ids only,
+ * and left out rather than stalling every stream of its tenant (live fan-out)
+ * or failing the catch-up of its whole project (finding L5).
+ */
+export function decodeChanges(rows: CredentialRow[], dataKey: Buffer, log: Logger): SyncEvent[] {
+  const events: SyncEvent[] = [];
+  for (const row of rows) {
+    try {
+      events.push(changeEvent(row, dataKey));
+    } catch (err) {
+      log.error("a credential could not be decrypted and was not sent", {
+        tenant: row.tenant_id,
+        credential: row.id,
+        revision: row.revision,
+        err: String(err),
+      });
+    }
+  }
+  return events;
 }
 
 export function markerEvent(kind: "reset" | "caughtUp" | "heartbeat", revision: number, reason = ""): SyncEvent {

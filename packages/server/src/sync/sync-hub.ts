@@ -2,34 +2,12 @@ import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { tenantChangesAfter, type CredentialRow } from "../store/credentials.js";
+import { tenantChangesAfter } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import { currentRevisions } from "./catch-up.js";
 import type { ChangeFeed } from "./change-feed.js";
-import { changeEvent, markerEvent, type SyncEvent } from "./sync-events.js";
-
-/**
- * Decrypts and prepares changes, once each. A credential that fails to open
- * (tampered, or sealed under a key this server lacks) is logged and left out
- * rather than stalling every stream of its tenant.
- */
-function decodeChanges(rows: CredentialRow[], dataKey: Buffer, log: Logger): SyncEvent[] {
-  const events: SyncEvent[] = [];
-  for (const row of rows) {
-    try {
-      events.push(changeEvent(row, dataKey));
-    } catch (err) {
-      log.error("a credential could not be decrypted and was not sent", {
-        tenant: row.tenant_id,
-        credential: row.id,
-        revision: row.revision,
-        err: String(err),
-      });
-    }
-  }
-  return events;
-}
+import { decodeChanges, markerEvent, type SyncEvent } from "./sync-events.js";
 
 /** One open Watch stream, as the hub sees it. */
 export interface SyncWatcher {
@@ -68,6 +46,11 @@ export interface SyncHub {
   add(watcher: SyncWatcher): Promise<void>;
   remove(watcher: SyncWatcher): void;
   readonly watcherCount: number;
+  /**
+   * Ends every stream with UNAVAILABLE / SERVER_SHUTTING_DOWN, so runtimes reconnect to another
+   * server at once instead of being cut at the end of the shutdown grace period, and ends every
+   * stream added later the same way. Idempotent.
+   */
   close(): void;
 }
 
@@ -94,6 +77,8 @@ const FETCH_BATCH = 500;
 export function createSyncHub(opts: SyncHubOptions): SyncHub {
   const channels = new Map<string, TenantChannel>();
   let count = 0;
+  let closed = false;
+  const closing = new DomainError("unavailable", "SERVER_SHUTTING_DOWN", "the server is shutting down; reconnect");
 
   const fetchInto = (tenantId: string, channel: TenantChannel): Promise<void> => {
     if (channel.fetching) {
@@ -205,6 +190,7 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       return count;
     },
     async add(w) {
+      if (closed) return w.terminate(closing);
       let c = channels.get(w.tenantId);
       if (!c) {
         const channel: TenantChannel = { watchers: new Set(), revision: 0, ready: Promise.resolve(), again: false };
@@ -226,10 +212,11 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       if (c.watchers.size === 0) channels.delete(w.tenantId);
     },
     close() {
+      if (closed) return;
+      closed = true;
       unsubscribe();
       clearInterval(heal);
       clearInterval(heartbeat);
-      const closing = new DomainError("unavailable", "SERVER_SHUTTING_DOWN", "the server is shutting down; reconnect");
       for (const c of channels.values()) for (const w of c.watchers) w.terminate(closing);
       channels.clear();
       count = 0;

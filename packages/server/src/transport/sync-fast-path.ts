@@ -5,7 +5,6 @@ import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { SyncService, WatchRequestSchema, type WatchRequest } from "@engine-cloud/sdk";
 import type { Kysely } from "kysely";
-import { bearerOf } from "../auth/bearer.js";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
@@ -14,12 +13,13 @@ import type { Database } from "../store/schema.js";
 import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import type { SyncEvent } from "../sync/sync-events.js";
-import type { SyncHub, SyncWatcher } from "../sync/sync-hub.js";
-import { createTokenExpiry, type TokenExpiry } from "../sync/token-expiry.js";
+import type { SyncWatcher } from "../sync/sync-hub.js";
+import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-watch.js";
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import type { ValidateMessage } from "./request-validation.js";
+import { bodyWithin } from "./request-body-deadline.js";
 import {
   binaryStreamProtocolOf,
   hasDeadline,
@@ -45,7 +45,8 @@ const MAX_REQUEST_BYTES = 4096;
 export interface SyncFastPathDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
-  hub: SyncHub;
+  /** Registers and re-checks streams, shared with the generic path (sync/open-watch.ts). */
+  watches: WatchOpener;
   log: Logger;
   /** The access interceptor's check (tenancy/access-interceptor.ts). */
   authorize: Authorize;
@@ -53,11 +54,12 @@ export interface SyncFastPathDeps {
   validateMessage: ValidateMessage;
   /** The project policy check every Watch passes (sync/sync-access.ts), shared with the generic path. */
   requireSyncAccess: SyncAccessCheck;
+  /** How long after its headers a Watch's request message may take to arrive. */
+  bodyTimeoutMs: number;
 }
 
 /** What every stream of the fast path shares: one object, referenced from each stream. */
 interface Shared extends SyncFastPathDeps {
-  expiry: TokenExpiry;
   readCatchUp: CatchUpReader;
 }
 
@@ -75,15 +77,15 @@ interface Shared extends SyncFastPathDeps {
  * Same behaviour as the generic path, by sharing its parts: the access check
  * (Authorize), message validation, the project policy check
  * (sync/sync-access.ts), the position/catch-up state machine
- * (sync/watch-cursor.ts), catch-up reads (sync/catch-up-reader.ts), token
- * expiry (sync/token-expiry.ts), the request log line, and connect-es's
+ * (sync/watch-cursor.ts), catch-up reads (sync/catch-up-reader.ts), the
+ * open sequence (sync/open-watch.ts: hub, token expiry, the re-check before
+ * the first send), the body deadline, the request log line, and connect-es's
  * serialisation of stream ends. Calls with a deadline (which need a timer
  * each) and JSON codecs go to the generic path.
  */
 export function withSyncFastPath(deps: SyncFastPathDeps, next: NodeHandler): NodeHandler {
   const shared: Shared = {
     ...deps,
-    expiry: createTokenExpiry(),
     readCatchUp: createCatchUpReader(deps.db, deps.keys, deps.log),
   };
   const limits = { readMaxBytes: MAX_REQUEST_BYTES, writeMaxBytes: MAX_REQUEST_BYTES };
@@ -110,31 +112,16 @@ async function serveWatch(
   try {
     await shared.authorize(call.ctx, WATCH_METHOD, header);
     const body = req as AsyncIterable<Uint8Array>;
-    const request = parseRequest(await readSingleMessage(body, protocol, header, MAX_REQUEST_BYTES));
+    const message = await readSingleMessage(bodyWithin(body, shared.bodyTimeoutMs), protocol, header, MAX_REQUEST_BYTES);
+    const request = parseRequest(message);
     shared.validateMessage(WatchRequestSchema, request);
     const { caller, tenant } = call.ctx;
     if (!caller || !tenant) throw new Error("the Watch access rule established no tenant");
     await shared.requireSyncAccess({ caller, tenant }, request.project);
-    await stream.open({
-      tenantId: tenant.id,
-      project: request.project,
-      principalId: caller.principalId,
-      bearer: bearerOf(header) ?? "",
-      since: Number(request.sinceRevision),
-      expiresAt: caller.expiresAt,
-    });
+    await stream.open(watchTargetOf({ caller, tenant }, request, header));
   } catch (e) {
     stream.fail(e);
   }
-}
-
-interface OpenWatch {
-  tenantId: string;
-  project: string;
-  principalId: string;
-  bearer: string;
-  since: number;
-  expiresAt?: Date;
 }
 
 /**
@@ -171,17 +158,18 @@ class FastWatchStream implements SyncWatcher {
     this.#call = call;
   }
 
-  /** Starts the stream: response headers, registration with the hub, then the first catch-up. */
-  async open(w: OpenWatch): Promise<void> {
+  /** Starts the stream: registration and re-check (sync/open-watch.ts), response headers, then the first catch-up. */
+  async open(w: WatchTarget): Promise<void> {
     if (this.#ended) return;
     this.tenantId = w.tenantId;
     this.project = w.project;
     this.principalId = w.principalId;
     this.bearer = w.bearer;
+    // Offers until the first catch-up are only remembered as missed: nothing is written before it.
     this.#cursor = new WatchCursor(w.since);
+    await this.#shared.watches.open(this, w.expiresAt);
+    if (this.#ended) return;
     this.#writeHead();
-    if (w.expiresAt) this.#shared.expiry.track(this, w.expiresAt);
-    await this.#shared.hub.add(this);
     this.#pump();
   }
 
@@ -261,8 +249,7 @@ class FastWatchStream implements SyncWatcher {
   }
 
   #detach(): void {
-    this.#shared.expiry.untrack(this);
-    this.#shared.hub.remove(this);
+    this.#shared.watches.close(this);
   }
 
   #end(err: ConnectError | undefined): void {
