@@ -25,6 +25,9 @@ async function serverOn(database: TestDatabase, seed: string, current: string, p
   return srv;
 }
 
+/** Tests that start a server several times: each start initialises PGlite, seconds on a busy machine. */
+const RESTARTS_MS = 120_000;
+
 const newRootKey = () => randomBytes(32).toString("base64");
 
 /** Every form the token key could be read from in a dump: its bytes, hex and base64. */
@@ -66,7 +69,7 @@ describe("the token key", () => {
     expectNoTokenKeyIn(dump.bytes, key);
     expectNoTokenKeyIn(dump.text, key);
     expect(await storedValuesThatKeyTheSeedHash(ownerDb(srv), seed)).toBe(0);
-  });
+  }, RESTARTS_MS);
 
   it.skipIf(onPostgres)("is in no file of the embedded data directory at rest", async () => {
     const database = await freshDatabase();
@@ -74,7 +77,7 @@ describe("the token key", () => {
     const key = srv.server.app.bootstrap.tokenKey;
     await srv.stop();
     expectNoTokenKeyIn(readEveryFile(database.dataDir), key);
-  });
+  }, RESTARTS_MS);
 
   it("stays the same across a restart: every token keeps working", async () => {
     const database = await freshDatabase();
@@ -86,7 +89,7 @@ describe("the token key", () => {
     const second = await serverOn(database, seed, root);
     expect(await whoIs(second, runtime)).toBe(id);
     expect((await second.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-  });
+  }, RESTARTS_MS);
 
   it("stays the same across root key rotation: tokens work after it, and once the old root key is retired", async () => {
     const database = await freshDatabase();
@@ -110,7 +113,7 @@ describe("the token key", () => {
     const retired = await serverOn(database, seed, k2);
     expect(await whoIs(retired, runtime)).toBe(id);
     expect((await retired.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-  });
+  }, RESTARTS_MS);
 
   it("refuses to start, naming the root key it lacks, when the token key is sealed under a root key it does not hold", async () => {
     const database = await freshDatabase();
@@ -122,7 +125,7 @@ describe("the token key", () => {
     expect(refused).toBeInstanceOf(Error);
     expect((refused as Error).message).toContain(`the token key is wrapped by root key ${rootKeyId}, which this server does not hold`);
     expect((refused as Error).message).toContain("ENGINE_CLOUD_PREVIOUS_MASTER_KEYS");
-  });
+  }, RESTARTS_MS);
 });
 
 describe("a database from before the token key was sealed", () => {
@@ -162,5 +165,5 @@ describe("a database from before the token key was sealed", () => {
     const next = await serverOn(database, seed, root);
     expect(await whoIs(next, runtime)).toBe(id);
     expect(next.logs.join("")).not.toContain("sealed the token key");
-  });
+  }, RESTARTS_MS);
 });
