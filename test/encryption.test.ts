@@ -240,7 +240,7 @@ describe("the embedded root key", () => {
       .map((line) => JSON.parse(line))
       .filter((entry) => entry.level === "warn" && entry.msg.includes(file));
     expect(warnings).toHaveLength(1);
-  });
+  }, 90_000); // a spawned server initialises PGlite: more than the default timeout on a busy machine
 
   it("is never generated for PostgreSQL: without a key the server refuses to start, exit 2", async () => {
     const dataDir = freshDataDir();
