@@ -180,10 +180,11 @@ const closers: (() => Promise<void>)[] = [];
 
 try {
   await migrateToLatest(db);
-  await bootstrap(db, {}, log);
+  const ring = createRootKeyRing(randomBytes(32));
+  await bootstrap(db, { rootKeys: ring }, log);
   const feed = await createChangeFeed(storage, log);
   closers.push(() => feed.close());
-  const keys = createTenantKeys(db, createRootKeyRing(randomBytes(32)), feed);
+  const keys = createTenantKeys(db, ring, feed);
 
   const server = (
     await sql<{ version: string; sync: string; fsync: string }>`

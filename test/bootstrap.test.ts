@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createCloudClient, ProjectState, TokenKind } from "@engine-cloud/sdk";
 import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { runServerUntilExit } from "./support/server-exit.js";
 import type { TestDatabase } from "./support/test-database.js";
 import { randomSeedToken, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
 import { perTestCleanup } from "./support/per-test-cleanup.js";
+import { createTestTenant } from "./support/test-tenant.js";
 
 // Each test starts servers on a database of its own and stops them itself.
 const { defer, freshDatabase } = perTestCleanup();
@@ -52,6 +53,8 @@ const generatedTokensIn = (output: string): string[] =>
   [...output.matchAll(new RegExp(GENERATED_TOKEN.source, "g"))].map((m) => m[0]);
 /** Each server process takes seconds to start (PGlite initialises its data directory): more than the default timeout when busy. */
 const SPAWNED_SERVER_MS = 90_000;
+/** The same for tests that start the server in-process two or three times on one database. */
+const RESTARTED_SERVER_MS = 90_000;
 
 describe("bootstrap", () => {
   it("seeds a working platform admin token from ENGINE_CLOUD_TOKEN on an empty database", async () => {
@@ -150,23 +153,43 @@ describe("bootstrap", () => {
     expect(second.logs.join("")).toContain("seeded the platform admin token from ENGINE_CLOUD_TOKEN");
   });
 
-  it("never brings back a revoked ENGINE_CLOUD_TOKEN, and says why rather than failing on a database constraint", async () => {
+  it("starts as usual when the seed was revoked but another platform admin token is active, and warns that the seed is revoked", async () => {
     const database = await freshDatabase();
-    const token = randomSeedToken();
-    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: token });
+    const seed = randomSeedToken();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+    const { secret: other } = await first.admin().tokens.createToken({ label: "second", kind: TokenKind.PLATFORM_ADMIN });
+    await createCloudClient({ baseUrl: first.url, token: other }).tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
+    await first.stop();
+
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+    expect((await createCloudClient({ baseUrl: second.url, token: other }).auth.whoAmI({})).platformAdmin).toBe(true);
+    expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+    const warning = second.logs.find((l) => l.includes("ENGINE_CLOUD_TOKEN is a token that was revoked"));
+    expect(warning).toMatch(/"level":"warn"/);
+    expect(second.logs.join("")).not.toContain("nothing to seed");
+  }, RESTARTED_SERVER_MS);
+
+  it("never brings back a revoked seed, yet serves tenants when no platform admin token is active, and says how to recover", async () => {
+    const database = await freshDatabase();
+    const seed = randomSeedToken();
+    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+    const tenant = await createTestTenant(first, { allow: ["web"] });
+    const runtime = await tenant.token({ projects: ["web"] });
     await first.admin().tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
     await first.stop();
 
-    // Either outcome is sound: refuse to start with a clear message, or start without seeding and log why.
-    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: token }).catch((err: Error) => err);
-    if (second instanceof Error) {
-      expect(second.message).toContain("ENGINE_CLOUD_TOKEN");
-      expect(second.message).not.toMatch(/duplicate key|constraint/);
-    } else {
-      expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
-      expect(second.logs.join("")).toMatch(/ENGINE_CLOUD_TOKEN[^"]*revoked/);
-    }
-  });
+    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+    expect((await createCloudClient({ baseUrl: second.url, token: runtime.secret }).auth.whoAmI({})).principalId).toBe(runtime.id);
+    expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+    const explained = second.logs.find((l) => l.includes("no platform admin token is active"));
+    expect(explained).toMatch(/"level":"error"/);
+    expect(explained).toContain("ENGINE_CLOUD_TOKEN set to a new value");
+    await second.stop();
+
+    // The recovery path: a new seed.
+    const third = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+    expect((await third.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+  }, RESTARTED_SERVER_MS);
 
   it("exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN is shorter than 32 characters", async () => {
     const database = await freshDatabase();
@@ -184,4 +207,29 @@ describe("bootstrap", () => {
     expect(run.stdout + run.stderr).not.toContain(short);
     expect(run.stdout).not.toContain('"msg":"listening"');
   });
+
+  it.each([
+    ["holds a space", `${randomSeedToken()} ${randomSeedToken()}`, /ENGINE_CLOUD_TOKEN must be printable ASCII characters without spaces/],
+    ["is over 512 characters", "s".repeat(513), /ENGINE_CLOUD_TOKEN must be at most 512 characters/],
+    ["looks generated but has the wrong length", `ecp_${"A".repeat(40)}`, /ENGINE_CLOUD_TOKEN starts with ecp_ like a generated token/],
+  ])("exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN %s: it could never be presented", async (_what, seed, line) => {
+    const database = await freshDatabase();
+    const run = await runServerUntilExit({ ENGINE_CLOUD_TOKEN: seed, ENGINE_CLOUD_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" });
+    expect(run.code).toBe(2);
+    const problems = run.stderr.split("\n").filter((l) => /^\s+- /.test(l));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(line);
+    expect(run.stdout + run.stderr).not.toContain(seed);
+    expect(run.stdout).not.toContain('"msg":"listening"');
+  });
+
+  it("refuses to seed a generated-looking ENGINE_CLOUD_TOKEN whose checksum this server's key does not make", async () => {
+    // Well-formed ecp_ text, but not minted by this server: the verifier would refuse it as a typo on every request.
+    const forged = `ecp_${randomBytes(40).toString("base64").replace(/[^0-9A-Za-z]/g, "").padEnd(49, "x").slice(0, 49)}`;
+    const database = await freshDatabase();
+    const run = await runServerUntilExit({ ENGINE_CLOUD_TOKEN: forged, ENGINE_CLOUD_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/ENGINE_CLOUD_TOKEN could never be presented as a platform admin token \(checksum mismatch/);
+    expect(run.stdout + run.stderr).not.toContain(forged);
+  }, SPAWNED_SERVER_MS);
 });

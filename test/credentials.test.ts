@@ -265,6 +265,33 @@ describe("runtime tokens and the project policy", () => {
     expect([err.codeName, err.reason]).toEqual(["permission_denied", "PROJECT_DENIED"]);
     expect(jsonText(err)).not.toContain(secret);
   });
+
+  /** Credentials of one fresh provider in an allowed (p1), a denied (p3) and an unknown project (p9), and tenant-wide. */
+  async function acrossThePolicy() {
+    const provider = freshProvider();
+    const put = (project: string) => putApiKey(tenant.admin, { project, provider }, uniqueSecret());
+    return { provider, allowed: await put("p1"), denied: await put("p3"), unknown: await put("p9"), wide: await put("") };
+  }
+
+  it("lists, unfiltered, only what it may sync: no credential of a denied or unknown project", async () => {
+    const c = await acrossThePolicy();
+    const runtime = await tokenClient(tenant, TokenKind.RUNTIME);
+    const listed = await listAll(runtime, { provider: c.provider }, 1);
+    expect(listed.map((x) => x.id).sort()).toEqual([c.allowed.id, c.wide.id].sort());
+    expect(jsonText(listed)).not.toMatch(/"p3"|"p9"/);
+  });
+
+  it("lists no credential of a denied project even when its token is limited to that project", async () => {
+    const c = await acrossThePolicy();
+    const runtime = await tokenClient(tenant, TokenKind.RUNTIME, ["p1", "p3"]);
+    expect((await listAll(runtime, { provider: c.provider })).map((x) => x.id).sort()).toEqual([c.allowed.id, c.wide.id].sort());
+  });
+
+  it("leaves administrators' listings whole: every project's credentials", async () => {
+    const c = await acrossThePolicy();
+    const listed = await listAll(tenant.admin, { provider: c.provider });
+    expect(listed).toHaveLength(4);
+  });
 });
 
 describe("tenant isolation", () => {

@@ -104,7 +104,12 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   try {
     const applied = await migrateToLatest(storage.db);
     if (applied.length > 0) log.info("applied migrations", { versions: applied });
-    const seeded = await bootstrap(storage.db, { token: config.bootstrapToken, projects: config.bootstrapProjects }, log);
+    const ring = rootKeyRing(config, log);
+    const seeded = await bootstrap(
+      storage.db,
+      { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring },
+      log,
+    );
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());
@@ -120,7 +125,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const directory = createTenantDirectory(storage.db, feed);
     cleanup.unshift(() => directory.close());
     const health = createHealthService();
-    const keys = createTenantKeys(storage.db, rootKeyRing(config, log), feed);
+    const keys = createTenantKeys(storage.db, ring, feed);
     const hub = createSyncHub({
       db: storage.db,
       keys,
@@ -186,7 +191,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(ProjectService, createProjectService(deps));
       router.service(CredentialService, createCredentialService(deps));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
-      router.service(KeyService, createKeyService(deps));
+      router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
       const reflection = createReflectionServices([...API_SERVICES, Health]);

@@ -1,24 +1,26 @@
-import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
-import { displayPrefix, hashToken, mintToken } from "./auth/token-format.js";
+import { sql, type Kysely, type Transaction } from "kysely";
+import { displayPrefix, hashToken, inspectToken, mintToken } from "./auth/token-format.js";
+import type { RootKeyRing } from "./crypto/root-keys.js";
+import { openTokenKey, TokenKeyUnavailable } from "./crypto/token-key.js";
 import type { Logger } from "./log.js";
 import { STARTUP_LOCK_KEY } from "./store/migrate.js";
 import { countProjects, setProjectState } from "./store/projects.js";
 import type { Database } from "./store/schema.js";
 import { findOperatorTenant, insertTenant } from "./store/tenants.js";
-import { hasActivePlatformAdmin, insertToken, tokenExistsWithHash } from "./store/tokens.js";
+import { hasActivePlatformAdmin, insertToken, tokenStateByHash } from "./store/tokens.js";
 
 export const OPERATOR_TENANT_SLUG = "default";
 
 /** Start-up cannot go on for a reason the operator must fix in the environment. */
 export class BootstrapError extends Error {}
-const TOKEN_KEY_NAME = "token_hmac_key";
 
 export interface BootstrapInput {
   /** ENGINE_CLOUD_TOKEN */
   token?: string;
   /** ENGINE_CLOUD_ALLOWED_PROJECTS */
   projects?: string[];
+  /** The root keys: the token key is stored sealed under them. */
+  rootKeys: RootKeyRing;
 }
 
 export interface BootstrapResult {
@@ -38,54 +40,14 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
   return db.transaction().execute(async (tx) => {
     await sql`SELECT pg_advisory_xact_lock(${STARTUP_LOCK_KEY})`.execute(tx);
 
-    await tx
-      .insertInto("server_secrets")
-      .values({ name: TOKEN_KEY_NAME, value: randomBytes(32) })
-      .onConflict((oc) => oc.column("name").doNothing())
-      .execute();
-    const tokenKey = (
-      await tx.selectFrom("server_secrets").select("value").where("name", "=", TOKEN_KEY_NAME).executeTakeFirstOrThrow()
-    ).value;
+    const tokenKey = await openTokenKeyOrExplain(tx, input.rootKeys, log);
 
     const operator =
       (await findOperatorTenant(tx)) ??
       (await insertTenant(tx, { slug: OPERATOR_TENANT_SLUG, displayName: "Default", isOperator: true }));
     if (!operator) throw new Error(`a tenant "${OPERATOR_TENANT_SLUG}" exists but is not the operator tenant`);
 
-    let generatedToken: string | undefined;
-    const given = input.token;
-    if (await hasActivePlatformAdmin(tx)) {
-      if (given) {
-        const known = await tokenExistsWithHash(tx, hashToken(given, tokenKey));
-        log.info(
-          known
-            ? "ENGINE_CLOUD_TOKEN is already a stored token; nothing to seed"
-            : "ENGINE_CLOUD_TOKEN ignored: the database has an active platform admin token; manage tokens with `engine-cloud token`",
-        );
-      }
-    } else {
-      if (given && (await tokenExistsWithHash(tx, hashToken(given, tokenKey)))) {
-        // Seeding it again would bring a revoked (or expired) token back to life.
-        throw new BootstrapError(
-          "ENGINE_CLOUD_TOKEN is a token that was revoked or has expired, and no platform admin token is active; " +
-            "set ENGINE_CLOUD_TOKEN to a new value (e.g. openssl rand -hex 32) to seed a new one",
-        );
-      }
-      const secret = given ?? mintToken("platform_admin", tokenKey);
-      await insertToken(tx, {
-        tenantId: operator.id,
-        kind: "platform_admin",
-        label: "bootstrap",
-        // A free-form seed shows only its first 4 characters: recognisable, not guessable.
-        displayPrefix: given ? `${given.slice(0, 4)}…` : displayPrefix(secret),
-        secretHash: hashToken(secret, tokenKey),
-        freeForm: given !== undefined,
-        projects: [],
-        createdBy: "bootstrap",
-      });
-      if (!given) generatedToken = secret;
-      log.info(given ? "seeded the platform admin token from ENGINE_CLOUD_TOKEN" : "generated a platform admin token");
-    }
+    const generatedToken = await seedPlatformAdmin(tx, operator.id, input.token, tokenKey, log);
 
     if (input.projects) {
       if ((await countProjects(tx, operator.id)) === 0) {
@@ -99,4 +61,78 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
     }
     return { tokenKey, operatorTenantId: operator.id, generatedToken };
   });
+}
+
+async function openTokenKeyOrExplain(tx: Transaction<Database>, ring: RootKeyRing, log: Logger): Promise<Buffer> {
+  try {
+    const { key, sealedLegacy } = await openTokenKey(tx, ring);
+    if (sealedLegacy) log.info("sealed the token key under the root key (an earlier version stored it in plaintext)");
+    return key;
+  } catch (err) {
+    if (err instanceof TokenKeyUnavailable) throw new BootstrapError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Seeds the platform admin token when none is active. A stored token given
+ * again is never brought back to life (it may have been revoked because it
+ * leaked), and a revoked seed never stops the start: refusing would take every
+ * tenant's runtimes down along with the operator's access (finding M1). With
+ * another platform admin token active the server starts as usual and warns;
+ * with none, it serves tenants and says how to recover (a new seed value).
+ * Returns the token it generated, if it did.
+ */
+async function seedPlatformAdmin(
+  tx: Transaction<Database>,
+  operatorId: string,
+  given: string | undefined,
+  tokenKey: Buffer,
+  log: Logger,
+): Promise<string | undefined> {
+  const stored = given === undefined ? undefined : await tokenStateByHash(tx, hashToken(given, tokenKey));
+  if (await hasActivePlatformAdmin(tx)) {
+    if (stored === "active") log.info("ENGINE_CLOUD_TOKEN is already a stored token; nothing to seed");
+    else if (stored === "inactive") {
+      log.warn(
+        "ENGINE_CLOUD_TOKEN is a token that was revoked or has expired, and it stays so; starting as usual with the " +
+          "platform admin tokens that are active. Unset ENGINE_CLOUD_TOKEN or set it to an active token to silence this",
+      );
+    } else if (given) {
+      log.info("ENGINE_CLOUD_TOKEN ignored: the database has an active platform admin token; manage tokens with `engine-cloud token`");
+    }
+    return undefined;
+  }
+  if (stored !== undefined) {
+    log.error(
+      "no platform admin token is active, and ENGINE_CLOUD_TOKEN is a stored token that was revoked, has expired or " +
+        "is not a platform admin token, which is never turned into one; tenants are served as usual, but to administer " +
+        "the platform restart with ENGINE_CLOUD_TOKEN set to a new value (e.g. openssl rand -hex 32)",
+    );
+    return undefined;
+  }
+  if (given) {
+    // config.ts checked the shape; only this server's key tells whether a generated-looking seed's checksum holds.
+    const shape = inspectToken(given, tokenKey);
+    if (shape.kind === "malformed" || (shape.kind === "formatted" && shape.tokenKind !== "platform_admin")) {
+      throw new BootstrapError(
+        `ENGINE_CLOUD_TOKEN could never be presented as a platform admin token (${shape.kind === "malformed" ? shape.why : "a generated token of another kind"}); ` +
+          "set it to a new value (e.g. openssl rand -hex 32)",
+      );
+    }
+  }
+  const secret = given ?? mintToken("platform_admin", tokenKey);
+  await insertToken(tx, {
+    tenantId: operatorId,
+    kind: "platform_admin",
+    label: "bootstrap",
+    // A free-form seed shows only its first 4 characters: recognisable, not guessable.
+    displayPrefix: given ? `${given.slice(0, 4)}…` : displayPrefix(secret),
+    secretHash: hashToken(secret, tokenKey),
+    freeForm: given !== undefined,
+    projects: [],
+    createdBy: "bootstrap",
+  });
+  log.info(given ? "seeded the platform admin token from ENGINE_CLOUD_TOKEN" : "generated a platform admin token");
+  return given ? undefined : secret;
 }

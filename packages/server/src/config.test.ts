@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { inspectToken, mintToken } from "./auth/token-format.js";
 import { ConfigError, loadConfig } from "./config.js";
 
 const base = { ENGINE_CLOUD_TOKEN: "x".repeat(40), ENGINE_CLOUD_DATA_DIR: "/tmp/engine-cloud-config-test" };
@@ -33,6 +34,32 @@ describe("loadConfig: login and tombstone settings", () => {
       expect(problemsOf({ ENGINE_CLOUD_TOMBSTONE_RETENTION_MS: bad })).toEqual([
         expect.stringContaining("ENGINE_CLOUD_TOMBSTONE_RETENTION_MS"),
       ]);
+    }
+  });
+});
+
+describe("loadConfig: ENGINE_CLOUD_TOKEN", () => {
+  const seeds = {
+    "a space": `${"a".repeat(20)} ${"b".repeat(20)}`,
+    "a tab": `${"a".repeat(20)}\t${"b".repeat(20)}`,
+    "over 512 characters": "s".repeat(513),
+    "a non-ASCII character": `${"a".repeat(40)}é`,
+    "fewer than 32 characters": "s".repeat(31),
+    "a generated prefix and the wrong length": `ecp_${"A".repeat(40)}`,
+  };
+
+  it.each(Object.entries(seeds))("refuses one holding %s, in one line that does not repeat it", (_what, seed) => {
+    const problems = problemsOf({ ENGINE_CLOUD_TOKEN: seed });
+    expect(problems).toEqual([expect.stringMatching(/^ENGINE_CLOUD_TOKEN .*\(try: openssl rand -hex 32\)$/)]);
+    expect(problems[0]).not.toContain(seed);
+  });
+
+  it("refuses exactly what the verifier would refuse on every request (one rule, not a copy)", () => {
+    const key = Buffer.alloc(32, 7);
+    const accepted = ["s".repeat(32), "s".repeat(512), "!~".repeat(20), "x".repeat(40), mintToken("platform_admin", key)];
+    for (const seed of [...Object.values(seeds), ...accepted]) {
+      const refusedByConfig = problemsOf({ ENGINE_CLOUD_TOKEN: seed }).length > 0;
+      expect(refusedByConfig, seed).toBe(inspectToken(seed, key).kind === "malformed");
     }
   });
 });

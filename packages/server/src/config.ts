@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
+import { tokenShapeProblem } from "./auth/token-format.js";
 import { parseRootKey } from "./crypto/root-keys.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -54,7 +55,6 @@ export class ConfigError extends Error {
   }
 }
 
-const MIN_BOOTSTRAP_TOKEN_LENGTH = 32;
 const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 function parseListen(value: string, problems: string[]): Config["listen"] {
@@ -105,11 +105,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   }
 
   const bootstrapToken = env.ENGINE_CLOUD_TOKEN || undefined;
-  if (bootstrapToken && bootstrapToken.length < MIN_BOOTSTRAP_TOKEN_LENGTH) {
-    problems.push(
-      `ENGINE_CLOUD_TOKEN must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters (try: openssl rand -hex 32)`,
-    );
-  }
+  // The verifier's own rule: a seed it would refuse on every request must not be seeded (it would lock the operator out).
+  const seedProblem = bootstrapToken && tokenShapeProblem(bootstrapToken);
+  if (seedProblem) problems.push(`ENGINE_CLOUD_TOKEN ${seedProblem} (try: openssl rand -hex 32)`);
 
   let bootstrapProjects: string[] | undefined;
   if (env.ENGINE_CLOUD_ALLOWED_PROJECTS) {

@@ -58,18 +58,41 @@ export type TokenShape =
   | { kind: "free_form" }
   | { kind: "malformed"; why: string };
 
+/** A free-form token (seeded from ENGINE_CLOUD_TOKEN) must be this long, printable ASCII without spaces: what a header carries intact. */
+const FREE_FORM_MIN_LENGTH = 32;
+const FREE_FORM_MAX_LENGTH = 512;
+const FREE_FORM_CHARACTERS = /^[\x21-\x7e]+$/;
+
+/**
+ * Why a token could never get past the verifier's shape check, or undefined
+ * if it could. It needs no key, so config.ts refuses an ENGINE_CLOUD_TOKEN
+ * that would be seeded and then refused on every request (finding L8) by the
+ * very rule `inspectToken` applies; only a formatted token's checksum, keyed,
+ * waits for the bootstrap.
+ */
+export function tokenShapeProblem(token: string): string | undefined {
+  const prefix = token.slice(0, PREFIX_LENGTH);
+  if (PREFIX_KIND.has(prefix)) {
+    return SHAPE.test(token) ? undefined : `starts with ${prefix} like a generated token but has the wrong length or characters`;
+  }
+  if (token.length < FREE_FORM_MIN_LENGTH) return `must be at least ${FREE_FORM_MIN_LENGTH} characters`;
+  if (token.length > FREE_FORM_MAX_LENGTH) return `must be at most ${FREE_FORM_MAX_LENGTH} characters`;
+  if (!FREE_FORM_CHARACTERS.test(token)) return "must be printable ASCII characters without spaces";
+  return undefined;
+}
+
 /** Classifies a presented token without touching the database. */
 export function inspectToken(token: string, key: Uint8Array): TokenShape {
   const prefixKind = PREFIX_KIND.get(token.slice(0, PREFIX_LENGTH));
+  const problem = tokenShapeProblem(token);
   if (prefixKind) {
-    if (!SHAPE.test(token)) return { kind: "malformed", why: "wrong length or characters" };
+    if (problem) return { kind: "malformed", why: "wrong length or characters" };
     const given = Buffer.from(token.slice(-CHECKSUM_LENGTH));
     const expected = Buffer.from(checksum(key, token.slice(0, -CHECKSUM_LENGTH)));
     if (!timingSafeEqual(given, expected)) return { kind: "malformed", why: "checksum mismatch (a typo?)" };
     return { kind: "formatted", tokenKind: prefixKind };
   }
-  if (token.length >= 32 && token.length <= 512 && /^[\x21-\x7e]+$/.test(token)) return { kind: "free_form" };
-  return { kind: "malformed", why: "not an Engine Cloud token" };
+  return problem ? { kind: "malformed", why: "not an Engine Cloud token" } : { kind: "free_form" };
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   type CredentialRow,
 } from "../store/credentials.js";
 import type { Database, KeyInfo } from "../store/schema.js";
-import { checkCredentialAccess } from "../tenancy/credential-access.js";
+import { checkCredentialAccess, credentialListingOf } from "../tenancy/credential-access.js";
 import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { Transaction } from "kysely";
@@ -130,7 +130,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
           after,
           visibleTo: req.project || undefined,
           provider: req.provider || undefined,
-          scope: caller.projects,
+          ...credentialListingOf(caller),
         });
       });
       const { page, next } = splitPage(rows, size, (c) => ({ provider: c.provider, alias: c.alias, project: c.project, id: c.id }));

@@ -1,10 +1,14 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { KeyService } from "@engine-cloud/sdk";
+import type { RootKeyRing } from "../crypto/root-keys.js";
+import { rewrapTokenKey } from "../crypto/token-key.js";
 import type { ServiceDeps } from "./deps.js";
 
-export function createKeyService(deps: Pick<ServiceDeps, "keys">): ServiceImpl<typeof KeyService> {
+export function createKeyService(deps: Pick<ServiceDeps, "db" | "keys"> & { ring: RootKeyRing }): ServiceImpl<typeof KeyService> {
   return {
     async rotateRootKey() {
+      // The token key first: it is one row, and without it no token verifies after the old root key is retired.
+      await rewrapTokenKey(deps.db, deps.ring);
       const { rewrapped, unchanged } = await deps.keys.rotateRoot();
       return { rootKeyId: deps.keys.rootKeyId, rewrapped, unchanged };
     },

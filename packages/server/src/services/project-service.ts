@@ -8,6 +8,7 @@ import { deleteProject, getProject, listProjects, setProjectState } from "../sto
 import { getToken } from "../store/tokens.js";
 import { decideProject } from "../tenancy/project-policy.js";
 import { tenantScope } from "../tenancy/request-context.js";
+import { tokenReachOf } from "../tenancy/token-reach.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { ServiceDeps } from "./deps.js";
@@ -58,7 +59,7 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
         // The same cached policy a runtime's calls are judged by.
         const project = await deps.projects.find(tenant.id, req.name, tx);
         if (!req.tokenId) return { row: project, scope: caller.projects };
-        const token = await getToken(tx, tenant.id, req.tokenId);
+        const token = await getToken(tx, tenant.id, req.tokenId, tokenReachOf(caller));
         if (!token) throw notFound("TOKEN_NOT_FOUND", `no token ${req.tokenId} in this tenant`);
         return { row: project, scope: token.projects };
       });

@@ -5,9 +5,10 @@ import { actorOf, type Caller } from "../auth/caller.js";
 import { displayPrefix, hashToken, mintToken } from "../auth/token-format.js";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
 import type { TokenKindColumn } from "../store/schema.js";
-import { getToken, insertToken, listTokens, revokeToken, type TokenRow } from "../store/tokens.js";
+import { getToken, insertToken, listTokens, revokeToken, type TokenReach, type TokenRow } from "../store/tokens.js";
 import { permissionsOfTokenKind } from "../tenancy/permissions.js";
 import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
+import { tokenReachOf } from "../tenancy/token-reach.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
@@ -37,8 +38,8 @@ function checkIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn,
 export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
-  const mustGet = async (tenant: TenantRef, id: string, fn: typeof getToken = getToken): Promise<TokenRow> => {
-    const row = await withTenant(db, tenant.id, (tx) => fn(tx, tenant.id, id));
+  const mustGet = async (tenant: TenantRef, reach: TokenReach, id: string, fn: typeof getToken = getToken): Promise<TokenRow> => {
+    const row = await withTenant(db, tenant.id, (tx) => fn(tx, tenant.id, id, reach));
     if (!row) throw notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
     return row;
   };
@@ -65,21 +66,28 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
       return { token: tokenToProto(row), secret };
     },
     async getToken(req, ctx) {
-      return { token: tokenToProto(await mustGet(tenantScope(ctx).tenant, req.id)) };
+      const { caller, tenant } = tenantScope(ctx);
+      return { token: tokenToProto(await mustGet(tenant, tokenReachOf(caller), req.id)) };
     },
     async listTokens(req, ctx) {
-      const { tenant } = tenantScope(ctx);
+      const { caller, tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const afterId = decodeIdPageToken(req.pageToken);
       const rows = await withTenant(db, tenant.id, (tx) =>
-        listTokens(tx, tenant.id, { limit: size + 1, afterId, showInactive: req.showInactive, now: new Date() }),
+        listTokens(tx, tenant.id, {
+          limit: size + 1,
+          afterId,
+          showInactive: req.showInactive,
+          now: new Date(),
+          reach: tokenReachOf(caller),
+        }),
       );
       const { page, next } = splitPage(rows, size, (t) => ({ id: t.id }));
       return { tokens: page.map(tokenToProto), nextPageToken: next };
     },
     async revokeToken(req, ctx) {
-      const { tenant } = tenantScope(ctx);
-      const row = await mustGet(tenant, req.id, revokeToken);
+      const { caller, tenant } = tenantScope(ctx);
+      const row = await mustGet(tenant, tokenReachOf(caller), req.id, revokeToken);
       // Announced after commit: this process evicts at once, the others on NOTIFY.
       await feed.publishConfirmed({ type: "token", tenantId: tenant.id, tokenId: row.id });
       return { token: tokenToProto(row) };

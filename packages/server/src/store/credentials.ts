@@ -177,12 +177,21 @@ export interface CredentialCursor {
 /**
  * Live credentials by (provider, alias, project, id). `visibleTo` keeps those
  * of one project plus the tenant-wide ones; `projects` (a token's scope)
- * keeps those of the listed projects plus the tenant-wide ones.
+ * keeps those of the listed projects plus the tenant-wide ones;
+ * `allowedProjectsOnly` keeps those of projects the tenant's policy allows
+ * plus the tenant-wide ones.
  */
 export async function listCredentials(
   tx: Tx,
   tenantId: string,
-  opts: { limit: number; after?: CredentialCursor; visibleTo?: string; provider?: string; scope?: readonly string[] },
+  opts: {
+    limit: number;
+    after?: CredentialCursor;
+    visibleTo?: string;
+    provider?: string;
+    scope?: readonly string[];
+    allowedProjectsOnly?: boolean;
+  },
 ): Promise<CredentialRow[]> {
   let q = tx
     .selectFrom("credentials")
@@ -196,6 +205,14 @@ export async function listCredentials(
     .limit(opts.limit);
   if (opts.visibleTo) q = q.where("project", "in", [opts.visibleTo, ""]);
   if (opts.scope && opts.scope.length > 0) q = q.where("project", "in", [...opts.scope, ""]);
+  if (opts.allowedProjectsOnly) {
+    q = q.where((eb) =>
+      eb.or([
+        eb("project", "=", ""),
+        eb("project", "in", eb.selectFrom("projects").select("name").where("tenant_id", "=", tenantId).where("state", "=", "allowed")),
+      ]),
+    );
+  }
   if (opts.provider) q = q.where("provider", "=", opts.provider);
   if (opts.after) {
     const a = opts.after;

@@ -10,8 +10,11 @@ export type ProjectStateColumn = "allowed" | "denied";
 
 export interface ServerSecretsTable {
   name: string;
+  /** Sealed under the root key `root_key_id`; plaintext where that is NULL (written before migration 7). */
   value: Uint8Array;
+  root_key_id: string | null;
   created_at: Generated<Date>;
+  rewrapped_at: NullableTimestamp;
 }
 
 export interface TenantsTable {

@@ -83,12 +83,24 @@ export async function insertToken(db: Executor, t: NewToken): Promise<TokenRow> 
     .executeTakeFirstOrThrow();
 }
 
-export async function getToken(tx: Transaction<Database>, tenantId: string, id: string): Promise<TokenRow | undefined> {
+/**
+ * Which tokens a caller may address. Platform admin tokens live in the
+ * operator tenant, but they are the platform's credentials, not the tenant's:
+ * only a platform administrator sees, reads or revokes them. To anyone else
+ * they do not exist (not found, like an unknown id), so an admin of the
+ * operator tenant can neither list nor revoke the operator's way in.
+ */
+export interface TokenReach {
+  platform: boolean;
+}
+
+export async function getToken(tx: Transaction<Database>, tenantId: string, id: string, reach: TokenReach): Promise<TokenRow | undefined> {
   return tx
     .selectFrom("tokens")
     .select(tokenColumns)
     .where("tenant_id", "=", tenantId)
     .where("id", "=", id)
+    .$if(!reach.platform, (q) => q.where("kind", "!=", "platform_admin"))
     .executeTakeFirst();
 }
 
@@ -100,18 +112,21 @@ export async function getToken(tx: Transaction<Database>, tenantId: string, id: 
 export async function listTokens(
   tx: Transaction<Database>,
   tenantId: string,
-  opts: { limit: number; afterId?: string; showInactive: boolean; now: Date },
+  opts: { limit: number; afterId?: string; showInactive: boolean; now: Date; reach: TokenReach },
 ): Promise<TokenRow[]> {
   let q = tx
     .selectFrom("tokens")
     .select(tokenColumns)
     .where("tenant_id", "=", tenantId)
+    .$if(!opts.reach.platform, (qb) => qb.where("kind", "!=", "platform_admin"))
     .orderBy("created_at", "desc")
     .orderBy("id", "desc")
     .limit(opts.limit);
   if (opts.afterId) {
+    // A cursor naming a token out of reach finds no row, as if unknown: no paging oracle for platform token ids.
+    const cursorKind = opts.reach.platform ? sql`` : sql` AND t.kind <> 'platform_admin'`;
     q = q.where(
-      sql<boolean>`(created_at, id) < (SELECT t.created_at, t.id FROM tokens t WHERE t.tenant_id = ${tenantId} AND t.id = ${opts.afterId}::uuid)`,
+      sql<boolean>`(created_at, id) < (SELECT t.created_at, t.id FROM tokens t WHERE t.tenant_id = ${tenantId} AND t.id = ${opts.afterId}::uuid${cursorKind})`,
     );
   }
   if (!opts.showInactive) {
@@ -123,15 +138,21 @@ export async function listTokens(
 }
 
 /** Revokes once: an already revoked token keeps its first revocation time. */
-export async function revokeToken(tx: Transaction<Database>, tenantId: string, id: string): Promise<TokenRow | undefined> {
+export async function revokeToken(
+  tx: Transaction<Database>,
+  tenantId: string,
+  id: string,
+  reach: TokenReach,
+): Promise<TokenRow | undefined> {
   await tx
     .updateTable("tokens")
     .set({ revoked_at: sql`now()` })
     .where("tenant_id", "=", tenantId)
     .where("id", "=", id)
     .where("revoked_at", "is", null)
+    .$if(!reach.platform, (q) => q.where("kind", "!=", "platform_admin"))
     .execute();
-  return getToken(tx, tenantId, id);
+  return getToken(tx, tenantId, id, reach);
 }
 
 export async function revokeTenantTokens(tx: Executor, tenantId: string): Promise<string[]> {
@@ -167,9 +188,15 @@ export async function hasActivePlatformAdmin(db: Executor): Promise<boolean> {
   return row !== undefined;
 }
 
-export async function tokenExistsWithHash(db: Executor, hash: Uint8Array): Promise<boolean> {
-  const row = await db.selectFrom("tokens").select("id").where("secret_hash", "=", hash).executeTakeFirst();
-  return row !== undefined;
+/** Whether a token with this hash is stored and, if so, whether it still works (neither revoked nor expired). */
+export async function tokenStateByHash(db: Executor, hash: Uint8Array): Promise<"active" | "inactive" | undefined> {
+  const row = await db
+    .selectFrom("tokens")
+    .select(sql<boolean>`revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`.as("active"))
+    .where("secret_hash", "=", hash)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return row.active ? "active" : "inactive";
 }
 
 /** A token's standing, locked FOR SHARE until the transaction ends, so a revocation meanwhile waits (owner connection). */

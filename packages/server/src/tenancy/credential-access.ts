@@ -32,3 +32,13 @@ export async function checkCredentialAccess(
   }
   if (caller.tokenKind === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
 }
+
+/**
+ * What a listing of the tenant's credentials may show `caller`: a credential
+ * limited to projects sees those projects and the tenant-wide ones, and a
+ * runtime only what it may sync, so an unfiltered list shows no names or
+ * metadata of projects the policy denies or does not know (finding L4).
+ */
+export function credentialListingOf(caller: Caller): { scope: readonly string[]; allowedProjectsOnly: boolean } {
+  return { scope: caller.projects, allowedProjectsOnly: caller.tokenKind === "runtime" };
+}

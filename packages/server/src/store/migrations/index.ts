@@ -4,6 +4,7 @@ import * as people from "./0003_people.js";
 import * as serverInstances from "./0004_server_instances.js";
 import * as tombstoneIndex from "./0005_tombstone_index.js";
 import * as invitationRevocation from "./0006_invitation_revocation.js";
+import * as sealedTokenKey from "./0007_sealed_token_key.js";
 
 export interface Migration {
   version: number;
@@ -22,4 +23,5 @@ export const migrations: Migration[] = [
   { version: 4, ...serverInstances },
   { version: 5, ...tombstoneIndex },
   { version: 6, ...invitationRevocation },
+  { version: 7, ...sealedTokenKey },
 ];
