@@ -1,0 +1,232 @@
+import { execFile } from "node:child_process";
+import * as net from "node:net";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { failureOf } from "./support/expect-error.js";
+import { perTestCleanup } from "./support/per-test-cleanup.js";
+import { apiKeyRequest, clientOf, createTestTenant, uniqueSecret } from "./support/test-tenant.js";
+import { onPostgres } from "./support/test-database.js";
+import { startTestServer, type TestServer } from "./support/test-server.js";
+
+const run = promisify(execFile);
+const { defer, freshDatabase } = perTestCleanup();
+
+/** Short bounds, so a test sees them act in seconds; the defaults are 5 s, 10 s and 15 s. */
+const SHORT_TIMEOUTS = {
+  ENGINE_CLOUD_DB_CONNECT_TIMEOUT_MS: "1000",
+  ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS: "1500",
+  ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: "3000",
+};
+
+/**
+ * A TCP proxy between the server and the shared PostgreSQL, so a test can take
+ * the database away from one server without touching the database server
+ * itself: `freeze` holds every byte both ways (a stopped postmaster or a
+ * network that drops everything), `cut` resets every connection and refuses
+ * new ones (a database that is down), `restore` undoes either.
+ */
+async function startDatabaseProxy(target: { host: string; port: number }) {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  let state: "open" | "frozen" | "cut" = "open";
+  const server = net.createServer((client) => {
+    if (state === "cut") return client.resetAndDestroy();
+    const upstream = net.connect(target.port, target.host);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    for (const [from, to] of [pair, [upstream, client] as const]) {
+      from.on("data", (chunk) => to.write(chunk));
+      from.on("end", () => to.end());
+      from.on("error", () => to.destroy());
+      from.on("close", () => {
+        to.destroy();
+        pairs.delete(pair);
+      });
+    }
+    if (state === "frozen") for (const s of pair) s.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    freeze() {
+      state = "frozen";
+      for (const pair of pairs) for (const s of pair) s.pause();
+    },
+    cut() {
+      state = "cut";
+      for (const pair of pairs) for (const s of pair) s.resetAndDestroy();
+    },
+    restore() {
+      state = "open";
+      for (const pair of pairs) for (const s of pair) s.resume();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+type DatabaseProxy = Awaited<ReturnType<typeof startDatabaseProxy>>;
+
+/** A server whose every database connection (pool and change feed) goes through a proxy of the test's. */
+async function serverBehindProxy(env: Record<string, string> = SHORT_TIMEOUTS): Promise<{ srv: TestServer; proxy: DatabaseProxy; directUrl: string }> {
+  const database = await freshDatabase();
+  const direct = new URL(database.databaseUrl!);
+  const proxy = await startDatabaseProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  defer(() => proxy.close());
+  const proxied = new URL(direct);
+  proxied.hostname = "127.0.0.1";
+  proxied.port = String(proxy.port);
+  const srv = await startTestServer({ database, env: { DATABASE_URL: proxied.toString(), ...env } });
+  defer(() => srv.stop());
+  // Cleanups run newest first: the database comes back before the server stops on it.
+  defer(async () => proxy.restore());
+  return { srv, proxy, directUrl: database.databaseUrl! };
+}
+
+/** The whole server's status from grpc.health.v1.Health/Check, as a load balancer asks it. */
+async function healthOf(srv: TestServer): Promise<string> {
+  const health = createClient(Health, createConnectTransport({ baseUrl: srv.url, httpVersion: "1.1" }));
+  const { status } = await health.check({ service: "" }, { timeoutMs: 3000 });
+  return ServingStatus[status];
+}
+
+async function readyzOf(srv: TestServer): Promise<number> {
+  const res = await fetch(`${srv.url}/readyz`, { signal: AbortSignal.timeout(3000) });
+  await res.text();
+  return res.status;
+}
+
+/** Polls until `probe` returns `want`, for at most `withinMs`; returns what it last saw. */
+async function eventually<T>(probe: () => Promise<T>, want: T, withinMs = 15_000): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  let seen: T;
+  do {
+    seen = await probe().catch((e) => String(e) as T);
+    if (seen === want) return seen;
+    await new Promise((r) => setTimeout(r, 200));
+  } while (Date.now() < deadline);
+  return seen;
+}
+
+const provider = () => `p-${randomBytes(4).toString("hex")}`;
+
+describe.skipIf(!onPostgres)("a PostgreSQL database that is down", () => {
+  it("answers a unary call UNAVAILABLE with reason DATABASE_UNAVAILABLE, not INTERNAL", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    const tenant = await createTestTenant(srv);
+    proxy.cut();
+    const err = await failureOf(tenant.admin.projects.listProjects({}));
+    expect([err.codeName, err.reason]).toEqual(["unavailable", "DATABASE_UNAVAILABLE"]);
+    expect(srv.logs.some((l) => l.includes('"msg":"rpc failed: database"'))).toBe(true);
+  });
+
+  it("ends a binary gRPC Watch (the fast path) UNAVAILABLE with a database reason, not INTERNAL", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    const tenant = await createTestTenant(srv, { allow: ["app"] });
+    const { secret } = await tenant.token({ projects: ["app"] });
+    proxy.cut();
+    const watch = clientOf(srv, secret, { protocol: "grpc" }).sync.watch({ project: "app", runtimeId: "r1" });
+    const err = await failureOf(
+      (async () => {
+        for await (const _ of watch) void _;
+      })(),
+    );
+    expect(err.codeName).toBe("unavailable");
+    expect(err.reason).toMatch(/^DATABASE_(UNAVAILABLE|TIMEOUT)$/);
+    expect(srv.logs.some((l) => l.includes('"method":"engine.cloud.v1.SyncService/Watch"') && l.includes('"code":"Unavailable"'))).toBe(true);
+  });
+});
+
+describe.skipIf(!onPostgres)("a frozen PostgreSQL database", () => {
+  it("fails a call without a deadline UNAVAILABLE within the configured timeouts instead of holding it", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    const tenant = await createTestTenant(srv);
+    proxy.freeze();
+    const started = Date.now();
+    const err = await failureOf(tenant.admin.projects.listProjects({}));
+    const tookMs = Date.now() - started;
+    expect([err.codeName, err.reason]).toEqual(["unavailable", "DATABASE_TIMEOUT"]);
+    // Statement bound 1.5 s + 1 s without any answer; generous for a loaded machine, far below the client's 20 s.
+    expect(tookMs).toBeLessThan(10_000);
+    proxy.restore();
+    expect(await eventually(async () => (await tenant.admin.projects.listProjects({})).projects.length, 0)).toBe(0);
+  });
+});
+
+describe.skipIf(!onPostgres)("a write whose caller gave up before it committed", () => {
+  it("is rolled back, not committed once the database gets to it", async () => {
+    const { srv, directUrl } = await serverBehindProxy();
+    const tenant = await createTestTenant(srv);
+    await tenant.admin.credentials.putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret()));
+    // Hold the tenant's revision lock from outside, as a slow concurrent writer would.
+    const blocker = new pg.Client({ connectionString: directUrl });
+    await blocker.connect();
+    defer(() => blocker.end());
+    await blocker.query("BEGIN");
+    await blocker.query("SELECT 1 FROM tenant_revisions WHERE tenant_id = $1 FOR UPDATE", [tenant.id]);
+
+    const late = provider();
+    const err = await failureOf(tenant.admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { timeoutMs: 800 }));
+    expect(err.codeName).toBe("deadline_exceeded");
+    await blocker.query("COMMIT");
+
+    // The write's statements now run to its commit point; give it the time it needs, then look.
+    await new Promise((r) => setTimeout(r, 1500));
+    const { rows } = await blocker.query("SELECT count(*)::int AS n FROM credentials WHERE tenant_id = $1 AND provider = $2", [tenant.id, late]);
+    expect(rows[0].n).toBe(0);
+    const listed = await tenant.admin.credentials.listCredentials({ provider: late });
+    expect(listed.credentials).toEqual([]);
+  });
+});
+
+describe.skipIf(!onPostgres)("readiness while PostgreSQL is unreachable", () => {
+  it("says NOT_SERVING and /readyz 503 while the database is cut off, SERVING and 200 once it is back", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    expect([await healthOf(srv), await readyzOf(srv)]).toEqual(["SERVING", 200]);
+    proxy.cut();
+    expect(await eventually(() => healthOf(srv), "NOT_SERVING", 8000)).toBe("NOT_SERVING");
+    expect(await readyzOf(srv)).toBe(503);
+    proxy.restore();
+    expect(await eventually(() => healthOf(srv), "SERVING")).toBe("SERVING");
+    expect(await readyzOf(srv)).toBe(200);
+  });
+
+  it("says NOT_SERVING while the database is frozen, SERVING again once it answers", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    proxy.freeze();
+    expect(await eventually(() => readyzOf(srv), 503, 8000)).toBe(503);
+    expect(await healthOf(srv)).toBe("NOT_SERVING");
+    proxy.restore();
+    expect(await eventually(() => readyzOf(srv), 200)).toBe(200);
+    expect(await healthOf(srv)).toBe("SERVING");
+  });
+});
+
+describe("the plain HTTP endpoints", () => {
+  it("answer /healthz and /readyz 200, and an unknown path a plain-text 404 without a stack", async () => {
+    const srv = await startTestServer();
+    defer(() => srv.stop());
+    const curl = async (path: string) => {
+      const { stdout } = await run("curl", ["-sS", "-i", `${srv.url}${path}`]);
+      return stdout;
+    };
+    expect(await curl("/healthz")).toMatch(/^HTTP\/1\.1 200[\s\S]*\r\n\r\nok\n$/);
+    expect(await curl("/readyz")).toMatch(/^HTTP\/1\.1 200[\s\S]*\r\n\r\nready\n$/);
+    const missing = await curl("/no/such/path?x=1");
+    expect(missing).toMatch(/^HTTP\/1\.1 404[\s\S]*content-type: text\/plain[\s\S]*\r\n\r\nnot found\n$/i);
+    expect(missing).not.toMatch(/at .*\.js|Error/);
+    expect(srv.logs.some((l) => l.includes('"method":"GET /no/such/path"') && l.includes('"code":"NotFound"'))).toBe(true);
+  });
+
+  it("says 503 on /readyz once the server drains, while /healthz stays 200", async () => {
+    const srv = await startTestServer();
+    defer(() => srv.stop());
+    srv.server.app.drain();
+    expect(await readyzOf(srv)).toBe(503);
+    expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
+  });
+});
+
