@@ -12,6 +12,7 @@ import { perTestCleanup } from "./support/per-test-cleanup.js";
 import { apiKeyRequest, clientOf, createTestTenant, uniqueSecret } from "./support/test-tenant.js";
 import { onPostgres } from "./support/test-database.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
+import { STARTUP_LOCK_KEY } from "../packages/server/src/store/migrate.js";
 
 const run = promisify(execFile);
 const { defer, freshDatabase } = perTestCleanup();
@@ -202,6 +203,21 @@ describe.skipIf(!onPostgres)("readiness while PostgreSQL is unreachable", () => 
     proxy.restore();
     expect(await eventually(() => readyzOf(srv), 200)).toBe(200);
     expect(await healthOf(srv)).toBe("SERVING");
+  });
+});
+
+describe.skipIf(!onPostgres)("start-up under a short statement timeout", () => {
+  it("waits for another server's start-up lock longer than the statement timeout and starts", async () => {
+    const database = await freshDatabase();
+    const holder = new pg.Client({ connectionString: database.databaseUrl });
+    await holder.connect();
+    defer(() => holder.end());
+    await holder.query("SELECT pg_advisory_lock($1)", [STARTUP_LOCK_KEY]);
+    const release = setTimeout(() => void holder.query("SELECT pg_advisory_unlock($1)", [STARTUP_LOCK_KEY]), 1500);
+    defer(async () => clearTimeout(release));
+    const srv = await startTestServer({ database, env: { ...SHORT_TIMEOUTS, ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS: "300" } });
+    defer(() => srv.stop());
+    expect((await srv.admin().server.getServerInfo({})).version).toBeTruthy();
   });
 });
 

@@ -114,7 +114,8 @@ function clientConfig(url: string, timeouts: DatabaseTimeouts | undefined, types
     connectionTimeoutMillis: timeouts.connectMs,
     statement_timeout: timeouts.statementMs,
     idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
-    unansweredMs: timeouts.statementMs + UNANSWERED_GRACE_MS,
+    // 0 turns both off: node-postgres then sends no statement_timeout, and nothing is dropped.
+    unansweredMs: timeouts.statementMs > 0 ? timeouts.statementMs + UNANSWERED_GRACE_MS : 0,
   };
 }
 
