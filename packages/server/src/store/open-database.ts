@@ -82,6 +82,8 @@ interface ClientLimits {
  */
 class DatabaseClient extends pg.Client {
   readonly #unansweredMs: number;
+  /** Why this connection was dropped: what later statements (a ROLLBACK after it) fail with too. */
+  #dropped?: Error;
 
   constructor(config: pg.ClientConfig & ClientLimits = {}) {
     super(config);
@@ -95,10 +97,12 @@ class DatabaseClient extends pg.Client {
     // Kysely calls query(text, values); only that form of a known text is named.
     const name = typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
     const args = name ? [{ name, text: config, values }] : [config, values, callback];
+    if (this.#dropped && callback === undefined) return Promise.reject(this.#dropped);
     const result = Reflect.apply(pg.Client.prototype.query, this, args);
     if (this.#unansweredMs <= 0 || !(result instanceof Promise)) return result;
     const timer = setTimeout(() => {
       const err = Object.assign(new Error(`the database did not answer within ${this.#unansweredMs} ms`), { code: "ETIMEDOUT" });
+      this.#dropped = err;
       (this as unknown as { connection: { stream: { destroy(e: Error): void } } }).connection.stream.destroy(err);
     }, this.#unansweredMs);
     return result.finally(() => clearTimeout(timer));
