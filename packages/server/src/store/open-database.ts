@@ -32,6 +32,12 @@ export interface Storage {
    * without one.
    */
   withoutStatementTimeout<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Resolves once the database has answered a trivial statement on a
+   * connection of its own: a busy pool is not a database gone, so readiness
+   * must not wait in the pool's queue.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,11 +143,33 @@ function openPostgresPool(url: string, poolSize: number, timeouts: DatabaseTimeo
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
+/**
+ * For connections that only run instant statements (LISTEN, SELECT 1): an
+ * answer missing for the connect timeout means the database is gone.
+ */
+function instantTimeouts(timeouts: DatabaseTimeouts | undefined): DatabaseTimeouts | undefined {
+  return timeouts && { ...timeouts, statementMs: Math.max(100, timeouts.connectMs - UNANSWERED_GRACE_MS) };
+}
+
 async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Promise<Storage> {
   const db = openPostgresPool(url, poolSize, timeouts);
+  // One connection of its own, kept open between pings and replaced once it ends.
+  let pinger: pg.Client | undefined;
   return {
     kind: "postgres",
     db,
+    async ping() {
+      let c = pinger;
+      if (!c) {
+        const fresh = (c = pinger = new DatabaseClient(clientConfig(url, instantTimeouts(timeouts))));
+        fresh.once("end", () => {
+          if (pinger === fresh) pinger = undefined;
+        });
+        // Statements sent meanwhile wait for the connection; a failed connect fails them too.
+        fresh.connect().catch(() => fresh.end().catch(() => {}));
+      }
+      await c.query("SELECT 1");
+    },
     subscribe: (channel, handlers) => subscribePostgres(url, timeouts, channel, handlers),
     async withoutStatementTimeout(fn) {
       if (!timeouts) return fn(db);
@@ -152,7 +180,12 @@ async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTim
         await unbounded.destroy();
       }
     },
-    close: () => db.destroy(),
+    async close() {
+      const c = pinger;
+      pinger = undefined;
+      await c?.end().catch(() => {});
+      await db.destroy();
+    },
   };
 }
 
@@ -171,9 +204,8 @@ async function subscribePostgres(
   let client: pg.Client | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let attempt = 0;
-  // LISTEN and the probe are instant: an answer missing for the connect timeout means the database is gone.
   // Without timeouts (tools) there is no bound to enforce, and no probe runs.
-  const listenTimeouts = timeouts && { ...timeouts, statementMs: Math.max(100, timeouts.connectMs - UNANSWERED_GRACE_MS) };
+  const listenTimeouts = instantTimeouts(timeouts);
 
   const connect = async (): Promise<void> => {
     const c = new DatabaseClient(clientConfig(url, listenTimeouts));
@@ -229,6 +261,7 @@ async function openPGlite(dataDir: string): Promise<Storage> {
     kind: "pglite",
     db,
     withoutStatementTimeout: (fn) => fn(db),
+    ping: async () => {},
     async subscribe(channel, handlers) {
       const unlisten = await pglite.listen(channel, handlers.onPayload);
       handlers.onConnected(true);

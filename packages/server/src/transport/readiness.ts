@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import type { Logger } from "../log.js";
 import type { Storage } from "../store/open-database.js";
 import type { ChangeFeed } from "../sync/change-feed.js";
@@ -54,8 +53,8 @@ export function startReadinessProbe(opts: {
       databaseAnswers = false;
       update();
     }, PROBE_TIMEOUT_MS);
-    sql`SELECT 1`
-      .execute(opts.storage.db)
+    opts.storage
+      .ping()
       .then(
         () => (databaseAnswers = true),
         () => (databaseAnswers = false),
