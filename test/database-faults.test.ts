@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+import type { CloudClient, CloudClientOptions } from "@engine-cloud/sdk";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
@@ -158,28 +159,43 @@ describe.skipIf(!onPostgres)("a frozen PostgreSQL database", () => {
 });
 
 describe.skipIf(!onPostgres)("a write whose caller gave up before it committed", () => {
-  it("is rolled back, not committed once the database gets to it", async () => {
+  /**
+   * Holds the tenant's revision lock from outside, as a slow concurrent writer
+   * would, while `write` runs and its caller gives up; then lets go and returns
+   * how many credentials of `provider` exist once the write got its chance to commit.
+   */
+  async function committedAfterCallerLeft(write: (admin: CloudClient, provider: string) => Promise<unknown>, options: Partial<CloudClientOptions> = {}) {
     const { srv, directUrl } = await serverBehindProxy();
     const tenant = await createTestTenant(srv);
     await tenant.admin.credentials.putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret()));
-    // Hold the tenant's revision lock from outside, as a slow concurrent writer would.
     const blocker = new pg.Client({ connectionString: directUrl });
     await blocker.connect();
     defer(() => blocker.end());
     await blocker.query("BEGIN");
     await blocker.query("SELECT 1 FROM tenant_revisions WHERE tenant_id = $1 FOR UPDATE", [tenant.id]);
-
     const late = provider();
-    const err = await failureOf(tenant.admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { timeoutMs: 800 }));
-    expect(err.codeName).toBe("deadline_exceeded");
+    const err = await failureOf(write(clientOf(srv, srv.adminToken, { tenant: tenant.slug, ...options }), late));
     await blocker.query("COMMIT");
-
     // The write's statements now run to its commit point; give it the time it needs, then look.
     await new Promise((r) => setTimeout(r, 1500));
     const { rows } = await blocker.query("SELECT count(*)::int AS n FROM credentials WHERE tenant_id = $1 AND provider = $2", [tenant.id, late]);
-    expect(rows[0].n).toBe(0);
     const listed = await tenant.admin.credentials.listCredentials({ provider: late });
-    expect(listed.credentials).toEqual([]);
+    return { codeName: err.codeName, stored: rows[0].n as number, listed: listed.credentials.length };
+  }
+
+  it("is rolled back when the call's deadline passed, not committed once the database gets to it", async () => {
+    const outcome = await committedAfterCallerLeft((admin, late) =>
+      admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { timeoutMs: 800 }),
+    );
+    expect(outcome).toEqual({ codeName: "deadline_exceeded", stored: 0, listed: 0 });
+  });
+
+  it("is rolled back when the caller cancelled the call (HTTP/2 stream reset)", async () => {
+    const outcome = await committedAfterCallerLeft(
+      (admin, late) => admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { signal: AbortSignal.timeout(800) }),
+      { httpVersion: "2" },
+    );
+    expect(outcome).toEqual({ codeName: "canceled", stored: 0, listed: 0 });
   });
 });
 
