@@ -1,11 +1,14 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import * as net from "node:net";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
-import type { CloudClient, CloudClientOptions } from "@engine-cloud/sdk";
+import { describeCloudError, type CloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
@@ -235,6 +238,42 @@ describe.skipIf(!onPostgres)("start-up under a short statement timeout", () => {
     defer(() => srv.stop());
     expect((await srv.admin().server.getServerInfo({})).version).toBeTruthy();
   });
+});
+
+describe.skipIf(onPostgres)("a full disk under the embedded database", () => {
+  /** A small filesystem of the test's own to fill up (tmpfs; needs the right to mount, else the test is skipped). */
+  async function tinyFilesystem(sizeMb: number): Promise<string | undefined> {
+    const dir = mkdtempSync(path.join(tmpdir(), "engine-cloud-full-"));
+    defer(async () => rmSync(dir, { recursive: true, force: true }));
+    const mounted = await run("mount", ["-t", "tmpfs", "-o", `size=${sizeMb}m,mode=0700`, "tmpfs", dir]).then(
+      () => true,
+      () => false,
+    );
+    if (!mounted) return undefined;
+    defer(() => run("umount", ["-l", dir]));
+    return dir;
+  }
+
+  it("answers a write RESOURCE_EXHAUSTED with reason DATABASE_DISK_FULL, not INTERNAL", async (ctx) => {
+    const dataDir = await tinyFilesystem(96);
+    if (!dataDir) return ctx.skip();
+    const srv = await startTestServer({ database: { dataDir, drop: async () => {} } });
+    defer(() => srv.stop());
+    const tenant = await createTestTenant(srv);
+    const { bavail, bsize } = statfsSync(dataDir);
+    writeFileSync(path.join(dataDir, "filler"), Buffer.alloc(Math.max(0, bavail * bsize - 256 * 1024)));
+    let err: Awaited<ReturnType<typeof failureOf>> | undefined;
+    // Each write needs new pages sooner or later; bounded, and a few are plenty.
+    for (let i = 0; i < 400 && !err; i++) {
+      // ~5 KB that does not compress, per write.
+      const metadata = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`k${k}`, randomBytes(125).toString("hex")]));
+      err = await tenant.admin.credentials.putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret(), { metadata })).then(
+        () => undefined,
+        (e: unknown) => describeCloudError(e),
+      );
+    }
+    expect(err && [err.codeName, err.reason]).toEqual(["resource_exhausted", "DATABASE_DISK_FULL"]);
+  }, 120_000);
 });
 
 describe("the plain HTTP endpoints", () => {
