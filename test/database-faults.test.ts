@@ -33,16 +33,23 @@ const SHORT_TIMEOUTS = {
  * the database away from one server without touching the database server
  * itself: `freeze` holds every byte both ways (a stopped postmaster or a
  * network that drops everything), `cut` resets every connection and refuses
- * new ones (a database that is down), `restore` undoes either.
+ * new ones (a database that is down), `freezeFeed` holds only the connections
+ * that sent LISTEN (the change feed's), `restore` undoes any of them.
  */
 async function startDatabaseProxy(target: { host: string; port: number }) {
   const pairs = new Set<[net.Socket, net.Socket]>();
-  let state: "open" | "frozen" | "cut" = "open";
+  const feedPairs = new WeakSet<[net.Socket, net.Socket]>();
+  let state: "open" | "frozen" | "feed frozen" | "cut" = "open";
   const server = net.createServer((client) => {
     if (state === "cut") return client.resetAndDestroy();
     const upstream = net.connect(target.port, target.host);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     pairs.add(pair);
+    client.on("data", (chunk: Buffer) => {
+      if (!chunk.includes("LISTEN ")) return;
+      feedPairs.add(pair);
+      if (state === "feed frozen") for (const s of pair) s.pause();
+    });
     for (const [from, to] of [pair, [upstream, client] as const]) {
       from.on("data", (chunk) => to.write(chunk));
       from.on("end", () => to.end());
@@ -60,6 +67,10 @@ async function startDatabaseProxy(target: { host: string; port: number }) {
     freeze() {
       state = "frozen";
       for (const pair of pairs) for (const s of pair) s.pause();
+    },
+    freezeFeed() {
+      state = "feed frozen";
+      for (const pair of pairs) if (feedPairs.has(pair)) for (const s of pair) s.pause();
     },
     cut() {
       state = "cut";
@@ -212,6 +223,17 @@ describe.skipIf(!onPostgres)("readiness while PostgreSQL is unreachable", () => 
     proxy.restore();
     expect(await eventually(() => healthOf(srv), "SERVING")).toBe("SERVING");
     expect(await readyzOf(srv)).toBe(200);
+  });
+
+  it("says NOT_SERVING while only the change feed's connection is frozen, SERVING again once it is back", async () => {
+    const { srv, proxy } = await serverBehindProxy();
+    proxy.freezeFeed();
+    expect(await eventually(() => healthOf(srv), "NOT_SERVING", 10_000)).toBe("NOT_SERVING");
+    expect(await readyzOf(srv)).toBe(503);
+    expect(srv.logs.some((l) => l.includes('"problem":"change feed disconnected"'))).toBe(true);
+    proxy.restore();
+    expect(await eventually(() => readyzOf(srv), 200)).toBe(200);
+    expect(await healthOf(srv)).toBe("SERVING");
   });
 
   it("says NOT_SERVING while the database is frozen, SERVING again once it answers", async () => {
