@@ -144,6 +144,7 @@ describe.skipIf(!onPostgres)("a PostgreSQL database that is down", () => {
     const tenant = await createTestTenant(srv, { allow: ["app"] });
     const { secret } = await tenant.token({ projects: ["app"] });
     proxy.cut();
+    // Binary gRPC without a deadline: served by transport/sync-fast-path.ts, which ends streams on its own.
     const watch = clientOf(srv, secret, { protocol: "grpc" }).sync.watch({ project: "app", runtimeId: "r1" });
     const err = await failureOf(
       (async () => {
