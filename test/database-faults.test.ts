@@ -214,6 +214,26 @@ describe.skipIf(!onPostgres)("a write whose caller gave up before it committed",
   });
 });
 
+describe("a write whose caller waits for it", () => {
+  it("commits on every protocol: the call's signal aborts only when the caller goes", async () => {
+    const srv = await startTestServer();
+    defer(() => srv.stop());
+    const tenant = await createTestTenant(srv);
+    const protocols: Array<Partial<CloudClientOptions>> = [
+      { protocol: "connect", httpVersion: "1.1" },
+      { protocol: "connect", httpVersion: "2" },
+      { protocol: "grpc" },
+      { protocol: "grpc-web", httpVersion: "1.1" },
+    ];
+    for (const options of protocols) {
+      const admin = clientOf(srv, srv.adminToken, { tenant: tenant.slug, ...options });
+      const name = provider();
+      await admin.credentials.putCredential(apiKeyRequest({ provider: name }, uniqueSecret()));
+      expect((await admin.credentials.listCredentials({ provider: name })).credentials, JSON.stringify(options)).toHaveLength(1);
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!onPostgres)("readiness while PostgreSQL is unreachable", () => {
   it("says NOT_SERVING and /readyz 503 while the database is cut off, SERVING and 200 once it is back", async () => {
     const { srv, proxy } = await serverBehindProxy();
