@@ -21,6 +21,8 @@ import { STARTUP_LOCK_KEY } from "../packages/server/src/store/migrate.js";
 const run = promisify(execFile);
 const { defer, freshDatabase } = perTestCleanup();
 
+// Tests that start an embedded server give it time: creating a PGlite database takes seconds on a loaded machine.
+
 /** Short bounds, so a test sees them act in seconds; the defaults are 5 s, 10 s and 15 s. */
 const SHORT_TIMEOUTS = {
   ENGINE_CLOUD_DB_CONNECT_TIMEOUT_MS: "1000",
@@ -231,7 +233,7 @@ describe("a write whose caller waits for it", () => {
       await admin.credentials.putCredential(apiKeyRequest({ provider: name }, uniqueSecret()));
       expect((await admin.credentials.listCredentials({ provider: name })).credentials, JSON.stringify(options)).toHaveLength(1);
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe.skipIf(!onPostgres)("readiness while PostgreSQL is unreachable", () => {
@@ -333,7 +335,7 @@ describe("the plain HTTP endpoints", () => {
     expect(missing).toMatch(/^HTTP\/1\.1 404[\s\S]*content-type: text\/plain[\s\S]*\r\n\r\nnot found\n$/i);
     expect(missing).not.toMatch(/at .*\.js|Error/);
     expect(srv.logs.some((l) => l.includes('"method":"GET /no/such/path"') && l.includes('"code":"NotFound"'))).toBe(true);
-  });
+   }, 90_000);
 
   it("says 503 on /readyz once the server drains, while /healthz stays 200", async () => {
     const srv = await startTestServer();
@@ -341,6 +343,6 @@ describe("the plain HTTP endpoints", () => {
     srv.server.app.drain();
     expect(await readyzOf(srv)).toBe(503);
     expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
-  });
+   }, 90_000);
 });
 
