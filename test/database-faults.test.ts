@@ -325,8 +325,8 @@ describe("the plain HTTP endpoints", () => {
   it("answer /healthz and /readyz 200, and an unknown path a plain-text 404 without a stack", async () => {
     const srv = await startTestServer();
     defer(() => srv.stop());
-    const curl = async (path: string) => {
-      const { stdout } = await run("curl", ["-sS", "-i", `${srv.url}${path}`]);
+    const curl = async (urlPath: string) => {
+      const { stdout } = await run("curl", ["-sS", "-i", `${srv.url}${urlPath}`]);
       return stdout;
     };
     expect(await curl("/healthz")).toMatch(/^HTTP\/1\.1 200[\s\S]*\r\n\r\nok\n$/);
@@ -335,7 +335,7 @@ describe("the plain HTTP endpoints", () => {
     expect(missing).toMatch(/^HTTP\/1\.1 404[\s\S]*content-type: text\/plain[\s\S]*\r\n\r\nnot found\n$/i);
     expect(missing).not.toMatch(/at .*\.js|Error/);
     expect(srv.logs.some((l) => l.includes('"method":"GET /no/such/path"') && l.includes('"code":"NotFound"'))).toBe(true);
-   }, 90_000);
+  }, 90_000);
 
   it("says 503 on /readyz once the server drains, while /healthz stays 200", async () => {
     const srv = await startTestServer();
@@ -343,6 +343,6 @@ describe("the plain HTTP endpoints", () => {
     srv.server.app.drain();
     expect(await readyzOf(srv)).toBe(503);
     expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
-   }, 90_000);
+  }, 90_000);
 });
 
