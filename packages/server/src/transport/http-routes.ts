@@ -8,6 +8,8 @@ import { toFetchHeaders } from "./stream-framing.js";
 type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
 type NodeResponse = Parameters<Fallback>[1];
 
+const MAX_LOGGED_PATH = 200;
+
 export interface HttpRoutesDeps {
   log: Logger;
   /** Why the server should get no traffic now, or undefined when it is ready (transport/readiness.ts). */
@@ -27,7 +29,8 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
     const path = (req.url ?? "").split("?", 1)[0];
     const call: LoggedCall = {
       ctx: newRequestContext(toFetchHeaders(req.headers)),
-      method: `${req.method ?? "GET"} ${path}`,
+      // The path is the caller's: logged, but never more of it than a real route needs.
+      method: `${req.method ?? "GET"} ${path.slice(0, MAX_LOGGED_PATH)}`,
       protocol: "http",
       started: performance.now(),
     };
