@@ -49,7 +49,9 @@ import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-inte
 import { buildAccessTable } from "./tenancy/access-rules.js";
 import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
-import { createHealthService, ServingStatus } from "./transport/health.js";
+import { createHealthService, ServingStatus, WHOLE_SERVER } from "./transport/health.js";
+import { createHttpRoutes } from "./transport/http-routes.js";
+import { startReadinessProbe } from "./transport/readiness.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
@@ -102,14 +104,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const storage = await openDatabase(config);
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {
-    const applied = await migrateToLatest(storage.db);
-    if (applied.length > 0) log.info("applied migrations", { versions: applied });
     const ring = rootKeyRing(config, log);
-    const seeded = await bootstrap(
-      storage.db,
-      { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring },
-      log,
-    );
+    // Start-up waits for another server's migrations under one lock: no statement timeout there.
+    const seeded = await storage.withoutStatementTimeout(async (db) => {
+      const applied = await migrateToLatest(db);
+      if (applied.length > 0) log.info("applied migrations", { versions: applied });
+      return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
+    });
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());
@@ -178,6 +179,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const accessTable = buildAccessTable([...API_SERVICES, ...INFRASTRUCTURE_SERVICES]);
     const rules = new Map([...accessTable].map(([m, r]) => [`${m.parent.typeName}/${m.name}`, r]));
     for (const s of API_SERVICES) health.setStatus(s.typeName, ServingStatus.SERVING);
+    const readiness = startReadinessProbe({ storage, feed, health, services: API_SERVICES.map((s) => s.typeName), log });
+    cleanup.unshift(() => readiness.close());
+    // Draining (health shut down) is not ready either, whatever the probe says.
+    const notReadyBecause = () =>
+      health.status(WHOLE_SERVER) === ServingStatus.SERVING ? undefined : (readiness.problem() ?? "shutting down");
 
     const routes = (router: ConnectRouter) => {
       router.service(ServerService, createServerService(deps));
@@ -205,6 +211,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       connectNodeAdapter({
         routes,
         contextValues: contextValuesOf,
+        fallback: createHttpRoutes({ log, notReadyBecause }),
         interceptors: [
           createRequestLogInterceptor(log),
           createAccessInterceptor(authorize),

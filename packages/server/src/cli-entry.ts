@@ -70,7 +70,7 @@ export async function migrate(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   const storage = await openDatabase(config);
   try {
-    const applied = await migrateToLatest(storage.db);
+    const applied = await storage.withoutStatementTimeout(migrateToLatest);
     log.info(applied.length ? "applied migrations" : "database is up to date", { versions: applied });
     return 0;
   } finally {

@@ -63,3 +63,29 @@ describe("loadConfig: ENGINE_CLOUD_TOKEN", () => {
     }
   });
 });
+
+describe("loadConfig: database timeouts", () => {
+  it("defaults to a 5 s connect, 10 s statement and 15 s idle-in-transaction bound", () => {
+    expect(loadConfig([], base).databaseTimeouts).toEqual({ connectMs: 5_000, statementMs: 10_000, idleInTransactionMs: 15_000 });
+  });
+
+  it("takes them from the environment", () => {
+    const config = loadConfig([], {
+      ...base,
+      ENGINE_CLOUD_DB_CONNECT_TIMEOUT_MS: "1000",
+      ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS: "2000",
+      ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: "3000",
+    });
+    expect(config.databaseTimeouts).toEqual({ connectMs: 1000, statementMs: 2000, idleInTransactionMs: 3000 });
+  });
+
+  it("refuses no bound, tiny and malformed values, naming the variable", () => {
+    for (const name of [
+      "ENGINE_CLOUD_DB_CONNECT_TIMEOUT_MS",
+      "ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS",
+      "ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+    ]) {
+      for (const bad of ["0", "99", "1.5", "soon"]) expect(problemsOf({ [name]: bad })).toEqual([expect.stringContaining(name)]);
+    }
+  });
+});

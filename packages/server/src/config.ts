@@ -47,6 +47,17 @@ export interface Config {
   watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /** Bounds on PostgreSQL work, so a stuck or unreachable database fails calls instead of holding them. */
+  databaseTimeouts: DatabaseTimeouts;
+}
+
+export interface DatabaseTimeouts {
+  /** Opening a connection, and waiting for a free one in the pool. */
+  connectMs: number;
+  /** One statement (statement_timeout); a database that does not answer at all is dropped a second later. */
+  statementMs: number;
+  /** A transaction left idle this long is ended by the database (idle_in_transaction_session_timeout). */
+  idleInTransactionMs: number;
 }
 
 export class ConfigError extends Error {
@@ -170,6 +181,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
   }
 
+  const databaseTimeouts: DatabaseTimeouts = {
+    connectMs: timeoutMs(env, "ENGINE_CLOUD_DB_CONNECT_TIMEOUT_MS", 5_000, problems),
+    statementMs: timeoutMs(env, "ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS", 10_000, problems),
+    idleInTransactionMs: timeoutMs(env, "ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, problems),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -190,5 +207,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,
     loginConcurrency,
+    databaseTimeouts,
   };
+}
+
+/** A database timeout: whole milliseconds from 100 ms to an hour; 0 (no bound) is not offered. */
+function timeoutMs(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 100 || value > 3_600_000) {
+    problems.push(`${name} must be a whole number of milliseconds from 100 to 3600000 (default ${fallback})`);
+  }
+  return value;
 }

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { classifyStorageError } from "./classify-storage-error.js";
 import { DomainError, type DomainErrorKind } from "./domain-error.js";
 
 export const ERROR_DOMAIN = "engine.cloud";
@@ -71,5 +72,8 @@ export function toConnectError(err: unknown): ConnectError {
     const reason = Code[err.code]?.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase() ?? "UNKNOWN";
     return connectErrorWithReason(err.code, reason, err.rawMessage, {}, err);
   }
+  // A database that is down, stuck or full is not a bug: the caller learns it may retry.
+  const storage = classifyStorageError(err);
+  if (storage) return connectErrorWithReason(codeOf(storage.kind), storage.reason, storage.message, storage.metadata, err);
   return connectErrorWithReason(Code.Internal, "INTERNAL", "internal error; the server log has the details", {}, err);
 }

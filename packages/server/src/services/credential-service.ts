@@ -92,7 +92,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
           actor: actorOf(caller),
         });
         return { row: written, secrets: values };
-      });
+      }, { signal: ctx.signal });
       feed.publish({ type: "credential", tenantId: tenant.id, revision: row.revision });
       return { credential: credentialToProto(row, secrets) };
     },
@@ -149,7 +149,7 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
         const next = await nextTenantRevision(tx, tenant.id);
         await tombstoneCredential(tx, tenant.id, row, next, actorOf(caller));
         return next;
-      });
+      }, { signal: ctx.signal });
       feed.publish({ type: "credential", tenantId: tenant.id, revision });
       return { revision: BigInt(revision) };
     },

@@ -23,7 +23,9 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
 
   const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {
     const { caller, tenant } = tenantScope(ctx);
-    const row = await withTenant(db, tenant.id, (tx) => setProjectState(tx, tenant.id, name, state, actorOf(caller)));
+    const row = await withTenant(db, tenant.id, (tx) => setProjectState(tx, tenant.id, name, state, actorOf(caller)), {
+      signal: ctx.signal,
+    });
     // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
     await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name });
     return { project: projectToProto(row) };
@@ -48,7 +50,7 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
     },
     async deleteProject(req, ctx) {
       const { tenant } = tenantScope(ctx);
-      const deleted = await withTenant(db, tenant.id, (tx) => deleteProject(tx, tenant.id, req.name));
+      const deleted = await withTenant(db, tenant.id, (tx) => deleteProject(tx, tenant.id, req.name), { signal: ctx.signal });
       if (!deleted) throw unknownProject(req.name);
       await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name });
       return {};

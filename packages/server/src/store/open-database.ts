@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import type { DatabaseTimeouts } from "../config.js";
 import { statementNameOf } from "./compiled-once.js";
 import type { Database } from "./schema.js";
 import { PGliteDialect } from "./pglite-dialect.js";
@@ -25,47 +26,166 @@ export interface Storage {
   readonly kind: "postgres" | "pglite";
   readonly db: Kysely<Database>;
   subscribe(channel: string, handlers: SubscribeHandlers): Promise<Subscription>;
+  /**
+   * Runs work that may legitimately outlast the statement timeout (migrations,
+   * waiting for another server's start-up lock) on a connection of its own
+   * without one.
+   */
+  withoutStatementTimeout<T>(fn: (db: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Resolves once the database has answered a trivial statement on a
+   * connection of its own: a busy pool is not a database gone, so readiness
+   * must not wait in the pool's queue.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 const INT8_OID = 20;
 
-export async function openDatabase(options: { databaseUrl?: string; dataDir: string; poolSize?: number }): Promise<Storage> {
+// How long a LISTEN connection may sit without proof of life: it is asked
+// `SELECT 1` this often, so a database (or a network) that went silent ends
+// the subscription within this plus the connect timeout, instead of leaving
+// caches trusting a feed that no longer delivers.
+const LISTEN_PROBE_MS = 2_000;
+
+// The database answers a statement it cut itself (statement_timeout) with an
+// error; only one that does not answer at all is dropped, this much later.
+const UNANSWERED_GRACE_MS = 1_000;
+
+export interface OpenDatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  /** Absent: no bounds (tools and benchmarks); the server always passes the configured ones. */
+  databaseTimeouts?: DatabaseTimeouts;
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Storage> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10, options.databaseTimeouts)
     : openPGlite(options.dataDir);
 }
 
+/** What each client of ours is given on top of node-postgres's own settings. */
+interface ClientLimits {
+  /** A statement with no answer at all after this long drops its connection (0: never). */
+  unansweredMs?: number;
+}
+
 /**
+ * The node-postgres client every connection of ours uses.
+ *
  * Sends the queries compiled once (store/compiled-once.ts) as named prepared
  * statements: node-postgres then parses and plans each once per connection.
- * Everything else goes as before.
+ *
+ * Drops the connection when a statement gets no answer at all in time: the
+ * database's statement_timeout cannot help when the database or the network
+ * to it is frozen, and node-postgres's own query_timeout leaves the statement
+ * on the connection, so the pool would hand a stuck connection to the next
+ * caller. A dropped connection also guarantees its open transaction never
+ * commits.
  */
-class PreparingClient extends pg.Client {
+class DatabaseClient extends pg.Client {
+  readonly #unansweredMs: number;
+  /** Why this connection was dropped: what later statements (a ROLLBACK after it) fail with too. */
+  #dropped?: Error;
+
+  constructor(config: pg.ClientConfig & ClientLimits = {}) {
+    super(config);
+    this.#unansweredMs = config.unansweredMs ?? 0;
+    // A socket failure while a caller holds the connection reaches that caller's
+    // query as its error; without a listener the event would end the process.
+    this.on("error", () => {});
+  }
+
   override query(config: unknown, values?: unknown, callback?: unknown) {
     // Kysely calls query(text, values); only that form of a known text is named.
     const name = typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
     const args = name ? [{ name, text: config, values }] : [config, values, callback];
-    return Reflect.apply(pg.Client.prototype.query, this, args);
+    if (this.#dropped && callback === undefined) return Promise.reject(this.#dropped);
+    const result = Reflect.apply(pg.Client.prototype.query, this, args);
+    if (this.#unansweredMs <= 0 || !(result instanceof Promise)) return result;
+    const timer = setTimeout(() => {
+      const err = Object.assign(new Error(`the database did not answer within ${this.#unansweredMs} ms`), { code: "ETIMEDOUT" });
+      this.#dropped = err;
+      (this as unknown as { connection: { stream: { destroy(e: Error): void } } }).connection.stream.destroy(err);
+    }, this.#unansweredMs);
+    return result.finally(() => clearTimeout(timer));
   }
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Storage> {
+/** node-postgres settings for every connection: the timeouts, enforced by the database and by us. */
+function clientConfig(url: string, timeouts: DatabaseTimeouts | undefined, types?: pg.CustomTypesConfig) {
+  const config: pg.ClientConfig & ClientLimits = { connectionString: url, types, keepAlive: true };
+  if (!timeouts) return config;
+  return {
+    ...config,
+    connectionTimeoutMillis: timeouts.connectMs,
+    statement_timeout: timeouts.statementMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    // 0 turns both off: node-postgres then sends no statement_timeout, and nothing is dropped.
+    unansweredMs: timeouts.statementMs > 0 ? timeouts.statementMs + UNANSWERED_GRACE_MS : 0,
+  };
+}
+
+function openPostgresPool(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Kysely<Database> {
   // bigint columns (revisions) fit in a double for any realistic lifetime.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
   };
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, types, Client: PreparingClient });
+  // connectionTimeoutMillis bounds both a new connection and the wait for a free one.
+  const pool = new pg.Pool({ ...clientConfig(url, timeouts, types), max: poolSize, Client: DatabaseClient });
   pool.on("error", () => {
     // An idle client died (server restart); the pool replaces it on next use.
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * For connections that only run instant statements (LISTEN, SELECT 1): an
+ * answer missing for the connect timeout means the database is gone.
+ */
+function instantTimeouts(timeouts: DatabaseTimeouts | undefined): DatabaseTimeouts | undefined {
+  return timeouts && { ...timeouts, statementMs: Math.max(100, timeouts.connectMs - UNANSWERED_GRACE_MS) };
+}
+
+async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Promise<Storage> {
+  const db = openPostgresPool(url, poolSize, timeouts);
+  // One connection of its own, kept open between pings and replaced once it ends.
+  let pinger: pg.Client | undefined;
   return {
     kind: "postgres",
     db,
-    subscribe: (channel, handlers) => subscribePostgres(url, channel, handlers),
-    close: () => db.destroy(),
+    async ping() {
+      let c = pinger;
+      if (!c) {
+        const fresh = (c = pinger = new DatabaseClient(clientConfig(url, instantTimeouts(timeouts))));
+        fresh.once("end", () => {
+          if (pinger === fresh) pinger = undefined;
+        });
+        // Statements sent meanwhile wait for the connection; a failed connect fails them too.
+        fresh.connect().catch(() => fresh.end().catch(() => {}));
+      }
+      await c.query("SELECT 1");
+    },
+    subscribe: (channel, handlers) => subscribePostgres(url, timeouts, channel, handlers),
+    async withoutStatementTimeout(fn) {
+      if (!timeouts) return fn(db);
+      const unbounded = openPostgresPool(url, 1, { ...timeouts, statementMs: 0, idleInTransactionMs: 0 });
+      try {
+        return await fn(unbounded);
+      } finally {
+        await unbounded.destroy();
+      }
+    },
+    async close() {
+      const c = pinger;
+      pinger = undefined;
+      await c?.end().catch(() => {});
+      await db.destroy();
+    },
   };
 }
 
@@ -74,18 +194,27 @@ async function openPostgres(url: string, poolSize: number): Promise<Storage> {
  * it is down the subscriber is told so, because anything it caches may have
  * missed a change.
  */
-async function subscribePostgres(url: string, channel: string, handlers: SubscribeHandlers): Promise<Subscription> {
+async function subscribePostgres(
+  url: string,
+  timeouts: DatabaseTimeouts | undefined,
+  channel: string,
+  handlers: SubscribeHandlers,
+): Promise<Subscription> {
   let closed = false;
   let client: pg.Client | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let attempt = 0;
+  // Without timeouts (tools) there is no bound to enforce, and no probe runs.
+  const listenTimeouts = instantTimeouts(timeouts);
 
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url });
+    const c = new DatabaseClient(clientConfig(url, listenTimeouts));
+    let probe: NodeJS.Timeout | undefined;
     c.on("notification", (n) => {
       if (n.channel === channel && n.payload !== undefined) handlers.onPayload(n.payload);
     });
     const lost = () => {
+      clearInterval(probe);
       if (client !== c) return;
       client = undefined;
       handlers.onConnected(false);
@@ -103,6 +232,8 @@ async function subscribePostgres(url: string, channel: string, handlers: Subscri
     client = c;
     attempt = 0;
     handlers.onConnected(true);
+    // An unanswered probe drops the connection (DatabaseClient), which ends here in lost().
+    if (listenTimeouts) probe = setInterval(() => c.query("SELECT 1").catch(() => {}), LISTEN_PROBE_MS);
   };
   const schedule = () => {
     if (closed) return;
@@ -129,6 +260,8 @@ async function openPGlite(dataDir: string): Promise<Storage> {
   return {
     kind: "pglite",
     db,
+    withoutStatementTimeout: (fn) => fn(db),
+    ping: async () => {},
     async subscribe(channel, handlers) {
       const unlisten = await pglite.listen(channel, handlers.onPayload);
       handlers.onConnected(true);

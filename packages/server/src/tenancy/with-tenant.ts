@@ -15,12 +15,25 @@ export function withTenant<T>(
   db: Kysely<Database>,
   tenantId: string,
   fn: (tx: Transaction<Database>) => Promise<T>,
-  options: { isolation?: "read committed" | "repeatable read" | "serializable" } = {},
+  options: {
+    isolation?: "read committed" | "repeatable read" | "serializable";
+    /**
+     * The call's signal (the handler context's): once the caller has gone, the
+     * transaction rolls back instead of committing a write nobody was told of.
+     */
+    signal?: AbortSignal;
+  } = {},
 ): Promise<T> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const builder = options.isolation ? db.transaction().setIsolationLevel(options.isolation) : db.transaction();
   return builder.execute(async (tx) => {
     await enterTenant(tx, tenantId);
-    return fn(tx);
+    const result = await fn(tx);
+    // Checked as late as possible: a database that stalled the statements above
+    // may answer long after the caller gave up; throwing here rolls back.
+    signal?.throwIfAborted();
+    return result;
   });
 }
 

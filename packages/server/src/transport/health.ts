@@ -16,6 +16,8 @@ export interface HealthService {
   impl: ServiceImpl<typeof Health>;
   /** Ignored after shutdown(), so a draining server cannot be reported healthy again. */
   setStatus(service: string, status: ServingStatus): void;
+  /** The status health checks report for the service now (SERVICE_UNKNOWN for one never named). */
+  status(service: string): ServingStatus;
   /** Marks everything NOT_SERVING, tells every watcher, then ends their streams. */
   shutdown(): void;
 }
@@ -87,6 +89,7 @@ export function createHealthService(): HealthService {
       statuses.set(service, status);
       changed();
     },
+    status: (service) => statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN,
     shutdown() {
       if (isShutDown) return;
       isShutDown = true;

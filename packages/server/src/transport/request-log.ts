@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { isStorageReason } from "../errors/classify-storage-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { requestContextKey, type RequestContext } from "../tenancy/request-context.js";
@@ -47,6 +48,8 @@ export function logCallEnd(log: Logger, call: LoggedCall, err?: ConnectError): v
     token_id: call.ctx.caller?.principalId,
   };
   if (err?.code === Code.Internal) log.error("rpc failed", { ...fields, cause: String(err.cause) });
+  // The caller sees only the reason; the operator needs the database's own words.
+  else if (isStorageReason(fields.reason)) log.warn("rpc failed: database", { ...fields, cause: String(err?.cause) });
   else log.info("rpc", fields);
 }
 

@@ -1,0 +1,61 @@
+import { Code, type ConnectError } from "@connectrpc/connect";
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import { connectErrorWithReason } from "../errors/to-connect-error.js";
+import type { Logger } from "../log.js";
+import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
+import { toFetchHeaders } from "./stream-framing.js";
+
+type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
+type NodeResponse = Parameters<Fallback>[1];
+
+const MAX_LOGGED_PATH = 200;
+
+export interface HttpRoutesDeps {
+  log: Logger;
+  /** Why the server should get no traffic now, or undefined when it is ready (transport/readiness.ts). */
+  notReadyBecause(): string | undefined;
+}
+
+/**
+ * The plain HTTP endpoints beside the RPCs, for load balancers and
+ * orchestrators; every path no RPC claims ends here (the Connect adapter's
+ * fallback). `/healthz` is liveness: the process is up and answering.
+ * `/readyz` is readiness: the database and the change feed are reachable
+ * and the server is not draining. Anything else is a plain-text 404 that
+ * names nothing of the server. Each request gets the same log line as an RPC.
+ */
+export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
+  return (req, res) => {
+    const path = (req.url ?? "").split("?", 1)[0];
+    const call: LoggedCall = {
+      ctx: newRequestContext(toFetchHeaders(req.headers)),
+      // The path is the caller's: logged, but never more of it than a real route needs.
+      method: `${req.method ?? "GET"} ${path.slice(0, MAX_LOGGED_PATH)}`,
+      protocol: "http",
+      started: performance.now(),
+    };
+    const answer = (status: number, body: string, err?: ConnectError) => {
+      reply(res, status, body, call.ctx.requestId, req.method === "HEAD");
+      logCallEnd(deps.log, call, err);
+    };
+    const readable = req.method === "GET" || req.method === "HEAD";
+    if (readable && path === "/healthz") return answer(200, "ok\n");
+    if (readable && path === "/readyz") {
+      const problem = deps.notReadyBecause();
+      if (!problem) return answer(200, "ready\n");
+      return answer(503, `not ready: ${problem}\n`, connectErrorWithReason(Code.Unavailable, "NOT_READY", problem));
+    }
+    answer(404, "not found\n", connectErrorWithReason(Code.NotFound, "NOT_FOUND", "no such path"));
+  };
+}
+
+function reply(res: NodeResponse, status: number, body: string, requestId: string, headOnly: boolean) {
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    "x-request-id": requestId,
+  });
+  if (headOnly) res.end();
+  else res.end(body);
+}
