@@ -45,6 +45,8 @@ import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
+import { createLimiter, type Limiter } from "./limits/limiter.js";
+import { createLimitsLookup } from "./limits/tenant-limits.js";
 import { buildAccessTable } from "./tenancy/access-rules.js";
 import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
@@ -65,6 +67,8 @@ export interface App {
   verifier: TokenVerifier;
   hub: SyncHub;
   tombstones: TombstonePurge;
+  /** Request rates and open streams per credential and tenant, pooled across processes. */
+  limiter: Limiter;
   bootstrap: BootstrapResult;
   /** Marks the server NOT_SERVING for health checks (first step of shutdown). */
   drain(): void;
@@ -112,6 +116,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => verifier.close());
     const directory = createTenantDirectory(storage.db, feed);
     cleanup.unshift(() => directory.close());
+    const limitsOf = createLimitsLookup(config.limits, (id) => directory.find(id));
+    const limiter = createLimiter({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.limitsFlushMs, limitsOf });
+    cleanup.unshift(() => limiter.close());
     const health = createHealthService();
     const keys = createTenantKeys(storage.db, rootKeyRing(config, log), feed);
     const hub = createSyncHub({
@@ -163,10 +170,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
       );
       router.service(UserService, createUserService({ ...deps, ...people }));
-      router.service(TenantService, createTenantService(deps));
+      router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
-      router.service(CredentialService, createCredentialService(deps));
+      router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
       router.service(SyncService, createSyncService({ ...deps, hub, requireSyncAccess }));
       router.service(KeyService, createKeyService(deps));
       router.service(Health, health.impl);
@@ -175,16 +182,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(reflectionV1.ServerReflection, reflection.v1);
       router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
-    const authorize = createAuthorizer({ rules, verifier, directory });
+    const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
     const handler = withSyncFastPath(
-      { db: storage.db, keys, hub, log, authorize, validateMessage, requireSyncAccess },
+      { db: storage.db, keys, hub, log, authorize, limiter, validateMessage, requireSyncAccess },
       connectNodeAdapter({
         routes,
         contextValues: contextValuesOf,
         interceptors: [
           createRequestLogInterceptor(log),
-          createAccessInterceptor(authorize),
+          createAccessInterceptor(authorize, limiter),
           createValidationInterceptor(validateMessage),
         ],
       }),
@@ -196,6 +203,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       verifier,
       hub,
       tombstones,
+      limiter,
       bootstrap: seeded,
       drain: () => health.shutdown(),
       async close() {

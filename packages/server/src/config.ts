@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { parseRootKey } from "./crypto/root-keys.js";
+import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -40,6 +41,10 @@ export interface Config {
   syncHeartbeatMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /** Every tenant's limits unless a platform administrator overrides them (ENGINE_CLOUD_LIMIT_<NAME>). */
+  limits: TenantLimits;
+  /** How often each process pools its rate and stream counts with the others' in the database. */
+  limitsFlushMs: number;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +166,19 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
   }
 
+  const limits = { ...DEFAULT_LIMITS };
+  for (const name of LIMIT_NAMES) {
+    const variable = `ENGINE_CLOUD_LIMIT_${name.toUpperCase()}`;
+    if (env[variable] === undefined) continue;
+    const value = Number(env[variable]);
+    if (isLimitValue(value)) limits[name] = value;
+    else problems.push(`${variable} must be a whole number from 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMITS[name]})`);
+  }
+  const limitsFlushMs = Number(env.ENGINE_CLOUD_LIMITS_FLUSH_MS ?? 1000);
+  if (!Number.isInteger(limitsFlushMs) || limitsFlushMs < 50 || limitsFlushMs > 60_000) {
+    problems.push("ENGINE_CLOUD_LIMITS_FLUSH_MS must be a whole number of milliseconds from 50 to 60000 (default 1000)");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -180,5 +198,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,
     loginConcurrency,
+    limits,
+    limitsFlushMs,
   };
 }

@@ -1,4 +1,4 @@
-import { DomainError } from "../errors/domain-error.js";
+import { retryLater, type DomainError } from "../errors/domain-error.js";
 
 export interface LoginThrottleOptions {
   /** The failure that starts the delays (1 s after the 5th with 5; then doubling). */
@@ -95,17 +95,10 @@ export class LoginThrottle {
 }
 
 export function throttled(waitMs: number): DomainError {
-  return retryLater(waitMs, "too many failed sign-ins");
+  return retryLater("LOGIN_THROTTLED", "too many failed sign-ins", Math.max(1000, waitMs));
 }
 
 /** Too many sign-ins being checked at once, from everywhere: shed load rather than queue without end. */
 export function hashingBusy(): DomainError {
-  return retryLater(1000, "too many sign-ins in progress");
-}
-
-function retryLater(waitMs: number, why: string): DomainError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new DomainError("resource_exhausted", "LOGIN_THROTTLED", `${why}; try again in ${seconds} s`, {
-    retry_after_seconds: String(seconds),
-  });
+  return retryLater("LOGIN_THROTTLED", "too many sign-ins in progress", 1000);
 }

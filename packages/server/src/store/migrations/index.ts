@@ -3,6 +3,7 @@ import * as vault from "./0002_vault.js";
 import * as people from "./0003_people.js";
 import * as serverInstances from "./0004_server_instances.js";
 import * as tombstoneIndex from "./0005_tombstone_index.js";
+import * as limits from "./0008_limits.js";
 
 export interface Migration {
   version: number;
@@ -20,4 +21,5 @@ export const migrations: Migration[] = [
   { version: 3, ...people },
   { version: 4, ...serverInstances },
   { version: 5, ...tombstoneIndex },
+  { version: 8, ...limits },
 ];
