@@ -88,6 +88,11 @@ export const API_SERVICES: DescService[] = [
   UserService,
 ];
 
+/** Failed sign-ins per email: strikes last until a success. */
+const ACCOUNT_LOCKOUT = { freeFailures: FREE_LOGIN_FAILURES, forgiveMs: 0 };
+/** Offices and NATs share an address: many free failures, forgiven with time (and a few sign-ins at once). */
+const SOURCE_LOCKOUT = { freeFailures: 50, forgiveMs: 10_000 };
+
 /** Standard gRPC services for tooling: health checking and reflection. */
 const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
 
@@ -140,17 +145,17 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       hasher,
       passwordHashLogN: config.passwordHashLogN,
       throttles: {
-        // The same curve as the database's lock (store/people.ts), which holds across servers.
-        account: new LoginThrottle({ freeFailures: FREE_LOGIN_FAILURES, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
-        // Offices and NATs share an address: many free failures, forgiven with time, a few sign-ins at once.
+        // The same curve as the database's lock (store/login-lockouts.ts), which holds across servers.
+        account: new LoginThrottle({ freeFailures: ACCOUNT_LOCKOUT.freeFailures, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
         source: new LoginThrottle({
-          freeFailures: 50,
+          freeFailures: SOURCE_LOCKOUT.freeFailures,
           baseDelayMs: 1000,
           maxDelayMs: 15 * 60_000,
           maxInFlight: 8,
-          forgiveOneEveryMs: 10_000,
+          forgiveOneEveryMs: SOURCE_LOCKOUT.forgiveMs,
         }),
       },
+      lockouts: { key: seeded.tokenKey, account: ACCOUNT_LOCKOUT, source: SOURCE_LOCKOUT },
     });
     const people = { checkPassword, hasher };
     const projects = createProjectDirectory(storage.db, feed);

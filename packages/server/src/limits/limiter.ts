@@ -3,6 +3,7 @@ import type { Caller } from "../auth/caller.js";
 import { retryLater } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
 import { addToCounters, dropIdleCounters, dropStreamCounts, othersStreamCounts, replaceStreamCounts } from "../store/limit-counters.js";
+import { forgetOldFailedSignIns } from "../store/login-lockouts.js";
 import type { Database } from "../store/schema.js";
 import type { RequestContext } from "../tenancy/request-context.js";
 import { RateBucket } from "./rate-bucket.js";
@@ -13,6 +14,8 @@ const IDLE_BUCKET_MS = 10_000;
 /** Shared counters untouched this long are deleted (about once a minute). */
 const IDLE_COUNTER_MS = 3_600_000;
 const PURGE_EVERY_FLUSHES = 60;
+/** Failed sign-ins with no other for a day are forgotten (made-up emails would otherwise pile up). */
+const FORGET_SIGN_IN_FAILURES_MS = 24 * 3_600_000;
 /** A freed stream slot is a stream closing somewhere: a hint, not a promise. */
 const STREAM_RETRY_MS = 5_000;
 
@@ -124,7 +127,10 @@ export function createLimiter(deps: LimiterDeps): Limiter {
         await replaceStreamCounts(db, instanceId, new Map(localStreams));
       }
       othersStreams = await othersStreamCounts(db, instanceId);
-      if (cycle % PURGE_EVERY_FLUSHES === 0) await dropIdleCounters(db, IDLE_COUNTER_MS);
+      if (cycle % PURGE_EVERY_FLUSHES === 0) {
+        await dropIdleCounters(db, IDLE_COUNTER_MS);
+        await forgetOldFailedSignIns(db, FORGET_SIGN_IN_FAILURES_MS);
+      }
     } catch (err) {
       streamsChanged = true;
       log.warn("could not pool stream counts with the other servers", { err: String(err) });
