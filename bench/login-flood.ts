@@ -6,12 +6,12 @@
  *
  * `--call server-info` sends the public, empty GetServerInfo instead, at the
  * same concurrency: the control that tells what any flood of cheap calls
- * costs the others from what the login path adds to it. `--call who-am-i
- * --token T` sends WhoAmI with a token: a tenant flooding its request rate
- * (bench/noisy-tenant.ts).
+ * costs the others from what the login path adds to it. `--call
+ * list-credentials --token T` lists credentials with a token: a runaway
+ * runtime flooding its tenant's request rate (bench/noisy-tenant.ts).
  *
  *   node --import tsx --conditions=source bench/login-flood.ts \
- *     --url URL --emails A[,B…] --tenant SLUG --concurrency N --ms MS [--call login|server-info|who-am-i] [--token T]
+ *     --url URL --emails A[,B…] --tenant SLUG --concurrency N --ms MS [--call login|server-info|list-credentials] [--token T]
  *
  * Prints "ready" once the loop starts, then one JSON line (FloodResult).
  */
@@ -35,8 +35,8 @@ export interface FloodResult {
 /** Caps the flood's calls; the time bound normally ends it long before. */
 const MAX_FLOOD_CALLS = 5_000_000;
 
-export type FloodCall = "login" | "server-info" | "who-am-i";
-const FLOOD_CALLS: readonly string[] = ["login", "server-info", "who-am-i"] satisfies FloodCall[];
+export type FloodCall = "login" | "server-info" | "list-credentials";
+const FLOOD_CALLS: readonly string[] = ["login", "server-info", "list-credentials"] satisfies FloodCall[];
 
 async function flood(o: { url: string; emails: string[]; tenant: string; token?: string; concurrency: number; ms: number; call: FloodCall }): Promise<FloodResult> {
   const client = createCloudClient({ baseUrl: o.url, httpVersion: "2", token: o.token });
@@ -48,7 +48,7 @@ async function flood(o: { url: string; emails: string[]; tenant: string; token?:
     let reason = "OK";
     try {
       if (o.call === "server-info") await client.server.getServerInfo({}, { signal });
-      else if (o.call === "who-am-i") await client.auth.whoAmI({}, { signal });
+      else if (o.call === "list-credentials") await client.credentials.listCredentials({}, { signal });
       else await client.auth.login({ email: o.emails[i % o.emails.length], password: wrongPassword, tenant: o.tenant }, { signal });
     } catch (err) {
       reason = errorReason(err);
@@ -79,7 +79,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.url || (values.call === "login" && !values.emails) || !FLOOD_CALLS.includes(values.call!)) {
-  console.error("usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--token T] [--concurrency N] [--ms MS] [--call login|server-info|who-am-i]");
+  console.error("usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--token T] [--concurrency N] [--ms MS] [--call login|server-info|list-credentials]");
   process.exit(2);
 }
 const result = await flood({

@@ -9,7 +9,7 @@
  *   npx tsx --conditions=source bench/noisy-tenant.ts [--postgres URL] [flags]
  *
  * The server runs as its own process; the flood runs in a third
- * (bench/login-flood.ts --call who-am-i), ignoring every retry hint, as a
+ * (bench/login-flood.ts --call list-credentials), ignoring every retry hint, as a
  * runaway client would. Windows of the three conditions rotate, so drift from
  * other work on the machine lands on all of them. Figures, not assertions.
  */
@@ -90,7 +90,7 @@ try {
     for (const condition of conditions) {
       const token = condition === "limited flood" ? noisyToken : condition === "control flood" ? controlToken : undefined;
       const flood = token
-        ? await startFloodProcess({ url: server.url, token, call: "who-am-i", concurrency: String(config.floodConcurrency) }, config.windowMs + 1000)
+        ? await startFloodProcess({ url: server.url, token, call: "list-credentials", concurrency: String(config.floodConcurrency) }, config.windowMs + 1000)
         : undefined;
       const cpu0 = processCpuMs(server.pid);
       const run = await runClosedLoop(
@@ -107,7 +107,7 @@ try {
   console.log(
     `\nnoisy tenant: ${database.kind}, ${availableParallelism()} cores, load ${loadavg()[0].toFixed(2)}; ` +
       `${config.rounds} × ${config.windowMs / 1000} s per condition; quiet tenant: ListCredentials × ${config.quietConcurrency} in flight; ` +
-      `flood: WhoAmI × ${config.floodConcurrency} in flight, noisy tenant limited to ${config.noisyRate}/s`,
+      `flood: ListCredentials × ${config.floodConcurrency} in flight, noisy tenant limited to ${config.noisyRate}/s`,
   );
   const baseline = summarize(windows.get("no flood")!.runs);
   const rows = conditions.map((condition) => {

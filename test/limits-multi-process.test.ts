@@ -65,8 +65,8 @@ describe.skipIf(!onPostgres)("limits on two server processes sharing one databas
     const secret = (await tenant.token()).secret;
     const [onA, onB] = [on(a, secret), on(b, secret)];
     const served = (await Promise.all([onA, onB].map((c) => hammer(() => c.auth.whoAmI({}), 4, seconds * 1000)))).reduce((x, y) => x + y);
-    // limiter.ts: with N processes, at most (N-1) × rate × (1 s + flush interval) over rate × time, plus
-    // each process's first second; each process alone would serve 2 × rate × (seconds + 1).
+    // limiter.ts: N processes admit at most rate × span + N × rate × (1 s + 2 × flush interval);
+    // each on its own would serve 2 × rate × (seconds + 1).
     const bound = rate * seconds + 2 * rate * (1 + (2 * FLUSH_MS) / 1000);
     expect(served).toBeLessThanOrEqual(bound);
     expect(served).toBeGreaterThanOrEqual((rate * seconds) / 2);

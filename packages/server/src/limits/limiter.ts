@@ -60,12 +60,15 @@ const tenantKey = (tenantId: string) => `tenant:${tenantId}`;
  * admitted to shared totals in one statement and reads back what the others
  * did (store/limit-counters.ts).
  *
- * The bound that buys: a process learns of the others' admissions one flush
- * late, so with N processes a key can get past its rate by at most what the
- * other N-1 admit in one flush interval plus one second's burst each —
- * (N-1) × rate × (1 s + flush interval) in the worst case, and nothing in the
- * long run. Streams likewise: at most the streams the others opened since
- * their last flush.
+ * The bound that buys: every process's bucket is charged with all the key's
+ * admissions, its own at once and the others' when it next flushes, so over
+ * any span the N processes together admit at most rate × span plus
+ * N × rate × (1 s + 2 × flush interval): one second's burst each, and what
+ * the others admitted in the up to two flush intervals a process has not yet
+ * heard of. The excess is a constant, not a rate: over a minute, 2 processes
+ * flushing every second admit at most 60 + 6 seconds' worth, not 120.
+ * Streams likewise: a key may pass its cap by the streams the others opened
+ * since their last flush.
  */
 export function createLimiter(deps: LimiterDeps): Limiter {
   const { db, log, instanceId } = deps;
@@ -76,6 +79,13 @@ export function createLimiter(deps: LimiterDeps): Limiter {
   let flushes = 0;
   let flushing: Promise<void> | undefined;
   let closed = false;
+  /** Warned of a failing flush, so a database outage is one log line, not one a second. */
+  let warned = false;
+  const flushed = (err?: unknown) => {
+    if (err && !warned) log.warn("could not pool limit counts with the other servers; each limits on its own meanwhile", { err: String(err) });
+    else if (!err && warned) log.info("pooling limit counts with the other servers again");
+    warned = Boolean(err);
+  };
 
   const bucketOf = (key: string, rate: number, now: number) => {
     let b = buckets.get(key);
@@ -106,6 +116,7 @@ export function createLimiter(deps: LimiterDeps): Limiter {
       sent.set(key, b.unflushed);
       b.unflushed = 0;
     }
+    let failure: unknown;
     try {
       const totals = await addToCounters(db, sent);
       for (const [key, total] of totals) {
@@ -119,7 +130,7 @@ export function createLimiter(deps: LimiterDeps): Limiter {
     } catch (err) {
       // Keep the counts for the next flush; meanwhile each process limits on its own.
       for (const [key, n] of sent) if (buckets.has(key)) buckets.get(key)!.unflushed += n;
-      log.warn("could not pool request counts with the other servers", { err: String(err) });
+      failure = err;
     }
     try {
       if (streamsChanged) {
@@ -133,8 +144,9 @@ export function createLimiter(deps: LimiterDeps): Limiter {
       }
     } catch (err) {
       streamsChanged = true;
-      log.warn("could not pool stream counts with the other servers", { err: String(err) });
+      failure ??= err;
     }
+    flushed(failure);
   }
 
   const flush = () => {
