@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Role, type CloudClient } from "@engine-cloud/sdk";
+import { errorReason, Role, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";
@@ -53,8 +53,8 @@ describe.skipIf(!onPostgres)("limits on two server processes sharing one databas
     const onB = await runtimeOn(b, tenant);
     await onB.auth.whoAmI({}); // B holds the tenant's limits now
     await on(a, adminToken).tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenRequestsPerSecond: 1 } });
-    await onB.auth.whoAmI({});
-    expect((await failureOf(onB.auth.whoAmI({}))).reason).toBe("RATE_LIMITED");
+    const answers = await Promise.all([1, 2, 3].map(() => onB.auth.whoAmI({}).then(() => "OK", errorReason)));
+    expect(answers.sort()).toEqual(["OK", "RATE_LIMITED", "RATE_LIMITED"]);
   });
 
   it("holds one credential's request rate across both processes within the stated bound", async () => {
