@@ -47,6 +47,7 @@ if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
 const { createCloudClient, CredentialType, TokenKind } = await import("@engine-cloud/sdk");
 const { createBenchDatabase } = await import("./bench-database.js");
 const { wallClockMs } = await import("./fanout-client.js");
+const { BENCH_LIMITS } = await import("./server-process.js");
 type ClientCommand = import("./fanout-client.js").ClientCommand;
 type ClientReply = import("./fanout-client.js").ClientReply;
 type FloorReply = import("./floor-server.js").FloorReply;
@@ -136,6 +137,7 @@ async function startSyncServer(opts: {
     cwd: REPO_ROOT,
     env: {
       ...pick(process.env, ["PATH", "HOME", "TMPDIR"]),
+      ...BENCH_LIMITS,
       ...opts.env,
       ENGINE_CLOUD_LISTEN: `127.0.0.1:${opts.port}`,
       ENGINE_CLOUD_LOG_LEVEL: opts.logLevel,

@@ -16,17 +16,16 @@
  * the machine lands on all three; the control separates what answering any
  * flood costs from what the login path adds.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ClientSessionOptions } from "node:http2";
 import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { parseBenchFlags } from "./bench-flags.js";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createCloudClient, errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
+import { startFloodProcess } from "./flood-process.js";
 import type { FloodCall, FloodResult } from "./login-flood.js";
 import { assertNoErrors, percentile, runClosedLoop, type LoadRun } from "./load.js";
 import { fmt } from "./print.js";
@@ -52,10 +51,6 @@ const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
   --others-address ADDR   the loopback address other people sign in from during the flood
                           (default 127.0.0.2; 127.0.0.1 puts them behind the flood's own address)`;
 
-/** The flood process's own start-up (tsx) before its time bound begins. */
-const START_TIMEOUT_MS = 120_000;
-/** A flood process that has not reported this long after its own time bound is killed. */
-const FLOOD_REPORT_GRACE_MS = 30_000;
 /** Caps each measuring loop; its time bound normally ends it first. */
 const MAX_CALLS_PER_WINDOW = 2_000_000;
 
@@ -338,41 +333,10 @@ function mergeWindows(name: string, windows: FloodWindow[]): FloodWindow {
   };
 }
 
-/**
- * Starts bench/login-flood.ts; resolves once its loop runs. The report comes
- * wrapped: an async function returning the bare promise would wait for it.
- */
-async function startFlood(url: string, call: FloodCall, victims: Person[], ms: number): Promise<{ report: Promise<FloodResult> }> {
-  const args = [
-    "--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "bench/login-flood.ts"),
-    "--url", url,
-    "--emails", victims.map((v) => v.email).join(","),
-    "--tenant", VICTIM_TENANT,
-    "--concurrency", String(config.floodConcurrency),
-    "--ms", String(ms),
-    "--call", call,
-  ];
-  const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  const killer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS + ms + FLOOD_REPORT_GRACE_MS);
-  const lines = createInterface({ input: child.stdout! });
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const report = new Promise<FloodResult>((resolve, reject) => {
-    let result: FloodResult | undefined;
-    lines.on("line", (line) => {
-      if (line === "ready") markReady();
-      else if (line.startsWith("{")) result = JSON.parse(line) as FloodResult;
-    });
-    child.on("exit", (code) => {
-      clearTimeout(killer);
-      markReady(); // so a flood that died at start does not hang the run
-      if (result) resolve(result);
-      else reject(new Error(`the flood process exited (${code}) without a report`));
-    });
-  });
-  report.catch(() => {}); // awaited by the caller; this only keeps an early failure from going unhandled
-  await ready;
-  return { report };
+/** Starts the flood of `call` against the victims (bench/flood-process.ts). */
+function startFlood(url: string, call: FloodCall, victims: Person[], ms: number) {
+  const flags = { url, emails: victims.map((v) => v.email).join(","), tenant: VICTIM_TENANT, concurrency: String(config.floodConcurrency), call };
+  return startFloodProcess(flags, ms);
 }
 
 const CONDITIONS = ["no flood", "flood", "control"] as const;

@@ -6,10 +6,12 @@
  *
  * `--call server-info` sends the public, empty GetServerInfo instead, at the
  * same concurrency: the control that tells what any flood of cheap calls
- * costs the others from what the login path adds to it.
+ * costs the others from what the login path adds to it. `--call
+ * list-credentials --token T` lists credentials with a token: a runaway
+ * runtime flooding its tenant's request rate (bench/noisy-tenant.ts).
  *
  *   node --import tsx --conditions=source bench/login-flood.ts \
- *     --url URL --emails A[,B…] --tenant SLUG --concurrency N --ms MS [--call login|server-info]
+ *     --url URL --emails A[,B…] --tenant SLUG --concurrency N --ms MS [--call login|server-info|list-credentials] [--token T]
  *
  * Prints "ready" once the loop starts, then one JSON line (FloodResult).
  */
@@ -33,10 +35,11 @@ export interface FloodResult {
 /** Caps the flood's calls; the time bound normally ends it long before. */
 const MAX_FLOOD_CALLS = 5_000_000;
 
-export type FloodCall = "login" | "server-info";
+export type FloodCall = "login" | "server-info" | "list-credentials";
+const FLOOD_CALLS: readonly string[] = ["login", "server-info", "list-credentials"] satisfies FloodCall[];
 
-async function flood(o: { url: string; emails: string[]; tenant: string; concurrency: number; ms: number; call: FloodCall }): Promise<FloodResult> {
-  const client = createCloudClient({ baseUrl: o.url, httpVersion: "2" });
+async function flood(o: { url: string; emails: string[]; tenant: string; token?: string; concurrency: number; ms: number; call: FloodCall }): Promise<FloodResult> {
+  const client = createCloudClient({ baseUrl: o.url, httpVersion: "2", token: o.token });
   const reasons: Record<string, number> = {};
   const wrongPassword = randomBytes(12).toString("base64url");
   const cpu0 = process.cpuUsage();
@@ -45,6 +48,7 @@ async function flood(o: { url: string; emails: string[]; tenant: string; concurr
     let reason = "OK";
     try {
       if (o.call === "server-info") await client.server.getServerInfo({}, { signal });
+      else if (o.call === "list-credentials") await client.credentials.listCredentials({}, { signal });
       else await client.auth.login({ email: o.emails[i % o.emails.length], password: wrongPassword, tenant: o.tenant }, { signal });
     } catch (err) {
       reason = errorReason(err);
@@ -71,19 +75,21 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "32" },
     ms: { type: "string", default: "30000" },
     call: { type: "string", default: "login" },
+    token: { type: "string" },
   },
 });
-if (!values.url || !values.emails || (values.call !== "login" && values.call !== "server-info")) {
-  console.error("usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--concurrency N] [--ms MS] [--call login|server-info]");
+if (!values.url || (values.call === "login" && !values.emails) || !FLOOD_CALLS.includes(values.call!)) {
+  console.error("usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--token T] [--concurrency N] [--ms MS] [--call login|server-info|list-credentials]");
   process.exit(2);
 }
 const result = await flood({
   url: values.url,
-  emails: values.emails.split(","),
+  emails: (values.emails ?? "").split(","),
   tenant: values.tenant!,
+  token: values.token,
   concurrency: Number(values.concurrency),
   ms: Number(values.ms),
-  call: values.call,
+  call: values.call as FloodCall,
 });
 console.log(JSON.stringify(result));
 // The HTTP/2 session would keep the process alive.

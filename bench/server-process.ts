@@ -34,6 +34,18 @@ export interface ServerEnvironmentOptions {
   logLevel: "info" | "warn";
 }
 
+/**
+ * Benches drive one token far past the default request rates and streams: these put the limits out of reach
+ * (the largest value a limit takes). The check still runs on every call (limits/limiter.ts), it just never
+ * refuses; bench/noisy-tenant.ts sets its tenants' own.
+ */
+export const BENCH_LIMITS: Record<string, string> = Object.fromEntries(
+  ["TOKEN_REQUESTS_PER_SECOND", "TENANT_REQUESTS_PER_SECOND", "TOKEN_STREAMS", "TENANT_STREAMS"].map((n) => [
+    `ENGINE_CLOUD_LIMIT_${n}`,
+    "1000000000",
+  ]),
+);
+
 /** The server's configuration, as environment variables, for a process or for loadConfig in this one. */
 export function serverEnvironment(o: ServerEnvironmentOptions): Record<string, string> {
   return {
@@ -43,6 +55,7 @@ export function serverEnvironment(o: ServerEnvironmentOptions): Record<string, s
     ENGINE_CLOUD_LOG_LEVEL: o.logLevel,
     ENGINE_CLOUD_DATA_DIR: o.dataDir,
     ENGINE_CLOUD_ALLOWED_PROJECTS: "bench",
+    ...BENCH_LIMITS,
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}),
   };
 }

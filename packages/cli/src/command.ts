@@ -19,9 +19,10 @@ export interface CommandContext {
   credential(): ResolvedCredential;
   /**
    * A client with exactly this bearer token (none for public calls such as login), to `server` (default: the
-   * one of --server) and without --tenant: for calls about one session whatever else is configured.
+   * one of --server) and without --tenant unless `tenant` is given: for calls about one session whatever else
+   * is configured, or about one named tenant.
    */
-  clientWith(options: { token?: string; server?: string }): CloudClient;
+  clientWith(options: { token?: string; server?: string; tenant?: string }): CloudClient;
   /** The CLI's own directory, where login keeps the session (see configDirOf). */
   readonly configDir: string;
   /** Asks the person at the terminal (email, passwords). */

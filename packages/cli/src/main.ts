@@ -151,8 +151,8 @@ async function dispatch(argv: string[], io: CliIo, context: ErrorContext): Promi
         protocol: globals.protocol,
       })),
     credential: resolvedCredential,
-    clientWith: ({ token, server }) =>
-      createCloudClient({ baseUrl: server ?? globals.serverUrl, token, protocol: globals.protocol }),
+    clientWith: ({ token, server, tenant }) =>
+      createCloudClient({ baseUrl: server ?? globals.serverUrl, token, tenant, protocol: globals.protocol }),
     configDir,
     prompter: io.prompter,
     readStdin: () => io.readStdin(),

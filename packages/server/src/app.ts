@@ -46,6 +46,8 @@ import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
+import { createLimiter, type Limiter } from "./limits/limiter.js";
+import { createLimitsLookup } from "./limits/tenant-limits.js";
 import { buildAccessTable } from "./tenancy/access-rules.js";
 import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
@@ -70,6 +72,8 @@ export interface App {
   verifier: TokenVerifier;
   hub: SyncHub;
   tombstones: TombstonePurge;
+  /** Request rates and open streams per credential and tenant, pooled across processes. */
+  limiter: Limiter;
   bootstrap: BootstrapResult;
   /**
    * First step of shutdown: marks the server NOT_SERVING for health checks and ends every Watch
@@ -92,6 +96,11 @@ export const API_SERVICES: DescService[] = [
   KeyService,
   UserService,
 ];
+
+/** Failed sign-ins per email: strikes last until a success. */
+const ACCOUNT_LOCKOUT = { freeFailures: FREE_LOGIN_FAILURES, forgiveMs: 0 };
+/** Offices and NATs share an address: many free failures, forgiven with time (and a few sign-ins at once). */
+const SOURCE_LOCKOUT = { freeFailures: 50, forgiveMs: 10_000 };
 
 /** Standard gRPC services for tooling: health checking and reflection. */
 const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
@@ -125,6 +134,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => verifier.close());
     const directory = createTenantDirectory(storage.db, feed);
     cleanup.unshift(() => directory.close());
+    const limitsOf = createLimitsLookup(config.limits, (id) => directory.find(id));
+    const limiter = createLimiter({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.limitsFlushMs, limitsOf });
+    cleanup.unshift(() => limiter.close());
     const health = createHealthService();
     const keys = createTenantKeys(storage.db, ring, feed);
     const hub = createSyncHub({
@@ -146,17 +158,17 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       hasher,
       passwordHashLogN: config.passwordHashLogN,
       throttles: {
-        // The same curve as the database's lock (store/people.ts), which holds across servers.
-        account: new LoginThrottle({ freeFailures: FREE_LOGIN_FAILURES, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
-        // Offices and NATs share an address: many free failures, forgiven with time, a few sign-ins at once.
+        // The same curve as the database's lock (store/login-lockouts.ts), which holds across servers.
+        account: new LoginThrottle({ freeFailures: ACCOUNT_LOCKOUT.freeFailures, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
         source: new LoginThrottle({
-          freeFailures: 50,
+          freeFailures: SOURCE_LOCKOUT.freeFailures,
           baseDelayMs: 1000,
           maxDelayMs: 15 * 60_000,
           maxInFlight: 8,
-          forgiveOneEveryMs: 10_000,
+          forgiveOneEveryMs: SOURCE_LOCKOUT.forgiveMs,
         }),
       },
+      lockouts: { key: seeded.tokenKey, account: ACCOUNT_LOCKOUT, source: SOURCE_LOCKOUT },
     });
     // Codes are 256-bit and checksummed, so failures from one address are guesses or replays of dead codes:
     // a few free, then growing delays, forgiven with time like the address throttle of sign-ins.
@@ -192,10 +204,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
       );
       router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle }));
-      router.service(TenantService, createTenantService(deps));
+      router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
-      router.service(CredentialService, createCredentialService(deps));
+      router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(Health, health.impl);
@@ -204,17 +216,27 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(reflectionV1.ServerReflection, reflection.v1);
       router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
-    const authorize = createAuthorizer({ rules, verifier, directory });
+    const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
     const rpc = withSyncFastPath(
-      { db: storage.db, keys, watches, log, authorize, validateMessage, requireSyncAccess, bodyTimeoutMs: config.watchBodyTimeoutMs },
+      {
+        db: storage.db,
+        keys,
+        watches,
+        log,
+        authorize,
+        limiter,
+        validateMessage,
+        requireSyncAccess,
+        bodyTimeoutMs: config.watchBodyTimeoutMs,
+      },
       connectNodeAdapter({
         routes,
         contextValues: contextValuesOf,
         fallback: createHttpRoutes({ log, notReadyBecause }),
         interceptors: [
           createRequestLogInterceptor(log),
-          createAccessInterceptor(authorize),
+          createAccessInterceptor(authorize, limiter),
           createValidationInterceptor(validateMessage),
           createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
         ],
@@ -231,6 +253,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       verifier,
       hub,
       tombstones,
+      limiter,
       bootstrap: seeded,
       drain() {
         health.shutdown();

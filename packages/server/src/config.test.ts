@@ -89,3 +89,30 @@ describe("loadConfig: database timeouts", () => {
     }
   });
 });
+
+describe("loadConfig: limits", () => {
+  it("defaults every tenant's limits generously, and pools counts every second", () => {
+    const config = loadConfig([], base);
+    expect(config.limits).toEqual({
+      token_requests_per_second: 1000,
+      tenant_requests_per_second: 5000,
+      token_streams: 1000,
+      tenant_streams: 10000,
+      tenant_credentials: 100000,
+      tenant_connections: 10000,
+    });
+    expect(config.limitsFlushMs).toBe(1000);
+  });
+
+  it("takes each limit from ENGINE_CLOUD_LIMIT_<NAME>", () => {
+    const config = loadConfig([], { ...base, ENGINE_CLOUD_LIMIT_TOKEN_STREAMS: "3", ENGINE_CLOUD_LIMITS_FLUSH_MS: "250" });
+    expect([config.limits.token_streams, config.limits.tenant_streams, config.limitsFlushMs]).toEqual([3, 10000, 250]);
+  });
+
+  it("refuses a limit that is not a whole number from 1, naming the variable", () => {
+    for (const bad of ["0", "-1", "2.5", "lots", "1000000001"]) {
+      expect(problemsOf({ ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS: bad })).toEqual([expect.stringContaining("ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS")]);
+    }
+    expect(problemsOf({ ENGINE_CLOUD_LIMITS_FLUSH_MS: "10" })).toEqual([expect.stringContaining("ENGINE_CLOUD_LIMITS_FLUSH_MS")]);
+  });
+});

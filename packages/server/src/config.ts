@@ -3,6 +3,7 @@ import path from "node:path";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { tokenShapeProblem } from "./auth/token-format.js";
 import { parseRootKey } from "./crypto/root-keys.js";
+import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -49,6 +50,10 @@ export interface Config {
   tombstoneRetentionMs: number;
   /** Bounds on PostgreSQL work, so a stuck or unreachable database fails calls instead of holding them. */
   databaseTimeouts: DatabaseTimeouts;
+  /** Every tenant's limits unless a platform administrator overrides them (ENGINE_CLOUD_LIMIT_<NAME>). */
+  limits: TenantLimits;
+  /** How often each process pools its rate and stream counts with the others' in the database. */
+  limitsFlushMs: number;
 }
 
 export interface DatabaseTimeouts {
@@ -186,6 +191,18 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     statementMs: timeoutMs(env, "ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS", 10_000, problems),
     idleInTransactionMs: timeoutMs(env, "ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, problems),
   };
+  const limits = { ...DEFAULT_LIMITS };
+  for (const name of LIMIT_NAMES) {
+    const variable = `ENGINE_CLOUD_LIMIT_${name.toUpperCase()}`;
+    if (env[variable] === undefined) continue;
+    const value = Number(env[variable]);
+    if (isLimitValue(value)) limits[name] = value;
+    else problems.push(`${variable} must be a whole number from 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMITS[name]})`);
+  }
+  const limitsFlushMs = Number(env.ENGINE_CLOUD_LIMITS_FLUSH_MS ?? 1000);
+  if (!Number.isInteger(limitsFlushMs) || limitsFlushMs < 50 || limitsFlushMs > 60_000) {
+    problems.push("ENGINE_CLOUD_LIMITS_FLUSH_MS must be a whole number of milliseconds from 50 to 60000 (default 1000)");
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -208,6 +225,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     passwordHashLogN,
     loginConcurrency,
     databaseTimeouts,
+    limits,
+    limitsFlushMs,
   };
 }
 

@@ -2,21 +2,30 @@ import { create, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import {
   CreateTenantResponseSchema,
   DeleteTenantResponseSchema,
+  GetTenantLimitsResponseSchema,
   GetTenantResponseSchema,
   ListTenantsResponseSchema,
   ResumeTenantResponseSchema,
+  SetTenantLimitsResponseSchema,
   SuspendTenantResponseSchema,
+  TenantLimitsSchema,
   TenantStateSchema,
   UpdateTenantResponseSchema,
   WhoAmIResponseSchema,
   type CloudClient,
   type Tenant,
+  type TenantLimits,
+  type TenantLimitSettings,
+  type TenantLimitsUsage,
 } from "@engine-cloud/sdk";
 import { defineCommand, type Command, type CommandGroup } from "../command.js";
 import { enumLabel } from "../enum-label.js";
+import { parseKeyValues } from "../key-value.js";
 import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
 import { collectPages } from "../pages.js";
 import { describeSignedIn, requireStoredSession, storedSessionClient, storeSession } from "../stored-session.js";
+import { UsageError } from "../usage-error.js";
+import { parseWholeNumber } from "../whole-number.js";
 
 /** The verbs that take one tenant (slug or id) and answer with it. */
 function tenantCommand<Desc extends DescMessage>(spec: {
@@ -134,10 +143,68 @@ const switchTenant = defineCommand({
   },
 });
 
+/** The limit names are the proto field names: the server's, the config's (ENGINE_CLOUD_LIMIT_<NAME>) and ours agree. */
+const LIMIT_FIELDS = TenantLimitsSchema.fields;
+
+const limits = defineCommand({
+  name: "limits",
+  summary: "Show a tenant's limits and what it uses; platform administrators change them with --set",
+  optionalArgs: ["slug-or-id"],
+  options: {
+    set: {
+      type: "string",
+      multiple: true,
+      placeholder: "<name=value>",
+      description: `Override a limit (value "default" drops the override); repeat for more. Names: ${LIMIT_FIELDS.map((f) => f.name).join(", ")}`,
+    },
+  },
+  async run(ctx, [tenant], options) {
+    if (options.set.length === 0) {
+      // Without a name: the credential's own tenant, or the one of --tenant.
+      const client = tenant ? ctx.clientWith({ token: ctx.credential().token, tenant }) : ctx.client();
+      const res = await client.tenants.getTenantLimits({});
+      ctx.out.result(GetTenantLimitsResponseSchema, res, () => formatLimits(res.settings, res.usage));
+      return;
+    }
+    if (!tenant) throw new UsageError("name the tenant whose limits to set: tenant limits <slug-or-id> --set name=value");
+    const res = await ctx.client().tenants.setTenantLimits({ tenant, overrides: limitOverrides(options.set) });
+    ctx.out.result(SetTenantLimitsResponseSchema, res, () => formatLimits(res.settings));
+  },
+});
+
+/** `--set name=value` flags as the request's overrides: 0 (from "default") clears one. */
+function limitOverrides(flags: readonly string[]): Partial<TenantLimits> {
+  const overrides: Record<string, number> = {};
+  for (const [name, text] of Object.entries(parseKeyValues("set", flags))) {
+    const field = LIMIT_FIELDS.find((f) => f.name === name);
+    if (!field) throw new UsageError(`invalid --set: no limit "${name}"; the limits: ${LIMIT_FIELDS.map((f) => f.name).join(", ")}`);
+    overrides[field.localName] = text === "default" ? 0 : Number(parseWholeNumber("set", text, 1));
+  }
+  return overrides;
+}
+
+function formatLimits(settings: TenantLimitSettings | undefined, usage?: TenantLimitsUsage): string {
+  if (!settings) return "";
+  const valueOf = (m: object | undefined, localName: string) => (m as Record<string, number | undefined> | undefined)?.[localName];
+  const rows = LIMIT_FIELDS.map((f) => {
+    const override = valueOf(settings.overrides, f.localName);
+    const used = valueOf(usage, f.localName);
+    return [
+      f.name,
+      String(valueOf(settings.effective, f.localName) ?? ""),
+      String(valueOf(settings.defaults, f.localName) ?? ""),
+      override === undefined ? "-" : String(override),
+      ...(usage ? [used === undefined ? "-" : String(used)] : []),
+    ];
+  });
+  const headers = ["limit", "effective", "default", "override", ...(usage ? ["in use"] : [])];
+  return `Limits of tenant ${settings.tenantId}:\n${formatTable(headers, rows)}`;
+}
+
 export const tenantCommands: CommandGroup = {
   name: "tenant",
   summary: "Create and manage tenants (platform administrators); switch the tenant of your session",
-  commands: [createTenant, list, get, rename, suspend, resume, remove, switchTenant],
+  commands: [createTenant, list, get, rename, suspend, resume, remove, limits, switchTenant],
 };
 
 function formatTenantFields(tenant: Tenant, now: Date): string {

@@ -1,4 +1,4 @@
-import { DomainError } from "../errors/domain-error.js";
+import { retryLater, type DomainError } from "../errors/domain-error.js";
 
 export interface LoginThrottleOptions {
   /** The failure that starts the delays (1 s after the 5th with 5; then doubling). */
@@ -97,22 +97,15 @@ export class LoginThrottle {
 }
 
 export function throttled(waitMs: number): DomainError {
-  return retryLater(waitMs, "too many failed sign-ins");
+  return retryLater("LOGIN_THROTTLED", "too many failed sign-ins", Math.max(1000, waitMs));
 }
 
 /** Too many sign-ins being checked at once, from everywhere: shed load rather than queue without end. */
 export function hashingBusy(): DomainError {
-  return retryLater(1000, "too many sign-ins in progress");
+  return retryLater("LOGIN_THROTTLED", "too many sign-ins in progress", 1000);
 }
 
 /** Too many invitation codes that did not work from one address: codes are guessed, not mistyped, at that rate. */
 export function invitationsThrottled(waitMs: number): DomainError {
-  return retryLater(waitMs, "too many invitation codes that did not work from this address", "INVITATION_THROTTLED");
-}
-
-function retryLater(waitMs: number, why: string, reason = "LOGIN_THROTTLED"): DomainError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new DomainError("resource_exhausted", reason, `${why}; try again in ${seconds} s`, {
-    retry_after_seconds: String(seconds),
-  });
+  return retryLater("INVITATION_THROTTLED", "too many invitation codes that did not work from this address", waitMs);
 }

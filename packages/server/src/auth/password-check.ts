@@ -1,6 +1,8 @@
+import { createHmac } from "node:crypto";
 import type { Kysely } from "kysely";
 import { DomainError, permissionDenied, unauthenticated } from "../errors/domain-error.js";
-import { findUserByEmail, recordLoginFailure, type UserRow } from "../store/people.js";
+import { clearFailedSignIns, lockedForMs, recordFailedSignIn, type LockoutPolicy } from "../store/login-lockouts.js";
+import { findUserByEmail, type UserRow } from "../store/people.js";
 import type { Database } from "../store/schema.js";
 import { throttled, type LoginAttempt, type LoginThrottle } from "./login-throttle.js";
 import { hashPassword, type PasswordHasher } from "./password-hash.js";
@@ -9,6 +11,11 @@ export interface PasswordCheckDeps {
   db: Kysely<Database>;
   /** Per account: few free failures. Per source address: many, since offices and NATs share one. */
   throttles: { account: LoginThrottle; source: LoginThrottle };
+  /**
+   * The same, held in the database for every server process: failures per
+   * keyed hash of the email (`key`) and of the source address.
+   */
+  lockouts: { key: Uint8Array; account: LockoutPolicy; source: LockoutPolicy };
   hasher: PasswordHasher;
   passwordHashLogN: number;
 }
@@ -34,24 +41,35 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
   // Computed once, outside the gate: it is the server's own, not a caller's, work.
   const decoy = hashPassword("engine-cloud decoy password", deps.passwordHashLogN);
 
+  const { lockouts } = deps;
+  const lockoutKey = (kind: string, value: string) =>
+    `${kind}:${createHmac("sha256", lockouts.key).update(`login-lockout:${kind}:${value}`).digest("base64url")}`;
+
   return async (email, password, source) => {
     const attempts: LoginAttempt[] = [];
     try {
       attempts.push(deps.throttles.account.begin(email.toLowerCase()));
       attempts.push(deps.throttles.source.begin(source));
+      // Keyed, so the table lists neither emails nor addresses; by email whether or not an account has it,
+      // so a lock reads the same from every process for a real account and a made-up one.
+      const account = lockoutKey("email", email.toLowerCase());
+      const address = lockoutKey("address", source);
+      const lockedMs = await lockedForMs(db, [account, address]);
+      if (lockedMs > 0) throw throttled(lockedMs);
       const user = await findUserByEmail(db, email);
-      // Known accounts are also locked in the database, so the lockout holds on every server.
-      if (user?.locked_until && user.locked_until.getTime() > Date.now()) {
-        throw throttled(user.locked_until.getTime() - Date.now());
-      }
       const ok = await hasher.verify(password, user?.password_hash ?? (await decoy), source);
       if (!user || !ok || user.disabled_at) {
         for (const a of attempts) a.fail();
-        if (user && !ok) await recordLoginFailure(db, user.id);
+        // One write per failure, as known accounts always had: each costs a password hash first, so the hash gate bounds them.
+        await recordFailedSignIn(db, [
+          { key: account, policy: lockouts.account },
+          { key: address, policy: lockouts.source },
+        ]);
         throw loginFailed();
       }
       // Only the account's strikes clear: one good password must not buy an address more guesses at others.
       attempts[0]!.succeed();
+      await clearFailedSignIns(db, account);
       return user;
     } finally {
       for (const a of attempts) a.end();

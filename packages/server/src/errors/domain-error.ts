@@ -43,3 +43,20 @@ export const alreadyExists = (reason: string, message: string) =>
   new DomainError("already_exists", reason, message);
 export const failedPrecondition = (reason: string, message: string) =>
   new DomainError("failed_precondition", reason, message);
+
+/**
+ * Over a limit or throttle: RESOURCE_EXHAUSTED, saying when to try again in
+ * the ErrorInfo metadata (`retry_after_ms`, and `retry_after_seconds` rounded
+ * up, as LOGIN_THROTTLED has always said it) and in a google.rpc.RetryInfo
+ * detail (errors/to-connect-error.ts).
+ */
+export function retryLater(reason: string, why: string, waitMs: number, metadata: Record<string, string> = {}): DomainError {
+  const ms = Math.max(1, Math.ceil(waitMs));
+  const seconds = Math.max(1, Math.ceil(ms / 1000));
+  const when = ms < 1000 ? `${ms} ms` : `${seconds} s`;
+  return new DomainError("resource_exhausted", reason, `${why}; try again in ${when}`, {
+    ...metadata,
+    retry_after_seconds: String(seconds),
+    retry_after_ms: String(ms),
+  });
+}

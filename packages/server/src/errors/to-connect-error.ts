@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
 import { classifyStorageError } from "./classify-storage-error.js";
 import { DomainError, type DomainErrorKind } from "./domain-error.js";
 
@@ -53,6 +53,12 @@ export function connectErrorWithReason(
         fieldViolations: [{ field: metadata.field, description: message, reason }],
       }),
     });
+  }
+  if (metadata.retry_after_ms) {
+    // The standard hint too, for clients that honour RetryInfo without knowing our metadata.
+    const ms = Number(metadata.retry_after_ms);
+    const retryDelay = { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+    details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay }) });
   }
   return new ConnectError(message, code, undefined, details, cause);
 }

@@ -5,7 +5,9 @@ import { CredentialService, type PutCredentialRequest } from "@engine-cloud/sdk"
 import { actorOf, type Caller } from "../auth/caller.js";
 import { openSecrets, sealSecrets } from "../crypto/credential-secrets.js";
 import { DomainError, invalidArgument, notFound } from "../errors/domain-error.js";
+import type { LimitsOf } from "../limits/tenant-limits.js";
 import {
+  countLiveCredentials,
   findCredentialById,
   findLiveCredential,
   listCredentials,
@@ -51,7 +53,16 @@ function secretsOf(req: PutCredentialRequest): { values: Record<string, string>;
   return { values, info };
 }
 
-export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof CredentialService> {
+/** No retry hint: only deleting a credential (or a higher limit) makes room. */
+const credentialQuota = (limit: number) =>
+  new DomainError(
+    "resource_exhausted",
+    "CREDENTIAL_QUOTA",
+    `this tenant may store ${limit} credentials (tenant_credentials); delete one, or ask a platform administrator for more`,
+    { limit: "tenant_credentials", value: String(limit) },
+  );
+
+export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf }): ServiceImpl<typeof CredentialService> {
   const { db, keys, feed } = deps;
 
   /** Reads a live credential the caller may see, with its secrets opened. */
@@ -66,6 +77,8 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
       const { caller, tenant } = tenantScope(ctx);
       const name = { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS };
       const { values, info } = secretsOf(req);
+      // Read before the transaction: the tenant directory must not wait for a connection this call holds.
+      const quota = (await deps.limitsOf(tenant.id)).tenant_credentials;
       const { row, secrets } = await withTenant(db, tenant.id, async (tx) => {
         await checkCredentialAccess(deps.projects, tx, caller, tenant.id, name.project, "write");
         const existing = await findLiveCredential(tx, tenant.id, name, true);
@@ -77,6 +90,8 @@ export function createCredentialService(deps: ServiceDeps): ServiceImpl<typeof C
         const dataKey = await keys.dataKey(tx, tenant.id);
         // Last: from here to commit this transaction holds the tenant's revision lock.
         const revision = await nextTenantRevision(tx, tenant.id);
+        // Counted under the revision lock, so concurrent creations cannot all squeeze into the last place.
+        if (!existing && (await countLiveCredentials(tx, tenant.id)) >= quota) throw credentialQuota(quota);
         const written = await writeCredential(tx, tenant.id, {
           ...name,
           id,

@@ -1,21 +1,38 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { TenantService } from "@engine-cloud/sdk";
 import { alreadyExists, failedPrecondition, notFound } from "../errors/domain-error.js";
+import type { Limiter } from "../limits/limiter.js";
+import { overridesOf, type LimitsOf, type TenantLimits } from "../limits/tenant-limits.js";
+import { countLiveCredentials } from "../store/credentials.js";
 import type { TenantStateColumn } from "../store/schema.js";
-import { findTenant, insertTenant, listTenants, updateTenant, type TenantRow } from "../store/tenants.js";
+import { changeTenantLimits, findTenant, insertTenant, listTenants, updateTenant, type TenantRow } from "../store/tenants.js";
 import { revokeTenantTokens } from "../store/tokens.js";
+import { tenantScope } from "../tenancy/request-context.js";
 import { withTenant } from "../tenancy/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
-import { tenantToProto } from "./to-proto.js";
+import { tenantLimitsFromProto, tenantLimitsToProto, tenantToProto } from "./to-proto.js";
+
+export interface TenantServiceDeps extends ServiceDeps {
+  limiter: Pick<Limiter, "streamUsage">;
+  limitsOf: LimitsOf;
+  defaultLimits: TenantLimits;
+}
 
 /**
  * Platform RPCs: the tenants table itself is not tenant-owned, so these run on
  * the owner connection. Every state change is announced on the change feed,
  * which is what makes a suspension bite on the next request everywhere.
  */
-export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof TenantService> {
+export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof TenantService> {
   const { db, feed } = deps;
+
+  const limitSettings = async (row: TenantRow) => ({
+    tenantId: row.id,
+    effective: tenantLimitsToProto(await deps.limitsOf(row.id)),
+    defaults: tenantLimitsToProto(deps.defaultLimits),
+    overrides: tenantLimitsToProto(overridesOf(row.limits)),
+  });
 
   const mustFind = async (idOrSlug: string): Promise<TenantRow> => {
     const t = await findTenant(db, idOrSlug);
@@ -74,6 +91,32 @@ export function createTenantService(deps: ServiceDeps): ServiceImpl<typeof Tenan
         await deps.keys.destroy(tx, deleted.id);
       });
       return { tenant: tenantToProto(deleted) };
+    },
+    async getTenantLimits(_req, ctx) {
+      const { caller, tenant } = tenantScope(ctx);
+      const streams = deps.limiter.streamUsage(caller, tenant.id);
+      const credentials = await withTenant(db, tenant.id, (tx) => countLiveCredentials(tx, tenant.id));
+      return {
+        settings: await limitSettings(await mustFind(tenant.id)),
+        usage: {
+          tokenStreams: streams.tokenStreams,
+          tenantStreams: streams.tenantStreams,
+          tenantCredentials: credentials,
+          tenantConnections: 0,
+        },
+      };
+    },
+    async setTenantLimits(req) {
+      const t = await mustFind(req.tenant);
+      const change = { set: {} as Record<string, number>, clear: [] as string[] };
+      for (const [name, value] of Object.entries(tenantLimitsFromProto(req.overrides!))) {
+        if (value === 0) change.clear.push(name);
+        else change.set[name] = value;
+      }
+      const updated = await changeTenantLimits(db, t.id, change);
+      // Confirmed, as a suspension is: every server's cached tenant row is dropped before this returns.
+      await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
+      return { settings: await limitSettings(updated) };
     },
   };
 }

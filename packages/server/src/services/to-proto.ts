@@ -6,8 +6,10 @@ import {
   type Credential,
   ProjectSchema,
   ProjectState,
+  TenantLimitsSchema,
   TenantSchema,
   TenantState,
+  type TenantLimits as ProtoTenantLimits,
   TokenKind,
   TokenSchema,
   type Project,
@@ -15,6 +17,7 @@ import {
   type Token,
 } from "@engine-cloud/sdk";
 import type { SecretValues } from "../crypto/credential-secrets.js";
+import { isLimitName, type LimitName, type TenantLimits } from "../limits/tenant-limits.js";
 import type { CredentialRow } from "../store/credentials.js";
 import type { ProjectRow } from "../store/projects.js";
 import type { CredentialTypeColumn, TokenKindColumn } from "../store/schema.js";
@@ -118,4 +121,24 @@ export function credentialToProto(row: CredentialRow, secrets?: SecretValues): C
     createdBy: row.created_by,
     updatedBy: row.updated_by,
   });
+}
+
+/** Limits by name (limits/tenant-limits.ts) as the proto message, whose field names are the limit names. */
+export function tenantLimitsToProto(limits: Partial<TenantLimits>): ProtoTenantLimits {
+  const init: Record<string, number> = {};
+  for (const f of TenantLimitsSchema.fields) {
+    const value = isLimitName(f.name) ? limits[f.name] : undefined;
+    if (value !== undefined) init[f.localName] = value;
+  }
+  return create(TenantLimitsSchema, init);
+}
+
+/** The limits set in a proto message, by name. */
+export function tenantLimitsFromProto(message: ProtoTenantLimits): Partial<Record<LimitName, number>> {
+  const out: Partial<Record<LimitName, number>> = {};
+  for (const f of TenantLimitsSchema.fields) {
+    const value = (message as unknown as Record<string, number | undefined>)[f.localName];
+    if (isLimitName(f.name) && value !== undefined) out[f.name] = value;
+  }
+  return out;
 }

@@ -248,3 +248,14 @@ export async function tenantChangesAfter(tx: Tx, tenantId: string, since: number
     .limit(limit)
     .execute();
 }
+
+/** Live credentials of the tenant: what its credential quota counts. */
+export async function countLiveCredentials(tx: Tx, tenantId: string): Promise<number> {
+  const row = await tx
+    .selectFrom("credentials")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("tenant_id", "=", tenantId)
+    .where("deleted_at", "is", null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

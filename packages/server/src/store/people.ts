@@ -5,7 +5,7 @@ import type { Executor } from "./tokens.js";
 
 type Tx = Transaction<Database>;
 
-/** The failed login that starts the delays (the in-memory throttle uses the same number). */
+/** The failed login that starts the delays (the in-memory throttle and the shared lockout use the same number). */
 export const FREE_LOGIN_FAILURES = 5;
 
 export type UserRow = Selectable<UsersTable>;
@@ -31,24 +31,6 @@ export async function insertUser(db: Executor, u: { email: string; displayName: 
     .values({ email: u.email, display_name: u.displayName, password_hash: u.passwordHash })
     .returningAll()
     .executeTakeFirstOrThrow();
-}
-
-/**
- * Records a failed login and the lockout it earns: from the 5th failure on,
- * 1 s doubling up to 15 min — the same curve as the in-memory throttle, so an
- * unknown email and a real one answer alike.
- */
-export async function recordLoginFailure(db: Executor, userId: string): Promise<void> {
-  await db
-    .updateTable("users")
-    .set({
-      failed_logins: sql`failed_logins + 1`,
-      locked_until: sql`CASE WHEN failed_logins + 1 >= ${FREE_LOGIN_FAILURES}
-        THEN now() + least(interval '15 minutes', interval '1 second' * power(2, failed_logins + 1 - ${FREE_LOGIN_FAILURES}))
-        ELSE locked_until END`,
-    })
-    .where("id", "=", userId)
-    .execute();
 }
 
 export async function recordLoginSuccess(db: Executor, userId: string): Promise<void> {

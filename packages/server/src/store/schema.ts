@@ -23,6 +23,8 @@ export interface TenantsTable {
   display_name: string;
   state: ColumnType<TenantStateColumn, TenantStateColumn | undefined, TenantStateColumn>;
   is_operator: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Per-tenant overrides of the configured limits, by limit name (limits/tenant-limits.ts). */
+  limits: ColumnType<Record<string, number>, string | undefined, string>;
   created_at: Timestamp;
   updated_at: Timestamp;
   deleted_at: NullableTimestamp;
@@ -149,6 +151,27 @@ export interface ServerInstancesTable {
   heartbeat_at: Timestamp;
 }
 
+export interface LimitCountersTable {
+  key: string;
+  total: number;
+  updated_at: Generated<Date>;
+}
+
+export interface StreamCountsTable {
+  instance_id: string;
+  key: string;
+  count: number;
+}
+
+export interface LoginLockoutsTable {
+  key: string;
+  failures: number;
+  free_failures: number;
+  forgive_ms: number;
+  struck_at: Timestamp;
+  locked_until: NullableTimestamp;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -163,4 +186,7 @@ export interface Database {
   sessions: SessionsTable;
   invitations: InvitationsTable;
   server_instances: ServerInstancesTable;
+  limit_counters: LimitCountersTable;
+  stream_counts: StreamCountsTable;
+  login_lockouts: LoginLockoutsTable;
 }

@@ -73,3 +73,23 @@ export async function listTenantKeyOwners(db: Executor): Promise<string[]> {
     .execute();
   return rows.map((r) => r.tenant_id);
 }
+
+/**
+ * Sets and clears limit overrides in one statement, so two administrators
+ * changing different limits at once both land.
+ */
+export async function changeTenantLimits(
+  db: Executor,
+  id: string,
+  change: { set: Record<string, number>; clear: string[] },
+): Promise<TenantRow> {
+  return db
+    .updateTable("tenants")
+    .set({
+      limits: sql`(limits || ${JSON.stringify(change.set)}::jsonb) - ${change.clear}::text[]`,
+      updated_at: sql`now()`,
+    })
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}

@@ -4,6 +4,7 @@ import type { Caller } from "../auth/caller.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
 import { TENANT_HEADER } from "@engine-cloud/sdk";
+import type { Limiter } from "../limits/limiter.js";
 import type { AccessRule } from "./access-rules.js";
 import { requestContextKey, type RequestContext, type TenantRef } from "./request-context.js";
 import type { TenantDirectory } from "./tenant-directory.js";
@@ -44,6 +45,8 @@ export function createAuthorizer(deps: {
   rules: Map<string, AccessRule>;
   verifier: TokenVerifier;
   directory: TenantDirectory;
+  /** Request rates (limits/limiter.ts), checked once the caller and tenant are known. */
+  limiter: Pick<Limiter, "admitRequest">;
 }): Authorize {
   return async (ctx, method, header) => {
     const rule = deps.rules.get(method);
@@ -70,13 +73,29 @@ export function createAuthorizer(deps: {
         }
         break;
     }
+    await deps.limiter.admitRequest(caller, ctx.tenant?.id ?? caller.homeTenantId);
   };
 }
 
-/** Runs the authorization check before every RPC served by the connect adapter. */
-export function createAccessInterceptor(authorize: Authorize): Interceptor {
+/**
+ * Runs the authorization check before every RPC served by the connect
+ * adapter; a server stream also takes a stream slot (limits/limiter.ts),
+ * given back when the call ends however it ends (connect aborts the call's
+ * signal then).
+ */
+export function createAccessInterceptor(authorize: Authorize, limiter: Pick<Limiter, "openStream">): Interceptor {
   return (next) => async (req) => {
-    await authorize(req.contextValues.get(requestContextKey), `${req.service.typeName}/${req.method.name}`, req.header);
-    return next(req);
+    const ctx = req.contextValues.get(requestContextKey);
+    await authorize(ctx, `${req.service.typeName}/${req.method.name}`, req.header);
+    if (req.method.methodKind !== "server_streaming") return next(req);
+    const release = await limiter.openStream(ctx);
+    if (req.signal.aborted) release();
+    else req.signal.addEventListener("abort", release, { once: true });
+    try {
+      return await next(req);
+    } catch (err) {
+      release();
+      throw err;
+    }
   };
 }

@@ -8,6 +8,7 @@ import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
+import type { Limiter } from "../limits/limiter.js";
 import type { Logger } from "../log.js";
 import type { Database } from "../store/schema.js";
 import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
@@ -50,6 +51,8 @@ export interface SyncFastPathDeps {
   log: Logger;
   /** The access interceptor's check (tenancy/access-interceptor.ts). */
   authorize: Authorize;
+  /** Stream slots, taken right after the access check as on the generic path. */
+  limiter: Pick<Limiter, "openStream">;
   /** The validation interceptor's check (transport/request-validation.ts). */
   validateMessage: ValidateMessage;
   /** The project policy check every Watch passes (sync/sync-access.ts), shared with the generic path. */
@@ -108,9 +111,16 @@ async function serveWatch(
   const header = toFetchHeaders(req.headers);
   const call: LoggedCall = { ctx: newRequestContext(header), method: WATCH_METHOD, protocol, started: performance.now() };
   const stream = new FastWatchStream(shared, res, protocol, call);
-  res.once("close", () => stream.closed());
+  let gone = false;
+  res.once("close", () => {
+    gone = true;
+    stream.closed();
+  });
   try {
     await shared.authorize(call.ctx, WATCH_METHOD, header);
+    const release = await shared.limiter.openStream(call.ctx);
+    if (gone) release();
+    else res.once("close", release);
     const body = req as AsyncIterable<Uint8Array>;
     const message = await readSingleMessage(bodyWithin(body, shared.bodyTimeoutMs), protocol, header, MAX_REQUEST_BYTES);
     const request = parseRequest(message);

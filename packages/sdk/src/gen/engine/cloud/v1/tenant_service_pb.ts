@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/tenant_service.proto.
  */
 export const file_engine_cloud_v1_tenant_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRlbmdpbmUvY2xvdWQvdjEvdGVuYW50X3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSL1AQoGVGVuYW50EgoKAmlkGAEgASgJEgwKBHNsdWcYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEisKBXN0YXRlGAQgASgOMhwuZW5naW5lLmNsb3VkLnYxLlRlbmFudFN0YXRlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmRlbGV0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMgoEc2x1ZxgBIAEoCUIkukghch8QAhg/MhleW2Etel1bYS16MC05LV0qW2EtejAtOV0kEh4KDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYyAEiPwoUQ3JlYXRlVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCItChBHZXRUZW5hbnRSZXF1ZXN0EhkKBnRlbmFudBgBIAEoCUIJukgGcgQQARg/IjwKEUdldFRlbmFudFJlc3BvbnNlEicKBnRlbmFudBgBIAEoCzIXLmVuZ2luZS5jbG91ZC52MS5UZW5hbnQiZwoSTGlzdFRlbmFudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIUCgxzaG93X2RlbGV0ZWQYAyABKAgiWAoTTGlzdFRlbmFudHNSZXNwb25zZRIoCgd0ZW5hbnRzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUgoTVXBkYXRlVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPxIgCgxkaXNwbGF5X25hbWUYAiABKAlCCrpIB3IFEAEYyAEiPwoUVXBkYXRlVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCIxChRTdXNwZW5kVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPyJAChVTdXNwZW5kVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCIwChNSZXN1bWVUZW5hbnRSZXF1ZXN0EhkKBnRlbmFudBgBIAEoCUIJukgGcgQQARg/Ij8KFFJlc3VtZVRlbmFudFJlc3BvbnNlEicKBnRlbmFudBgBIAEoCzIXLmVuZ2luZS5jbG91ZC52MS5UZW5hbnQiMAoTRGVsZXRlVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPyI/ChREZWxldGVUZW5hbnRSZXNwb25zZRInCgZ0ZW5hbnQYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuVGVuYW50KnoKC1RlbmFudFN0YXRlEhwKGFRFTkFOVF9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1RFTkFOVF9TVEFURV9BQ1RJVkUQARIaChZURU5BTlRfU1RBVEVfU1VTUEVOREVEEAISGAoUVEVOQU5UX1NUQVRFX0RFTEVURUQQAzLPBQoNVGVuYW50U2VydmljZRJjCgxDcmVhdGVUZW5hbnQSJC5lbmdpbmUuY2xvdWQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZSIGwvMYAhABEl0KCUdldFRlbmFudBIhLmVuZ2luZS5jbG91ZC52MS5HZXRUZW5hbnRSZXF1ZXN0GiIuZW5naW5lLmNsb3VkLnYxLkdldFRlbmFudFJlc3BvbnNlIgmQAgHC8xgCEAESYwoLTGlzdFRlbmFudHMSIy5lbmdpbmUuY2xvdWQudjEuTGlzdFRlbmFudHNSZXF1ZXN0GiQuZW5naW5lLmNsb3VkLnYxLkxpc3RUZW5hbnRzUmVzcG9uc2UiCZACAcLzGAIQARJjCgxVcGRhdGVUZW5hbnQSJC5lbmdpbmUuY2xvdWQudjEuVXBkYXRlVGVuYW50UmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5VcGRhdGVUZW5hbnRSZXNwb25zZSIGwvMYAhABEmYKDVN1c3BlbmRUZW5hbnQSJS5lbmdpbmUuY2xvdWQudjEuU3VzcGVuZFRlbmFudFJlcXVlc3QaJi5lbmdpbmUuY2xvdWQudjEuU3VzcGVuZFRlbmFudFJlc3BvbnNlIgbC8xgCEAESYwoMUmVzdW1lVGVuYW50EiQuZW5naW5lLmNsb3VkLnYxLlJlc3VtZVRlbmFudFJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuUmVzdW1lVGVuYW50UmVzcG9uc2UiBsLzGAIQARJjCgxEZWxldGVUZW5hbnQSJC5lbmdpbmUuY2xvdWQudjEuRGVsZXRlVGVuYW50UmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5EZWxldGVUZW5hbnRSZXNwb25zZSIGwvMYAhABYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_google_protobuf_timestamp]);
+  fileDesc("CiRlbmdpbmUvY2xvdWQvdjEvdGVuYW50X3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSL1AQoGVGVuYW50EgoKAmlkGAEgASgJEgwKBHNsdWcYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEisKBXN0YXRlGAQgASgOMhwuZW5naW5lLmNsb3VkLnYxLlRlbmFudFN0YXRlEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmRlbGV0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImkKE0NyZWF0ZVRlbmFudFJlcXVlc3QSMgoEc2x1ZxgBIAEoCUIkukghch8QAhg/MhleW2Etel1bYS16MC05LV0qW2EtejAtOV0kEh4KDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYyAEiPwoUQ3JlYXRlVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCItChBHZXRUZW5hbnRSZXF1ZXN0EhkKBnRlbmFudBgBIAEoCUIJukgGcgQQARg/IjwKEUdldFRlbmFudFJlc3BvbnNlEicKBnRlbmFudBgBIAEoCzIXLmVuZ2luZS5jbG91ZC52MS5UZW5hbnQiZwoSTGlzdFRlbmFudHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIUCgxzaG93X2RlbGV0ZWQYAyABKAgiWAoTTGlzdFRlbmFudHNSZXNwb25zZRIoCgd0ZW5hbnRzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiUgoTVXBkYXRlVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPxIgCgxkaXNwbGF5X25hbWUYAiABKAlCCrpIB3IFEAEYyAEiPwoUVXBkYXRlVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCIxChRTdXNwZW5kVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPyJAChVTdXNwZW5kVGVuYW50UmVzcG9uc2USJwoGdGVuYW50GAEgASgLMhcuZW5naW5lLmNsb3VkLnYxLlRlbmFudCIwChNSZXN1bWVUZW5hbnRSZXF1ZXN0EhkKBnRlbmFudBgBIAEoCUIJukgGcgQQARg/Ij8KFFJlc3VtZVRlbmFudFJlc3BvbnNlEicKBnRlbmFudBgBIAEoCzIXLmVuZ2luZS5jbG91ZC52MS5UZW5hbnQiMAoTRGVsZXRlVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPyI/ChREZWxldGVUZW5hbnRSZXNwb25zZRInCgZ0ZW5hbnQYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuVGVuYW50IrgDCgxUZW5hbnRMaW1pdHMSMwoZdG9rZW5fcmVxdWVzdHNfcGVyX3NlY29uZBgBIAEoDUILukgIKgYYgJTr3ANIAIgBARI0Chp0ZW5hbnRfcmVxdWVzdHNfcGVyX3NlY29uZBgCIAEoDUILukgIKgYYgJTr3ANIAYgBARInCg10b2tlbl9zdHJlYW1zGAMgASgNQgu6SAgqBhiAlOvcA0gCiAEBEigKDnRlbmFudF9zdHJlYW1zGAQgASgNQgu6SAgqBhiAlOvcA0gDiAEBEiwKEnRlbmFudF9jcmVkZW50aWFscxgFIAEoDUILukgIKgYYgJTr3ANIBIgBARIsChJ0ZW5hbnRfY29ubmVjdGlvbnMYBiABKA1CC7pICCoGGICU69wDSAWIAQFCHAoaX3Rva2VuX3JlcXVlc3RzX3Blcl9zZWNvbmRCHQobX3RlbmFudF9yZXF1ZXN0c19wZXJfc2Vjb25kQhAKDl90b2tlbl9zdHJlYW1zQhEKD190ZW5hbnRfc3RyZWFtc0IVChNfdGVuYW50X2NyZWRlbnRpYWxzQhUKE190ZW5hbnRfY29ubmVjdGlvbnMivQEKE1RlbmFudExpbWl0U2V0dGluZ3MSEQoJdGVuYW50X2lkGAEgASgJEjAKCWVmZmVjdGl2ZRgCIAEoCzIdLmVuZ2luZS5jbG91ZC52MS5UZW5hbnRMaW1pdHMSLwoIZGVmYXVsdHMYAyABKAsyHS5lbmdpbmUuY2xvdWQudjEuVGVuYW50TGltaXRzEjAKCW92ZXJyaWRlcxgEIAEoCzIdLmVuZ2luZS5jbG91ZC52MS5UZW5hbnRMaW1pdHMiegoRVGVuYW50TGltaXRzVXNhZ2USFQoNdG9rZW5fc3RyZWFtcxgBIAEoDRIWCg50ZW5hbnRfc3RyZWFtcxgCIAEoDRIaChJ0ZW5hbnRfY3JlZGVudGlhbHMYAyABKA0SGgoSdGVuYW50X2Nvbm5lY3Rpb25zGAQgASgNIhgKFkdldFRlbmFudExpbWl0c1JlcXVlc3QihAEKF0dldFRlbmFudExpbWl0c1Jlc3BvbnNlEjYKCHNldHRpbmdzGAEgASgLMiQuZW5naW5lLmNsb3VkLnYxLlRlbmFudExpbWl0U2V0dGluZ3MSMQoFdXNhZ2UYAiABKAsyIi5lbmdpbmUuY2xvdWQudjEuVGVuYW50TGltaXRzVXNhZ2UibQoWU2V0VGVuYW50TGltaXRzUmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPxI4CglvdmVycmlkZXMYAiABKAsyHS5lbmdpbmUuY2xvdWQudjEuVGVuYW50TGltaXRzQga6SAPIAQEiUQoXU2V0VGVuYW50TGltaXRzUmVzcG9uc2USNgoIc2V0dGluZ3MYASABKAsyJC5lbmdpbmUuY2xvdWQudjEuVGVuYW50TGltaXRTZXR0aW5ncyp6CgtUZW5hbnRTdGF0ZRIcChhURU5BTlRfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNURU5BTlRfU1RBVEVfQUNUSVZFEAESGgoWVEVOQU5UX1NUQVRFX1NVU1BFTkRFRBACEhgKFFRFTkFOVF9TVEFURV9ERUxFVEVEEAMyrgcKDVRlbmFudFNlcnZpY2USYwoMQ3JlYXRlVGVuYW50EiQuZW5naW5lLmNsb3VkLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2UiBsLzGAIQARJdCglHZXRUZW5hbnQSIS5lbmdpbmUuY2xvdWQudjEuR2V0VGVuYW50UmVxdWVzdBoiLmVuZ2luZS5jbG91ZC52MS5HZXRUZW5hbnRSZXNwb25zZSIJkAIBwvMYAhABEmMKC0xpc3RUZW5hbnRzEiMuZW5naW5lLmNsb3VkLnYxLkxpc3RUZW5hbnRzUmVxdWVzdBokLmVuZ2luZS5jbG91ZC52MS5MaXN0VGVuYW50c1Jlc3BvbnNlIgmQAgHC8xgCEAESYwoMVXBkYXRlVGVuYW50EiQuZW5naW5lLmNsb3VkLnYxLlVwZGF0ZVRlbmFudFJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuVXBkYXRlVGVuYW50UmVzcG9uc2UiBsLzGAIQARJmCg1TdXNwZW5kVGVuYW50EiUuZW5naW5lLmNsb3VkLnYxLlN1c3BlbmRUZW5hbnRSZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLlN1c3BlbmRUZW5hbnRSZXNwb25zZSIGwvMYAhABEmMKDFJlc3VtZVRlbmFudBIkLmVuZ2luZS5jbG91ZC52MS5SZXN1bWVUZW5hbnRSZXF1ZXN0GiUuZW5naW5lLmNsb3VkLnYxLlJlc3VtZVRlbmFudFJlc3BvbnNlIgbC8xgCEAESYwoMRGVsZXRlVGVuYW50EiQuZW5naW5lLmNsb3VkLnYxLkRlbGV0ZVRlbmFudFJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuRGVsZXRlVGVuYW50UmVzcG9uc2UiBsLzGAIQARJvCg9HZXRUZW5hbnRMaW1pdHMSJy5lbmdpbmUuY2xvdWQudjEuR2V0VGVuYW50TGltaXRzUmVxdWVzdBooLmVuZ2luZS5jbG91ZC52MS5HZXRUZW5hbnRMaW1pdHNSZXNwb25zZSIJkAIBwvMYAhgBEmwKD1NldFRlbmFudExpbWl0cxInLmVuZ2luZS5jbG91ZC52MS5TZXRUZW5hbnRMaW1pdHNSZXF1ZXN0GiguZW5naW5lLmNsb3VkLnYxLlNldFRlbmFudExpbWl0c1Jlc3BvbnNlIgbC8xgCEAFiBnByb3RvMw", [file_buf_validate_validate, file_engine_cloud_v1_access, file_google_protobuf_timestamp]);
 
 /**
  * A tenant: one organisation, owning tokens, projects and credentials.
@@ -410,6 +410,251 @@ export const DeleteTenantResponseSchema: GenMessage<DeleteTenantResponse> = /*@_
   messageDesc(file_engine_cloud_v1_tenant_service, 14);
 
 /**
+ * One value per limit. Per-credential limits apply to each API token or
+ * session of the tenant; per-tenant ones to all of them together. Message
+ * sizes are not per tenant: one server-wide bound applies to every call.
+ * In SetTenantLimitsRequest a field left unset keeps its override and 0
+ * clears it (back to the default); elsewhere every field is set.
+ *
+ * @generated from message engine.cloud.v1.TenantLimits
+ */
+export type TenantLimits = Message<"engine.cloud.v1.TenantLimits"> & {
+  /**
+   * Requests per second one credential may make, across all servers; a
+   * second's worth may come at once. Over it: RATE_LIMITED. Default 1000.
+   *
+   * @generated from field: optional uint32 token_requests_per_second = 1;
+   */
+  tokenRequestsPerSecond?: number | undefined;
+
+  /**
+   * Requests per second all the tenant's credentials together may make.
+   * Over it: RATE_LIMITED. Default 5000.
+   *
+   * @generated from field: optional uint32 tenant_requests_per_second = 2;
+   */
+  tenantRequestsPerSecond?: number | undefined;
+
+  /**
+   * Watch streams one credential may hold open at once, across all servers.
+   * Over it: STREAM_LIMIT. Default 1000.
+   *
+   * @generated from field: optional uint32 token_streams = 3;
+   */
+  tokenStreams?: number | undefined;
+
+  /**
+   * Watch streams the tenant's credentials together may hold open at once.
+   * Over it: STREAM_LIMIT. Default 10000.
+   *
+   * @generated from field: optional uint32 tenant_streams = 4;
+   */
+  tenantStreams?: number | undefined;
+
+  /**
+   * Live (not deleted) credentials the tenant may store; replacing one does
+   * not count again. Over it: CREDENTIAL_QUOTA. Default 100000.
+   *
+   * @generated from field: optional uint32 tenant_credentials = 5;
+   */
+  tenantCredentials?: number | undefined;
+
+  /**
+   * Stored connections the tenant may hold. Reserved for the connection hub,
+   * which does not exist yet: nothing counts against it. Default 10000.
+   *
+   * @generated from field: optional uint32 tenant_connections = 6;
+   */
+  tenantConnections?: number | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.TenantLimits.
+ * Use `create(TenantLimitsSchema)` to create a new message.
+ */
+export const TenantLimitsSchema: GenMessage<TenantLimits> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 15);
+
+/**
+ * A tenant's limits: what applies, where it comes from.
+ *
+ * @generated from message engine.cloud.v1.TenantLimitSettings
+ */
+export type TenantLimitSettings = Message<"engine.cloud.v1.TenantLimitSettings"> & {
+  /**
+   * The tenant's id.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * What applies: the override where there is one, else the default.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimits effective = 2;
+   */
+  effective?: TenantLimits | undefined;
+
+  /**
+   * The server's configured defaults (ENGINE_CLOUD_LIMIT_<NAME>).
+   *
+   * @generated from field: engine.cloud.v1.TenantLimits defaults = 3;
+   */
+  defaults?: TenantLimits | undefined;
+
+  /**
+   * The tenant's overrides; only the overridden fields are set.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimits overrides = 4;
+   */
+  overrides?: TenantLimits | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.TenantLimitSettings.
+ * Use `create(TenantLimitSettingsSchema)` to create a new message.
+ */
+export const TenantLimitSettingsSchema: GenMessage<TenantLimitSettings> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 16);
+
+/**
+ * What a tenant uses now of the limits that count something held. Request
+ * rates are not shown: a second later they have changed.
+ *
+ * @generated from message engine.cloud.v1.TenantLimitsUsage
+ */
+export type TenantLimitsUsage = Message<"engine.cloud.v1.TenantLimitsUsage"> & {
+  /**
+   * Watch streams the calling credential holds open, on every server.
+   *
+   * @generated from field: uint32 token_streams = 1;
+   */
+  tokenStreams: number;
+
+  /**
+   * Watch streams the tenant's credentials hold open, on every server.
+   *
+   * @generated from field: uint32 tenant_streams = 2;
+   */
+  tenantStreams: number;
+
+  /**
+   * Live credentials the tenant stores.
+   *
+   * @generated from field: uint32 tenant_credentials = 3;
+   */
+  tenantCredentials: number;
+
+  /**
+   * Stored connections; always 0 until the connection hub exists.
+   *
+   * @generated from field: uint32 tenant_connections = 4;
+   */
+  tenantConnections: number;
+};
+
+/**
+ * Describes the message engine.cloud.v1.TenantLimitsUsage.
+ * Use `create(TenantLimitsUsageSchema)` to create a new message.
+ */
+export const TenantLimitsUsageSchema: GenMessage<TenantLimitsUsage> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 17);
+
+/**
+ * Request for TenantService.GetTenantLimits. The tenant is the credential's
+ * own, or the one a platform administrator names in `engine-tenant`.
+ *
+ * @generated from message engine.cloud.v1.GetTenantLimitsRequest
+ */
+export type GetTenantLimitsRequest = Message<"engine.cloud.v1.GetTenantLimitsRequest"> & {
+};
+
+/**
+ * Describes the message engine.cloud.v1.GetTenantLimitsRequest.
+ * Use `create(GetTenantLimitsRequestSchema)` to create a new message.
+ */
+export const GetTenantLimitsRequestSchema: GenMessage<GetTenantLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 18);
+
+/**
+ * Response for TenantService.GetTenantLimits.
+ *
+ * @generated from message engine.cloud.v1.GetTenantLimitsResponse
+ */
+export type GetTenantLimitsResponse = Message<"engine.cloud.v1.GetTenantLimitsResponse"> & {
+  /**
+   * The tenant's limits.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimitSettings settings = 1;
+   */
+  settings?: TenantLimitSettings | undefined;
+
+  /**
+   * What the tenant (and the calling credential) uses now.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimitsUsage usage = 2;
+   */
+  usage?: TenantLimitsUsage | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.GetTenantLimitsResponse.
+ * Use `create(GetTenantLimitsResponseSchema)` to create a new message.
+ */
+export const GetTenantLimitsResponseSchema: GenMessage<GetTenantLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 19);
+
+/**
+ * Request for TenantService.SetTenantLimits.
+ *
+ * @generated from message engine.cloud.v1.SetTenantLimitsRequest
+ */
+export type SetTenantLimitsRequest = Message<"engine.cloud.v1.SetTenantLimitsRequest"> & {
+  /**
+   * Tenant id or slug.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * The overrides to set: a value from 1 sets the override, 0 clears it,
+   * unset leaves it as it is.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimits overrides = 2;
+   */
+  overrides?: TenantLimits | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.SetTenantLimitsRequest.
+ * Use `create(SetTenantLimitsRequestSchema)` to create a new message.
+ */
+export const SetTenantLimitsRequestSchema: GenMessage<SetTenantLimitsRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 20);
+
+/**
+ * Response for TenantService.SetTenantLimits.
+ *
+ * @generated from message engine.cloud.v1.SetTenantLimitsResponse
+ */
+export type SetTenantLimitsResponse = Message<"engine.cloud.v1.SetTenantLimitsResponse"> & {
+  /**
+   * The tenant's limits as now set.
+   *
+   * @generated from field: engine.cloud.v1.TenantLimitSettings settings = 1;
+   */
+  settings?: TenantLimitSettings | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.SetTenantLimitsResponse.
+ * Use `create(SetTenantLimitsResponseSchema)` to create a new message.
+ */
+export const SetTenantLimitsResponseSchema: GenMessage<SetTenantLimitsResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_tenant_service, 21);
+
+/**
  * The lifecycle state of a tenant.
  *
  * @generated from enum engine.cloud.v1.TenantState
@@ -452,7 +697,8 @@ export const TenantStateSchema: GenEnum<TenantState> = /*@__PURE__*/
   enumDesc(file_engine_cloud_v1_tenant_service, 0);
 
 /**
- * TenantService manages tenants (organisations). Platform administrators only.
+ * TenantService manages tenants (organisations). Platform administrators only,
+ * but for GetTenantLimits, which any credential may ask of its own tenant.
  *
  * @generated from service engine.cloud.v1.TenantService
  */
@@ -527,6 +773,31 @@ export const TenantService: GenService<{
     methodKind: "unary";
     input: typeof DeleteTenantRequestSchema;
     output: typeof DeleteTenantResponseSchema;
+  },
+  /**
+   * Returns the limits the caller's tenant runs under (a platform
+   * administrator names another tenant with the `engine-tenant` header): each
+   * limit's effective value, the configured default, the tenant's override,
+   * and what is in use now. Going over a limit fails with RESOURCE_EXHAUSTED
+   * and reason RATE_LIMITED, STREAM_LIMIT or CREDENTIAL_QUOTA.
+   *
+   * @generated from rpc engine.cloud.v1.TenantService.GetTenantLimits
+   */
+  getTenantLimits: {
+    methodKind: "unary";
+    input: typeof GetTenantLimitsRequestSchema;
+    output: typeof GetTenantLimitsResponseSchema;
+  },
+  /**
+   * Sets or clears a tenant's overrides of the configured limits. Holds on
+   * the next request to any server process.
+   *
+   * @generated from rpc engine.cloud.v1.TenantService.SetTenantLimits
+   */
+  setTenantLimits: {
+    methodKind: "unary";
+    input: typeof SetTenantLimitsRequestSchema;
+    output: typeof SetTenantLimitsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_engine_cloud_v1_tenant_service, 0);
