@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   AuthService,
   CredentialService,
@@ -53,6 +53,7 @@ import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
+import { createConnectAdapter } from "./transport/connect-adapter.js";
 import { SERVER_VERSION } from "./version.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -179,7 +180,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const validateMessage = createMessageValidator();
     const handler = withSyncFastPath(
       { db: storage.db, keys, hub, log, authorize, validateMessage, requireSyncAccess },
-      connectNodeAdapter({
+      createConnectAdapter({
+        limits: config.transport,
+        log,
         routes,
         contextValues: contextValuesOf,
         interceptors: [

@@ -40,6 +40,26 @@ export interface Config {
   syncHeartbeatMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /** Connection- and protocol-level bounds, the same for every caller (per-tenant quotas are elsewhere). */
+  transport: TransportLimits;
+}
+
+/** What one peer may hold of the server before it has proved who it is. */
+export interface TransportLimits {
+  /** Largest request message, in bytes; request compression is refused, so this is also its decoded size. */
+  maxMessageBytes: number;
+  /** A request's body must have arrived this long after its headers. */
+  bodyTimeoutMs: number;
+  /** An HTTP/1.1 request's headers, a TLS handshake and a connection's first bytes must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no request in flight (HTTP/2: no open stream) is closed after this long. */
+  idleTimeoutMs: number;
+  /** HTTP/2 streams one connection may have open at once. */
+  maxStreamsPerConnection: number;
+  /** nghttp2's per-connection buffer budget, in MiB; past it new streams are refused. */
+  maxSessionMemoryMiB: number;
+  /** Open connections from one peer address; more are closed as they arrive. */
+  maxConnectionsPerAddress: number;
 }
 
 export class ConfigError extends Error {
@@ -161,6 +181,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
   }
 
+  const transport = parseTransportLimits(env, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -180,5 +202,35 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,
     loginConcurrency,
+    transport,
+  };
+}
+
+/** A whole-number setting from `min` to `max`, or its default; a problem line names the variable and the range. */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, defaultValue: number, min: number, max: number, problems: string[]): number {
+  const text = env[name];
+  if (text === undefined || text === "") return defaultValue;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max} (default ${defaultValue})`);
+    return defaultValue;
+  }
+  return value;
+}
+
+function parseTransportLimits(env: NodeJS.ProcessEnv, problems: string[]): TransportLimits {
+  const setting = (name: string, defaultValue: number, min: number, max: number) =>
+    wholeNumber(env, `ENGINE_CLOUD_${name}`, defaultValue, min, max, problems);
+  return {
+    // Requests are small (a credential value is at most 16 KiB); 1 MiB is room to spare, not room to hurt.
+    maxMessageBytes: setting("MAX_MESSAGE_BYTES", 1024 * 1024, 4096, 64 * 1024 * 1024),
+    bodyTimeoutMs: setting("BODY_TIMEOUT_MS", 30_000, 100, 3600_000),
+    headersTimeoutMs: setting("HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
+    idleTimeoutMs: setting("IDLE_TIMEOUT_MS", 120_000, 100, 24 * 3600_000),
+    // Runtimes hold one Watch each; the SDK multiplexes its unary calls beside it.
+    maxStreamsPerConnection: setting("HTTP2_MAX_STREAMS", 100, 1, 10_000),
+    maxSessionMemoryMiB: setting("HTTP2_MAX_SESSION_MEMORY_MIB", 10, 1, 1024),
+    // Loopback tests and NATs put many clients behind one address: generous, but finite.
+    maxConnectionsPerAddress: setting("MAX_CONNECTIONS_PER_ADDRESS", 256, 1, 1_000_000),
   };
 }

@@ -1,0 +1,76 @@
+import * as http2 from "node:http2";
+import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import {
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+  type connectNodeAdapter,
+  type ConnectNodeAdapterOptions,
+} from "@connectrpc/connect-node";
+import type { Logger } from "../log.js";
+import { guardRequestBody, leaveBodyChecksToGuard, requestBodyShapeOf, type RequestBodyLimits } from "./request-body-guard.js";
+
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+type NodeRequest = Parameters<NodeHandler>[0];
+type NodeResponse = Parameters<NodeHandler>[1];
+
+export interface ConnectAdapterOptions
+  extends Pick<ConnectNodeAdapterOptions, "routes" | "contextValues" | "interceptors"> {
+  limits: RequestBodyLimits;
+  log: Logger;
+}
+
+/**
+ * connect-node's `connectNodeAdapter`, with every request body read through the guard
+ * (transport/request-body-guard.ts): bounded in size, uncompressed, and on time, refused
+ * with a typed error in each protocol. Responses are not compressed either: they carry
+ * secrets beside names a caller chooses, which is what length side channels (BREACH) feed
+ * on, and the sync fast path never compressed.
+ */
+export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandler {
+  const router = createConnectRouter({
+    interceptors: options.interceptors,
+    acceptCompression: [],
+    // The guard refuses first, with a reason; this is connect's own bound behind it.
+    readMaxBytes: options.limits.maxMessageBytes,
+  });
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
+    if (!handler) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
+    const shape = requestBodyShapeOf(request.header);
+    leaveBodyChecksToGuard(request.header);
+    request.body = refusalEndsExchange(guardRequestBody(req, shape, options.limits), req, res);
+    handler(request)
+      .then((response) => universalResponseToNodeResponse(response, res))
+      .catch((reason) => {
+        // The client went away mid-response: nothing to tell it.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        options.log.warn("writing a response failed", { method: handler.method.name, err: String(reason) });
+      });
+  };
+}
+
+/**
+ * Once a body is refused the rest of it is unwanted: after the error response, HTTP/1.1
+ * closes the connection (rather than read on to the next request) and HTTP/2 resets the
+ * stream with NO_ERROR, which tells the client to stop sending (RFC 9113 §8.1).
+ */
+async function* refusalEndsExchange(body: AsyncGenerator<Uint8Array>, req: NodeRequest, res: NodeResponse) {
+  try {
+    yield* body;
+  } catch (err) {
+    if ("stream" in req) {
+      const stream = req.stream;
+      res.once("finish", () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+    } else if (!res.headersSent) {
+      res.setHeader("connection", "close");
+    }
+    throw err;
+  }
+}
