@@ -57,9 +57,11 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
 }
 
 /**
- * Once a body is refused the rest of it is unwanted: after the error response, HTTP/1.1
- * closes the connection (rather than read on to the next request) and HTTP/2 resets the
- * stream with NO_ERROR, which tells the client to stop sending (RFC 9113 §8.1).
+ * Once a body is refused the rest of it is unwanted. HTTP/2: after the error response the
+ * stream is reset with NO_ERROR, which tells the client to stop sending (RFC 9113 §8.1).
+ * HTTP/1.1 cannot say that: the rest is read and dropped, so the client can finish its
+ * upload and read the error (closing on unread bytes would reset the connection under it);
+ * a body that never ends is cut by the server's request timeout (transport/http-server.ts).
  */
 async function* refusalEndsExchange(body: AsyncGenerator<Uint8Array>, req: NodeRequest, res: NodeResponse) {
   try {
@@ -68,8 +70,8 @@ async function* refusalEndsExchange(body: AsyncGenerator<Uint8Array>, req: NodeR
     if ("stream" in req) {
       const stream = req.stream;
       res.once("finish", () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
-    } else if (!res.headersSent) {
-      res.setHeader("connection", "close");
+    } else {
+      res.once("finish", () => req.resume());
     }
     throw err;
   }
