@@ -218,19 +218,32 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, defaultValue: number,
   return value;
 }
 
+/** The transport limits unless the environment says otherwise. */
+export const DEFAULT_TRANSPORT_LIMITS: Readonly<TransportLimits> = {
+  // Requests are small (a credential value is at most 16 KiB); 1 MiB is room to spare, not room to hurt.
+  maxMessageBytes: 1024 * 1024,
+  bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 120_000,
+  // Runtimes hold one Watch each; the SDK multiplexes its unary calls beside it.
+  maxStreamsPerConnection: 100,
+  // nghttp2's own default, stated.
+  maxSessionMemoryMiB: 10,
+  // Loopback tests and NATs put many clients behind one address: generous, but finite.
+  maxConnectionsPerAddress: 256,
+};
+
 function parseTransportLimits(env: NodeJS.ProcessEnv, problems: string[]): TransportLimits {
+  const d = DEFAULT_TRANSPORT_LIMITS;
   const setting = (name: string, defaultValue: number, min: number, max: number) =>
     wholeNumber(env, `ENGINE_CLOUD_${name}`, defaultValue, min, max, problems);
   return {
-    // Requests are small (a credential value is at most 16 KiB); 1 MiB is room to spare, not room to hurt.
-    maxMessageBytes: setting("MAX_MESSAGE_BYTES", 1024 * 1024, 4096, 64 * 1024 * 1024),
-    bodyTimeoutMs: setting("BODY_TIMEOUT_MS", 30_000, 100, 3600_000),
-    headersTimeoutMs: setting("HEADERS_TIMEOUT_MS", 10_000, 100, 600_000),
-    idleTimeoutMs: setting("IDLE_TIMEOUT_MS", 120_000, 100, 24 * 3600_000),
-    // Runtimes hold one Watch each; the SDK multiplexes its unary calls beside it.
-    maxStreamsPerConnection: setting("HTTP2_MAX_STREAMS", 100, 1, 10_000),
-    maxSessionMemoryMiB: setting("HTTP2_MAX_SESSION_MEMORY_MIB", 10, 1, 1024),
-    // Loopback tests and NATs put many clients behind one address: generous, but finite.
-    maxConnectionsPerAddress: setting("MAX_CONNECTIONS_PER_ADDRESS", 256, 1, 1_000_000),
+    maxMessageBytes: setting("MAX_MESSAGE_BYTES", d.maxMessageBytes, 4096, 64 * 1024 * 1024),
+    bodyTimeoutMs: setting("BODY_TIMEOUT_MS", d.bodyTimeoutMs, 100, 3600_000),
+    headersTimeoutMs: setting("HEADERS_TIMEOUT_MS", d.headersTimeoutMs, 100, 600_000),
+    idleTimeoutMs: setting("IDLE_TIMEOUT_MS", d.idleTimeoutMs, 100, 24 * 3600_000),
+    maxStreamsPerConnection: setting("HTTP2_MAX_STREAMS", d.maxStreamsPerConnection, 1, 10_000),
+    maxSessionMemoryMiB: setting("HTTP2_MAX_SESSION_MEMORY_MIB", d.maxSessionMemoryMiB, 1, 1024),
+    maxConnectionsPerAddress: setting("MAX_CONNECTIONS_PER_ADDRESS", d.maxConnectionsPerAddress, 1, 1_000_000),
   };
 }
