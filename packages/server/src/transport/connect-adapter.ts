@@ -45,7 +45,7 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
     const shape = requestBodyShapeOf(request.header);
     leaveBodyChecksToGuard(request.header);
-    request.body = refusalEndsExchange(guardRequestBody(req, shape, options.limits), req, res);
+    request.body = guardRequestBody(req, shape, options.limits, () => stopReading(req, res));
     handler(request)
       .then((response) => universalResponseToNodeResponse(response, res))
       .catch((reason) => {
@@ -63,16 +63,11 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
  * upload and read the error (closing on unread bytes would reset the connection under it);
  * a body that never ends is cut by the server's request timeout (transport/http-server.ts).
  */
-async function* refusalEndsExchange(body: AsyncGenerator<Uint8Array>, req: NodeRequest, res: NodeResponse) {
-  try {
-    yield* body;
-  } catch (err) {
-    if ("stream" in req) {
-      const stream = req.stream;
-      res.once("finish", () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
-    } else {
-      res.once("finish", () => req.resume());
-    }
-    throw err;
+function stopReading(req: NodeRequest, res: NodeResponse): void {
+  if ("stream" in req) {
+    const stream = req.stream;
+    res.once("finish", () => stream.close(http2.constants.NGHTTP2_NO_ERROR));
+  } else {
+    res.once("finish", () => req.resume());
   }
 }

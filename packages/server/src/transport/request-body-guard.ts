@@ -60,15 +60,17 @@ export async function* guardRequestBody(
   body: AsyncIterable<Uint8Array>,
   shape: RequestBodyShape,
   limits: RequestBodyLimits,
+  /** Called when the body is refused, before the error is thrown (the caller may stop reading the rest). */
+  onRefused?: () => void,
 ): AsyncGenerator<Uint8Array> {
-  if (shape.encoding !== undefined && shape.encoding !== "identity") throw compressionRefused(shape.encoding);
-  if (shape.declaredLength !== undefined && shape.declaredLength > bodyLimitOf(shape, limits)) {
-    throw messageTooLarge(limits.maxMessageBytes);
-  }
-  const check = shape.enveloped ? envelopeScanner(limits.maxMessageBytes) : byteCounter(limits.maxMessageBytes);
-  const chunks = body[Symbol.asyncIterator]();
   const deadline = limits.bodyTimeoutMs > 0 ? startDeadline(limits.bodyTimeoutMs) : undefined;
   try {
+    if (shape.encoding !== undefined && shape.encoding !== "identity") throw compressionRefused(shape.encoding);
+    if (shape.declaredLength !== undefined && shape.declaredLength > bodyLimitOf(shape, limits)) {
+      throw messageTooLarge(limits.maxMessageBytes);
+    }
+    const check = shape.enveloped ? envelopeScanner(limits.maxMessageBytes) : byteCounter(limits.maxMessageBytes);
+    const chunks = body[Symbol.asyncIterator]();
     for (;;) {
       const next = deadline ? await Promise.race([chunks.next(), deadline.expired]) : await chunks.next();
       if (next.done) break;
@@ -76,6 +78,9 @@ export async function* guardRequestBody(
       yield next.value;
     }
     check.end();
+  } catch (err) {
+    onRefused?.();
+    throw err;
   } finally {
     deadline?.clear();
   }
