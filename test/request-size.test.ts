@@ -107,6 +107,11 @@ describe("message size", () => {
     expect([outcome.grpcStatus, outcome.reason]).toEqual([grpc.status.RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE"]);
   });
 
+  it("refuses a body that ends inside its message with INVALID_ARGUMENT and TRUNCATED_MESSAGE", async () => {
+    const outcome = await h2GrpcCall(server.url, WHO_AM_I, envelope(Buffer.from([1, 2, 3]), { declaredLength: 10 }));
+    expect([outcome.grpcStatus, outcome.reason]).toEqual([grpc.status.INVALID_ARGUMENT, "TRUNCATED_MESSAGE"]);
+  });
+
   it("refuses a Connect body whose content-length is over the limit, from curl", async () => {
     const { stdout } = await run("curl", [
       "-sS", "-X", "POST", "-H", "content-type: application/json", "--data-binary", `{"name":"${"x".repeat(LIMIT)}"}`,
