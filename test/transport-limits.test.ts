@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import * as http from "node:http";
+import * as net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
 import * as grpc from "@grpc/grpc-js";
@@ -53,6 +54,20 @@ describe("request body timeout", () => {
     const body = JSON.parse(answer.body);
     expect(body.code).toBe("deadline_exceeded");
     expect(JSON.stringify(body.details)).toContain("REQUEST_BODY_TIMEOUT");
+  });
+});
+
+describe("requests without an authority", () => {
+  it("answers an HTTP/1.0 request without Host with 400, and goes on serving", async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(srv.url).port), "127.0.0.1", () =>
+        socket.write("POST /engine.cloud.v1.AuthService/WhoAmI HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"),
+      );
+      let text = "";
+      socket.on("data", (d) => (text += d)).on("end", () => resolve(text)).on("error", reject);
+    });
+    expect(answer.split("\r\n")[0]).toMatch(/^HTTP\/1\.[01] 400 /);
+    expect((await srv.client().server.getServerInfo({})).api).toBe("engine.cloud.v1");
   });
 });
 

@@ -14,7 +14,7 @@ type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
 export interface ConnectAdapterOptions
-  extends Pick<ConnectNodeAdapterOptions, "routes" | "contextValues" | "interceptors"> {
+  extends Pick<ConnectNodeAdapterOptions, "routes" | "contextValues" | "interceptors" | "fallback"> {
   limits: RequestBodyLimits;
   log: Logger;
 }
@@ -38,8 +38,17 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
   return (req, res) => {
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) {
+      if (options.fallback) return options.fallback(req, res);
       res.writeHead(404);
       res.end();
+      return;
+    }
+    // connect-node throws, outside any promise, for a request without an authority (HTTP/1.0
+    // without Host, HTTP/2 without :authority): one such request would end the process.
+    if (authorityOf(req) === undefined) {
+      // HTTP/2 forbids connection headers; HTTP/1.0 closes after the response anyway.
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+      res.end("a Host header (HTTP/2: :authority) is required\n");
       return;
     }
     const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
@@ -54,6 +63,10 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
         options.log.warn("writing a response failed", { method: handler.method.name, err: String(reason) });
       });
   };
+}
+
+function authorityOf(req: NodeRequest): string | undefined {
+  return "authority" in req ? req.authority : req.headers.host;
 }
 
 /**
