@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   AuthService,
   CredentialService,
@@ -60,6 +60,7 @@ import { createMessageValidator, createValidationInterceptor } from "./transport
 import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline.js";
 import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
+import { createConnectAdapter } from "./transport/connect-adapter.js";
 import { SERVER_VERSION } from "./version.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -230,7 +231,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         requireSyncAccess,
         bodyTimeoutMs: config.watchBodyTimeoutMs,
       },
-      connectNodeAdapter({
+      createConnectAdapter({
+        limits: config.transport,
+        log,
         routes,
         contextValues: contextValuesOf,
         fallback: createHttpRoutes({ log, notReadyBecause }),

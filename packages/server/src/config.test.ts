@@ -116,3 +116,21 @@ describe("loadConfig: limits", () => {
     expect(problemsOf({ ENGINE_CLOUD_LIMITS_FLUSH_MS: "10" })).toEqual([expect.stringContaining("ENGINE_CLOUD_LIMITS_FLUSH_MS")]);
   });
 });
+
+describe("loadConfig: transport limits", () => {
+  it("defaults to 1 MiB messages, 100 streams per connection and 256 connections per address", () => {
+    const { transport } = loadConfig([], base);
+    expect(transport).toMatchObject({ maxMessageBytes: 1024 * 1024, maxStreamsPerConnection: 100, maxConnectionsPerAddress: 256 });
+  });
+
+  it("takes them from the environment", () => {
+    const { transport } = loadConfig([], { ...base, ENGINE_CLOUD_MAX_MESSAGE_BYTES: "65536", ENGINE_CLOUD_IDLE_TIMEOUT_MS: "500" });
+    expect([transport.maxMessageBytes, transport.idleTimeoutMs]).toEqual([65536, 500]);
+  });
+
+  it("refuses values out of range with one line each, naming the variable", () => {
+    for (const [name, bad] of [["ENGINE_CLOUD_MAX_MESSAGE_BYTES", "100"], ["ENGINE_CLOUD_HTTP2_MAX_STREAMS", "0"], ["ENGINE_CLOUD_BODY_TIMEOUT_MS", "soon"]]) {
+      expect(problemsOf({ [name]: bad })).toEqual([expect.stringContaining(name)]);
+    }
+  });
+});

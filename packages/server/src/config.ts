@@ -54,6 +54,8 @@ export interface Config {
   limits: TenantLimits;
   /** How often each process pools its rate and stream counts with the others' in the database. */
   limitsFlushMs: number;
+  /** Connection- and protocol-level bounds, the same for every caller (per-tenant quotas are elsewhere). */
+  transport: TransportLimits;
 }
 
 export interface DatabaseTimeouts {
@@ -63,6 +65,25 @@ export interface DatabaseTimeouts {
   statementMs: number;
   /** A transaction left idle this long is ended by the database (idle_in_transaction_session_timeout). */
   idleInTransactionMs: number;
+}
+
+
+/** What one peer may hold of the server before it has proved who it is. */
+export interface TransportLimits {
+  /** Largest request message, in bytes; request compression is refused, so this is also its decoded size. */
+  maxMessageBytes: number;
+  /** A request's body must have arrived this long after its headers. */
+  bodyTimeoutMs: number;
+  /** An HTTP/1.1 request's headers, a TLS handshake and a connection's first bytes must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no request in flight (HTTP/2: no open stream) is closed after this long. */
+  idleTimeoutMs: number;
+  /** HTTP/2 streams one connection may have open at once. */
+  maxStreamsPerConnection: number;
+  /** nghttp2's per-connection buffer budget, in MiB; past it new streams are refused. */
+  maxSessionMemoryMiB: number;
+  /** Open connections from one peer address; more are closed as they arrive. */
+  maxConnectionsPerAddress: number;
 }
 
 export class ConfigError extends Error {
@@ -203,6 +224,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (!Number.isInteger(limitsFlushMs) || limitsFlushMs < 50 || limitsFlushMs > 60_000) {
     problems.push("ENGINE_CLOUD_LIMITS_FLUSH_MS must be a whole number of milliseconds from 50 to 60000 (default 1000)");
   }
+  const transport = parseTransportLimits(env, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -227,14 +249,53 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     databaseTimeouts,
     limits,
     limitsFlushMs,
+    transport,
+  };
+}
+
+/** A whole-number setting from `min` to `max`, or its default; a problem line names the variable and the range. */
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, defaultValue: number, min: number, max: number, problems: string[]): number {
+  const text = env[name];
+  if (text === undefined || text === "") return defaultValue;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max} (default ${defaultValue})`);
+    return defaultValue;
+  }
+  return value;
+}
+
+/** The transport limits unless the environment says otherwise. */
+export const DEFAULT_TRANSPORT_LIMITS: Readonly<TransportLimits> = {
+  // Requests are small (a credential value is at most 16 KiB); 1 MiB is room to spare, not room to hurt.
+  maxMessageBytes: 1024 * 1024,
+  bodyTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 120_000,
+  // Runtimes hold one Watch each; the SDK multiplexes its unary calls beside it.
+  maxStreamsPerConnection: 100,
+  // nghttp2's own default, stated.
+  maxSessionMemoryMiB: 10,
+  // Loopback tests and NATs put many clients behind one address: generous, but finite.
+  maxConnectionsPerAddress: 256,
+};
+
+function parseTransportLimits(env: NodeJS.ProcessEnv, problems: string[]): TransportLimits {
+  const d = DEFAULT_TRANSPORT_LIMITS;
+  const setting = (name: string, defaultValue: number, min: number, max: number) =>
+    wholeNumber(env, `ENGINE_CLOUD_${name}`, defaultValue, min, max, problems);
+  return {
+    maxMessageBytes: setting("MAX_MESSAGE_BYTES", d.maxMessageBytes, 4096, 64 * 1024 * 1024),
+    bodyTimeoutMs: setting("BODY_TIMEOUT_MS", d.bodyTimeoutMs, 100, 3600_000),
+    headersTimeoutMs: setting("HEADERS_TIMEOUT_MS", d.headersTimeoutMs, 100, 600_000),
+    idleTimeoutMs: setting("IDLE_TIMEOUT_MS", d.idleTimeoutMs, 100, 24 * 3600_000),
+    maxStreamsPerConnection: setting("HTTP2_MAX_STREAMS", d.maxStreamsPerConnection, 1, 10_000),
+    maxSessionMemoryMiB: setting("HTTP2_MAX_SESSION_MEMORY_MIB", d.maxSessionMemoryMiB, 1, 1024),
+    maxConnectionsPerAddress: setting("MAX_CONNECTIONS_PER_ADDRESS", d.maxConnectionsPerAddress, 1, 1_000_000),
   };
 }
 
 /** A database timeout: whole milliseconds from 100 ms to an hour; 0 (no bound) is not offered. */
 function timeoutMs(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
-  const value = Number(env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 100 || value > 3_600_000) {
-    problems.push(`${name} must be a whole number of milliseconds from 100 to 3600000 (default ${fallback})`);
-  }
-  return value;
+  return wholeNumber(env, name, fallback, 100, 3_600_000, problems);
 }

@@ -15,7 +15,7 @@ export interface RunningServer {
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   const app = await createApp(config, log);
   const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
-  const listener = await listen(app.handler, { ...config.listen, tls }).catch(async (err) => {
+  const listener = await listen(app.handler, { ...config.listen, tls, limits: config.transport }).catch(async (err) => {
     await app.close();
     throw err;
   });

@@ -132,12 +132,12 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
     async listCredentials(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
-      const after = decodePageToken<{ provider: string; alias: string; project: string; id: string }>(req.pageToken, [
-        "provider",
-        "alias",
-        "project",
-        "id",
-      ]);
+      const after = decodePageToken<{ provider: string; alias: string; project: string; id: string }>(req.pageToken, {
+        provider: "text",
+        alias: "text",
+        project: "text",
+        id: "uuid",
+      });
       const rows = await withTenant(db, tenant.id, async (tx) => {
         if (req.project) await checkCredentialAccess(deps.projects, tx, caller, tenant.id, req.project, "read");
         return listCredentials(tx, tenant.id, {

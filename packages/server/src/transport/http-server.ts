@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { TransportLimits } from "../config.js";
 
 /** What connectNodeAdapter returns; it serves both http and http2 requests. */
 export type RequestHandler = ReturnType<typeof connectNodeAdapter>;
@@ -13,7 +14,11 @@ export interface ListenOptions {
   port: number;
   /** Serve TLS only, offering ALPN h2 and http/1.1. */
   tls?: { cert: Buffer; key: Buffer };
+  /** What one connection, and one peer address, may hold (config.ts documents each). */
+  limits: ConnectionLimits;
 }
+
+export type ConnectionLimits = Omit<TransportLimits, "maxMessageBytes">;
 
 export interface HttpListener {
   server: net.Server;
@@ -30,10 +35,6 @@ const LISTEN_BACKLOG = 4096;
 // Every HTTP/2 connection starts with these bytes (RFC 9113 §3.4); no HTTP/1 request can.
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-// A client that connects and says nothing must not hold a socket forever; real clients send
-// their first bytes immediately.
-const FIRST_BYTES_TIMEOUT_MS = 10_000;
-
 /**
  * Serves gRPC, gRPC-Web and Connect over HTTP/1.1 and HTTP/2 on one port.
  *
@@ -43,23 +44,44 @@ const FIRST_BYTES_TIMEOUT_MS = 10_000;
  * plain http.Server or http2.Server that never listen themselves.
  */
 export async function listen(handler: RequestHandler, options: ListenOptions): Promise<HttpListener> {
-  const http1Server = http.createServer(handler);
-  const http2Server = http2.createServer(handler);
+  const { limits } = options;
+  const http1Server = http.createServer(
+    {
+      // Slowloris: a request's headers, and then the whole request, must arrive in time.
+      // The request handler answers a late body with a typed error first (request-body-guard.ts);
+      // this cuts the connection of a client that will not stop.
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs + limits.bodyTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // How often those two deadlines are checked: a tenth of the shorter, within 50 ms to 1 s.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(limits.headersTimeoutMs / 10))),
+    },
+    handler,
+  );
+  const http2Server = http2.createServer(
+    {
+      // Past this many open streams a connection's next one is refused (REFUSED_STREAM).
+      settings: { maxConcurrentStreams: limits.maxStreamsPerConnection },
+      maxSessionMemory: limits.maxSessionMemoryMiB,
+    },
+    handler,
+  );
   // http.Server only enforces headersTimeout/requestTimeout (slowloris) once it has seen
   // 'listening'; this one never listens, so start its connection checks by hand.
   http1Server.emit("listening");
-  const connections = createConnectionTracker(http1Server, http2Server);
+  const connections = createConnectionTracker(http1Server, http2Server, limits);
 
   const server = options.tls
-    ? tls.createServer({ ...options.tls, ALPNProtocols: ["h2", "http/1.1"] })
+    ? tls.createServer({ ...options.tls, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: limits.headersTimeoutMs })
     : net.createServer();
+  // Registered first: a connection over the per-address cap goes no further.
   server.on("connection", (socket: net.Socket) => connections.accepted(socket));
   if (options.tls) {
     server.on("secureConnection", (socket: tls.TLSSocket) => connections.handOff(socket, socket.alpnProtocol === "h2"));
   } else {
-    server.on("connection", (socket: net.Socket) =>
-      sniffHttp2Preface(socket, (isHttp2) => connections.handOff(socket, isHttp2)),
-    );
+    server.on("connection", (socket: net.Socket) => {
+      if (!socket.destroyed) sniffHttp2Preface(socket, limits.headersTimeoutMs, (isHttp2) => connections.handOff(socket, isHttp2));
+    });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -84,7 +106,7 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
  * Reads just enough bytes to tell an HTTP/2 preface from an HTTP/1 request line, then puts
  * them back so the chosen server parses the stream from its first byte.
  */
-function sniffHttp2Preface(socket: net.Socket, decided: (isHttp2: boolean) => void): void {
+function sniffHttp2Preface(socket: net.Socket, timeoutMs: number, decided: (isHttp2: boolean) => void): void {
   let seen = Buffer.alloc(0);
   const giveUp = () => socket.destroy();
   const onData = (chunk: Buffer) => {
@@ -97,12 +119,14 @@ function sniffHttp2Preface(socket: net.Socket, decided: (isHttp2: boolean) => vo
     socket.unshift(seen);
     decided(isHttp2);
   };
-  socket.on("data", onData).on("error", giveUp).on("timeout", giveUp).setTimeout(FIRST_BYTES_TIMEOUT_MS);
+  // A client that connects and says nothing must not hold a socket; real clients speak first at once.
+  socket.on("data", onData).on("error", giveUp).on("timeout", giveUp).setTimeout(timeoutMs);
 }
 
-function createConnectionTracker(http1Server: http.Server, http2Server: http2.Http2Server) {
+function createConnectionTracker(http1Server: http.Server, http2Server: http2.Http2Server, limits: ConnectionLimits) {
   // Raw TCP sockets, including TLS handshakes in progress: the deadline destroys all of them.
   const accepted = new Set<net.Socket>();
+  const perAddress = new Map<string, number>();
   // HTTP/1 responses being written; an HTTP/1 connection carries one at a time.
   const responses = new Set<http.ServerResponse>();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -112,6 +136,7 @@ function createConnectionTracker(http1Server: http.Server, http2Server: http2.Ht
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
     if (draining) session.close();
+    else closeWhenIdle(session, limits.idleTimeoutMs);
   });
   // Registered before the RPC handler so it sees the request first.
   http1Server.prependListener("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -126,8 +151,21 @@ function createConnectionTracker(http1Server: http.Server, http2Server: http2.Ht
 
   return {
     accepted(socket: net.Socket): void {
+      // One peer must not exhaust the server's sockets before a single credential is checked.
+      const address = socket.remoteAddress ?? "unknown";
+      const open = perAddress.get(address) ?? 0;
+      if (open >= limits.maxConnectionsPerAddress) {
+        socket.destroy();
+        return;
+      }
+      perAddress.set(address, open + 1);
       accepted.add(socket);
-      socket.once("close", () => accepted.delete(socket));
+      socket.once("close", () => {
+        accepted.delete(socket);
+        const left = perAddress.get(address)! - 1;
+        if (left > 0) perAddress.set(address, left);
+        else perAddress.delete(address);
+      });
     },
 
     handOff(socket: net.Socket, isHttp2: boolean): void {
@@ -162,6 +200,28 @@ function createConnectionTracker(http1Server: http.Server, http2Server: http2.Ht
       clearTimeout(deadline);
     },
   };
+}
+
+/**
+ * Closes (GOAWAY) a session that has had no open stream for `idleMs`. Counting streams, not
+ * frames: a client's PINGs do not keep an unused connection, and an open Watch (with its
+ * heartbeats) is never idle however quiet it is.
+ */
+function closeWhenIdle(session: http2.ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => session.close(), idleMs);
+  };
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open++;
+    clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+  arm();
 }
 
 /** Without it a keep-alive client may send its next request just as we close the socket. */

@@ -3,18 +3,22 @@ import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidArgument } from "../errors/domain-error.js";
+import { findIllFormedString } from "./ill-formed-string.js";
 
 /** Throws INVALID_ARGUMENT, naming the first field at fault, unless `message` obeys its schema's rules. */
 export type ValidateMessage = (schema: DescMessage, message: Message) => void;
 
 /**
- * Checks messages against the buf.validate rules in the proto, so handlers
+ * Refuses strings no field can hold (NUL, unpaired surrogates; transport/ill-formed-string.ts),
+ * then checks messages against the buf.validate rules in the proto, so handlers
  * only ever see valid input and the rules other-language clients read are the
  * rules the server enforces. The validator compiles each schema's rules once.
  */
 export function createMessageValidator(): ValidateMessage {
   const validator = createValidator();
   return (schema, message) => {
+    const illFormed = findIllFormedString(schema, message);
+    if (illFormed) throw invalidArgument(illFormed.field, `${illFormed.field}: ${illFormed.problem}`);
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
     if (result.kind === "invalid") {

@@ -1,17 +1,15 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { compressedFlag, encodeEnvelope, transformSplitEnvelope } from "@connectrpc/connect/protocol";
+import { encodeEnvelope, transformSplitEnvelope } from "@connectrpc/connect/protocol";
 import {
   contentTypeStreamProto,
   endStreamFlag,
   endStreamToJson,
-  headerStreamEncoding,
   headerTimeout as headerConnectTimeout,
   parseContentType as parseConnectContentType,
 } from "@connectrpc/connect/protocol-connect";
 import {
   contentTypeProto as contentTypeGrpcProto,
-  headerEncoding as headerGrpcEncoding,
   headerTimeout as headerGrpcTimeout,
   parseContentType as parseGrpcContentType,
   setTrailerStatus,
@@ -22,6 +20,7 @@ import {
   trailerFlag,
   trailerSerialize,
 } from "@connectrpc/connect/protocol-grpc-web";
+import { guardRequestBody, requestBodyShapeOf } from "./request-body-guard.js";
 
 /**
  * The three wire protocols of a server stream, in their binary codec. They
@@ -67,9 +66,11 @@ export function responseContentType(protocol: StreamProtocol): string {
 
 /**
  * Reads the one request message of a server-streaming call (still encoded): exactly one
- * enveloped message, at most `maxBytes`, uncompressed. Fails as connect-es's
- * own handlers do (same codes and messages), except that compression is
- * refused with UNIMPLEMENTED, since runtimes never compress a request this small.
+ * enveloped message, at most `maxBytes`, uncompressed. The body goes through the same
+ * guard as every other request (transport/request-body-guard.ts): an oversized length
+ * prefix, a declared encoding or a compressed envelope is refused before anything is
+ * buffered or decoded. Otherwise fails as connect-es's own handlers do (same codes and
+ * messages).
  */
 export async function readSingleMessage(
   body: AsyncIterable<Uint8Array>,
@@ -77,20 +78,11 @@ export async function readSingleMessage(
   header: Headers,
   maxBytes: number,
 ): Promise<Uint8Array> {
-  const encoding = header.get(protocol === "connect" ? headerStreamEncoding : headerGrpcEncoding);
-  if (encoding !== null && encoding !== "identity") {
-    throw new ConnectError(
-      `compression "${encoding}" is not supported on this stream; send the request uncompressed`,
-      Code.Unimplemented,
-    );
-  }
+  const guarded = guardRequestBody(body, requestBodyShapeOf(header), { maxMessageBytes: maxBytes, bodyTimeoutMs: 0 });
   let message: Uint8Array | undefined;
-  for await (const envelope of transformSplitEnvelope(maxBytes)(body)) {
+  for await (const envelope of transformSplitEnvelope(maxBytes)(guarded)) {
     if (message) {
       throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
-    }
-    if ((envelope.flags & compressedFlag) === compressedFlag) {
-      throw new ConnectError("protocol error: compressed message without a content encoding", Code.Internal);
     }
     message = envelope.data;
   }
