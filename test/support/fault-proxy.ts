@@ -16,6 +16,8 @@ import net from "node:net";
  * - `delay(ms)` holds every chunk `ms` before passing it on, order kept.
  * - `cutAll()` resets every open connection (RST), as a restart of the peer does;
  *   new connections are served as before.
+ * - `refuse()` resets every new connection at once, as a peer that is down does,
+ *   until `forward()`.
  * - `retarget(port)` sends new connections elsewhere (a load balancer moving on).
  */
 export interface FaultProxy {
@@ -29,6 +31,8 @@ export interface FaultProxy {
   pause(): void;
   resume(): void;
   blackhole(): void;
+  refuse(): void;
+  /** Ends blackhole, refuse and delay. */
   forward(): void;
   delay(ms: number): void;
   cutAll(): void;
@@ -46,6 +50,7 @@ export async function startFaultProxy(target: { port: number; host?: string }): 
   let targetHost = target.host ?? "127.0.0.1";
   let paused = false;
   let dropping = false;
+  let refusing = false;
   let delayMs = 0;
   let accepted = 0;
   const pairs = new Set<Pair>();
@@ -80,6 +85,11 @@ export async function startFaultProxy(target: { port: number; host?: string }): 
 
   const server = net.createServer((client) => {
     accepted++;
+    if (refusing) {
+      client.on("error", () => {});
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect({ port: targetPort, host: targetHost });
     const pair = { client, upstream };
     pairs.add(pair);
@@ -134,7 +144,11 @@ export async function startFaultProxy(target: { port: number; host?: string }): 
     blackhole() {
       dropping = true;
     },
+    refuse() {
+      refusing = true;
+    },
     forward() {
+      refusing = false;
       dropping = false;
       delayMs = 0;
     },
