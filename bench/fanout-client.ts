@@ -9,6 +9,7 @@
  * Messages from the parent (process.send) and the replies:
  *   open      → opened    every stream CAUGHT_UP (or failed), with counts
  *   collect   → collected per stream, the wall-clock ms at which `revision` arrived
+ *                         (what streams reached before `revision` is forgotten: later collects ask higher)
  *   reconnect → (none)    from now on a stream that ends reopens with `since`
  *   close     → closed    all connections closed
  */
@@ -36,6 +37,8 @@ export interface CollectCommand {
 export interface ReconnectCommand {
   type: "reconnect";
   since: number;
+  /** Keep what streams reached (a soak turns reconnecting on for streams that stay open); default: forget it. */
+  keep?: boolean;
   /** Ceiling of the backoff (the SDK's default is 30 s); a low one makes the herd land at once. */
   maxBackoffMs: number;
 }
@@ -240,11 +243,14 @@ async function handle(cmd: ClientCommand): Promise<ClientReply | undefined> {
       };
       await until(() => streams.every((s) => reachedAt(s) < Infinity), cmd.timeoutMs);
       const times = streams.map(reachedAt).filter((t) => t < Infinity);
+      // A soak collects every few seconds for minutes: keep memory flat.
+      for (const s of streams) for (const revision of s.reached.keys()) if (revision < cmd.revision) s.reached.delete(revision);
       return { type: "collected", times, missing: streams.length - times.length, reconnects };
     }
     case "reconnect":
       reconnectSince = cmd.since;
       maxBackoffMs = cmd.maxBackoffMs;
+      if (cmd.keep) return undefined;
       for (const s of streams) {
         s.reached.clear();
         s.caughtUp = false;

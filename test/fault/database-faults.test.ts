@@ -14,7 +14,7 @@ import {
   type Runtime,
 } from "../support/runtime-fleet.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
+import { PATIENT_START, randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
 import { clientOf, createTestTenant, type TestTenant } from "../support/test-tenant.js";
 
 // PostgreSQL restarting and freezing under a server whose runtimes stream.
@@ -45,7 +45,7 @@ describe.skipIf(!onPostgres)("runtimes of a server whose PostgreSQL restarts or 
       ENGINE_CLOUD_DATA_DIR: database.dataDir,
       DATABASE_URL: url.toString(),
       ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-    });
+    }, [], PATIENT_START);
     tenant = await createTestTenant({ url: server.url, adminToken });
   });
   afterEach(async () => {

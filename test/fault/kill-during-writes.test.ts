@@ -1,7 +1,7 @@
 import { TokenKind, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
+import { PATIENT_START, randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
 import { clientOf, createTestTenant, putApiKey, type TestTenant } from "../support/test-tenant.js";
 import { isChange } from "../support/watch-recorder.js";
 
@@ -88,7 +88,7 @@ function killSuite(engine: "pglite" | "postgres") {
       ENGINE_CLOUD_TOKEN: adminToken,
       ENGINE_CLOUD_DATA_DIR: database.dataDir,
       DATABASE_URL: database.databaseUrl ?? "",
-    });
+    }, [], PATIENT_START);
 
   it(`keeps every acknowledged write across ${KILLS} kills -9 amid writes`, async () => {
     server = await start();

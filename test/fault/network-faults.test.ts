@@ -14,7 +14,7 @@ import {
   type Runtime,
 } from "../support/runtime-fleet.js";
 import { createTestDatabase, type TestDatabase } from "../support/test-database.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
+import { PATIENT_START, randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
 import { clientOf, createTestTenant, type TestTenant } from "../support/test-tenant.js";
 
 // A TCP fault proxy between the runtimes and the server breaks the network
@@ -40,7 +40,7 @@ beforeAll(async () => {
     ENGINE_CLOUD_DATA_DIR: database.dataDir,
     DATABASE_URL: database.databaseUrl ?? "",
     ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-  });
+  }, [], PATIENT_START);
   proxy = await startFaultProxy({ port: Number(new URL(server.url).port) });
   tenant = await createTestTenant({ url: server.url, adminToken });
 });

@@ -13,7 +13,7 @@ import {
   type Runtime,
 } from "../support/runtime-fleet.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
-import { randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
+import { PATIENT_START, randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";
 import { clientOf, createTestTenant } from "../support/test-tenant.js";
 
 // SIGTERM of the server while runtimes stream and writes are in flight,
@@ -40,7 +40,7 @@ const start = async () => {
     DATABASE_URL: database.databaseUrl ?? "",
     ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
     ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "2000",
-  });
+  }, [], PATIENT_START);
   servers.push(server);
   return server;
 };
