@@ -78,7 +78,8 @@ export class ClientFleet {
 
   /** Per stream, the wall-clock ms at which it reached `revision`; and reconnects so far. */
   async collect(revision: number, timeoutMs = this.#options.collectTimeoutMs) {
-    const replies = await this.ask(() => ({ type: "collect", revision, timeoutMs }), timeoutMs + 10_000);
+    // The client processes answer once their own timeout passes; a busy one may take a while longer to.
+    const replies = await this.ask(() => ({ type: "collect", revision, timeoutMs }), timeoutMs + 60_000);
     const times: number[] = [];
     let missing = 0;
     let reconnects = 0;

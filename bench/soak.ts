@@ -133,7 +133,9 @@ try {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       if (inFlight >= MAX_IN_FLIGHT) {
+        // This write is skipped, and counted: the server is not keeping up with the rate.
         behind++;
+        await sleep(1);
         continue;
       }
       inFlight++;

@@ -199,7 +199,8 @@ function findingKey(verdict: { oracle: string; answer: string }) {
     .replace(/engine\.cloud\.v1\.[A-Za-z_.]+/g, "<field>")
     .replace(/"[^"]*"|'[^']*'|\\u[0-9a-f]{4}/g, "…")
     .replace(/\d+/g, "N")
-    .slice(0, 100);
+    // The start of a message names its kind ("cannot decode field <field> from JSON: expected"); the rest, the value.
+    .slice(0, 64);
   return `${verdict.oracle}|${answer}`;
 }
 

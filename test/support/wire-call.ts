@@ -256,7 +256,9 @@ function interpret(
     text: `${raw}\n${extra}`,
     messages,
   });
-  if (protocol === "grpc" || protocol === "grpc-web") {
+  // A request whose content type named another protocol is answered in that one: go by what came back.
+  const answeredGrpc = headers["grpc-status"] !== undefined || trailers["grpc-status"] !== undefined;
+  if (protocol === "grpc" || protocol === "grpc-web" || answeredGrpc) {
     const fromHeaders = grpcStatus(headers) ?? grpcStatus(trailers);
     const trailerFrame = protocol === "grpc-web" ? frames(body).find((f) => f.flags & 0x80) : undefined;
     const s = fromHeaders ?? (trailerFrame ? grpcStatus(grpcWebTrailers(trailerFrame.data)) : undefined);
