@@ -27,6 +27,8 @@ export interface FuzzPrincipal {
   authorization?: string;
   /** Principals that may name a tenant (people, admin tokens) get tenant headers drawn for them. */
   namesTenant: boolean;
+  /** RPCs that would end this very credential (Logout of a session): called without it instead. */
+  spares?: string[];
 }
 
 export interface FuzzContext {
@@ -380,7 +382,8 @@ export function fuzzInputArb(ctx: FuzzContext, methodWeight: (m: DescMethod) => 
       bodyArbOf(method, protocol).map((b): FuzzInput => {
         const streaming = method.methodKind === "server_streaming";
         const headers: Record<string, string> = { ...(b.headers ?? protocolHeaders(protocol, streaming)) };
-        if (principal.authorization) headers.authorization = principal.authorization;
+        const spared = principal.spares?.includes(method.name) ?? false;
+        if (principal.authorization && !spared) headers.authorization = principal.authorization;
         if (tenant !== undefined && principal.namesTenant) headers[TENANT_HEADER] = headerSafe(tenant);
         if (streaming && b.kind === "valid" && b.deadline) {
           // Valid streams with a deadline go the stock path, those without it the fast path.
@@ -391,11 +394,11 @@ export function fuzzInputArb(ctx: FuzzContext, methodWeight: (m: DescMethod) => 
         return {
           method,
           protocol,
-          principal: principal.name,
+          principal: spared ? "no token" : principal.name,
           kind: b.kind,
           request: { path, headers, body: b.body, cancelAfterFirstMessageMs: streaming ? 50 : undefined },
           sent: [Buffer.from(JSON.stringify(headers)), Buffer.from(b.body)],
-          shown: `${path} ${protocol} as ${principal.name}${shownTenant} ${b.kind} body=${show(b.body)}`,
+          shown: `${path} ${protocol} as ${spared ? "no token" : principal.name}${shownTenant} ${b.kind} body=${show(b.body)}`,
         };
       }),
     );

@@ -114,6 +114,8 @@ export async function spawnServerProcess(
       const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
       if (m) {
         clearTimeout(timer);
+        // Searching the whole output again on every later chunk would cost a long-lived server's test dearly.
+        child.stdout!.off("data", onData);
         resolve(m[1]);
       }
     };
