@@ -329,7 +329,7 @@ function frameArb(): fc.Arbitrary<{ how: string; body: (message: Uint8Array) => 
     fc.tuple(fc.uint8Array({ maxLength: 32 }), fc.constantFrom("gzip", "br", "identity", "zstd", "")).map(([garbage, encoding]) => ({
       how: `compressed flag, ${encoding || "no"} encoding, garbage`,
       body: () => envelope(garbage, 1),
-      headers: encoding ? { "grpc-encoding": encoding, "connect-content-encoding": encoding } : {},
+      headers: encoding ? { "grpc-encoding": encoding, "connect-content-encoding": encoding } : ({} as Record<string, string>),
     })),
     fc.constant({
       how: "compressed flag, gzip, the real message",

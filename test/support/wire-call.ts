@@ -120,7 +120,6 @@ function callOnce(
     let headers: http2.IncomingHttpHeaders = {};
     let trailers: http2.IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
-    let messages = 0;
     let settled = false;
     let cancelTimer: NodeJS.Timeout | undefined;
     const finish = (cancelled: boolean) => {
@@ -142,7 +141,6 @@ function callOnce(
     stream.on("data", (d: Buffer) => {
       chunks.push(d);
       if (streaming && request.cancelAfterFirstMessageMs !== undefined && !cancelTimer && dataMessages(Buffer.concat(chunks)) > 0) {
-        messages = 1;
         cancelTimer = setTimeout(() => {
           finish(true);
           stream.close(http2.constants.NGHTTP2_CANCEL);
