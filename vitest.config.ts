@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   // Workspace packages resolve to their TypeScript sources ("source" export condition), so tests need no build.
@@ -6,6 +6,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["source"] } },
   test: {
     include: ["packages/*/src/**/*.test.ts", "test/**/*.test.ts"],
+    // The fault suite and the fuzzer take minutes: their own configs, `npm run test:fault` and `npm run fuzz`.
+    exclude: [...configDefaults.exclude, "test/fault/**", "test/fuzz/**"],
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -9,6 +9,7 @@
  * Messages from the parent (process.send) and the replies:
  *   open      → opened    every stream CAUGHT_UP (or failed), with counts
  *   collect   → collected per stream, the wall-clock ms at which `revision` arrived
+ *                         (what streams reached before `revision` is forgotten: later collects ask higher)
  *   reconnect → (none)    from now on a stream that ends reopens with `since`
  *   close     → closed    all connections closed
  */
@@ -36,6 +37,8 @@ export interface CollectCommand {
 export interface ReconnectCommand {
   type: "reconnect";
   since: number;
+  /** Keep what streams reached (a soak turns reconnecting on for streams that stay open); default: forget it. */
+  keep?: boolean;
   /** Ceiling of the backoff (the SDK's default is 30 s); a low one makes the herd land at once. */
   maxBackoffMs: number;
 }
@@ -69,6 +72,8 @@ interface Stream {
   retries: number;
   /** Highest revision seen in a change or CAUGHT_UP, and when each was first reached. */
   reached: Map<number, number>;
+  /** The highest revision in `reached`: what a collect checks on every message, in O(1) per stream. */
+  highest: number;
 }
 
 let reconnectSince: number | undefined;
@@ -129,16 +134,20 @@ function headOf(message: Buffer): { revision: number; field: number } {
   return { revision, field: 0 };
 }
 
+function reach(s: Stream, revision: number, at: number): void {
+  if (!s.reached.has(revision)) s.reached.set(revision, at);
+  if (revision > s.highest) s.highest = revision;
+  notify();
+}
+
 function onMessage(s: Stream, message: Buffer, at: number): void {
   const { revision, field } = headOf(message);
   if (field === FIELD_CAUGHT_UP) {
     s.caughtUp = true;
     s.retries = 0;
-    if (!s.reached.has(revision)) s.reached.set(revision, at);
-    notify();
+    reach(s, revision, at);
   } else if ((field === FIELD_UPSERT || field === FIELD_DELETE) && s.caughtUp) {
-    if (!s.reached.has(revision)) s.reached.set(revision, at);
-    notify();
+    reach(s, revision, at);
   }
 }
 
@@ -219,7 +228,7 @@ async function handle(cmd: ClientCommand): Promise<ClientReply | undefined> {
     case "open": {
       // Connections are opened in small batches: a thousand SYNs at once overflow the listen backlog.
       for (let i = 0; i < cmd.streams; i++) {
-        const s: Stream = { caughtUp: false, failed: false, attempts: 0, retries: 0, reached: new Map() };
+        const s: Stream = { caughtUp: false, failed: false, attempts: 0, retries: 0, reached: new Map(), highest: 0 };
         streams.push(s);
         connect(s, cmd, cmd.tokens[i % cmd.tokens.length], cmd.since);
         if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
@@ -238,15 +247,20 @@ async function handle(cmd: ClientCommand): Promise<ClientReply | undefined> {
         for (const [revision, at] of s.reached) if (revision >= cmd.revision && at < first) first = at;
         return first;
       };
-      await until(() => streams.every((s) => reachedAt(s) < Infinity), cmd.timeoutMs);
+      // Checked on every message: with thousands of streams and changes, it must not scan what they reached.
+      await until(() => streams.every((s) => s.highest >= cmd.revision), cmd.timeoutMs);
       const times = streams.map(reachedAt).filter((t) => t < Infinity);
+      // A soak collects every few seconds for minutes: keep memory flat.
+      for (const s of streams) for (const revision of s.reached.keys()) if (revision < cmd.revision) s.reached.delete(revision);
       return { type: "collected", times, missing: streams.length - times.length, reconnects };
     }
     case "reconnect":
       reconnectSince = cmd.since;
       maxBackoffMs = cmd.maxBackoffMs;
+      if (cmd.keep) return undefined;
       for (const s of streams) {
         s.reached.clear();
+        s.highest = 0;
         s.caughtUp = false;
       }
       return undefined;

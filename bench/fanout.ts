@@ -15,7 +15,7 @@
  * asserted: this is not a test.
  */
 import { pickFreePort } from "./server-process.js";
-import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { fork, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
@@ -48,8 +48,7 @@ const { createCloudClient, CredentialType, TokenKind } = await import("@engine-c
 const { createBenchDatabase } = await import("./bench-database.js");
 const { wallClockMs } = await import("./fanout-client.js");
 const { BENCH_LIMITS } = await import("./server-process.js");
-type ClientCommand = import("./fanout-client.js").ClientCommand;
-type ClientReply = import("./fanout-client.js").ClientReply;
+const { ClientFleet } = await import("./client-fleet.js");
 type FloorReply = import("./floor-server.js").FloorReply;
 const pg = (await import("pg")).default;
 
@@ -91,6 +90,7 @@ const PROJECT = "bench";
 const WRITES_PROJECT = "bench-writes";
 const OPEN_TIMEOUT_MS = 120_000;
 const COLLECT_TIMEOUT_MS = 15_000;
+const FLEET_OPTIONS = { project: PROJECT, openTimeoutMs: OPEN_TIMEOUT_MS, collectTimeoutMs: COLLECT_TIMEOUT_MS };
 const SETTLE_MS = 3000;
 // Long enough that no heartbeat lands inside a measurement.
 const HEARTBEAT_MS = 600_000;
@@ -196,75 +196,6 @@ function pick(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
   return Object.fromEntries(names.flatMap((n) => (env[n] === undefined ? [] : [[n, env[n]!]])));
 }
 
-/** Client processes, each with its share of the streams. */
-class ClientFleet {
-  readonly #children: ChildProcess[] = [];
-  readonly #shares: number[];
-
-  constructor(total: number, count: number) {
-    this.#shares = Array.from({ length: count }, (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0));
-    for (let i = 0; i < count; i++) {
-      this.#children.push(fork(path.join(HERE, "fanout-client.ts"), [], { execArgv: ["--import", "tsx"], stdio: "inherit" }));
-    }
-  }
-
-  /** Sends each child its command and awaits every reply (bounded by `timeoutMs`). */
-  async ask(command: (share: number, i: number) => ClientCommand, timeoutMs: number): Promise<ClientReply[]> {
-    return Promise.all(
-      this.#children.map(
-        (child, i) =>
-          new Promise<ClientReply>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error("a client process did not answer in time")), timeoutMs);
-            child.once("message", (reply: ClientReply) => {
-              clearTimeout(timer);
-              resolve(reply);
-            });
-            child.send(command(this.#shares[i], i));
-          }),
-      ),
-    );
-  }
-
-  tell(command: ClientCommand): void {
-    for (const child of this.#children) child.send(command);
-  }
-
-  async open(url: string, tokens: string[], since: number, headers?: Record<string, string>) {
-    const replies = await this.ask(
-      (streams) => ({ type: "open", url, streams, tokens, project: PROJECT, since, headers, timeoutMs: OPEN_TIMEOUT_MS }),
-      OPEN_TIMEOUT_MS + 10_000,
-    );
-    let caughtUp = 0;
-    let failed = 0;
-    let firstError: string | undefined;
-    for (const r of replies) {
-      if (r.type !== "opened") continue;
-      caughtUp += r.caughtUp;
-      failed += r.failed;
-      firstError ??= r.firstError;
-    }
-    return { caughtUp, failed, firstError };
-  }
-
-  /** Per stream, the wall-clock ms at which it reached `revision`. */
-  async collect(revision: number, timeoutMs = COLLECT_TIMEOUT_MS) {
-    const replies = await this.ask(() => ({ type: "collect", revision, timeoutMs }), timeoutMs + 10_000);
-    const times: number[] = [];
-    let missing = 0;
-    for (const r of replies) {
-      if (r.type !== "collected") continue;
-      times.push(...r.times);
-      missing += r.missing;
-    }
-    return { times, missing };
-  }
-
-  async close(): Promise<void> {
-    await this.ask(() => ({ type: "close" }), 10_000).catch(() => {});
-    for (const c of this.#children) if (c.exitCode === null) c.kill();
-  }
-}
-
 // ——— figures ———
 
 interface Latency {
@@ -318,7 +249,7 @@ async function fanoutRun(opts: {
   change: () => Promise<{ revision: number; committedAt: number }>;
 }): Promise<FanoutRow> {
   const baseline = rssOf(opts.pid);
-  const fleet = new ClientFleet(opts.n, Math.min(processes, opts.n));
+  const fleet = new ClientFleet(opts.n, Math.min(processes, opts.n), FLEET_OPTIONS);
   try {
     const t0 = performance.now();
     const opened = await fleet.open(opts.url, opts.tokens, 0, opts.headers);
@@ -522,7 +453,7 @@ try {
   }
 
   if (only.has("storm")) {
-    const fleet = new ClientFleet(stormSize, processes);
+    const fleet = new ClientFleet(stormSize, processes, FLEET_OPTIONS);
     try {
       const opened = await fleet.open(server.url, tokens, 0);
       const { revision: latest } = await putChange();

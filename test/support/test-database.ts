@@ -18,12 +18,15 @@ export interface TestDatabase {
 /**
  * A database of the test's own: a fresh PostgreSQL database per call when
  * ENGINE_TEST_POSTGRES_URL is set, otherwise an empty PGlite data directory.
+ * `engine` asks for one of them whatever the environment says (suites that
+ * cover both in one run); "postgres" needs ENGINE_TEST_POSTGRES_URL.
  */
-export async function createTestDatabase(): Promise<TestDatabase> {
+export async function createTestDatabase(engine: "pglite" | "postgres" = onPostgres ? "postgres" : "pglite"): Promise<TestDatabase> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "engine-cloud-test-"));
-  if (!POSTGRES_URL) {
+  if (engine === "pglite") {
     return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
+  if (!POSTGRES_URL) throw new Error("a PostgreSQL test database needs ENGINE_TEST_POSTGRES_URL");
   const name = `ec_test_${randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();

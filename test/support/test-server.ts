@@ -93,19 +93,29 @@ export function spawnServer(env: Record<string, string>, args: string[] = []): C
   });
 }
 
-/** The real server as a separate OS process (for multi-process and kill -9 tests). */
-export async function spawnServerProcess(env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+/**
+ * The real server as a separate OS process (for multi-process and kill -9 tests).
+ * `startTimeoutMs` bounds the start (the fault suite, restarting servers on a busy
+ * machine, allows more than the default).
+ */
+export async function spawnServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+  { startTimeoutMs = 30_000 }: { startTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
   const child = spawnServer(env, args);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
     const onData = () => {
       const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
       if (m) {
         clearTimeout(timer);
+        // Searching the whole output again on every later chunk would cost a long-lived server's test dearly.
+        child.stdout!.off("data", onData);
         resolve(m[1]);
       }
     };
@@ -129,3 +139,6 @@ export async function spawnServerProcess(env: Record<string, string>, args: stri
     },
   };
 }
+
+/** For suites that restart servers again and again (the fault suite): starts on a busy machine take longer. */
+export const PATIENT_START = { startTimeoutMs: 90_000 } as const;
