@@ -1,5 +1,6 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { connectErrorWithReason } from "../errors/to-connect-error.js";
+import { DomainError } from "../errors/domain-error.js";
+import { connectErrorWithReason, toConnectError } from "../errors/to-connect-error.js";
 import { bodyWithin } from "./request-body-deadline.js";
 
 /** How much of a request body the server will take, and how long it will wait for it. */
@@ -77,7 +78,8 @@ export async function* guardRequestBody(
     check.end();
   } catch (err) {
     onRefused?.();
-    throw err;
+    // connect-es sends an error thrown from the body as it is: it must already carry its code and reason.
+    throw err instanceof DomainError ? toConnectError(err) : err;
   }
 }
 
