@@ -47,6 +47,12 @@ export interface Config {
   watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /**
+   * A background job's lease (jobs/leased-job.ts) lasts this long unless its
+   * holder renews it: after a holder dies, another process takes the job over
+   * within about this long.
+   */
+  jobLeaseMs: number;
   /** Bounds on PostgreSQL work, so a stuck or unreachable database fails calls instead of holding them. */
   databaseTimeouts: DatabaseTimeouts;
 }
@@ -186,6 +192,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     statementMs: timeoutMs(env, "ENGINE_CLOUD_DB_STATEMENT_TIMEOUT_MS", 10_000, problems),
     idleInTransactionMs: timeoutMs(env, "ENGINE_CLOUD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, problems),
   };
+  const jobLeaseMs = timeoutMs(env, "ENGINE_CLOUD_JOB_LEASE_MS", 30_000, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -203,6 +210,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
+    jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,

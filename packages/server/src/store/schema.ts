@@ -149,6 +149,17 @@ export interface ServerInstancesTable {
   heartbeat_at: Timestamp;
 }
 
+export interface LeasesTable {
+  kind: string;
+  key: string;
+  /** Who holds it; NULL once released. */
+  holder: string | null;
+  /** One more on every claim, never reused (fencing). */
+  generation: number;
+  expires_at: Timestamp;
+  claimed_at: Generated<Date>;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -163,4 +174,5 @@ export interface Database {
   sessions: SessionsTable;
   invitations: InvitationsTable;
   server_instances: ServerInstancesTable;
+  leases: LeasesTable;
 }

@@ -5,6 +5,7 @@ import * as serverInstances from "./0004_server_instances.js";
 import * as tombstoneIndex from "./0005_tombstone_index.js";
 import * as invitationRevocation from "./0006_invitation_revocation.js";
 import * as sealedTokenKey from "./0007_sealed_token_key.js";
+import * as leases from "./0009_leases.js";
 
 export interface Migration {
   version: number;
@@ -24,4 +25,5 @@ export const migrations: Migration[] = [
   { version: 5, ...tombstoneIndex },
   { version: 6, ...invitationRevocation },
   { version: 7, ...sealedTokenKey },
+  { version: 9, ...leases },
 ];
