@@ -57,7 +57,8 @@ const linesOf = (proc: ServerProcess, msg: string) =>
 
 /** The process whose log says it took the lease as `holder` under `generation`. */
 function processHolding(holder: string, generation: number): ServerProcess | undefined {
-  return [pair.a, pair.b].find((p) => linesOf(p, "took the job lease").some((l) => l.holder === holder && l.generation === generation));
+  const took = (p: ServerProcess) => linesOf(p, "took the job lease").some((l) => l.holder === holder && l.generation === generation);
+  return [pair.a, pair.b].find(took);
 }
 
 /** A credential deleted through `proc`, whose tombstone is past the retention a second later. */
@@ -108,7 +109,8 @@ describe.skipIf(!onPostgres)("background jobs on two server processes (one Postg
     } finally {
       holder.child.kill("SIGCONT");
     }
-    await until(async () => (linesOf(holder, "lost the job lease").length > 0 ? true : undefined), "the old holder standing down");
+    const stoodDown = async () => (linesOf(holder, "lost the job lease").length > 0 ? true : undefined);
+    await until(stoodDown, "the old holder standing down");
     // The woken process does not take it back: the new holder renews it.
     await sleep(2 * LEASE_MS);
     expect((await purgeLease())?.generation).toBe(before.generation + 1);

@@ -29,7 +29,9 @@ beforeAll(async () => {
   await migrateToLatest(first.db);
   second = onPostgres ? await openDatabase(database) : first;
   // Stands in for the work a job commits: a row per write, with who wrote it under which generation.
-  await sql`CREATE TABLE lease_test_writes (lease text NOT NULL, holder text NOT NULL, generation bigint NOT NULL)`.execute(first.db);
+  await sql`CREATE TABLE lease_test_writes (lease text NOT NULL, holder text NOT NULL, generation bigint NOT NULL)`.execute(
+    first.db,
+  );
 });
 afterAll(async () => {
   if (second !== first) await second?.close();
@@ -133,7 +135,7 @@ describe("leased jobs (jobs/leased-job.ts)", () => {
   afterAll(() => Promise.all(started.map((j) => j.close())));
 
   /** A job named `name` as process `holder` runs it: each run commits one write under the lease. */
-  function startAs(storage: Storage, name: string, holder: string, run?: (ctx: LeasedJobContext) => Promise<void>) {
+  function startAs(storage: Storage, name: string, holder: string, run?: (ctx: LeasedJobContext) => Promise<unknown>) {
     const job = startLeasedJob({
       db: storage.db,
       name,
@@ -159,6 +161,10 @@ describe("leased jobs (jobs/leased-job.ts)", () => {
     expect(new Set(runs.map(([, g]) => g))).toEqual(new Set([1]));
 
     await jobs[holder].close();
+    // Released, not left to expire: the row no longer names the closed holder (free, or already the other's).
+    const { rows } = await sql<{ holder: string | null }>`
+      SELECT holder FROM leases WHERE kind = 'job' AND key = ${name}`.execute(first.db);
+    expect(rows[0]?.holder).not.toBe(holder);
     await until(async () => (await writesOf({ kind: "job", key: name })).some(([h]) => h === other), "the other holder's run");
     const after = await writesOf({ kind: "job", key: name });
     expect(after.filter(([h]) => h === other).every(([, g]) => g === 2)).toBe(true);
@@ -186,7 +192,8 @@ describe("leased jobs (jobs/leased-job.ts)", () => {
       await ctx.commitUnderLease(writeAs(key, "a", ctx.generation));
     });
     await until(() => seen !== undefined, "a run");
-    await until(() => logs.some((l) => l.includes('"lost the job lease"') && l.includes(`"job":"${name}"`)), "the lost lease logged");
+    const lostLogged = () => logs.some((l) => l.includes('"lost the job lease"') && l.includes(`"job":"${name}"`));
+    await until(lostLogged, "the lost lease logged");
     await job.close();
     expect(seen!.signal.aborted).toBe(true);
     expect(await writesOf(key)).toEqual([]);

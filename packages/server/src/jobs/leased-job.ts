@@ -167,9 +167,12 @@ export function startLeasedJob<T>(opts: LeasedJobOptions<T>): LeasedJob<T> {
       const h = held;
       held = undefined;
       if (!h) return;
-      await releaseLease(db, h.claim).catch((err) =>
-        log.warn("could not release the job lease; it expires by itself", { job: name, err: String(err) }),
-      );
+      try {
+        await releaseLease(db, h.claim);
+        log.info("released the job lease", { job: name, generation: h.claim.generation, holder });
+      } catch (err) {
+        log.warn("could not release the job lease; it expires by itself", { job: name, err: String(err) });
+      }
     },
   };
 }

@@ -41,7 +41,8 @@ export function startTombstonePurge(opts: {
       });
     }
     if (purged > 0) {
-      opts.log.info("purged credential tombstones", { count: purged, retention_ms: opts.retentionMs, generation: ctx.generation });
+      const fields = { count: purged, retention_ms: opts.retentionMs, generation: ctx.generation };
+      opts.log.info("purged credential tombstones", fields);
     }
     return purged;
   };
