@@ -36,7 +36,7 @@ import { createWatchOpener } from "./sync/open-watch.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
-import { startTombstonePurge, type TombstonePurge } from "./sync/tombstone-purge.js";
+import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createServerService } from "./services/server-service.js";
@@ -150,7 +150,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       healMs: 1000,
     });
     cleanup.unshift(() => hub.close());
-    const tombstones = startTombstonePurge({ db: storage.db, retentionMs: config.tombstoneRetentionMs, log });
+    // Background jobs run on one process at a time, each under its lease (jobs/leased-job.ts).
+    const tombstones = startTombstonePurge({
+      db: storage.db,
+      retentionMs: config.tombstoneRetentionMs,
+      leaseMs: config.jobLeaseMs,
+      holder: feed.instanceId,
+      log,
+    });
     cleanup.unshift(() => tombstones.close());
 
     const hasher = createPasswordHasher(config.passwordHashLogN, new HashGate(config.loginConcurrency, 32 * config.loginConcurrency));

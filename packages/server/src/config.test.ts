@@ -134,3 +134,16 @@ describe("loadConfig: transport limits", () => {
     }
   });
 });
+
+describe("loadConfig: background job leases", () => {
+  it("defaults a job's lease to 30 seconds and takes ENGINE_CLOUD_JOB_LEASE_MS", () => {
+    expect(loadConfig([], base).jobLeaseMs).toBe(30_000);
+    expect(loadConfig([], { ...base, ENGINE_CLOUD_JOB_LEASE_MS: "1000" }).jobLeaseMs).toBe(1_000);
+  });
+
+  it("refuses a lease out of range, naming the variable", () => {
+    for (const bad of ["99", "3600001", "soon"]) {
+      expect(problemsOf({ ENGINE_CLOUD_JOB_LEASE_MS: bad })).toEqual([expect.stringContaining("ENGINE_CLOUD_JOB_LEASE_MS")]);
+    }
+  });
+});

@@ -48,6 +48,12 @@ export interface Config {
   watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /**
+   * A background job's lease (jobs/leased-job.ts) lasts this long unless its
+   * holder renews it: after a holder dies, another process takes the job over
+   * within about this long.
+   */
+  jobLeaseMs: number;
   /** Bounds on PostgreSQL work, so a stuck or unreachable database fails calls instead of holding them. */
   databaseTimeouts: DatabaseTimeouts;
   /** Every tenant's limits unless a platform administrator overrides them (ENGINE_CLOUD_LIMIT_<NAME>). */
@@ -225,6 +231,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_LIMITS_FLUSH_MS must be a whole number of milliseconds from 50 to 60000 (default 1000)");
   }
   const transport = parseTransportLimits(env, problems);
+  const jobLeaseMs = timeoutMs(env, "ENGINE_CLOUD_JOB_LEASE_MS", 30_000, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -242,6 +249,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
+    jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,
     passwordHashLogN,

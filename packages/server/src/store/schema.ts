@@ -172,6 +172,17 @@ export interface LoginLockoutsTable {
   locked_until: NullableTimestamp;
 }
 
+export interface LeasesTable {
+  kind: string;
+  key: string;
+  /** Who holds it; NULL once released. */
+  holder: string | null;
+  /** One more on every claim, never reused (fencing). */
+  generation: number;
+  expires_at: Timestamp;
+  claimed_at: Generated<Date>;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -189,4 +200,5 @@ export interface Database {
   limit_counters: LimitCountersTable;
   stream_counts: StreamCountsTable;
   login_lockouts: LoginLockoutsTable;
+  leases: LeasesTable;
 }

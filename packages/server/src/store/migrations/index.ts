@@ -6,6 +6,7 @@ import * as tombstoneIndex from "./0005_tombstone_index.js";
 import * as invitationRevocation from "./0006_invitation_revocation.js";
 import * as sealedTokenKey from "./0007_sealed_token_key.js";
 import * as limits from "./0008_limits.js";
+import * as leases from "./0009_leases.js";
 
 export interface Migration {
   version: number;
@@ -26,4 +27,5 @@ export const migrations: Migration[] = [
   { version: 6, ...invitationRevocation },
   { version: 7, ...sealedTokenKey },
   { version: 8, ...limits },
+  { version: 9, ...leases },
 ];
