@@ -57,6 +57,7 @@ import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
 import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline.js";
 import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
+import { createSecretBearingInterceptor, secretBearingMethods } from "./transport/secret-bearing.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
 import { SERVER_VERSION } from "./version.js";
 
@@ -214,6 +215,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         fallback: createHttpRoutes({ log, notReadyBecause }),
         interceptors: [
           createRequestLogInterceptor(log),
+          createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
           createAccessInterceptor(authorize),
           createValidationInterceptor(validateMessage),
           createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
