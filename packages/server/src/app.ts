@@ -59,6 +59,7 @@ import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline
 import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
 import { createSecretBearingInterceptor, secretBearingMethods } from "./transport/secret-bearing.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
+import { createUnclaimedRequestLog } from "./transport/unclaimed-request-log.js";
 import { SERVER_VERSION } from "./version.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -207,11 +208,12 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     };
     const authorize = createAuthorizer({ rules, verifier, directory });
     const validateMessage = createMessageValidator();
+    const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
     const rpc = withSyncFastPath(
       { db: storage.db, keys, watches, log, authorize, validateMessage, requireSyncAccess, bodyTimeoutMs: config.watchBodyTimeoutMs },
-      connectNodeAdapter({
+      unclaimed.wrap(connectNodeAdapter({
         routes,
-        contextValues: contextValuesOf,
+        contextValues: unclaimed.contextValues,
         fallback: createHttpRoutes({ log, notReadyBecause }),
         interceptors: [
           createRequestLogInterceptor(log),
@@ -220,7 +222,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           createValidationInterceptor(validateMessage),
           createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
         ],
-      }),
+      })),
     );
     const handler: NodeHandler = (req, res) => {
       joinRepeatedAuthorization(req);
