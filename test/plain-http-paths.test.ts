@@ -1,5 +1,8 @@
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./support/test-server.js";
@@ -20,8 +23,8 @@ const ODD_PATHS = [
   `/${"a".repeat(8000)}`,
 ];
 
-/** The server's one log line for the request that sent `requestId`, parsed. */
-function logLineOf(srv: TestServer, requestId: string): Record<string, unknown>[] {
+/** The server's log lines for the request that sent `requestId`, parsed: there should be one. */
+function logLinesOf(srv: TestServer, requestId: string): Record<string, unknown>[] {
   return srv.logs.filter((l) => l.includes(`"request_id":"${requestId}"`)).map((l) => JSON.parse(l));
 }
 
@@ -57,7 +60,7 @@ describe("plain HTTP paths beside the RPCs", () => {
         expect(out).toMatch(/content-type: text\/plain/i);
         if (method !== "HEAD") expect([what, out.slice(out.indexOf("\r\n\r\n") + 4)]).toEqual([what, "not found\n"]);
         expect(out).not.toMatch(/at .*\.js|Error|engine/);
-        const lines = logLineOf(srv, requestId);
+        const lines = logLinesOf(srv, requestId);
         expect([what, lines.length, lines[0]?.code, lines[0]?.protocol]).toEqual([what, 1, "NotFound", "http"]);
         expect(String(lines[0].method).startsWith(`${method} /`)).toBe(true);
         expect(String(lines[0].method).length).toBeLessThanOrEqual(method.length + 1 + 200);
@@ -77,7 +80,7 @@ describe("plain HTTP paths beside the RPCs", () => {
       const out = await curl(method, rpc, requestId, extra);
       expect(/^HTTP\/1\.1 (\d+)/.exec(out)?.[1]).toBe(status);
       expect(out).not.toMatch(/at .*\.js/);
-      const lines = logLineOf(srv, requestId);
+      const lines = logLinesOf(srv, requestId);
       expect([status, lines.length, lines[0]?.method, lines[0]?.reason]).toEqual([
         status,
         1,
@@ -87,10 +90,21 @@ describe("plain HTTP paths beside the RPCs", () => {
     }
   });
 
+  it("log one line for a gRPC call Connect refuses by itself (a malformed grpc-timeout)", async () => {
+    const requestId = `grpc-timeout-${randomUUID()}`;
+    const grpc = ["--http2-prior-knowledge", "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", "grpc-timeout: soon"];
+    const body = path.join(mkdtempSync(path.join(tmpdir(), "plain-http-")), "empty-message.bin");
+    writeFileSync(body, Buffer.alloc(5)); // one empty message: the 5-byte gRPC frame header alone
+    const out = await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, [...grpc, "--data-binary", `@${body}`]);
+    expect(out).toMatch(/grpc-status: 3/);
+    const lines = logLinesOf(srv, requestId);
+    expect([lines.length, lines[0]?.protocol, lines[0]?.reason]).toEqual([1, "grpc", "PROTOCOL_ERROR"]);
+  });
+
   it("still log a call the interceptors take exactly once", async () => {
     const requestId = `taken-${randomUUID()}`;
     await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, ["-H", "content-type: application/json", "-d", "{}"]);
-    const lines = logLineOf(srv, requestId);
+    const lines = logLinesOf(srv, requestId);
     expect([lines.length, lines[0]?.code]).toEqual([1, "OK"]);
   });
 });

@@ -11,7 +11,8 @@ type NodeRequest = Parameters<NodeHandler>[0];
 /**
  * What Connect answers by itself on an RPC path, before any interceptor
  * runs: another HTTP method (405), an unknown content type (415), a Connect
- * unary body that does not decode or a bad timeout header (a Connect error).
+ * unary body that does not decode or a bad timeout header (a Connect error,
+ * its HTTP status; over gRPC a 200 with the status in trailers).
  */
 const CODE_OF_STATUS: Record<number, Code> = {
   400: Code.InvalidArgument,
@@ -56,7 +57,8 @@ export function createUnclaimedRequestLog(log: Logger, base: (req: NodeRequest) 
               protocol: protocolOf(header.get("content-type")),
               started,
             },
-            connectErrorWithReason(code, `HTTP_${status}`, "answered by the protocol layer before the call started"),
+            // gRPC and gRPC-Web answer 200 and put the code in trailers this wrapper does not read.
+            connectErrorWithReason(code, status === 200 ? "PROTOCOL_ERROR" : `HTTP_${status}`, "answered by the protocol layer"),
           );
         });
         return handler(req, res);
