@@ -59,8 +59,10 @@ import { createRequestLogInterceptor } from "./transport/request-log.js";
 import { createMessageValidator, createValidationInterceptor } from "./transport/request-validation.js";
 import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline.js";
 import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
+import { createSecretBearingInterceptor, secretBearingMethods } from "./transport/secret-bearing.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
 import { createConnectAdapter } from "./transport/connect-adapter.js";
+import { createUnclaimedRequestLog } from "./transport/unclaimed-request-log.js";
 import { SERVER_VERSION } from "./version.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -226,6 +228,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     };
     const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
+    const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
     const rpc = withSyncFastPath(
       {
         db: storage.db,
@@ -238,19 +241,22 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         requireSyncAccess,
         bodyTimeoutMs: config.watchBodyTimeoutMs,
       },
-      createConnectAdapter({
-        limits: config.transport,
-        log,
-        routes,
-        contextValues: contextValuesOf,
-        fallback: createHttpRoutes({ log, notReadyBecause }),
-        interceptors: [
-          createRequestLogInterceptor(log),
-          createAccessInterceptor(authorize, limiter),
-          createValidationInterceptor(validateMessage),
-          createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
-        ],
-      }),
+      unclaimed.wrap(
+        createConnectAdapter({
+          limits: config.transport,
+          log,
+          routes,
+          contextValues: unclaimed.contextValues,
+          fallback: createHttpRoutes({ log, notReadyBecause }),
+          interceptors: [
+            createRequestLogInterceptor(log),
+            createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
+            createAccessInterceptor(authorize, limiter),
+            createValidationInterceptor(validateMessage),
+            createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
+          ],
+        }),
+      ),
     );
     const handler: NodeHandler = (req, res) => {
       joinRepeatedAuthorization(req);

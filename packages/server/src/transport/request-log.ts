@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
 import { isStorageReason } from "../errors/classify-storage-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
@@ -53,6 +53,9 @@ export function logCallEnd(log: Logger, call: LoggedCall, err?: ConnectError): v
   else log.info("rpc", fields);
 }
 
+/** Called as the interceptor below takes a call, so that call is not logged again (unclaimed-request-log.ts). */
+export const claimCallLogKey = createContextKey<() => void>(() => {});
+
 /**
  * Outermost interceptor: gives the call a request id, maps every failure to
  * its wire form (errors/to-connect-error.ts), and logs the call's end.
@@ -66,6 +69,7 @@ export function createRequestLogInterceptor(log: Logger): Interceptor {
       started: performance.now(),
     };
     const { ctx } = call;
+    req.contextValues.get(claimCallLogKey)();
     req.contextValues.set(requestContextKey, ctx);
     const done = (err?: ConnectError) => logCallEnd(log, call, err);
     try {

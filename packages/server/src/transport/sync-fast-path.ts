@@ -21,6 +21,7 @@ import type { Authorize } from "../tenancy/access-interceptor.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import type { ValidateMessage } from "./request-validation.js";
 import { bodyWithin } from "./request-body-deadline.js";
+import { NO_STORE } from "./secret-bearing.js";
 import {
   binaryStreamProtocolOf,
   hasDeadline,
@@ -244,6 +245,8 @@ class FastWatchStream implements SyncWatcher {
     res.writeHead(200, {
       "content-type": responseContentType(this.#protocol),
       "x-request-id": this.#call.ctx.requestId,
+      // Watch is secret-bearing (the proto says so; test/secret-bearing-reads.test.ts holds this path to it).
+      [NO_STORE.name]: NO_STORE.value,
     });
     this.#sink = "stream" in res ? (res as unknown as http2.Http2ServerResponse).stream : (res as unknown as Writable);
   }

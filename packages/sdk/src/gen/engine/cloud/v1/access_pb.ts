@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/access.proto.
  */
 export const file_engine_cloud_v1_access: GenFile = /*@__PURE__*/
-  fileDesc("ChxlbmdpbmUvY2xvdWQvdjEvYWNjZXNzLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiZQoGQWNjZXNzEhQKCnBlcm1pc3Npb24YASABKAlIABISCghwbGF0Zm9ybRgCIAEoCEgAEhcKDWF1dGhlbnRpY2F0ZWQYAyABKAhIABIQCgZwdWJsaWMYBCABKAhIAEIGCgRydWxlOlEKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLiOAyABKAsyFy5lbmdpbmUuY2xvdWQudjEuQWNjZXNzUgZhY2Nlc3NiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("ChxlbmdpbmUvY2xvdWQvdjEvYWNjZXNzLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiZQoGQWNjZXNzEhQKCnBlcm1pc3Npb24YASABKAlIABISCghwbGF0Zm9ybRgCIAEoCEgAEhcKDWF1dGhlbnRpY2F0ZWQYAyABKAhIABIQCgZwdWJsaWMYBCABKAhIAEIGCgRydWxlOlEKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLiOAyABKAsyFy5lbmdpbmUuY2xvdWQudjEuQWNjZXNzUgZhY2Nlc3M6RwoOc2VjcmV0X2JlYXJpbmcSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi5jgMgASgIUg1zZWNyZXRCZWFyaW5nYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * Access declares what a caller needs to invoke an RPC. Every RPC of every
@@ -79,4 +79,16 @@ export const AccessSchema: GenMessage<Access> = /*@__PURE__*/
  */
 export const access: GenExtension<MethodOptions, Access> = /*@__PURE__*/
   extDesc(file_engine_cloud_v1_access, 0);
+
+/**
+ * True when the RPC's responses carry secret values: credential secrets, or
+ * a token or code shown only once. The server marks every such response
+ * `cache-control: no-store` and refuses such an RPC over HTTP GET (Connect
+ * GET), so no cache, browser history or cross-site link ever holds a secret.
+ * Default false. Read once at start, like `access`.
+ *
+ * @generated from extension: bool secret_bearing = 51001;
+ */
+export const secret_bearing: GenExtension<MethodOptions, boolean> = /*@__PURE__*/
+  extDesc(file_engine_cloud_v1_access, 1);
 
