@@ -5,6 +5,17 @@ import { parseRootKey } from "./crypto/root-keys.js";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/** How the embedded database (PGlite, used without DATABASE_URL) runs. */
+export interface EmbeddedConfig {
+  /** fsync the WAL at every commit (ENGINE_CLOUD_EMBEDDED_FSYNC, default on): acknowledged writes survive power loss. */
+  fsync: boolean;
+  /**
+   * "worker" (ENGINE_CLOUD_EMBEDDED_THREAD, the default): the database and its file I/O run on a thread of their
+   * own; "main": on the thread serving requests, where a slow disk delays calls that touch no database.
+   */
+  thread: "worker" | "main";
+}
+
 /** Everything the server reads from its environment, parsed and validated once. */
 export interface Config {
   listen: { host: string; port: number };
@@ -12,6 +23,7 @@ export interface Config {
   /** PostgreSQL URL; absent means the embedded PGlite database in dataDir. */
   databaseUrl?: string;
   dataDir: string;
+  embedded: EmbeddedConfig;
   /** Seeds the first platform admin token on a database that has none. */
   bootstrapToken?: string;
   /** Seeds the default tenant's project policy when it has no rows. */
@@ -161,12 +173,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
   }
 
+  const embeddedFsync = env.ENGINE_CLOUD_EMBEDDED_FSYNC ?? "on";
+  if (!["on", "off"].includes(embeddedFsync)) problems.push("ENGINE_CLOUD_EMBEDDED_FSYNC must be on or off (default on)");
+  const embeddedThread = env.ENGINE_CLOUD_EMBEDDED_THREAD ?? "worker";
+  if (embeddedThread !== "worker" && embeddedThread !== "main") {
+    problems.push("ENGINE_CLOUD_EMBEDDED_THREAD must be worker or main (default worker)");
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     databaseUrl,
     dataDir,
+    embedded: { fsync: embeddedFsync === "on", thread: embeddedThread as EmbeddedConfig["thread"] },
     bootstrapToken,
     bootstrapProjects,
     logLevel,

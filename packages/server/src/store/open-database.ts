@@ -1,10 +1,15 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+import type { EmbeddedConfig } from "../config.js";
+import type { Logger } from "../log.js";
 import { statementNameOf } from "./compiled-once.js";
+import { openEmbeddedPGlite, type EmbeddedDatabase } from "./embedded-database.js";
+import { restrictTreeToOwner } from "./owner-only-modes.js";
 import type { Database } from "./schema.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { openPGliteInWorker } from "./pglite-in-worker.js";
 
 /** A notification channel subscription: payloads in, connection state out. */
 export interface Subscription {
@@ -30,10 +35,20 @@ export interface Storage {
 
 const INT8_OID = 20;
 
-export async function openDatabase(options: { databaseUrl?: string; dataDir: string; poolSize?: number }): Promise<Storage> {
+export interface DatabaseOptions {
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  /** How the embedded database runs; the defaults are the durable ones. */
+  embedded?: EmbeddedConfig;
+}
+
+const DURABLE_EMBEDDED: EmbeddedConfig = { fsync: true, thread: "worker" };
+
+export async function openDatabase(options: DatabaseOptions, log?: Logger): Promise<Storage> {
   return options.databaseUrl
     ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
-    : openPGlite(options.dataDir);
+    : openPGlite(options.dataDir, options.embedded ?? DURABLE_EMBEDDED, log);
 }
 
 /**
@@ -122,9 +137,31 @@ async function subscribePostgres(url: string, channel: string, handlers: Subscri
   };
 }
 
-async function openPGlite(dataDir: string): Promise<Storage> {
-  mkdirSync(dataDir, { recursive: true });
-  const pglite = await PGlite.create(`${dataDir}/pgdata`);
+/**
+ * The data directory is made owner-only before PGlite opens it (a tree from
+ * before modes were restricted is fixed here, once), and PGlite's file layer
+ * keeps what it creates owner-only (store/durable-node-fs.ts).
+ */
+async function openPGlite(dataDir: string, embedded: EmbeddedConfig, log?: Logger): Promise<Storage> {
+  const pgdata = path.join(dataDir, "pgdata");
+  // Created here, not by PGlite, which would make it 0755.
+  mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+  const tightened = restrictTreeToOwner(dataDir);
+  if (tightened.length > 0) {
+    log?.warn("the data directory was readable by other users: made it owner-only (directories 0700, files 0600)", {
+      data_dir: dataDir,
+      paths_changed: tightened.length,
+    });
+  }
+  if (!embedded.fsync) {
+    log?.warn(
+      "ENGINE_CLOUD_EMBEDDED_FSYNC=off: the embedded database does not fsync; acknowledged writes survive a crash of " +
+        "the server process but not of the machine (OS crash, power loss)",
+    );
+  }
+  log?.info("embedded database", { data_dir: dataDir, fsync: embedded.fsync, thread: embedded.thread });
+  const pglite: EmbeddedDatabase =
+    embedded.thread === "worker" ? await openPGliteInWorker(pgdata, embedded) : await openEmbeddedPGlite(pgdata, embedded);
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     kind: "pglite",
