@@ -72,7 +72,7 @@ async function spawnTraced(database: TestDatabase, strace: string[], env: Record
   const server = await spawnServerProcess(
     { ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token, ...env },
     [],
-    ["strace", "-f", "-qq", "--seccomp-bpf", ...strace],
+    { startTimeoutMs: SPAWNED_SERVER_MS / 2, launcher: ["strace", "-f", "-qq", "--seccomp-bpf", ...strace] },
   );
   defer(() => stopTraced(server));
   return { server, admin: createCloudClient({ baseUrl: server.url, token }) };
@@ -148,7 +148,11 @@ describe.skipIf(onPostgres || !hasStrace)("embedded database durability and thre
       const database = await freshDatabase();
       // Initialise the data directory first, untraced: it writes thousands of files.
       const token = randomSeedToken();
-      const first = await spawnServerProcess({ ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token });
+      const first = await spawnServerProcess(
+        { ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token },
+        [],
+        { startTimeoutMs: SPAWNED_SERVER_MS / 2 },
+      );
       await first.stop();
 
       const delayUs = 1_000_000;

@@ -100,15 +100,18 @@ export function spawnServer(
 }
 
 /** The real server as a separate OS process (for multi-process and kill -9 tests). */
-export async function spawnServerProcess(env: Record<string, string>, args: string[] = [], launcher: string[] = []): Promise<ServerProcess> {
+export async function spawnServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+  { startTimeoutMs = 30_000, launcher = [] }: { startTimeoutMs?: number; launcher?: string[] } = {},
+): Promise<ServerProcess> {
   const child = spawnServer(env, args, launcher);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    // PGlite initialises a fresh data directory in seconds, in tens of them on a busy machine.
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 120_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
     const onData = () => {
       const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
       if (m) {
