@@ -74,6 +74,8 @@ export interface ServerProcessOptions {
   cpuProfileDir?: string;
   /** Further environment for the server process (e.g. ENGINE_CLOUD_PASSWORD_HASH_LOG_N, UV_THREADPOOL_SIZE). */
   env?: Record<string, string>;
+  /** A command the server runs under, e.g. ["strace", "-f", …]; stop() then signals the server, not it. */
+  launcher?: string[];
 }
 
 export interface ServerProcess {
@@ -94,7 +96,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = ["--import", "tsx", "--conditions=source"];
   if (options.cpuProfileDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(REPO_ROOT, "packages/server/src/main.ts")], {
+  const [command, ...args] = [...(options.launcher ?? []), process.execPath, ...nodeArgs, path.join(REPO_ROOT, "packages/server/src/main.ts")];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: {
       ...pick(process.env, ["PATH", "HOME", "TMPDIR"]),
@@ -127,12 +130,19 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     async stop() {
       stopping = true;
       if (hasExited()) return;
-      child.kill("SIGTERM");
+      // Under a launcher the server is its child; the launcher exits after it.
+      if (options.launcher) for (const pid of childrenOf(child.pid!)) process.kill(pid, "SIGTERM");
+      else child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+function childrenOf(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8");
+  return text.split(/\s+/).filter(Boolean).map(Number);
 }
 
 function pick(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {

@@ -85,8 +85,14 @@ export interface ServerProcess {
  * global setup) as its own OS process: as an operator runs it, and seconds
  * faster to start than compiling the sources on the fly.
  */
-export function spawnServer(env: Record<string, string>, args: string[] = []): ChildProcessByStdio<null, Readable, Readable> {
-  return spawn(process.execPath, [path.join(REPO_ROOT, "packages/server/dist/main.js"), ...args], {
+export function spawnServer(
+  env: Record<string, string>,
+  args: string[] = [],
+  /** A command the server runs under, e.g. ["strace", "-f", "-o", file]. */
+  launcher: string[] = [],
+): ChildProcessByStdio<null, Readable, Readable> {
+  const [command, ...rest] = [...launcher, process.execPath, path.join(REPO_ROOT, "packages/server/dist/main.js"), ...args];
+  return spawn(command, rest, {
     cwd: REPO_ROOT,
     env: { ...process.env, ENGINE_CLOUD_LISTEN: "127.0.0.1:0", ENGINE_CLOUD_MASTER_KEY: TEST_MASTER_KEY, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -96,14 +102,14 @@ export function spawnServer(env: Record<string, string>, args: string[] = []): C
 /**
  * The real server as a separate OS process (for multi-process and kill -9 tests).
  * `startTimeoutMs` bounds the start (the fault suite, restarting servers on a busy
- * machine, allows more than the default).
+ * machine, allows more than the default); `launcher` runs it under another program (strace).
  */
 export async function spawnServerProcess(
   env: Record<string, string>,
   args: string[] = [],
-  { startTimeoutMs = 30_000 }: { startTimeoutMs?: number } = {},
+  { startTimeoutMs = 30_000, launcher = [] }: { startTimeoutMs?: number; launcher?: string[] } = {},
 ): Promise<ServerProcess> {
-  const child = spawnServer(env, args);
+  const child = spawnServer(env, args, launcher);
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

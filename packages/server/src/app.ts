@@ -113,7 +113,7 @@ const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerRefle
  * config. Tests build the same app with another config.
  */
 export async function createApp(config: Config, log: Logger): Promise<App> {
-  const storage = await openDatabase(config);
+  const storage = await openDatabase(config, log);
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {
     const ring = rootKeyRing(config, log);

@@ -68,7 +68,7 @@ export async function migrate(argv: string[]): Promise<number> {
   const config = configOrExit(argv);
   if (!config) return 2;
   const log = createLogger(config.logLevel);
-  const storage = await openDatabase(config);
+  const storage = await openDatabase(config, log);
   try {
     const applied = await storage.withoutStatementTimeout(migrateToLatest);
     log.info(applied.length ? "applied migrations" : "database is up to date", { versions: applied });

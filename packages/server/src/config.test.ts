@@ -147,3 +147,19 @@ describe("loadConfig: background job leases", () => {
     }
   });
 });
+
+describe("loadConfig: embedded database settings", () => {
+  it("defaults to fsync at every commit and the database on a worker thread", () => {
+    expect(loadConfig([], base).embedded).toEqual({ fsync: true, thread: "worker" });
+  });
+
+  it("takes them from the environment", () => {
+    const config = loadConfig([], { ...base, ENGINE_CLOUD_EMBEDDED_FSYNC: "off", ENGINE_CLOUD_EMBEDDED_THREAD: "main" });
+    expect(config.embedded).toEqual({ fsync: false, thread: "main" });
+  });
+
+  it("refuses other values with one line each, naming the variable", () => {
+    expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_FSYNC: "yes" })).toEqual([expect.stringContaining("ENGINE_CLOUD_EMBEDDED_FSYNC")]);
+    expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_THREAD: "both" })).toEqual([expect.stringContaining("ENGINE_CLOUD_EMBEDDED_THREAD")]);
+  });
+});

@@ -7,6 +7,17 @@ import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/** How the embedded database (PGlite, used without DATABASE_URL) runs. */
+export interface EmbeddedConfig {
+  /** fsync the WAL at every commit (ENGINE_CLOUD_EMBEDDED_FSYNC, default on): acknowledged writes survive power loss. */
+  fsync: boolean;
+  /**
+   * "worker" (ENGINE_CLOUD_EMBEDDED_THREAD, the default): the database and its file I/O run on a thread of their
+   * own; "main": on the thread serving requests, where a slow disk delays calls that touch no database.
+   */
+  thread: "worker" | "main";
+}
+
 /** Everything the server reads from its environment, parsed and validated once. */
 export interface Config {
   listen: { host: string; port: number };
@@ -14,6 +25,7 @@ export interface Config {
   /** PostgreSQL URL; absent means the embedded PGlite database in dataDir. */
   databaseUrl?: string;
   dataDir: string;
+  embedded: EmbeddedConfig;
   /** Seeds the first platform admin token on a database that has none. */
   bootstrapToken?: string;
   /** Seeds the default tenant's project policy when it has no rows. */
@@ -232,6 +244,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   }
   const transport = parseTransportLimits(env, problems);
   const jobLeaseMs = timeoutMs(env, "ENGINE_CLOUD_JOB_LEASE_MS", 30_000, problems);
+  const embeddedFsync = env.ENGINE_CLOUD_EMBEDDED_FSYNC ?? "on";
+  if (!["on", "off"].includes(embeddedFsync)) problems.push("ENGINE_CLOUD_EMBEDDED_FSYNC must be on or off (default on)");
+  const embeddedThread = env.ENGINE_CLOUD_EMBEDDED_THREAD ?? "worker";
+  if (embeddedThread !== "worker" && embeddedThread !== "main") {
+    problems.push("ENGINE_CLOUD_EMBEDDED_THREAD must be worker or main (default worker)");
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -239,6 +257,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     tls: certFile && keyFile ? { certFile, keyFile } : undefined,
     databaseUrl,
     dataDir,
+    embedded: { fsync: embeddedFsync === "on", thread: embeddedThread as EmbeddedConfig["thread"] },
     bootstrapToken,
     bootstrapProjects,
     logLevel,

@@ -1,11 +1,16 @@
 import { mkdirSync } from "node:fs";
-import { PGlite } from "@electric-sql/pglite";
+import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import type { DatabaseTimeouts } from "../config.js";
+import type { EmbeddedConfig } from "../config.js";
+import type { Logger } from "../log.js";
 import { statementNameOf } from "./compiled-once.js";
+import { openEmbeddedPGlite, type EmbeddedDatabase } from "./embedded-database.js";
+import { restrictTreeToOwner } from "./owner-only-modes.js";
 import type { Database } from "./schema.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { openPGliteInWorker } from "./pglite-in-worker.js";
 
 /** A notification channel subscription: payloads in, connection state out. */
 export interface Subscription {
@@ -59,12 +64,16 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** Absent: no bounds (tools and benchmarks); the server always passes the configured ones. */
   databaseTimeouts?: DatabaseTimeouts;
+  /** How the embedded database runs; the defaults are the durable ones. */
+  embedded?: EmbeddedConfig;
 }
 
-export async function openDatabase(options: OpenDatabaseOptions): Promise<Storage> {
+const DURABLE_EMBEDDED: EmbeddedConfig = { fsync: true, thread: "worker" };
+
+export async function openDatabase(options: OpenDatabaseOptions, log?: Logger): Promise<Storage> {
   return options.databaseUrl
     ? openPostgres(options.databaseUrl, options.poolSize ?? 10, options.databaseTimeouts)
-    : openPGlite(options.dataDir);
+    : openPGlite(options.dataDir, options.embedded ?? DURABLE_EMBEDDED, log);
 }
 
 /** What each client of ours is given on top of node-postgres's own settings. */
@@ -253,9 +262,31 @@ async function subscribePostgres(
   };
 }
 
-async function openPGlite(dataDir: string): Promise<Storage> {
-  mkdirSync(dataDir, { recursive: true });
-  const pglite = await PGlite.create(`${dataDir}/pgdata`);
+/**
+ * The data directory is made owner-only before PGlite opens it (a tree from
+ * before modes were restricted is fixed here, once), and PGlite's file layer
+ * keeps what it creates owner-only (store/durable-node-fs.ts).
+ */
+async function openPGlite(dataDir: string, embedded: EmbeddedConfig, log?: Logger): Promise<Storage> {
+  const pgdata = path.join(dataDir, "pgdata");
+  // Created here, not by PGlite, which would make it 0755.
+  mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+  const tightened = restrictTreeToOwner(dataDir);
+  if (tightened.length > 0) {
+    log?.warn("the data directory was readable by other users: made it owner-only (directories 0700, files 0600)", {
+      data_dir: dataDir,
+      paths_changed: tightened.length,
+    });
+  }
+  if (!embedded.fsync) {
+    log?.warn(
+      "ENGINE_CLOUD_EMBEDDED_FSYNC=off: the embedded database does not fsync; acknowledged writes survive a crash of " +
+        "the server process but not of the machine (OS crash, power loss)",
+    );
+  }
+  log?.info("embedded database", { data_dir: dataDir, fsync: embedded.fsync, thread: embedded.thread });
+  const pglite: EmbeddedDatabase =
+    embedded.thread === "worker" ? await openPGliteInWorker(pgdata, embedded) : await openEmbeddedPGlite(pgdata, embedded);
   const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
   return {
     kind: "pglite",

@@ -1,4 +1,3 @@
-import type { PGlite } from "@electric-sql/pglite";
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -10,11 +9,13 @@ import {
   type Kysely,
   type QueryResult,
 } from "kysely";
+import type { EmbeddedDatabase } from "./embedded-database.js";
 
 /**
- * PGlite is one in-process connection. Kysely may run a transaction while
- * other requests query, so the single connection is handed out under a lock:
- * a statement from elsewhere must never land inside someone's BEGIN … COMMIT.
+ * PGlite is one connection (on this thread or in a worker). Kysely may run a
+ * transaction while other requests query, so the single connection is handed
+ * out under a lock: a statement from elsewhere must never land inside
+ * someone's BEGIN … COMMIT.
  */
 class SerialLock {
   #tail: Promise<void> = Promise.resolve();
@@ -28,7 +29,7 @@ class SerialLock {
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly db: EmbeddedDatabase) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     // Without parameters use the simple protocol, as node-postgres does, so a
@@ -54,7 +55,7 @@ class PGliteDriver implements Driver {
   readonly #connection: PGliteConnection;
   readonly #releases = new WeakMap<DatabaseConnection, () => void>();
 
-  constructor(private readonly db: PGlite) {
+  constructor(private readonly db: EmbeddedDatabase) {
     this.#connection = new PGliteConnection(db);
   }
 
@@ -89,7 +90,7 @@ class PGliteDriver implements Driver {
 }
 
 export class PGliteDialect implements Dialect {
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly db: EmbeddedDatabase) {}
   createAdapter() {
     return new PostgresAdapter();
   }
