@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
 import { classifyStorageError } from "./classify-storage-error.js";
 import { DomainError, type DomainErrorKind } from "./domain-error.js";
+import { protocolErrorWithReason } from "./protocol-errors.js";
 
 export const ERROR_DOMAIN = "engine.cloud";
 
@@ -74,9 +75,8 @@ export function toConnectError(err: unknown): ConnectError {
   }
   if (err instanceof ConnectError) {
     if (err.findDetails(ErrorInfoSchema).length > 0) return err;
-    // Errors raised by connect itself (bad framing, deadline, cancel) get a reason too.
-    const reason = Code[err.code]?.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase() ?? "UNKNOWN";
-    return connectErrorWithReason(err.code, reason, err.rawMessage, {}, err);
+    // Errors raised by connect itself (bad framing, bad input, deadline, cancel) get a reason too.
+    return protocolErrorWithReason(err);
   }
   // A database that is down, stuck or full is not a bug: the caller learns it may retry.
   const storage = classifyStorageError(err);

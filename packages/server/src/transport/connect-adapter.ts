@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
 import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
@@ -7,6 +7,7 @@ import {
   type ConnectNodeAdapterOptions,
 } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
+import { malformedGetResponse, withProtocolErrorReason } from "./protocol-error-response.js";
 import { guardRequestBody, leaveBodyChecksToGuard, requestBodyShapeOf, type RequestBodyLimits } from "./request-body-guard.js";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -28,7 +29,7 @@ export interface ConnectAdapterOptions
  */
 export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandler {
   const router = createConnectRouter({
-    interceptors: options.interceptors,
+    interceptors: [markInterceptorsReached, ...(options.interceptors ?? [])],
     acceptCompression: [],
     // The guard refuses first, with a reason; this is connect's own bound behind it.
     readMaxBytes: options.limits.maxMessageBytes,
@@ -43,20 +44,37 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
       res.end();
       return;
     }
-    // connect-node throws, outside any promise, for a request without an authority (HTTP/1.0
-    // without Host, HTTP/2 without :authority): one such request would end the process.
-    if (authorityOf(req) === undefined) {
+    const values = options.contextValues?.(req) ?? createContextValues();
+    let request: ReturnType<typeof universalRequestFromNodeRequest>;
+    try {
+      request = universalRequestFromNodeRequest(req, res, undefined, values);
+    } catch {
+      // connect-node throws, outside any promise, for a request without an authority (HTTP/1.0
+      // without Host, HTTP/2 without :authority) or with one no URL can hold (`Host: a b`):
+      // one such request would end the process.
       // HTTP/2 forbids connection headers; HTTP/1.0 closes after the response anyway.
       res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
-      res.end("a Host header (HTTP/2: :authority) is required\n");
+      res.end("a valid Host header (HTTP/2: :authority) is required\n");
       return;
     }
-    const request = universalRequestFromNodeRequest(req, res, undefined, options.contextValues?.(req));
+    const malformed = req.method === "GET" && handler.allowedMethods.includes("GET") ? malformedGetResponse(request.url) : undefined;
+    if (malformed) {
+      void universalResponseToNodeResponse(malformed, res).catch(() => {});
+      return;
+    }
     const shape = requestBodyShapeOf(request.header);
     leaveBodyChecksToGuard(request.header);
-    request.body = guardRequestBody(req, shape, options.limits, () => stopReading(req, res));
+    const body = guardRequestBody(req, shape, options.limits, () => stopReading(req, res));
+    request.body = body;
+    // connect-es leaves a body it stopped reading (the second message of a unary call)
+    // suspended: closing it with the response ends the body deadline's timer now, not 30 s on.
+    res.once("close", () => void body.return(undefined));
     handler(request)
-      .then((response) => universalResponseToNodeResponse(response, res))
+      .then(async (response) => {
+        // A call that never reached the interceptors was refused by connect-es itself, with no reason.
+        const answer = values.get(interceptorsReached) ? response : await withProtocolErrorReason(response);
+        return universalResponseToNodeResponse(answer, res);
+      })
       .catch((reason) => {
         // The client went away mid-response: nothing to tell it.
         if (ConnectError.from(reason).code === Code.Aborted) return;
@@ -65,9 +83,17 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
   };
 }
 
-function authorityOf(req: NodeRequest): string | undefined {
-  return "authority" in req ? req.authority : req.headers.host;
-}
+/**
+ * Set by the first interceptor. Every error after it is mapped by the interceptors
+ * (transport/request-log.ts); one before it was raised by connect-es while it read the
+ * request, before the method was called.
+ */
+const interceptorsReached = createContextKey(false);
+
+const markInterceptorsReached: Interceptor = (next) => (req) => {
+  req.contextValues.set(interceptorsReached, true);
+  return next(req);
+};
 
 /**
  * Once a body is refused the rest of it is unwanted. HTTP/2: after the error response the

@@ -1,6 +1,6 @@
-import { Code, type ConnectError } from "@connectrpc/connect";
 import { DomainError } from "../errors/domain-error.js";
-import { connectErrorWithReason, toConnectError } from "../errors/to-connect-error.js";
+import { compressionRefused, messageTooLarge, truncatedMessage } from "../errors/protocol-errors.js";
+import { toConnectError } from "../errors/to-connect-error.js";
 import { bodyWithin } from "./request-body-deadline.js";
 
 /** How much of a request body the server will take, and how long it will wait for it. */
@@ -132,29 +132,8 @@ function envelopeScanner(maxBytes: number): BodyCheck {
     },
     end() {
       if (headerFilled > 0 || payloadLeft > 0) {
-        throw connectErrorWithReason(
-          Code.InvalidArgument,
-          "TRUNCATED_MESSAGE",
-          "the request body ended inside a message; send each message whole",
-        );
+        throw truncatedMessage();
       }
     },
   };
-}
-
-export function messageTooLarge(maxBytes: number): ConnectError {
-  return connectErrorWithReason(
-    Code.ResourceExhausted,
-    "MESSAGE_TOO_LARGE",
-    `the request message is larger than this server accepts (${maxBytes} bytes); send a smaller one`,
-    { limit_bytes: String(maxBytes) },
-  );
-}
-
-function compressionRefused(what: string): ConnectError {
-  return connectErrorWithReason(
-    Code.Unimplemented,
-    "COMPRESSION_UNSUPPORTED",
-    `request compression is not accepted (got ${what.slice(0, 32)}); send the request uncompressed`,
-  );
 }
