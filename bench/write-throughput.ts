@@ -32,12 +32,13 @@ import { sealSecrets } from "../packages/server/src/crypto/credential-secrets.js
 import { createRootKeyRing } from "../packages/server/src/crypto/root-keys.js";
 import { createTenantKeys } from "../packages/server/src/crypto/tenant-keys.js";
 import { createLogger } from "../packages/server/src/log.js";
-import { findLiveCredential, nextTenantRevision, writeCredential } from "../packages/server/src/store/credentials.js";
+import { findLiveCredential, writeCredential } from "../packages/server/src/store/credentials.js";
+import { nextTenantRevision } from "../packages/server/src/store/tenant-revisions.js";
 import { migrateToLatest } from "../packages/server/src/store/migrate.js";
 import { openDatabase } from "../packages/server/src/store/open-database.js";
 import { insertTenant } from "../packages/server/src/store/tenants.js";
-import { CHANGE_CHANNEL, createChangeFeed, type ChangeEvent } from "../packages/server/src/sync/change-feed.js";
-import { withTenant } from "../packages/server/src/tenancy/with-tenant.js";
+import { CHANGE_CHANNEL, createChangeFeed, type ChangeEvent } from "../packages/server/src/feed/change-feed.js";
+import { systemScope, withTenant } from "../packages/server/src/store/with-tenant.js";
 import { percentile, runClosedLoop, summarize, type LoadRun, type LoadSummary } from "./load.js";
 
 const USAGE = `usage: npx tsx --conditions=source bench/write-throughput.ts [flags]
@@ -230,7 +231,7 @@ try {
    */
   async function writeOnce(mode: Mode, tenantId: string, alias: string): Promise<void> {
     const name = { project: "", provider: "bench", alias };
-    const revision = await withTenant(db, tenantId, async (tx) => {
+    const revision = await withTenant(db, systemScope(tenantId, "system:bench"), async ({ tx }) => {
       const existing = await findLiveCredential(tx, tenantId, name, true);
       const id = existing?.id ?? randomUUID();
       const version = (existing?.version ?? 0) + 1;

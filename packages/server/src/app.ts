@@ -44,7 +44,7 @@ import { createTenantService } from "./services/tenant-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
-import { createChangeFeed, type ChangeFeed } from "./sync/change-feed.js";
+import { createChangeFeed, type ChangeFeed } from "./feed/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { createLimiter, type Limiter } from "./limits/limiter.js";
 import { createLimitsLookup } from "./limits/tenant-limits.js";

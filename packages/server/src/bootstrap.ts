@@ -1,9 +1,9 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import { displayPrefix, hashToken, inspectToken, mintToken } from "./auth/token-format.js";
 import type { RootKeyRing } from "./crypto/root-keys.js";
 import { openTokenKey, TokenKeyUnavailable } from "./crypto/token-key.js";
 import type { Logger } from "./log.js";
-import { STARTUP_LOCK_KEY } from "./store/migrate.js";
+import { takeStartupLock } from "./store/migrate.js";
 import { countProjects, setProjectState } from "./store/projects.js";
 import type { Database } from "./store/schema.js";
 import { findOperatorTenant, insertTenant } from "./store/tenants.js";
@@ -38,7 +38,7 @@ export interface BootstrapResult {
  */
 export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log: Logger): Promise<BootstrapResult> {
   return db.transaction().execute(async (tx) => {
-    await sql`SELECT pg_advisory_xact_lock(${STARTUP_LOCK_KEY})`.execute(tx);
+    await takeStartupLock(tx);
 
     const tokenKey = await openTokenKeyOrExplain(tx, input.rootKeys, log);
 

@@ -1,7 +1,7 @@
-import type { Kysely } from "kysely";
+import type { Transaction } from "kysely";
 import { insertSession, type SessionRow } from "../store/people.js";
 import type { Database } from "../store/schema.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { enterTenant } from "../store/with-tenant.js";
 import { displayPrefix, hashToken, mintToken } from "./token-format.js";
 
 export interface SessionPolicy {
@@ -9,9 +9,13 @@ export interface SessionPolicy {
   maxMs: number;
 }
 
-/** A new session for a person in a tenant; the token is returned once and stored only as a keyed hash. */
+/**
+ * A new session for a person in a tenant; the token is returned once and
+ * stored only as a keyed hash. Confines the rest of `tx` to the tenant, so
+ * whatever the transaction does across tenants comes before this.
+ */
 export async function openSession(
-  db: Kysely<Database>,
+  tx: Transaction<Database>,
   tokenKey: Uint8Array,
   policy: SessionPolicy,
   tenantId: string,
@@ -19,15 +23,14 @@ export async function openSession(
 ): Promise<{ token: string; session: SessionRow }> {
   const token = mintToken("session", tokenKey);
   const now = Date.now();
-  const session = await withTenant(db, tenantId, (tx) =>
-    insertSession(tx, {
-      tenantId,
-      userId,
-      secretHash: hashToken(token, tokenKey),
-      displayPrefix: displayPrefix(token),
-      idleExpiresAt: new Date(now + Math.min(policy.idleMs, policy.maxMs)),
-      expiresAt: new Date(now + policy.maxMs),
-    }),
-  );
+  await enterTenant(tx, tenantId);
+  const session = await insertSession(tx, {
+    tenantId,
+    userId,
+    secretHash: hashToken(token, tokenKey),
+    displayPrefix: displayPrefix(token),
+    idleExpiresAt: new Date(now + Math.min(policy.idleMs, policy.maxMs)),
+    expiresAt: new Date(now + policy.maxMs),
+  });
   return { token, session };
 }

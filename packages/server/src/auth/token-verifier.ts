@@ -4,8 +4,8 @@ import type { Logger } from "../log.js";
 import { findSessionByHash, touchSessions } from "../store/people.js";
 import type { Database, TenantStateColumn } from "../store/schema.js";
 import { findTokensByHashes, freeFormTokenHashes, touchTokens, type TokenWithTenant } from "../store/tokens.js";
-import type { ChangeEvent, ChangeFeed } from "../sync/change-feed.js";
-import { permissionsOfRole, permissionsOfTokenKind } from "../tenancy/permissions.js";
+import type { ChangeEvent, ChangeFeed } from "../feed/change-feed.js";
+import { permissionsOfRole, permissionsOfTokenKind } from "./permissions.js";
 import type { Caller } from "./caller.js";
 import { hashToken, inspectToken } from "./token-format.js";
 
@@ -67,13 +67,12 @@ async function lookupRecord(
     return {
       kind: "session",
       caller: {
-        principalType: "user",
+        principal: { kind: "user", role: s.role ?? undefined, authMethod: "password" },
         principalId: s.user_id,
         credentialId: s.id,
         displayName: s.email,
         homeTenantId: s.tenant_id,
         homeTenantSlug: s.tenant_slug,
-        role: s.role ?? undefined,
         platformAdmin: false,
         permissions: s.role ? permissionsOfRole(s.role) : new Set(),
         projects: [],
@@ -92,13 +91,12 @@ async function lookupRecord(
   return {
     kind: "token",
     caller: {
-      principalType: "token",
+      principal: { kind: "token", tokenKind: t.kind },
       principalId: t.id,
       credentialId: t.id,
       displayName: t.label,
       homeTenantId: t.tenant_id,
       homeTenantSlug: t.tenant_slug,
-      tokenKind: t.kind,
       platformAdmin: t.kind === "platform_admin",
       permissions: permissionsOfTokenKind(t.kind),
       projects: t.projects,

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "../store/schema.js";
+import { deleteTenantKey, findTenantKey, insertTenantKeyIfAbsent, rewrapTenantKey } from "../store/tenant-keys.js";
 import { listTenantKeyOwners } from "../store/tenants.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
+import { withTenant, type TxOrigin } from "../store/with-tenant.js";
 import { open, seal } from "./aead.js";
 import type { RootKeyRing } from "./root-keys.js";
 
@@ -11,7 +12,7 @@ export interface TenantKeys {
   /** The tenant's data key, created on first use; unwrapped keys stay in memory only. */
   dataKey(tx: Transaction<Database>, tenantId: string): Promise<Buffer>;
   /** Re-wraps every tenant data key under the current root key; the credentials are untouched. */
-  rotateRoot(): Promise<{ rewrapped: number; unchanged: number }>;
+  rotateRoot(origin: TxOrigin): Promise<{ rewrapped: number; unchanged: number }>;
   /** Crypto-shredding: the wrapped key is deleted, so the tenant's sealed secrets are gone for good. */
   destroy(tx: Transaction<Database>, tenantId: string): Promise<void>;
   readonly rootKeyId: string;
@@ -47,40 +48,26 @@ export function createTenantKeys(db: Kysely<Database>, ring: RootKeyRing, feed: 
     async dataKey(tx, tenantId) {
       const hit = cache.get(tenantId);
       if (hit) return hit;
-      let row = await tx.selectFrom("tenant_keys").selectAll().where("tenant_id", "=", tenantId).executeTakeFirst();
-      if (!row) {
-        const fresh = randomBytes(32);
-        await tx
-          .insertInto("tenant_keys")
-          .values({ tenant_id: tenantId, wrapped_key: seal(ring.current.key, fresh, wrapAad(tenantId)), root_key_id: ring.current.id })
-          .onConflict((oc) => oc.column("tenant_id").doNothing())
-          .execute();
-        // Re-read: a concurrent first writer may have won, and its key is the one.
-        row = await tx.selectFrom("tenant_keys").selectAll().where("tenant_id", "=", tenantId).executeTakeFirstOrThrow();
-      }
-      const key = unwrap(tenantId, row.wrapped_key, row.root_key_id);
+      const row =
+        (await findTenantKey(tx, tenantId)) ??
+        (await insertTenantKeyIfAbsent(tx, tenantId, {
+          wrappedKey: seal(ring.current.key, randomBytes(32), wrapAad(tenantId)),
+          rootKeyId: ring.current.id,
+        }));
+      const key = unwrap(tenantId, row.wrappedKey, row.rootKeyId);
       cache.set(tenantId, key);
       return key;
     },
-    async rotateRoot() {
+    async rotateRoot(origin) {
       let rewrapped = 0;
       let unchanged = 0;
       // One short transaction per tenant: servers keep serving throughout.
       for (const tenantId of await listTenantKeyOwners(db)) {
-        const changed = await withTenant(db, tenantId, async (tx) => {
-          const row = await tx
-            .selectFrom("tenant_keys")
-            .selectAll()
-            .where("tenant_id", "=", tenantId)
-            .forUpdate()
-            .executeTakeFirst();
-          if (!row || row.root_key_id === ring.current.id) return false;
-          const key = unwrap(tenantId, row.wrapped_key, row.root_key_id);
-          await tx
-            .updateTable("tenant_keys")
-            .set({ wrapped_key: seal(ring.current.key, key, wrapAad(tenantId)), root_key_id: ring.current.id, rewrapped_at: new Date() })
-            .where("tenant_id", "=", tenantId)
-            .execute();
+        const changed = await withTenant(db, { tenantId, ...origin }, async ({ tx }) => {
+          const row = await findTenantKey(tx, tenantId, { lock: true });
+          if (!row || row.rootKeyId === ring.current.id) return false;
+          const key = unwrap(tenantId, row.wrappedKey, row.rootKeyId);
+          await rewrapTenantKey(tx, tenantId, { wrappedKey: seal(ring.current.key, key, wrapAad(tenantId)), rootKeyId: ring.current.id });
           return true;
         });
         if (changed) rewrapped++;
@@ -89,7 +76,7 @@ export function createTenantKeys(db: Kysely<Database>, ring: RootKeyRing, feed: 
       return { rewrapped, unchanged };
     },
     async destroy(tx, tenantId) {
-      await tx.deleteFrom("tenant_keys").where("tenant_id", "=", tenantId).execute();
+      await deleteTenantKey(tx, tenantId);
       cache.delete(tenantId);
     },
   };

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "../store/schema.js";
+import { findServerSecret, insertServerSecretIfAbsent, inServerTransaction, replaceServerSecret } from "../store/server-secrets.js";
 import { open, seal } from "./aead.js";
 import type { RootKeyRing } from "./root-keys.js";
 
@@ -23,46 +24,30 @@ export class TokenKeyUnavailable extends Error {}
  * seals a key an earlier version stored in plaintext (its tokens keep working).
  */
 export async function openTokenKey(tx: Transaction<Database>, ring: RootKeyRing): Promise<{ key: Buffer; sealedLegacy: boolean }> {
-  await tx
-    .insertInto("server_secrets")
-    .values({ name: TOKEN_KEY_NAME, value: seal(ring.current.key, randomBytes(32), AAD), root_key_id: ring.current.id })
-    .onConflict((oc) => oc.column("name").doNothing())
-    .execute();
-  const row = await tx
-    .selectFrom("server_secrets")
-    .select(["value", "root_key_id"])
-    .where("name", "=", TOKEN_KEY_NAME)
-    .executeTakeFirstOrThrow();
-  if (row.root_key_id === null) {
+  await insertServerSecretIfAbsent(tx, TOKEN_KEY_NAME, seal(ring.current.key, randomBytes(32), AAD), ring.current.id);
+  const row = await findServerSecret(tx, TOKEN_KEY_NAME);
+  if (!row) throw new Error("the token key vanished while it was being created");
+  if (row.rootKeyId === null) {
     const key = Buffer.from(row.value);
     await sealUnder(tx, ring, key);
     return { key, sealedLegacy: true };
   }
-  return { key: unwrap(ring, row.value, row.root_key_id), sealedLegacy: false };
+  return { key: unwrap(ring, row.value, row.rootKeyId), sealedLegacy: false };
 }
 
 /** Re-wraps the token key under the current root key (part of `keys rotate-root`); the key itself stays. */
 export async function rewrapTokenKey(db: Kysely<Database>, ring: RootKeyRing): Promise<boolean> {
-  return db.transaction().execute(async (tx) => {
-    const row = await tx
-      .selectFrom("server_secrets")
-      .select(["value", "root_key_id"])
-      .where("name", "=", TOKEN_KEY_NAME)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!row || row.root_key_id === ring.current.id) return false;
-    const key = row.root_key_id === null ? Buffer.from(row.value) : unwrap(ring, row.value, row.root_key_id);
+  return inServerTransaction(db, async (tx) => {
+    const row = await findServerSecret(tx, TOKEN_KEY_NAME, { lock: true });
+    if (!row || row.rootKeyId === ring.current.id) return false;
+    const key = row.rootKeyId === null ? Buffer.from(row.value) : unwrap(ring, row.value, row.rootKeyId);
     await sealUnder(tx, ring, key);
     return true;
   });
 }
 
 async function sealUnder(tx: Transaction<Database>, ring: RootKeyRing, key: Buffer): Promise<void> {
-  await tx
-    .updateTable("server_secrets")
-    .set({ value: seal(ring.current.key, key, AAD), root_key_id: ring.current.id, rewrapped_at: new Date() })
-    .where("name", "=", TOKEN_KEY_NAME)
-    .execute();
+  await replaceServerSecret(tx, TOKEN_KEY_NAME, seal(ring.current.key, key, AAD), ring.current.id);
 }
 
 function unwrap(ring: RootKeyRing, sealed: Uint8Array, rootKeyId: string): Buffer {

@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "../log.js";
 import { purgeTombstones, tenantsWithTombstones } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
-import { enterTenant } from "../tenancy/with-tenant.js";
+import { enterTenant } from "../store/with-tenant.js";
 import { startLeasedJob, type LeasedJobContext } from "./leased-job.js";
 
 /** Tenants purged per sweep; the rest wait for the next one. */

@@ -1,7 +1,5 @@
-import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AuthService, SessionSchema, type Session } from "@engine-cloud/sdk";
+import { AuthService } from "@engine-cloud/sdk";
 import type { Caller } from "../auth/caller.js";
 import { checkOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
@@ -16,10 +14,11 @@ import {
   setPasswordHash,
   type SessionRow,
 } from "../store/people.js";
-import { callerOf, requestContextKey } from "../tenancy/request-context.js";
-import { remoteAddressKey } from "../transport/remote-address.js";
+import { callerOf, originOf, requestContextKey, requestMetaOf } from "../tenancy/request-context.js";
+import { withPlatform, type WriteTx } from "../store/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
-import { TOKEN_KIND_TO_PROTO } from "./to-proto.js";
+import { sessionToProto } from "../messages/people.js";
+import { tokenKinds } from "../messages/tokens.js";
 
 export interface AuthServiceDeps extends ServiceDeps {
   checkPassword: PasswordCheck;
@@ -27,24 +26,9 @@ export interface AuthServiceDeps extends ServiceDeps {
   hasher: PasswordHasher;
 }
 
-function sessionToProto(s: SessionRow, current: string): Session {
-  const ts = (d: Date | null) => (d ? timestampFromDate(d) : undefined);
-  return create(SessionSchema, {
-    id: s.id,
-    userId: s.user_id,
-    tenantId: s.tenant_id,
-    createdAt: ts(s.created_at),
-    lastUsedAt: ts(s.last_used_at),
-    idleExpiresAt: ts(s.idle_expires_at),
-    expiresAt: ts(s.expires_at),
-    displayPrefix: s.display_prefix,
-    current: s.id === current,
-  });
-}
-
 function personOf(ctx: HandlerContext): Caller {
   const caller = callerOf(ctx);
-  if (caller.principalType !== "user") {
+  if (caller.principal.kind !== "user") {
     throw failedPrecondition("NOT_A_PERSON", "this call is for people signed in with engine-cloud login, not API tokens");
   }
   return caller;
@@ -55,26 +39,38 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
   const announceEnded = (revoked: Array<{ id: string; tenant_id: string }>) =>
     feed.publishConfirmed(...revoked.map((r) => ({ type: "session" as const, tenantId: r.tenant_id, sessionId: r.id })));
 
-  const sessionIn = async (userId: string, tenant: string) => {
-    const memberships = (await membershipsOfUser(db, userId)).filter((m) => m.state === "active");
+  /** Opens a session in one of the person's active tenants; confines `t` to that tenant from here on. */
+  const sessionIn = async (t: WriteTx, userId: string, tenant: string) => {
+    const memberships = (await membershipsOfUser(t.tx, userId)).filter((m) => m.state === "active");
     const m = tenant ? memberships.find((x) => x.slug === tenant || x.tenant_id === tenant) : memberships[0];
     if (!m) return undefined;
-    return openSession(db, deps.tokenKey, deps.sessions, m.tenant_id, userId);
+    return openSession(t.tx, deps.tokenKey, deps.sessions, m.tenant_id, userId);
+  };
+
+  /** Revokes sessions of a person and announces their end once that has committed. */
+  const endSessions = async (t: WriteTx, userId: string, which: Parameters<typeof revokeSessions>[2]) => {
+    const revoked = await revokeSessions(t.tx, userId, which);
+    t.afterCommit(() => announceEnded(revoked));
+    return revoked;
   };
 
   return {
     async login(req, ctx) {
-      const user = await checkPassword(req.email, req.password, ctx.values.get(remoteAddressKey));
-      const opened = await sessionIn(user.id, req.tenant);
-      if (!opened) throw loginFailed();
-      await recordLoginSuccess(db, user.id);
+      const request = requestMetaOf(ctx);
+      const user = await checkPassword(req.email, req.password, request.peer);
+      const actor = { kind: "user", id: user.id, authMethod: "password" } as const;
+      const opened = await withPlatform(db, { actor, request }, async (t) => {
+        await recordLoginSuccess(t.tx, user.id);
+        const opened = await sessionIn(t, user.id, req.tenant);
+        if (!opened) throw loginFailed();
+        return opened;
+      });
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
     },
 
     async logout(_req, ctx) {
       const me = personOf(ctx);
-      const revoked = await revokeSessions(db, me.principalId, { sessionId: me.credentialId });
-      await announceEnded(revoked);
+      await withPlatform(db, originOf(ctx), (t) => endSessions(t, me.principalId, { sessionId: me.credentialId }));
       return {};
     },
 
@@ -86,18 +82,22 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
 
     async revokeSession(req, ctx) {
       const me = personOf(ctx);
-      const revoked = await revokeSessions(db, me.principalId, { sessionId: req.id });
-      if (revoked.length === 0) throw notFound("SESSION_NOT_FOUND", "no open session of yours has that id; list them with: engine-cloud auth sessions");
-      await announceEnded(revoked);
+      await withPlatform(db, originOf(ctx), async (t) => {
+        const revoked = await endSessions(t, me.principalId, { sessionId: req.id });
+        if (revoked.length === 0) throw notFound("SESSION_NOT_FOUND", "no open session of yours has that id; list them with: engine-cloud auth sessions");
+      });
       return {};
     },
 
     async switchTenant(req, ctx) {
       const me = personOf(ctx);
-      const opened = await sessionIn(me.principalId, req.tenant);
-      if (!opened) throw permissionDenied("NOT_A_MEMBER", `you are not a member of an active tenant "${req.tenant}"`);
-      const revoked = await revokeSessions(db, me.principalId, { sessionId: me.credentialId });
-      await announceEnded(revoked);
+      const opened = await withPlatform(db, originOf(ctx), async (t) => {
+        // The old session ends first: sessionIn confines the rest of the transaction to the new tenant.
+        await endSessions(t, me.principalId, { sessionId: me.credentialId });
+        const opened = await sessionIn(t, me.principalId, req.tenant);
+        if (!opened) throw permissionDenied("NOT_A_MEMBER", `you are not a member of an active tenant "${req.tenant}"`);
+        return opened;
+      });
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
     },
 
@@ -105,12 +105,15 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = personOf(ctx);
       const user = await findUserById(db, me.principalId);
       if (!user) throw loginFailed();
-      const source = ctx.values.get(remoteAddressKey);
+      const source = ctx.values.get(requestContextKey).peer;
       await checkOwnPassword(checkPassword, user.email, req.currentPassword, source, "the current password is wrong");
-      await setPasswordHash(db, user.id, await deps.hasher.hash(req.newPassword, source));
-      // Every other session ends: a changed password must lock out whoever knew the old one.
-      const revoked = await revokeSessions(db, user.id, { exceptId: me.credentialId });
-      await announceEnded(revoked);
+      // Hashed before the transaction: no connection is held through the slow part.
+      const hash = await deps.hasher.hash(req.newPassword, source);
+      await withPlatform(db, originOf(ctx), async (t) => {
+        await setPasswordHash(t.tx, user.id, hash);
+        // Every other session ends: a changed password must lock out whoever knew the old one.
+        await endSessions(t, user.id, { exceptId: me.credentialId });
+      });
       return {};
     },
 
@@ -118,17 +121,17 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const { caller, tenant } = ctx.values.get(requestContextKey);
       if (!caller) throw new Error("WhoAmI reached without a caller");
       return {
-        principalType: caller.principalType,
+        principalType: caller.principal.kind,
         principalId: caller.principalId,
         displayName: caller.displayName,
         tenantId: tenant?.id ?? "",
         tenantSlug: tenant?.slug ?? "",
-        tokenKind: caller.tokenKind ? TOKEN_KIND_TO_PROTO[caller.tokenKind] : undefined,
+        tokenKind: caller.principal.kind === "token" ? tokenKinds.toProto(caller.principal.tokenKind) : undefined,
         platformAdmin: caller.platformAdmin,
         permissions: [...caller.permissions].sort(),
         projects: [...caller.projects],
-        role: caller.role ?? "",
-        sessionId: caller.principalType === "user" ? caller.credentialId : "",
+        role: (caller.principal.kind === "user" && caller.principal.role) || "",
+        sessionId: caller.principal.kind === "user" ? caller.credentialId : "",
       };
     },
   };

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CredentialService, type PutCredentialRequest } from "@engine-cloud/sdk";
-import { actorOf, type Caller } from "../auth/caller.js";
+import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { openSecrets, sealSecrets } from "../crypto/credential-secrets.js";
 import { DomainError, invalidArgument, notFound } from "../errors/domain-error.js";
 import type { LimitsOf } from "../limits/tenant-limits.js";
@@ -11,19 +11,19 @@ import {
   findCredentialById,
   findLiveCredential,
   listCredentials,
-  nextTenantRevision,
   tombstoneCredential,
   writeCredential,
   type CredentialRow,
 } from "../store/credentials.js";
 import type { Database, KeyInfo } from "../store/schema.js";
 import { checkCredentialAccess, credentialListingOf } from "../tenancy/credential-access.js";
-import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { scopeOf, tenantScope, type TenantRef } from "../tenancy/request-context.js";
+import { nextTenantRevision } from "../store/tenant-revisions.js";
+import { withTenant } from "../store/with-tenant.js";
 import type { Transaction } from "kysely";
 import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
-import { credentialToProto, credentialTypeFromProto } from "./to-proto.js";
+import { credentialToProto, credentialTypes } from "../messages/credentials.js";
 
 const DEFAULT_ALIAS = "default";
 /** Bounds the sealed size of one credential (all key values together). */
@@ -79,7 +79,7 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
       const { values, info } = secretsOf(req);
       // Read before the transaction: the tenant directory must not wait for a connection this call holds.
       const quota = (await deps.limitsOf(tenant.id)).tenant_credentials;
-      const { row, secrets } = await withTenant(db, tenant.id, async (tx) => {
+      const { row, secrets } = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
         await checkCredentialAccess(deps.projects, tx, caller, tenant.id, name.project, "write");
         const existing = await findLiveCredential(tx, tenant.id, name, true);
         if (req.expectedVersion !== undefined && BigInt(existing?.version ?? 0) !== req.expectedVersion) {
@@ -95,7 +95,7 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
         const written = await writeCredential(tx, tenant.id, {
           ...name,
           id,
-          type: credentialTypeFromProto(req.type),
+          type: credentialTypes.fromProto(req.type),
           identity: req.identity,
           metadata: req.metadata,
           scopes: req.scopes,
@@ -104,17 +104,17 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
           autoRefresh: req.autoRefresh,
           version,
           revision,
-          actor: actorOf(caller),
+          actor: actorLabelOf(caller),
         });
+        afterCommit(() => feed.publish({ type: "credential", tenantId: tenant.id, revision }));
         return { row: written, secrets: values };
       }, { signal: ctx.signal });
-      feed.publish({ type: "credential", tenantId: tenant.id, revision: row.revision });
       return { credential: credentialToProto(row, secrets) };
     },
 
     async getCredential(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      return withTenant(db, tenant.id, async (tx) => {
+      return withTenant(db, scopeOf(ctx), async ({ tx }) => {
         const row = req.id
           ? await readable(tx, caller, tenant, await findCredentialById(tx, tenant.id, req.id), req.id)
           : await readable(
@@ -138,7 +138,7 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
         project: "text",
         id: "uuid",
       });
-      const rows = await withTenant(db, tenant.id, async (tx) => {
+      const rows = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
         if (req.project) await checkCredentialAccess(deps.projects, tx, caller, tenant.id, req.project, "read");
         return listCredentials(tx, tenant.id, {
           limit: size + 1,
@@ -154,7 +154,7 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
 
     async deleteCredential(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const revision = await withTenant(db, tenant.id, async (tx) => {
+      const revision = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
         const row = await findCredentialById(tx, tenant.id, req.id, true);
         if (!row) throw credentialNotFound(req.id);
         await checkCredentialAccess(deps.projects, tx, caller, tenant.id, row.project, "write");
@@ -162,10 +162,10 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
           throw versionConflict(row.version, req.expectedVersion);
         }
         const next = await nextTenantRevision(tx, tenant.id);
-        await tombstoneCredential(tx, tenant.id, row, next, actorOf(caller));
+        await tombstoneCredential(tx, tenant.id, row, next, actorLabelOf(caller));
+        afterCommit(() => feed.publish({ type: "credential", tenantId: tenant.id, revision: next }));
         return next;
       }, { signal: ctx.signal });
-      feed.publish({ type: "credential", tenantId: tenant.id, revision });
       return { revision: BigInt(revision) };
     },
   };

@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { Database } from "../store/schema.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
 import type { ProjectDirectory } from "../tenancy/project-directory.js";
 
 /** What every service implementation is built from (see app.ts). */

@@ -1,19 +1,19 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CheckProjectResponseSchema, ProjectService } from "@engine-cloud/sdk";
-import { actorOf } from "../auth/caller.js";
+import { actorLabelOf } from "../auth/caller.js";
 import { notFound } from "../errors/domain-error.js";
 import type { ProjectStateColumn } from "../store/schema.js";
 import { deleteProject, getProject, listProjects, setProjectState } from "../store/projects.js";
 import { getToken } from "../store/tokens.js";
 import { decideProject } from "../tenancy/project-policy.js";
-import { tenantScope } from "../tenancy/request-context.js";
+import { scopeOf, tenantScope } from "../tenancy/request-context.js";
 import { tokenReachOf } from "../tenancy/token-reach.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { withTenant } from "../store/with-tenant.js";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
-import { projectToProto } from "./to-proto.js";
+import { projectToProto } from "../messages/projects.js";
 
 const unknownProject = (name: string) =>
   notFound("PROJECT_UNKNOWN", `project "${name}" is not in the tenant's policy; allow it with: engine-cloud project allow ${name}`);
@@ -23,11 +23,16 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
 
   const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {
     const { caller, tenant } = tenantScope(ctx);
-    const row = await withTenant(db, tenant.id, (tx) => setProjectState(tx, tenant.id, name, state, actorOf(caller)), {
-      signal: ctx.signal,
-    });
-    // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
-    await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name });
+    const row = await withTenant(
+      db,
+      scopeOf(ctx),
+      async ({ tx, afterCommit }) => {
+        // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
+        afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name }));
+        return setProjectState(tx, tenant.id, name, state, actorLabelOf(caller));
+      },
+      { signal: ctx.signal },
+    );
     return { project: projectToProto(row) };
   };
 
@@ -44,20 +49,26 @@ export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof Proj
       const { tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const after = decodePageToken<{ name: string }>(req.pageToken, ["name"]);
-      const rows = await withTenant(db, tenant.id, (tx) => listProjects(tx, tenant.id, { limit: size + 1, after: after?.name }));
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) => listProjects(tx, tenant.id, { limit: size + 1, after: after?.name }));
       const { page, next } = splitPage(rows, size, (p) => ({ name: p.name }));
       return { projects: page.map(projectToProto), nextPageToken: next };
     },
     async deleteProject(req, ctx) {
       const { tenant } = tenantScope(ctx);
-      const deleted = await withTenant(db, tenant.id, (tx) => deleteProject(tx, tenant.id, req.name), { signal: ctx.signal });
-      if (!deleted) throw unknownProject(req.name);
-      await feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name });
+      await withTenant(
+        db,
+        scopeOf(ctx),
+        async ({ tx, afterCommit }) => {
+          if (!(await deleteProject(tx, tenant.id, req.name))) throw unknownProject(req.name);
+          afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name }));
+        },
+        { signal: ctx.signal },
+      );
       return {};
     },
     async checkProject(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const { row, scope } = await withTenant(db, tenant.id, async (tx) => {
+      const { row, scope } = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
         // The same cached policy a runtime's calls are judged by.
         const project = await deps.projects.find(tenant.id, req.name, tx);
         if (!req.tokenId) return { row: project, scope: caller.projects };

@@ -7,11 +7,12 @@ import { countLiveCredentials } from "../store/credentials.js";
 import type { TenantStateColumn } from "../store/schema.js";
 import { changeTenantLimits, findTenant, insertTenant, listTenants, updateTenant, type TenantRow } from "../store/tenants.js";
 import { revokeTenantTokens } from "../store/tokens.js";
-import { tenantScope } from "../tenancy/request-context.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { originOf, scopeOf, tenantScope } from "../tenancy/request-context.js";
+import { enterTenant, withPlatform, withTenant, type WriteTx } from "../store/with-tenant.js";
+import type { Executor } from "../store/tokens.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
-import { tenantLimitsFromProto, tenantLimitsToProto, tenantToProto } from "./to-proto.js";
+import { tenantLimitsFromProto, tenantLimitsToProto, tenantToProto } from "../messages/tenants.js";
 
 export interface TenantServiceDeps extends ServiceDeps {
   limiter: Pick<Limiter, "streamUsage">;
@@ -34,29 +35,35 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
     overrides: tenantLimitsToProto(overridesOf(row.limits)),
   });
 
-  const mustFind = async (idOrSlug: string): Promise<TenantRow> => {
-    const t = await findTenant(db, idOrSlug);
+  const mustFind = async (idOrSlug: string, on: Executor = db): Promise<TenantRow> => {
+    const t = await findTenant(on, idOrSlug);
     if (!t) throw notFound("TENANT_NOT_FOUND", `no tenant "${idOrSlug}"; list them with: engine-cloud tenant list`);
     return t;
   };
 
-  const changeState = async (idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
-    const t = await mustFind(idOrSlug);
-    if (t.is_operator) {
+  /** Announced confirmed once committed: every server's cached tenant row is dropped before the call returns. */
+  const announce = (t: WriteTx, tenantId: string) => t.afterCommit(() => feed.publishConfirmed({ type: "tenant", tenantId }));
+
+  const changeState = async (t: WriteTx, idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
+    const row = await mustFind(idOrSlug, t.tx);
+    if (row.is_operator) {
       throw failedPrecondition("TENANT_PROTECTED", "the operator tenant holds the platform admin tokens and cannot be suspended or deleted");
     }
-    if (t.state === "deleted") throw failedPrecondition("TENANT_DELETED", `tenant "${t.slug}" is deleted and cannot change state`);
-    const updated = await updateTenant(db, t.id, { state: to });
-    await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
+    if (row.state === "deleted") throw failedPrecondition("TENANT_DELETED", `tenant "${row.slug}" is deleted and cannot change state`);
+    const updated = await updateTenant(t.tx, row.id, { state: to });
+    announce(t, row.id);
     return updated;
   };
 
   return {
-    async createTenant(req) {
-      const row = await insertTenant(db, { slug: req.slug, displayName: req.displayName || req.slug });
-      if (!row) throw alreadyExists("TENANT_EXISTS", `the slug "${req.slug}" is taken; pick another`);
-      // Confirmed: servers cache "no such tenant" for names asked before, and it must not outlive the creation.
-      await feed.publishConfirmed({ type: "tenant", tenantId: row.id });
+    async createTenant(req, ctx) {
+      const row = await withPlatform(db, originOf(ctx), async (t) => {
+        const row = await insertTenant(t.tx, { slug: req.slug, displayName: req.displayName || req.slug });
+        if (!row) throw alreadyExists("TENANT_EXISTS", `the slug "${req.slug}" is taken; pick another`);
+        // Confirmed: servers cache "no such tenant" for names asked before, and it must not outlive the creation.
+        announce(t, row.id);
+        return row;
+      });
       return { tenant: tenantToProto(row) };
     },
     async getTenant(req) {
@@ -69,33 +76,38 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
       const { page, next } = splitPage(rows, size, (t) => ({ id: t.id }));
       return { tenants: page.map(tenantToProto), nextPageToken: next };
     },
-    async updateTenant(req) {
-      const t = await mustFind(req.tenant);
-      const updated = await updateTenant(db, t.id, { displayName: req.displayName });
-      await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
+    async updateTenant(req, ctx) {
+      const updated = await withPlatform(db, originOf(ctx), async (t) => {
+        const row = await mustFind(req.tenant, t.tx);
+        announce(t, row.id);
+        return updateTenant(t.tx, row.id, { displayName: req.displayName });
+      });
       return { tenant: tenantToProto(updated) };
     },
-    async suspendTenant(req) {
-      return { tenant: tenantToProto(await changeState(req.tenant, "suspended")) };
+    async suspendTenant(req, ctx) {
+      return { tenant: tenantToProto(await withPlatform(db, originOf(ctx), (t) => changeState(t, req.tenant, "suspended"))) };
     },
-    async resumeTenant(req) {
-      return { tenant: tenantToProto(await changeState(req.tenant, "active")) };
+    async resumeTenant(req, ctx) {
+      return { tenant: tenantToProto(await withPlatform(db, originOf(ctx), (t) => changeState(t, req.tenant, "active"))) };
     },
-    async deleteTenant(req) {
-      const deleted = await changeState(req.tenant, "deleted");
-      // The tenant state already refuses its tokens; revoking them too keeps
-      // them dead should anyone ever restore the row. Destroying the data key
-      // makes every sealed secret of the tenant unreadable, backups included.
-      await withTenant(db, deleted.id, async (tx) => {
-        await revokeTenantTokens(tx, deleted.id);
-        await deps.keys.destroy(tx, deleted.id);
+    async deleteTenant(req, ctx) {
+      const deleted = await withPlatform(db, originOf(ctx), async (t) => {
+        const deleted = await changeState(t, req.tenant, "deleted");
+        // The tenant state already refuses its tokens; revoking them too keeps
+        // them dead should anyone ever restore the row. Destroying the data key
+        // makes every sealed secret of the tenant unreadable, backups included.
+        // All in one transaction: a tenant is never left deleted with a live key.
+        await enterTenant(t.tx, deleted.id);
+        await revokeTenantTokens(t.tx, deleted.id);
+        await deps.keys.destroy(t.tx, deleted.id);
+        return deleted;
       });
       return { tenant: tenantToProto(deleted) };
     },
     async getTenantLimits(_req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const streams = deps.limiter.streamUsage(caller, tenant.id);
-      const credentials = await withTenant(db, tenant.id, (tx) => countLiveCredentials(tx, tenant.id));
+      const credentials = await withTenant(db, scopeOf(ctx), ({ tx }) => countLiveCredentials(tx, tenant.id));
       return {
         settings: await limitSettings(await mustFind(tenant.id)),
         usage: {
@@ -106,16 +118,18 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
         },
       };
     },
-    async setTenantLimits(req) {
-      const t = await mustFind(req.tenant);
+    async setTenantLimits(req, ctx) {
       const change = { set: {} as Record<string, number>, clear: [] as string[] };
       for (const [name, value] of Object.entries(tenantLimitsFromProto(req.overrides!))) {
         if (value === 0) change.clear.push(name);
         else change.set[name] = value;
       }
-      const updated = await changeTenantLimits(db, t.id, change);
-      // Confirmed, as a suspension is: every server's cached tenant row is dropped before this returns.
-      await feed.publishConfirmed({ type: "tenant", tenantId: t.id });
+      const updated = await withPlatform(db, originOf(ctx), async (t) => {
+        const row = await mustFind(req.tenant, t.tx);
+        // Confirmed, as a suspension is: every server's cached tenant row is dropped before this returns.
+        announce(t, row.id);
+        return changeTenantLimits(t.tx, row.id, change);
+      });
       return { settings: await limitSettings(updated) };
     },
   };

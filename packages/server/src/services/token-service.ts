@@ -1,18 +1,18 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { TokenService } from "@engine-cloud/sdk";
-import { actorOf, type Caller } from "../auth/caller.js";
+import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { displayPrefix, hashToken, mintToken } from "../auth/token-format.js";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
 import type { TokenKindColumn } from "../store/schema.js";
-import { getToken, insertToken, listTokens, revokeToken, type TokenReach, type TokenRow } from "../store/tokens.js";
-import { permissionsOfTokenKind } from "../tenancy/permissions.js";
-import { tenantScope, type TenantRef } from "../tenancy/request-context.js";
+import { getToken, insertToken, listTokens, revokeToken } from "../store/tokens.js";
+import { permissionsOfTokenKind } from "../auth/permissions.js";
+import { scopeOf, tenantScope, type TenantRef } from "../tenancy/request-context.js";
 import { tokenReachOf } from "../tenancy/token-reach.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { withTenant } from "../store/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
-import { tokenKindFromProto, tokenToProto } from "./to-proto.js";
+import { tokenKinds, tokenToProto } from "../messages/tokens.js";
 
 /**
  * A caller may only issue tokens that can do no more than it can: no
@@ -38,19 +38,15 @@ function checkIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn,
 export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
-  const mustGet = async (tenant: TenantRef, reach: TokenReach, id: string, fn: typeof getToken = getToken): Promise<TokenRow> => {
-    const row = await withTenant(db, tenant.id, (tx) => fn(tx, tenant.id, id, reach));
-    if (!row) throw notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
-    return row;
-  };
+  const tokenNotFound = (id: string) => notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
 
   return {
     async createToken(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const kind = tokenKindFromProto(req.kind);
+      const kind = tokenKinds.fromProto(req.kind);
       checkIssuable(caller, tenant, kind, req.projects);
       const secret = mintToken(kind, tokenKey);
-      const row = await withTenant(db, tenant.id, (tx) =>
+      const row = await withTenant(db, scopeOf(ctx), ({ tx }) =>
         insertToken(tx, {
           tenantId: tenant.id,
           kind,
@@ -58,7 +54,7 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
           displayPrefix: displayPrefix(secret),
           secretHash: hashToken(secret, tokenKey),
           projects: req.projects,
-          createdBy: actorOf(caller),
+          createdBy: actorLabelOf(caller),
           expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
         }),
       );
@@ -67,13 +63,15 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
     },
     async getToken(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      return { token: tokenToProto(await mustGet(tenant, tokenReachOf(caller), req.id)) };
+      const row = await withTenant(db, scopeOf(ctx), ({ tx }) => getToken(tx, tenant.id, req.id, tokenReachOf(caller)));
+      if (!row) throw tokenNotFound(req.id);
+      return { token: tokenToProto(row) };
     },
     async listTokens(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const afterId = decodeIdPageToken(req.pageToken);
-      const rows = await withTenant(db, tenant.id, (tx) =>
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) =>
         listTokens(tx, tenant.id, {
           limit: size + 1,
           afterId,
@@ -87,9 +85,13 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
     },
     async revokeToken(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const row = await mustGet(tenant, tokenReachOf(caller), req.id, revokeToken);
-      // Announced after commit: this process evicts at once, the others on NOTIFY.
-      await feed.publishConfirmed({ type: "token", tenantId: tenant.id, tokenId: row.id });
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
+        const revoked = await revokeToken(tx, tenant.id, req.id, tokenReachOf(caller));
+        if (!revoked) throw tokenNotFound(req.id);
+        // Confirmed: this process evicts at once, the others on NOTIFY, before the call returns.
+        afterCommit(() => feed.publishConfirmed({ type: "token", tenantId: tenant.id, tokenId: revoked.id }));
+        return revoked;
+      });
       return { token: tokenToProto(row) };
     },
   };

@@ -1,11 +1,10 @@
-import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { InvitationSchema, InvitationState, MemberSchema, Role, UserService, type Invitation, type Member } from "@engine-cloud/sdk";
-import { actorOf, type Caller } from "../auth/caller.js";
+import { UserService } from "@engine-cloud/sdk";
+import { invitationToProto, memberToProto, roles } from "../messages/people.js";
+import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
 import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
-import { remoteAddressKey } from "../transport/remote-address.js";
 import type { LoginThrottle } from "../auth/login-throttle.js";
 import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
 import { alreadyExists, DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
@@ -31,12 +30,13 @@ import {
   type InvitationRow,
 } from "../store/people.js";
 import { revokeTokensMintedBy, type Executor } from "../store/tokens.js";
-import type { ChangeEvent } from "../sync/change-feed.js";
+import type { ChangeEvent } from "../feed/change-feed.js";
 import { issuerMayGrant } from "../tenancy/issuer-may-grant.js";
-import { holdsOwnerPower, roleRank, rolesBeyond, tokenKindsBeyond } from "../tenancy/role-grants.js";
+import { grantorOf, holdsOwnerPower, roleRank, rolesBeyond, tokenKindsBeyond } from "../tenancy/role-grants.js";
 import type { RoleColumn } from "../store/schema.js";
-import { tenantScope } from "../tenancy/request-context.js";
-import { enterTenant, withTenant } from "../tenancy/with-tenant.js";
+import { originOf, requestContextKey, requestMetaOf, scopeOf, tenantScope } from "../tenancy/request-context.js";
+import type { RequestMeta } from "../store/actor.js";
+import { enterTenant, withPlatform, withTenant, type TxOrigin } from "../store/with-tenant.js";
 import type { Transaction } from "kysely";
 import type { Database } from "../store/schema.js";
 import type { ServiceDeps } from "./deps.js";
@@ -44,22 +44,12 @@ import { decodeIdPageToken, decodePageToken, pageSizeOf, splitPage } from "./pag
 
 const INVITATION_TTL_MS = 7 * 24 * 3600_000;
 
-const ROLE_TO_PROTO: Record<RoleColumn, Role> = {
-  owner: Role.OWNER,
-  admin: Role.ADMIN,
-  operator: Role.OPERATOR,
-  builder: Role.BUILDER,
-  viewer: Role.VIEWER,
-};
-const roleFromProto = (r: Role) => Object.entries(ROLE_TO_PROTO).find(([, v]) => v === r)![0] as RoleColumn;
-
-export function roleToProto(role: RoleColumn): Role {
-  return ROLE_TO_PROTO[role];
-}
+/** Accepting an invitation is done by someone not yet signed in: the system acts for the code they hold. */
+const INVITATION_CHECK: TxOrigin["actor"] = { kind: "system", job: "system:invitation" };
 
 /** See holdsOwnerPower: who may grant, take away or remove the owner role. */
 function requireOwnerPower(caller: Caller): void {
-  if (!holdsOwnerPower(caller)) {
+  if (!holdsOwnerPower(grantorOf(caller))) {
     throw permissionDenied("OWNER_REQUIRED", "only an owner may grant, change or remove the owner role");
   }
 }
@@ -76,29 +66,6 @@ const issuerLostRight = () =>
 /** Failures that a guessed or stale code earns: these count against the address's invitation throttle. */
 const CODE_FAILURES = new Set(["INVITATION_INVALID", "INVITATION_REVOKED", "INVITATION_ISSUER_LOST_RIGHT"]);
 
-const INVITATION_STATE_TO_PROTO = {
-  pending: InvitationState.PENDING,
-  accepted: InvitationState.ACCEPTED,
-  revoked: InvitationState.REVOKED,
-  expired: InvitationState.EXPIRED,
-} as const;
-
-function invitationToProto(i: InvitationRow, now: Date): Invitation {
-  const state = i.accepted_at ? "accepted" : i.revoked_at ? "revoked" : i.expires_at <= now ? "expired" : "pending";
-  return create(InvitationSchema, {
-    id: i.id,
-    email: i.email,
-    role: ROLE_TO_PROTO[i.role],
-    createdBy: i.created_by,
-    createdAt: timestampFromDate(i.created_at),
-    expiresAt: timestampFromDate(i.expires_at),
-    state: INVITATION_STATE_TO_PROTO[state],
-    acceptedAt: i.accepted_at ? timestampFromDate(i.accepted_at) : undefined,
-    acceptedBy: i.accepted_by ?? "",
-    revokedAt: i.revoked_at ? timestampFromDate(i.revoked_at) : undefined,
-    revokedBy: i.revoked_by ?? "",
-  });
-}
 
 type ClaimedInvitation = NonNullable<Awaited<ReturnType<typeof claimInvitation>>>;
 
@@ -159,17 +126,19 @@ export function createUserService(
   const { db, feed, tokenKey } = deps;
 
   /** The acceptance proper; see acceptInvitation for the throttle around it. */
-  const accept = async (req: { invitationCode: string; displayName: string; password: string }, source: string) => {
+  const accept = async (req: { invitationCode: string; displayName: string; password: string }, request: RequestMeta) => {
+    const source = request.peer;
     // A code carries a keyed checksum (auth/token-format.ts): a made-up one is refused here, before any database work.
     const shape = inspectToken(req.invitationCode, tokenKey);
     if (shape.kind !== "formatted" || shape.tokenKind !== "invitation") throw invalidInvitation();
     const codeHash = hashToken(req.invitationCode, tokenKey);
     // Who is invited is only known from the code; read it first, then act inside its tenant.
-    const first = await db.transaction().execute((tx) => openInvitation(tx, codeHash));
+    const first = await withPlatform(db, { actor: INVITATION_CHECK, request }, (t) => openInvitation(t.tx, codeHash));
     if ("dead" in first) throw first.dead;
     const invitation = first.open;
-    let user = await findUserByEmail(db, invitation.email);
-    if (user) {
+    const known = await findUserByEmail(db, invitation.email);
+    let newAccount: { email: string; displayName: string; passwordHash: string } | undefined;
+    if (known) {
       // Throttled like a login: an invitation must not be a way to guess an account's password.
       await checkOwnPassword(
         deps.checkPassword,
@@ -183,18 +152,16 @@ export function createUserService(
       if ([...req.password].length < PASSWORD_MIN_CHARS) {
         throw invalidArgument("password", `password: at least ${PASSWORD_MIN_CHARS} characters`);
       }
-      user = await insertUser(db, {
-        email: invitation.email,
-        displayName: req.displayName,
-        passwordHash: await deps.hasher.hash(req.password, source),
-      });
+      // Hashed before the transaction: no connection is held through the slow part.
+      newAccount = { email: invitation.email, displayName: req.displayName, passwordHash: await deps.hasher.hash(req.password, source) };
     }
-    const userId = user.id;
-    // One transaction from the code to the membership, holding the invitation and its issuer locked
-    // throughout: a revocation, or the issuer's removal or demotion, either waits for it or wins.
-    const done = await db.transaction().execute(async (tx) => {
+    // One transaction from the code to the membership (and the new account), holding the invitation and its
+    // issuer locked throughout: a revocation, or the issuer's removal or demotion, either waits for it or wins.
+    const done = await withPlatform(db, { actor: INVITATION_CHECK, request }, async ({ tx, afterCommit }) => {
       const again = await openInvitation(tx, codeHash); // accepted, revoked or outlived concurrently?
-      if ("dead" in again) return again;
+      if ("dead" in again) return again; // commits the revocation openInvitation may have made, nothing else
+      const user = known ?? (await insertUser(tx, newAccount!));
+      const userId = user.id;
       const { tenant_id: tenantId, role } = again.open;
       await enterTenant(tx, tenantId);
       const current = await getMembership(tx, tenantId, userId);
@@ -209,21 +176,14 @@ export function createUserService(
         ? (await setMemberRole(tx, tenantId, userId, role))!
         : await insertMembership(tx, { tenantId, userId, role, actor: again.open.created_by });
       await markInvitationAccepted(tx, tenantId, again.open.id, userId);
-      return { member: m };
+      afterCommit(() => feed.publish({ type: "membership", tenantId, userId }));
+      return { member: m, user };
     });
     if ("dead" in done) throw done.dead;
-    const member = done.member;
-    feed.publish({ type: "membership", tenantId: invitation.tenant_id, userId });
+    const { member, user } = done;
     return {
       tenantSlug: invitation.tenant_slug,
-      member: create(MemberSchema, {
-        userId,
-        email: user.email,
-        displayName: user.display_name,
-        role: ROLE_TO_PROTO[member.role],
-        createdAt: timestampFromDate(member.created_at),
-        createdBy: member.created_by,
-      }),
+      member: memberToProto({ ...member, email: user.email, display_name: user.display_name, disabled_at: null }),
     };
   };
 
@@ -248,16 +208,16 @@ export function createUserService(
   return {
     async inviteUser(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const role = roleFromProto(req.role);
+      const role = roles.fromProto(req.role);
       if (role === "owner") requireOwnerPower(caller);
       const code = mintToken("invitation", tokenKey);
-      const inv = await withTenant(db, tenant.id, (tx) =>
+      const inv = await withTenant(db, scopeOf(ctx), ({ tx }) =>
         insertInvitation(tx, {
           tenantId: tenant.id,
           email: req.email,
           role,
           codeHash: hashToken(code, tokenKey),
-          actor: actorOf(caller),
+          actor: actorLabelOf(caller),
           expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
         }),
       );
@@ -265,11 +225,11 @@ export function createUserService(
     },
 
     async acceptInvitation(req, ctx) {
-      const source = ctx.values.get(remoteAddressKey);
+      const source = ctx.values.get(requestContextKey).peer;
       // Guessing codes from one address is throttled like guessing passwords, and refused before the checksum is even looked at.
       const attempt = deps.invitationThrottle.begin(source);
       try {
-        return await accept(req, source);
+        return await accept(req, requestMetaOf(ctx));
       } catch (err) {
         if (err instanceof DomainError && CODE_FAILURES.has(err.reason)) attempt.fail();
         throw err;
@@ -283,7 +243,7 @@ export function createUserService(
       const size = pageSizeOf(req.pageSize);
       const afterId = decodeIdPageToken(req.pageToken);
       const now = new Date();
-      const rows = await withTenant(db, tenant.id, (tx) =>
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) =>
         listInvitations(tx, tenant.id, { limit: size + 1, afterId, showInactive: req.showInactive, now }),
       );
       const { page, next } = splitPage(rows, size, (i) => ({ id: i.id }));
@@ -292,14 +252,14 @@ export function createUserService(
 
     async revokeInvitation(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const row = await withTenant(db, tenant.id, async (tx) => {
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
         const inv = await lockInvitation(tx, tenant.id, req.id);
         if (!inv) throw notFound("INVITATION_NOT_FOUND", `no invitation ${req.id} in this tenant; list the invitations to find the right id`);
         if (inv.role === "owner") requireOwnerPower(caller);
         if (inv.accepted_at) {
           throw failedPrecondition("INVITATION_ACCEPTED", "this invitation was already accepted; to take the person out, remove the member");
         }
-        return revokeInvitation(tx, tenant.id, inv.id, actorOf(caller));
+        return revokeInvitation(tx, tenant.id, inv.id, actorLabelOf(caller));
       });
       return { invitation: invitationToProto(row, new Date()) };
     },
@@ -308,58 +268,47 @@ export function createUserService(
       const { tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const after = decodePageToken<{ email: string }>(req.pageToken, ["email"]);
-      const rows = await withTenant(db, tenant.id, (tx) => listMembers(tx, tenant.id, { limit: size + 1, afterEmail: after?.email }));
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) => listMembers(tx, tenant.id, { limit: size + 1, afterEmail: after?.email }));
       const { page, next } = splitPage(rows, size, (m) => ({ email: m.email }));
       return {
         nextPageToken: next,
-        members: page.map(
-          (m): Member =>
-            create(MemberSchema, {
-              userId: m.user_id,
-              email: m.email,
-              displayName: m.display_name,
-              role: ROLE_TO_PROTO[m.role],
-              createdAt: timestampFromDate(m.created_at),
-              createdBy: m.created_by,
-              lastLoginAt: m.last_login_at ? timestampFromDate(m.last_login_at) : undefined,
-              disabled: m.disabled_at !== null,
-            }),
-        ),
+        members: page.map(memberToProto),
       };
     },
 
     async setMemberRole(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const role = roleFromProto(req.role);
-      const { updated, revoked } = await withTenant(db, tenant.id, async (tx) => {
+      const role = roles.fromProto(req.role);
+      const updated = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
         await changeMembership(tx, caller, tenant.id, req.userId, role);
         const updated = await setMemberRole(tx, tenant.id, req.userId, role);
-        return { updated, revoked: await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role }) };
+        const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role });
+        afterCommit(() => publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]));
+        return updated;
       });
-      await publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]);
-      return { member: create(MemberSchema, { userId: req.userId, role: ROLE_TO_PROTO[updated!.role] }) };
+      return { member: memberToProto({ user_id: req.userId, role: updated!.role }) };
     },
 
     async removeMember(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const revoked = await withTenant(db, tenant.id, async (tx) => {
+      await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
         await changeMembership(tx, caller, tenant.id, req.userId, "removed");
         await deleteMembership(tx, tenant.id, req.userId);
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
-        return revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
+        const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
+        afterCommit(() => publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]));
       });
-      await publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]);
       return {};
     },
 
-    async disableUser(req) {
+    async disableUser(req, ctx) {
       // Platform-wide, on the owner connection: the person's tokens and invitations in every tenant die with the account.
-      const revoked = await db.transaction().execute(async (tx) => {
+      await withPlatform(db, originOf(ctx), async ({ tx, afterCommit }) => {
         if (!(await disableUser(tx, req.userId))) throw notFound("USER_NOT_FOUND", "no user with that id");
         await revokeSessions(tx, req.userId);
-        return revokeWhatTheyNoLongerGrant(tx, req.userId, {});
+        const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, {});
+        afterCommit(() => publishRevocations(feed, [{ type: "user", userId: req.userId }, ...revoked]));
       });
-      await publishRevocations(feed, [{ type: "user", userId: req.userId }, ...revoked]);
       return {};
     },
   };

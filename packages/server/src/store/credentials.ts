@@ -1,34 +1,10 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { DomainError } from "../errors/domain-error.js";
+import { lockTenantRevision, raiseRetainedFrom } from "./tenant-revisions.js";
 import type { CredentialsTable, CredentialTypeColumn, Database, KeyInfo } from "./schema.js";
 
 export type CredentialRow = Selectable<CredentialsTable>;
 type Tx = Transaction<Database>;
-
-/**
- * The tenant's next revision. The UPDATE holds the tenant's revision row lock
- * until commit, so one tenant's writers commit in revision order (see
- * migration 0002). Take it as late as possible in a transaction: it
- * serialises that tenant's writers from here to commit.
- */
-export async function nextTenantRevision(tx: Tx, tenantId: string): Promise<number> {
-  const row = await tx
-    .insertInto("tenant_revisions")
-    .values({ tenant_id: tenantId, revision: 1 })
-    .onConflict((oc) => oc.column("tenant_id").doUpdateSet({ revision: sql`tenant_revisions.revision + 1` }))
-    .returning("revision")
-    .executeTakeFirstOrThrow();
-  return Number(row.revision);
-}
-
-export async function tenantRevision(tx: Tx, tenantId: string): Promise<{ revision: number; retainedFrom: number }> {
-  const row = await tx
-    .selectFrom("tenant_revisions")
-    .select(["revision", "retained_from"])
-    .where("tenant_id", "=", tenantId)
-    .executeTakeFirst();
-  return { revision: Number(row?.revision ?? 0), retainedFrom: Number(row?.retained_from ?? 0) };
-}
 
 export interface CredentialName {
   project: string;
@@ -150,7 +126,7 @@ export async function tenantsWithTombstones(db: Kysely<Database>, before: Date, 
  * have missed a purged delete, so it gets a RESET and a full snapshot instead.
  */
 export async function purgeTombstones(tx: Tx, tenantId: string, before: Date): Promise<number> {
-  await tx.selectFrom("tenant_revisions").select("revision").where("tenant_id", "=", tenantId).forUpdate().execute();
+  await lockTenantRevision(tx, tenantId);
   const purged = await tx
     .deleteFrom("credentials")
     .where("tenant_id", "=", tenantId)
@@ -159,11 +135,7 @@ export async function purgeTombstones(tx: Tx, tenantId: string, before: Date): P
     .execute();
   if (purged.length === 0) return 0;
   const newest = purged.reduce((max, r) => Math.max(max, Number(r.revision)), 0);
-  await tx
-    .updateTable("tenant_revisions")
-    .set({ retained_from: sql`greatest(retained_from, ${newest})` })
-    .where("tenant_id", "=", tenantId)
-    .execute();
+  await raiseRetainedFrom(tx, tenantId, newest);
   return purged.length;
 }
 

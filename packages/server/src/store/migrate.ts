@@ -1,4 +1,4 @@
-import { sql, type Kysely } from "kysely";
+import { sql, type Kysely, type Transaction } from "kysely";
 import type { Database } from "./schema.js";
 import { migrations } from "./migrations/index.js";
 
@@ -29,4 +29,9 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<number[]> {
     }
     return ran;
   });
+}
+
+/** Holds the start-up lock until the transaction ends: bootstrap seeds under it, after migrations. */
+export async function takeStartupLock(tx: Transaction<Database>): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(${STARTUP_LOCK_KEY})`.execute(tx);
 }

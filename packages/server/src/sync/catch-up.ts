@@ -1,9 +1,10 @@
 import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { Logger } from "../log.js";
-import { credentialChanges, tenantRevision } from "../store/credentials.js";
+import { credentialChanges } from "../store/credentials.js";
+import { tenantRevision } from "../store/tenant-revisions.js";
 import type { Database } from "../store/schema.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { systemScope, withTenant } from "../store/with-tenant.js";
 import { decodeChanges, markerEvent, type SyncEvent } from "./sync-events.js";
 
 export interface CatchUp {
@@ -31,8 +32,8 @@ export async function readCatchUp(
 ): Promise<CatchUp> {
   return withTenant(
     db,
-    tenantId,
-    async (tx) => {
+    systemScope(tenantId, "system:sync"),
+    async ({ tx }) => {
       const { revision, retainedFrom } = await tenantRevision(tx, tenantId);
       const resetReason = since === 0 ? "INITIAL" : since < retainedFrom || since > revision ? "EXPIRED" : undefined;
       const rows = await credentialChanges(tx, tenantId, project, resetReason ? undefined : since);
@@ -43,15 +44,4 @@ export async function readCatchUp(
     },
     { isolation: "repeatable read" },
   );
-}
-
-/** Current revisions of many tenants at once: the hub's check for notifications it never got. */
-export async function currentRevisions(db: Kysely<Database>, tenantIds: string[]): Promise<Map<string, number>> {
-  if (tenantIds.length === 0) return new Map();
-  const rows = await db
-    .selectFrom("tenant_revisions")
-    .select(["tenant_id", "revision"])
-    .where("tenant_id", "in", tenantIds)
-    .execute();
-  return new Map(rows.map((r) => [r.tenant_id, Number(r.revision)]));
 }

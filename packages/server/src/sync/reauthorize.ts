@@ -4,7 +4,7 @@ import { DomainError } from "../errors/domain-error.js";
 import { getProject, type ProjectRow } from "../store/projects.js";
 import type { Database } from "../store/schema.js";
 import { requireProjectAllowed } from "../tenancy/project-policy.js";
-import { withTenant } from "../tenancy/with-tenant.js";
+import { systemScope, withTenant } from "../store/with-tenant.js";
 import { requireSyncRead } from "./sync-access.js";
 import type { Reauthorize, SyncWatcher } from "./sync-hub.js";
 
@@ -22,7 +22,7 @@ export function createReauthorizer(db: Kysely<Database>, verifier: TokenVerifier
       const key = `${w.tenantId}\0${w.project}`;
       let p = policies.get(key);
       if (!p) {
-        p = withTenant(db, w.tenantId, (tx) => getProject(tx, w.tenantId, w.project));
+        p = withTenant(db, systemScope(w.tenantId, "system:sync-reauthorize"), ({ tx }) => getProject(tx, w.tenantId, w.project));
         policies.set(key, p);
       }
       return p;

@@ -3,7 +3,7 @@ import { CaughtUpSchema, HeartbeatSchema, ResetSchema, WatchResponseSchema, type
 import { openSecrets } from "../crypto/credential-secrets.js";
 import type { Logger } from "../log.js";
 import type { CredentialRow } from "../store/credentials.js";
-import { credentialToProto } from "../services/to-proto.js";
+import { credentialToProto } from "../messages/credentials.js";
 
 /** Flag byte and message length, ahead of every message of a stream. */
 const FRAME_HEADER_BYTES = 5;

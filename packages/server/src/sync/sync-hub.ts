@@ -4,9 +4,9 @@ import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
 import { tenantChangesAfter } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
-import { withTenant } from "../tenancy/with-tenant.js";
-import { currentRevisions } from "./catch-up.js";
-import type { ChangeFeed } from "./change-feed.js";
+import { systemScope, withTenant } from "../store/with-tenant.js";
+import { currentRevisions } from "../store/tenant-revisions.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
 import { decodeChanges, markerEvent, type SyncEvent } from "./sync-events.js";
 
 /** One open Watch stream, as the hub sees it. */
@@ -90,7 +90,7 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       await channel.ready;
       do {
         channel.again = false;
-        const { events, last } = await withTenant(opts.db, tenantId, async (tx) => {
+        const { events, last } = await withTenant(opts.db, systemScope(tenantId, "system:sync"), async ({ tx }) => {
           const rows = await tenantChangesAfter(tx, tenantId, channel.revision, FETCH_BATCH);
           if (rows.length === FETCH_BATCH) channel.again = true;
           if (rows.length === 0) return { events: [], last: channel.revision };

@@ -1,6 +1,6 @@
 import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { access } from "@engine-cloud/sdk/gen/engine/cloud/v1/access_pb.js";
-import { isPermission, type Permission } from "./permissions.js";
+import { isPermission, type Permission } from "../auth/permissions.js";
 
 export type AccessRule =
   | { kind: "permission"; permission: Permission }

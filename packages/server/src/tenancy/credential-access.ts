@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import type { Caller } from "../auth/caller.js";
+import { tokenKindOf, type Caller } from "../auth/caller.js";
 import type { Database } from "../store/schema.js";
 import { permissionDenied } from "../errors/domain-error.js";
 import type { ProjectDirectory } from "./project-directory.js";
@@ -30,7 +30,7 @@ export async function checkCredentialAccess(
   if (limited && !caller.projects.includes(project)) {
     throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", `this token is limited to projects ${caller.projects.join(", ")}`, { project });
   }
-  if (caller.tokenKind === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
+  if (tokenKindOf(caller) === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
 }
 
 /**
@@ -40,5 +40,5 @@ export async function checkCredentialAccess(
  * metadata of projects the policy denies or does not know (finding L4).
  */
 export function credentialListingOf(caller: Caller): { scope: readonly string[]; allowedProjectsOnly: boolean } {
-  return { scope: caller.projects, allowedProjectsOnly: caller.tokenKind === "runtime" };
+  return { scope: caller.projects, allowedProjectsOnly: tokenKindOf(caller) === "runtime" };
 }

@@ -2,7 +2,7 @@ import type { Transaction } from "kysely";
 import { lockMembershipForShare } from "../store/people.js";
 import type { Database, RoleColumn } from "../store/schema.js";
 import { lockTokenForShare } from "../store/tokens.js";
-import { permissionsOfTokenKind } from "./permissions.js";
+import { permissionsOfTokenKind } from "../auth/permissions.js";
 import { mayGrantRole, personGrantor } from "./role-grants.js";
 
 const ACTOR = /^(user|token):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
@@ -32,7 +32,7 @@ export async function issuerMayGrant(
     const t = await lockTokenForShare(tx, id!);
     if (!t || t.revoked_at || (t.expires_at && t.expires_at.getTime() <= Date.now())) return false;
     if (t.kind === "platform_admin") return true;
-    return t.tenant_id === invitation.tenant_id && mayGrantRole({ platformAdmin: false, permissions: permissionsOfTokenKind(t.kind) }, invitation.role);
+    return t.tenant_id === invitation.tenant_id && mayGrantRole({ platformAdmin: false, role: undefined, permissions: permissionsOfTokenKind(t.kind) }, invitation.role);
   }
   return false;
 }

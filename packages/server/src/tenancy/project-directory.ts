@@ -1,9 +1,9 @@
 import type { Kysely, Transaction } from "kysely";
 import { getProject, type ProjectRow } from "../store/projects.js";
 import type { Database } from "../store/schema.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
-import { createFeedCache } from "../sync/feed-cache.js";
-import { withTenant } from "./with-tenant.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
+import { createFeedCache } from "../feed/feed-cache.js";
+import { systemScope, withTenant } from "../store/with-tenant.js";
 
 export interface ProjectDirectory {
   /**
@@ -31,7 +31,7 @@ export function createProjectDirectory(db: Kysely<Database>, feed: ChangeFeed): 
       const at = key.indexOf(SEPARATOR);
       const tenantId = key.slice(0, at);
       const name = key.slice(at + 1);
-      return withTenant(db, tenantId, (tx) => getProject(tx, tenantId, name));
+      return withTenant(db, systemScope(tenantId, "system:project-policy"), ({ tx }) => getProject(tx, tenantId, name));
     },
     relevant: (e) => e.type === "project" || e.type === "tenant",
     affects: (e, key) =>

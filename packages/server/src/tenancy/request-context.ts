@@ -1,5 +1,7 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { Caller } from "../auth/caller.js";
+import { actorOf, type Caller } from "../auth/caller.js";
+import type { RequestMeta } from "../store/actor.js";
+import type { TenantScope, TxOrigin } from "../store/with-tenant.js";
 
 export interface TenantRef {
   id: string;
@@ -9,13 +11,17 @@ export interface TenantRef {
 /** What the access interceptor established before the handler runs. */
 export interface RequestContext {
   requestId: string;
+  /** The connection's peer address: per-source throttles and the audit trail. */
+  peer: string;
+  /** As the client sent it, truncated. */
+  userAgent: string;
   /** Absent only on public RPCs. */
   caller?: Caller;
   /** The tenant the call acts in; absent on platform and public RPCs. */
   tenant?: TenantRef;
 }
 
-export const requestContextKey = createContextKey<RequestContext>({ requestId: "" });
+export const requestContextKey = createContextKey<RequestContext>({ requestId: "", peer: "unknown", userAgent: "" });
 
 /** The caller and tenant of a tenant-scoped RPC; the interceptor guarantees both. */
 export function tenantScope(ctx: HandlerContext): { caller: Caller; tenant: TenantRef } {
@@ -30,3 +36,21 @@ export function callerOf(ctx: HandlerContext): Caller {
   if (!rc.caller) throw new Error("authenticated handler reached without a caller");
   return rc.caller;
 }
+
+/** The request as a transaction records it. */
+export function requestMetaOf(ctx: HandlerContext): RequestMeta {
+  const { requestId, peer, userAgent } = ctx.values.get(requestContextKey);
+  return { requestId, peer, userAgent };
+}
+
+/** Who a platform RPC's transaction works for: its caller, from its request. */
+export function originOf(ctx: HandlerContext): TxOrigin {
+  return { actor: actorOf(callerOf(ctx)), request: requestMetaOf(ctx) };
+}
+
+/** A tenant-scoped RPC's transaction scope: its tenant, caller and request. */
+export function scopeOf(ctx: HandlerContext): TenantScope {
+  const { tenant } = tenantScope(ctx);
+  return { tenantId: tenant.id, ...originOf(ctx) };
+}
+

@@ -1,12 +1,21 @@
+import { roleOf, type Caller } from "../auth/caller.js";
 import type { RoleColumn, TokenKindColumn } from "../store/schema.js";
-import { permissionsOfRole, permissionsOfTokenKind, TOKEN_KIND_PERMISSIONS, type Permission } from "./permissions.js";
+import { permissionsOfRole, permissionsOfTokenKind, TOKEN_KIND_PERMISSIONS, type Permission } from "../auth/permissions.js";
 
 /** What decides whether someone may hand out a role: a caller now, or an invitation's issuer as it stands today. */
 export interface Grantor {
   platformAdmin: boolean;
-  role?: RoleColumn;
+  /** Required, not optional: a Caller must go through grantorOf, so a person's role is never dropped by accident. */
+  role: RoleColumn | undefined;
   permissions: ReadonlySet<Permission>;
 }
+
+/** A caller as a grantor: a person brings their role, a token none. */
+export const grantorOf = (caller: Caller): Grantor => ({
+  platformAdmin: caller.platformAdmin,
+  role: roleOf(caller),
+  permissions: caller.permissions,
+});
 
 const ROLES: readonly RoleColumn[] = ["owner", "admin", "operator", "builder", "viewer"];
 const TOKEN_KINDS = Object.keys(TOKEN_KIND_PERMISSIONS) as TokenKindColumn[];

@@ -1,8 +1,8 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
 import { findTenant, type TenantRow } from "../store/tenants.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
-import { createFeedCache } from "../sync/feed-cache.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
+import { createFeedCache } from "../feed/feed-cache.js";
 
 export interface TenantDirectory {
   /** A tenant by id or slug, as of the last change announced. */

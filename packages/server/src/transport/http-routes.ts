@@ -3,6 +3,7 @@ import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { connectErrorWithReason } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
+import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 
 type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
@@ -28,7 +29,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
   return (req, res) => {
     const path = (req.url ?? "").split("?", 1)[0];
     const call: LoggedCall = {
-      ctx: newRequestContext(toFetchHeaders(req.headers)),
+      ctx: newRequestContext(toFetchHeaders(req.headers), peerOf(req)),
       // The path is the caller's: logged, but never more of it than a real route needs.
       method: `${req.method ?? "GET"} ${path.slice(0, MAX_LOGGED_PATH)}`,
       protocol: "http",

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { Storage } from "../store/open-database.js";
-import type { ChangeFeed } from "../sync/change-feed.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
 import { ServingStatus, WHOLE_SERVER, type HealthService } from "./health.js";
 
 // One cheap probe a second, not one per request: readiness is asked for by

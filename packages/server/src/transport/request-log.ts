@@ -5,6 +5,7 @@ import { isStorageReason } from "../errors/classify-storage-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { requestContextKey, type RequestContext } from "../tenancy/request-context.js";
+import { remoteAddressKey } from "./remote-address.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -15,10 +16,21 @@ export function protocolOf(contentType: string | null): string {
   return "connect";
 }
 
-/** A new call's context: the client's x-request-id when it is a sane one, else a fresh id. */
-export function newRequestContext(header: Headers): RequestContext {
+/** Longest user agent kept: enough to name a client and its version, not a place to smuggle a payload into logs. */
+const MAX_USER_AGENT = 256;
+
+/**
+ * A new call's context: the client's x-request-id when it is a sane one, else
+ * a fresh id; the peer address of the connection; the user agent as sent
+ * (truncated). What an audit event will record of the request.
+ */
+export function newRequestContext(header: Headers, peer: string): RequestContext {
   const given = header.get("x-request-id");
-  return { requestId: given && REQUEST_ID.test(given) ? given : randomUUID() };
+  return {
+    requestId: given && REQUEST_ID.test(given) ? given : randomUUID(),
+    peer,
+    userAgent: (header.get("user-agent") ?? "").slice(0, MAX_USER_AGENT),
+  };
 }
 
 /** What a call's log line needs, gathered as it starts. */
@@ -63,7 +75,7 @@ export const claimCallLogKey = createContextKey<() => void>(() => {});
 export function createRequestLogInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     const call: LoggedCall = {
-      ctx: newRequestContext(req.header),
+      ctx: newRequestContext(req.header, req.contextValues.get(remoteAddressKey)),
       method: `${req.service.typeName}/${req.method.name}`,
       protocol: protocolOf(req.header.get("content-type")),
       started: performance.now(),

@@ -19,6 +19,7 @@ import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
+import { peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
 import { bodyWithin } from "./request-body-deadline.js";
 import { NO_STORE } from "./secret-bearing.js";
@@ -110,7 +111,7 @@ async function serveWatch(
   protocol: StreamProtocol,
 ): Promise<void> {
   const header = toFetchHeaders(req.headers);
-  const call: LoggedCall = { ctx: newRequestContext(header), method: WATCH_METHOD, protocol, started: performance.now() };
+  const call: LoggedCall = { ctx: newRequestContext(header, peerOf(req)), method: WATCH_METHOD, protocol, started: performance.now() };
   const stream = new FastWatchStream(shared, res, protocol, call);
   let gone = false;
   res.once("close", () => {

@@ -3,6 +3,7 @@ import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { connectErrorWithReason } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { claimCallLogKey, logCallEnd, newRequestContext, protocolOf } from "./request-log.js";
+import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
@@ -51,7 +52,7 @@ export function createUnclaimedRequestLog(log: Logger, base: (req: NodeRequest) 
           logCallEnd(
             log,
             {
-              ctx: newRequestContext(header),
+              ctx: newRequestContext(header, peerOf(req)),
               // Routed, so the path is a method's: "/package.Service/Method".
               method: (req.url ?? "").split("?", 1)[0].slice(1),
               protocol: protocolOf(header.get("content-type")),

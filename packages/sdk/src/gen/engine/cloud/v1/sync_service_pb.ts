@@ -2,19 +2,21 @@
 // @generated from file engine/cloud/v1/sync_service.proto (package engine.cloud.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import { file_engine_cloud_v1_access } from "./access_pb.js";
 import type { Credential } from "./credential_service_pb.js";
 import { file_engine_cloud_v1_credential_service } from "./credential_service_pb.js";
+import type { Project } from "./project_service_pb.js";
+import { file_engine_cloud_v1_project_service } from "./project_service_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file engine/cloud/v1/sync_service.proto.
  */
 export const file_engine_cloud_v1_sync_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEihwEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAEikQIKDVdhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSJwoFcmVzZXQYAiABKAsyFi5lbmdpbmUuY2xvdWQudjEuUmVzZXRIABItCgZ1cHNlcnQYAyABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEgAEiwKBmRlbGV0ZRgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmVIABIuCgljYXVnaHRfdXAYBSABKAsyGS5lbmdpbmUuY2xvdWQudjEuQ2F1Z2h0VXBIABIvCgloZWFydGJlYXQYBiABKAsyGi5lbmdpbmUuY2xvdWQudjEuSGVhcnRiZWF0SABCBwoFZXZlbnQiFwoFUmVzZXQSDgoGcmVhc29uGAEgASgJIkkKCVRvbWJzdG9uZRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVhbGlhcxgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIgoKCENhdWdodFVwIgsKCUhlYXJ0YmVhdCJoCgtQdWxsUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAAiUAoMUHVsbFJlc3BvbnNlEi4KBmV2ZW50cxgBIAMoCzIeLmVuZ2luZS5jbG91ZC52MS5XYXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAIgASgDMswBCgtTeW5jU2VydmljZRJgCgVXYXRjaBIdLmVuZ2luZS5jbG91ZC52MS5XYXRjaFJlcXVlc3QaHi5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXNwb25zZSIWkAIBwvMYCwoJc3luYy5yZWFkyPMYATABElsKBFB1bGwSHC5lbmdpbmUuY2xvdWQudjEuUHVsbFJlcXVlc3QaHS5lbmdpbmUuY2xvdWQudjEuUHVsbFJlc3BvbnNlIhaQAgHC8xgLCglzeW5jLnJlYWTI8xgBYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiygEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAESQQoFa2luZHMYBCADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAIooDCg1XYXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEicKBXJlc2V0GAIgASgLMhYuZW5naW5lLmNsb3VkLnYxLlJlc2V0SAASLQoGdXBzZXJ0GAMgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIsCgZkZWxldGUYBCABKAsyGi5lbmdpbmUuY2xvdWQudjEuVG9tYnN0b25lSAASLgoJY2F1Z2h0X3VwGAUgASgLMhkuZW5naW5lLmNsb3VkLnYxLkNhdWdodFVwSAASLwoJaGVhcnRiZWF0GAYgASgLMhouZW5naW5lLmNsb3VkLnYxLkhlYXJ0YmVhdEgAEjoKD3Vwc2VydF9yZXNvdXJjZRgHIAEoCzIfLmVuZ2luZS5jbG91ZC52MS5TeW5jZWRSZXNvdXJjZUgAEjsKD2RlbGV0ZV9yZXNvdXJjZRgIIAEoCzIgLmVuZ2luZS5jbG91ZC52MS5EZWxldGVkUmVzb3VyY2VIAEIHCgVldmVudCJ8Cg5TeW5jZWRSZXNvdXJjZRIxCgpjcmVkZW50aWFsGAEgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIrCgdwcm9qZWN0GAIgASgLMhguZW5naW5lLmNsb3VkLnYxLlByb2plY3RIAEIKCghyZXNvdXJjZSKLAQoPRGVsZXRlZFJlc291cmNlEisKBGtpbmQYASABKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kEgoKAmlkGAIgASgJEg8KB3Byb2plY3QYAyABKAkSLgoKY3JlZGVudGlhbBgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmUiFwoFUmVzZXQSDgoGcmVhc29uGAEgASgJIkkKCVRvbWJzdG9uZRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVhbGlhcxgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIgoKCENhdWdodFVwIgsKCUhlYXJ0YmVhdCKrAQoLUHVsbFJlcXVlc3QSOAoHcHJvamVjdBgBIAEoCUInukgkciIQARhkMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokEh8KDnNpbmNlX3JldmlzaW9uGAIgASgDQge6SAQiAigAEkEKBWtpbmRzGAMgAygOMh0uZW5naW5lLmNsb3VkLnYxLlJlc291cmNlS2luZEITukgQkgENEBAYASIHggEEEAEgACJQCgxQdWxsUmVzcG9uc2USLgoGZXZlbnRzGAEgAygLMh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YAiABKAMqZgoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhSRVNPVVJDRV9LSU5EX0NSRURFTlRJQUwQARIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQAjLMAQoLU3luY1NlcnZpY2USYAoFV2F0Y2gSHS5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXF1ZXN0Gh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2UiFpACAcLzGAsKCXN5bmMucmVhZMjzGAEwARJbCgRQdWxsEhwuZW5naW5lLmNsb3VkLnYxLlB1bGxSZXF1ZXN0Gh0uZW5naW5lLmNsb3VkLnYxLlB1bGxSZXNwb25zZSIWkAIBwvMYCwoJc3luYy5yZWFkyPMYAWIGcHJvdG8z", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service, file_engine_cloud_v1_project_service]);
 
 /**
  * Request for SyncService.Watch.
@@ -42,6 +44,17 @@ export type WatchRequest = Message<"engine.cloud.v1.WatchRequest"> & {
    * @generated from field: string runtime_id = 3;
    */
   runtimeId: string;
+
+  /**
+   * The kinds of resource to stream. Empty means credentials only, sent as
+   * `upsert` and `delete` exactly as before kinds existed, so runtimes that
+   * predate this field are unaffected. Naming kinds (credentials among them
+   * or not) switches every event of the stream to `upsert_resource` and
+   * `delete_resource`, in one revision order across all the kinds named.
+   *
+   * @generated from field: repeated engine.cloud.v1.ResourceKind kinds = 4;
+   */
+  kinds: ResourceKind[];
 };
 
 /**
@@ -111,6 +124,24 @@ export type WatchResponse = Message<"engine.cloud.v1.WatchResponse"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * A resource of one of the requested kinds was created or changed
+     * (streams that named kinds only).
+     *
+     * @generated from field: engine.cloud.v1.SyncedResource upsert_resource = 7;
+     */
+    value: SyncedResource;
+    case: "upsertResource";
+  } | {
+    /**
+     * A resource of one of the requested kinds was deleted (streams that
+     * named kinds only).
+     *
+     * @generated from field: engine.cloud.v1.DeletedResource delete_resource = 8;
+     */
+    value: DeletedResource;
+    case: "deleteResource";
   } | { case: undefined; value?: undefined };
 };
 
@@ -120,6 +151,85 @@ export type WatchResponse = Message<"engine.cloud.v1.WatchResponse"> & {
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_sync_service, 1);
+
+/**
+ * A resource created or changed, of any kind the stream carries.
+ *
+ * @generated from message engine.cloud.v1.SyncedResource
+ */
+export type SyncedResource = Message<"engine.cloud.v1.SyncedResource"> & {
+  /**
+   * The resource, as the message of its kind.
+   *
+   * @generated from oneof engine.cloud.v1.SyncedResource.resource
+   */
+  resource: {
+    /**
+     * RESOURCE_KIND_CREDENTIAL.
+     *
+     * @generated from field: engine.cloud.v1.Credential credential = 1;
+     */
+    value: Credential;
+    case: "credential";
+  } | {
+    /**
+     * RESOURCE_KIND_PROJECT.
+     *
+     * @generated from field: engine.cloud.v1.Project project = 2;
+     */
+    value: Project;
+    case: "project";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message engine.cloud.v1.SyncedResource.
+ * Use `create(SyncedResourceSchema)` to create a new message.
+ */
+export const SyncedResourceSchema: GenMessage<SyncedResource> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 2);
+
+/**
+ * A resource deleted, of any kind the stream carries.
+ *
+ * @generated from message engine.cloud.v1.DeletedResource
+ */
+export type DeletedResource = Message<"engine.cloud.v1.DeletedResource"> & {
+  /**
+   * Its kind.
+   *
+   * @generated from field: engine.cloud.v1.ResourceKind kind = 1;
+   */
+  kind: ResourceKind;
+
+  /**
+   * Its id within the kind: a credential's id, a project's name.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * The project it belonged to (empty: tenant-wide).
+   *
+   * @generated from field: string project = 3;
+   */
+  project: string;
+
+  /**
+   * For credentials: the name it had, for runtimes that index by name.
+   *
+   * @generated from field: engine.cloud.v1.Tombstone credential = 4;
+   */
+  credential?: Tombstone | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.DeletedResource.
+ * Use `create(DeletedResourceSchema)` to create a new message.
+ */
+export const DeletedResourceSchema: GenMessage<DeletedResource> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 3);
 
 /**
  * Sent before a full snapshot.
@@ -140,7 +250,7 @@ export type Reset = Message<"engine.cloud.v1.Reset"> & {
  * Use `create(ResetSchema)` to create a new message.
  */
 export const ResetSchema: GenMessage<Reset> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 2);
+  messageDesc(file_engine_cloud_v1_sync_service, 4);
 
 /**
  * A deleted credential.
@@ -182,7 +292,7 @@ export type Tombstone = Message<"engine.cloud.v1.Tombstone"> & {
  * Use `create(TombstoneSchema)` to create a new message.
  */
 export const TombstoneSchema: GenMessage<Tombstone> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 3);
+  messageDesc(file_engine_cloud_v1_sync_service, 5);
 
 /**
  * Marks the end of the catch-up.
@@ -197,7 +307,7 @@ export type CaughtUp = Message<"engine.cloud.v1.CaughtUp"> & {
  * Use `create(CaughtUpSchema)` to create a new message.
  */
 export const CaughtUpSchema: GenMessage<CaughtUp> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 4);
+  messageDesc(file_engine_cloud_v1_sync_service, 6);
 
 /**
  * A keep-alive carrying the current revision.
@@ -212,7 +322,7 @@ export type Heartbeat = Message<"engine.cloud.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 5);
+  messageDesc(file_engine_cloud_v1_sync_service, 7);
 
 /**
  * Request for SyncService.Pull.
@@ -233,6 +343,14 @@ export type PullRequest = Message<"engine.cloud.v1.PullRequest"> & {
    * @generated from field: int64 since_revision = 2;
    */
   sinceRevision: bigint;
+
+  /**
+   * The kinds of resource, as for Watch: empty means credentials only, in the
+   * events' original shape.
+   *
+   * @generated from field: repeated engine.cloud.v1.ResourceKind kinds = 3;
+   */
+  kinds: ResourceKind[];
 };
 
 /**
@@ -240,7 +358,7 @@ export type PullRequest = Message<"engine.cloud.v1.PullRequest"> & {
  * Use `create(PullRequestSchema)` to create a new message.
  */
 export const PullRequestSchema: GenMessage<PullRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 6);
+  messageDesc(file_engine_cloud_v1_sync_service, 8);
 
 /**
  * Response for SyncService.Pull.
@@ -268,7 +386,42 @@ export type PullResponse = Message<"engine.cloud.v1.PullResponse"> & {
  * Use `create(PullResponseSchema)` to create a new message.
  */
 export const PullResponseSchema: GenMessage<PullResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_sync_service, 7);
+  messageDesc(file_engine_cloud_v1_sync_service, 9);
+
+/**
+ * The kinds of resource a sync stream can carry. Each kind has its own
+ * visibility rule: credentials are seen by their project's runtimes and, when
+ * tenant-wide, by all of the tenant's; a project's policy record is seen by
+ * that project's runtimes only.
+ *
+ * @generated from enum engine.cloud.v1.ResourceKind
+ */
+export enum ResourceKind {
+  /**
+   * @generated from enum value: RESOURCE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A credential (Credential), secrets included.
+   *
+   * @generated from enum value: RESOURCE_KIND_CREDENTIAL = 1;
+   */
+  CREDENTIAL = 1,
+
+  /**
+   * The project's own policy record (Project): its state and who last changed it.
+   *
+   * @generated from enum value: RESOURCE_KIND_PROJECT = 2;
+   */
+  PROJECT = 2,
+}
+
+/**
+ * Describes the enum engine.cloud.v1.ResourceKind.
+ */
+export const ResourceKindSchema: GenEnum<ResourceKind> = /*@__PURE__*/
+  enumDesc(file_engine_cloud_v1_sync_service, 0);
 
 /**
  * SyncService delivers a tenant's credentials to runtimes. Revisions are per

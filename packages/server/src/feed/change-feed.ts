@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { sql } from "kysely";
 import type { Logger } from "../log.js";
+import { notify as notifyPeers } from "../store/notify.js";
 import type { Storage, Subscription } from "../store/open-database.js";
 import { heartbeat, leave, livePeers } from "../store/server-instances.js";
 
@@ -101,12 +101,7 @@ export async function createChangeFeed(
     }
   };
 
-  // A notification needs no durable commit (a lost one is healed by catch-up),
-  // so its one-statement transaction commits without waiting for the WAL flush.
-  const notify = (channel: string, payload: string) =>
-    sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, ${payload})`
-      .execute(storage.db)
-      .then(() => undefined);
+  const notify = (channel: string, payload: string) => notifyPeers(storage.db, channel, payload);
 
   const flush = () => {
     flushScheduled = undefined;

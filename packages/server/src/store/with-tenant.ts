@@ -1,0 +1,161 @@
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Actor, RequestMeta, SystemJob } from "./actor.js";
+import type { Database } from "./schema.js";
+
+/** The non-owner role that row-level security confines; created by migration 1. */
+export const APP_ROLE = "engine_app";
+
+/** Who a transaction works for: the actor, and the request when it came from one. */
+export interface TxOrigin {
+  actor: Actor;
+  request?: RequestMeta;
+}
+
+/** A tenant transaction's scope: its tenant and its origin. */
+export interface TenantScope extends TxOrigin {
+  tenantId: string;
+}
+
+/** Work the server does on its own in a tenant (catch-up reads, caches, jobs): the system, under a named job. */
+export function systemScope(tenantId: string, job: SystemJob): TenantScope {
+  return { tenantId, actor: { kind: "system", job } };
+}
+
+/**
+ * An audit event as a writer hands it over: what happened, to what. The
+ * actor, tenant and request come from the transaction. Never a secret value:
+ * ids, names and versions only (the change feed's rule).
+ */
+export interface AuditRecord {
+  /** "credential.put", "user.disable", … */
+  action: string;
+  /** "credential:<id>", "user:<id>", … */
+  target: string;
+  detail?: Record<string, string | number | boolean>;
+}
+
+/**
+ * The seat for audit events: records made in the transaction are handed to
+ * the audit writer just before commit, in the same transaction, so an
+ * audited change and its event commit together or not at all.
+ */
+export interface AuditSeat {
+  record(event: AuditRecord): void;
+  readonly pending: readonly AuditRecord[];
+}
+
+/** What every write transaction hands its work: one value, so no part of it can be forgotten. */
+export interface WriteTx extends TxOrigin {
+  readonly tx: Transaction<Database>;
+  /**
+   * Runs `fn` once the transaction has committed, in the order given, and
+   * before the call that opened the transaction returns; never on rollback.
+   * Change-feed publishing goes here, so nothing is announced that did not
+   * commit.
+   */
+  afterCommit(fn: () => unknown): void;
+  readonly audit: AuditSeat;
+}
+
+/** A write transaction confined to one tenant by row-level security. */
+export interface TenantTx extends WriteTx {
+  readonly tenantId: string;
+}
+
+export interface TxOptions {
+  isolation?: "read committed" | "repeatable read" | "serializable";
+  /**
+   * The call's signal (the handler context's): once the caller has gone, the
+   * transaction rolls back instead of committing a write nobody was told of.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes an audit seat's records inside the transaction, before commit. The
+ * audit log registers one per database handle at start (a handle per server,
+ * so servers sharing a process stay apart); until one is registered, a record
+ * with nowhere to go fails its transaction rather than vanish.
+ */
+export type AuditWriter = (t: WriteTx, records: readonly AuditRecord[]) => Promise<void>;
+const auditWriters = new WeakMap<Kysely<Database>, AuditWriter>();
+export function registerAuditWriter(db: Kysely<Database>, writer: AuditWriter): void {
+  auditWriters.set(db, writer);
+}
+
+/**
+ * The only way services touch tenant tables. The transaction runs as the
+ * application role with `engine.tenant_id` set for its duration only
+ * (set_config(..., true) is SET LOCAL), so even a query that forgets its
+ * tenant filter sees no other tenant's rows: row-level security is the
+ * defence in depth behind every explicit `where tenant_id = …`.
+ */
+export function withTenant<T>(
+  db: Kysely<Database>,
+  scope: TenantScope,
+  fn: (t: TenantTx) => Promise<T>,
+  options: TxOptions = {},
+): Promise<T> {
+  return run(db, scope, options, async (tx, base) => {
+    await enterTenant(tx, scope.tenantId);
+    return fn({ ...base, tenantId: scope.tenantId });
+  });
+}
+
+/**
+ * A write transaction on the owner connection, for what is not one tenant's:
+ * the tenants table, people across their tenants, platform state. The same
+ * value as withTenant's, without the tenant confinement.
+ */
+export function withPlatform<T>(
+  db: Kysely<Database>,
+  origin: TxOrigin,
+  fn: (t: WriteTx) => Promise<T>,
+  options: TxOptions = {},
+): Promise<T> {
+  return run(db, origin, options, (_tx, base) => fn(base));
+}
+
+async function run<T>(
+  db: Kysely<Database>,
+  origin: TxOrigin,
+  options: TxOptions,
+  body: (tx: Transaction<Database>, base: WriteTx) => Promise<T>,
+): Promise<T> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const after: Array<() => unknown> = [];
+  const pending: AuditRecord[] = [];
+  const builder = options.isolation ? db.transaction().setIsolationLevel(options.isolation) : db.transaction();
+  const result = await builder.execute(async (tx) => {
+    const base: WriteTx = {
+      tx,
+      actor: origin.actor,
+      request: origin.request,
+      afterCommit: (f) => void after.push(f),
+      audit: { record: (e) => void pending.push(e), pending },
+    };
+    const value = await body(tx, base);
+    if (pending.length > 0) {
+      const auditWriter = auditWriters.get(db);
+      if (!auditWriter) throw new Error(`audit records (${pending[0].action}) made with no audit writer registered`);
+      await auditWriter(base, pending);
+    }
+    // Checked as late as possible: a database that stalled the statements above
+    // may answer long after the caller gave up; throwing here rolls back.
+    signal?.throwIfAborted();
+    return value;
+  });
+  for (const f of after) await f();
+  return result;
+}
+
+/**
+ * Confines the rest of a transaction to one tenant, as withTenant does from
+ * its start. For the one transaction that must first read across tenants on
+ * the owner connection (accepting an invitation: the code names the tenant)
+ * and then write inside it, with the locks it took still held.
+ */
+export async function enterTenant(tx: Transaction<Database>, tenantId: string): Promise<void> {
+  await sql`SELECT set_config('role', ${APP_ROLE}, true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
+}
