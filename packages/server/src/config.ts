@@ -1,22 +1,14 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
+import type { LogLevel } from "./log.js";
+import type { DatabaseTimeouts, EmbeddedConfig } from "./store/open-database.js";
+import type { TransportLimits } from "./transport/http-server.js";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { tokenShapeProblem } from "./auth/token-format.js";
 import { parseRootKey } from "./crypto/root-keys.js";
 import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
 
-/** How the embedded database (PGlite, used without DATABASE_URL) runs. */
-export interface EmbeddedConfig {
-  /** fsync the WAL at every commit (ENGINE_CLOUD_EMBEDDED_FSYNC, default on): acknowledged writes survive power loss. */
-  fsync: boolean;
-  /**
-   * "worker" (ENGINE_CLOUD_EMBEDDED_THREAD, the default): the database and its file I/O run on a thread of their
-   * own; "main": on the thread serving requests, where a slow disk delays calls that touch no database.
-   */
-  thread: "worker" | "main";
-}
 
 /** Everything the server reads from its environment, parsed and validated once. */
 export interface Config {
@@ -76,33 +68,10 @@ export interface Config {
   transport: TransportLimits;
 }
 
-export interface DatabaseTimeouts {
-  /** Opening a connection, and waiting for a free one in the pool. */
-  connectMs: number;
-  /** One statement (statement_timeout); a database that does not answer at all is dropped a second later. */
-  statementMs: number;
-  /** A transaction left idle this long is ended by the database (idle_in_transaction_session_timeout). */
-  idleInTransactionMs: number;
-}
 
 
-/** What one peer may hold of the server before it has proved who it is. */
-export interface TransportLimits {
-  /** Largest request message, in bytes; request compression is refused, so this is also its decoded size. */
-  maxMessageBytes: number;
-  /** A request's body must have arrived this long after its headers. */
-  bodyTimeoutMs: number;
-  /** An HTTP/1.1 request's headers, a TLS handshake and a connection's first bytes must arrive within this. */
-  headersTimeoutMs: number;
-  /** A connection with no request in flight (HTTP/2: no open stream) is closed after this long. */
-  idleTimeoutMs: number;
-  /** HTTP/2 streams one connection may have open at once. */
-  maxStreamsPerConnection: number;
-  /** nghttp2's per-connection buffer budget, in MiB; past it new streams are refused. */
-  maxSessionMemoryMiB: number;
-  /** Open connections from one peer address; more are closed as they arrive. */
-  maxConnectionsPerAddress: number;
-}
+
+export type { DatabaseTimeouts, EmbeddedConfig, LogLevel, TransportLimits };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

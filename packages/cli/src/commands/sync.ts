@@ -1,5 +1,13 @@
 import { create } from "@bufbuild/protobuf";
-import { PullResponseSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
+import {
+  ProjectState,
+  PullResponseSchema,
+  ResourceKind,
+  WatchResponseSchema,
+  type Credential,
+  type Tombstone,
+  type WatchResponse,
+} from "@engine-cloud/sdk";
 import { defineCommand, type CommandGroup } from "../command.js";
 import {
   formatCredentialProject,
@@ -112,18 +120,30 @@ function hideEventSecrets(event: WatchResponse): WatchResponse {
 export function formatEvent(event: WatchResponse, showSecrets: boolean): string {
   const revision = String(event.revision);
   const { case: kind, value } = event.event;
+  const credentialUpsert = (c: Credential) => {
+    const keys = showSecrets
+      ? formatNamedValues(Object.fromEntries(Object.entries(c.keys).map(([name, key]) => [name, key.value])))
+      : `keys=${Object.keys(c.keys).join(",")}`;
+    const where = `project=${formatCredentialProject(c.project)} version=${c.version}`;
+    return `${revision} upsert ${formatCredentialRef(c)} ${where} ${keys}`;
+  };
+  const credentialDelete = (t: Tombstone) =>
+    `${revision} delete ${formatCredentialRef(t)} project=${formatCredentialProject(t.project)} id=${t.id}`;
   switch (kind) {
-    case "upsert": {
-      const keys = showSecrets
-        ? formatNamedValues(Object.fromEntries(Object.entries(value.keys).map(([name, key]) => [name, key.value])))
-        : `keys=${Object.keys(value.keys).join(",")}`;
-      const where = `project=${formatCredentialProject(value.project)} version=${value.version}`;
-      return `${revision} upsert ${formatCredentialRef(value)} ${where} ${keys}`;
+    case "upsert":
+      return credentialUpsert(value);
+    case "delete":
+      return credentialDelete(value);
+    // Streams that name resource kinds (this command does not ask for them yet): the same lines, per kind.
+    case "upsertResource": {
+      const r = value.resource;
+      if (r.case === "credential") return credentialUpsert(r.value);
+      if (r.case === "project") return `${revision} upsert project ${r.value.name} state=${ProjectState[r.value.state]}`;
+      return `${revision} upsert unknown-resource`;
     }
-    case "delete": {
-      const where = `project=${formatCredentialProject(value.project)} id=${value.id}`;
-      return `${revision} delete ${formatCredentialRef(value)} ${where}`;
-    }
+    case "deleteResource":
+      if (value.credential) return credentialDelete(value.credential);
+      return `${revision} delete ${ResourceKind[value.kind] ?? "unknown-resource"} ${value.id}`;
     case "reset":
       return `${revision} reset reason=${value.reason}`;
     case "caughtUp":

@@ -5,7 +5,6 @@ import type { Logger } from "../log.js";
 import { addToCounters, dropIdleCounters, dropStreamCounts, othersStreamCounts, replaceStreamCounts } from "../store/limit-counters.js";
 import { forgetOldFailedSignIns } from "../store/login-lockouts.js";
 import type { Database } from "../store/schema.js";
-import type { RequestContext } from "../tenancy/request-context.js";
 import { RateBucket } from "./rate-bucket.js";
 import type { LimitName, TenantLimits } from "./tenant-limits.js";
 
@@ -43,11 +42,17 @@ export interface Limiter {
    * STREAM_LIMIT; returns its release (idempotent). Called by both Watch paths
    * right after the access check.
    */
-  openStream(ctx: RequestContext): Promise<() => void>;
+  openStream(ctx: StreamOpener): Promise<() => void>;
   streamUsage(caller: Caller, tenantId: string): StreamUsage;
   /** Pools this process's counts with the others' now (otherwise every `flushMs`). */
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What opening a stream needs of the call: its caller and tenant, once the access check has set them. */
+export interface StreamOpener {
+  caller?: Caller;
+  tenant?: { id: string };
 }
 
 const tokenKey = (caller: Caller) => `token:${caller.credentialId}`;

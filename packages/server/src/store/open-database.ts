@@ -2,8 +2,6 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
-import type { DatabaseTimeouts } from "../config.js";
-import type { EmbeddedConfig } from "../config.js";
 import type { Logger } from "../log.js";
 import { statementNameOf } from "./compiled-once.js";
 import { openEmbeddedPGlite, type EmbeddedDatabase } from "./embedded-database.js";
@@ -11,6 +9,27 @@ import { restrictTreeToOwner } from "./owner-only-modes.js";
 import type { Database } from "./schema.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import { openPGliteInWorker } from "./pglite-in-worker.js";
+
+/** How the embedded database (PGlite, used without DATABASE_URL) runs. */
+export interface EmbeddedConfig {
+  /** fsync the WAL at every commit (ENGINE_CLOUD_EMBEDDED_FSYNC, default on): acknowledged writes survive power loss. */
+  fsync: boolean;
+  /**
+   * "worker" (ENGINE_CLOUD_EMBEDDED_THREAD, the default): the database and its file I/O run on a thread of their
+   * own; "main": on the thread serving requests, where a slow disk delays calls that touch no database.
+   */
+  thread: "worker" | "main";
+}
+
+/** How long the server waits on PostgreSQL (ENGINE_CLOUD_DB_*_TIMEOUT_MS). */
+export interface DatabaseTimeouts {
+  /** Opening a connection, and waiting for a free one in the pool. */
+  connectMs: number;
+  /** One statement (statement_timeout); a database that does not answer at all is dropped a second later. */
+  statementMs: number;
+  /** A transaction left idle this long is ended by the database (idle_in_transaction_session_timeout). */
+  idleInTransactionMs: number;
+}
 
 /** A notification channel subscription: payloads in, connection state out. */
 export interface Subscription {

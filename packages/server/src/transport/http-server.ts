@@ -3,7 +3,24 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { TransportLimits } from "../config.js";
+
+/** What one peer may hold of the server before it has proved who it is. */
+export interface TransportLimits {
+  /** Largest request message, in bytes; request compression is refused, so this is also its decoded size. */
+  maxMessageBytes: number;
+  /** A request's body must have arrived this long after its headers. */
+  bodyTimeoutMs: number;
+  /** An HTTP/1.1 request's headers, a TLS handshake and a connection's first bytes must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with no request in flight (HTTP/2: no open stream) is closed after this long. */
+  idleTimeoutMs: number;
+  /** HTTP/2 streams one connection may have open at once. */
+  maxStreamsPerConnection: number;
+  /** nghttp2's per-connection buffer budget, in MiB; past it new streams are refused. */
+  maxSessionMemoryMiB: number;
+  /** Open connections from one peer address; more are closed as they arrive. */
+  maxConnectionsPerAddress: number;
+}
 
 /** What connectNodeAdapter returns; it serves both http and http2 requests. */
 export type RequestHandler = ReturnType<typeof connectNodeAdapter>;
