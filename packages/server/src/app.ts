@@ -19,13 +19,12 @@ import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.j
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
-import { createRootKeyRing, loadOrCreateKeyFile } from "./crypto/root-keys.js";
+import { rootKeyRingOf } from "./crypto/root-keys.js";
 import { createTenantKeys } from "./crypto/tenant-keys.js";
 import { HashGate } from "./auth/hash-gate.js";
-import { invitationsThrottled, LoginThrottle } from "./auth/login-throttle.js";
+import { ACCOUNT_LOCKOUT, createLoginThrottles, SOURCE_LOCKOUT } from "./auth/login-policy.js";
 import { createPasswordHasher } from "./auth/password-hash.js";
 import { createPasswordCheck } from "./auth/password-check.js";
-import { FREE_LOGIN_FAILURES } from "./store/people.js";
 import { createAuthService } from "./services/auth-service.js";
 import { createUserService } from "./services/user-service.js";
 import { contextValuesOf } from "./transport/remote-address.js";
@@ -100,11 +99,6 @@ export const API_SERVICES: DescService[] = [
   UserService,
 ];
 
-/** Failed sign-ins per email: strikes last until a success. */
-const ACCOUNT_LOCKOUT = { freeFailures: FREE_LOGIN_FAILURES, forgiveMs: 0 };
-/** Offices and NATs share an address: many free failures, forgiven with time (and a few sign-ins at once). */
-const SOURCE_LOCKOUT = { freeFailures: 50, forgiveMs: 10_000 };
-
 /** Standard gRPC services for tooling: health checking and reflection. */
 const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerReflection, reflectionV1alpha.ServerReflection];
 
@@ -116,7 +110,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const storage = await openDatabase(config, log);
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {
-    const ring = rootKeyRing(config, log);
+    const ring = rootKeyRingOf(config.masterKey, config.previousMasterKeys, log);
     // Start-up waits for another server's migrations under one lock: no statement timeout there.
     const seeded = await storage.withoutStatementTimeout(async (db) => {
       const applied = await migrateToLatest(db);
@@ -163,33 +157,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => tombstones.close());
 
     const hasher = createPasswordHasher(config.passwordHashLogN, new HashGate(config.loginConcurrency, 32 * config.loginConcurrency));
+    const throttles = createLoginThrottles();
     const checkPassword = createPasswordCheck({
       db: storage.db,
       hasher,
       passwordHashLogN: config.passwordHashLogN,
-      throttles: {
-        // The same curve as the database's lock (store/login-lockouts.ts), which holds across servers.
-        account: new LoginThrottle({ freeFailures: ACCOUNT_LOCKOUT.freeFailures, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, maxInFlight: 1 }),
-        source: new LoginThrottle({
-          freeFailures: SOURCE_LOCKOUT.freeFailures,
-          baseDelayMs: 1000,
-          maxDelayMs: 15 * 60_000,
-          maxInFlight: 8,
-          forgiveOneEveryMs: SOURCE_LOCKOUT.forgiveMs,
-        }),
-      },
+      throttles: { account: throttles.account, source: throttles.source },
       lockouts: { key: seeded.tokenKey, account: ACCOUNT_LOCKOUT, source: SOURCE_LOCKOUT },
     });
-    // Codes are 256-bit and checksummed, so failures from one address are guesses or replays of dead codes:
-    // a few free, then growing delays, forgiven with time like the address throttle of sign-ins.
-    const invitationThrottle = new LoginThrottle({
-      freeFailures: 20,
-      baseDelayMs: 1000,
-      maxDelayMs: 15 * 60_000,
-      maxInFlight: 8,
-      forgiveOneEveryMs: 10_000,
-      refusal: invitationsThrottled,
-    });
+    const invitationThrottle = throttles.invitation;
     const people = { checkPassword, hasher };
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
@@ -284,22 +260,4 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     for (const fn of cleanup) await Promise.resolve(fn()).catch(() => {});
     throw err;
   }
-}
-
-function rootKeyRing(config: Config, log: Logger) {
-  const mk = config.masterKey;
-  if ("key" in mk) return createRootKeyRing(mk.key, config.previousMasterKeys);
-  if (!mk.createIfMissing) {
-    const { key } = loadOrCreateKeyFile(mk.file, { create: false });
-    return createRootKeyRing(key, config.previousMasterKeys);
-  }
-  const { key, created } = loadOrCreateKeyFile(mk.file, { create: true });
-  if (created) {
-    log.warn(
-      `generated a new root key in ${mk.file} (mode 0600). Every credential is encrypted under it: back it up, ` +
-        "and for production set ENGINE_CLOUD_MASTER_KEY instead",
-      { file: mk.file },
-    );
-  }
-  return createRootKeyRing(key, config.previousMasterKeys);
 }

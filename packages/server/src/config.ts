@@ -5,7 +5,7 @@ import type { DatabaseTimeouts, EmbeddedConfig } from "./store/open-database.js"
 import type { TransportLimits } from "./transport/http-server.js";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { tokenShapeProblem } from "./auth/token-format.js";
-import { parseRootKey } from "./crypto/root-keys.js";
+import { parseRootKey, type RootKeySource } from "./crypto/root-keys.js";
 import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
 
@@ -31,7 +31,7 @@ export interface Config {
    */
   tokenCacheTtlMs: number;
   /** The root key (ENGINE_CLOUD_MASTER_KEY) or, absent, the file holding it. */
-  masterKey: { key: Buffer } | { file: string; createIfMissing: boolean };
+  masterKey: RootKeySource;
   /** Retired root keys still needed to unwrap until `engine-cloud keys rotate-root` has run. */
   previousMasterKeys: Buffer[];
   /** A person's session ends after this long unused... */
@@ -189,7 +189,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_TOMBSTONE_RETENTION_MS must be a whole number of milliseconds, at least 1000 (default 30 days)");
   }
 
-  const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency());
+  const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency(env.UV_THREADPOOL_SIZE));
   if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
   }

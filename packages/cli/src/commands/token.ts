@@ -135,7 +135,7 @@ function formatTokenFields(token: Token, now: Date): string {
     ["Label", token.label],
     ["Kind", enumLabel(TokenKindSchema, token.kind)],
     ["Prefix", token.displayPrefix],
-    ["Tenant", token.tenantId || "none (platform)"],
+    ["Tenant", token.tenantId],
     ["Projects", token.projects.join(", ") || "every allowed project"],
     ["Status", tokenStatus(token, now)],
     ["Created", `${formatInstant(token.createdAt, now)} by ${token.createdBy || "unknown"}`],

@@ -67,7 +67,7 @@ export class HashGate {
  * One hash per core, leaving a core for the event loop on small machines and
  * one libuv thread (4 by default) for file and DNS work on large ones.
  */
-export function defaultHashConcurrency(): number {
-  const libuvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+export function defaultHashConcurrency(uvThreadpoolSize: string | undefined): number {
+  const libuvThreads = Number(uvThreadpoolSize) || 4;
   return Math.max(1, Math.min(availableParallelism() - 1, libuvThreads - 1));
 }

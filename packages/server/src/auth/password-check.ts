@@ -81,7 +81,7 @@ export function createPasswordCheck(deps: PasswordCheckDeps): PasswordCheck {
  * For a person who already proved who they are (signed in, or holding an
  * invitation to their email): a wrong password may say so plainly.
  */
-export async function checkOwnPassword(check: PasswordCheck, email: string, password: string, source: string, message: string) {
+export async function requireOwnPassword(check: PasswordCheck, email: string, password: string, source: string, message: string) {
   try {
     return await check(email, password, source);
   } catch (err) {

@@ -22,7 +22,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 const ALL: readonly Permission[] = PERMISSIONS;
 
-/** What each token kind may do in its tenant. One table for machines now, roles later. */
+/** What each token kind may do in its tenant; people get theirs from their role (ROLE_PERMISSIONS). */
 export const TOKEN_KIND_PERMISSIONS: Record<TokenKindColumn, readonly Permission[]> = {
   platform_admin: ALL,
   tenant_admin: ALL,

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { TokenKindColumn } from "../store/schema.js";
 
-/**
+/*
  * Token plaintext: `<kind prefix><43 base62 chars: 256 random bits><6 base62 chars: checksum>`,
  * e.g. `ecr_…`. The prefix makes a leaked token recognisable (and greppable by
  * secret scanners); the checksum rejects typos and forgeries before any

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type { Logger } from "../log.js";
 
 export interface RootKey {
   /** Fingerprint for the database: identifies the key, reveals nothing of it. */
@@ -47,4 +48,25 @@ export function loadOrCreateKeyFile(file: string, opts: { create: boolean }): { 
   writeFileSync(file, key.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
   chmodSync(file, 0o600);
   return { key, created: true };
+}
+
+/** Where the root key comes from: the environment, or a key file (created on first start of an embedded server). */
+export type RootKeySource = { key: Buffer } | { file: string; createIfMissing: boolean };
+
+/**
+ * The server's root key ring from its configured source, plus the previous
+ * keys still needed to open data keys wrapped before a rotation. A key file
+ * created here is announced loudly: every credential depends on it.
+ */
+export function rootKeyRingOf(source: RootKeySource, previous: Buffer[], log: Logger): RootKeyRing {
+  if ("key" in source) return createRootKeyRing(source.key, previous);
+  const { key, created } = loadOrCreateKeyFile(source.file, { create: source.createIfMissing });
+  if (created) {
+    log.warn(
+      `generated a new root key in ${source.file} (mode 0600). Every credential is encrypted under it: back it up, ` +
+        "and for production set ENGINE_CLOUD_MASTER_KEY instead",
+      { file: source.file },
+    );
+  }
+  return createRootKeyRing(key, previous);
 }

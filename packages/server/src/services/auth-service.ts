@@ -1,7 +1,7 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { AuthService } from "@engine-cloud/sdk";
 import type { Caller } from "../auth/caller.js";
-import { checkOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
+import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
 import type { PasswordHasher } from "../auth/password-hash.js";
 import { DomainError, failedPrecondition, notFound, permissionDenied } from "../errors/domain-error.js";
@@ -20,13 +20,13 @@ import type { ServiceDeps } from "./deps.js";
 import { sessionToProto } from "../messages/people.js";
 import { tokenKinds } from "../messages/tokens.js";
 
-export interface AuthServiceDeps extends ServiceDeps {
+export interface AuthServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "tokenKey"> {
   checkPassword: PasswordCheck;
   sessions: SessionPolicy;
   hasher: PasswordHasher;
 }
 
-function personOf(ctx: HandlerContext): Caller {
+function requirePerson(ctx: HandlerContext): Caller {
   const caller = callerOf(ctx);
   if (caller.principal.kind !== "user") {
     throw failedPrecondition("NOT_A_PERSON", "this call is for people signed in with engine-cloud login, not API tokens");
@@ -69,19 +69,19 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     },
 
     async logout(_req, ctx) {
-      const me = personOf(ctx);
+      const me = requirePerson(ctx);
       await withPlatform(db, originOf(ctx), (t) => endSessions(t, me.principalId, { sessionId: me.credentialId }));
       return {};
     },
 
     async listSessions(_req, ctx) {
-      const me = personOf(ctx);
+      const me = requirePerson(ctx);
       const rows = await openSessionsOfUser(db, me.principalId);
       return { sessions: rows.map((s) => sessionToProto(s, me.credentialId)) };
     },
 
     async revokeSession(req, ctx) {
-      const me = personOf(ctx);
+      const me = requirePerson(ctx);
       await withPlatform(db, originOf(ctx), async (t) => {
         const revoked = await endSessions(t, me.principalId, { sessionId: req.id });
         if (revoked.length === 0) throw notFound("SESSION_NOT_FOUND", "no open session of yours has that id; list them with: engine-cloud auth sessions");
@@ -90,7 +90,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     },
 
     async switchTenant(req, ctx) {
-      const me = personOf(ctx);
+      const me = requirePerson(ctx);
       const opened = await withPlatform(db, originOf(ctx), async (t) => {
         // The old session ends first: sessionIn confines the rest of the transaction to the new tenant.
         await endSessions(t, me.principalId, { sessionId: me.credentialId });
@@ -102,11 +102,11 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     },
 
     async changePassword(req, ctx) {
-      const me = personOf(ctx);
+      const me = requirePerson(ctx);
       const user = await findUserById(db, me.principalId);
       if (!user) throw loginFailed();
       const source = ctx.values.get(requestContextKey).peer;
-      await checkOwnPassword(checkPassword, user.email, req.currentPassword, source, "the current password is wrong");
+      await requireOwnPassword(checkPassword, user.email, req.currentPassword, source, "the current password is wrong");
       // Hashed before the transaction: no connection is held through the slow part.
       const hash = await deps.hasher.hash(req.newPassword, source);
       await withPlatform(db, originOf(ctx), async (t) => {

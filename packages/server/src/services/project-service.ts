@@ -18,7 +18,7 @@ import { projectToProto } from "../messages/projects.js";
 const unknownProject = (name: string) =>
   notFound("PROJECT_UNKNOWN", `project "${name}" is not in the tenant's policy; allow it with: engine-cloud project allow ${name}`);
 
-export function createProjectService(deps: ServiceDeps): ServiceImpl<typeof ProjectService> {
+export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "projects">): ServiceImpl<typeof ProjectService> {
   const { db, feed } = deps;
 
   const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {

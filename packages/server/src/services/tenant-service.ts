@@ -14,7 +14,7 @@ import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { tenantLimitsFromProto, tenantLimitsToProto, tenantToProto } from "../messages/tenants.js";
 
-export interface TenantServiceDeps extends ServiceDeps {
+export interface TenantServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "keys"> {
   limiter: Pick<Limiter, "streamUsage">;
   limitsOf: LimitsOf;
   defaultLimits: TenantLimits;

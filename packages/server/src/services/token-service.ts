@@ -18,7 +18,7 @@ import { tokenKinds, tokenToProto } from "../messages/tokens.js";
  * A caller may only issue tokens that can do no more than it can: no
  * escalation by minting. Platform admin tokens live in the operator tenant.
  */
-function checkIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn, projects: string[]): void {
+function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn, projects: string[]): void {
   if (kind === "platform_admin") {
     if (!caller.platformAdmin) throw permissionDenied("PERMISSION_DENIED", "only a platform administrator may create platform admin tokens");
     if (tenant.id !== caller.homeTenantId) {
@@ -35,7 +35,7 @@ function checkIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn,
   }
 }
 
-export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenService> {
+export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey">): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
   const tokenNotFound = (id: string) => notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
@@ -44,7 +44,7 @@ export function createTokenService(deps: ServiceDeps): ServiceImpl<typeof TokenS
     async createToken(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const kind = tokenKinds.fromProto(req.kind);
-      checkIssuable(caller, tenant, kind, req.projects);
+      requireIssuable(caller, tenant, kind, req.projects);
       const secret = mintToken(kind, tokenKey);
       const row = await withTenant(db, scopeOf(ctx), ({ tx }) =>
         insertToken(tx, {

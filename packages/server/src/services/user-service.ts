@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { UserService } from "@engine-cloud/sdk";
 import { invitationToProto, memberToProto, roles } from "../messages/people.js";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
-import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
+import { requireOwnPassword, type PasswordCheck } from "../auth/password-check.js";
 import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
 import type { LoginThrottle } from "../auth/login-throttle.js";
 import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
@@ -121,7 +121,7 @@ async function publishRevocations(feed: ServiceDeps["feed"], events: ChangeEvent
 }
 
 export function createUserService(
-  deps: ServiceDeps & { hasher: PasswordHasher; checkPassword: PasswordCheck; invitationThrottle: LoginThrottle },
+  deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey"> & { hasher: PasswordHasher; checkPassword: PasswordCheck; invitationThrottle: LoginThrottle },
 ): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
 
@@ -140,7 +140,7 @@ export function createUserService(
     let newAccount: { email: string; displayName: string; passwordHash: string } | undefined;
     if (known) {
       // Throttled like a login: an invitation must not be a way to guess an account's password.
-      await checkOwnPassword(
+      await requireOwnPassword(
         deps.checkPassword,
         invitation.email,
         req.password,

@@ -1,4 +1,7 @@
+import { SyncService } from "@engine-cloud/sdk";
 import type { Caller } from "../auth/caller.js";
+import type { Permission } from "../auth/permissions.js";
+import { accessRuleOf } from "../tenancy/access-rules.js";
 import { permissionDenied } from "../errors/domain-error.js";
 import type { ProjectDirectory } from "../tenancy/project-directory.js";
 import { requireProjectAllowed } from "../tenancy/project-policy.js";
@@ -21,13 +24,20 @@ export function createSyncAccessCheck(projects: ProjectDirectory): SyncAccessChe
   };
 }
 
+/** The permission Watch declares in the proto: one source for the access check and the re-checks of open streams. */
+const WATCH_RULE = accessRuleOf(SyncService.method.watch);
+if (WATCH_RULE.kind !== "permission") throw new Error("SyncService/Watch must declare a permission");
+const WATCH_PERMISSION: Permission = WATCH_RULE.permission;
+
 /**
  * Throws unless the caller still holds the permission Watch requires: the
  * checks of a stream after its access rule passed (a person whose role was
  * lowered may have lost the right to watch at all).
  */
 export function requireSyncRead(caller: Caller): void {
-  if (!caller.permissions.has("sync.read")) {
-    throw permissionDenied("PERMISSION_DENIED", 'this credential no longer holds the permission "sync.read"', { permission: "sync.read" });
+  if (!caller.permissions.has(WATCH_PERMISSION)) {
+    throw permissionDenied("PERMISSION_DENIED", `this credential no longer holds the permission "${WATCH_PERMISSION}"`, {
+      permission: WATCH_PERMISSION,
+    });
   }
 }

@@ -30,7 +30,8 @@ export type Token = Message<"engine.cloud.v1.Token"> & {
   id: string;
 
   /**
-   * The tenant the token belongs to; empty for platform administrator tokens.
+   * The tenant the token belongs to; platform administrator tokens belong to
+   * the operator tenant.
    *
    * @generated from field: string tenant_id = 2;
    */
