@@ -3,7 +3,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateToLatest } from "../packages/server/src/store/migrate.js";
 import { openDatabase, type Storage } from "../packages/server/src/store/open-database.js";
-import { findSessionByHash } from "../packages/server/src/store/people.js";
+import { findSessionByHash } from "../packages/server/src/store/sessions.js";
 import { findTokensByHashes } from "../packages/server/src/store/tokens.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
 

@@ -1,5 +1,5 @@
 import { invitationsThrottled, LoginThrottle } from "./login-throttle.js";
-import { FREE_LOGIN_FAILURES } from "../store/people.js";
+import { FREE_LOGIN_FAILURES } from "../store/users.js";
 
 /**
  * The curves of sign-in throttling, in one place. An account's failed

@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { insertSession, type SessionRow } from "../store/people.js";
+import { insertSession, type SessionRow } from "../store/sessions.js";
 import type { Database } from "../store/schema.js";
 import { enterTenant } from "../store/with-tenant.js";
 import { displayPrefix, hashToken, mintToken } from "./token-format.js";

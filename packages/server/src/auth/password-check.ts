@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import type { Kysely } from "kysely";
 import { DomainError, permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import { clearFailedSignIns, lockedForMs, recordFailedSignIn, type LockoutPolicy } from "../store/login-lockouts.js";
-import { findUserByEmail, type UserRow } from "../store/people.js";
+import { findUserByEmail, type UserRow } from "../store/users.js";
 import type { Database } from "../store/schema.js";
 import { throttled, type LoginAttempt, type LoginThrottle } from "./login-throttle.js";
 import { hashPassword, type PasswordHasher } from "./password-hash.js";

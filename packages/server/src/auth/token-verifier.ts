@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
 import { permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { findSessionByHash, touchSessions } from "../store/people.js";
+import { findSessionByHash, touchSessions } from "../store/sessions.js";
 import type { Database, TenantStateColumn } from "../store/schema.js";
 import { findTokensByHashes, freeFormTokenHashes, touchTokens, type TokenWithTenant } from "../store/tokens.js";
 import type { ChangeEvent, ChangeFeed } from "../feed/change-feed.js";

@@ -9,7 +9,8 @@ import {
   type Member,
   type Session,
 } from "@engine-cloud/sdk";
-import type { InvitationRow, SessionRow } from "../store/people.js";
+import type { InvitationRow } from "../store/invitations.js";
+import type { SessionRow } from "../store/sessions.js";
 import type { RoleColumn } from "../store/schema.js";
 import { optionalTimestamp as ts, protoEnumMap } from "./enum-map.js";
 

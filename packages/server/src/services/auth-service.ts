@@ -5,15 +5,9 @@ import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/pas
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
 import type { PasswordHasher } from "../auth/password-hash.js";
 import { DomainError, failedPrecondition, notFound, permissionDenied } from "../errors/domain-error.js";
-import {
-  findUserById,
-  membershipsOfUser,
-  openSessionsOfUser,
-  recordLoginSuccess,
-  revokeSessions,
-  setPasswordHash,
-  type SessionRow,
-} from "../store/people.js";
+import { membershipsOfUser } from "../store/memberships.js";
+import { openSessionsOfUser, revokeSessions, type SessionRow } from "../store/sessions.js";
+import { findUserById, recordLoginSuccess, setPasswordHash } from "../store/users.js";
 import { callerOf, originOf, requestContextKey, requestMetaOf } from "../tenancy/request-context.js";
 import { withPlatform, type WriteTx } from "../store/with-tenant.js";
 import type { ServiceDeps } from "./deps.js";

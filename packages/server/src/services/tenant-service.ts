@@ -9,7 +9,7 @@ import { changeTenantLimits, findTenant, insertTenant, listTenants, updateTenant
 import { revokeTenantTokens } from "../store/tokens.js";
 import { originOf, scopeOf, tenantScope } from "../tenancy/request-context.js";
 import { enterTenant, withPlatform, withTenant, type WriteTx } from "../store/with-tenant.js";
-import type { Executor } from "../store/tokens.js";
+import type { Executor } from "../store/schema.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodeIdPageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { tenantLimitsFromProto, tenantLimitsToProto, tenantToProto } from "../messages/tenants.js";

@@ -8,28 +8,12 @@ import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.j
 import type { LoginThrottle } from "../auth/login-throttle.js";
 import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
 import { alreadyExists, DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
-import {
-  claimInvitation,
-  deleteMembership,
-  disableUser,
-  findUserByEmail,
-  getMembership,
-  insertInvitation,
-  insertMembership,
-  insertUser,
-  ISSUER_LOST_RIGHT,
-  listInvitations,
-  listMembers,
-  lockInvitation,
-  lockOwners,
-  markInvitationAccepted,
-  revokeInvitation,
-  revokeInvitationsIssuedBy,
-  revokeSessions,
-  setMemberRole,
-  type InvitationRow,
-} from "../store/people.js";
-import { revokeTokensMintedBy, type Executor } from "../store/tokens.js";
+import { claimInvitation, insertInvitation, ISSUER_LOST_RIGHT, listInvitations, lockInvitation, markInvitationAccepted, revokeInvitation, revokeInvitationsIssuedBy, type InvitationRow } from "../store/invitations.js";
+import { deleteMembership, getMembership, insertMembership, listMembers, lockOwners, setMemberRole } from "../store/memberships.js";
+import { revokeSessions } from "../store/sessions.js";
+import { disableUser, findUserByEmail, insertUser } from "../store/users.js";
+import { revokeTokensMintedBy } from "../store/tokens.js";
+import type { Executor } from "../store/schema.js";
 import type { ChangeEvent } from "../feed/change-feed.js";
 import { issuerMayGrant } from "../tenancy/issuer-may-grant.js";
 import { grantorOf, holdsOwnerPower, roleRank, rolesBeyond, tokenKindsBeyond } from "../tenancy/role-grants.js";

@@ -1,10 +1,9 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { DomainError } from "../errors/domain-error.js";
 import { lockTenantRevision, raiseRetainedFrom } from "./tenant-revisions.js";
-import type { CredentialsTable, CredentialTypeColumn, Database, KeyInfo } from "./schema.js";
+import type { CredentialTypeColumn, CredentialsTable, Database, KeyInfo, Tx } from "./schema.js";
 
 export type CredentialRow = Selectable<CredentialsTable>;
-type Tx = Transaction<Database>;
 
 export interface CredentialName {
   project: string;

@@ -1,6 +1,6 @@
 import { sql, type Selectable, type Transaction } from "kysely";
 import type { Database, ProjectsTable, ProjectStateColumn } from "./schema.js";
-import type { Executor } from "./tokens.js";
+import type { Executor } from "./schema.js";
 
 export type ProjectRow = Selectable<ProjectsTable>;
 

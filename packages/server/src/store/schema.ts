@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from "kysely";
+import type { ColumnType, Generated, Kysely, Transaction } from "kysely";
 
 /** Timestamps read as Date and accept Date or ISO strings on write. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -202,3 +202,8 @@ export interface Database {
   login_lockouts: LoginLockoutsTable;
   leases: LeasesTable;
 }
+
+/** A transaction on the database: what store functions that must run inside one take. */
+export type Tx = Transaction<Database>;
+/** The database or a transaction on it: what store functions that may run either way take. */
+export type Executor = Kysely<Database> | Tx;

@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
-import type { Database } from "./schema.js";
+import type { Database, Tx } from "./schema.js";
 
-type Tx = Transaction<Database>;
 
 /** A server-wide secret as stored: sealed under root key `rootKeyId`, or plaintext when that is null (before migration 7). */
 export interface StoredServerSecret {

@@ -1,7 +1,6 @@
 import type { Transaction } from "kysely";
-import type { Database } from "./schema.js";
+import type { Database, Tx } from "./schema.js";
 
-type Tx = Transaction<Database>;
 
 /** A tenant's data key as stored: wrapped (sealed) by root key `rootKeyId`. */
 export interface WrappedTenantKey {

@@ -1,7 +1,6 @@
 import { sql, type Kysely, type Transaction } from "kysely";
-import type { Database } from "./schema.js";
+import type { Database, Tx } from "./schema.js";
 
-type Tx = Transaction<Database>;
 
 /**
  * The tenant's next revision. The UPDATE holds the tenant's revision row lock

@@ -1,5 +1,5 @@
 import { sql, type Selectable } from "kysely";
-import type { Executor } from "./tokens.js";
+import type { Executor } from "./schema.js";
 import type { TenantsTable, TenantStateColumn } from "./schema.js";
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -1,9 +1,8 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { runCompiledOnce } from "./compiled-once.js";
-import type { Database, TokenKindColumn, TokensTable, TenantStateColumn } from "./schema.js";
+import type { Database, Executor, TokenKindColumn, TokensTable, TenantStateColumn } from "./schema.js";
 
 export type TokenRow = Omit<Selectable<TokensTable>, "secret_hash">;
-export type Executor = Kysely<Database> | Transaction<Database>;
 
 const tokenColumns = [
   "tenant_id",

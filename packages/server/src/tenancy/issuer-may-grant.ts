@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import { lockMembershipForShare } from "../store/people.js";
+import { lockMembershipForShare } from "../store/memberships.js";
 import type { Database, RoleColumn } from "../store/schema.js";
 import { lockTokenForShare } from "../store/tokens.js";
 import { permissionsOfTokenKind } from "../auth/permissions.js";

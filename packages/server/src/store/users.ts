@@ -1,0 +1,51 @@
+import { sql, type Selectable } from "kysely";
+import type { Executor, UsersTable } from "./schema.js";
+
+// People's accounts: global rows, found before any tenant is known.
+
+/** The failed login that starts the delays (the in-memory throttle and the shared lockout use the same number). */
+export const FREE_LOGIN_FAILURES = 5;
+
+export type UserRow = Selectable<UsersTable>;
+
+/** Account look-up for login: global (the tenant is not known yet), on the owner connection. */
+export async function findUserByEmail(db: Executor, email: string) {
+  return db
+    .selectFrom("users")
+    .selectAll()
+    .where(sql<string>`lower(email)`, "=", email.toLowerCase())
+    .executeTakeFirst();
+}
+
+export async function findUserById(db: Executor, id: string) {
+  return db.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export async function insertUser(db: Executor, u: { email: string; displayName: string; passwordHash: string }) {
+  return db
+    .insertInto("users")
+    .values({ email: u.email, display_name: u.displayName, password_hash: u.passwordHash })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function recordLoginSuccess(db: Executor, userId: string): Promise<void> {
+  await db
+    .updateTable("users")
+    .set({ failed_logins: 0, locked_until: null, last_login_at: sql`now()` })
+    .where("id", "=", userId)
+    .execute();
+}
+
+export async function setPasswordHash(db: Executor, userId: string, hash: string): Promise<void> {
+  await db.updateTable("users").set({ password_hash: hash }).where("id", "=", userId).execute();
+}
+
+export async function disableUser(db: Executor, userId: string): Promise<boolean> {
+  const r = await db
+    .updateTable("users")
+    .set({ disabled_at: sql`coalesce(disabled_at, now())` })
+    .where("id", "=", userId)
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
