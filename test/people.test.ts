@@ -98,7 +98,15 @@ describe("the journey: invite, accept, sign in, manage, remove", () => {
     expect((await failureOf(carol.client.users.listMembers({}))).reason).toBe("PERMISSION_DENIED");
 
     // A role change binds Carol's very next request.
-    await bob.client.users.setMemberRole({ userId: carol.userId, role: Role.OPERATOR });
+    const changed = (await bob.client.users.setMemberRole({ userId: carol.userId, role: Role.OPERATOR })).member!;
+    // The answer is the whole member, as ListMembers shows it.
+    expect([changed.userId, changed.email, changed.displayName !== "", Role[changed.role], changed.createdAt !== undefined]).toEqual([
+      carol.userId,
+      carol.email,
+      true,
+      "OPERATOR",
+      true,
+    ]);
     expect((await carol.client.auth.whoAmI({})).role).toBe("operator");
     const members = (await carol.client.users.listMembers({})).members.map((m) => `${m.email} ${Role[m.role]}`);
     expect(members.sort()).toEqual([`${aliceEmail} OWNER`, `${bob.email} ADMIN`, `${carol.email} OPERATOR`].sort());

@@ -9,7 +9,7 @@ import type { LoginThrottle } from "../auth/login-throttle.js";
 import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
 import { alreadyExists, DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
 import { claimInvitation, insertInvitation, ISSUER_LOST_RIGHT, listInvitations, lockInvitation, markInvitationAccepted, revokeInvitation, revokeInvitationsIssuedBy, type InvitationRow } from "../store/invitations.js";
-import { deleteMembership, getMembership, insertMembership, listMembers, lockOwners, setMemberRole } from "../store/memberships.js";
+import { deleteMembership, findMember, getMembership, insertMembership, listMembers, lockOwners, setMemberRole } from "../store/memberships.js";
 import { revokeSessions } from "../store/sessions.js";
 import { disableUser, findUserByEmail, insertUser } from "../store/users.js";
 import { revokeTokensMintedBy } from "../store/tokens.js";
@@ -265,12 +265,13 @@ export function createUserService(
       const role = roles.fromProto(req.role);
       const updated = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
         await changeMembership(tx, caller, tenant.id, req.userId, role);
-        const updated = await setMemberRole(tx, tenant.id, req.userId, role);
+        await setMemberRole(tx, tenant.id, req.userId, role);
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role });
         afterCommit(() => publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]));
-        return updated;
+        return findMember(tx, tenant.id, req.userId);
       });
-      return { member: memberToProto({ user_id: req.userId, role: updated!.role }) };
+      // The whole member, as ListMembers shows it: a caller need not list again to see what changed.
+      return { member: memberToProto(updated!) };
     },
 
     async removeMember(req, ctx) {

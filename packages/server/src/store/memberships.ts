@@ -77,8 +77,9 @@ export async function lockOwners(tx: Tx, tenantId: string): Promise<string[]> {
 }
 
 /** Members with their (RLS-visible) account fields, by email. */
-export async function listMembers(tx: Tx, tenantId: string, opts: { limit: number; afterEmail?: string }) {
-  let q = tx
+/** Members with what a listing shows of their account. */
+const membersOf = (tx: Tx, tenantId: string) =>
+  tx
     .selectFrom("memberships")
     .innerJoin("users", "users.id", "memberships.user_id")
     .select([
@@ -91,9 +92,15 @@ export async function listMembers(tx: Tx, tenantId: string, opts: { limit: numbe
       "users.last_login_at",
       "users.disabled_at",
     ])
-    .where("memberships.tenant_id", "=", tenantId)
-    .orderBy(sql`lower(users.email)`)
-    .limit(opts.limit);
+    .where("memberships.tenant_id", "=", tenantId);
+
+export async function listMembers(tx: Tx, tenantId: string, opts: { limit: number; afterEmail?: string }) {
+  let q = membersOf(tx, tenantId).orderBy(sql`lower(users.email)`).limit(opts.limit);
   if (opts.afterEmail !== undefined) q = q.where(sql<string>`lower(users.email)`, ">", opts.afterEmail.toLowerCase());
   return q.execute();
+}
+
+/** One member as a listing shows them. */
+export async function findMember(tx: Tx, tenantId: string, userId: string) {
+  return membersOf(tx, tenantId).where("memberships.user_id", "=", userId).executeTakeFirst();
 }
