@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { PullResponseSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
+import { PullResponseSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
 import { defineCommand, type CommandGroup } from "../command.js";
 import {
   formatCredentialProject,

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AuthService, SessionSchema, type Session } from "@engine-cloud/sdk";
+import { AuthService, SessionSchema, type Session } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { checkOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";

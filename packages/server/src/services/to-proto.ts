@@ -15,7 +15,7 @@ import {
   type Project,
   type Tenant,
   type Token,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import type { SecretValues } from "../crypto/credential-secrets.js";
 import { isLimitName, type LimitName, type TenantLimits } from "../limits/tenant-limits.js";
 import type { CredentialRow } from "../store/credentials.js";

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { InvitationSchema, InvitationState, MemberSchema, Role, UserService, type Invitation, type Member } from "@engine-cloud/sdk";
+import { InvitationSchema, InvitationState, MemberSchema, Role, UserService, type Invitation, type Member } from "@engine-cloud/api";
 import { actorOf, type Caller } from "../auth/caller.js";
 import { checkOwnPassword, type PasswordCheck } from "../auth/password-check.js";
 import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
