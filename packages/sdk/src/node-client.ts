@@ -5,18 +5,14 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { createCloudClient as createClientOver, type CloudClient } from "./client.js";
-import { cloudInterceptors } from "./interceptors.js";
+import { cloudInterceptors, type CloudCallerOptions } from "./interceptors.js";
 
 /** The wire protocols the server speaks on one port. */
 export type CloudProtocol = "connect" | "grpc" | "grpc-web";
 
-export interface CloudClientOptions {
+export interface CloudClientOptions extends CloudCallerOptions {
   /** Server URL, e.g. "http://127.0.0.1:7070". */
   baseUrl: string;
-  /** Bearer credential: an API token (or, later, a session token). */
-  token?: string;
-  /** For platform administrators: the tenant (slug or id) to act in. */
-  tenant?: string;
   /** Wire protocol; default "connect". gRPC always uses HTTP/2. */
   protocol?: CloudProtocol;
   /** HTTP version for Connect and gRPC-Web; default "2" for https, "1.1" otherwise. */
