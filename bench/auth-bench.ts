@@ -1,4 +1,6 @@
-import { createCloudClient, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { assertNoErrors, runClosedLoop, summarize, type LoadRun, type LoadSummary } from "./load.js";
 import { processCpuMs } from "./server-process.js";
 

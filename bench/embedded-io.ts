@@ -23,7 +23,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
-import { createCloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { parseBenchFlags } from "./bench-flags.js";
 import { percentile, runClosedLoop, summarize } from "./load.js";
 import { fmt } from "./print.js";

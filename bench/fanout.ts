@@ -44,7 +44,8 @@ if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
   process.exit(again.status ?? 1);
 }
 
-const { createCloudClient, CredentialType, TokenKind } = await import("@engine-cloud/sdk");
+const { createCloudClient } = await import("@engine-cloud/sdk/node");
+const { CredentialType, TokenKind } = await import("@engine-cloud/api");
 const { createBenchDatabase } = await import("./bench-database.js");
 const { wallClockMs } = await import("./fanout-client.js");
 const { BENCH_LIMITS } = await import("./server-process.js");

@@ -13,7 +13,7 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { CredentialType, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
+import { CredentialType, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
 import { wallClockMs } from "./fanout-client.js";
 
 export type FloorCommand = { type: "fire"; revision: number };

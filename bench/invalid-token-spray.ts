@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from "node:crypto";
-import { errorReason, TokenKind } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
+import { errorReason } from "@engine-cloud/sdk";
 import { asBearer, benchClient, type BenchProtocol } from "./auth-bench.js";
 import type { InProcessServer } from "./in-process-server.js";
 import { runClosedLoop, summarize, type LoadSummary } from "./load.js";

@@ -17,7 +17,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { createCloudClient, errorReason } from "@engine-cloud/sdk";
+import { errorReason } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { percentile, runClosedLoop } from "./load.js";
 
 export interface FloodResult {

@@ -30,7 +30,8 @@ if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
   process.exit(again.status ?? 1);
 }
 
-const { createCloudClient, CredentialType, TokenKind } = await import("@engine-cloud/sdk");
+const { createCloudClient } = await import("@engine-cloud/sdk/node");
+const { CredentialType, TokenKind } = await import("@engine-cloud/api");
 const { createBenchDatabase } = await import("./bench-database.js");
 const { startFloodProcess } = await import("./flood-process.js");
 const { assertNoErrors, runClosedLoop, summarize } = await import("./load.js");

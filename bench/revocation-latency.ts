@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
-import { errorReason, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
+import { errorReason, type CloudClient } from "@engine-cloud/sdk";
 import { asBearer, benchClient, type BenchProtocol } from "./auth-bench.js";
 import { percentile } from "./load.js";
 

@@ -21,7 +21,8 @@ if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
   process.exit(again.status ?? 1);
 }
 
-const { createCloudClient, CredentialType, TokenKind } = await import("@engine-cloud/sdk");
+const { createCloudClient } = await import("@engine-cloud/sdk/node");
+const { CredentialType, TokenKind } = await import("@engine-cloud/api");
 const { parseBenchFlags } = await import("./bench-flags.js");
 const { createBenchDatabase } = await import("./bench-database.js");
 const { newServerSecrets, startServerProcess } = await import("./server-process.js");

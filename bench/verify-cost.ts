@@ -1,4 +1,4 @@
-import { TokenKind } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
 import { asBearer, benchClient, createServiceTokens } from "./auth-bench.js";
 import type { InProcessServer } from "./in-process-server.js";
 

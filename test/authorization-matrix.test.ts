@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { getOption, type DescField, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { access, Role, RoleSchema, TokenKind, TokenKindSchema } from "@engine-cloud/sdk";
+import { access, Role, RoleSchema, TokenKind, TokenKindSchema } from "@engine-cloud/api";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createCloudClient, ProjectState, TokenKind } from "@engine-cloud/sdk";
+import { ProjectState, TokenKind } from "@engine-cloud/api";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";

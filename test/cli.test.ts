@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CredentialType } from "@engine-cloud/sdk";
+import { CredentialType } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertCliBuilt, freePort, runCli, signalAfter, spawnCli, type CliResult } from "./support/cli-process.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";

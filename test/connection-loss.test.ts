@@ -2,15 +2,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { describeCloudError, type CloudErrorDetails } from "@engine-cloud/sdk";
 import {
   createCloudClient,
   createSyncProvider,
-  describeCloudError,
   type CloudClientOptions,
-  type CloudErrorDetails,
   type EngineSyncProvider,
   type SyncError,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { within } from "./support/provider-events.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";

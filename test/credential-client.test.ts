@@ -1,10 +1,6 @@
-import {
-  CloudConfigError,
-  createCredentialClient,
-  CredentialType,
-  TokenKind,
-  type EngineCredentialClient,
-} from "@engine-cloud/sdk";
+import { CredentialType, TokenKind } from "@engine-cloud/api";
+import type { EngineCredentialClient } from "@engine-cloud/sdk";
+import { CloudConfigError, createCredentialClient } from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";

@@ -1,4 +1,5 @@
-import { CredentialType, TokenKind, type CloudClient, type Credential } from "@engine-cloud/sdk";
+import { CredentialType, TokenKind, type Credential } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";

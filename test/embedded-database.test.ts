@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createCloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { describe, expect, it } from "vitest";
 import { perTestCleanup } from "./support/per-test-cleanup.js";
 import { onPostgres, type TestDatabase } from "./support/test-database.js";

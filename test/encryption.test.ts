@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { RotateRootKeyResponse } from "@engine-cloud/sdk";
+import type { RotateRootKeyResponse } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dumpPublicTables, encodingsOf, readEveryFile } from "./support/database-dump.js";

@@ -1,6 +1,6 @@
 import { create, createFileRegistry, setExtension, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, MethodOptionsSchema, type MethodOptions } from "@bufbuild/protobuf/wkt";
-import { access, AccessSchema, file_engine_cloud_v1_access, type Access } from "@engine-cloud/sdk";
+import { access, AccessSchema, file_engine_cloud_v1_access, type Access } from "@engine-cloud/api";
 import * as server from "@engine-cloud/server";
 import { describe, expect, it } from "vitest";
 import { API_SERVICES, createApp } from "../packages/server/src/app.js";

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { errorReason, Role, type CloudClient } from "@engine-cloud/sdk";
+import { Role } from "@engine-cloud/api";
+import { errorReason, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";

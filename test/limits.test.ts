@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { ConnectError } from "@connectrpc/connect";
-import { TokenKind, type CloudClient, type TenantLimits } from "@engine-cloud/sdk";
-import { RetryInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { TokenKind, type TenantLimits } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { RetryInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertCliBuilt, runCli } from "./support/cli-process.js";
 import { failureOf } from "./support/expect-error.js";

@@ -1,4 +1,5 @@
-import { errorReason, ProjectState, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { ProjectState, TokenKind } from "@engine-cloud/api";
+import { errorReason, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";

@@ -1,4 +1,5 @@
-import { errorReason, Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { Role, TokenKind } from "@engine-cloud/api";
+import { errorReason, type CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { onPostgres } from "./support/test-database.js";

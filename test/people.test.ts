@@ -1,6 +1,8 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createCloudClient, describeCloudError, InvitationState, Role, TokenKind, type CloudErrorDetails } from "@engine-cloud/sdk";
+import { InvitationState, Role, TokenKind } from "@engine-cloud/api";
+import { describeCloudError, type CloudErrorDetails } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderForLeakCheck } from "./support/call-any-method.js";

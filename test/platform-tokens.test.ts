@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { Role, TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { Role, TokenKind } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { addPerson, FAST_PASSWORD_HASH } from "./support/test-people.js";

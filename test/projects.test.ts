@@ -1,4 +1,4 @@
-import { ProjectState, TokenKind } from "@engine-cloud/sdk";
+import { ProjectState, TokenKind } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";

@@ -1,5 +1,6 @@
 import * as net from "node:net";
-import { createCloudClient, CredentialType, TokenKind } from "@engine-cloud/sdk";
+import { CredentialType, TokenKind } from "@engine-cloud/api";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { createTestDatabase, type TestDatabase } from "./support/test-database.js";

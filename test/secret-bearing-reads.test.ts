@@ -6,7 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { create, getOption, toBinary, toJsonString, type DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { secret_bearing, WatchRequestSchema } from "@engine-cloud/sdk";
+import { secret_bearing, WatchRequestSchema } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fullMethodName, SDK_API_METHODS } from "./support/api-descriptors.js";
 import { buildValidRequest } from "./support/request-builder.js";

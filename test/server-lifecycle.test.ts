@@ -1,6 +1,7 @@
 import http from "node:http";
 import net from "node:net";
-import { createCloudClient, ProjectState, TenantState, TokenKind } from "@engine-cloud/sdk";
+import { ProjectState, TenantState, TokenKind } from "@engine-cloud/api";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { describe, expect, it } from "vitest";
 import { runServerUntilExit } from "./support/server-exit.js";
 import type { TestDatabase } from "./support/test-database.js";

@@ -1,4 +1,4 @@
-import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
+import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 import { describe, expect, it } from "vitest";
 import { perTestCleanup } from "./support/per-test-cleanup.js";
 import { openRawWatch, RAW_WATCH_PATHS } from "./support/raw-watch.js";

@@ -6,14 +6,8 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import {
-  createCloudClient,
-  TokenKind,
-  WatchRequestSchema,
-  WatchResponseSchema,
-  type CloudClientOptions,
-  type WatchResponse,
-} from "@engine-cloud/sdk";
+import { TokenKind, WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
+import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
 import { REPO_ROOT, startTestServer, type TestServer } from "./support/test-server.js";

@@ -2,16 +2,15 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { CredentialType, TokenKind } from "@engine-cloud/api";
 import {
   createSyncProvider,
-  CredentialType,
   readLocalCache,
-  TokenKind,
   type EngineSyncProvider,
   type SyncChange,
   type SyncError,
   type SyncProviderOptions,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/sdk/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { nextChange, nextError, within } from "./support/provider-events.js";
 import { createTestDatabase } from "./support/test-database.js";

@@ -1,4 +1,5 @@
-import type { CloudClient, WatchResponse } from "@engine-cloud/sdk";
+import type { WatchResponse } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
 import { randomSeedToken, spawnServerProcess, type ServerProcess } from "./support/test-server.js";

@@ -1,5 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
-import { WatchResponseSchema, type CloudClient, type WatchResponse } from "@engine-cloud/sdk";
+import { WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { sql } from "kysely";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";

@@ -1,17 +1,17 @@
 import { getOption, hasOption, type DescField, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
-import * as sdk from "@engine-cloud/sdk";
-import { access, CredentialType, TokenKind, type Tenant } from "@engine-cloud/sdk";
+import * as api from "@engine-cloud/api";
+import { access, CredentialType, TokenKind, type Tenant } from "@engine-cloud/api";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callAnyMethod, renderForLeakCheck, type CallOutcome } from "./support/call-any-method.js";
 import { buildValidRequest, type FieldValueRule } from "./support/request-builder.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 
-// Every RPC of the API, read from the generated descriptors the SDK exports: a
+// Every RPC of the API, read from the generated descriptors the API package exports: a
 // service or method added later is swept here without anyone listing it.
 const isService = (v: unknown): v is DescService =>
   typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "service";
-const API_SERVICES: DescService[] = (Object.values(sdk) as unknown[])
+const API_SERVICES: DescService[] = (Object.values(api) as unknown[])
   .filter(isService)
   .filter((s) => s.typeName.startsWith("engine.cloud.v1."))
   .sort((a, b) => a.typeName.localeCompare(b.typeName));

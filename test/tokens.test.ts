@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { TokenKind } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";

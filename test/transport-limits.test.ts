@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import * as net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
+import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { h2GrpcCall } from "./support/raw-wire.js";

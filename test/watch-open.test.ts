@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Role, type CloudClient } from "@engine-cloud/sdk";
+import { Role } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";

@@ -1,4 +1,5 @@
-import { TokenKind, type CloudClient } from "@engine-cloud/sdk";
+import { TokenKind } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
 import { PATIENT_START, randomSeedToken, spawnServerProcess, type ServerProcess } from "../support/test-server.js";

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import type { DescField, DescMethod, Message } from "@bufbuild/protobuf";
-import { createCloudClient, Role, TokenKind } from "@engine-cloud/sdk";
+import { Role, TokenKind } from "@engine-cloud/api";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { processCpuMs } from "../../bench/server-process.js";

@@ -1,12 +1,12 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
-import * as sdk from "@engine-cloud/sdk";
+import * as api from "@engine-cloud/api";
 
 /**
- * Every service of the engine.cloud.v1 API, found among the SDK's exports by
+ * Every service of the engine.cloud.v1 API, found among the API package's exports by
  * their generated descriptors: a service or method added later is swept by
  * every suite that uses this, without anyone listing it.
  */
-export const SDK_API_SERVICES: DescService[] = (Object.values(sdk) as unknown[])
+export const SDK_API_SERVICES: DescService[] = (Object.values(api) as unknown[])
   .filter((v): v is DescService => typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "service")
   .filter((s) => s.typeName.startsWith("engine.cloud.v1."))
   .sort((a, b) => a.typeName.localeCompare(b.typeName));

@@ -11,7 +11,12 @@ export const CLI_BIN = path.join(REPO_ROOT, "packages/cli/bin/engine-cloud.js");
 
 // The binary runs the compiled CLI, and `serve`/`migrate` load the compiled server: a missing build would
 // otherwise surface as an ERR_MODULE_NOT_FOUND deep inside some test's stderr.
-const builtEntryPoints = ["packages/cli/dist/main.js", "packages/server/dist/index.js", "packages/sdk/dist/index.js"];
+const builtEntryPoints = [
+  "packages/cli/dist/main.js",
+  "packages/server/dist/index.js",
+  "packages/sdk/dist/index.js",
+  "packages/api/dist/index.js",
+];
 
 /** Fails with the fix spelled out when the packages have not been built. */
 export function assertCliBuilt(): void {

@@ -10,7 +10,7 @@ import {
   type DescMethod,
   type Message,
 } from "@bufbuild/protobuf";
-import { TENANT_HEADER } from "@engine-cloud/sdk";
+import { TENANT_HEADER } from "@engine-cloud/api";
 import fc from "fast-check";
 import { envelope, isEnveloped, protocolHeaders, WIRE_PROTOCOLS, type WireProtocol, type WireRequest } from "./wire-call.js";
 

@@ -1,6 +1,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
-import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 
 /**
  * The ErrorInfo reason in a grpc-status-details-bin value, decoded by hand from

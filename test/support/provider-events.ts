@@ -1,4 +1,4 @@
-import type { EngineSyncProvider, SyncChange, SyncError } from "@engine-cloud/sdk";
+import type { EngineSyncProvider, SyncChange, SyncError } from "@engine-cloud/sdk/node";
 
 /** The next change the provider applies that matches; listen before causing it. */
 export function nextChange(p: EngineSyncProvider, match: (c: SyncChange) => boolean = () => true): Promise<SyncChange> {

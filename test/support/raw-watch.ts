@@ -1,7 +1,8 @@
 import * as http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { codeName, WatchRequestSchema } from "@engine-cloud/sdk";
-import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { WatchRequestSchema } from "@engine-cloud/api";
+import { codeName } from "@engine-cloud/sdk";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { errorInfoReasonOf } from "./grpc-status.js";
 
 /**

@@ -1,4 +1,5 @@
-import { createCloudClient, type CloudClient } from "@engine-cloud/sdk";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 import { spawnServerProcess, type ServerProcess } from "./test-server.js";
 

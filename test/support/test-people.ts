@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { createCloudClient, Role, type CloudClient } from "@engine-cloud/sdk";
+import { Role } from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 
 /**
  * scrypt at its lowest allowed cost (2^14), so suites that sign many people in

@@ -3,7 +3,8 @@ import type { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createCloudClient, type CloudClient, type CloudClientOptions } from "@engine-cloud/sdk";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 import { createLogger, loadConfig, startServer, type Config, type RunningServer } from "@engine-cloud/server";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 

@@ -1,15 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
-  createCloudClient,
   CredentialType,
   TokenKind,
-  type CloudClient,
-  type CloudClientOptions,
   type Credential,
   type PutCredentialRequest,
   type PutCredentialRequestSchema,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 
 /** Where a server listens and its platform admin token: a TestServer, or a spawned server process. */
 export interface ServerAddress {

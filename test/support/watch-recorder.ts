@@ -1,4 +1,5 @@
-import { describeCloudError, type CloudClient, type CloudErrorDetails, type WatchResponse } from "@engine-cloud/sdk";
+import type { WatchResponse } from "@engine-cloud/api";
+import { describeCloudError, type CloudClient, type CloudErrorDetails } from "@engine-cloud/sdk";
 
 export interface WatchRecorder {
   /** Every event the stream sent so far, in order. */

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { errorInfoReasonOf } from "./grpc-status.js";
 
 /**

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import type { CloudProtocol } from "@engine-cloud/sdk";
+import type { CloudProtocol } from "@engine-cloud/sdk/node";
 import { UsageError } from "./usage-error.js";
 
 /** One flag of a command: how util.parseArgs reads it, and how help shows it. */

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { CredentialSchema, CredentialType } from "@engine-cloud/sdk";
+import { CredentialSchema, CredentialType } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { formatNamedValues, hideSecretValues, parseCredentialRef } from "./credential-format.js";
 

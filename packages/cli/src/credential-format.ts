@@ -1,5 +1,5 @@
 import { clone } from "@bufbuild/protobuf";
-import { CredentialSchema, type Credential } from "@engine-cloud/sdk";
+import { CredentialSchema, type Credential } from "@engine-cloud/api";
 import { UsageError } from "./usage-error.js";
 
 /** A credential's name on the command line: `<provider>[/<alias>]`. */

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { text } from "node:stream/consumers";
-import { createCloudClient, type CloudClient } from "@engine-cloud/sdk";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { createCloudClient } from "@engine-cloud/sdk/node";
 import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLine, type CliEnv } from "./args.js";
 import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./command.js";
 import { authCommands } from "./commands/auth.js";

@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { Session, WhoAmIResponse } from "@engine-cloud/sdk";
+import type { Session, WhoAmIResponse } from "@engine-cloud/api";
 import type { CommandContext } from "./command.js";
 import { programName } from "./help.js";
 import { readSessionFile, sessionFilePath, writeSessionFile, type StoredSession } from "./session-file.js";

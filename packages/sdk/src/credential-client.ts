@@ -1,34 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createCloudClient, type CloudClient, type CloudProtocol } from "./client.js";
-import { readCloudEnv, requireSetting } from "./cloud-env.js";
-import { parseCredentialName, resolveCredentialRef, type CredentialRef } from "./credential-ref.js";
 import {
   CredentialKeySchema,
   type Credential,
   type CredentialKey,
   type CredentialType,
-} from "./gen/engine/cloud/v1/credential_service_pb.js";
-
-export interface CredentialClientOptions {
-  /** Server URL; default ENGINE_CLOUD_URL. */
-  baseUrl?: string;
-  /** API token; default ENGINE_OAUTH_API_KEY. */
-  token?: string;
-  /** Wire protocol; default "connect". */
-  protocol?: CloudProtocol;
-  /**
-   * The project this caller serves; default ENGINE_CLOUD_PROJECT. Names
-   * without a project resolve to it first, then to tenant-wide credentials,
-   * the way a runtime of that project sees them.
-   */
-  project?: string;
-  /** Talk through this client instead of building one (baseUrl and token are then ignored). */
-  client?: CloudClient;
-  /** Where to read defaults from; default process.env. */
-  env?: Record<string, string | undefined>;
-}
+} from "@engine-cloud/api";
+import type { CloudClient } from "./client.js";
+import { parseCredentialName, resolveCredentialRef, type CredentialRef } from "./credential-ref.js";
 
 /** A secret value: the string, or the string with its expiry. */
 export type CredentialKeyInput = string | { value: string; expiresAt?: Date };
@@ -87,17 +67,14 @@ function isNotFound(err: unknown): boolean {
   return ConnectError.from(err).code === Code.NotFound;
 }
 
-export function createCredentialClient(options: CredentialClientOptions = {}): EngineCredentialClient {
-  const env = readCloudEnv(options.env);
-  const client =
-    options.client ??
-    createCloudClient({
-      baseUrl: requireSetting("baseUrl", options.baseUrl, env.baseUrl),
-      token: requireSetting("token", options.token, env.token),
-      protocol: options.protocol,
-    });
-  const servedProject = options.project ?? env.project;
-  const credentials = client.credentials;
+/**
+ * The credential client over a CloudClient of any transport. `project` is the project this caller serves: names
+ * without a project resolve to it first, then to tenant-wide credentials, the way a runtime of that project sees
+ * them. In Node, "@engine-cloud/sdk/node"'s createCredentialClient also reads its settings from the environment.
+ */
+export function createCredentialClient(options: { client: CloudClient; project?: string }): EngineCredentialClient {
+  const servedProject = options.project;
+  const credentials = options.client.credentials;
 
   async function getExactly(request: { id?: string; project?: string; provider?: string; alias?: string }) {
     try {

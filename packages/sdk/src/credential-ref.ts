@@ -1,5 +1,4 @@
-/** The alias a credential has when none is named. */
-export const DEFAULT_ALIAS = "default";
+import { DEFAULT_ALIAS } from "@engine-cloud/api";
 
 /**
  * How a caller names one credential: its id, or (project, provider, alias).

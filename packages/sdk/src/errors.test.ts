@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { connectionLossAsUnavailable } from "./errors.js";
-import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 
 const live = new AbortController().signal;
 

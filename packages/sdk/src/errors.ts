@@ -1,8 +1,5 @@
 import { ConnectError, Code } from "@connectrpc/connect";
-import { ErrorInfoSchema, BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
-
-/** The domain of every ErrorInfo the server sends. */
-export const ERROR_DOMAIN = "engine.cloud";
+import { ErrorInfoSchema, BadRequestSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 
 /** What a failed call said, in a form for programs: code, stable reason, offending field. */
 export interface CloudErrorDetails {

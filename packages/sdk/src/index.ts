@@ -1,57 +1,18 @@
-export {
-  createCloudClient,
-  createCloudTransport,
-  TENANT_HEADER,
-  type CloudClient,
-  type CloudClientOptions,
-  type CloudProtocol,
-} from "./client.js";
-export { describeCloudError, errorReason, codeName, ERROR_DOMAIN, type CloudErrorDetails } from "./errors.js";
-export * from "./gen/engine/cloud/v1/access_pb.js";
-export * from "./gen/engine/cloud/v1/auth_service_pb.js";
-export * from "./gen/engine/cloud/v1/credential_service_pb.js";
-export * from "./gen/engine/cloud/v1/key_service_pb.js";
-export * from "./gen/engine/cloud/v1/sync_service_pb.js";
-export * from "./gen/engine/cloud/v1/project_service_pb.js";
-export * from "./gen/engine/cloud/v1/server_service_pb.js";
-export * from "./gen/engine/cloud/v1/tenant_service_pb.js";
-export * from "./gen/engine/cloud/v1/token_service_pb.js";
-export * from "./gen/engine/cloud/v1/user_service_pb.js";
+// The isomorphic SDK: nothing here imports a Node builtin (test/sdk-browser-bundle.test.ts bundles it for the
+// browser), so a browser, a worker or Node can use it over any Connect transport. What only Node can do —
+// connect-node transports, the sync provider and its local cache, settings from the environment — is in
+// "./node.ts" ("@engine-cloud/sdk/node"). Messages, enums and services are not re-exported: they are the API
+// package's ("@engine-cloud/api"), which this one depends on.
+export { createCloudClient, type CloudClient } from "./client.js";
+export { cloudInterceptors, type CloudCallerOptions } from "./interceptors.js";
+export { createCloudWebTransport, type CloudWebTransportOptions } from "./web-transport.js";
+export { describeCloudError, errorReason, codeName, type CloudErrorDetails } from "./errors.js";
 export { Code, ConnectError } from "@connectrpc/connect";
-export { CLOUD_ENV, CloudConfigError, readCloudEnv, type CloudEnv } from "./cloud-env.js";
-export {
-  DEFAULT_ALIAS,
-  parseCredentialName,
-  credentialNameOf,
-  type CredentialName,
-  type CredentialRef,
-} from "./credential-ref.js";
+export { parseCredentialName, credentialNameOf, type CredentialName, type CredentialRef } from "./credential-ref.js";
 export {
   createCredentialClient,
-  type CredentialClientOptions,
   type CredentialFields,
   type CredentialKeyInput,
   type EngineCredentialClient,
   type ListCredentialsFilter,
 } from "./credential-client.js";
-export { defaultCacheKeyFile, loadCacheKey, parseCacheKey, type CacheKeySource } from "./cache-key.js";
-export {
-  CacheCorruptError,
-  defaultCachePath,
-  readLocalCache,
-  writeLocalCache,
-  type CacheCorruptReason,
-  type LocalCacheContents,
-} from "./local-cache.js";
-export type { BackoffOptions } from "./backoff-delay.js";
-export type { SyncChange } from "./sync-state.js";
-export {
-  createSyncProvider,
-  SERVER_HEARTBEAT_INTERVAL_MS,
-  type EngineSyncProvider,
-  type SyncConnectionState,
-  type SyncError,
-  type SyncLogger,
-  type SyncProviderOptions,
-  type SyncStatus,
-} from "./sync-provider.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CredentialKeySchema, CredentialSchema, CredentialType } from "./gen/engine/cloud/v1/credential_service_pb.js";
+import { CredentialKeySchema, CredentialSchema, CredentialType } from "@engine-cloud/api";
 import {
   CacheCorruptError,
   readLocalCache,

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ensurePrivateDir, writeFileAtomic } from "./atomic-file.js";
 import { engineHome } from "./engine-home.js";
-import { CredentialSchema, type Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
+import { CredentialSchema, type Credential } from "@engine-cloud/api";
 
 /**
  * A runtime's credentials as last synced, so it can serve them at once after

@@ -5,14 +5,15 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CredentialSchema, type Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
 import {
+  CredentialSchema,
+  type Credential,
   SyncService,
   WatchResponseSchema,
   type WatchRequest,
   type WatchResponse,
-} from "./gen/engine/cloud/v1/sync_service_pb.js";
-import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+} from "@engine-cloud/api";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { readLocalCache, serverFingerprint, writeLocalCache } from "./local-cache.js";
 import { createSyncProvider, type EngineSyncProvider, type SyncError, type SyncProviderOptions } from "./sync-provider.js";
 import type { SyncChange } from "./sync-state.js";

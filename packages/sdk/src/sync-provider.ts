@@ -2,13 +2,12 @@ import { hostname } from "node:os";
 import { Code, type Transport } from "@connectrpc/connect";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff-delay.js";
 import { loadCacheKey } from "./cache-key.js";
-import { createCloudClient, type CloudProtocol } from "./client.js";
+import { createCloudClient, type CloudProtocol } from "./node-client.js";
 import { readCloudEnv, requireSetting } from "./cloud-env.js";
 import { createCoalescedWriter } from "./coalesced-writer.js";
 import type { CredentialRef } from "./credential-ref.js";
 import { codeName, describeCloudError } from "./errors.js";
-import type { Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
-import type { WatchResponse } from "./gen/engine/cloud/v1/sync_service_pb.js";
+import type { Credential, WatchResponse } from "@engine-cloud/api";
 import {
   CacheCorruptError,
   defaultCachePath,

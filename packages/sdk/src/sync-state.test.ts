@@ -1,7 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CredentialSchema, type Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
-import { WatchResponseSchema, type WatchResponse } from "./gen/engine/cloud/v1/sync_service_pb.js";
+import { CredentialSchema, type Credential, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
 import { createSyncState, type SyncState } from "./sync-state.js";
 
 const ids = {

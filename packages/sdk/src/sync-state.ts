@@ -1,6 +1,5 @@
 import { credentialNameOf, resolveCredentialRef, type CredentialRef } from "./credential-ref.js";
-import type { Credential } from "./gen/engine/cloud/v1/credential_service_pb.js";
-import type { Tombstone, WatchResponse } from "./gen/engine/cloud/v1/sync_service_pb.js";
+import type { Credential, Tombstone, WatchResponse } from "@engine-cloud/api";
 
 /** What a listener hears: one credential changed, or the whole set was replaced. */
 export type SyncChange =

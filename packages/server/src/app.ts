@@ -11,10 +11,10 @@ import {
   TenantService,
   TokenService,
   UserService,
-} from "@engine-cloud/sdk";
-import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
-import * as reflectionV1 from "@engine-cloud/sdk/gen/grpc/reflection/v1/reflection_pb.js";
-import * as reflectionV1alpha from "@engine-cloud/sdk/gen/grpc/reflection/v1alpha/reflection_pb.js";
+} from "@engine-cloud/api";
+import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
+import * as reflectionV1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
+import * as reflectionV1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";

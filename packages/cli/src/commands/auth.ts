@@ -3,7 +3,7 @@ import {
   ListSessionsResponseSchema,
   RevokeSessionResponseSchema,
   type Session,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import { askPasswords, passwordStdinOption } from "../ask.js";
 import { defineCommand, type CommandGroup } from "../command.js";
 import { programName } from "../help.js";

@@ -9,7 +9,7 @@ import {
   type Credential,
   type CredentialType,
   type GetCredentialRequestSchema,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import { defineCommand, type CommandContext, type CommandGroup } from "../command.js";
 import {
   formatCredentialProject,

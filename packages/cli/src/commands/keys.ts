@@ -1,4 +1,4 @@
-import { RotateRootKeyResponseSchema } from "@engine-cloud/sdk";
+import { RotateRootKeyResponseSchema } from "@engine-cloud/api";
 import { defineCommand, type CommandGroup } from "../command.js";
 
 const rotateRoot = defineCommand({

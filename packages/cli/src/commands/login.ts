@@ -1,4 +1,4 @@
-import { WhoAmIResponseSchema } from "@engine-cloud/sdk";
+import { WhoAmIResponseSchema } from "@engine-cloud/api";
 import { askPasswords, flagOrAsk, passwordStdinOption } from "../ask.js";
 import { defineCommand, type CommandContext } from "../command.js";
 import { readSessionFile, type StoredSession } from "../session-file.js";

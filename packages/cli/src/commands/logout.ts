@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, describeCloudError, LogoutResponseSchema } from "@engine-cloud/sdk";
+import { LogoutResponseSchema } from "@engine-cloud/api";
+import { Code, describeCloudError } from "@engine-cloud/sdk";
 import { defineCommand } from "../command.js";
 import { deleteSessionFile, readSessionFile, SessionFileUnreadable, sessionFilePath } from "../session-file.js";
 import { storedSessionClient } from "../stored-session.js";

@@ -7,9 +7,9 @@ import {
   GetProjectResponseSchema,
   ListProjectsResponseSchema,
   ProjectStateSchema,
-  type CloudClient,
   type Project,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { defineCommand, type Command, type CommandGroup } from "../command.js";
 import { enumLabel } from "../enum-label.js";
 import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";

@@ -1,4 +1,4 @@
-import { GetServerInfoResponseSchema } from "@engine-cloud/sdk";
+import { GetServerInfoResponseSchema } from "@engine-cloud/api";
 import { defineCommand } from "../command.js";
 import { formatFields } from "../output.js";
 

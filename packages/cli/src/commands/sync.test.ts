@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { CredentialType, WatchResponseSchema } from "@engine-cloud/sdk";
+import { CredentialType, WatchResponseSchema } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { formatEvent } from "./sync.js";
 

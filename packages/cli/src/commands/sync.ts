@@ -7,7 +7,7 @@ import {
   type Credential,
   type Tombstone,
   type WatchResponse,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import { defineCommand, type CommandGroup } from "../command.js";
 import {
   formatCredentialProject,

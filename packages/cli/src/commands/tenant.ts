@@ -12,12 +12,12 @@ import {
   TenantStateSchema,
   UpdateTenantResponseSchema,
   WhoAmIResponseSchema,
-  type CloudClient,
   type Tenant,
   type TenantLimits,
   type TenantLimitSettings,
   type TenantLimitsUsage,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { defineCommand, type Command, type CommandGroup } from "../command.js";
 import { enumLabel } from "../enum-label.js";
 import { parseKeyValues } from "../key-value.js";

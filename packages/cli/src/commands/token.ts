@@ -8,7 +8,7 @@ import {
   TokenKind,
   TokenKindSchema,
   type Token,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import { defineCommand, type CommandGroup } from "../command.js";
 import { parseExpiry } from "../duration.js";
 import { enumLabel, enumLabels, parseEnumLabel } from "../enum-label.js";

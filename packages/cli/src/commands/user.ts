@@ -10,10 +10,10 @@ import {
   RevokeInvitationResponseSchema,
   RoleSchema,
   SetMemberRoleResponseSchema,
-  type CloudClient,
   type Member,
   type Role,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
+import type { CloudClient } from "@engine-cloud/sdk";
 import { askPasswords, passwordStdinOption } from "../ask.js";
 import { defineCommand, type CommandContext, type CommandGroup } from "../command.js";
 import { enumLabel, enumLabels, parseEnumLabel } from "../enum-label.js";

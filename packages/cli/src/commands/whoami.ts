@@ -1,4 +1,4 @@
-import { TokenKind, TokenKindSchema, WhoAmIResponseSchema, type WhoAmIResponse } from "@engine-cloud/sdk";
+import { TokenKind, TokenKindSchema, WhoAmIResponseSchema, type WhoAmIResponse } from "@engine-cloud/api";
 import { defineCommand } from "../command.js";
 import { describeCredentialSource } from "../credentials.js";
 import { enumLabel } from "../enum-label.js";

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { describe, expect, it } from "vitest";
 import { protocolErrorWithReason } from "./protocol-errors.js";
 

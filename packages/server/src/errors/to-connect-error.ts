@@ -1,11 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "@engine-cloud/sdk/gen/google/rpc/error_details_pb.js";
+import { ERROR_DOMAIN } from "@engine-cloud/api";
+import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { classifyStorageError } from "./classify-storage-error.js";
 import { DomainError, type DomainErrorKind } from "./domain-error.js";
 import { protocolErrorWithReason } from "./protocol-errors.js";
-
-export const ERROR_DOMAIN = "engine.cloud";
 
 function codeOf(kind: DomainErrorKind): Code {
   switch (kind) {

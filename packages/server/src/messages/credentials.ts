@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { CredentialSchema, CredentialType, type Credential } from "@engine-cloud/sdk";
+import { CredentialSchema, CredentialType, type Credential } from "@engine-cloud/api";
 import type { SecretValues } from "../crypto/credential-secrets.js";
 import type { CredentialRow } from "../store/credentials.js";
 import type { CredentialTypeColumn } from "../store/schema.js";

@@ -8,7 +8,7 @@ import {
   type Invitation,
   type Member,
   type Session,
-} from "@engine-cloud/sdk";
+} from "@engine-cloud/api";
 import type { InvitationRow } from "../store/invitations.js";
 import type { SessionRow } from "../store/sessions.js";
 import type { RoleColumn } from "../store/schema.js";

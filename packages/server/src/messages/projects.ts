@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { ProjectSchema, ProjectState, type Project } from "@engine-cloud/sdk";
+import { ProjectSchema, ProjectState, type Project } from "@engine-cloud/api";
 import type { ProjectRow } from "../store/projects.js";
 import { optionalTimestamp as ts, protoEnumMap } from "./enum-map.js";
 

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { TokenKind, TokenSchema, type Token } from "@engine-cloud/sdk";
+import { TokenKind, TokenSchema, type Token } from "@engine-cloud/api";
 import type { TokenKindColumn } from "../store/schema.js";
 import type { TokenRow } from "../store/tokens.js";
 import { optionalTimestamp as ts, protoEnumMap } from "./enum-map.js";

@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AuthService } from "@engine-cloud/sdk";
+import { AuthService } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";

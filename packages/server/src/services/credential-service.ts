@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CredentialService, type PutCredentialRequest } from "@engine-cloud/sdk";
+import { CredentialService, DEFAULT_ALIAS, type PutCredentialRequest } from "@engine-cloud/api";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { openSecrets, sealSecrets } from "../crypto/credential-secrets.js";
 import { DomainError, invalidArgument, notFound } from "../errors/domain-error.js";
@@ -25,7 +25,6 @@ import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { credentialToProto, credentialTypes } from "../messages/credentials.js";
 
-const DEFAULT_ALIAS = "default";
 /** Bounds the sealed size of one credential (all key values together). */
 const MAX_SECRET_BYTES = 64 * 1024;
 

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { KeyService } from "@engine-cloud/sdk";
+import { KeyService } from "@engine-cloud/api";
 import type { RootKeyRing } from "../crypto/root-keys.js";
 import { rewrapTokenKey } from "../crypto/token-key.js";
 import { originOf } from "../tenancy/request-context.js";

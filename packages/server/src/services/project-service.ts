@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CheckProjectResponseSchema, ProjectService } from "@engine-cloud/sdk";
+import { CheckProjectResponseSchema, ProjectService } from "@engine-cloud/api";
 import { actorLabelOf } from "../auth/caller.js";
 import { notFound } from "../errors/domain-error.js";
 import type { ProjectStateColumn } from "../store/schema.js";

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ServerService } from "@engine-cloud/sdk";
+import { ServerService } from "@engine-cloud/api";
 import type { ServiceDeps } from "./deps.js";
 
 export function createServerService(deps: Pick<ServiceDeps, "version">): ServiceImpl<typeof ServerService> {

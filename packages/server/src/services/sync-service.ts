@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { SyncService } from "@engine-cloud/sdk";
+import { SyncService } from "@engine-cloud/api";
 import { readCatchUp } from "../sync/catch-up.js";
 import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";

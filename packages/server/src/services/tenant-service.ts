@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { TenantService } from "@engine-cloud/sdk";
+import { TenantService } from "@engine-cloud/api";
 import { alreadyExists, failedPrecondition, notFound } from "../errors/domain-error.js";
 import type { Limiter } from "../limits/limiter.js";
 import { overridesOf, type LimitsOf, type TenantLimits } from "../limits/tenant-limits.js";

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { TokenService } from "@engine-cloud/sdk";
+import { TokenService } from "@engine-cloud/api";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { displayPrefix, hashToken, mintToken } from "../auth/token-format.js";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";

@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { UserService } from "@engine-cloud/sdk";
+import { UserService } from "@engine-cloud/api";
 import { invitationToProto, memberToProto, roles } from "../messages/people.js";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { requireOwnPassword, type PasswordCheck } from "../auth/password-check.js";

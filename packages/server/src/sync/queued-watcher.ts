@@ -1,4 +1,4 @@
-import type { WatchResponse } from "@engine-cloud/sdk";
+import type { WatchResponse } from "@engine-cloud/api";
 import type { DomainError } from "../errors/domain-error.js";
 import type { CatchUp } from "./catch-up.js";
 import type { WatchTarget } from "./open-watch.js";

@@ -1,4 +1,4 @@
-import { SyncService } from "@engine-cloud/sdk";
+import { SyncService } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import type { Permission } from "../auth/permissions.js";
 import { accessRuleOf } from "../tenancy/access-rules.js";

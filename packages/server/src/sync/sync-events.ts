@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { CaughtUpSchema, HeartbeatSchema, ResetSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/sdk";
+import { CaughtUpSchema, HeartbeatSchema, ResetSchema, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
 import { openSecrets } from "../crypto/credential-secrets.js";
 import type { Logger } from "../log.js";
 import type { CredentialRow } from "../store/credentials.js";

@@ -3,7 +3,7 @@ import { bearerOf } from "../auth/bearer.js";
 import type { Caller } from "../auth/caller.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
-import { TENANT_HEADER } from "@engine-cloud/sdk";
+import { TENANT_HEADER } from "@engine-cloud/api";
 import type { Limiter } from "../limits/limiter.js";
 import type { AccessRule } from "./access-rules.js";
 import { requestContextKey, type RequestContext, type TenantRef } from "./request-context.js";

@@ -1,5 +1,5 @@
 import { getOption, hasOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { access } from "@engine-cloud/sdk/gen/engine/cloud/v1/access_pb.js";
+import { access } from "@engine-cloud/api/gen/engine/cloud/v1/access_pb.js";
 import { isPermission, type Permission } from "../auth/permissions.js";
 
 export type AccessRule =

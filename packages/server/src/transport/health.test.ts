@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHealthService, ServingStatus, type HealthService } from "./health.js";
 

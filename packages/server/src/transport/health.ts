@@ -5,7 +5,7 @@ import {
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
   HealthListResponseSchema,
-} from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+} from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 
 export { ServingStatus };
 

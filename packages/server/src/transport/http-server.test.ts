@@ -16,7 +16,7 @@ import {
   Health,
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
+} from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_TRANSPORT_LIMITS } from "../config.js";
 import { listen, type ConnectionLimits, type HttpListener, type ListenOptions } from "./http-server.js";

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { CredentialType, PutCredentialRequestSchema } from "@engine-cloud/sdk";
+import { CredentialType, PutCredentialRequestSchema } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { findIllFormedString } from "./ill-formed-string.js";
 

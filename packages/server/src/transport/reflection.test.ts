@@ -5,11 +5,11 @@ import * as protoLoader from "@grpc/proto-loader";
 import { createFileRegistry, fromBinary, getExtension } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Health } from "@engine-cloud/sdk/gen/grpc/health/v1/health_pb.js";
-import * as v1 from "@engine-cloud/sdk/gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "@engine-cloud/sdk/gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { access } from "@engine-cloud/sdk/gen/engine/cloud/v1/access_pb.js";
-import { TokenService } from "@engine-cloud/sdk/gen/engine/cloud/v1/token_service_pb.js";
+import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
+import * as v1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { access } from "@engine-cloud/api/gen/engine/cloud/v1/access_pb.js";
+import { TokenService } from "@engine-cloud/api/gen/engine/cloud/v1/token_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createReflectionServices } from "./reflection.js";
 

@@ -1,8 +1,8 @@
 import { create, createRegistry, toBinary, type DescFile, type DescService } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import * as v1 from "@engine-cloud/sdk/gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "@engine-cloud/sdk/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import * as v1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 export interface ReflectionServices {
   v1: ServiceImpl<typeof v1.ServerReflection>;

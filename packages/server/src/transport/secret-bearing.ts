@@ -1,6 +1,6 @@
 import { getOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
-import { secret_bearing } from "@engine-cloud/sdk/gen/engine/cloud/v1/access_pb.js";
+import { secret_bearing } from "@engine-cloud/api/gen/engine/cloud/v1/access_pb.js";
 import { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 

@@ -3,7 +3,7 @@ import type { Writable } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
-import { SyncService, WatchRequestSchema, type WatchRequest } from "@engine-cloud/sdk";
+import { SyncService, WatchRequestSchema, type WatchRequest } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { DomainError } from "../errors/domain-error.js";
