@@ -117,6 +117,7 @@ describe("access declarations fail closed", () => {
       rules: new Map(),
       verifier: { verify: unreachable, lookups: 0, flushLastUsed: async () => {}, close: async () => {} },
       directory: { find: unreachable, close: () => {} },
+      limiter: { admitRequest: unreachable },
     });
     const ctx: RequestContext = { requestId: "fail-closed" };
     await expect(authorize(ctx, "engine.cloud.v1.FailClosedProbeService/Undeclared", new Headers())).rejects.toMatchObject({
