@@ -71,6 +71,19 @@ function tenantCache(table: ReturnType<typeof tenantRows>, maxEntries = 100): Fe
 const caches: FeedCache<string>[] = [];
 afterAll(() => caches.forEach((c) => c.close()));
 
+/** A tenant "acme" whose first read is still open when the feed announces that acme changed. */
+function readHeldOverAChange() {
+  const table = tenantRows();
+  const a = randomUUID();
+  table.rows.set(a, "acme");
+  const cache = tenantCache(table);
+  const release = table.hold();
+  const before = cache.get(a);
+  table.rows.set(a, "acme (suspended)");
+  feed.publish({ type: "tenant", tenantId: a });
+  return { table, cache, a, before, release };
+}
+
 describe("feed cache", () => {
   it("reads a row once and answers later gets from memory, a row that does not exist included", async () => {
     const table = tenantRows();
@@ -110,14 +123,7 @@ describe("feed cache", () => {
   });
 
   it("answers a read that started before a change with what it read, but does not cache it", async () => {
-    const table = tenantRows();
-    const a = randomUUID();
-    table.rows.set(a, "acme");
-    const cache = tenantCache(table);
-    const release = table.hold();
-    const before = cache.get(a);
-    table.rows.set(a, "acme (suspended)");
-    feed.publish({ type: "tenant", tenantId: a });
+    const { table, cache, a, before, release } = readHeldOverAChange();
     release();
     expect(await before).toBe("acme");
     expect(await cache.get(a)).toBe("acme (suspended)");
@@ -125,14 +131,7 @@ describe("feed cache", () => {
   });
 
   it("does not hand a get after a change the read that started before it", async () => {
-    const table = tenantRows();
-    const a = randomUUID();
-    table.rows.set(a, "acme");
-    const cache = tenantCache(table);
-    const release = table.hold();
-    const before = cache.get(a);
-    table.rows.set(a, "acme (suspended)");
-    feed.publish({ type: "tenant", tenantId: a });
+    const { cache, a, before, release } = readHeldOverAChange();
     const after = cache.get(a);
     release();
     expect(await before).toBe("acme");
