@@ -16,8 +16,8 @@ export interface ClientFleetOptions {
 
 /**
  * Client processes (bench/fanout-client.ts), each with its share of the
- * Watch streams, one HTTP/2 connection per stream: what bench/fanout.ts and
- * bench/soak.ts drive.
+ * Watch streams, one HTTP/2 connection per stream: what bench/fanout.bench.ts and
+ * bench/soak.bench.ts drive.
  */
 export class ClientFleet {
   readonly #children: ChildProcess[] = [];

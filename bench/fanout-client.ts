@@ -1,5 +1,5 @@
 /**
- * One client process of the fan-out benchmark (bench/fanout.ts forks a few):
+ * One client process of the fan-out benchmark (bench/fanout.bench.ts forks a few):
  * it opens its share of Watch streams, one HTTP/2 connection each as a
  * runtime would, and reports when each stream received what. It speaks the
  * Connect streaming protocol by hand and reads only the head of each message

@@ -6,7 +6,7 @@
  * database, no auth, no framework: what remains is HTTP/2 framing, syscalls
  * and the clients' own cost, which the real server pays as well.
  *
- * Forked by bench/fanout.ts; talks to it over IPC:
+ * Forked by bench/fanout.bench.ts; talks to it over IPC:
  *   (start)  → listening { port }
  *   fire     → fired { at }    `at`: wall-clock ms just before the first write
  */
@@ -27,7 +27,7 @@ function frameOf(message: WatchResponse): Buffer {
   return frame;
 }
 
-/** The same shape and size as the change the real server sends for bench/fanout.ts's put. */
+/** The same shape and size as the change the real server sends for bench/fanout.bench.ts's put. */
 function changeAt(revision: number): WatchResponse {
   const now = { seconds: BigInt(Math.floor(Date.now() / 1000)), nanos: 0 };
   return create(WatchResponseSchema, {

@@ -1,5 +1,5 @@
 /**
- * The attacker of bench/login-bench.ts, in a process of its own so that its
+ * The attacker of bench/login.bench.ts, in a process of its own so that its
  * event loop is not the one measuring other people's latency: a closed loop of
  * wrong passwords against a few accounts, ignoring every retry delay the
  * server asks for (as an attacker would). Bounded by count and time.
@@ -8,7 +8,7 @@
  * same concurrency: the control that tells what any flood of cheap calls
  * costs the others from what the login path adds to it. `--call
  * list-credentials --token T` lists credentials with a token: a runaway
- * runtime flooding its tenant's request rate (bench/noisy-tenant.ts).
+ * runtime flooding its tenant's request rate (bench/noisy-tenant.bench.ts).
  *
  *   node --import tsx --conditions=source bench/login-flood.ts \
  *     --url URL --emails A[,B…] --tenant SLUG --concurrency N --ms MS [--call login|server-info|list-credentials] [--token T]

@@ -37,7 +37,7 @@ export interface ServerEnvironmentOptions {
 /**
  * Benches drive one token far past the default request rates and streams: these put the limits out of reach
  * (the largest value a limit takes). The check still runs on every call (limits/limiter.ts), it just never
- * refuses; bench/noisy-tenant.ts sets its tenants' own.
+ * refuses; bench/noisy-tenant.bench.ts sets its tenants' own.
  */
 export const BENCH_LIMITS: Record<string, string> = {
   ...Object.fromEntries(

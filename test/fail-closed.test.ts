@@ -117,8 +117,9 @@ describe("access declarations fail closed", () => {
       rules: new Map(),
       verifier: { verify: unreachable, lookups: 0, flushLastUsed: async () => {}, close: async () => {} },
       directory: { find: unreachable, close: () => {} },
+      limiter: { admitRequest: unreachable },
     });
-    const ctx: RequestContext = { requestId: "fail-closed" };
+    const ctx: RequestContext = { requestId: "fail-closed", peer: "127.0.0.1", userAgent: "" };
     await expect(authorize(ctx, "engine.cloud.v1.FailClosedProbeService/Undeclared", new Headers())).rejects.toMatchObject({
       kind: "permission_denied",
       reason: "PERMISSION_DENIED",

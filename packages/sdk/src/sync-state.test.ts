@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CredentialSchema, type Credential, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
 import { createSyncState, type SyncState } from "./sync-state.js";
@@ -9,7 +9,7 @@ const ids = {
   shared: "00000000-0000-4000-8000-000000000003",
 };
 
-const cred = (id: string, provider: string, revision: bigint, extra: Partial<Credential> = {}) =>
+const cred = (id: string, provider: string, revision: bigint, extra: MessageInitShape<typeof CredentialSchema> = {}) =>
   create(CredentialSchema, { id, provider, alias: "default", project: "acme", revision, ...extra });
 
 const event = {

@@ -211,7 +211,8 @@ export async function createChangeFeed(
   };
 }
 
-function encodeBatches(header: Omit<Batch, "e">, events: ChangeEvent[]): string[] {
+/** A batch as NOTIFY payloads, each under PostgreSQL's limit, the events in order; exported for its unit test. */
+export function encodeBatches(header: Omit<Batch, "e">, events: ChangeEvent[]): string[] {
   const head = JSON.stringify(header).slice(0, -1) + ',"e":[';
   const out: string[] = [];
   let parts: string[] = [];
@@ -230,7 +231,7 @@ function encodeBatches(header: Omit<Batch, "e">, events: ChangeEvent[]): string[
   return out;
 }
 
-function decodeBatch(payload: string): Batch | undefined {
+export function decodeBatch(payload: string): Batch | undefined {
   try {
     const v = JSON.parse(payload);
     return typeof v?.o === "string" && Array.isArray(v.e) ? v : undefined;

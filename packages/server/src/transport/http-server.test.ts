@@ -221,7 +221,10 @@ describe("connection limits", () => {
       fourth.on("error", () => {});
       expect(await closedWithin(fourth, 3_000)).toBe(true);
 
-      const other = http2.connect(`http://127.0.0.1:${port}`, { localAddress: "127.0.0.2" });
+      // The session's own socket, so that it leaves from a second loopback address.
+      const other = http2.connect(`http://127.0.0.1:${port}`, {
+        createConnection: () => net.connect({ port, host: "127.0.0.1", localAddress: "127.0.0.2" }),
+      });
       sessions.push(other);
       expect(await h2Check(other)).toBe("0");
 

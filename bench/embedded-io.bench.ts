@@ -15,7 +15,7 @@
  *   reads    ListTokens one after another (a database read per call): the
  *            cost of the hop to the worker thread.
  *
- *   npx tsx --conditions=source bench/embedded-io.ts [flags]   (build first: npm run build)
+ *   npx tsx --conditions=source bench/embedded-io.bench.ts [flags]   (build first: npm run build)
  *
  * Loopback only; every loop bounded by time and count. Figures, no assertions.
  */
@@ -29,7 +29,7 @@ import { percentile, runClosedLoop, summarize } from "./load.js";
 import { fmt } from "./print.js";
 import { newServerSecrets, startServerProcess, type ServerProcess } from "./server-process.js";
 
-const USAGE = `usage: npx tsx --conditions=source bench/embedded-io.ts [flags]
+const USAGE = `usage: npx tsx --conditions=source bench/embedded-io.bench.ts [flags]
   --modes LIST     thread:fsync pairs (default main:off,main:on,worker:off,worker:on; main:off is the old default)
   --writers N      writers in flight (default 4)
   --seconds N      length of each measured phase (default 5)

@@ -13,7 +13,7 @@
  * commits, i.e. B/A ≥ 0.9. Rounds are interleaved A, B, C, A, B, C… so load
  * from anything else on the machine falls on all three alike.
  *
- *   npx tsx --conditions=source bench/write-throughput.ts [--postgres URL] [flags]
+ *   npx tsx --conditions=source bench/write-throughput.bench.ts [--postgres URL] [flags]
  *
  * With --postgres it creates its own database on that server (bench_w_<random>)
  * and drops it at the end; without, it runs on PGlite in a temporary
@@ -41,7 +41,7 @@ import { CHANGE_CHANNEL, createChangeFeed, type ChangeEvent } from "../packages/
 import { systemScope, withTenant } from "../packages/server/src/store/with-tenant.js";
 import { percentile, runClosedLoop, summarize, type LoadRun, type LoadSummary } from "./load.js";
 
-const USAGE = `usage: npx tsx --conditions=source bench/write-throughput.ts [flags]
+const USAGE = `usage: npx tsx --conditions=source bench/write-throughput.bench.ts [flags]
   --postgres URL      run on PostgreSQL (a fresh database bench_w_<random> on that server, dropped after); default PGlite
   --concurrency LIST  writers in flight, closed loop (default 1,8,32)
   --tenants LIST      tenant layouts: writers spread over this many tenants (default 8,1)

@@ -6,7 +6,7 @@
  * reach shows what the same flood costs when nothing turns it away. Prints
  * plain tables; docs/BENCHMARKS.md ("Limits: a noisy tenant") records a run.
  *
- *   npx tsx --conditions=source bench/noisy-tenant.ts [--postgres URL] [flags]
+ *   npx tsx --conditions=source bench/noisy-tenant.bench.ts [--postgres URL] [flags]
  *
  * The server runs as its own process; the flood runs in a third
  * (bench/login-flood.ts --call list-credentials), ignoring every retry hint, as a
@@ -17,7 +17,7 @@ import { spawnSync } from "node:child_process";
 import { availableParallelism, loadavg } from "node:os";
 import { parseBenchFlags } from "./bench-flags.js";
 
-const USAGE = `usage: tsx --conditions=source bench/noisy-tenant.ts [flags]
+const USAGE = `usage: tsx --conditions=source bench/noisy-tenant.bench.ts [flags]
   --postgres URL          run on a fresh database on that PostgreSQL server (default: PGlite)
   --rounds N              rounds of three windows: no flood, the limited flood, the control flood (default 3)
   --window-ms MS          length of each window (default 8000)

@@ -4,7 +4,7 @@
  * measured in the same run. Prints plain tables; docs/BENCHMARKS.md ("People:
  * login") records a run and reads it.
  *
- *   npx tsx --conditions=source bench/login-bench.ts [--postgres URL] [flags]
+ *   npx tsx --conditions=source bench/login.bench.ts [--postgres URL] [flags]
  *
  * The server runs as its own process, as in production; the flood runs in a
  * third process (bench/login-flood.ts), so neither the attacker's event loop
@@ -33,7 +33,7 @@ import { assertNoErrors, percentile, runClosedLoop, type LoadRun } from "./load.
 import { fmt } from "./print.js";
 import { newServerSecrets, processCpuMs, REPO_ROOT, startServerProcess, type ServerSecrets } from "./server-process.js";
 
-const USAGE = `usage: tsx --conditions=source bench/login-bench.ts [flags]
+const USAGE = `usage: tsx --conditions=source bench/login.bench.ts [flags]
   --postgres URL          run on a fresh database on that PostgreSQL server (default: PGlite)
   --log-n LIST            scrypt costs (log2 N) to measure login throughput at, each on a fresh server;
                           the flood runs at the first (default 17,14; 17 is the production default)

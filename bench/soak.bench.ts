@@ -5,7 +5,7 @@
  * ended and reconnected, the write latency and errors, and the server's
  * resident memory, so a leak or a slow drift shows as a trend, not a point.
  *
- *   npx tsx --conditions=source bench/soak.ts [--postgres URL] [flags]
+ *   npx tsx --conditions=source bench/soak.bench.ts [--postgres URL] [flags]
  *
  * The full run is 5,000 streams and 200 writes/s for 10 minutes; `ulimit -n`
  * must be above the stream count. Loopback only; every wait is bounded.
@@ -29,7 +29,7 @@ const { newServerSecrets, startServerProcess } = await import("./server-process.
 const { ClientFleet } = await import("./client-fleet.js");
 const { wallClockMs } = await import("./fanout-client.js");
 
-const USAGE = `usage: tsx --conditions=source bench/soak.ts [flags]
+const USAGE = `usage: tsx --conditions=source bench/soak.bench.ts [flags]
   --postgres URL     run on PostgreSQL (a fresh database on that server, dropped after); default PGlite
   --streams N        Watch streams held open, one HTTP/2 connection each (default 5000)
   --rate N           credential writes per second (default 200)

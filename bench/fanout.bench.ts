@@ -7,7 +7,7 @@
  * bench/floor-server.ts) and connect-node's stock streaming path run in the
  * same run, against the same client processes.
  *
- *   npx tsx --conditions=source bench/fanout.ts [--postgres URL] [flags]
+ *   npx tsx --conditions=source bench/fanout.bench.ts [--postgres URL] [flags]
  *
  * Loopback only; every wait is bounded. 5,000 runtimes need 5,000 sockets in
  * the server process and as many across the clients: `ulimit -n` must be
@@ -25,7 +25,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
-const USAGE = `usage: tsx --conditions=source bench/fanout.ts [flags]
+const USAGE = `usage: tsx --conditions=source bench/fanout.bench.ts [flags]
   --postgres URL     run on PostgreSQL (a fresh database on that server, dropped after); default PGlite
   --only LIST        fanout,stock,floor,writes,catchup,storm (default: all)
   --sizes LIST       watching runtimes per fan-out table (default 1000,5000)
