@@ -3,8 +3,8 @@ import { homedir } from "node:os";
 import { text } from "node:stream/consumers";
 import type { CloudClient } from "@engine-cloud/sdk";
 import { createCloudClient } from "@engine-cloud/sdk/node";
-import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLine, type CliEnv } from "./args.js";
-import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./command.js";
+import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLine, type CliEnv } from "./framework/args.js";
+import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./framework/command.js";
 import { authCommands } from "./commands/auth.js";
 import { credentialCommands } from "./commands/credential.js";
 import { keysCommands } from "./commands/keys.js";
@@ -19,7 +19,7 @@ import { tenantCommands } from "./commands/tenant.js";
 import { tokenCommands } from "./commands/token.js";
 import { userCommands } from "./commands/user.js";
 import { whoamiCommand } from "./commands/whoami.js";
-import { resolveCredential, type ResolvedCredential } from "./credentials.js";
+import { resolveCredential, type ResolvedCredential } from "./sign-in/bearer-source.js";
 import {
   formatCommandHelp,
   formatGroupHelp,
@@ -28,12 +28,12 @@ import {
   mainUsage,
   programName,
   synopsis,
-} from "./help.js";
-import { createOutput, formatJson, type Writer } from "./output.js";
-import { exitCodes, reportError, type ErrorContext } from "./report-error.js";
-import { configDirOf, readSessionFile } from "./session-file.js";
-import { createTerminalPrompter, type Prompter } from "./terminal-prompt.js";
-import { UsageError } from "./usage-error.js";
+} from "./framework/help.js";
+import { createOutput, formatJson, type Writer } from "./framework/output.js";
+import { exitCodes, reportError, type ErrorContext } from "./framework/report-error.js";
+import { configDirOf, readSessionFile } from "./sign-in/session-file.js";
+import { createTerminalPrompter, type Prompter } from "./sign-in/terminal-prompt.js";
+import { UsageError } from "./framework/usage-error.js";
 
 /** What the CLI touches of the outside world; tests pass their own. */
 export interface CliIo {

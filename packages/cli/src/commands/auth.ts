@@ -4,10 +4,10 @@ import {
   RevokeSessionResponseSchema,
   type Session,
 } from "@engine-cloud/api";
-import { askPasswords, passwordStdinOption } from "../ask.js";
-import { defineCommand, type CommandGroup } from "../command.js";
-import { programName } from "../help.js";
-import { formatRelative, formatTable } from "../output.js";
+import { askPasswords, passwordStdinOption } from "../sign-in/ask.js";
+import { defineCommand, type CommandGroup } from "../framework/command.js";
+import { programName } from "../framework/help.js";
+import { formatRelative, formatTable } from "../framework/output.js";
 
 const sessions = defineCommand({
   name: "sessions",

@@ -10,20 +10,20 @@ import {
   type CredentialType,
   type GetCredentialRequestSchema,
 } from "@engine-cloud/api";
-import { defineCommand, type CommandContext, type CommandGroup } from "../command.js";
+import { defineCommand, type CommandContext, type CommandGroup } from "../framework/command.js";
 import {
   formatCredentialProject,
   formatCredentialRef,
   formatNamedValues,
   hideSecretValues,
   parseCredentialRef,
-} from "../credential-format.js";
-import { enumLabel, enumLabels, parseEnumLabel } from "../enum-label.js";
-import { parseKeyValues } from "../key-value.js";
-import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
-import { collectPages } from "../pages.js";
-import { UsageError } from "../usage-error.js";
-import { parseWholeNumber } from "../whole-number.js";
+} from "../parse/credential-format.js";
+import { enumLabel, enumLabels, parseEnumLabel } from "../parse/enum-label.js";
+import { parseKeyValues } from "../parse/key-value.js";
+import { formatFields, formatInstant, formatRelative, formatTable } from "../framework/output.js";
+import { collectPages } from "../framework/pages.js";
+import { UsageError } from "../framework/usage-error.js";
+import { parseWholeNumber } from "../parse/whole-number.js";
 
 const refArg = "provider[/alias]";
 

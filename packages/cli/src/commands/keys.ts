@@ -1,5 +1,5 @@
 import { RotateRootKeyResponseSchema } from "@engine-cloud/api";
-import { defineCommand, type CommandGroup } from "../command.js";
+import { defineCommand, type CommandGroup } from "../framework/command.js";
 
 const rotateRoot = defineCommand({
   name: "rotate-root",

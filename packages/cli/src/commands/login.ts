@@ -1,8 +1,8 @@
 import { WhoAmIResponseSchema } from "@engine-cloud/api";
-import { askPasswords, flagOrAsk, passwordStdinOption } from "../ask.js";
-import { defineCommand, type CommandContext } from "../command.js";
-import { readSessionFile, type StoredSession } from "../session-file.js";
-import { describeSignedIn, storedSessionClient, storeSession } from "../stored-session.js";
+import { askPasswords, flagOrAsk, passwordStdinOption } from "../sign-in/ask.js";
+import { defineCommand, type CommandContext } from "../framework/command.js";
+import { readSessionFile, type StoredSession } from "../sign-in/session-file.js";
+import { describeSignedIn, storedSessionClient, storeSession } from "../sign-in/stored-session.js";
 
 /** How long ending a replaced session may take; it is a courtesy, and the old server may be gone. */
 const END_REPLACED_SESSION_TIMEOUT_MS = 5_000;

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { LogoutResponseSchema } from "@engine-cloud/api";
 import { Code, describeCloudError } from "@engine-cloud/sdk";
-import { defineCommand } from "../command.js";
-import { deleteSessionFile, readSessionFile, SessionFileUnreadable, sessionFilePath } from "../session-file.js";
-import { storedSessionClient } from "../stored-session.js";
+import { defineCommand } from "../framework/command.js";
+import { deleteSessionFile, readSessionFile, SessionFileUnreadable, sessionFilePath } from "../sign-in/session-file.js";
+import { storedSessionClient } from "../sign-in/stored-session.js";
 
 export const logoutCommand = defineCommand({
   name: "logout",

@@ -1,5 +1,5 @@
-import type { PassthroughCommand } from "../command.js";
-import { runServerEntryPoint } from "../server-entry-point.js";
+import type { PassthroughCommand } from "../framework/command.js";
+import { runServerEntryPoint } from "../framework/server-entry-point.js";
 
 export const migrateCommand: PassthroughCommand = {
   name: "migrate",

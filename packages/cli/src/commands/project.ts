@@ -10,10 +10,10 @@ import {
   type Project,
 } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import { defineCommand, type Command, type CommandGroup } from "../command.js";
-import { enumLabel } from "../enum-label.js";
-import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
-import { collectPages } from "../pages.js";
+import { defineCommand, type Command, type CommandGroup } from "../framework/command.js";
+import { enumLabel } from "../parse/enum-label.js";
+import { formatFields, formatInstant, formatRelative, formatTable } from "../framework/output.js";
+import { collectPages } from "../framework/pages.js";
 
 /** allow and deny: set a project's policy, creating its row if needed. */
 function setPolicyCommand<Desc extends DescMessage>(spec: {

@@ -1,6 +1,6 @@
 import { GetServerInfoResponseSchema } from "@engine-cloud/api";
-import { defineCommand } from "../command.js";
-import { formatFields } from "../output.js";
+import { defineCommand } from "../framework/command.js";
+import { formatFields } from "../framework/output.js";
 
 export const statusCommand = defineCommand({
   name: "status",

@@ -8,15 +8,15 @@ import {
   type Tombstone,
   type WatchResponse,
 } from "@engine-cloud/api";
-import { defineCommand, type CommandGroup } from "../command.js";
+import { defineCommand, type CommandGroup } from "../framework/command.js";
 import {
   formatCredentialProject,
   formatCredentialRef,
   formatNamedValues,
   hideSecretValues,
-} from "../credential-format.js";
-import { programName } from "../help.js";
-import { parseWholeNumber } from "../whole-number.js";
+} from "../parse/credential-format.js";
+import { programName } from "../framework/help.js";
+import { parseWholeNumber } from "../parse/whole-number.js";
 
 const streamOptions = {
   project: {

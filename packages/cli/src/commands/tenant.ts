@@ -18,14 +18,14 @@ import {
   type TenantLimitsUsage,
 } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import { defineCommand, type Command, type CommandGroup } from "../command.js";
-import { enumLabel } from "../enum-label.js";
-import { parseKeyValues } from "../key-value.js";
-import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
-import { collectPages } from "../pages.js";
-import { describeSignedIn, requireStoredSession, storedSessionClient, storeSession } from "../stored-session.js";
-import { UsageError } from "../usage-error.js";
-import { parseWholeNumber } from "../whole-number.js";
+import { defineCommand, type Command, type CommandGroup } from "../framework/command.js";
+import { enumLabel } from "../parse/enum-label.js";
+import { parseKeyValues } from "../parse/key-value.js";
+import { formatFields, formatInstant, formatRelative, formatTable } from "../framework/output.js";
+import { collectPages } from "../framework/pages.js";
+import { describeSignedIn, requireStoredSession, storedSessionClient, storeSession } from "../sign-in/stored-session.js";
+import { UsageError } from "../framework/usage-error.js";
+import { parseWholeNumber } from "../parse/whole-number.js";
 
 /** The verbs that take one tenant (slug or id) and answer with it. */
 function tenantCommand<Desc extends DescMessage>(spec: {

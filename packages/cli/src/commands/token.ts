@@ -9,12 +9,12 @@ import {
   TokenKindSchema,
   type Token,
 } from "@engine-cloud/api";
-import { defineCommand, type CommandGroup } from "../command.js";
-import { parseExpiry } from "../duration.js";
-import { enumLabel, enumLabels, parseEnumLabel } from "../enum-label.js";
-import { formatFields, formatInstant, formatRelative, formatTable } from "../output.js";
-import { collectPages } from "../pages.js";
-import { UsageError } from "../usage-error.js";
+import { defineCommand, type CommandGroup } from "../framework/command.js";
+import { parseExpiry } from "../parse/duration.js";
+import { enumLabel, enumLabels, parseEnumLabel } from "../parse/enum-label.js";
+import { formatFields, formatInstant, formatRelative, formatTable } from "../framework/output.js";
+import { collectPages } from "../framework/pages.js";
+import { UsageError } from "../framework/usage-error.js";
 
 const add = defineCommand({
   name: "add",

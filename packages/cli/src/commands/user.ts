@@ -14,13 +14,13 @@ import {
   type Role,
 } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import { askPasswords, passwordStdinOption } from "../ask.js";
-import { defineCommand, type CommandContext, type CommandGroup } from "../command.js";
-import { enumLabel, enumLabels, parseEnumLabel } from "../enum-label.js";
-import { programName } from "../help.js";
-import { formatRelative, formatTable } from "../output.js";
-import { collectPages } from "../pages.js";
-import { UsageError } from "../usage-error.js";
+import { askPasswords, passwordStdinOption } from "../sign-in/ask.js";
+import { defineCommand, type CommandContext, type CommandGroup } from "../framework/command.js";
+import { enumLabel, enumLabels, parseEnumLabel } from "../parse/enum-label.js";
+import { programName } from "../framework/help.js";
+import { formatRelative, formatTable } from "../framework/output.js";
+import { collectPages } from "../framework/pages.js";
+import { UsageError } from "../framework/usage-error.js";
 
 const memberArg = "user-id|email";
 

@@ -1,9 +1,9 @@
 import { TokenKind, TokenKindSchema, WhoAmIResponseSchema, type WhoAmIResponse } from "@engine-cloud/api";
-import { defineCommand } from "../command.js";
-import { describeCredentialSource } from "../credentials.js";
-import { enumLabel } from "../enum-label.js";
-import { formatFields } from "../output.js";
-import { sessionFilePath } from "../session-file.js";
+import { defineCommand } from "../framework/command.js";
+import { describeCredentialSource } from "../sign-in/bearer-source.js";
+import { enumLabel } from "../parse/enum-label.js";
+import { formatFields } from "../framework/output.js";
+import { sessionFilePath } from "../sign-in/session-file.js";
 
 export const whoamiCommand = defineCommand({
   name: "whoami",

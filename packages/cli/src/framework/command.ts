@@ -1,8 +1,8 @@
 import type { CloudClient } from "@engine-cloud/sdk";
 import type { GlobalOptions, OptionSpecs, OptionValues, ParsedOptions } from "./args.js";
-import type { ResolvedCredential } from "./credentials.js";
+import type { ResolvedCredential } from "../sign-in/bearer-source.js";
 import type { Output } from "./output.js";
-import type { Prompter } from "./terminal-prompt.js";
+import type { Prompter } from "../sign-in/terminal-prompt.js";
 
 /** What a command runs with. */
 export interface CommandContext {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 import { parseWholeNumber } from "./whole-number.js";
 
 describe("parseWholeNumber", () => {

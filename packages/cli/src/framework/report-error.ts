@@ -1,7 +1,7 @@
 import { Code, ConnectError, describeCloudError } from "@engine-cloud/sdk";
-import { missingCredentialHint, type ResolvedCredential } from "./credentials.js";
+import { missingCredentialHint, type ResolvedCredential } from "../sign-in/bearer-source.js";
 import { formatJson, type Writer } from "./output.js";
-import { PromptInterrupted } from "./terminal-prompt.js";
+import { PromptInterrupted } from "../sign-in/terminal-prompt.js";
 import { UsageError } from "./usage-error.js";
 
 /** What the dispatcher knew when the error happened; filled in as the line is read. */

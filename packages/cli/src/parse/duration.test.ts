@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseDuration, parseExpiry } from "./duration.js";
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 const now = new Date("2026-11-22T18:00:00Z");
 

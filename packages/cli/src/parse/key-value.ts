@@ -1,4 +1,4 @@
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 /**
  * Reads one `name=value` flag value. It splits at the first "=", so values may hold "=" themselves (base64

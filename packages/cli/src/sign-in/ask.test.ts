@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { askPasswords, passwordsFromStdin } from "./ask.js";
-import type { CommandContext } from "./command.js";
+import type { CommandContext } from "../framework/command.js";
 import type { Prompter } from "./terminal-prompt.js";
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 /** A context whose terminal answers with `answers`, in order. */
 function contextAnswering(answers: string[], interactive = true): CommandContext {

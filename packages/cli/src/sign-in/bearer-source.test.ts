@@ -1,6 +1,6 @@
 import { Code, type CloudErrorDetails } from "@engine-cloud/sdk";
 import { describe, expect, it } from "vitest";
-import { missingCredentialHint, resolveCredential, sameServer, type CredentialInputs } from "./credentials.js";
+import { missingCredentialHint, resolveCredential, sameServer, type CredentialInputs } from "./bearer-source.js";
 import type { StoredSession } from "./session-file.js";
 
 const server = "http://127.0.0.1:7070";

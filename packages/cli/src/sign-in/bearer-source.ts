@@ -1,6 +1,6 @@
 import { Code, type CloudErrorDetails } from "@engine-cloud/sdk";
-import type { CliEnv } from "./args.js";
-import { programName } from "./help.js";
+import type { CliEnv } from "../framework/args.js";
+import { programName } from "../framework/help.js";
 import type { StoredSession } from "./session-file.js";
 
 /** Where the credential of a run came from. */

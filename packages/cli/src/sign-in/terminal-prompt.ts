@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline";
 import { StringDecoder } from "node:string_decoder";
-import { applySecretKeys } from "./secret-keys.js";
+import { applySecretKeys } from "../parse/secret-keys.js";
 
 /** Asks the person at the terminal. Questions go to stderr, so stdout stays the command's result. */
 export interface Prompter {

@@ -1,4 +1,4 @@
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 // Digits only: Number() would also take "1e3", "0x10", " 7 " and "", and BigInt() most of those.
 const digits = /^\d+$/;

@@ -1,6 +1,6 @@
-import type { OptionSpec } from "./args.js";
-import type { CommandContext } from "./command.js";
-import { UsageError } from "./usage-error.js";
+import type { OptionSpec } from "../framework/args.js";
+import type { CommandContext } from "../framework/command.js";
+import { UsageError } from "../framework/usage-error.js";
 
 export interface PasswordQuestion {
   prompt: string;

@@ -1,7 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Session, WhoAmIResponse } from "@engine-cloud/api";
-import type { CommandContext } from "./command.js";
-import { programName } from "./help.js";
+import type { CommandContext } from "../framework/command.js";
+import { programName } from "../framework/help.js";
 import { readSessionFile, sessionFilePath, writeSessionFile, type StoredSession } from "./session-file.js";
 
 /** A session the server just opened (Login, SwitchTenant): its token is shown once, to us. */

@@ -1,6 +1,6 @@
 import { clone } from "@bufbuild/protobuf";
 import { CredentialSchema, type Credential } from "@engine-cloud/api";
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 /** A credential's name on the command line: `<provider>[/<alias>]`. */
 export interface CredentialRef {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseKeyValue, parseKeyValues } from "./key-value.js";
-import { UsageError } from "./usage-error.js";
+import { UsageError } from "../framework/usage-error.js";
 
 describe("parseKeyValue", () => {
   it("splits a name from its value", () => {

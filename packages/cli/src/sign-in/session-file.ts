@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { chmod, mkdir, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import type { CliEnv } from "./args.js";
+import type { CliEnv } from "../framework/args.js";
 
 /** What `engine-cloud login` keeps between runs. Field names are the file's, stable across versions. */
 export interface StoredSession {
