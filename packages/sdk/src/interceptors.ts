@@ -4,7 +4,7 @@ import { connectionLossAsUnavailable } from "./errors.js";
 
 /** Who a client calls as. */
 export interface CloudCallerOptions {
-  /** Bearer credential: an API token (or, later, a session token). */
+  /** Bearer credential: an API token, or a person's session token (from Login). */
   token?: string;
   /** For platform administrators: the tenant (slug or id) to act in. */
   tenant?: string;
