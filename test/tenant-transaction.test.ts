@@ -114,6 +114,18 @@ describe("withTenant", () => {
     expect([ran, await projectCount(scope.tenantId)]).toEqual([false, before]);
   });
 
+  it("takes the signal from the request's origin: a scope built from a request rolls back once its caller is gone", async () => {
+    const before = await projectCount(scope.tenantId);
+    const gone = new AbortController();
+    await expect(
+      withTenant(storage.db, { ...scope, signal: gone.signal }, async ({ tx, tenantId }) => {
+        await addProject(tx, tenantId, "abandoned-by-request");
+        gone.abort(new Error("request cancelled"));
+      }),
+    ).rejects.toThrow("request cancelled");
+    expect(await projectCount(scope.tenantId)).toBe(before);
+  });
+
   it("confines the transaction to its tenant", async () => {
     await withTenant(storage.db, { ...scope, tenantId: otherTenant }, ({ tx, tenantId }) => addProject(tx, tenantId, "theirs"));
     const visible = await withTenant(storage.db, scope, ({ tx }) => tx.selectFrom("projects").select("tenant_id").execute());

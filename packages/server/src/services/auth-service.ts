@@ -53,7 +53,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const request = requestMetaOf(ctx);
       const user = await checkPassword(req.email, req.password, request.peer);
       const actor = { kind: "user", id: user.id, authMethod: "password" } as const;
-      const opened = await withPlatform(db, { actor, request }, async (t) => {
+      const opened = await withPlatform(db, { actor, request, signal: ctx.signal }, async (t) => {
         await recordLoginSuccess(t.tx, user.id);
         const opened = await sessionIn(t, user.id, req.tenant);
         if (!opened) throw loginFailed();

@@ -9,6 +9,12 @@ export const APP_ROLE = "engine_app";
 export interface TxOrigin {
   actor: Actor;
   request?: RequestMeta;
+  /**
+   * The request's signal, when the work is a request's: once the caller has
+   * gone, the transaction rolls back instead of committing a write nobody was
+   * told of (TxOptions.signal, when given, wins).
+   */
+  signal?: AbortSignal;
 }
 
 /** A tenant transaction's scope: its tenant and its origin. */
@@ -122,7 +128,7 @@ async function run<T>(
   options: TxOptions,
   body: (tx: Transaction<Database>, base: WriteTx) => Promise<T>,
 ): Promise<T> {
-  const { signal } = options;
+  const signal = options.signal ?? origin.signal;
   signal?.throwIfAborted();
   const after: Array<() => unknown> = [];
   const pending: AuditRecord[] = [];

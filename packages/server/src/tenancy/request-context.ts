@@ -45,7 +45,7 @@ export function requestMetaOf(ctx: HandlerContext): RequestMeta {
 
 /** Who a platform RPC's transaction works for: its caller, from its request. */
 export function originOf(ctx: HandlerContext): TxOrigin {
-  return { actor: actorOf(callerOf(ctx)), request: requestMetaOf(ctx) };
+  return { actor: actorOf(callerOf(ctx)), request: requestMetaOf(ctx), signal: ctx.signal };
 }
 
 /** A tenant-scoped RPC's transaction scope: its tenant, caller and request. */
