@@ -1,12 +1,22 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CredentialKeySchema, CredentialSchema, CredentialType } from "@engine-cloud/api";
+import { CACHE_V1_CONTENTS, CACHE_V1_FILE, CACHE_V1_KEY } from "../testdata/cache-v1.js";
+import {
+  CredentialKeySchema,
+  CredentialSchema,
+  CredentialType,
+  ProjectSchema,
+  ProjectState,
+  ResourceKind,
+  SyncedResourceSchema,
+} from "@engine-cloud/api";
 import {
   CacheCorruptError,
+  CacheVersionError,
   readLocalCache,
   serverFingerprint,
   writeLocalCache,
@@ -131,5 +141,54 @@ describe("local credential cache", () => {
     const first = readFileSync(file);
     await writeLocalCache(file, key, contents());
     expect(readFileSync(file).equals(first)).toBe(false);
+  });
+});
+
+describe("local cache format", () => {
+  /** The byte after the magic: the file's format. */
+  const FORMAT_BYTE = 4;
+
+  it("reads a cache written by the SDK before resource kinds (format 1) with the same credentials and revision", async () => {
+    copyFileSync(CACHE_V1_FILE, file);
+    expect(readFileSync(file)[FORMAT_BYTE]).toBe(1);
+    expect(await readLocalCache(file, CACHE_V1_KEY, "acme")).toEqual(CACHE_V1_CONTENTS);
+  });
+
+  it("upgrades a format-1 cache to format 2 when it is next written", async () => {
+    copyFileSync(CACHE_V1_FILE, file);
+    await writeLocalCache(file, CACHE_V1_KEY, (await readLocalCache(file, CACHE_V1_KEY, "acme"))!);
+    expect(readFileSync(file)[FORMAT_BYTE]).toBe(2);
+    expect(await readLocalCache(file, CACHE_V1_KEY, "acme")).toEqual(CACHE_V1_CONTENTS);
+  });
+
+  it("keeps resources of other kinds and the kinds they are complete for", async () => {
+    const project = create(ProjectSchema, { name: "acme", state: ProjectState.DENIED, updatedBy: "token:1" });
+    const withProject: LocalCacheContents = {
+      ...contents(),
+      kinds: [ResourceKind.CREDENTIAL, ResourceKind.PROJECT],
+      resources: [create(SyncedResourceSchema, { resource: { case: "project", value: project } })],
+    };
+    await writeLocalCache(file, key, withProject);
+    expect(await readLocalCache(file, key, "acme")).toEqual(withProject);
+  });
+
+  it("refuses a cache in a newer format with a CacheVersionError, and leaves the file as it was", async () => {
+    await writeLocalCache(file, key, contents());
+    const raw = readFileSync(file);
+    raw[FORMAT_BYTE] = 3;
+    writeFileSync(file, raw);
+    const err = await readLocalCache(file, key, "acme").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CacheVersionError);
+    expect(err).toMatchObject({ reason: "CACHE_FORMAT_NEWER", format: 3, supported: 2, path: file });
+    expect((err as Error).message).toMatch(/left as it is/);
+    expect(readFileSync(file).equals(raw)).toBe(true);
+  });
+
+  it("refuses a current file relabelled as format 1: the format byte is authenticated", async () => {
+    await writeLocalCache(file, key, contents());
+    const raw = readFileSync(file);
+    raw[FORMAT_BYTE] = 1;
+    writeFileSync(file, raw);
+    await expectUnreadable(readLocalCache(file, key, "acme"));
   });
 });

@@ -12,6 +12,7 @@ export { CLOUD_ENV, CloudConfigError, readCloudEnv, type CloudEnv } from "./clou
 export { defaultCacheKeyFile, loadCacheKey, parseCacheKey, type CacheKeySource } from "./cache-key.js";
 export {
   CacheCorruptError,
+  CacheVersionError,
   defaultCachePath,
   readLocalCache,
   writeLocalCache,
@@ -19,7 +20,7 @@ export {
   type LocalCacheContents,
 } from "./local-cache.js";
 export type { BackoffOptions } from "./backoff-delay.js";
-export type { SyncChange } from "./sync-state.js";
+export type { KnownResourceKind, ResourceChange, ResourceOfKind, SyncChange } from "./sync-state.js";
 export {
   createSyncProvider,
   SERVER_HEARTBEAT_INTERVAL_MS,

@@ -1,17 +1,22 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CACHE_V1_FILE, CACHE_V1_KEY, CACHE_V1_SERVER } from "../testdata/cache-v1.js";
+import { CloudConfigError } from "./cloud-env.js";
 import {
-  CredentialSchema,
   type Credential,
+  CredentialSchema,
+  ProjectSchema,
+  ProjectState,
+  ResourceKind,
   SyncService,
-  WatchResponseSchema,
   type WatchRequest,
   type WatchResponse,
+  WatchResponseSchema,
 } from "@engine-cloud/api";
 import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { readLocalCache, serverFingerprint, writeLocalCache } from "./local-cache.js";
@@ -32,6 +37,17 @@ const ev = {
     create(WatchResponseSchema, { revision, event: { case: "delete", value: { id: ID(n) } } }),
   caughtUp: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "caughtUp", value: {} } }),
   heartbeat: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "heartbeat", value: {} } }),
+  /** A stream that names kinds sends every resource in one oneof. */
+  credential: (c: Credential) =>
+    create(WatchResponseSchema, {
+      revision: c.revision,
+      event: { case: "upsertResource", value: { resource: { case: "credential", value: c } } },
+    }),
+  project: (name: string, state: ProjectState, revision: bigint) =>
+    create(WatchResponseSchema, {
+      revision,
+      event: { case: "upsertResource", value: { resource: { case: "project", value: create(ProjectSchema, { name, state }) } } },
+    }),
 };
 
 /** One Watch call the fake server is serving: the test sends its events or ends it. */
@@ -294,5 +310,127 @@ describe("sync provider", () => {
     expect(Date.now() - started).toBeLessThan(1000);
     await expect(synced).rejects.toThrow(/closed/);
     expect(p.status().state).toBe("offline");
+  });
+});
+
+describe("sync provider: resource kinds", () => {
+  const BOTH = [ResourceKind.CREDENTIAL, ResourceKind.PROJECT] as const;
+
+  /** Leaves the cache of a provider that synced both kinds up to revision 5 (Watch call 0). */
+  async function cacheBothKinds(state: ProjectState) {
+    const first = provider({ kinds: BOTH });
+    await first.start();
+    (await server.nextCall(0)).send(ev.reset(5n), ev.project("acme", state, 3n), ev.caughtUp(5n));
+    await first.waitForSync();
+    await first.close();
+  }
+
+  it("asks for no kinds by default, as runtimes always have", async () => {
+    await provider().start();
+    expect((await server.nextCall(0)).request.kinds).toEqual([]);
+  });
+
+  it("asks for the kinds it is given, each once", async () => {
+    await provider({ kinds: [ResourceKind.PROJECT, ResourceKind.CREDENTIAL, ResourceKind.PROJECT] }).start();
+    expect((await server.nextCall(0)).request.kinds).toEqual(BOTH);
+  });
+
+  it("refuses a kind it does not know before connecting", () => {
+    expect(() => provider({ kinds: [ResourceKind.UNSPECIFIED as ResourceKind.PROJECT] })).toThrow(CloudConfigError);
+  });
+
+  it("serves the resources of each kind it syncs, credentials through get() as before", async () => {
+    const p = provider({ kinds: BOTH });
+    await p.start();
+    (await server.nextCall(0)).send(
+      ev.reset(5n),
+      ev.project("acme", ProjectState.ALLOWED, 3n),
+      ev.credential(cred(1, "google", 4n)),
+      ev.caughtUp(5n),
+    );
+    await p.waitForSync();
+    expect(p.resources(ResourceKind.PROJECT).map((r) => [r.name, r.state])).toEqual([["acme", ProjectState.ALLOWED]]);
+    expect(p.get("google")?.id).toBe(ID(1));
+  });
+
+  it("announces other kinds to onResourceChange only, credentials to onChange only, a reset to both", async () => {
+    const p = provider({ kinds: BOTH });
+    const heard: string[] = [];
+    p.onChange((c) => heard.push(`change ${c.type}`));
+    p.onResourceChange((c) => heard.push(`resource ${c.type}`));
+    await p.start();
+    (await server.nextCall(0)).send(
+      ev.reset(5n),
+      ev.caughtUp(5n),
+      ev.project("acme", ProjectState.DENIED, 6n),
+      ev.credential(cred(1, "google", 7n)),
+    );
+    await nextChange(p, (c) => c.type === "upsert");
+    expect(heard).toEqual(["change reset", "resource reset", "resource upsertResource", "change upsert"]);
+  });
+
+  it("resumes a cache holding every kind it syncs, with their resources", async () => {
+    await cacheBothKinds(ProjectState.DENIED);
+    const second = provider({ kinds: BOTH });
+    await second.start();
+    expect(second.resources(ResourceKind.PROJECT).map((r) => r.state)).toEqual([ProjectState.DENIED]);
+    expect((await server.nextCall(1)).request.sinceRevision).toBe(5n);
+  });
+
+  it("serves a credentials-only cache to a provider that syncs more kinds, but takes a full snapshot", async () => {
+    await seedCache(7n, [cred(1, "google", 7n)]);
+    const p = provider({ kinds: BOTH });
+    await p.start();
+    expect(p.get("google")?.id).toBe(ID(1));
+    expect((await server.nextCall(0)).request.sinceRevision).toBe(0n);
+  });
+
+  it("leaves out the cached resources of kinds it does not sync", async () => {
+    await cacheBothKinds(ProjectState.ALLOWED);
+    const second = provider();
+    await second.start();
+    expect(second.resources(ResourceKind.PROJECT)).toEqual([]);
+    expect((await server.nextCall(1)).request.sinceRevision).toBe(5n);
+  });
+});
+
+describe("sync provider: cache format", () => {
+  /** A provider for the server and key the format-1 fixture was written for. */
+  const fixtureProvider = () =>
+    provider({ baseUrl: CACHE_V1_SERVER.baseUrl, token: CACHE_V1_SERVER.token, cacheKey: CACHE_V1_KEY });
+
+  it("serves a cache written by the SDK before resource kinds, resumes from it and upgrades it at the next write", async () => {
+    copyFileSync(CACHE_V1_FILE, cachePath);
+    const p = fixtureProvider();
+    await p.start();
+    expect(p.get("google/work")?.keys.access_token?.value).toBe("ya29.fixture-secret");
+    expect(p.get("hubspot")?.keys.api_key?.value).toBe("hs-fixture-secret");
+    const call = await server.nextCall(0);
+    expect(call.request.sinceRevision).toBe(42n);
+    call.send(ev.caughtUp(42n), ev.upsert(cred(3, "slack", 43n)));
+    await nextChange(p, (c) => c.type === "upsert");
+    await p.close();
+
+    expect(readFileSync(cachePath)[4]).toBe(2);
+    const upgraded = await readLocalCache(cachePath, CACHE_V1_KEY, "acme");
+    expect([upgraded?.revision, upgraded?.credentials.map((c) => c.provider)]).toEqual([43n, ["google", "hubspot", "slack"]]);
+  });
+
+  it("reports a cache in a newer format, syncs in memory and never overwrites the file", async () => {
+    await seedCache(7n, [cred(1, "google", 7n)]);
+    const raw = readFileSync(cachePath);
+    raw[4] = 3;
+    writeFileSync(cachePath, raw);
+    const p = provider();
+    const reported = nextError(p, "CACHE_FORMAT_NEWER");
+    await p.start();
+    expect(await reported).toMatchObject({ code: "failed_precondition", fatal: false });
+    const call = await server.nextCall(0);
+    expect(call.request.sinceRevision).toBe(0n);
+    call.send(ev.reset(9n), ev.upsert(cred(2, "hubspot", 8n)), ev.caughtUp(9n), ev.upsert(cred(3, "slack", 10n)));
+    await nextChange(p, (c) => c.type === "upsert" && c.revision === 10n);
+    expect(p.get("hubspot")?.id).toBe(ID(2));
+    await p.close();
+    expect(readFileSync(cachePath).equals(raw)).toBe(true);
   });
 });

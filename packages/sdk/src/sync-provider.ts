@@ -3,20 +3,30 @@ import { Code, type Transport } from "@connectrpc/connect";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff-delay.js";
 import { loadCacheKey } from "./cache-key.js";
 import { createCloudClient, type CloudProtocol } from "./node-client.js";
-import { readCloudEnv, requireSetting } from "./cloud-env.js";
+import { CloudConfigError, readCloudEnv, requireSetting } from "./cloud-env.js";
 import { createCoalescedWriter } from "./coalesced-writer.js";
 import type { CredentialRef } from "./credential-ref.js";
 import { codeName, describeCloudError } from "./errors.js";
-import type { Credential, WatchResponse } from "@engine-cloud/api";
+import { type Credential, ResourceKind, ResourceKindSchema, type WatchResponse } from "@engine-cloud/api";
 import {
   CacheCorruptError,
+  CacheVersionError,
   defaultCachePath,
   readLocalCache,
   serverFingerprint,
   writeLocalCache,
   type LocalCacheContents,
 } from "./local-cache.js";
-import { createSyncState, type SyncChange, type SyncState } from "./sync-state.js";
+import {
+  createSyncState,
+  resourceKeyOf,
+  type KnownResourceKind,
+  type ResourceChange,
+  type ResourceOfKind,
+  type SyncChange,
+  type SyncSnapshot,
+  type SyncState,
+} from "./sync-state.js";
 
 /** How often the server sends heartbeats on an idle stream. */
 export const SERVER_HEARTBEAT_INTERVAL_MS = 15_000;
@@ -33,6 +43,12 @@ export interface SyncProviderOptions {
   token?: string;
   /** The project this runtime serves; default ENGINE_CLOUD_PROJECT. */
   project?: string;
+  /**
+   * The resource kinds to sync, e.g. [ResourceKind.CREDENTIAL, ResourceKind.PROJECT]; read kinds other than
+   * credentials with resources(kind). Default none: credentials only, asked for exactly as runtimes always have.
+   * A list without ResourceKind.CREDENTIAL syncs no credentials.
+   */
+  kinds?: readonly KnownResourceKind[];
   /** Wire protocol; default "connect". */
   protocol?: CloudProtocol;
   /** The local cache file; default ~/.engine/cloud-cache-<project>.bin. */
@@ -58,9 +74,12 @@ export interface SyncProviderOptions {
 
 /** A problem the provider met. It keeps serving what it holds and keeps trying. */
 export interface SyncError {
-  /** Connect code name, e.g. "unauthenticated", "unavailable"; "data_loss" for an unusable cache. */
+  /**
+   * Connect code name, e.g. "unauthenticated", "unavailable"; "data_loss" for an unusable cache,
+   * "failed_precondition" for one in a newer SDK's format.
+   */
   code: string;
-  /** Stable reason, e.g. "TOKEN_REVOKED", "PROJECT_DENIED", "CACHE_UNREADABLE", "STREAM_STALE". */
+  /** Stable reason, e.g. "TOKEN_REVOKED", "PROJECT_DENIED", "CACHE_UNREADABLE", "CACHE_FORMAT_NEWER", "STREAM_STALE". */
   reason: string;
   message: string;
   /** The server refused this runtime (token, project or tenant): retrying will not help until an admin acts. */
@@ -98,8 +117,19 @@ export interface EngineSyncProvider {
    */
   get(ref: string | CredentialRef): Credential | undefined;
   list(): Credential[];
+  /**
+   * Every resource held of one kind among options.kinds, e.g. the project's own
+   * record for ResourceKind.PROJECT; for credentials the same as list(), and
+   * empty for a kind not synced. The results must not be mutated.
+   */
+  resources<K extends KnownResourceKind>(kind: K): ResourceOfKind[K][];
   /** Calls the listener after each change is applied; returns the unsubscribe function. */
   onChange(listener: (change: SyncChange) => void): () => void;
+  /**
+   * Calls the listener after each change to a resource of a kind other than
+   * credentials (see options.kinds), and at each reset; returns the unsubscribe function.
+   */
+  onResourceChange(listener: (change: ResourceChange) => void): () => void;
   /** Calls the listener for each problem (unusable cache, refused token, lost stream…). */
   onError(listener: (error: SyncError) => void): () => void;
   status(): SyncStatus;
@@ -108,6 +138,18 @@ export interface EngineSyncProvider {
 }
 
 const STALE = Symbol("stale stream");
+
+/** The kinds to ask for, each once (the server refuses repeats) and in one order; [] is the credentials-only request. */
+function requestedKinds(kinds: readonly ResourceKind[] = []): ResourceKind[] {
+  const known = ResourceKindSchema.values.map((v) => v.number).filter((n) => n !== ResourceKind.UNSPECIFIED);
+  for (const kind of kinds) {
+    if (!known.includes(kind)) {
+      const names = known.map((n) => `ResourceKind.${ResourceKind[n]}`).join(", ");
+      throw new CloudConfigError("kinds", `kinds: ${kind} is not a resource kind this SDK knows (${names})`);
+    }
+  }
+  return [...new Set(kinds)].sort((a, b) => a - b);
+}
 
 function describeStreamError(err: unknown): Omit<SyncError, "at"> {
   const e = describeCloudError(err);
@@ -147,9 +189,14 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   const staleAfterMs = options.staleAfterMs ?? 3 * (options.heartbeatIntervalMs ?? SERVER_HEARTBEAT_INTERVAL_MS);
   const log = options.logger ?? {};
+  const kinds = requestedKinds(options.kinds);
+  /** What the state holds: a stream that names no kinds carries credentials. */
+  const heldKinds = kinds.length > 0 ? kinds : [ResourceKind.CREDENTIAL];
 
   let state: SyncState = createSyncState({ project });
   let key: Buffer | undefined;
+  /** False while the cache file is a newer SDK's: it is left as it is. */
+  let cacheWritable = true;
   let connection: SyncConnectionState = "offline";
   let staleSince: Date | undefined = new Date();
   let lastError: SyncError | undefined;
@@ -159,6 +206,7 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
   const closing = new AbortController();
   let currentStream: AbortController | undefined;
   const changeListeners = new Set<(change: SyncChange) => void>();
+  const resourceListeners = new Set<(change: ResourceChange) => void>();
   const errorListeners = new Set<(error: SyncError) => void>();
 
   let markSynced!: () => void;
@@ -188,7 +236,7 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
 
   const writer = createCoalescedWriter(
     async () => {
-      const contents: LocalCacheContents = { project, serverFingerprint: fingerprint, ...state.snapshot() };
+      const contents: LocalCacheContents = { project, serverFingerprint: fingerprint, kinds: heldKinds, ...state.snapshot() };
       await writeLocalCache(cachePath, key!, contents);
     },
     (err) =>
@@ -200,20 +248,26 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
       }),
   );
 
-  function emit(change: SyncChange): void {
-    for (const listener of changeListeners) {
+  function tell<C>(listeners: Set<(change: C) => void>, change: C, name: string): void {
+    for (const listener of listeners) {
       try {
         listener(change);
       } catch (err) {
-        log.error?.("an onChange listener threw", { error: String(err) });
+        log.error?.(`an ${name} listener threw`, { error: String(err) });
       }
     }
+  }
+
+  /** Credential changes to onChange, other kinds' to onResourceChange, a reset (it replaces every kind) to both. */
+  function emit(change: SyncChange | ResourceChange): void {
+    if (change.type !== "upsertResource" && change.type !== "deleteResource") tell(changeListeners, change, "onChange");
+    if (change.type !== "upsert" && change.type !== "delete") tell(resourceListeners, change, "onResourceChange");
   }
 
   /** Applies one event; returns whether it was CAUGHT_UP. */
   function handle(event: WatchResponse): boolean {
     const step = state.apply(event);
-    if (step.changed) writer.schedule();
+    if (step.changed && cacheWritable) writer.schedule();
     for (const change of step.changes) emit(change);
     if (step.caughtUp && connection !== "connected") {
       connection = "connected";
@@ -224,11 +278,44 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     return step.caughtUp;
   }
 
+  /**
+   * What of a cache this provider serves and resumes from. Resources of kinds
+   * it does not sync are dropped: nothing would keep them current. A cache
+   * lacking a kind it syncs is served but not resumed from: the changes after
+   * its revision would never bring that kind's older resources, so the stream
+   * starts from a full snapshot instead.
+   */
+  function usableCache(contents: LocalCacheContents): SyncSnapshot {
+    const cachedKinds = contents.kinds ?? [ResourceKind.CREDENTIAL];
+    const complete = heldKinds.every((kind) => cachedKinds.includes(kind));
+    if (!complete) {
+      log.info?.("engine cloud sync: the local cache lacks a resource kind asked for; serving it during a full sync", {
+        project,
+      });
+    }
+    return {
+      revision: complete ? contents.revision : 0n,
+      credentials: heldKinds.includes(ResourceKind.CREDENTIAL) ? contents.credentials : [],
+      resources: contents.resources?.filter((r) => heldKinds.includes(resourceKeyOf(r)?.kind ?? ResourceKind.UNSPECIFIED)),
+    };
+  }
+
   async function loadCache(): Promise<void> {
     let contents: LocalCacheContents | undefined;
     try {
       contents = await readLocalCache(cachePath, key!, project);
     } catch (err) {
+      if (err instanceof CacheVersionError) {
+        // A newer SDK's cache (a rollback, or a runtime sharing the file) is not this one's to overwrite.
+        cacheWritable = false;
+        report({
+          code: codeName(Code.FailedPrecondition),
+          reason: err.reason,
+          message: `${err.message}; meanwhile this runtime keeps what it syncs in memory only and leaves the file alone`,
+          fatal: false,
+        });
+        return;
+      }
       // The cache is only an accelerator: an unusable one is reported and replaced by a full sync.
       report({
         code: codeName(Code.DataLoss),
@@ -239,10 +326,12 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     }
     if (contents && contents.serverFingerprint !== fingerprint) {
       // Revisions of another server (or another key's tenant) mean nothing here; resuming from one could skip changes.
-      log.info?.("engine cloud sync: the local cache is from another server or runtime key; starting with a full sync", { project });
+      log.info?.("engine cloud sync: the local cache is from another server or runtime key; starting with a full sync", {
+        project,
+      });
       contents = undefined;
     }
-    state = createSyncState({ project, initial: contents });
+    state = createSyncState({ project, initial: contents && usableCache(contents) });
   }
 
   /** One Watch call; returns why it ended and whether it caught up first. */
@@ -256,10 +345,7 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     };
     try {
       armStaleTimer();
-      const events = client.sync.watch(
-        { project, sinceRevision: state.revision, runtimeId },
-        { signal: stream.signal },
-      );
+      const events = client.sync.watch({ project, sinceRevision: state.revision, runtimeId, kinds }, { signal: stream.signal });
       for await (const event of events) {
         armStaleTimer();
         if (handle(event)) caughtUp = true;
@@ -320,9 +406,14 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     waitForSync: () => synced,
     get: (ref) => state.get(ref),
     list: () => state.list(),
+    resources: (kind) => state.resources(kind),
     onChange(listener) {
       changeListeners.add(listener);
       return () => changeListeners.delete(listener);
+    },
+    onResourceChange(listener) {
+      resourceListeners.add(listener);
+      return () => resourceListeners.delete(listener);
     },
     onError(listener) {
       errorListeners.add(listener);

@@ -1,6 +1,16 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { CredentialSchema, type Credential, WatchResponseSchema, type WatchResponse } from "@engine-cloud/api";
+import {
+  type Credential,
+  CredentialSchema,
+  DeletedResourceSchema,
+  type Project,
+  ProjectSchema,
+  ProjectState,
+  ResourceKind,
+  type WatchResponse,
+  WatchResponseSchema,
+} from "@engine-cloud/api";
 import { createSyncState, type SyncState } from "./sync-state.js";
 
 const ids = {
@@ -15,11 +25,28 @@ const cred = (id: string, provider: string, revision: bigint, extra: MessageInit
 const event = {
   reset: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "reset", value: {} } }),
   upsert: (c: Credential) => create(WatchResponseSchema, { revision: c.revision, event: { case: "upsert", value: c } }),
-  delete: (id: string, revision: bigint) =>
-    create(WatchResponseSchema, { revision, event: { case: "delete", value: { id } } }),
+  delete: (id: string, revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "delete", value: { id } } }),
   caughtUp: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "caughtUp", value: {} } }),
   heartbeat: (revision: bigint) => create(WatchResponseSchema, { revision, event: { case: "heartbeat", value: {} } }),
 };
+
+/** The shapes of a stream that names kinds: every resource in one oneof. */
+const kinded = {
+  credential: (c: Credential) =>
+    create(WatchResponseSchema, {
+      revision: c.revision,
+      event: { case: "upsertResource", value: { resource: { case: "credential", value: c } } },
+    }),
+  project: (p: Project, revision: bigint) =>
+    create(WatchResponseSchema, {
+      revision,
+      event: { case: "upsertResource", value: { resource: { case: "project", value: p } } },
+    }),
+  delete: (kind: ResourceKind, id: string, revision: bigint, extra: MessageInitShape<typeof DeletedResourceSchema> = {}) =>
+    create(WatchResponseSchema, { revision, event: { case: "deleteResource", value: { kind, id, ...extra } } }),
+};
+
+const projectRecord = (name: string, state = ProjectState.ALLOWED) => create(ProjectSchema, { name, state });
 
 function applyAll(state: SyncState, events: WatchResponse[]) {
   return events.flatMap((e) => state.apply(e).changes);
@@ -73,7 +100,10 @@ describe("sync state: live changes", () => {
   });
 
   it("resumes from a cached snapshot", () => {
-    const state = createSyncState({ project: "acme", initial: { revision: 20n, credentials: [cred(ids.google, "google", 20n)] } });
+    const state = createSyncState({
+      project: "acme",
+      initial: { revision: 20n, credentials: [cred(ids.google, "google", 20n)] },
+    });
     expect(applyAll(state, [event.upsert(cred(ids.google, "google", 20n))])).toEqual([]);
     expect(state.get("google")?.id).toBe(ids.google);
   });
@@ -125,8 +155,16 @@ describe("sync state: RESET and snapshot", () => {
       event.upsert(cred(ids.hubspot, "hubspot", 15n)),
       event.upsert(cred(ids.shared, "slack", 21n)),
     ]);
-    expect(changes.map((c) => [c.type, c.revision])).toEqual([["reset", 20n], ["upsert", 21n]]);
-    expect(state.list().map((c) => c.id).sort()).toEqual([ids.hubspot, ids.shared]);
+    expect(changes.map((c) => [c.type, c.revision])).toEqual([
+      ["reset", 20n],
+      ["upsert", 21n],
+    ]);
+    expect(
+      state
+        .list()
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual([ids.hubspot, ids.shared]);
     expect(state.revision).toBe(21n);
   });
 
@@ -192,5 +230,110 @@ describe("sync state: lookup by name", () => {
     const s = createSyncState({ project: "acme", initial: state.snapshot() });
     s.apply(event.delete(ids.google, 10n));
     expect(s.get("google/work")?.id).toBe(ids.shared);
+  });
+});
+
+describe("sync state: resources keyed by (kind, id)", () => {
+  it("applies credentials sent as upsert_resource and delete_resource into the same state as upsert and delete", () => {
+    const state = createSyncState({ project: "acme" });
+    const changes = applyAll(state, [
+      event.upsert(cred(ids.google, "google", 5n)),
+      kinded.credential(cred(ids.hubspot, "hubspot", 6n)),
+      kinded.delete(ResourceKind.CREDENTIAL, ids.google, 7n, {
+        project: "acme",
+        credential: { id: ids.google, provider: "google", alias: "default", project: "acme" },
+      }),
+    ]);
+    expect(changes.map((c) => [c.type, c.revision])).toEqual([
+      ["upsert", 5n],
+      ["upsert", 6n],
+      ["delete", 7n],
+    ]);
+    expect(state.get("hubspot")?.id).toBe(ids.hubspot);
+    expect(state.list().map((c) => c.id)).toEqual([ids.hubspot]);
+    expect(state.revision).toBe(7n);
+  });
+
+  it("announces a credential deleted without a tombstone with one naming its id and project", () => {
+    const state = createSyncState({ initial: { revision: 1n, credentials: [cred(ids.google, "google", 1n)] } });
+    const [change] = applyAll(state, [kinded.delete(ResourceKind.CREDENTIAL, ids.google, 2n, { project: "acme" })]);
+    expect(change).toMatchObject({ type: "delete", id: ids.google, tombstone: { id: ids.google, project: "acme" } });
+  });
+
+  it("holds a project record by its name, apart from a credential whose id is the same string", () => {
+    const state = createSyncState({ project: "acme" });
+    applyAll(state, [event.upsert(cred(ids.google, "google", 5n)), kinded.project(projectRecord(ids.google), 6n)]);
+    applyAll(state, [kinded.delete(ResourceKind.PROJECT, ids.google, 7n)]);
+    expect(state.get(ids.google)?.provider).toBe("google");
+    expect(state.resources(ResourceKind.PROJECT)).toEqual([]);
+  });
+
+  it("announces other kinds as resource changes, never as credential ones", () => {
+    const state = createSyncState({ project: "acme" });
+    const changes = applyAll(state, [
+      kinded.project(projectRecord("acme"), 3n),
+      kinded.project(projectRecord("acme", ProjectState.DENIED), 4n),
+      kinded.delete(ResourceKind.PROJECT, "acme", 5n),
+      kinded.delete(ResourceKind.PROJECT, "acme", 6n),
+    ]);
+    expect(changes.map((c) => [c.type, c.revision])).toEqual([
+      ["upsertResource", 3n],
+      ["upsertResource", 4n],
+      ["deleteResource", 5n],
+    ]);
+    expect(changes[1]).toMatchObject({ kind: ResourceKind.PROJECT, id: "acme", resource: { case: "project" } });
+    expect(state.list()).toEqual([]);
+  });
+
+  it("serves each kind's resources, and credentials through list() and get() alone", () => {
+    const state = createSyncState({ project: "acme" });
+    applyAll(state, [
+      kinded.project(projectRecord("acme", ProjectState.DENIED), 3n),
+      kinded.credential(cred(ids.google, "google", 4n)),
+    ]);
+    expect(state.resources(ResourceKind.PROJECT).map((p) => [p.name, p.state])).toEqual([["acme", ProjectState.DENIED]]);
+    expect(state.resources(ResourceKind.CREDENTIAL).map((c) => c.id)).toEqual([ids.google]);
+    expect(state.list().map((c) => c.id)).toEqual([ids.google]);
+    expect(state.get("acme")).toBeUndefined();
+  });
+
+  it("applies snapshot entries once per (kind, id): a credential does not hide a project record of the same id", () => {
+    const state = createSyncState();
+    applyAll(state, [
+      event.reset(10n),
+      kinded.credential(cred(ids.google, "google", 9n)),
+      kinded.project(projectRecord(ids.google), 8n),
+      kinded.project(projectRecord("acme"), 6n),
+      kinded.delete(ResourceKind.PROJECT, "acme", 7n),
+      kinded.project(projectRecord("acme"), 6n),
+      event.caughtUp(10n),
+    ]);
+    expect(state.list().map((c) => c.id)).toEqual([ids.google]);
+    expect(state.resources(ResourceKind.PROJECT).map((p) => p.name)).toEqual([ids.google]);
+  });
+
+  it("replaces every kind at a RESET", () => {
+    const state = createSyncState();
+    applyAll(state, [kinded.project(projectRecord("old"), 2n), event.reset(5n), kinded.project(projectRecord("acme"), 4n)]);
+    expect(state.resources(ResourceKind.PROJECT).map((p) => p.name)).toEqual(["old"]);
+    applyAll(state, [event.caughtUp(5n)]);
+    expect(state.resources(ResourceKind.PROJECT).map((p) => p.name)).toEqual(["acme"]);
+  });
+
+  it("ignores a resource of a kind it does not know, without claiming its revision", () => {
+    const state = createSyncState();
+    state.apply(create(WatchResponseSchema, { revision: 50n, event: { case: "upsertResource", value: {} } }));
+    expect([state.revision, state.snapshot()]).toEqual([0n, { revision: 0n, credentials: [] }]);
+  });
+
+  it("snapshots other kinds beside the credentials and resumes from them", () => {
+    const state = createSyncState({ project: "acme" });
+    applyAll(state, [kinded.project(projectRecord("acme"), 3n), event.upsert(cred(ids.google, "google", 4n))]);
+    const snapshot = state.snapshot();
+    expect([snapshot.credentials.length, snapshot.resources?.length]).toEqual([1, 1]);
+    const resumed = createSyncState({ project: "acme", initial: snapshot });
+    expect(resumed.resources(ResourceKind.PROJECT).map((p) => p.name)).toEqual(["acme"]);
+    expect(resumed.get("google")?.id).toBe(ids.google);
+    expect(resumed.revision).toBe(4n);
   });
 });
