@@ -233,7 +233,9 @@ describe("engine-cloud people, from invitation to logout", () => {
     expect(stdout).toMatch(new RegExp(`${laptopSession} +no `));
     expect(stdout.match(/ yes /g)).toHaveLength(1);
     expectOk(await ann(["auth", "revoke-session", laptopSession]));
-    expectRefused(await annLaptop(["whoami"]), /SESSION_REVOKED/);
+    const refused = await annLaptop(["whoami"]);
+    expectRefused(refused, /SESSION_REVOKED/);
+    expect(refused.stderr).toContain("hint: sign in again with: engine-cloud login");
   });
 
   it("logs out even when the server has already ended the session", async () => {

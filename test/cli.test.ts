@@ -102,6 +102,7 @@ describe("engine-cloud project", () => {
     expect((await succeed(["project", "deny", "blocked"])).stdout).toBe('Project "blocked" is denied.\n');
     const { stdout } = await succeed(["project", "check", "blocked"]);
     expect(stdout).toContain("reason=PROJECT_DENIED");
+    expect(stdout).toContain("hint: allow it with: engine-cloud project allow blocked");
   });
 
   it("answers check for an allowed project with allowed", async () => {
@@ -363,6 +364,17 @@ describe("engine-cloud errors", () => {
     const stderr = await failure(["status"], { ENGINE_CLOUD_URL: url });
     expect(stderr).toContain("code=unavailable, reason=UNAVAILABLE");
     expect(stderr).toContain(`could not reach the server at ${url}`);
+  });
+
+  it.each([
+    ["a tenant", ["token", "list", "--tenant", "no-such-tenant"], "TENANT_NOT_FOUND", "engine-cloud tenant list"],
+    ["a token", ["token", "revoke", "00000000-0000-4000-8000-000000000000"], "TOKEN_NOT_FOUND", "engine-cloud token list"],
+    ["a credential", ["credential", "get", "nobody/none"], "CREDENTIAL_NOT_FOUND", "engine-cloud credential list"],
+  ])("names the command to run next when %s is not found; the server's message does not", async (_what, args, reason, command) => {
+    const [error, hint] = (await failure(args)).split("\n");
+    expect(error).toContain(`reason=${reason}`);
+    expect(error).not.toContain("engine-cloud");
+    expect(hint).toBe(`hint: list them with: ${command}`);
   });
 
   it("with --json, reports a failure as one JSON object on stderr", async () => {

@@ -2,9 +2,11 @@
 // wire. The vendored protos (google/rpc, grpc health and reflection, buf/validate) are at "@engine-cloud/api/gen/…".
 // index.test.ts fails when a generated engine/cloud/v1 file is missing here.
 export * from "./constants.js";
+export { reasonName, reasonOf } from "./error-reason.js";
 export * from "./gen/engine/cloud/v1/access_pb.js";
 export * from "./gen/engine/cloud/v1/auth_service_pb.js";
 export * from "./gen/engine/cloud/v1/credential_service_pb.js";
+export * from "./gen/engine/cloud/v1/error_reason_pb.js";
 export * from "./gen/engine/cloud/v1/key_service_pb.js";
 export * from "./gen/engine/cloud/v1/project_service_pb.js";
 export * from "./gen/engine/cloud/v1/server_service_pb.js";

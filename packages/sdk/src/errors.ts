@@ -1,4 +1,5 @@
 import { ConnectError, Code } from "@connectrpc/connect";
+import { ErrorReason, reasonName } from "@engine-cloud/api";
 import { ErrorInfoSchema, BadRequestSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 
 /** What a failed call said, in a form for programs: code, stable reason, offending field. */
@@ -6,7 +7,10 @@ export interface CloudErrorDetails {
   code: Code;
   /** Connect code name, e.g. "permission_denied". */
   codeName: string;
-  /** Stable machine-readable reason, e.g. "TOKEN_REVOKED"; "UNKNOWN" if the server sent none. */
+  /**
+   * Stable machine-readable reason, e.g. "TOKEN_REVOKED": an ErrorReason name (proto/engine/cloud/v1/error_reason.proto;
+   * `reasonOf` of @engine-cloud/api turns it into the enum), "UNKNOWN" if the server sent none.
+   */
   reason: string;
   /** The request field at fault, for INVALID_ARGUMENT. */
   field?: string;
@@ -34,7 +38,7 @@ export function describeCloudError(err: unknown): CloudErrorDetails {
   return {
     code: e.code,
     codeName: codeName(e.code),
-    reason: info?.reason ?? "UNKNOWN",
+    reason: info?.reason ?? reasonName(ErrorReason.UNKNOWN),
     field: metadata.field ?? badRequest?.fieldViolations[0]?.field,
     message: e.rawMessage,
     metadata,

@@ -7,7 +7,7 @@ import { CloudConfigError, readCloudEnv, requireSetting } from "./cloud-env.js";
 import { createCoalescedWriter } from "./coalesced-writer.js";
 import type { CredentialRef } from "./credential-ref.js";
 import { codeName, describeCloudError } from "./errors.js";
-import { type Credential, ResourceKind, ResourceKindSchema, type WatchResponse } from "@engine-cloud/api";
+import { type Credential, ErrorReason, reasonOf, ResourceKind, ResourceKindSchema, type WatchResponse } from "@engine-cloud/api";
 import {
   CacheCorruptError,
   CacheVersionError,
@@ -79,7 +79,11 @@ export interface SyncError {
    * "failed_precondition" for one in a newer SDK's format.
    */
   code: string;
-  /** Stable reason, e.g. "TOKEN_REVOKED", "PROJECT_DENIED", "CACHE_UNREADABLE", "CACHE_FORMAT_NEWER", "STREAM_STALE". */
+  /**
+   * Stable reason: the server's (an ErrorReason name, e.g. "TOKEN_REVOKED", "PROJECT_DENIED") or one of the
+   * provider's own, for failures no server reported: "CACHE_UNREADABLE", "CACHE_FORMAT_NEWER", "CACHE_WRITE_FAILED",
+   * "STREAM_ENDED", "STREAM_STALE", "SERVER_UNAVAILABLE".
+   */
   reason: string;
   message: string;
   /** The server refused this runtime (token, project or tenant): retrying will not help until an admin acts. */
@@ -156,7 +160,7 @@ function describeStreamError(err: unknown): Omit<SyncError, "at"> {
   return {
     code: e.codeName,
     // A refused connection carries no ErrorInfo; name it rather than say "UNKNOWN".
-    reason: e.reason === "UNKNOWN" && e.code === Code.Unavailable ? "SERVER_UNAVAILABLE" : e.reason,
+    reason: reasonOf(e.reason) === ErrorReason.UNKNOWN && e.code === Code.Unavailable ? "SERVER_UNAVAILABLE" : e.reason,
     message: e.message,
     // An admin must fix these (revoke, deny, suspend); the provider keeps trying at the slowest pace meanwhile.
     fatal: e.code === Code.Unauthenticated || e.code === Code.PermissionDenied,

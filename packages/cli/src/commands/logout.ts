@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { LogoutResponseSchema } from "@engine-cloud/api";
+import { ErrorReason, LogoutResponseSchema, reasonOf } from "@engine-cloud/api";
 import { Code, describeCloudError } from "@engine-cloud/sdk";
 import { defineCommand } from "../framework/command.js";
 import { deleteSessionFile, readSessionFile, SessionFileUnreadable, sessionFilePath } from "../sign-in/session-file.js";
@@ -41,5 +41,5 @@ export const logoutCommand = defineCommand({
 /** The server no longer takes the session (revoked, expired, membership removed…): it has ended already. */
 function sessionAlreadyEnded(err: unknown): boolean {
   const details = describeCloudError(err);
-  return details.code === Code.Unauthenticated || details.reason === "MEMBERSHIP_REMOVED";
+  return details.code === Code.Unauthenticated || reasonOf(details.reason) === ErrorReason.MEMBERSHIP_REMOVED;
 }

@@ -10,6 +10,7 @@ import {
   type Project,
 } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
+import { commandHint } from "../framework/command-hints.js";
 import { defineCommand, type Command, type CommandGroup } from "../framework/command.js";
 import { enumLabel } from "../parse/enum-label.js";
 import { formatFields, formatInstant, formatRelative, formatTable } from "../framework/output.js";
@@ -89,10 +90,11 @@ const check = defineCommand({
   async run(ctx, [name], options) {
     const res = await ctx.client().projects.checkProject({ name, tokenId: options["token-id"] ?? "" });
     // A refusal is the answer to the question asked, not a failed call, so it still exits 0.
+    const hint = res.allowed ? undefined : commandHint(res.reason, { project: name });
     ctx.out.result(CheckProjectResponseSchema, res, () =>
       res.allowed
         ? `allowed: project "${name}" would sync.`
-        : `refused: project "${name}" would not sync (reason=${res.reason}).\n${res.message}`,
+        : `refused: project "${name}" would not sync (reason=${res.reason}).\n${res.message}${hint ? `\nhint: ${hint}` : ""}`,
     );
   },
 });

@@ -1,5 +1,7 @@
+import { ErrorReason, reasonName, reasonOf } from "@engine-cloud/api";
 import { Code, ConnectError, describeCloudError } from "@engine-cloud/sdk";
 import { missingCredentialHint, type ResolvedCredential } from "../sign-in/bearer-source.js";
+import { commandHint } from "./command-hints.js";
 import { formatJson, type Writer } from "./output.js";
 import { PromptInterrupted } from "../sign-in/terminal-prompt.js";
 import { UsageError } from "./usage-error.js";
@@ -35,11 +37,11 @@ export function reportError(err: unknown, stderr: Writer, context: ErrorContext)
   if (err instanceof ConnectError) {
     const details = describeCloudError(err);
     // A call that never reached the server carries no ErrorInfo; give it the reason it plainly has.
-    const unreachable = details.code === Code.Unavailable && details.reason === "UNKNOWN";
-    const reason = unreachable ? "UNAVAILABLE" : details.reason;
+    const unreachable = details.code === Code.Unavailable && reasonOf(details.reason) === ErrorReason.UNKNOWN;
+    const reason = unreachable ? reasonName(ErrorReason.UNAVAILABLE) : details.reason;
     const hint = unreachable
       ? `could not reach the server at ${context.serverUrl}; check --server or ENGINE_CLOUD_URL, and that it is running`
-      : missingCredentialHint(context.credential, details);
+      : (missingCredentialHint(context.credential, details) ?? commandHint(details.reason, details.metadata));
     const tags = [`code=${details.codeName}`, `reason=${reason}`, ...(details.field ? [`field=${details.field}`] : [])];
     write(
       stderr,

@@ -1,3 +1,4 @@
+import { ErrorReason } from "@engine-cloud/api";
 import { unauthenticated } from "../errors/domain-error.js";
 
 /**
@@ -13,7 +14,7 @@ export function bearerOf(header: Headers): string | undefined {
   if (!value) return undefined;
   if (value.includes(",")) {
     throw unauthenticated(
-      "AUTHORIZATION_REPEATED",
+      ErrorReason.AUTHORIZATION_REPEATED,
       "the request carries more than one credential; send exactly one authorization header with one bearer token",
     );
   }

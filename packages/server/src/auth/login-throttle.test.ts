@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import { invitationsThrottled, LoginThrottle, type LoginThrottleOptions } from "./login-throttle.js";
 
@@ -18,7 +19,7 @@ function throttleAt(options: Partial<LoginThrottleOptions> = {}) {
       throttle.begin(key).end();
       return 0;
     } catch (err) {
-      if (!(err instanceof DomainError) || err.reason !== "LOGIN_THROTTLED") throw err;
+      if (!(err instanceof DomainError) || err.reason !== ErrorReason.LOGIN_THROTTLED) throw err;
       return Number(err.metadata?.retry_after_seconds);
     }
   };
@@ -35,7 +36,7 @@ describe("LoginThrottle", () => {
     const { throttle, failOnce } = throttleAt({ refusal: invitationsThrottled, freeFailures: 1 });
     failOnce("a");
     expect(() => throttle.begin("a")).toThrow(
-      expect.objectContaining({ kind: "resource_exhausted", reason: "INVITATION_THROTTLED", metadata: expect.objectContaining({ retry_after_seconds: "1" }) }),
+      expect.objectContaining({ kind: "resource_exhausted", reason: ErrorReason.INVITATION_THROTTLED, metadata: expect.objectContaining({ retry_after_seconds: "1" }) }),
     );
   });
 

@@ -1,3 +1,4 @@
+import { ErrorReason } from "@engine-cloud/api";
 import { retryLater, type DomainError } from "../errors/domain-error.js";
 
 export interface LoginThrottleOptions {
@@ -97,15 +98,15 @@ export class LoginThrottle {
 }
 
 export function throttled(waitMs: number): DomainError {
-  return retryLater("LOGIN_THROTTLED", "too many failed sign-ins", Math.max(1000, waitMs));
+  return retryLater(ErrorReason.LOGIN_THROTTLED, "too many failed sign-ins", Math.max(1000, waitMs));
 }
 
 /** Too many sign-ins being checked at once, from everywhere: shed load rather than queue without end. */
 export function hashingBusy(): DomainError {
-  return retryLater("LOGIN_THROTTLED", "too many sign-ins in progress", 1000);
+  return retryLater(ErrorReason.LOGIN_THROTTLED, "too many sign-ins in progress", 1000);
 }
 
 /** Too many invitation codes that did not work from one address: codes are guessed, not mistyped, at that rate. */
 export function invitationsThrottled(waitMs: number): DomainError {
-  return retryLater("INVITATION_THROTTLED", "too many invitation codes that did not work from this address", waitMs);
+  return retryLater(ErrorReason.INVITATION_THROTTLED, "too many invitation codes that did not work from this address", waitMs);
 }

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { Kysely } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError, permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import { clearFailedSignIns, lockedForMs, recordFailedSignIn, type LockoutPolicy } from "../store/login-lockouts.js";
 import { findUserByEmail, type UserRow } from "../store/users.js";
@@ -24,7 +25,7 @@ export interface PasswordCheckDeps {
 export type PasswordCheck = (email: string, password: string, source: string) => Promise<UserRow>;
 
 /** The one answer to every failed sign-in: nothing tells whether the email exists. */
-export const loginFailed = () => unauthenticated("LOGIN_FAILED", "wrong email, password or tenant");
+export const loginFailed = () => unauthenticated(ErrorReason.LOGIN_FAILED, "wrong email, password or tenant");
 
 /**
  * Every place that checks a password (login, accepting an invitation with an
@@ -85,7 +86,7 @@ export async function requireOwnPassword(check: PasswordCheck, email: string, pa
   try {
     return await check(email, password, source);
   } catch (err) {
-    if (err instanceof DomainError && err.reason === "LOGIN_FAILED") throw permissionDenied("WRONG_PASSWORD", message);
+    if (err instanceof DomainError && err.reason === ErrorReason.LOGIN_FAILED) throw permissionDenied(ErrorReason.WRONG_PASSWORD, message);
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import { permissionDenied, unauthenticated } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
 import { findSessionByHash, touchSessions } from "../store/sessions.js";
@@ -258,7 +259,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
   const flushTimer = setInterval(flushLastUsed, LAST_USED_FLUSH_MS);
   flushTimer.unref();
 
-  const invalid = () => unauthenticated("TOKEN_INVALID", "the token is not recognised");
+  const invalid = () => unauthenticated(ErrorReason.TOKEN_INVALID, "the token is not recognised");
 
   return {
     get lookups() {
@@ -267,7 +268,7 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
     flushLastUsed,
     async verify(bearer) {
       if (!bearer) {
-        throw unauthenticated("TOKEN_MISSING", 'no credential: send the header "authorization: Bearer <token>"');
+        throw unauthenticated(ErrorReason.TOKEN_MISSING, 'no credential: send the header "authorization: Bearer <token>"');
       }
       const hash = hashToken(bearer, opts.tokenKey);
       const key = hash.toString("base64");
@@ -280,9 +281,11 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       // Only a token that passed the checks below is ever cached, so a fresh entry skips them (half of a warm check).
       if (!entry || now() - entry.fetchedAt > opts.cacheTtlMs) {
         const shape = inspectToken(bearer, opts.tokenKey);
-        if (shape.kind === "malformed") throw unauthenticated("TOKEN_INVALID", `the token is malformed: ${shape.why}`);
+        if (shape.kind === "malformed") throw unauthenticated(ErrorReason.TOKEN_INVALID, `the token is malformed: ${shape.why}`);
         if (shape.kind === "formatted" && shape.tokenKind === "invitation") {
-          throw unauthenticated("TOKEN_INVALID", "an invitation code is not a credential; accept it with: engine-cloud user accept");
+          throw unauthenticated(ErrorReason.TOKEN_INVALID, "an invitation code is not a credential; accept the invitation to get one", {
+            credential_kind: "invitation_code",
+          });
         }
         if (shape.kind === "free_form" && !(await knownFreeForm(key))) throw invalid();
         entry = await lookup(key, hash, shape.kind === "formatted" && shape.tokenKind === "session");
@@ -291,17 +294,17 @@ export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<T
       if (!r) throw invalid();
       const t = now();
       const noun = r.kind === "session" ? "session" : "token";
-      const remedy = r.kind === "session" ? "sign in again with: engine-cloud login" : "ask an administrator for a new one";
+      const remedy = r.kind === "session" ? "sign in again" : "ask an administrator for a new one";
       // The cause comes first: a removed or disabled person's sessions are also revoked, and they should hear why.
-      if (r.userDisabled) throw unauthenticated("USER_DISABLED", "this account is disabled; contact the platform operator");
-      if (r.notMember) throw permissionDenied("MEMBERSHIP_REMOVED", "you are no longer a member of this tenant");
-      if (r.revokedAt) throw unauthenticated(r.kind === "session" ? "SESSION_REVOKED" : "TOKEN_REVOKED", `the ${noun} was revoked; ${remedy}`);
+      if (r.userDisabled) throw unauthenticated(ErrorReason.USER_DISABLED, "this account is disabled; contact the platform operator");
+      if (r.notMember) throw permissionDenied(ErrorReason.MEMBERSHIP_REMOVED, "you are no longer a member of this tenant");
+      if (r.revokedAt) throw unauthenticated(r.kind === "session" ? ErrorReason.SESSION_REVOKED : ErrorReason.TOKEN_REVOKED, `the ${noun} was revoked; ${remedy}`);
       if ((r.expiresAt && r.expiresAt.getTime() <= t) || (r.idleExpiresAt && r.idleExpiresAt.getTime() <= t)) {
-        throw unauthenticated(r.kind === "session" ? "SESSION_EXPIRED" : "TOKEN_EXPIRED", `the ${noun} has expired; ${remedy}`);
+        throw unauthenticated(r.kind === "session" ? ErrorReason.SESSION_EXPIRED : ErrorReason.TOKEN_EXPIRED, `the ${noun} has expired; ${remedy}`);
       }
-      if (r.tenantState === "deleted") throw unauthenticated("TENANT_DELETED", `the ${noun}'s tenant was deleted`);
+      if (r.tenantState === "deleted") throw unauthenticated(ErrorReason.TENANT_DELETED, `the ${noun}'s tenant was deleted`);
       if (r.tenantState === "suspended") {
-        throw permissionDenied("TENANT_SUSPENDED", `the ${noun}'s tenant is suspended; contact the platform operator`);
+        throw permissionDenied(ErrorReason.TENANT_SUSPENDED, `the ${noun}'s tenant is suspended; contact the platform operator`);
       }
       (r.kind === "session" ? usedSessions : usedTokens).add(r.caller.credentialId);
       return r.caller;

@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { reasonName } from "@engine-cloud/api";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { classifyStorageError } from "./classify-storage-error.js";
@@ -12,7 +13,7 @@ function serverError(code: string, message = "from the server"): pg.DatabaseErro
 
 const verdict = (err: unknown) => {
   const e = classifyStorageError(err);
-  return e && [e.kind, e.reason];
+  return e && [e.kind, reasonName(e.reason)];
 };
 
 /** A port nothing listens on (just closed), for real refused connections. */

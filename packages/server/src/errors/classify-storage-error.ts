@@ -1,3 +1,4 @@
+import { ErrorReason, reasonOf } from "@engine-cloud/api";
 import { DomainError } from "./domain-error.js";
 
 /**
@@ -5,17 +6,18 @@ import { DomainError } from "./domain-error.js";
  * retries them with backoff (or, for a full disk, once an operator has acted).
  */
 export const STORAGE_REASONS = {
-  unavailable: "DATABASE_UNAVAILABLE",
-  timeout: "DATABASE_TIMEOUT",
-  diskFull: "DATABASE_DISK_FULL",
-  exhausted: "DATABASE_RESOURCES_EXHAUSTED",
-  conflict: "TRANSACTION_CONFLICT",
+  unavailable: ErrorReason.DATABASE_UNAVAILABLE,
+  timeout: ErrorReason.DATABASE_TIMEOUT,
+  diskFull: ErrorReason.DATABASE_DISK_FULL,
+  exhausted: ErrorReason.DATABASE_RESOURCES_EXHAUSTED,
+  conflict: ErrorReason.TRANSACTION_CONFLICT,
 } as const;
 
-const storageReasons = new Set<string>(Object.values(STORAGE_REASONS));
+const storageReasons = new Set<ErrorReason>(Object.values(STORAGE_REASONS));
 
 /** Whether a wire reason is one of the above, so the request log can say the database failed. */
-export const isStorageReason = (reason: string | undefined): boolean => reason !== undefined && storageReasons.has(reason);
+export const isStorageReason = (reason: string | undefined): boolean =>
+  reason !== undefined && storageReasons.has(reasonOf(reason));
 
 const unavailable = () =>
   new DomainError("unavailable", STORAGE_REASONS.unavailable, "the database is unreachable; retry with backoff");

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ERROR_DOMAIN } from "@engine-cloud/api";
+import { ERROR_DOMAIN, ErrorReason, reasonName } from "@engine-cloud/api";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { classifyStorageError } from "./classify-storage-error.js";
 import { DomainError, type DomainErrorKind } from "./domain-error.js";
@@ -35,12 +35,35 @@ function codeOf(kind: DomainErrorKind): Code {
   }
 }
 
-/** Builds the one error shape every client sees: a code plus ErrorInfo(reason, domain, metadata). */
+/**
+ * Builds the one error shape every client sees: a code plus ErrorInfo(reason, domain, metadata).
+ * The reason's wire string is its name in error_reason.proto; this is where the server turns
+ * the enum into it, for every error it sends.
+ */
 export function connectErrorWithReason(
+  code: Code,
+  reason: ErrorReason,
+  message: string,
+  metadata: Record<string, string> = {},
+  cause?: unknown,
+): ConnectError {
+  return withErrorInfo(code, reasonName(reason), message, metadata, cause);
+}
+
+/**
+ * The request log's record of an answer our code never made (a plain-HTTP route, or one the
+ * protocol layer gave by itself): the same shape, so the log line reads like any other, with a
+ * label that is not an ErrorReason ("NOT_READY", "HTTP_415"). Never sent to a caller.
+ */
+export function errorForLogOnly(code: Code, label: string, message: string): ConnectError {
+  return withErrorInfo(code, label, message, {});
+}
+
+function withErrorInfo(
   code: Code,
   reason: string,
   message: string,
-  metadata: Record<string, string> = {},
+  metadata: Record<string, string>,
   cause?: unknown,
 ): ConnectError {
   const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> = [
@@ -80,5 +103,5 @@ export function toConnectError(err: unknown): ConnectError {
   // A database that is down, stuck or full is not a bug: the caller learns it may retry.
   const storage = classifyStorageError(err);
   if (storage) return connectErrorWithReason(codeOf(storage.kind), storage.reason, storage.message, storage.metadata, err);
-  return connectErrorWithReason(Code.Internal, "INTERNAL", "internal error; the server log has the details", {}, err);
+  return connectErrorWithReason(Code.Internal, ErrorReason.INTERNAL, "internal error; the server log has the details", {}, err);
 }

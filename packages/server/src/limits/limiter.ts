@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { retryLater } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
@@ -227,7 +228,7 @@ async function holdRefusal(): Promise<number> {
 const REFUSAL_HOLD_MS = 1000;
 
 function rateLimited(who: string, limit: LimitName, limits: TenantLimits, waitMs: number) {
-  return retryLater("RATE_LIMITED", `${who} may make ${limits[limit]} requests per second (${limit})`, waitMs, {
+  return retryLater(ErrorReason.RATE_LIMITED, `${who} may make ${limits[limit]} requests per second (${limit})`, waitMs, {
     limit,
     value: String(limits[limit]),
   });
@@ -235,7 +236,7 @@ function rateLimited(who: string, limit: LimitName, limits: TenantLimits, waitMs
 
 function streamLimit(who: string, limit: LimitName, limits: TenantLimits) {
   return retryLater(
-    "STREAM_LIMIT",
+    ErrorReason.STREAM_LIMIT,
     `${who} may hold ${limits[limit]} open streams (${limit}); close one, or ask a platform administrator for more`,
     STREAM_RETRY_MS,
     { limit, value: String(limits[limit]) },

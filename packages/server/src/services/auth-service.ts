@@ -1,5 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AuthService } from "@engine-cloud/api";
+import { AuthService, ErrorReason } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
@@ -23,7 +23,7 @@ export interface AuthServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "toke
 function requirePerson(ctx: HandlerContext): Caller {
   const caller = callerOf(ctx);
   if (caller.principal.kind !== "user") {
-    throw failedPrecondition("NOT_A_PERSON", "this call is for people signed in with engine-cloud login, not API tokens");
+    throw failedPrecondition(ErrorReason.NOT_A_PERSON, "this call is for people signed in to a session, not API tokens");
   }
   return caller;
 }
@@ -78,7 +78,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = requirePerson(ctx);
       await withPlatform(db, originOf(ctx), async (t) => {
         const revoked = await endSessions(t, me.principalId, { sessionId: req.id });
-        if (revoked.length === 0) throw notFound("SESSION_NOT_FOUND", "no open session of yours has that id; list them with: engine-cloud auth sessions");
+        if (revoked.length === 0) throw notFound(ErrorReason.SESSION_NOT_FOUND, "no open session of yours has that id; list your sessions to find the right one");
       });
       return {};
     },
@@ -89,7 +89,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
         // The old session ends first: sessionIn confines the rest of the transaction to the new tenant.
         await endSessions(t, me.principalId, { sessionId: me.credentialId });
         const opened = await sessionIn(t, me.principalId, req.tenant);
-        if (!opened) throw permissionDenied("NOT_A_MEMBER", `you are not a member of an active tenant "${req.tenant}"`);
+        if (!opened) throw permissionDenied(ErrorReason.NOT_A_MEMBER, `you are not a member of an active tenant "${req.tenant}"`);
         return opened;
       });
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };

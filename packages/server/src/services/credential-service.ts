@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CredentialService, DEFAULT_ALIAS, type PutCredentialRequest } from "@engine-cloud/api";
+import { CredentialService, DEFAULT_ALIAS, ErrorReason, type PutCredentialRequest } from "@engine-cloud/api";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { openSecrets, sealSecrets } from "../crypto/credential-secrets.js";
 import { DomainError, invalidArgument, notFound } from "../errors/domain-error.js";
@@ -31,13 +31,13 @@ const MAX_SECRET_BYTES = 64 * 1024;
 const versionConflict = (stored: number, expected: bigint) =>
   new DomainError(
     "aborted",
-    "VERSION_CONFLICT",
+    ErrorReason.VERSION_CONFLICT,
     `the credential is at version ${stored}, not ${expected}; read it again and retry`,
     { version: String(stored) },
   );
 
 const credentialNotFound = (what: string) =>
-  notFound("CREDENTIAL_NOT_FOUND", `no credential ${what} in this tenant; list them with: engine-cloud credential list`);
+  notFound(ErrorReason.CREDENTIAL_NOT_FOUND, `no credential ${what} in this tenant; list the credentials to find the right one`);
 
 function secretsOf(req: PutCredentialRequest): { values: Record<string, string>; info: KeyInfo } {
   const values: Record<string, string> = {};
@@ -56,7 +56,7 @@ function secretsOf(req: PutCredentialRequest): { values: Record<string, string>;
 const credentialQuota = (limit: number) =>
   new DomainError(
     "resource_exhausted",
-    "CREDENTIAL_QUOTA",
+    ErrorReason.CREDENTIAL_QUOTA,
     `this tenant may store ${limit} credentials (tenant_credentials); delete one, or ask a platform administrator for more`,
     { limit: "tenant_credentials", value: String(limit) },
   );

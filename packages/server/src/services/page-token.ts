@@ -1,3 +1,4 @@
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import { findIllFormedText } from "../well-formed-text.js";
 
@@ -60,7 +61,7 @@ function isCursorOfShape(cursor: unknown, kinds: Record<string, CursorField>): b
 }
 
 const notIssuedHere = () =>
-  new DomainError("invalid_argument", "PAGE_TOKEN_INVALID", "page_token is not one this server issued; start again without it", {
+  new DomainError("invalid_argument", ErrorReason.PAGE_TOKEN_INVALID, "page_token is not one this server issued; start again without it", {
     field: "page_token",
   });
 

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CheckProjectResponseSchema, ProjectService } from "@engine-cloud/api";
+import { CheckProjectResponseSchema, ErrorReason, ProjectService, reasonName } from "@engine-cloud/api";
 import { actorLabelOf } from "../auth/caller.js";
 import { notFound } from "../errors/domain-error.js";
 import type { ProjectStateColumn } from "../store/schema.js";
@@ -16,7 +16,7 @@ import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { projectToProto } from "../messages/projects.js";
 
 const unknownProject = (name: string) =>
-  notFound("PROJECT_UNKNOWN", `project "${name}" is not in the tenant's policy; allow it with: engine-cloud project allow ${name}`);
+  notFound(ErrorReason.PROJECT_UNKNOWN, `project "${name}" is not in the tenant's policy; allow the project to sync it`, { project: name });
 
 export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "projects">): ServiceImpl<typeof ProjectService> {
   const { db, feed } = deps;
@@ -73,13 +73,13 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
         const project = await deps.projects.find(tenant.id, req.name, tx);
         if (!req.tokenId) return { row: project, scope: caller.projects };
         const token = await getToken(tx, tenant.id, req.tokenId, tokenReachOf(caller));
-        if (!token) throw notFound("TOKEN_NOT_FOUND", `no token ${req.tokenId} in this tenant`);
+        if (!token) throw notFound(ErrorReason.TOKEN_NOT_FOUND, `no token ${req.tokenId} in this tenant`);
         return { row: project, scope: token.projects };
       });
       const decision = decideProject(req.name, row, scope);
       return create(CheckProjectResponseSchema, {
         allowed: decision.allowed,
-        reason: decision.allowed ? "" : decision.reason,
+        reason: decision.allowed ? "" : reasonName(decision.reason),
         message: decision.allowed ? `project "${req.name}" may sync` : decision.message,
         project: row ? projectToProto(row) : undefined,
       });

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { TenantService } from "@engine-cloud/api";
+import { ErrorReason, TenantService } from "@engine-cloud/api";
 import { alreadyExists, failedPrecondition, notFound } from "../errors/domain-error.js";
 import type { Limiter } from "../limits/limiter.js";
 import { overridesOf, type LimitsOf, type TenantLimits } from "../limits/tenant-limits.js";
@@ -37,7 +37,7 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
 
   const mustFind = async (idOrSlug: string, on: Executor = db): Promise<TenantRow> => {
     const t = await findTenant(on, idOrSlug);
-    if (!t) throw notFound("TENANT_NOT_FOUND", `no tenant "${idOrSlug}"; list them with: engine-cloud tenant list`);
+    if (!t) throw notFound(ErrorReason.TENANT_NOT_FOUND, `no tenant "${idOrSlug}"; list the tenants to find the right one`);
     return t;
   };
 
@@ -47,9 +47,9 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
   const changeState = async (t: WriteTx, idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
     const row = await mustFind(idOrSlug, t.tx);
     if (row.is_operator) {
-      throw failedPrecondition("TENANT_PROTECTED", "the operator tenant holds the platform admin tokens and cannot be suspended or deleted");
+      throw failedPrecondition(ErrorReason.TENANT_PROTECTED, "the operator tenant holds the platform admin tokens and cannot be suspended or deleted");
     }
-    if (row.state === "deleted") throw failedPrecondition("TENANT_DELETED", `tenant "${row.slug}" is deleted and cannot change state`);
+    if (row.state === "deleted") throw failedPrecondition(ErrorReason.TENANT_DELETED, `tenant "${row.slug}" is deleted and cannot change state`);
     const updated = await updateTenant(t.tx, row.id, { state: to });
     announce(t, row.id);
     return updated;
@@ -59,7 +59,7 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
     async createTenant(req, ctx) {
       const row = await withPlatform(db, originOf(ctx), async (t) => {
         const row = await insertTenant(t.tx, { slug: req.slug, displayName: req.displayName || req.slug });
-        if (!row) throw alreadyExists("TENANT_EXISTS", `the slug "${req.slug}" is taken; pick another`);
+        if (!row) throw alreadyExists(ErrorReason.TENANT_EXISTS, `the slug "${req.slug}" is taken; pick another`);
         // Confirmed: servers cache "no such tenant" for names asked before, and it must not outlive the creation.
         announce(t, row.id);
         return row;

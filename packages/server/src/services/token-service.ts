@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { TokenService } from "@engine-cloud/api";
+import { ErrorReason, TokenService } from "@engine-cloud/api";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { displayPrefix, hashToken, mintToken } from "../auth/token-format.js";
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
@@ -20,14 +20,14 @@ import { tokenKinds, tokenToProto } from "../messages/tokens.js";
  */
 function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn, projects: string[]): void {
   if (kind === "platform_admin") {
-    if (!caller.platformAdmin) throw permissionDenied("PERMISSION_DENIED", "only a platform administrator may create platform admin tokens");
+    if (!caller.platformAdmin) throw permissionDenied(ErrorReason.PERMISSION_DENIED, "only a platform administrator may create platform admin tokens");
     if (tenant.id !== caller.homeTenantId) {
-      throw failedPrecondition("PLATFORM_TOKEN_TENANT", "platform admin tokens belong to the operator tenant; do not name a tenant");
+      throw failedPrecondition(ErrorReason.PLATFORM_TOKEN_TENANT, "platform admin tokens belong to the operator tenant; do not name a tenant");
     }
   }
   for (const p of permissionsOfTokenKind(kind)) {
     if (!caller.permissions.has(p)) {
-      throw permissionDenied("PERMISSION_DENIED", `a ${kind} token may do more than this credential (${p})`);
+      throw permissionDenied(ErrorReason.PERMISSION_DENIED, `a ${kind} token may do more than this credential (${p})`);
     }
   }
   if (projects.length > 0 && kind !== "runtime" && kind !== "service") {
@@ -38,7 +38,7 @@ function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColum
 export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey">): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
-  const tokenNotFound = (id: string) => notFound("TOKEN_NOT_FOUND", `no token ${id} in this tenant; list them with: engine-cloud token list`);
+  const tokenNotFound = (id: string) => notFound(ErrorReason.TOKEN_NOT_FOUND, `no token ${id} in this tenant; list the tokens to find the right id`);
 
   return {
     async createToken(req, ctx) {

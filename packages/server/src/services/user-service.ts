@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { UserService } from "@engine-cloud/api";
+import { ErrorReason, UserService } from "@engine-cloud/api";
 import { invitationToProto, memberToProto, roles } from "../messages/people.js";
 import { actorLabelOf, type Caller } from "../auth/caller.js";
 import { requireOwnPassword, type PasswordCheck } from "../auth/password-check.js";
@@ -34,21 +34,21 @@ const INVITATION_CHECK: TxOrigin["actor"] = { kind: "system", job: "system:invit
 /** See holdsOwnerPower: who may grant, take away or remove the owner role. */
 function requireOwnerPower(caller: Caller): void {
   if (!holdsOwnerPower(grantorOf(caller))) {
-    throw permissionDenied("OWNER_REQUIRED", "only an owner may grant, change or remove the owner role");
+    throw permissionDenied(ErrorReason.OWNER_REQUIRED, "only an owner may grant, change or remove the owner role");
   }
 }
 
 const invalidInvitation = () =>
-  new DomainError("not_found", "INVITATION_INVALID", "this invitation code is unknown, used or expired; ask for a new one");
+  new DomainError("not_found", ErrorReason.INVITATION_INVALID, "this invitation code is unknown, used or expired; ask for a new one");
 const revokedInvitation = () =>
-  failedPrecondition("INVITATION_REVOKED", "this invitation was revoked by an administrator; ask for a new one");
+  failedPrecondition(ErrorReason.INVITATION_REVOKED, "this invitation was revoked by an administrator; ask for a new one");
 const issuerLostRight = () =>
   failedPrecondition(
-    "INVITATION_ISSUER_LOST_RIGHT",
+    ErrorReason.INVITATION_ISSUER_LOST_RIGHT,
     "whoever issued this invitation can no longer grant its role (removed, disabled, demoted or revoked), so it no longer works; ask a current administrator for a new one",
   );
 /** Failures that a guessed or stale code earns: these count against the address's invitation throttle. */
-const CODE_FAILURES = new Set(["INVITATION_INVALID", "INVITATION_REVOKED", "INVITATION_ISSUER_LOST_RIGHT"]);
+const CODE_FAILURES = new Set([ErrorReason.INVITATION_INVALID, ErrorReason.INVITATION_REVOKED, ErrorReason.INVITATION_ISSUER_LOST_RIGHT]);
 
 
 type ClaimedInvitation = NonNullable<Awaited<ReturnType<typeof claimInvitation>>>;
@@ -152,7 +152,7 @@ export function createUserService(
       // An invitation may raise a member's role, never lower it: an owner accepting a viewer invitation stays owner.
       if (current && roleRank(current.role) >= roleRank(role)) {
         throw alreadyExists(
-          "ALREADY_MEMBER",
+          ErrorReason.ALREADY_MEMBER,
           `you are already a member of this tenant as ${current.role}, which this invitation (${role}) would not raise; it stays unused`,
         );
       }
@@ -181,10 +181,10 @@ export function createUserService(
   ) => {
     const owners = await lockOwners(tx, tenantId);
     const current = await getMembership(tx, tenantId, userId);
-    if (!current) throw notFound("MEMBER_NOT_FOUND", "no such member in this tenant; list them with: engine-cloud user list");
+    if (!current) throw notFound(ErrorReason.MEMBER_NOT_FOUND, "no such member in this tenant; list the members to find the right one");
     if (current.role === "owner" || to === "owner") requireOwnerPower(caller);
     if (current.role === "owner" && to !== "owner" && owners.length <= 1) {
-      throw failedPrecondition("LAST_OWNER", "this is the tenant's last owner; make someone else owner first");
+      throw failedPrecondition(ErrorReason.LAST_OWNER, "this is the tenant's last owner; make someone else owner first");
     }
     return current;
   };
@@ -238,10 +238,10 @@ export function createUserService(
       const { caller, tenant } = tenantScope(ctx);
       const row = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
         const inv = await lockInvitation(tx, tenant.id, req.id);
-        if (!inv) throw notFound("INVITATION_NOT_FOUND", `no invitation ${req.id} in this tenant; list the invitations to find the right id`);
+        if (!inv) throw notFound(ErrorReason.INVITATION_NOT_FOUND, `no invitation ${req.id} in this tenant; list the invitations to find the right id`);
         if (inv.role === "owner") requireOwnerPower(caller);
         if (inv.accepted_at) {
-          throw failedPrecondition("INVITATION_ACCEPTED", "this invitation was already accepted; to take the person out, remove the member");
+          throw failedPrecondition(ErrorReason.INVITATION_ACCEPTED, "this invitation was already accepted; to take the person out, remove the member");
         }
         return revokeInvitation(tx, tenant.id, inv.id, actorLabelOf(caller));
       });
@@ -289,7 +289,7 @@ export function createUserService(
     async disableUser(req, ctx) {
       // Platform-wide, on the owner connection: the person's tokens and invitations in every tenant die with the account.
       await withPlatform(db, originOf(ctx), async ({ tx, afterCommit }) => {
-        if (!(await disableUser(tx, req.userId))) throw notFound("USER_NOT_FOUND", "no user with that id");
+        if (!(await disableUser(tx, req.userId))) throw notFound(ErrorReason.USER_NOT_FOUND, "no user with that id");
         await revokeSessions(tx, req.userId);
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, {});
         afterCommit(() => publishRevocations(feed, [{ type: "user", userId: req.userId }, ...revoked]));

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import { lockTenantRevision, raiseRetainedFrom } from "./tenant-revisions.js";
 import type { CredentialTypeColumn, CredentialsTable, Database, KeyInfo, Tx } from "./schema.js";
@@ -77,7 +78,7 @@ export async function writeCredential(tx: Tx, tenantId: string, w: CredentialWri
       .executeTakeFirstOrThrow();
   } catch (err) {
     if ((err as { code?: string }).code === PG_UNIQUE_VIOLATION) {
-      throw new DomainError("aborted", "VERSION_CONFLICT", "the credential was created concurrently; read it and retry");
+      throw new DomainError("aborted", ErrorReason.VERSION_CONFLICT, "the credential was created concurrently; read it and retry");
     }
     throw err;
   }

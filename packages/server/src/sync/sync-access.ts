@@ -1,4 +1,4 @@
-import { SyncService } from "@engine-cloud/api";
+import { ErrorReason, SyncService } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import type { Permission } from "../auth/permissions.js";
 import { accessRuleOf } from "../tenancy/access-rules.js";
@@ -36,7 +36,7 @@ const WATCH_PERMISSION: Permission = WATCH_RULE.permission;
  */
 export function requireSyncRead(caller: Caller): void {
   if (!caller.permissions.has(WATCH_PERMISSION)) {
-    throw permissionDenied("PERMISSION_DENIED", `this credential no longer holds the permission "${WATCH_PERMISSION}"`, {
+    throw permissionDenied(ErrorReason.PERMISSION_DENIED, `this credential no longer holds the permission "${WATCH_PERMISSION}"`, {
       permission: WATCH_PERMISSION,
     });
   }

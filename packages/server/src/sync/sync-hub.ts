@@ -1,4 +1,5 @@
 import type { Kysely } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
@@ -78,7 +79,7 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
   const channels = new Map<string, TenantChannel>();
   let count = 0;
   let closed = false;
-  const closing = new DomainError("unavailable", "SERVER_SHUTTING_DOWN", "the server is shutting down; reconnect");
+  const closing = new DomainError("unavailable", ErrorReason.SERVER_SHUTTING_DOWN, "the server is shutting down; reconnect");
 
   const fetchInto = (tenantId: string, channel: TenantChannel): Promise<void> => {
     if (channel.fetching) {

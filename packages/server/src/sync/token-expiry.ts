@@ -1,3 +1,4 @@
+import { ErrorReason } from "@engine-cloud/api";
 import { unauthenticated } from "../errors/domain-error.js";
 import type { SyncWatcher } from "./sync-hub.js";
 
@@ -92,7 +93,7 @@ export function createTokenExpiry(): TokenExpiry {
       expired.push(entry.watcher);
     }
     arm();
-    for (const w of expired) w.terminate(unauthenticated("TOKEN_EXPIRED", "the token has expired; ask an administrator for a new one"));
+    for (const w of expired) w.terminate(unauthenticated(ErrorReason.TOKEN_EXPIRED, "the token has expired; ask an administrator for a new one"));
   };
 
   return {

@@ -3,7 +3,7 @@ import { bearerOf } from "../auth/bearer.js";
 import type { Caller } from "../auth/caller.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
-import { TENANT_HEADER } from "@engine-cloud/api";
+import { ErrorReason, TENANT_HEADER } from "@engine-cloud/api";
 import type { Limiter } from "../limits/limiter.js";
 import type { AccessRule } from "./access-rules.js";
 import { requestContextKey, type RequestContext, type TenantRef } from "./request-context.js";
@@ -19,11 +19,11 @@ async function resolveTenant(caller: Caller, named: string | null, directory: Te
   const home = { id: caller.homeTenantId, slug: caller.homeTenantSlug };
   if (!named || named === home.id || named === home.slug) return home;
   if (!caller.platformAdmin) {
-    throw permissionDenied("PERMISSION_DENIED", "this credential belongs to another tenant", { header: TENANT_HEADER });
+    throw permissionDenied(ErrorReason.PERMISSION_DENIED, "this credential belongs to another tenant", { header: TENANT_HEADER });
   }
   const tenant = await directory.find(named);
   if (!tenant || tenant.state === "deleted") {
-    throw notFound("TENANT_NOT_FOUND", `no tenant "${named}"; list them with: engine-cloud tenant list`);
+    throw notFound(ErrorReason.TENANT_NOT_FOUND, `no tenant "${named}"; list the tenants to find the right one`);
   }
   return { id: tenant.id, slug: tenant.slug };
 }
@@ -50,7 +50,7 @@ export function createAuthorizer(deps: {
 }): Authorize {
   return async (ctx, method, header) => {
     const rule = deps.rules.get(method);
-    if (!rule) throw permissionDenied("PERMISSION_DENIED", "this method declares no access rule");
+    if (!rule) throw permissionDenied(ErrorReason.PERMISSION_DENIED, "this method declares no access rule");
     if (rule.kind === "public") return;
 
     const caller = await deps.verifier.verify(bearerOf(header));
@@ -58,7 +58,7 @@ export function createAuthorizer(deps: {
     switch (rule.kind) {
       case "platform":
         if (!caller.platformAdmin) {
-          throw permissionDenied("PERMISSION_DENIED", "this call needs a platform administrator");
+          throw permissionDenied(ErrorReason.PERMISSION_DENIED, "this call needs a platform administrator");
         }
         break;
       case "authenticated":
@@ -67,7 +67,7 @@ export function createAuthorizer(deps: {
       case "permission":
         ctx.tenant = await resolveTenant(caller, header.get(TENANT_HEADER), deps.directory);
         if (!caller.permissions.has(rule.permission)) {
-          throw permissionDenied("PERMISSION_DENIED", `this call needs the permission "${rule.permission}"`, {
+          throw permissionDenied(ErrorReason.PERMISSION_DENIED, `this call needs the permission "${rule.permission}"`, {
             permission: rule.permission,
           });
         }

@@ -1,4 +1,5 @@
 import type { Transaction } from "kysely";
+import { ErrorReason } from "@engine-cloud/api";
 import { tokenKindOf, type Caller } from "../auth/caller.js";
 import type { Database } from "../store/schema.js";
 import { permissionDenied } from "../errors/domain-error.js";
@@ -23,12 +24,12 @@ export async function checkCredentialAccess(
   const limited = caller.projects.length > 0;
   if (project === "") {
     if (limited && mode === "write") {
-      throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", "a token limited to projects cannot change tenant-wide credentials");
+      throw permissionDenied(ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE, "a token limited to projects cannot change tenant-wide credentials");
     }
     return;
   }
   if (limited && !caller.projects.includes(project)) {
-    throw permissionDenied("PROJECT_NOT_IN_TOKEN_SCOPE", `this token is limited to projects ${caller.projects.join(", ")}`, { project });
+    throw permissionDenied(ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE, `this token is limited to projects ${caller.projects.join(", ")}`, { project });
   }
   if (tokenKindOf(caller) === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
 }

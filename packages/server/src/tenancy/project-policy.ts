@@ -1,9 +1,10 @@
+import { ErrorReason } from "@engine-cloud/api";
 import { permissionDenied } from "../errors/domain-error.js";
 import type { ProjectRow } from "../store/projects.js";
 
 export type ProjectDecision =
   | { allowed: true }
-  | { allowed: false; reason: "PROJECT_UNKNOWN" | "PROJECT_DENIED" | "PROJECT_NOT_IN_TOKEN_SCOPE"; message: string };
+  | { allowed: false; reason: ErrorReason.PROJECT_UNKNOWN | ErrorReason.PROJECT_DENIED | ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE; message: string };
 
 /**
  * Whether a credential limited to `scope` (empty: unlimited) may sync project
@@ -14,22 +15,22 @@ export function decideProject(name: string, row: ProjectRow | undefined, scope: 
   if (scope.length > 0 && !scope.includes(name)) {
     return {
       allowed: false,
-      reason: "PROJECT_NOT_IN_TOKEN_SCOPE",
+      reason: ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE,
       message: `this token is limited to projects ${scope.join(", ")}; "${name}" is not one of them`,
     };
   }
   if (!row) {
     return {
       allowed: false,
-      reason: "PROJECT_UNKNOWN",
-      message: `project "${name}" is not in the tenant's policy; allow it with: engine-cloud project allow ${name}`,
+      reason: ErrorReason.PROJECT_UNKNOWN,
+      message: `project "${name}" is not in the tenant's policy; allow the project to sync it`,
     };
   }
   if (row.state === "denied") {
     return {
       allowed: false,
-      reason: "PROJECT_DENIED",
-      message: `project "${name}" is denied by the tenant's policy; allow it with: engine-cloud project allow ${name}`,
+      reason: ErrorReason.PROJECT_DENIED,
+      message: `project "${name}" is denied by the tenant's policy; allow the project to sync it`,
     };
   }
   return { allowed: true };

@@ -1,6 +1,6 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { connectErrorWithReason } from "../errors/to-connect-error.js";
+import { errorForLogOnly } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
@@ -44,9 +44,9 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
     if (readable && path === "/readyz") {
       const problem = deps.notReadyBecause();
       if (!problem) return answer(200, "ready\n");
-      return answer(503, `not ready: ${problem}\n`, connectErrorWithReason(Code.Unavailable, "NOT_READY", problem));
+      return answer(503, `not ready: ${problem}\n`, errorForLogOnly(Code.Unavailable, "NOT_READY", problem));
     }
-    answer(404, "not found\n", connectErrorWithReason(Code.NotFound, "NOT_FOUND", "no such path"));
+    answer(404, "not found\n", errorForLogOnly(Code.NotFound, "NOT_FOUND", "no such path"));
   };
 }
 

@@ -1,11 +1,12 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 
 /** The error of a request whose body did not arrive in time. */
 function bodyTimedOut(ms: number): DomainError {
   return new DomainError(
     "deadline_exceeded",
-    "REQUEST_BODY_TIMEOUT",
+    ErrorReason.REQUEST_BODY_TIMEOUT,
     `the request message did not arrive within ${ms} ms of the request headers; send it with the headers`,
   );
 }

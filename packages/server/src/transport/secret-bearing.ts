@@ -1,6 +1,7 @@
 import { getOption, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { secret_bearing } from "@engine-cloud/api/gen/engine/cloud/v1/access_pb.js";
+import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 
@@ -21,7 +22,7 @@ export function secretBearingMethods(services: DescService[]): Set<string> {
 const secretOverHttpGet = () =>
   new DomainError(
     "invalid_argument",
-    "HTTP_GET_NOT_ALLOWED",
+    ErrorReason.HTTP_GET_NOT_ALLOWED,
     "this method returns secret values and is not served over HTTP GET; send the request as a POST",
   );
 

@@ -1,6 +1,6 @@
 import { Code, type ContextValues } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import { connectErrorWithReason } from "../errors/to-connect-error.js";
+import { errorForLogOnly } from "../errors/to-connect-error.js";
 import type { Logger } from "../log.js";
 import { claimCallLogKey, logCallEnd, newRequestContext, protocolOf } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
@@ -59,7 +59,7 @@ export function createUnclaimedRequestLog(log: Logger, base: (req: NodeRequest) 
               started,
             },
             // gRPC and gRPC-Web answer 200 and put the code in trailers this wrapper does not read.
-            connectErrorWithReason(code, status === 200 ? "PROTOCOL_ERROR" : `HTTP_${status}`, "answered by the protocol layer"),
+            errorForLogOnly(code, status === 200 ? "PROTOCOL_ERROR" : `HTTP_${status}`, "answered by the protocol layer"),
           );
         });
         return handler(req, res);
