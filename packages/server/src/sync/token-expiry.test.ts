@@ -1,3 +1,4 @@
+import { reasonName } from "@engine-cloud/api";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { DomainError } from "../errors/domain-error.js";
@@ -20,7 +21,7 @@ function watcherLog() {
     bearer: "b",
     offer() {},
     terminate(err: DomainError) {
-      ended.push({ name, at: Date.now(), reason: err.reason });
+      ended.push({ name, at: Date.now(), reason: reasonName(err.reason) });
     },
   });
   return { ended, watcher };
