@@ -1,0 +1,90 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { ConnectionService } from "@engine-cloud/api";
+import { actorLabelOf } from "../auth/caller.js";
+import { notFound } from "../errors/domain-error.js";
+import type { ConnectFlows } from "../hub/connect-flow.js";
+import { catalogProviders } from "../hub/provider-catalog.js";
+import { connectFlowToProto, connectionToProto, customProviderOf } from "../messages/connections.js";
+import { disconnectConnection, findConnection, listConnections } from "../store/connections.js";
+import { listCustomProviders } from "../store/oauth-apps.js";
+import { findOAuthFlow } from "../store/oauth-flows.js";
+import { withTenant } from "../store/with-tenant.js";
+import { scopeOf, tenantScope } from "../tenancy/request-context.js";
+import type { ServiceDeps } from "./deps.js";
+import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
+
+const connectionNotFound = (id: string) =>
+  notFound("CONNECTION_NOT_FOUND", `no connection ${id} in this tenant; list them with: engine-cloud connection list`);
+
+export function createConnectionService(
+  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows },
+): ServiceImpl<typeof ConnectionService> {
+  const { db, flows } = deps;
+  return {
+    async listProviders(_req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const custom = await withTenant(db, scopeOf(ctx), ({ tx }) => listCustomProviders(tx, tenant.id));
+      return { providers: [...catalogProviders(), ...custom.map((c) => customProviderOf(c.custom_provider))] };
+    },
+
+    async startConnect(req, ctx) {
+      const { authorizationUrl, flow } = await flows.start(scopeOf(ctx), req, ctx.signal);
+      return { authorizationUrl, flow: connectFlowToProto(flow) };
+    },
+
+    async getConnectFlow(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const flow = await withTenant(db, scopeOf(ctx), ({ tx }) => findOAuthFlow(tx, tenant.id, req.id));
+      if (!flow)
+        throw notFound(
+          "CONNECT_FLOW_NOT_FOUND",
+          `no connect flow ${req.id} in this tenant; start one with: engine-cloud connection connect`,
+        );
+      return { flow: connectFlowToProto(flow) };
+    },
+
+    async getConnection(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const row = await withTenant(db, scopeOf(ctx), ({ tx }) => findConnection(tx, tenant.id, req.id));
+      if (!row) throw connectionNotFound(req.id);
+      return { connection: connectionToProto(row) };
+    },
+
+    async listConnections(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      const size = pageSizeOf(req.pageSize);
+      const after = decodePageToken<{ provider: string; alias: string; project: string; id: string }>(req.pageToken, {
+        provider: "text",
+        alias: "text",
+        project: "text",
+        id: "uuid",
+      });
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) =>
+        listConnections(tx, tenant.id, { limit: size + 1, after, provider: req.provider || undefined }),
+      );
+      const { page, next } = splitPage(rows, size, (c) => ({
+        provider: c.provider,
+        alias: c.alias,
+        project: c.project,
+        id: c.id,
+      }));
+      return { connections: page.map(connectionToProto), nextPageToken: next };
+    },
+
+    // Revocation at the provider (RFC 7009) belongs with the refresh engine's token client; here the tokens are erased.
+    async disconnectConnection(req, ctx) {
+      const { caller, tenant } = tenantScope(ctx);
+      const row = await withTenant(
+        db,
+        scopeOf(ctx),
+        async ({ tx }) => {
+          const existing = await findConnection(tx, tenant.id, req.id, true);
+          if (!existing) throw connectionNotFound(req.id);
+          return disconnectConnection(tx, tenant.id, req.id, actorLabelOf(caller));
+        },
+        { signal: ctx.signal },
+      );
+      return { connection: connectionToProto(row) };
+    },
+  };
+}
