@@ -179,6 +179,36 @@ describe("the connect flow", () => {
     expect(connection?.generation).toBe(2n);
   });
 
+  it("refuses a second account under an alias another account holds, and stores nothing", async () => {
+    expect((await callback((await authorizedCallback({ alias: "taken" }, "kim")).back)).status).toBe(200);
+    const second = await authorizedCallback({ alias: "taken" }, "lee");
+    const page = await callback(second.back);
+    expect(page.status).toBe(409);
+    const { flow } = await acme.admin.connections.getConnectFlow({ id: second.started.flow!.id });
+    expect(flow).toMatchObject({ state: ConnectFlowState.FAILED, error: "alias_taken" });
+    const { connections } = await acme.admin.connections.listConnections({ provider: PROVIDER });
+    expect(connections.filter((c) => c.externalAccount === "lee")).toEqual([]);
+  });
+
+  it("holds a tenant to tenant_connections, counting neither reconnects nor disconnected connections", async () => {
+    const small = await createTestTenant(srv);
+    await registerApp(small, as);
+    await srv.admin().tenants.setTenantLimits({ tenant: small.slug, overrides: { tenantConnections: 1 } });
+    const connectAs = async (login: string, alias: string) => {
+      const started = await start({ alias }, small);
+      return { started, page: await callback(await as.authorize(started.authorizationUrl, { login })) };
+    };
+    const first = await connectAs("mia", "one");
+    expect(first.page.status).toBe(200);
+    expect((await connectAs("mia", "one")).page.status).toBe(200);
+    const over = await connectAs("ned", "two");
+    expect(over.page.status).toBe(409);
+    expect((await small.admin.connections.getConnectFlow({ id: over.started.flow!.id })).flow?.error).toBe("connection_quota");
+    const { flow } = await small.admin.connections.getConnectFlow({ id: first.started.flow!.id });
+    await small.admin.connections.disconnectConnection({ id: flow!.connectionId });
+    expect((await connectAs("ned", "two")).page.status).toBe(200);
+  });
+
   it("disconnects: DISCONNECTED, no expiry and no refresh planned", async () => {
     const { started, back } = await authorizedCallback({ alias: "bye" }, "gina");
     await callback(back);

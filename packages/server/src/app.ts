@@ -187,6 +187,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
       outbound: config.hub.outbound,
       flowTtlMs: config.hub.connectFlowTtlMs,
+      limitsOf,
       publicUrl: () => {
         if (!listeningUrl) throw new Error("the server is not listening yet");
         return listeningUrl;

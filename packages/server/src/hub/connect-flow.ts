@@ -6,7 +6,8 @@ import { openVerifier, sealTokenSet, sealVerifier } from "../crypto/hub-secrets.
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { invalidArgument } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { findConnectionOfAccount, writeGrant } from "../store/connections.js";
+import type { LimitsOf } from "../limits/tenant-limits.js";
+import { countLiveConnections, findConnectionOfAccount, findLiveConnectionNamed, writeGrant } from "../store/connections.js";
 import { claimOAuthFlowByState, finishOAuthFlow, insertOAuthFlow, type OAuthFlowRow } from "../store/oauth-flows.js";
 import type { Database } from "../store/schema.js";
 import { enterTenant, systemScope, withPlatform, withTenant, type TenantScope } from "../store/with-tenant.js";
@@ -41,6 +42,8 @@ export interface ConnectFlowDeps {
   log: Logger;
   outbound: OutboundPolicy;
   flowTtlMs: number;
+  /** The tenant's limits: tenant_connections bounds its live connections. */
+  limitsOf: LimitsOf;
   /** The server's public base URL (the configured one, else where it listens). */
   publicUrl(): string;
 }
@@ -205,24 +208,26 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
       if (verifier) grant.code_verifier = verifier;
       const tokens = tokenSetOf(provider, await requestTokens(tokenUrl, provider, app.client, grant, deps.outbound));
       const account = tokens.externalAccount ?? `unidentified:${flow.project}/${flow.alias}`;
-      const clash = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async ({ tx }) => {
+      // Read before the transaction: the tenant directory must not wait for a connection this call holds.
+      const quota = (await deps.limitsOf(flow.tenant_id)).tenant_connections;
+      const refusal = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async ({ tx }) => {
         const existing = await findConnectionOfAccount(tx, flow.tenant_id, flow.provider, account);
-        const taken = await tx
-          .selectFrom("connections")
-          .select("id")
-          .where("tenant_id", "=", flow.tenant_id)
-          .where("project", "=", flow.project)
-          .where("provider", "=", flow.provider)
-          .where("alias", "=", flow.alias)
-          .where("status", "<>", "disconnected")
-          .executeTakeFirst();
-        if (taken && taken.id !== existing?.id) {
-          await finishOAuthFlow(tx, flow.tenant_id, flow.id, {
-            status: "failed",
-            error: "alias_taken",
-            description: `another ${flow.provider} account is connected as "${flow.alias}"; connect this one with another alias`,
-          });
-          return true;
+        const taken = await findLiveConnectionNamed(tx, flow.tenant_id, flow);
+        const why =
+          taken && taken.id !== existing?.id
+            ? {
+                error: "alias_taken",
+                description: `another ${flow.provider} account is connected as "${flow.alias}"; connect this one with another alias`,
+              }
+            : (!existing || existing.status === "disconnected") && (await countLiveConnections(tx, flow.tenant_id)) >= quota
+              ? {
+                  error: "connection_quota",
+                  description: `this tenant may hold ${quota} connections (tenant_connections); disconnect one first`,
+                }
+              : undefined;
+        if (why) {
+          await finishOAuthFlow(tx, flow.tenant_id, flow.id, { status: "failed", ...why });
+          return why;
         }
         const id = existing?.id ?? randomUUID();
         const generation = (existing?.generation ?? 0) + 1;
@@ -253,14 +258,10 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
           existing !== undefined,
         );
         await finishOAuthFlow(tx, flow.tenant_id, flow.id, { status: "completed", connectionId: id });
-        return false;
+        return undefined;
       });
-      if (clash)
-        return {
-          status: 409,
-          title: "Alias in use",
-          detail: `Another ${flow.provider} account already has the alias "${flow.alias}".`,
-        };
+      if (refusal)
+        return { status: 409, title: "Not connected", detail: `The connection was not stored: ${refusal.description}.` };
       log.info("connected", { tenant: flow.tenant_id, flow: flow.id, provider: flow.provider });
       return { status: 200, title: "Connected", detail: `${flow.provider} is connected. You can close this window.` };
     } catch (err) {

@@ -25,6 +25,34 @@ export async function findConnectionOfAccount(
     .executeTakeFirst();
 }
 
+/** The live connection with this name (project, provider, alias), whichever account it is. */
+export async function findLiveConnectionNamed(
+  tx: Tx,
+  tenantId: string,
+  name: { project: string; provider: string; alias: string },
+) {
+  return tx
+    .selectFrom("connections")
+    .select(["id"])
+    .where("tenant_id", "=", tenantId)
+    .where("project", "=", name.project)
+    .where("provider", "=", name.provider)
+    .where("alias", "=", name.alias)
+    .where("status", "<>", "disconnected")
+    .executeTakeFirst();
+}
+
+/** Connections that hold a grant (not disconnected): what tenant_connections bounds. */
+export async function countLiveConnections(tx: Tx, tenantId: string): Promise<number> {
+  const row = await tx
+    .selectFrom("connections")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("tenant_id", "=", tenantId)
+    .where("status", "<>", "disconnected")
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function listConnections(
   tx: Tx,
   tenantId: string,
