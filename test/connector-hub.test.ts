@@ -209,14 +209,33 @@ describe("the connect flow", () => {
     expect((await connectAs("ned", "two")).page.status).toBe(200);
   });
 
-  it("disconnects: DISCONNECTED, no expiry and no refresh planned", async () => {
+  it("disconnects: tokens erased, DISCONNECTED, and the grant revoked at the provider (RFC 7009)", async () => {
     const { started, back } = await authorizedCallback({ alias: "bye" }, "gina");
     await callback(back);
     const { flow } = await acme.admin.connections.getConnectFlow({ id: started.flow!.id });
-    const { connection } = await acme.admin.connections.disconnectConnection({ id: flow!.connectionId });
-    expect(connection?.status).toBe(ConnectionStatus.DISCONNECTED);
-    expect(connection?.accessTokenExpiresAt).toBeUndefined();
-    expect(connection?.nextRefreshAt).toBeUndefined();
+    const revoked = revocations();
+    const res = await acme.admin.connections.disconnectConnection({ id: flow!.connectionId });
+    expect(res.revokedAtProvider).toBe(true);
+    expect(revocations()).toBe(revoked + 1);
+    expect(res.connection?.status).toBe(ConnectionStatus.DISCONNECTED);
+    expect(res.connection?.accessTokenExpiresAt).toBeUndefined();
+    expect(res.connection?.nextRefreshAt).toBeUndefined();
+    const row = await srv.server.app.storage.db
+      .selectFrom("connections")
+      .select("sealed_tokens")
+      .where("id", "=", flow!.connectionId)
+      .executeTakeFirstOrThrow();
+    expect(row.sealed_tokens).toBeNull();
+  });
+
+  it("disconnects even when the provider cannot be reached, saying the revocation did not happen", async () => {
+    const { started, back } = await authorizedCallback({ alias: "bye-offline" }, "gina2");
+    await callback(back);
+    const { flow } = await acme.admin.connections.getConnectFlow({ id: started.flow!.id });
+    as.pushFault({ kind: "drop" });
+    const res = await acme.admin.connections.disconnectConnection({ id: flow!.connectionId });
+    expect(res.connection?.status).toBe(ConnectionStatus.DISCONNECTED);
+    expect(res.revokedAtProvider).toBe(false);
   });
 
   it("answers a catalog provider without an app with NOT_FOUND OAUTH_APP_NOT_FOUND, and an unknown one with PROVIDER_UNKNOWN", async () => {
@@ -298,7 +317,9 @@ describe("secrets of the hub", () => {
     });
     expect((await callback(failed.back)).status).toBe(502);
 
-    const secrets = [...as.issuedTokens, as.clientSecret];
+    // The callback's query is a one-time code and the state: neither is logged with the route's line.
+    const secrets = [...as.issuedTokens, as.clientSecret, back.searchParams.get("code")!, back.searchParams.get("state")!];
+    expect(srv.logs.some((l) => l.includes("GET /oauth/callback"))).toBe(true);
     expect(as.issuedTokens.size).toBeGreaterThanOrEqual(2);
     const listings = [
       toJsonString(ListConnectionsResponseSchema, await acme.admin.connections.listConnections({})),

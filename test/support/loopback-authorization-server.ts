@@ -21,7 +21,7 @@ export interface LoopbackAuthorizationServer {
   events: Array<{ name: string; detail?: string }>;
   /** Every access, refresh and id token the server issued. */
   issuedTokens: Set<string>;
-  /** Answers the next token call with this instead of passing it on. */
+  /** Answers the next token or revocation call with this instead of passing it on. */
   pushFault(fault: TokenFault): void;
   /**
    * Plays the browser: follows the authorization URL through login and
@@ -89,8 +89,10 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   let tokenCalls = 0;
   const handle = provider.callback();
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    if (req.method === "POST" && req.url?.startsWith("/token")) {
-      tokenCalls++;
+    const path = req.url?.split("?", 1)[0];
+    // Faults apply to the token and the revocation endpoint alike; only the token endpoint's calls are counted.
+    if (req.method === "POST" && (path === "/token" || path === "/token/revocation")) {
+      if (path === "/token") tokenCalls++;
       const fault = faults.shift();
       if (fault) return answerFault(req, res, fault);
       captureTokens(res, issuedTokens);

@@ -34,6 +34,7 @@ import { createCredentialService } from "./services/credential-service.js";
 import { createConnectionService } from "./services/connection-service.js";
 import { createOAuthAppService } from "./services/oauth-app-service.js";
 import { createConnectFlows } from "./hub/connect-flow.js";
+import { createDisconnect } from "./hub/disconnect-connection.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
@@ -218,7 +219,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
-      router.service(ConnectionService, createConnectionService({ ...deps, flows }));
+      router.service(ConnectionService, createConnectionService({
+          ...deps,
+          flows,
+          disconnect: createDisconnect({ db: storage.db, keys, log, outbound: config.hub.outbound }),
+        }));
       router.service(OAuthAppService, createOAuthAppService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.

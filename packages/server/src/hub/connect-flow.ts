@@ -243,6 +243,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
             externalAccount: account,
             scopes: tokens.scopes ?? [],
             metadata: tokens.metadata,
+            urlParameters: flow.url_parameters,
             sealedTokens: sealTokenSet(dataKey, flow.tenant_id, id, generation, {
               access_token: tokens.accessToken,
               refresh_token: tokens.refreshToken,

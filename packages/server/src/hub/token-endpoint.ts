@@ -153,23 +153,49 @@ export async function requestTokens(
   grant: Record<string, string>,
   policy: OutboundPolicy,
 ): Promise<Record<string, unknown>> {
-  const form = new URLSearchParams(grant);
+  return classifyTokenResponse(await postAuthenticated(tokenUrl, provider, client, new URLSearchParams(grant), policy));
+}
+
+/** POSTs a form as the client (RFC 6749 §2.3.1), with outbound failures as TokenEndpointErrors. */
+async function postAuthenticated(
+  url: string,
+  provider: OAuthProvider,
+  client: ClientCredentials,
+  form: URLSearchParams,
+  policy: OutboundPolicy,
+): Promise<OutboundResponse> {
   const headers: Record<string, string> = {};
   if (provider.tokenAuthMethod === TokenAuthMethod.CLIENT_SECRET_BASIC && client.clientSecret !== undefined) {
-    // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
+    // Both parts form-urlencoded before base64.
     const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
     headers.authorization = `Basic ${Buffer.from(`${enc(client.clientId)}:${enc(client.clientSecret)}`).toString("base64")}`;
   } else {
     form.set("client_id", client.clientId);
     if (client.clientSecret) form.set("client_secret", client.clientSecret);
   }
-  let res: OutboundResponse;
   try {
-    res = await postForm(tokenUrl, form, headers, policy);
+    return await postForm(url, form, headers, policy);
   } catch (err) {
     if (err instanceof OutboundRefused) throw new TokenEndpointError("refused", "refused", err.why);
     // The message names the failure (reset, timeout, DNS), never the request.
-    throw new TokenEndpointError("network", "network", `the token endpoint could not be reached (${(err as Error).message})`);
+    throw new TokenEndpointError("network", "network", `the provider could not be reached (${(err as Error).message})`);
   }
-  return classifyTokenResponse(res);
+}
+
+/**
+ * Revokes a token at an RFC 7009 endpoint. The server answers 200 for a token
+ * it does not know (§2.2), so only a failure to get an answer, or an error,
+ * is reported — as a TokenEndpointError, like a token request's.
+ */
+export async function revokeToken(
+  revocationUrl: string,
+  provider: OAuthProvider,
+  client: ClientCredentials,
+  token: { value: string; hint: "refresh_token" | "access_token" },
+  policy: OutboundPolicy,
+): Promise<void> {
+  const form = new URLSearchParams({ token: token.value, token_type_hint: token.hint });
+  const res = await postAuthenticated(revocationUrl, provider, client, form, policy);
+  if (res.status >= 200 && res.status < 300) return;
+  classifyTokenResponse(res);
 }

@@ -1,11 +1,11 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ConnectionService } from "@engine-cloud/api";
-import { actorLabelOf } from "../auth/caller.js";
 import { notFound } from "../errors/domain-error.js";
 import type { ConnectFlows } from "../hub/connect-flow.js";
+import { connectionNotFound, type Disconnect } from "../hub/disconnect-connection.js";
 import { catalogProviders } from "../hub/provider-catalog.js";
 import { connectFlowToProto, connectionToProto, customProviderOf } from "../messages/connections.js";
-import { disconnectConnection, findConnection, listConnections } from "../store/connections.js";
+import { findConnection, listConnections } from "../store/connections.js";
 import { listCustomProviders } from "../store/oauth-apps.js";
 import { findOAuthFlow } from "../store/oauth-flows.js";
 import { withTenant } from "../store/with-tenant.js";
@@ -13,13 +13,10 @@ import { scopeOf, tenantScope } from "../tenancy/request-context.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 
-const connectionNotFound = (id: string) =>
-  notFound("CONNECTION_NOT_FOUND", `no connection ${id} in this tenant; list them with: engine-cloud connection list`);
-
 export function createConnectionService(
-  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows },
+  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows; disconnect: Disconnect },
 ): ServiceImpl<typeof ConnectionService> {
-  const { db, flows } = deps;
+  const { db, flows, disconnect } = deps;
   return {
     async listProviders(_req, ctx) {
       const { tenant } = tenantScope(ctx);
@@ -71,20 +68,9 @@ export function createConnectionService(
       return { connections: page.map(connectionToProto), nextPageToken: next };
     },
 
-    // Revocation at the provider (RFC 7009) belongs with the refresh engine's token client; here the tokens are erased.
     async disconnectConnection(req, ctx) {
-      const { caller, tenant } = tenantScope(ctx);
-      const row = await withTenant(
-        db,
-        scopeOf(ctx),
-        async ({ tx }) => {
-          const existing = await findConnection(tx, tenant.id, req.id, true);
-          if (!existing) throw connectionNotFound(req.id);
-          return disconnectConnection(tx, tenant.id, req.id, actorLabelOf(caller));
-        },
-        { signal: ctx.signal },
-      );
-      return { connection: connectionToProto(row) };
+      const { row, revoked } = await disconnect(scopeOf(ctx), req.id, ctx.signal);
+      return { connection: connectionToProto(row), revokedAtProvider: revoked };
     },
   };
 }

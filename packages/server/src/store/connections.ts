@@ -76,6 +76,7 @@ export interface GrantWrite {
   externalAccount: string;
   scopes: string[];
   metadata: Record<string, string>;
+  urlParameters: Record<string, string>;
   sealedTokens: Uint8Array;
   sharedApp: boolean;
   accessExpiresAt: Date;
@@ -93,6 +94,7 @@ export async function writeGrant(tx: Tx, tenantId: string, w: GrantWrite, existi
     status_description: "",
     scopes: w.scopes,
     metadata: JSON.stringify(w.metadata),
+    url_parameters: JSON.stringify(w.urlParameters),
     sealed_tokens: w.sealedTokens,
     shared_app: w.sharedApp,
     access_expires_at: w.accessExpiresAt,

@@ -238,6 +238,7 @@ export interface ConnectionsTable {
   status_description: ColumnType<string, string | undefined, string>;
   scopes: ColumnType<string[], string[] | undefined, string[]>;
   metadata: ColumnType<Record<string, string>, string | undefined, string>;
+  url_parameters: ColumnType<Record<string, string>, string | undefined, string>;
   sealed_tokens: Uint8Array | null;
   shared_app: ColumnType<boolean, boolean | undefined, boolean>;
   access_expires_at: NullableTimestamp;

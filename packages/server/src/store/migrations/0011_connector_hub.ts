@@ -74,6 +74,8 @@ CREATE TABLE connections (
   scopes text[] NOT NULL DEFAULT '{}',
   -- non-secret fields of token responses (e.g. instance_url)
   metadata jsonb NOT NULL DEFAULT '{}',
+  -- the values the provider's templated URLs were filled with at connect (token and revocation URLs need them too)
+  url_parameters jsonb NOT NULL DEFAULT '{}',
   -- access token, refresh token, token type, sealed under the tenant's data key, bound to (id, generation); null when disconnected
   sealed_tokens bytea,
   -- whether the app is the operator tenant's shared one (else the tenant's own for the provider)
