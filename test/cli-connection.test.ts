@@ -51,6 +51,8 @@ describe("engine-cloud oauth-app and connection", () => {
         `${as.issuer}/auth`,
         "--token-url",
         `${as.issuer}/token`,
+        "--revocation-url",
+        `${as.issuer}/token/revocation`,
         "--issuer",
         as.issuer,
         "--scope",
@@ -101,6 +103,7 @@ describe("engine-cloud oauth-app and connection", () => {
     expect(get.stdout).toMatch(/Provider:\s+loopback/);
     const gone = await run(["connection", "disconnect", connection.id]);
     expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).toContain("the provider revoked the grant.");
     expect((await run(["connection", "get", connection.id])).stdout).toMatch(/Status:\s+disconnected/);
     const table = await run(["connection", "list"]);
     expect(table.stdout).toMatch(/cli\s+\(all\)\s+cli-user\s+disconnected/);

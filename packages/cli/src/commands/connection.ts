@@ -161,7 +161,9 @@ const disconnect = defineCommand({
     ctx.out.result(
       DisconnectConnectionResponseSchema,
       res,
-      () => `Disconnected ${res.connection?.provider} "${res.connection?.alias}" (${id}).`,
+      () =>
+        `Disconnected ${res.connection?.provider} "${res.connection?.alias}" (${id}); ` +
+        (res.revokedAtProvider ? "the provider revoked the grant." : "the provider did not confirm a revocation."),
     );
   },
 });
