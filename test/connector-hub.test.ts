@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { toJsonString } from "@bufbuild/protobuf";
 import {
   ConnectFlowState,
@@ -280,6 +281,44 @@ describe("the connect flow", () => {
       customProvider: { id: "intranet", authorizeUrl: "https://login.example.com/auth", tokenUrl: "https://10.0.0.7/token" },
     });
     expect(await failureOf(start({ provider: "intranet" }, beta))).toMatchObject({ codeName: "invalid_argument" });
+  });
+});
+
+describe("what the database holds", () => {
+  const db = () => srv.server.app.storage.db;
+
+  it("keeps a flow's state only as its SHA-256", async () => {
+    const { authorizationUrl, flow } = await start({ alias: "hashed" });
+    const state = new URL(authorizationUrl).searchParams.get("state")!;
+    const row = await db().selectFrom("oauth_flows").selectAll().where("id", "=", flow!.id).executeTakeFirstOrThrow();
+    expect(Buffer.from(row.state_hash).equals(createHash("sha256").update(state).digest())).toBe(true);
+    expect(JSON.stringify(row)).not.toContain(state);
+  });
+
+  it("keeps the tokens and the client secret sealed, never in plain text", async () => {
+    const issuedBefore = new Set(as.issuedTokens);
+    const { started, back } = await authorizedCallback({ alias: "sealed" }, "olga");
+    await callback(back);
+    const mine = [...as.issuedTokens].filter((t) => !issuedBefore.has(t));
+    expect(mine.length).toBeGreaterThanOrEqual(2);
+    const { flow } = await acme.admin.connections.getConnectFlow({ id: started.flow!.id });
+    const connection = await db()
+      .selectFrom("connections")
+      .selectAll()
+      .where("id", "=", flow!.connectionId)
+      .executeTakeFirstOrThrow();
+    const app = await db()
+      .selectFrom("oauth_apps")
+      .selectAll()
+      .where("tenant_id", "=", acme.id)
+      .where("provider", "=", PROVIDER)
+      .executeTakeFirstOrThrow();
+    const stored = Buffer.concat([
+      Buffer.from(JSON.stringify(connection)),
+      Buffer.from(connection.sealed_tokens!),
+      Buffer.from(app.sealed_secret!),
+    ]);
+    for (const secret of [...mine, as.clientSecret]) expect(stored.includes(secret)).toBe(false);
   });
 });
 
