@@ -23,6 +23,7 @@ export const SERVER_LAYERS: ReadonlyArray<{ layer: string; holds: readonly strin
   { layer: "tenancy", holds: ["tenancy"] },
   { layer: "messages", holds: ["messages"] },
   { layer: "vault", holds: ["vault"] },
+  { layer: "hub", holds: ["hub"] },
   { layer: "sync", holds: ["sync"] },
   { layer: "jobs", holds: ["jobs"] },
   { layer: "services", holds: ["services"] },

@@ -1,6 +1,6 @@
 import { create, createFileRegistry, setExtension, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, MethodOptionsSchema, type MethodOptions } from "@bufbuild/protobuf/wkt";
-import { access, AccessSchema, file_engine_cloud_v1_access, type Access } from "@engine-cloud/api";
+import { access, AccessSchema, ErrorReason, file_engine_cloud_v1_access, type Access } from "@engine-cloud/api";
 import * as server from "@engine-cloud/server";
 import { describe, expect, it } from "vitest";
 import { API_SERVICES, createApp } from "../packages/server/src/app.js";
@@ -122,7 +122,7 @@ describe("access declarations fail closed", () => {
     const ctx: RequestContext = { requestId: "fail-closed", peer: "127.0.0.1", userAgent: "" };
     await expect(authorize(ctx, "engine.cloud.v1.FailClosedProbeService/Undeclared", new Headers())).rejects.toMatchObject({
       kind: "permission_denied",
-      reason: "PERMISSION_DENIED",
+      reason: ErrorReason.PERMISSION_DENIED,
     });
     expect(ctx.caller).toBeUndefined();
   });

@@ -7,6 +7,8 @@ import { defaultServerUrl, parseCommandLine, resolveGlobalOptions, scanCommandLi
 import { isGroup, isPassthrough, type Command, type CommandContext, type TopLevelCommand } from "./framework/command.js";
 import { authCommands } from "./commands/auth.js";
 import { credentialCommands } from "./commands/credential.js";
+import { connectionCommands } from "./commands/connection.js";
+import { oauthAppCommands } from "./commands/oauth-app.js";
 import { keysCommands } from "./commands/keys.js";
 import { loginCommand } from "./commands/login.js";
 import { logoutCommand } from "./commands/logout.js";
@@ -55,6 +57,8 @@ const commands: readonly TopLevelCommand[] = [
   projectCommands,
   tenantCommands,
   credentialCommands,
+  connectionCommands,
+  oauthAppCommands,
   syncCommands,
   keysCommands,
   loginCommand,

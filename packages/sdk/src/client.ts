@@ -2,8 +2,10 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import {
   AuthService,
+  ConnectionService,
   CredentialService,
   KeyService,
+  OAuthAppService,
   ProjectService,
   ServerService,
   SyncService,
@@ -24,6 +26,8 @@ export interface CloudClient {
   readonly sync: Client<typeof SyncService>;
   readonly keys: Client<typeof KeyService>;
   readonly users: Client<typeof UserService>;
+  readonly connections: Client<typeof ConnectionService>;
+  readonly oauthApps: Client<typeof OAuthAppService>;
   /** A client for any other service of the API, on the same transport. */
   service<T extends DescService>(service: T): Client<T>;
 }
@@ -46,6 +50,8 @@ export function createCloudClient(options: { transport: Transport }): CloudClien
     sync: service(SyncService),
     keys: service(KeyService),
     users: service(UserService),
+    connections: service(ConnectionService),
+    oauthApps: service(OAuthAppService),
     service,
   };
 }

@@ -3,8 +3,10 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   AuthService,
+  ConnectionService,
   CredentialService,
   KeyService,
+  OAuthAppService,
   ProjectService,
   ServerService,
   SyncService,
@@ -29,6 +31,10 @@ import { createAuthService } from "./services/auth-service.js";
 import { createUserService } from "./services/user-service.js";
 import { contextValuesOf } from "./transport/remote-address.js";
 import { createCredentialService } from "./services/credential-service.js";
+import { createConnectionService } from "./services/connection-service.js";
+import { createOAuthAppService } from "./services/oauth-app-service.js";
+import { createConnectFlows } from "./hub/connect-flow.js";
+import { createDisconnect } from "./hub/disconnect-connection.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
@@ -77,6 +83,8 @@ export interface App {
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
+  /** Called once the server listens: where it listens, the redirect URL's base unless ENGINE_CLOUD_PUBLIC_URL says otherwise. */
+  listeningAt(url: string): void;
   /**
    * First step of shutdown: marks the server NOT_SERVING for health checks and ends every Watch
    * stream with UNAVAILABLE / SERVER_SHUTTING_DOWN (runtimes reconnect elsewhere at once); unary
@@ -97,6 +105,8 @@ export const API_SERVICES: DescService[] = [
   SyncService,
   KeyService,
   UserService,
+  ConnectionService,
+  OAuthAppService,
 ];
 
 /** Standard gRPC services for tooling: health checking and reflection. */
@@ -171,6 +181,19 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
     const watches = createWatchOpener({ hub, verifier, requireSyncAccess });
+    let listeningUrl = config.publicUrl;
+    const flows = createConnectFlows({
+      db: storage.db,
+      keys,
+      log,
+      outbound: config.hub.outbound,
+      flowTtlMs: config.hub.connectFlowTtlMs,
+      limitsOf,
+      publicUrl: () => {
+        if (!listeningUrl) throw new Error("the server is not listening yet");
+        return listeningUrl;
+      },
+    });
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
@@ -196,6 +219,12 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
+      router.service(ConnectionService, createConnectionService({
+          ...deps,
+          flows,
+          disconnect: createDisconnect({ db: storage.db, keys, log, outbound: config.hub.outbound }),
+        }));
+      router.service(OAuthAppService, createOAuthAppService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
       const reflection = createReflectionServices([...API_SERVICES, Health]);
@@ -223,7 +252,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           log,
           routes,
           contextValues: unclaimed.contextValues,
-          fallback: createHttpRoutes({ log, notReadyBecause }),
+          fallback: createHttpRoutes({ log, notReadyBecause, completeConnect: flows.complete }),
           interceptors: [
             createRequestLogInterceptor(log),
             createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
@@ -247,6 +276,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       tombstones,
       limiter,
       bootstrap: seeded,
+      listeningAt(url) {
+        listeningUrl = config.publicUrl ?? url;
+      },
       drain() {
         health.shutdown();
         hub.close();

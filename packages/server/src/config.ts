@@ -6,6 +6,7 @@ import type { TransportLimits } from "./transport/http-server.js";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
 import { tokenShapeProblem } from "./auth/token-format.js";
 import { parseRootKey, type RootKeySource } from "./crypto/root-keys.js";
+import { CONNECT_FLOW_TTL_MS, type HubConfig } from "./hub/connect-flow.js";
 import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
 
@@ -66,6 +67,13 @@ export interface Config {
   limitsFlushMs: number;
   /** Connection- and protocol-level bounds, the same for every caller (per-tenant quotas are elsewhere). */
   transport: TransportLimits;
+  /**
+   * The base URL people and providers reach this server at (ENGINE_CLOUD_PUBLIC_URL), e.g.
+   * "https://cloud.example.com": the OAuth redirect URL is this + "/oauth/callback". Absent: the URL it listens on.
+   */
+  publicUrl?: string;
+  /** The connector hub: how it calls providers, how long a connect flow waits. */
+  hub: HubConfig;
 }
 
 
@@ -220,6 +228,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_EMBEDDED_THREAD must be worker or main (default worker)");
   }
 
+  const publicUrl = env.ENGINE_CLOUD_PUBLIC_URL?.replace(/\/+$/, "") || undefined;
+  if (publicUrl && !/^https?:\/\/[^/?#]+$/.test(publicUrl)) {
+    problems.push("ENGINE_CLOUD_PUBLIC_URL must be a scheme and host, e.g. https://cloud.example.com (no path)");
+  }
+  const allowLoopback = env.ENGINE_CLOUD_HUB_ALLOW_LOOPBACK ?? "0";
+  if (!["0", "1"].includes(allowLoopback)) problems.push("ENGINE_CLOUD_HUB_ALLOW_LOOPBACK must be 0 or 1 (default 0; tests only)");
+  const hub: HubConfig = {
+    outbound: {
+      allowLoopback: allowLoopback === "1",
+      timeoutMs: wholeNumber(env, "ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS", 10_000, 100, 120_000, problems),
+    },
+    connectFlowTtlMs: wholeNumber(env, "ENGINE_CLOUD_HUB_CONNECT_FLOW_TTL_MS", CONNECT_FLOW_TTL_MS, 1000, 3600_000, problems),
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -246,6 +268,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     limits,
     limitsFlushMs,
     transport,
+    publicUrl,
+    hub,
   };
 }
 

@@ -21,6 +21,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const host = listener.address.host.includes(":") ? `[${listener.address.host}]` : listener.address.host;
   const url = `${tls ? "https" : "http"}://${host}:${listener.address.port}`;
+  app.listeningAt(url);
   log.info("listening", { url, database: app.storage.kind, protocols: ["grpc", "grpc-web", "connect"] });
   let stopping: Promise<void> | undefined;
   return {

@@ -29,6 +29,12 @@ export function commandHint(reason: string, metadata: Record<string, string>): s
       return `list them with: ${programName} credential list`;
     case ErrorReason.SESSION_NOT_FOUND:
       return `list them with: ${programName} auth sessions`;
+    case ErrorReason.CONNECTION_NOT_FOUND:
+      return `list them with: ${programName} connection list`;
+    case ErrorReason.PROVIDER_UNKNOWN:
+      return `list them with: ${programName} connection providers`;
+    case ErrorReason.OAUTH_APP_NOT_FOUND:
+      return `set one with: ${programName} oauth-app set <provider>`;
     default:
       return undefined;
   }

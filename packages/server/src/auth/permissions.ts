@@ -17,6 +17,10 @@ export const PERMISSIONS = [
   "sync.read",
   "users.read",
   "users.manage",
+  "connections.read",
+  "connections.write",
+  "oauth_apps.read",
+  "oauth_apps.write",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -43,7 +47,7 @@ export function isPermission(name: string): name is Permission {
 export const ROLE_PERMISSIONS: Record<RoleColumn, readonly Permission[]> = {
   owner: ALL,
   admin: ALL,
-  operator: ["projects.read", "projects.check", "credentials.read", "users.read"],
+  operator: ["projects.read", "projects.check", "credentials.read", "users.read", "connections.read", "oauth_apps.read"],
   builder: ["projects.read"],
   viewer: ["projects.read"],
 };

@@ -183,6 +183,74 @@ export interface LeasesTable {
   claimed_at: Generated<Date>;
 }
 
+/** A tenant's custom provider as oauth_apps.custom_provider stores it: the OAuthProvider fields (hub/provider-catalog.ts). */
+export type CustomProviderColumn = Record<string, unknown>;
+
+export interface OAuthAppsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  provider: string;
+  client_id: string;
+  sealed_secret: Uint8Array | null;
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
+  shared: ColumnType<boolean, boolean | undefined, boolean>;
+  custom_provider: ColumnType<CustomProviderColumn | null, string | null, string | null>;
+  version: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
+export type OAuthFlowStatusColumn = "pending" | "exchanging" | "completed" | "failed";
+
+export interface OAuthFlowsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  state_hash: Uint8Array;
+  provider: string;
+  project: string;
+  alias: string;
+  redirect_uri: string;
+  sealed_verifier: Uint8Array | null;
+  url_parameters: ColumnType<Record<string, string>, string | undefined, string>;
+  status: OAuthFlowStatusColumn;
+  error: ColumnType<string, string | undefined, string>;
+  error_description: ColumnType<string, string | undefined, string>;
+  connection_id: string | null;
+  created_at: Timestamp;
+  created_by: string;
+  expires_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+export type ConnectionStatusColumn = "active" | "degraded" | "stale" | "needs_reauth" | "disconnected";
+
+export interface ConnectionsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  provider: string;
+  project: string;
+  alias: string;
+  external_account: string;
+  status: ConnectionStatusColumn;
+  status_reason: ColumnType<string, string | undefined, string>;
+  status_description: ColumnType<string, string | undefined, string>;
+  scopes: ColumnType<string[], string[] | undefined, string[]>;
+  metadata: ColumnType<Record<string, string>, string | undefined, string>;
+  url_parameters: ColumnType<Record<string, string>, string | undefined, string>;
+  sealed_tokens: Uint8Array | null;
+  shared_app: ColumnType<boolean, boolean | undefined, boolean>;
+  access_expires_at: NullableTimestamp;
+  last_refresh_at: NullableTimestamp;
+  next_refresh_at: NullableTimestamp;
+  generation: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  created_by: string;
+  updated_by: string;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -201,6 +269,9 @@ export interface Database {
   stream_counts: StreamCountsTable;
   login_lockouts: LoginLockoutsTable;
   leases: LeasesTable;
+  oauth_apps: OAuthAppsTable;
+  oauth_flows: OAuthFlowsTable;
+  connections: ConnectionsTable;
 }
 
 /** A transaction on the database: what store functions that must run inside one take. */

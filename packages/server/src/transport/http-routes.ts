@@ -1,10 +1,12 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { errorForLogOnly } from "../errors/to-connect-error.js";
+import { CALLBACK_PATH, type CallbackOutcome } from "../hub/connect-flow.js";
 import type { Logger } from "../log.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
+import { callbackPage } from "./oauth-callback-route.js";
 
 type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
 type NodeResponse = Parameters<Fallback>[1];
@@ -15,6 +17,8 @@ export interface HttpRoutesDeps {
   log: Logger;
   /** Why the server should get no traffic now, or undefined when it is ready (transport/readiness.ts). */
   notReadyBecause(): string | undefined;
+  /** Completes a connect flow from the provider's redirect (hub/connect-flow.ts). */
+  completeConnect?(query: URLSearchParams): Promise<CallbackOutcome>;
 }
 
 /**
@@ -23,7 +27,9 @@ export interface HttpRoutesDeps {
  * fallback). `/healthz` is liveness: the process is up and answering.
  * `/readyz` is readiness: the database and the change feed are reachable
  * and the server is not draining. Anything else is a plain-text 404 that
- * names nothing of the server. Each request gets the same log line as an RPC.
+ * names nothing of the server. `/oauth/callback` is where a provider sends
+ * the browser back in a connect flow; its query (code, state) is never logged.
+ * Each request gets the same log line as an RPC.
  */
 export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
   return (req, res) => {
@@ -35,8 +41,8 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
       protocol: "http",
       started: performance.now(),
     };
-    const answer = (status: number, body: string, err?: ConnectError) => {
-      reply(res, status, body, call.ctx.requestId, req.method === "HEAD");
+    const answer = (status: number, body: string, err?: ConnectError, headers?: Record<string, string>) => {
+      reply(res, status, body, call.ctx.requestId, req.method === "HEAD", headers);
       logCallEnd(deps.log, call, err);
     };
     const readable = req.method === "GET" || req.method === "HEAD";
@@ -46,13 +52,42 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
       if (!problem) return answer(200, "ready\n");
       return answer(503, `not ready: ${problem}\n`, errorForLogOnly(Code.Unavailable, "NOT_READY", problem));
     }
+    // GET only: a HEAD must not spend the one exchange a code allows.
+    if (req.method === "GET" && path === CALLBACK_PATH && deps.completeConnect) {
+      const query = new URL(req.url ?? "", "http://callback").searchParams;
+      return void deps.completeConnect(query).then(
+        (outcome) => {
+          const page = callbackPage(outcome);
+          const err =
+            page.status >= 400 ? errorForLogOnly(Code.FailedPrecondition, "CONNECT_FAILED", outcome.title) : undefined;
+          answer(page.status, page.body, err, page.headers);
+        },
+        (cause: unknown) => {
+          deps.log.error("oauth callback failed", { error: String(cause) });
+          const page = callbackPage({
+            status: 500,
+            title: "Connection failed",
+            detail: "Something went wrong on our side. Start the connection again.",
+          });
+          answer(page.status, page.body, errorForLogOnly(Code.Internal, "INTERNAL", "callback failed"), page.headers);
+        },
+      );
+    }
     answer(404, "not found\n", errorForLogOnly(Code.NotFound, "NOT_FOUND", "no such path"));
   };
 }
 
-function reply(res: NodeResponse, status: number, body: string, requestId: string, headOnly: boolean) {
+function reply(
+  res: NodeResponse,
+  status: number,
+  body: string,
+  requestId: string,
+  headOnly: boolean,
+  headers?: Record<string, string>,
+) {
   res.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
+    ...headers,
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
     "x-request-id": requestId,

@@ -1,0 +1,31 @@
+import type { CallbackOutcome } from "../hub/connect-flow.js";
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+/**
+ * The page the browser lands on after the provider: a title and a sentence,
+ * escaped (the provider's error_description is the provider's text), with a
+ * policy that lets it run nothing and be framed by nobody.
+ */
+export function callbackPage(outcome: CallbackOutcome): { status: number; headers: Record<string, string>; body: string } {
+  const body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(outcome.title)} · Engine Cloud</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
+<h1>${escapeHtml(outcome.title)}</h1>
+<p>${escapeHtml(outcome.detail)}</p>
+</body></html>
+`;
+  return {
+    status: outcome.status,
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+      "x-content-type-options": "nosniff",
+      // The URL held a one-time code and state: no referrer, no cache.
+      "referrer-policy": "no-referrer",
+    },
+    body,
+  };
+}

@@ -1,0 +1,192 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import Provider from "oidc-provider";
+
+/**
+ * A real OAuth 2.0 / OpenID Connect authorization server on loopback
+ * (oidc-provider, the research note's spike): authorization code with PKCE,
+ * refresh-token rotation, and strict replay detection — a code or refresh
+ * token used twice revokes the whole grant, so `events` showing
+ * `grant.revoked` is the oracle for a double exchange. A small shim in front
+ * counts token calls, remembers every token it issued (for leak scans) and
+ * can answer the next token calls with injected faults.
+ */
+export interface LoopbackAuthorizationServer {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** POST /token requests that reached the server (faults included). */
+  tokenCalls(): number;
+  /** Provider events by name, e.g. "grant.revoked", "grant.error", with error details. */
+  events: Array<{ name: string; detail?: string }>;
+  /** Every access, refresh and id token the server issued. */
+  issuedTokens: Set<string>;
+  /** Answers the next token or revocation call with this instead of passing it on. */
+  pushFault(fault: TokenFault): void;
+  /**
+   * Plays the browser: follows the authorization URL through login and
+   * consent as `login`, and returns the URL the browser would be sent back to
+   * (the callback with code, state and iss), without requesting it.
+   */
+  authorize(url: string, options?: { login?: string; deny?: boolean }): Promise<URL>;
+  close(): Promise<void>;
+}
+
+export type TokenFault =
+  | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
+  | { kind: "drop" }
+  | { kind: "redirect"; location: string };
+
+export interface LoopbackOptions {
+  redirectUris: string[];
+  /** Access-token lifetime in seconds (default 3600). */
+  accessTokenTtl?: number;
+  rotateRefreshTokens?: boolean;
+}
+
+export async function startLoopbackAuthorizationServer(options: LoopbackOptions): Promise<LoopbackAuthorizationServer> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clientId = "engine-hub";
+  const clientSecret = `client-secret-${Math.random().toString(36).slice(2)}`;
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: options.redirectUris,
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: "client_secret_post",
+      },
+    ],
+    pkce: { required: () => true },
+    ttl: {
+      AccessToken: options.accessTokenTtl ?? 3600,
+      AuthorizationCode: 60,
+      RefreshToken: 3600,
+      Grant: 3600,
+      Session: 3600,
+      Interaction: 600,
+      IdToken: 3600,
+    },
+    issueRefreshToken: async () => true,
+    rotateRefreshToken: options.rotateRefreshTokens ?? true,
+    features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
+    cookies: { keys: ["loopback-test-only"] },
+  });
+  const events: LoopbackAuthorizationServer["events"] = [];
+  for (const name of ["grant.success", "grant.revoked", "authorization.error", "server_error"]) {
+    provider.on(name, () => events.push({ name }));
+  }
+  provider.on("grant.error", (_ctx: unknown, err: unknown) => {
+    const e = err as { error?: string; error_detail?: string };
+    events.push({ name: "grant.error", detail: `${e.error}: ${e.error_detail ?? ""}` });
+  });
+  const issuedTokens = new Set<string>();
+  const faults: TokenFault[] = [];
+  let tokenCalls = 0;
+  const handle = provider.callback();
+  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const path = req.url?.split("?", 1)[0];
+    // Faults apply to the token and the revocation endpoint alike; only the token endpoint's calls are counted.
+    if (req.method === "POST" && (path === "/token" || path === "/token/revocation")) {
+      if (path === "/token") tokenCalls++;
+      const fault = faults.shift();
+      if (fault) return answerFault(req, res, fault);
+      captureTokens(res, issuedTokens);
+    }
+    handle(req, res);
+  });
+
+  return {
+    issuer,
+    clientId,
+    clientSecret,
+    tokenCalls: () => tokenCalls,
+    events,
+    issuedTokens,
+    pushFault: (f) => void faults.push(f),
+    authorize: (url, o = {}) => playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function answerFault(req: http.IncomingMessage, res: http.ServerResponse, fault: TokenFault) {
+  req.resume();
+  if (fault.kind === "drop") return void req.socket.destroy();
+  if (fault.kind === "redirect") {
+    res.writeHead(307, { location: fault.location });
+    return void res.end();
+  }
+  res.writeHead(fault.status, {
+    "content-type": "application/json",
+    ...(fault.retryAfter ? { "retry-after": fault.retryAfter } : {}),
+  });
+  res.end(JSON.stringify(fault.body ?? { error: "temporarily_unavailable" }));
+}
+
+/** Remembers the tokens of a token response as it goes out. */
+function captureTokens(res: http.ServerResponse, into: Set<string>) {
+  const chunks: Buffer[] = [];
+  const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...a: unknown[]) => http.ServerResponse;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (chunk) chunks.push(Buffer.from(chunk as string));
+    return write(chunk, ...rest);
+  }) as typeof res.write;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (chunk && typeof chunk !== "function") chunks.push(Buffer.from(chunk as string));
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+      for (const k of ["access_token", "refresh_token", "id_token"]) if (typeof body[k] === "string") into.add(body[k] as string);
+    } catch {
+      // not JSON: nothing issued
+    }
+    return end(chunk, ...rest);
+  }) as typeof res.end;
+}
+
+/** The seven hops of the research note: authorize → login → consent → back to the redirect URI. */
+async function playBrowser(start: string, redirectUris: string[], login: string, deny: boolean): Promise<URL> {
+  const cookies = new Map<string, string>();
+  let url = new URL(start);
+  let init: RequestInit = {};
+  for (let hop = 0; hop < 20; hop++) {
+    const res = await fetch(url, {
+      ...init,
+      redirect: "manual",
+      headers: { ...(init.headers as Record<string, string>), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join("; ") },
+    });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(";");
+      const i = pair.indexOf("=");
+      cookies.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      const next = new URL(res.headers.get("location")!, url);
+      if (redirectUris.some((r) => next.href.startsWith(r))) return next;
+      url = next;
+      init = {};
+      continue;
+    }
+    const html = await res.text();
+    if (res.status !== 200) throw new Error(`authorization server answered ${res.status}: ${html.slice(0, 300)}`);
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    if (html.includes('value="login"')) {
+      init = { method: "POST", headers: form, body: new URLSearchParams({ prompt: "login", login, password: "any" }).toString() };
+    } else if (deny) {
+      url = new URL(`${url.pathname.replace(/\/$/, "")}/abort`, url);
+      init = {};
+    } else {
+      init = { method: "POST", headers: form, body: new URLSearchParams({ prompt: "consent" }).toString() };
+    }
+  }
+  throw new Error("the authorization flow did not come back within 20 hops");
+}
