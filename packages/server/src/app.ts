@@ -36,6 +36,7 @@ import { createWatchOpener } from "./sync/open-watch.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
+import { createCredentialVault } from "./vault/credentials.js";
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
@@ -142,9 +143,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => limiter.close());
     const health = createHealthService();
     const keys = createTenantKeys(storage.db, ring, feed);
+    // The one home of the credential rules; the handlers, the catch-up and the hub all go through it.
+    const vault = createCredentialVault({ keys, feed });
     const hub = createSyncHub({
       db: storage.db,
-      keys,
+      vault,
       feed,
       log,
       reauthorize: createReauthorizer(storage.db, verifier),
@@ -217,8 +220,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
-      router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
-      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
+      router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
+      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
@@ -232,7 +235,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const rpc = withSyncFastPath(
       {
         db: storage.db,
-        keys,
+        vault,
         watches,
         log,
         authorize,

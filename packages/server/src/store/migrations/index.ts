@@ -7,6 +7,7 @@ import * as invitationRevocation from "./0006_invitation_revocation.js";
 import * as sealedTokenKey from "./0007_sealed_token_key.js";
 import * as limits from "./0008_limits.js";
 import * as leases from "./0009_leases.js";
+import * as changeLog from "./0010_change_log.js";
 
 export interface Migration {
   version: number;
@@ -28,4 +29,5 @@ export const migrations: Migration[] = [
   { version: 7, ...sealedTokenKey },
   { version: 8, ...limits },
   { version: 9, ...leases },
+  { version: 10, ...changeLog },
 ];
