@@ -1,4 +1,4 @@
-import { describeCloudError, type CloudClient, type CloudErrorDetails, type WatchResponse } from "@engine-cloud/sdk";
+import { describeCloudError, type CloudClient, type CloudErrorDetails, type ResourceKind, type WatchResponse } from "@engine-cloud/sdk";
 
 export interface WatchRecorder {
   /** Every event the stream sent so far, in order. */
@@ -22,7 +22,7 @@ export interface WatchRecorder {
  */
 export function recordWatch(
   client: CloudClient,
-  request: { project: string; sinceRevision?: bigint },
+  request: { project: string; sinceRevision?: bigint; kinds?: ResourceKind[] },
   options: { timeoutMs?: number } = {},
 ): WatchRecorder {
   const abort = new AbortController();

@@ -36,7 +36,7 @@ import { createWatchOpener } from "./sync/open-watch.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
-import { createCredentialVault } from "./vault/credentials.js";
+import { createCredentialVault, type CredentialVault } from "./vault/credentials.js";
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
@@ -75,6 +75,12 @@ export interface App {
   feed: ChangeFeed;
   verifier: TokenVerifier;
   hub: SyncHub;
+  /**
+   * The credential rules (vault/credentials.ts): every credential write goes through it,
+   * requests' and the server's own (a background writer such as the OAuth hub passes
+   * `systemAccess` and a transaction opened with systemScope(tenant, "system:<job>")).
+   */
+  vault: CredentialVault;
   tombstones: TombstonePurge;
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
@@ -271,6 +277,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       feed,
       verifier,
       hub,
+      vault,
       tombstones,
       limiter,
       bootstrap: seeded,
