@@ -18,10 +18,13 @@
  * (a credential's provider and alias), so the resource row itself can go.
  *
  * Backfill: every credential row (live ones and tombstones, at their
- * revisions), then each tenant's projects at fresh revisions after the
- * tenant's current one (they never had revisions; a runtime resuming from
- * before the migration gets them as changes, one that names no kinds never
- * sees them). The credential tombstones then leave the credentials table,
+ * revisions), then each tenant's project records at revision 0. Projects
+ * never took revisions before; giving them new ones would move every
+ * tenant's revision and so change what today's runtimes are sent (the
+ * revision of RESET, CAUGHT_UP and heartbeats). At 0 they are in every
+ * snapshot and in no resumed catch-up, which is right: only a runtime that
+ * names kinds sees them, and one that starts naming kinds starts from a
+ * snapshot. The credential tombstones then leave the credentials table,
  * which no longer needs a deleted_at column.
  */
 export const name = "change_log";
@@ -50,15 +53,8 @@ SELECT tenant_id, 'credential', id::text, revision, project, deleted_at,
        CASE WHEN deleted_at IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('provider', provider, 'alias', alias) END
 FROM credentials;
 
-INSERT INTO tenant_revisions (tenant_id)
-SELECT DISTINCT tenant_id FROM projects
-ON CONFLICT (tenant_id) DO NOTHING;
 INSERT INTO tenant_changes (tenant_id, kind, resource_id, revision, project)
-SELECT p.tenant_id, 'project', p.name, r.revision + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.name), p.name
-FROM projects p JOIN tenant_revisions r ON r.tenant_id = p.tenant_id;
-UPDATE tenant_revisions r SET revision = r.revision + n.projects
-FROM (SELECT tenant_id, count(*) AS projects FROM projects GROUP BY tenant_id) n
-WHERE n.tenant_id = r.tenant_id;
+SELECT tenant_id, 'project', name, 0, name FROM projects;
 
 DELETE FROM credentials WHERE deleted_at IS NOT NULL;
 DROP INDEX credentials_tombstones;
