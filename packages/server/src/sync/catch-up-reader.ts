@@ -19,7 +19,7 @@ export type CatchUpReader = (tenantId: string, view: SyncView, since: number) =>
  * shared read starts after all of its streams registered, so any change its
  * snapshot misses reaches each of them live.
  */
-export function createCatchUpReader(db: Kysely<Database>, vault: Pick<CredentialVault, "open">, log: Logger): CatchUpReader {
+export function createCatchUpReader(db: Kysely<Database>, vault: Pick<CredentialVault, "changed">, log: Logger): CatchUpReader {
   return shareReadsPerTurn(
     (tenantId, view, since) => `${tenantId}\0${view.project}\0${view.key}\0${since}`,
     async (tenantId: string, view: SyncView, since: number) => {

@@ -25,7 +25,7 @@ export interface CatchUp {
  */
 export async function readCatchUp(
   db: Kysely<Database>,
-  vault: Pick<CredentialVault, "open">,
+  vault: Pick<CredentialVault, "changed">,
   tenantId: string,
   view: SyncView,
   since: number,

@@ -1,6 +1,5 @@
 import type { Logger } from "../log.js";
 import { changesAfter, type ChangeRange } from "../store/change-log.js";
-import { credentialsByIds } from "../store/credentials.js";
 import { projectsByNames, type ProjectRow } from "../store/projects.js";
 import type { TenantTx } from "../store/with-tenant.js";
 import type { CredentialVault, OpenedCredential } from "../vault/credentials.js";
@@ -37,7 +36,7 @@ export interface ChangesRead {
  * The changes after `since` (undefined: the live snapshot), of every kind the
  * range names, in revision order: one range scan of the change log, then one
  * read per kind for the current rows it points at, each kind resolved by its
- * own module (credentials opened by the vault). Call it in a REPEATABLE READ
+ * own module (credentials read and opened by the vault). Call it in a REPEATABLE READ
  * transaction, so the log and the rows are one picture.
  *
  * A credential that cannot be opened (tampered, or sealed under a key this
@@ -47,7 +46,7 @@ export interface ChangesRead {
  */
 export async function changesSince(
   t: Pick<TenantTx, "tx" | "tenantId">,
-  vault: Pick<CredentialVault, "open">,
+  vault: Pick<CredentialVault, "changed">,
   since: number | undefined,
   range: ChangeRange,
   log: Logger,
@@ -55,7 +54,14 @@ export async function changesSince(
   const entries = await changesAfter(t.tx, t.tenantId, since, range);
   if (entries.length === 0) return { changes: [], read: 0 };
   const liveIds = (kind: string) => entries.filter((e) => e.kind === kind && !e.deleted_at).map((e) => e.resource_id);
-  const credentials = new Map((await credentialsByIds(t.tx, t.tenantId, liveIds("credential"))).map((r) => [r.id, r]));
+  const credentials = await vault.changed(t, liveIds("credential"), (row, err) =>
+    log.error("a credential could not be decrypted and was not sent", {
+      tenant: t.tenantId,
+      credential: row.id,
+      revision: row.revision,
+      err: String(err),
+    }),
+  );
   const projects = new Map((await projectsByNames(t.tx, t.tenantId, liveIds("project"))).map((r) => [r.name, r]));
   const changes: ResourceChange[] = [];
   for (const e of entries) {
@@ -70,18 +76,9 @@ export async function changesSince(
       changes.push({ kind: "credential", ...head, tombstone: { provider: e.tombstone.provider ?? "", alias: e.tombstone.alias ?? "" } });
       continue;
     }
-    const row = credentials.get(e.resource_id);
-    if (!row) continue; // not in this picture: only a read outside REPEATABLE READ could see that
-    try {
-      changes.push({ kind: "credential", ...head, live: await vault.open(t, row) });
-    } catch (err) {
-      log.error("a credential could not be decrypted and was not sent", {
-        tenant: t.tenantId,
-        credential: row.id,
-        revision: row.revision,
-        err: String(err),
-      });
-    }
+    // Absent: unreadable (logged above), or, only outside REPEATABLE READ, changed since the log was read.
+    const live = credentials.get(e.resource_id);
+    if (live) changes.push({ kind: "credential", ...head, live });
   }
   return { changes, read: entries.length, last: Number(entries[entries.length - 1].revision) };
 }

@@ -35,7 +35,7 @@ export type Reauthorize = (watchers: SyncWatcher[]) => Promise<Map<SyncWatcher, 
 export interface SyncHubOptions {
   db: Kysely<Database>;
   /** Opens the credentials the fan-out reads (vault/credentials.ts). */
-  vault: Pick<CredentialVault, "open">;
+  vault: Pick<CredentialVault, "changed">;
   feed: ChangeFeed;
   log: Logger;
   reauthorize: Reauthorize;

@@ -49,7 +49,7 @@ const MAX_REQUEST_BYTES = 4096;
 export interface SyncFastPathDeps {
   db: Kysely<Database>;
   /** Opens the credentials catch-ups read (vault/credentials.ts). */
-  vault: Pick<CredentialVault, "open">;
+  vault: Pick<CredentialVault, "changed">;
   /** Registers and re-checks streams, shared with the generic path (sync/open-watch.ts). */
   watches: WatchOpener;
   log: Logger;

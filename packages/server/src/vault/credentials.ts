@@ -7,6 +7,7 @@ import { actorLabel } from "../store/actor.js";
 import { recordChange } from "../store/change-log.js";
 import {
   countLiveCredentials,
+  credentialsByIds,
   deleteCredential,
   findCredentialById,
   findLiveCredential,
@@ -67,8 +68,17 @@ export interface CredentialVault {
   list(t: TenantTx, opts: Parameters<typeof listCredentials>[2]): Promise<CredentialRow[]>;
   /** Deletes the credential, leaving its tombstone in the change log; resolves to the delete's revision. */
   remove(t: TenantTx, id: string, opts: { access: CredentialAccess; expectedVersion?: bigint }): Promise<number>;
-  /** Opens a credential row read for a change (catch-up, fan-out); throws if it cannot be opened. */
-  open(t: Pick<TenantTx, "tx" | "tenantId">, row: CredentialRow): Promise<OpenedCredential>;
+  /**
+   * The credentials with these ids, opened: what the change log's live entries
+   * point at (catch-up, fan-out). One that cannot be opened (tampered, or
+   * sealed under a key this server lacks) is handed to `unreadable` and left
+   * out, so it cannot stall the rest.
+   */
+  changed(
+    t: Pick<TenantTx, "tx" | "tenantId">,
+    ids: readonly string[],
+    unreadable: (row: CredentialRow, err: unknown) => void,
+  ): Promise<Map<string, OpenedCredential>>;
 }
 
 export type { CredentialCursor, CredentialName, CredentialRow };
@@ -181,6 +191,16 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       return logChange(t, row, true);
     },
 
-    open,
+    async changed(t, ids, unreadable) {
+      const opened = new Map<string, OpenedCredential>();
+      for (const row of await credentialsByIds(t.tx, t.tenantId, ids)) {
+        try {
+          opened.set(row.id, await open(t, row));
+        } catch (err) {
+          unreadable(row, err);
+        }
+      }
+      return opened;
+    },
   };
 }
