@@ -118,19 +118,16 @@ const describe = (ref: CredentialRef) =>
 export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<ChangeFeed, "publish"> }): CredentialVault {
   const { keys, feed } = deps;
 
-  /** Takes the revision, records the change and announces it once committed. */
-  const logChange = async (t: TenantTx, row: Pick<CredentialRow, "id" | "project" | "provider" | "alias">, deleted: boolean, revision?: number) => {
-    // Last: from here to commit this transaction holds the tenant's revision lock.
-    const rev = revision ?? (await nextTenantRevision(t.tx, t.tenantId));
+  /** Records the change at its revision in the change log and announces it once committed. */
+  const logChange = async (t: TenantTx, row: CredentialRow, revision: number, deleted: boolean) => {
     await recordChange(t.tx, t.tenantId, {
       kind: "credential",
       resourceId: row.id,
-      revision: rev,
+      revision,
       project: row.project,
       tombstone: deleted ? { provider: row.provider, alias: row.alias } : undefined,
     });
-    t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision: rev }));
-    return rev;
+    t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
   };
 
   const open = async (t: Pick<TenantTx, "tx" | "tenantId">, row: CredentialRow): Promise<OpenedCredential> => {
@@ -169,7 +166,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         revision,
         actor: actorLabel(t.actor),
       });
-      await logChange(t, row, false, revision);
+      await logChange(t, row, revision, false);
       return { row, secrets: input.secrets };
     },
 
@@ -188,7 +185,10 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       await opts.access(row.project, "write");
       if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion) throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);
-      return logChange(t, row, true);
+      // Last, as in put.
+      const revision = await nextTenantRevision(t.tx, t.tenantId);
+      await logChange(t, row, revision, true);
+      return revision;
     },
 
     async changed(t, ids, unreadable) {
