@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
-import { lockTenantRevision, raiseRetainedFrom } from "./tenant-revisions.js";
+import { lockTenantRevision, raiseRetainedFrom, takeNextRevision } from "./tenant-revisions.js";
 import type { ChangeKindColumn, Database, TenantChangesTable, TombstoneInfo } from "./schema.js";
 
 /** One entry of a tenant's change log: the latest change of one resource (migration 0010). */
@@ -9,27 +9,50 @@ type Tx = Transaction<Database>;
 export interface ChangeRecord {
   kind: ChangeKindColumn;
   resourceId: string;
-  /** Taken with nextTenantRevision in the same transaction. */
-  revision: number;
   /** Who sees it: a credential's project ("" for tenant-wide), a project record's own name. */
   project: string;
   /** Set for a delete: what the delete message needs once the resource row is gone. */
   tombstone?: TombstoneInfo;
 }
 
-/** Records a change, replacing the resource's previous entry: the log keeps the latest change per resource. */
-export async function recordChange(tx: Tx, tenantId: string, c: ChangeRecord): Promise<void> {
-  const values = {
-    revision: c.revision,
-    project: c.project,
-    deleted_at: c.tombstone ? sql<Date>`now()` : null,
-    tombstone: JSON.stringify(c.tombstone ?? {}),
-  };
-  await tx
+/**
+ * Takes the tenant's next revision (store/tenant-revisions.ts) and records
+ * the change at it, replacing the resource's previous entry (the log keeps
+ * the latest change per resource), in one statement; resolves to the
+ * revision. From here to commit the transaction holds the tenant's revision
+ * lock, which serialises the tenant's writers: call it as late as the write
+ * allows, and every statement it saves is time those writers do not wait.
+ */
+export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: ChangeRecord): Promise<number> {
+  const row = await tx
+    .with("next", (qb) => takeNextRevision(qb, tenantId))
     .insertInto("tenant_changes")
-    .values({ tenant_id: tenantId, kind: c.kind, resource_id: c.resourceId, ...values })
-    .onConflict((oc) => oc.columns(["tenant_id", "kind", "resource_id"]).doUpdateSet(values))
-    .execute();
+    .columns(["tenant_id", "kind", "resource_id", "revision", "project", "deleted_at", "tombstone"])
+    .expression((eb) =>
+      eb
+        .selectFrom("next")
+        .select([
+          // Typed here: parameters in a SELECT list have no column to take their type from.
+          sql<string>`${tenantId}::uuid`.as("tenant_id"),
+          sql<ChangeKindColumn>`${c.kind}::text`.as("kind"),
+          sql<string>`${c.resourceId}::text`.as("resource_id"),
+          "next.revision",
+          sql<string>`${c.project}::text`.as("project"),
+          (c.tombstone ? sql<Date>`now()` : sql<Date | null>`NULL::timestamptz`).as("deleted_at"),
+          sql<string>`${JSON.stringify(c.tombstone ?? {})}::jsonb`.as("tombstone"),
+        ]),
+    )
+    .onConflict((oc) =>
+      oc.columns(["tenant_id", "kind", "resource_id"]).doUpdateSet((eb) => ({
+        revision: eb.ref("excluded.revision"),
+        project: eb.ref("excluded.project"),
+        deleted_at: eb.ref("excluded.deleted_at"),
+        tombstone: eb.ref("excluded.tombstone"),
+      })),
+    )
+    .returning("revision")
+    .executeTakeFirstOrThrow();
+  return Number(row.revision);
 }
 
 export interface ChangeRange {

@@ -1,9 +1,8 @@
 import type { Transaction } from "kysely";
 import { actorLabel, type Actor } from "../store/actor.js";
-import { recordChange } from "../store/change-log.js";
+import { recordChangeAtNextRevision } from "../store/change-log.js";
 import { deleteProject, setProjectState, type ProjectRow } from "../store/projects.js";
 import type { Database, ProjectStateColumn } from "../store/schema.js";
-import { nextTenantRevision } from "../store/tenant-revisions.js";
 
 /** What a project policy write needs of its transaction (a TenantTx, or bootstrap's own). */
 export interface ProjectWriteTx {
@@ -22,15 +21,13 @@ export interface ProjectWriteTx {
  */
 export async function changeProjectState(t: ProjectWriteTx, name: string, state: ProjectStateColumn): Promise<ProjectRow> {
   const row = await setProjectState(t.tx, t.tenantId, name, state, actorLabel(t.actor));
-  const revision = await nextTenantRevision(t.tx, t.tenantId);
-  await recordChange(t.tx, t.tenantId, { kind: "project", resourceId: name, revision, project: name });
+  await recordChangeAtNextRevision(t.tx, t.tenantId, { kind: "project", resourceId: name, project: name });
   return row;
 }
 
 /** Deletes the project's record, leaving its tombstone in the change log; false if there was none. */
 export async function removeProject(t: ProjectWriteTx, name: string): Promise<boolean> {
   if (!(await deleteProject(t.tx, t.tenantId, name))) return false;
-  const revision = await nextTenantRevision(t.tx, t.tenantId);
-  await recordChange(t.tx, t.tenantId, { kind: "project", resourceId: name, revision, project: name, tombstone: {} });
+  await recordChangeAtNextRevision(t.tx, t.tenantId, { kind: "project", resourceId: name, project: name, tombstone: {} });
   return true;
 }

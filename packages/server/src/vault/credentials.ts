@@ -4,7 +4,7 @@ import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { DomainError, notFound } from "../errors/domain-error.js";
 import type { ChangeFeed } from "../feed/change-feed.js";
 import { actorLabel } from "../store/actor.js";
-import { recordChange } from "../store/change-log.js";
+import { recordChangeAtNextRevision } from "../store/change-log.js";
 import {
   countLiveCredentials,
   credentialsByIds,
@@ -18,7 +18,6 @@ import {
   type CredentialRow,
 } from "../store/credentials.js";
 import type { CredentialTypeColumn, KeyInfo } from "../store/schema.js";
-import { nextTenantRevision } from "../store/tenant-revisions.js";
 import type { TenantTx } from "../store/with-tenant.js";
 
 /** A credential with its secrets opened. */
@@ -118,16 +117,16 @@ const describe = (ref: CredentialRef) =>
 export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<ChangeFeed, "publish"> }): CredentialVault {
   const { keys, feed } = deps;
 
-  /** Records the change at its revision in the change log and announces it once committed. */
-  const logChange = async (t: TenantTx, row: CredentialRow, revision: number, deleted: boolean) => {
-    await recordChange(t.tx, t.tenantId, {
-      kind: "credential",
-      resourceId: row.id,
-      revision,
-      project: row.project,
-      tombstone: deleted ? { provider: row.provider, alias: row.alias } : undefined,
-    });
+  /**
+   * Takes the revision and records the change (one statement, store/change-log.ts), and
+   * announces it once committed. Last in every write: from here to commit the transaction
+   * holds the tenant's revision lock.
+   */
+  const logChange = async (t: TenantTx, row: Pick<CredentialRow, "id" | "project" | "provider" | "alias">, deleted: boolean) => {
+    const tombstone = deleted ? { provider: row.provider, alias: row.alias } : undefined;
+    const revision = await recordChangeAtNextRevision(t.tx, t.tenantId, { kind: "credential", resourceId: row.id, project: row.project, tombstone });
     t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
+    return revision;
   };
 
   const open = async (t: Pick<TenantTx, "tx" | "tenantId">, row: CredentialRow): Promise<OpenedCredential> => {
@@ -148,8 +147,8 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       const id = existing?.id ?? randomUUID();
       const version = (existing?.version ?? 0) + 1;
       const dataKey = await keys.dataKey(tx, tenantId);
-      // Last: from here to commit this transaction holds the tenant's revision lock.
-      const revision = await nextTenantRevision(tx, tenantId);
+      // The row stores its revision, so it is written after the revision is taken (with its log entry).
+      const revision = await logChange(t, { id, ...name }, false);
       // Counted under the revision lock, so concurrent creations cannot all squeeze into the last place.
       if (!existing && (await countLiveCredentials(tx, tenantId)) >= opts.quota) throw credentialQuota(opts.quota);
       const row = await writeCredential(tx, tenantId, {
@@ -166,7 +165,6 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         revision,
         actor: actorLabel(t.actor),
       });
-      await logChange(t, row, revision, false);
       return { row, secrets: input.secrets };
     },
 
@@ -185,10 +183,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       await opts.access(row.project, "write");
       if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion) throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);
-      // Last, as in put.
-      const revision = await nextTenantRevision(t.tx, t.tenantId);
-      await logChange(t, row, revision, true);
-      return revision;
+      return logChange(t, row, true);
     },
 
     async changed(t, ids, unreadable) {
