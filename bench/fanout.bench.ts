@@ -484,7 +484,7 @@ try {
       const perRuntime = server.catchUps() / stormSize;
       console.log(`  catch-up range queries: ${server.catchUps()} (${fmt(perRuntime, 2)} per runtime)`);
       if (idxAfter !== undefined && idxBefore !== undefined) {
-        console.log(`  index scans on credentials during the storm (pg_stat_user_tables): ${idxAfter - idxBefore}`);
+        console.log(`  index scans on credentials and tenant_changes during the storm (pg_stat_user_tables): ${idxAfter - idxBefore}`);
       }
       verdict(
         back.missing === 0 && lastAt - answeringAt <= 10_000,
@@ -506,13 +506,13 @@ for (const v of verdicts) console.log(`  ${v}`);
 console.log(`\nwhole run: ${fmt((Date.now() - started) / 1000, 0)} s · load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
 process.exit(0);
 
-/** Index scans PostgreSQL counted on the credentials table so far (undefined on PGlite). */
+/** Index scans PostgreSQL counted on the credentials table and the change log so far (undefined on PGlite). */
 async function credentialIndexScans(): Promise<number | undefined> {
   if (!database.databaseUrl) return undefined;
   const c = new pg.Client({ connectionString: database.databaseUrl });
   await c.connect();
   try {
-    const r = await c.query("SELECT idx_scan FROM pg_stat_user_tables WHERE relname = 'credentials'");
+    const r = await c.query("SELECT sum(idx_scan) AS idx_scan FROM pg_stat_user_tables WHERE relname IN ('credentials', 'tenant_changes')");
     return Number(r.rows[0]?.idx_scan ?? 0);
   } finally {
     await c.end();

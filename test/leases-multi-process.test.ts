@@ -70,7 +70,7 @@ async function deletedCredential(proc: ServerProcess): Promise<string> {
 }
 
 const purged = (id: string) => async () =>
-  (await watcher.query("SELECT 1 FROM credentials WHERE id = $1", [id])).rowCount === 0 ? true : undefined;
+  (await watcher.query("SELECT 1 FROM tenant_changes WHERE resource_id = $1", [id])).rowCount === 0 ? true : undefined;
 
 describe.skipIf(!onPostgres)("background jobs on two server processes (one PostgreSQL)", () => {
   let holder: ServerProcess;

@@ -374,7 +374,7 @@ describe("tombstone retention", () => {
 
     await new Promise((r) => setTimeout(r, RETENTION_MS + 100));
     await short.server.app.tombstones.sweep();
-    const rows = await sql<{ id: string }>`SELECT id FROM credentials WHERE id = ${doomed.id}`.execute(short.server.app.storage.db);
+    const rows = await sql<{ id: string }>`SELECT resource_id AS id FROM tenant_changes WHERE resource_id = ${doomed.id}`.execute(short.server.app.storage.db);
     expect(rows.rows).toEqual([]);
 
     // From before the purged delete: RESET and the live snapshot, which no longer holds it.

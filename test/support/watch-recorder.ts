@@ -1,4 +1,4 @@
-import type { WatchResponse } from "@engine-cloud/api";
+import type { ResourceKind, WatchResponse } from "@engine-cloud/api";
 import { describeCloudError, type CloudClient, type CloudErrorDetails } from "@engine-cloud/sdk";
 
 export interface WatchRecorder {
@@ -23,7 +23,7 @@ export interface WatchRecorder {
  */
 export function recordWatch(
   client: CloudClient,
-  request: { project: string; sinceRevision?: bigint },
+  request: { project: string; sinceRevision?: bigint; kinds?: ResourceKind[] },
   options: { timeoutMs?: number } = {},
 ): WatchRecorder {
   const abort = new AbortController();

@@ -41,6 +41,7 @@ import { createWatchOpener } from "./sync/open-watch.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
+import { createCredentialVault, type CredentialVault } from "./vault/credentials.js";
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
@@ -79,6 +80,12 @@ export interface App {
   feed: ChangeFeed;
   verifier: TokenVerifier;
   hub: SyncHub;
+  /**
+   * The credential rules (vault/credentials.ts): every credential write goes through it,
+   * requests' and the server's own (a background writer such as the OAuth hub passes
+   * `systemAccess` and a transaction opened with systemScope(tenant, "system:<job>")).
+   */
+  vault: CredentialVault;
   tombstones: TombstonePurge;
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
@@ -146,9 +153,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     cleanup.unshift(() => limiter.close());
     const health = createHealthService();
     const keys = createTenantKeys(storage.db, ring, feed);
+    // The one home of the credential rules; the handlers, the catch-up and the hub all go through it.
+    const vault = createCredentialVault({ keys, feed });
     const hub = createSyncHub({
       db: storage.db,
-      keys,
+      vault,
       feed,
       log,
       reauthorize: createReauthorizer(storage.db, verifier),
@@ -216,8 +225,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
-      router.service(CredentialService, createCredentialService({ ...deps, limitsOf }));
-      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log }));
+      router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
+      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(ConnectionService, createConnectionService({
           ...deps,
@@ -237,7 +246,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const rpc = withSyncFastPath(
       {
         db: storage.db,
-        keys,
+        vault,
         watches,
         log,
         authorize,
@@ -273,6 +282,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       feed,
       verifier,
       hub,
+      vault,
       tombstones,
       limiter,
       bootstrap: seeded,

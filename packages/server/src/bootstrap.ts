@@ -4,7 +4,8 @@ import type { RootKeyRing } from "./crypto/root-keys.js";
 import { openTokenKey, TokenKeyUnavailable } from "./crypto/token-key.js";
 import type { Logger } from "./log.js";
 import { takeStartupLock } from "./store/migrate.js";
-import { countProjects, setProjectState } from "./store/projects.js";
+import { countProjects } from "./store/projects.js";
+import { changeProjectState } from "./tenancy/project-changes.js";
 import type { Database } from "./store/schema.js";
 import { findOperatorTenant, insertTenant } from "./store/tenants.js";
 import { hasActivePlatformAdmin, insertToken, tokenStateByHash } from "./store/tokens.js";
@@ -51,7 +52,7 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
 
     if (input.projects) {
       if ((await countProjects(tx, operator.id)) === 0) {
-        for (const name of input.projects) await setProjectState(tx, operator.id, name, "allowed", "bootstrap");
+        for (const name of input.projects) await changeProjectState({ tx, tenantId: operator.id, actor: { kind: "bootstrap" } }, name, "allowed");
         log.info("seeded the default tenant's project policy from ENGINE_CLOUD_ALLOWED_PROJECTS", {
           projects: input.projects,
         });

@@ -150,6 +150,9 @@ export function formatEvent(event: WatchResponse, showSecrets: boolean): string 
       return `${revision} caught-up`;
     case "heartbeat":
       return `${revision} heartbeat`;
+    // The CLI names no kinds, so the server never sends these; a line anyway rather than a crash.
+    case "upsertResource":
+    case "deleteResource":
     case undefined:
       return `${revision} unknown-event`;
     default:

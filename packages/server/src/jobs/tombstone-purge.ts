@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Logger } from "../log.js";
-import { purgeTombstones, tenantsWithTombstones } from "../store/credentials.js";
+import { purgeTombstones, tenantsWithTombstones } from "../store/change-log.js";
 import type { Database } from "../store/schema.js";
 import { enterTenant } from "../store/with-tenant.js";
 import { startLeasedJob, type LeasedJobContext } from "./leased-job.js";
@@ -15,7 +15,8 @@ export interface TombstonePurge {
 }
 
 /**
- * A deleted credential leaves a tombstone so runtimes learn of the delete;
+ * A delete (of a credential, or a project's policy record) leaves a tombstone
+ * in the change log (store/change-log.ts) so runtimes learn of it;
  * kept forever, tombstones would grow every tenant's catch-up without bound.
  * Once older than the retention period they are purged, and a runtime that
  * was away for longer resumes with a RESET and a full snapshot instead of the

@@ -1,26 +1,14 @@
-import { randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { CredentialService, DEFAULT_ALIAS, ErrorReason, type PutCredentialRequest } from "@engine-cloud/api";
-import { actorLabelOf, type Caller } from "../auth/caller.js";
-import { openSecrets, sealSecrets } from "../crypto/credential-secrets.js";
-import { DomainError, invalidArgument, notFound } from "../errors/domain-error.js";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { CredentialService, DEFAULT_ALIAS, type PutCredentialRequest } from "@engine-cloud/api";
+import type { SecretValues } from "../crypto/credential-secrets.js";
+import { invalidArgument } from "../errors/domain-error.js";
 import type { LimitsOf } from "../limits/tenant-limits.js";
-import {
-  countLiveCredentials,
-  findCredentialById,
-  findLiveCredential,
-  listCredentials,
-  tombstoneCredential,
-  writeCredential,
-  type CredentialRow,
-} from "../store/credentials.js";
-import type { Database, KeyInfo } from "../store/schema.js";
+import type { KeyInfo } from "../store/schema.js";
+import { withTenant, type TenantTx } from "../store/with-tenant.js";
 import { checkCredentialAccess, credentialListingOf } from "../tenancy/credential-access.js";
-import { scopeOf, tenantScope, type TenantRef } from "../tenancy/request-context.js";
-import { nextTenantRevision } from "../store/tenant-revisions.js";
-import { withTenant } from "../store/with-tenant.js";
-import type { Transaction } from "kysely";
+import { scopeOf, tenantScope } from "../tenancy/request-context.js";
+import type { CredentialAccess, CredentialVault } from "../vault/credentials.js";
 import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { credentialToProto, credentialTypes } from "../messages/credentials.js";
@@ -28,19 +16,8 @@ import { credentialToProto, credentialTypes } from "../messages/credentials.js";
 /** Bounds the sealed size of one credential (all key values together). */
 const MAX_SECRET_BYTES = 64 * 1024;
 
-const versionConflict = (stored: number, expected: bigint) =>
-  new DomainError(
-    "aborted",
-    ErrorReason.VERSION_CONFLICT,
-    `the credential is at version ${stored}, not ${expected}; read it again and retry`,
-    { version: String(stored) },
-  );
-
-const credentialNotFound = (what: string) =>
-  notFound(ErrorReason.CREDENTIAL_NOT_FOUND, `no credential ${what} in this tenant; list the credentials to find the right one`);
-
-function secretsOf(req: PutCredentialRequest): { values: Record<string, string>; info: KeyInfo } {
-  const values: Record<string, string> = {};
+function secretsOf(req: PutCredentialRequest): { values: SecretValues; info: KeyInfo } {
+  const values: SecretValues = {};
   const info: KeyInfo = {};
   let size = 0;
   for (const [name, key] of Object.entries(req.keys)) {
@@ -52,84 +29,53 @@ function secretsOf(req: PutCredentialRequest): { values: Record<string, string>;
   return { values, info };
 }
 
-/** No retry hint: only deleting a credential (or a higher limit) makes room. */
-const credentialQuota = (limit: number) =>
-  new DomainError(
-    "resource_exhausted",
-    ErrorReason.CREDENTIAL_QUOTA,
-    `this tenant may store ${limit} credentials (tenant_credentials); delete one, or ask a platform administrator for more`,
-    { limit: "tenant_credentials", value: String(limit) },
-  );
+/** Validate → call the vault (vault/credentials.ts) → map. */
+export function createCredentialService(
+  deps: Pick<ServiceDeps, "db" | "projects"> & { limitsOf: LimitsOf; vault: CredentialVault },
+): ServiceImpl<typeof CredentialService> {
+  const { db, vault } = deps;
 
-export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf }): ServiceImpl<typeof CredentialService> {
-  const { db, keys, feed } = deps;
-
-  /** Reads a live credential the caller may see, with its secrets opened. */
-  const readable = async (tx: Transaction<Database>, caller: Caller, tenant: TenantRef, row: CredentialRow | undefined, what: string) => {
-    if (!row) throw credentialNotFound(what);
-    await checkCredentialAccess(deps.projects, tx, caller, tenant.id, row.project, "read");
-    return row;
+  /** The caller's object-level check, for the vault to run once it knows the credential's project. */
+  const accessOf = (ctx: HandlerContext, t: TenantTx): CredentialAccess => {
+    const { caller } = tenantScope(ctx);
+    return (project, mode) => checkCredentialAccess(deps.projects, t.tx, caller, t.tenantId, project, mode);
   };
 
   return {
     async putCredential(req, ctx) {
-      const { caller, tenant } = tenantScope(ctx);
-      const name = { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS };
+      const { tenant } = tenantScope(ctx);
       const { values, info } = secretsOf(req);
       // Read before the transaction: the tenant directory must not wait for a connection this call holds.
       const quota = (await deps.limitsOf(tenant.id)).tenant_credentials;
-      const { row, secrets } = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
-        await checkCredentialAccess(deps.projects, tx, caller, tenant.id, name.project, "write");
-        const existing = await findLiveCredential(tx, tenant.id, name, true);
-        if (req.expectedVersion !== undefined && BigInt(existing?.version ?? 0) !== req.expectedVersion) {
-          throw versionConflict(existing?.version ?? 0, req.expectedVersion);
-        }
-        const id = existing?.id ?? randomUUID();
-        const version = (existing?.version ?? 0) + 1;
-        const dataKey = await keys.dataKey(tx, tenant.id);
-        // Last: from here to commit this transaction holds the tenant's revision lock.
-        const revision = await nextTenantRevision(tx, tenant.id);
-        // Counted under the revision lock, so concurrent creations cannot all squeeze into the last place.
-        if (!existing && (await countLiveCredentials(tx, tenant.id)) >= quota) throw credentialQuota(quota);
-        const written = await writeCredential(tx, tenant.id, {
-          ...name,
-          id,
-          type: credentialTypes.fromProto(req.type),
-          identity: req.identity,
-          metadata: req.metadata,
-          scopes: req.scopes,
-          keyInfo: info,
-          sealedKeys: sealSecrets(dataKey, tenant.id, id, version, values),
-          autoRefresh: req.autoRefresh,
-          version,
-          revision,
-          actor: actorLabelOf(caller),
-        });
-        afterCommit(() => feed.publish({ type: "credential", tenantId: tenant.id, revision }));
-        return { row: written, secrets: values };
-      }, { signal: ctx.signal });
+      const input = {
+        project: req.project,
+        provider: req.provider,
+        alias: req.alias || DEFAULT_ALIAS,
+        type: credentialTypes.fromProto(req.type),
+        identity: req.identity,
+        metadata: req.metadata,
+        scopes: req.scopes,
+        secrets: values,
+        keyInfo: info,
+        autoRefresh: req.autoRefresh,
+      };
+      const { row, secrets } = await withTenant(
+        db,
+        scopeOf(ctx),
+        (t) => vault.put(t, input, { access: accessOf(ctx, t), quota, expectedVersion: req.expectedVersion }),
+        { signal: ctx.signal },
+      );
       return { credential: credentialToProto(row, secrets) };
     },
 
     async getCredential(req, ctx) {
-      const { caller, tenant } = tenantScope(ctx);
-      return withTenant(db, scopeOf(ctx), async ({ tx }) => {
-        const row = req.id
-          ? await readable(tx, caller, tenant, await findCredentialById(tx, tenant.id, req.id), req.id)
-          : await readable(
-              tx,
-              caller,
-              tenant,
-              await findLiveCredential(tx, tenant.id, { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS }),
-              `${req.provider}/${req.alias || DEFAULT_ALIAS}${req.project ? ` in project ${req.project}` : ""}`,
-            );
-        const dataKey = await keys.dataKey(tx, tenant.id);
-        return { credential: credentialToProto(row, openSecrets(dataKey, tenant.id, row.id, row.version, row.sealed_keys!)) };
-      });
+      const ref = req.id ? { id: req.id } : { name: { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS } };
+      const { row, secrets } = await withTenant(db, scopeOf(ctx), (t) => vault.read(t, ref, accessOf(ctx, t)));
+      return { credential: credentialToProto(row, secrets) };
     },
 
     async listCredentials(req, ctx) {
-      const { caller, tenant } = tenantScope(ctx);
+      const { caller } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const after = decodePageToken<{ provider: string; alias: string; project: string; id: string }>(req.pageToken, {
         provider: "text",
@@ -137,9 +83,9 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
         project: "text",
         id: "uuid",
       });
-      const rows = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
-        if (req.project) await checkCredentialAccess(deps.projects, tx, caller, tenant.id, req.project, "read");
-        return listCredentials(tx, tenant.id, {
+      const rows = await withTenant(db, scopeOf(ctx), async (t) => {
+        if (req.project) await accessOf(ctx, t)(req.project, "read");
+        return vault.list(t, {
           limit: size + 1,
           after,
           visibleTo: req.project || undefined,
@@ -152,19 +98,12 @@ export function createCredentialService(deps: ServiceDeps & { limitsOf: LimitsOf
     },
 
     async deleteCredential(req, ctx) {
-      const { caller, tenant } = tenantScope(ctx);
-      const revision = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
-        const row = await findCredentialById(tx, tenant.id, req.id, true);
-        if (!row) throw credentialNotFound(req.id);
-        await checkCredentialAccess(deps.projects, tx, caller, tenant.id, row.project, "write");
-        if (req.expectedVersion !== undefined && BigInt(row.version) !== req.expectedVersion) {
-          throw versionConflict(row.version, req.expectedVersion);
-        }
-        const next = await nextTenantRevision(tx, tenant.id);
-        await tombstoneCredential(tx, tenant.id, row, next, actorLabelOf(caller));
-        afterCommit(() => feed.publish({ type: "credential", tenantId: tenant.id, revision: next }));
-        return next;
-      }, { signal: ctx.signal });
+      const revision = await withTenant(
+        db,
+        scopeOf(ctx),
+        (t) => vault.remove(t, req.id, { access: accessOf(ctx, t), expectedVersion: req.expectedVersion }),
+        { signal: ctx.signal },
+      );
       return { revision: BigInt(revision) };
     },
   };

@@ -4,7 +4,8 @@ import { CheckProjectResponseSchema, ErrorReason, ProjectService, reasonName } f
 import { actorLabelOf } from "../auth/caller.js";
 import { notFound } from "../errors/domain-error.js";
 import type { ProjectStateColumn } from "../store/schema.js";
-import { deleteProject, getProject, listProjects, setProjectState } from "../store/projects.js";
+import { listProjects } from "../store/projects.js";
+import { changeProjectState, removeProject } from "../tenancy/project-changes.js";
 import { getToken } from "../store/tokens.js";
 import { decideProject } from "../tenancy/project-policy.js";
 import { scopeOf, tenantScope } from "../tenancy/request-context.js";
@@ -22,14 +23,14 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
   const { db, feed } = deps;
 
   const setState = async (name: string, state: ProjectStateColumn, ctx: HandlerContext) => {
-    const { caller, tenant } = tenantScope(ctx);
+    const { tenant } = tenantScope(ctx);
     const row = await withTenant(
       db,
       scopeOf(ctx),
-      async ({ tx, afterCommit }) => {
+      async (t) => {
         // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
-        afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name }));
-        return setProjectState(tx, tenant.id, name, state, actorLabelOf(caller));
+        t.afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name }));
+        return changeProjectState(t, name, state);
       },
       { signal: ctx.signal },
     );
@@ -58,9 +59,9 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
       await withTenant(
         db,
         scopeOf(ctx),
-        async ({ tx, afterCommit }) => {
-          if (!(await deleteProject(tx, tenant.id, req.name))) throw unknownProject(req.name);
-          afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name }));
+        async (t) => {
+          if (!(await removeProject(t, req.name))) throw unknownProject(req.name);
+          t.afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name }));
         },
         { signal: ctx.signal },
       );

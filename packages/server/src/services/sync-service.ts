@@ -5,6 +5,8 @@ import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
+import { syncViewOf } from "../sync/sync-events.js";
+import type { CredentialVault } from "../vault/credentials.js";
 import { tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
@@ -18,10 +20,10 @@ const MAX_QUEUED_EVENTS = 256;
  * serves JSON codecs, calls with a deadline, and every Pull.
  */
 export function createSyncService(
-  deps: ServiceDeps & { watches: WatchOpener; requireSyncAccess: SyncAccessCheck; log: Logger },
+  deps: ServiceDeps & { watches: WatchOpener; requireSyncAccess: SyncAccessCheck; log: Logger; vault: CredentialVault },
 ): ServiceImpl<typeof SyncService> {
-  const { db, keys, watches, log } = deps;
-  const catchUp = createCatchUpReader(db, keys, log);
+  const { db, vault, watches, log } = deps;
+  const catchUp = createCatchUpReader(db, vault, log);
   const { requireSyncAccess } = deps;
 
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
@@ -37,15 +39,16 @@ export function createSyncService(
       const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
       await watches.open(watcher, target.expiresAt);
       try {
-        yield* watcher.stream((since) => catchUp(target.tenantId, target.project, since), ctx.signal);
+        yield* watcher.stream((since) => catchUp(target.tenantId, target.view, since), ctx.signal);
       } finally {
         watches.close(watcher);
       }
     },
     async pull(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
-      const result = await readCatchUp(db, keys, tenant.id, req.project, Number(req.sinceRevision), log);
-      return { events: result.events.map((e) => e.message), revision: BigInt(result.revision) };
+      const view = syncViewOf(req.project, req.kinds);
+      const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log);
+      return { events: result.events.map((e) => e.messageFor(view.shape)), revision: BigInt(result.revision) };
     },
   };
 }

@@ -1,8 +1,7 @@
-import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { sql, type Selectable } from "kysely";
 import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
-import { lockTenantRevision, raiseRetainedFrom } from "./tenant-revisions.js";
-import type { CredentialTypeColumn, CredentialsTable, Database, KeyInfo, Tx } from "./schema.js";
+import type { CredentialsTable, CredentialTypeColumn, KeyInfo, Tx } from "./schema.js";
 
 export type CredentialRow = Selectable<CredentialsTable>;
 
@@ -19,14 +18,13 @@ export async function findLiveCredential(tx: Tx, tenantId: string, name: Credent
     .where("tenant_id", "=", tenantId)
     .where("project", "=", name.project)
     .where("provider", "=", name.provider)
-    .where("alias", "=", name.alias)
-    .where("deleted_at", "is", null);
+    .where("alias", "=", name.alias);
   if (lock) q = q.forUpdate();
   return q.executeTakeFirst();
 }
 
 export async function findCredentialById(tx: Tx, tenantId: string, id: string, lock = false) {
-  let q = tx.selectFrom("credentials").selectAll().where("tenant_id", "=", tenantId).where("id", "=", id).where("deleted_at", "is", null);
+  let q = tx.selectFrom("credentials").selectAll().where("tenant_id", "=", tenantId).where("id", "=", id);
   if (lock) q = q.forUpdate();
   return q.executeTakeFirst();
 }
@@ -84,59 +82,9 @@ export async function writeCredential(tx: Tx, tenantId: string, w: CredentialWri
   }
 }
 
-/** Leaves a tombstone: no secrets, a new revision, so watchers learn of the delete. */
-export async function tombstoneCredential(tx: Tx, tenantId: string, row: CredentialRow, revision: number, actor: string) {
-  return tx
-    .updateTable("credentials")
-    .set({
-      deleted_at: sql`now()`,
-      updated_at: sql`now()`,
-      sealed_keys: null,
-      key_info: "{}",
-      version: row.version + 1,
-      revision,
-      updated_by: actor,
-    })
-    .where("tenant_id", "=", tenantId)
-    .where("id", "=", row.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
-/**
- * Tenants holding tombstones deleted before `before`. A read across tenants
- * (ids only), on the owner connection: the purge then works in each tenant's
- * own transaction.
- */
-export async function tenantsWithTombstones(db: Kysely<Database>, before: Date, limit: number): Promise<string[]> {
-  const rows = await db
-    .selectFrom("credentials")
-    .select("tenant_id")
-    .distinct()
-    .where("deleted_at", "<", before)
-    .limit(limit)
-    .execute();
-  return rows.map((r) => r.tenant_id);
-}
-
-/**
- * Deletes the tenant's tombstones from before `before` and raises
- * `retained_from` to the newest purged revision, in one transaction under the
- * tenant's revision lock: a runtime resuming from before that revision could
- * have missed a purged delete, so it gets a RESET and a full snapshot instead.
- */
-export async function purgeTombstones(tx: Tx, tenantId: string, before: Date): Promise<number> {
-  await lockTenantRevision(tx, tenantId);
-  const purged = await tx
-    .deleteFrom("credentials")
-    .where("tenant_id", "=", tenantId)
-    .where("deleted_at", "<", before)
-    .returning("revision")
-    .execute();
-  if (purged.length === 0) return 0;
-  const newest = purged.reduce((max, r) => Math.max(max, Number(r.revision)), 0);
-  await raiseRetainedFrom(tx, tenantId, newest);
-  return purged.length;
+/** Deletes the row: its tombstone lives in the change log (store/change-log.ts). */
+export async function deleteCredential(tx: Tx, tenantId: string, id: string): Promise<void> {
+  await tx.deleteFrom("credentials").where("tenant_id", "=", tenantId).where("id", "=", id).execute();
 }
 
 export interface CredentialCursor {
@@ -169,7 +117,6 @@ export async function listCredentials(
     .selectFrom("credentials")
     .selectAll()
     .where("tenant_id", "=", tenantId)
-    .where("deleted_at", "is", null)
     .orderBy("provider")
     .orderBy("alias")
     .orderBy("project")
@@ -193,41 +140,18 @@ export async function listCredentials(
   return q.execute();
 }
 
-/**
- * What a runtime of `project` has to apply after `since`: one indexed range
- * scan on (tenant_id, revision), tombstones included, in revision order.
- * With since = undefined: the live snapshot.
- */
-export async function credentialChanges(tx: Tx, tenantId: string, project: string, since?: number): Promise<CredentialRow[]> {
-  let q = tx
-    .selectFrom("credentials")
-    .selectAll()
-    .where("tenant_id", "=", tenantId)
-    .where("project", "in", [project, ""])
-    .orderBy("revision");
-  q = since === undefined ? q.where("deleted_at", "is", null) : q.where("revision", ">", since);
-  return q.execute();
+/** The credentials with these ids (those that exist): what the change log's entries point at. */
+export async function credentialsByIds(tx: Tx, tenantId: string, ids: readonly string[]): Promise<CredentialRow[]> {
+  if (ids.length === 0) return [];
+  return tx.selectFrom("credentials").selectAll().where("tenant_id", "=", tenantId).where("id", "in", ids).execute();
 }
 
-/** Changes after `since` for every project at once: what the sync hub fans out. */
-export async function tenantChangesAfter(tx: Tx, tenantId: string, since: number, limit: number): Promise<CredentialRow[]> {
-  return tx
-    .selectFrom("credentials")
-    .selectAll()
-    .where("tenant_id", "=", tenantId)
-    .where("revision", ">", since)
-    .orderBy("revision")
-    .limit(limit)
-    .execute();
-}
-
-/** Live credentials of the tenant: what its credential quota counts. */
+/** The tenant's credentials: what its credential quota counts. */
 export async function countLiveCredentials(tx: Tx, tenantId: string): Promise<number> {
   const row = await tx
     .selectFrom("credentials")
     .select((eb) => eb.fn.countAll<string>().as("n"))
     .where("tenant_id", "=", tenantId)
-    .where("deleted_at", "is", null)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

@@ -64,3 +64,9 @@ export async function countProjects(db: Executor, tenantId: string): Promise<num
     .executeTakeFirstOrThrow();
   return Number(r.n);
 }
+
+/** The projects with these names (those that exist): what the change log's project entries point at. */
+export async function projectsByNames(tx: Transaction<Database>, tenantId: string, names: readonly string[]): Promise<ProjectRow[]> {
+  if (names.length === 0) return [];
+  return tx.selectFrom("projects").selectAll().where("tenant_id", "=", tenantId).where("name", "in", names).execute();
+}

@@ -92,7 +92,24 @@ export interface CredentialsTable {
   updated_at: Timestamp;
   created_by: string;
   updated_by: string;
+}
+
+/** A resource kind of the change log (migration 0010). */
+export type ChangeKindColumn = "credential" | "project";
+
+/** What a delete message needs once the resource row is gone: a credential's provider and alias. */
+export type TombstoneInfo = Record<string, string>;
+
+export interface TenantChangesTable {
+  tenant_id: string;
+  kind: ChangeKindColumn;
+  resource_id: string;
+  revision: number;
+  /** Visibility: a credential's project ("" for tenant-wide), a project record's own name. */
+  project: string;
+  /** Set on a delete: the row is then a tombstone. */
   deleted_at: NullableTimestamp;
+  tombstone: ColumnType<TombstoneInfo, string | undefined, string>;
 }
 
 export type RoleColumn = "owner" | "admin" | "operator" | "builder" | "viewer";
@@ -260,6 +277,7 @@ export interface Database {
   tenant_keys: TenantKeysTable;
   tenant_revisions: TenantRevisionsTable;
   credentials: CredentialsTable;
+  tenant_changes: TenantChangesTable;
   users: UsersTable;
   memberships: MembershipsTable;
   sessions: SessionsTable;

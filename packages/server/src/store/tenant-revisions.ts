@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from "kysely";
+import { sql, type Kysely, type QueryCreator } from "kysely";
 import type { Database, Tx } from "./schema.js";
 
 
@@ -9,13 +9,17 @@ import type { Database, Tx } from "./schema.js";
  * serialises that tenant's writers from here to commit.
  */
 export async function nextTenantRevision(tx: Tx, tenantId: string): Promise<number> {
-  const row = await tx
+  const row = await takeNextRevision(tx, tenantId).executeTakeFirstOrThrow();
+  return Number(row.revision);
+}
+
+/** nextTenantRevision's statement, for a write that takes the revision in the same statement (a CTE). */
+export function takeNextRevision(qb: QueryCreator<Database>, tenantId: string) {
+  return qb
     .insertInto("tenant_revisions")
     .values({ tenant_id: tenantId, revision: 1 })
     .onConflict((oc) => oc.column("tenant_id").doUpdateSet({ revision: sql`tenant_revisions.revision + 1` }))
-    .returning("revision")
-    .executeTakeFirstOrThrow();
-  return Number(row.revision);
+    .returning("revision");
 }
 
 /** The tenant's current revision, and the oldest one a runtime may resume from without a RESET. */

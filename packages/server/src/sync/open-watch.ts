@@ -4,12 +4,16 @@ import type { TokenVerifier } from "../auth/token-verifier.js";
 import type { TenantRef } from "../tenancy/request-context.js";
 import { requireSyncRead, type SyncAccessCheck } from "./sync-access.js";
 import type { SyncHub, SyncWatcher } from "./sync-hub.js";
+import { syncViewOf, type SyncView } from "./sync-events.js";
 import { createTokenExpiry } from "./token-expiry.js";
+import type { ResourceKind } from "@engine-cloud/api";
 
 /** What a watcher is, as the hub and the re-checks see it: both Watch paths build it here. */
 export interface WatchTarget {
   tenantId: string;
   project: string;
+  /** The project and the kinds the request named, which decide what the stream sees and in which shape. */
+  view: SyncView;
   principalId: string;
   bearer: string;
   since: number;
@@ -20,12 +24,13 @@ export interface WatchTarget {
 /** The watcher fields of a Watch whose access rule and project check passed. */
 export function watchTargetOf(
   scope: { caller: Caller; tenant: TenantRef },
-  request: { project: string; sinceRevision: bigint },
+  request: { project: string; sinceRevision: bigint; kinds: readonly ResourceKind[] },
   header: Headers,
 ): WatchTarget {
   return {
     tenantId: scope.tenant.id,
     project: request.project,
+    view: syncViewOf(request.project, request.kinds),
     principalId: scope.caller.principalId,
     bearer: bearerOf(header) ?? "",
     since: Number(request.sinceRevision),

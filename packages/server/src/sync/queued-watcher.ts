@@ -2,7 +2,7 @@ import type { WatchResponse } from "@engine-cloud/api";
 import type { DomainError } from "../errors/domain-error.js";
 import type { CatchUp } from "./catch-up.js";
 import type { WatchTarget } from "./open-watch.js";
-import type { SyncEvent } from "./sync-events.js";
+import type { SyncEvent, SyncView } from "./sync-events.js";
 import type { SyncWatcher } from "./sync-hub.js";
 import { WatchCursor } from "./watch-cursor.js";
 
@@ -16,6 +16,7 @@ import { WatchCursor } from "./watch-cursor.js";
 export class QueuedWatcher implements SyncWatcher {
   readonly tenantId: string;
   readonly project: string;
+  readonly view: SyncView;
   readonly principalId: string;
   readonly bearer: string;
   readonly #cursor: WatchCursor;
@@ -28,6 +29,7 @@ export class QueuedWatcher implements SyncWatcher {
   constructor(target: WatchTarget, maxQueue: number) {
     this.tenantId = target.tenantId;
     this.project = target.project;
+    this.view = target.view;
     this.principalId = target.principalId;
     this.bearer = target.bearer;
     this.#cursor = new WatchCursor(target.since);
@@ -66,13 +68,13 @@ export class QueuedWatcher implements SyncWatcher {
         if (this.#cursor.needsCatchUp) {
           // Offers made from here on queue up; those the read also returns are skipped by the cursor.
           const result = await catchUp(this.#cursor.beginCatchUp());
-          for (const e of this.#cursor.finishCatchUp(result)) yield e.message;
+          for (const e of this.#cursor.finishCatchUp(result)) yield e.messageFor(this.view.shape);
           continue;
         }
         const next = this.#queue.shift();
         if (next) {
           const send = this.#cursor.next(next);
-          if (send) yield send.message;
+          if (send) yield send.messageFor(this.view.shape);
           continue;
         }
         await new Promise<void>((resolve) => (this.#wake = resolve));

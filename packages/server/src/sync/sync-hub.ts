@@ -1,25 +1,27 @@
 import type { Kysely } from "kysely";
 import { ErrorReason } from "@engine-cloud/api";
-import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { tenantChangesAfter } from "../store/credentials.js";
 import type { Database } from "../store/schema.js";
 import { systemScope, withTenant } from "../store/with-tenant.js";
 import { currentRevisions } from "../store/tenant-revisions.js";
 import type { ChangeFeed } from "../feed/change-feed.js";
-import { decodeChanges, markerEvent, type SyncEvent } from "./sync-events.js";
+import type { CredentialVault } from "../vault/credentials.js";
+import { changesSince } from "./resource-changes.js";
+import { changeEvent, markerEvent, type SyncEvent, type SyncView } from "./sync-events.js";
 
 /** One open Watch stream, as the hub sees it. */
 export interface SyncWatcher {
   readonly tenantId: string;
   readonly project: string;
+  /** What the stream sees: its project, kinds and wire shape. */
+  readonly view: SyncView;
   /** The token (or session) behind the stream: its revocation ends the stream. */
   readonly principalId: string;
   /** The bearer credential, kept in memory to re-verify it when something changes. */
   readonly bearer: string;
   /**
-   * Offered every change visible to the project, in revision order, plus
+   * Offered every change visible to its view, in revision order, plus
    * heartbeats. Must not block or buffer without bound: a watcher that
    * cannot keep up drops what it holds and catches up from the database.
    */
@@ -33,7 +35,8 @@ export type Reauthorize = (watchers: SyncWatcher[]) => Promise<Map<SyncWatcher, 
 
 export interface SyncHubOptions {
   db: Kysely<Database>;
-  keys: TenantKeys;
+  /** Opens the credentials the fan-out reads (vault/credentials.ts). */
+  vault: Pick<CredentialVault, "changed">;
   feed: ChangeFeed;
   log: Logger;
   reauthorize: Reauthorize;
@@ -68,9 +71,10 @@ interface TenantChannel {
 const FETCH_BATCH = 500;
 
 /**
- * Fans committed changes out to every Watch stream of this process. Per
- * change and process: one range query, one decryption, one encoding
- * (SyncEvent caches its bytes), whatever the number of streams. Correctness
+ * Fans committed changes (of every kind in the change log) out to every
+ * Watch stream of this process. Per change and process: one range query, one
+ * decryption, one encoding per wire shape (SyncEvent caches its frames),
+ * whatever the number of streams. Correctness
  * does not depend on notifications: the channel always reads "everything
  * after the last revision offered", and a periodic check of the tenants'
  * revisions picks up any notification that was lost.
@@ -91,14 +95,18 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       await channel.ready;
       do {
         channel.again = false;
-        const { events, last } = await withTenant(opts.db, systemScope(tenantId, "system:sync"), async ({ tx }) => {
-          const rows = await tenantChangesAfter(tx, tenantId, channel.revision, FETCH_BATCH);
-          if (rows.length === FETCH_BATCH) channel.again = true;
-          if (rows.length === 0) return { events: [], last: channel.revision };
-          const key = await opts.keys.dataKey(tx, tenantId);
-          return { events: decodeChanges(rows, key, opts.log), last: rows[rows.length - 1].revision };
-        });
-        for (const e of events) for (const w of channel.watchers) if (e.visibleTo(w.project)) w.offer(e);
+        const { events, last } = await withTenant(
+          opts.db,
+          systemScope(tenantId, "system:sync"),
+          async (t) => {
+            const read = await changesSince(t, opts.vault, channel.revision, { limit: FETCH_BATCH }, opts.log);
+            if (read.read === FETCH_BATCH) channel.again = true;
+            return { events: read.changes.map(changeEvent), last: read.last ?? channel.revision };
+          },
+          // The log and the rows it points at, as of one moment.
+          { isolation: "repeatable read" },
+        );
+        for (const e of events) for (const w of channel.watchers) if (e.visibleTo(w.view)) w.offer(e);
         channel.revision = last;
       } while (channel.again && channel.watchers.size > 0);
     })()
@@ -153,9 +161,13 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       case "tenant":
         reauthorizeWhere((w) => w.tenantId === e.tenantId);
         break;
-      case "project":
+      case "project": {
         reauthorizeWhere((w) => w.tenantId === e.tenantId && w.project === e.name);
+        // A policy change is also an entry of the change log, for streams that watch projects.
+        const c = channels.get(e.tenantId);
+        if (c) void fetchInto(e.tenantId, c);
         break;
+      }
       case "reset":
         if (e.connected) {
           for (const [id, c] of channels) void fetchInto(id, c);

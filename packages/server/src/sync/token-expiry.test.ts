@@ -1,6 +1,7 @@
 import { reasonName } from "@engine-cloud/api";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { syncViewOf } from "./sync-events.js";
 import type { DomainError } from "../errors/domain-error.js";
 import type { SyncWatcher } from "./sync-hub.js";
 import { createTokenExpiry } from "./token-expiry.js";
@@ -17,6 +18,7 @@ function watcherLog() {
   const watcher = (name: string): SyncWatcher => ({
     tenantId: "t",
     project: "p",
+    view: syncViewOf("p", []),
     principalId: name,
     bearer: "b",
     offer() {},

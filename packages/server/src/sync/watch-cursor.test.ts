@@ -6,15 +6,13 @@ import { WatchCursor } from "./watch-cursor.js";
 
 /** A credential deletion at `revision`: the smallest change event there is. */
 const change = (revision: number) =>
-  new SyncEvent(
-    revision,
-    "",
+  new SyncEvent(revision, "credential", "", () =>
     create(WatchResponseSchema, { revision: BigInt(revision), event: { case: "delete", value: { id: `c${revision}` } } }),
   );
 const reset = (revision: number) => markerEvent("reset", revision, "snapshot");
 
 /** Each event as `kind@revision`, the order a runtime sees. */
-const seen = (events: (SyncEvent | undefined)[]) => events.map((e) => (e ? `${e.message.event.case}@${e.revision}` : "nothing"));
+const seen = (events: (SyncEvent | undefined)[]) => events.map((e) => (e ? `${e.messageFor("credentials").event.case}@${e.revision}` : "nothing"));
 
 describe("WatchCursor: catch-up", () => {
   it("starts needing a catch-up from the revision the runtime asked for", () => {
@@ -78,7 +76,7 @@ describe("WatchCursor: live events", () => {
     const sent = cursor.next(shared);
     expect(sent).not.toBe(shared);
     expect(seen([sent])).toEqual(["heartbeat@12"]);
-    expect(sent?.message.revision).toBe(12n);
+    expect(sent?.messageFor("credentials").revision).toBe(12n);
     expect(cursor.position).toBe(12);
   });
 });

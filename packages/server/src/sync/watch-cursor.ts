@@ -37,7 +37,7 @@ export class WatchCursor {
    * snapshot in at CAUGHT_UP, so it must come after each one).
    */
   finishCatchUp(result: CatchUp): SyncEvent[] {
-    const snapshot = result.events[0]?.message.event.case === "reset";
+    const snapshot = result.events[0]?.isReset === true;
     // A snapshot restarts the count: the server's revision may even be lower (a restored database).
     if (snapshot) this.position = result.revision;
     for (const e of result.events) this.position = Math.max(this.position, e.revision);

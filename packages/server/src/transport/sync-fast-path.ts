@@ -5,7 +5,6 @@ import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { SyncService, WatchRequestSchema, type WatchRequest } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
-import type { TenantKeys } from "../crypto/tenant-keys.js";
 import type { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 import type { Limiter } from "../limits/limiter.js";
@@ -13,11 +12,12 @@ import type { Logger } from "../log.js";
 import type { Database } from "../store/schema.js";
 import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
-import type { SyncEvent } from "../sync/sync-events.js";
+import { syncViewOf, type SyncEvent, type SyncView } from "../sync/sync-events.js";
 import type { SyncWatcher } from "../sync/sync-hub.js";
 import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-watch.js";
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
+import type { CredentialVault } from "../vault/credentials.js";
 import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
@@ -41,13 +41,15 @@ const WATCH = SyncService.method.watch;
 const WATCH_METHOD = `${SyncService.typeName}/${WATCH.name}`;
 const WATCH_PATH = `/${WATCH_METHOD}`;
 
-// A WatchRequest is a project name, a revision and a runtime id: well under
-// 1 KiB even at its validated maxima in 4-byte UTF-8. Nothing bigger is read.
+// A WatchRequest is a project name, a revision, a runtime id and at most 16
+// kinds: well under 1 KiB even at its validated maxima in 4-byte UTF-8.
+// Nothing bigger is read.
 const MAX_REQUEST_BYTES = 4096;
 
 export interface SyncFastPathDeps {
   db: Kysely<Database>;
-  keys: TenantKeys;
+  /** Opens the credentials catch-ups read (vault/credentials.ts). */
+  vault: Pick<CredentialVault, "changed">;
   /** Registers and re-checks streams, shared with the generic path (sync/open-watch.ts). */
   watches: WatchOpener;
   log: Logger;
@@ -76,7 +78,7 @@ interface Shared extends SyncFastPathDeps {
  * Why: the generic path re-encodes each event per stream and runs it through
  * an async-iterator pipeline per stream, which at thousands of streams costs
  * several times the bare cost of writing the bytes. Here the hub's shared,
- * already-framed `SyncEvent.frame` is written to each response as is, and an
+ * already-framed `SyncEvent.frameFor(shape)` is written to each response as is, and an
  * idle stream is one small object.
  *
  * Same behaviour as the generic path, by sharing its parts: the access check
@@ -91,7 +93,7 @@ interface Shared extends SyncFastPathDeps {
 export function withSyncFastPath(deps: SyncFastPathDeps, next: NodeHandler): NodeHandler {
   const shared: Shared = {
     ...deps,
-    readCatchUp: createCatchUpReader(deps.db, deps.keys, deps.log),
+    readCatchUp: createCatchUpReader(deps.db, deps.vault, deps.log),
   };
   const limits = { readMaxBytes: MAX_REQUEST_BYTES, writeMaxBytes: MAX_REQUEST_BYTES };
   const parseRequest = createMethodSerializationLookup(WATCH, undefined, undefined, limits).getI(true);
@@ -147,6 +149,7 @@ async function serveWatch(
 class FastWatchStream implements SyncWatcher {
   tenantId = "";
   project = "";
+  view: SyncView = syncViewOf("", []);
   principalId = "";
   bearer = "";
   readonly #shared: Shared;
@@ -175,6 +178,7 @@ class FastWatchStream implements SyncWatcher {
     if (this.#ended) return;
     this.tenantId = w.tenantId;
     this.project = w.project;
+    this.view = w.view;
     this.principalId = w.principalId;
     this.bearer = w.bearer;
     // Offers until the first catch-up are only remembered as missed: nothing is written before it.
@@ -194,7 +198,7 @@ class FastWatchStream implements SyncWatcher {
       return;
     }
     const send = cursor.next(event);
-    if (send) this.#write(send.frame);
+    if (send) this.#write(send.frameFor(this.view.shape));
   }
 
   terminate(err: DomainError): void {
@@ -227,11 +231,11 @@ class FastWatchStream implements SyncWatcher {
   async #catchUp(cursor: WatchCursor): Promise<void> {
     this.#catchingUp = true;
     try {
-      const result = await this.#shared.readCatchUp(this.tenantId, this.project, cursor.beginCatchUp());
+      const result = await this.#shared.readCatchUp(this.tenantId, this.view, cursor.beginCatchUp());
       if (this.#ended) return;
       // Written whole even past a full buffer: it is bounded by the project's live
       // credentials, and nothing else is written until the socket drains.
-      for (const e of cursor.finishCatchUp(result)) this.#write(e.frame);
+      for (const e of cursor.finishCatchUp(result)) this.#write(e.frameFor(this.view.shape));
     } catch (err) {
       this.#end(toConnectError(err));
       return;

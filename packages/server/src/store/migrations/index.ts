@@ -7,6 +7,7 @@ import * as invitationRevocation from "./0006_invitation_revocation.js";
 import * as sealedTokenKey from "./0007_sealed_token_key.js";
 import * as limits from "./0008_limits.js";
 import * as leases from "./0009_leases.js";
+import * as changeLog from "./0010_change_log.js";
 import * as connectorHub from "./0011_connector_hub.js";
 
 export interface Migration {
@@ -29,6 +30,6 @@ export const migrations: Migration[] = [
   { version: 7, ...sealedTokenKey },
   { version: 8, ...limits },
   { version: 9, ...leases },
-  // 10 is the vault module's (landing separately); versions are applied by number, so the gap is harmless.
+  { version: 10, ...changeLog },
   { version: 11, ...connectorHub },
 ];

@@ -1,0 +1,202 @@
+import { randomUUID } from "node:crypto";
+import { ErrorReason } from "@engine-cloud/api";
+import { openSecrets, sealSecrets, type SecretValues } from "../crypto/credential-secrets.js";
+import type { TenantKeys } from "../crypto/tenant-keys.js";
+import { DomainError, notFound } from "../errors/domain-error.js";
+import type { ChangeFeed } from "../feed/change-feed.js";
+import { actorLabel } from "../store/actor.js";
+import { recordChangeAtNextRevision } from "../store/change-log.js";
+import {
+  countLiveCredentials,
+  credentialsByIds,
+  deleteCredential,
+  findCredentialById,
+  findLiveCredential,
+  listCredentials,
+  writeCredential,
+  type CredentialCursor,
+  type CredentialName,
+  type CredentialRow,
+} from "../store/credentials.js";
+import type { CredentialTypeColumn, KeyInfo } from "../store/schema.js";
+import type { TenantTx } from "../store/with-tenant.js";
+
+/** A credential with its secrets opened. */
+export interface OpenedCredential {
+  row: CredentialRow;
+  secrets: SecretValues;
+}
+
+/** A credential as a writer hands it over, secrets in the clear (they are sealed here). */
+export interface CredentialInput extends CredentialName {
+  type: CredentialTypeColumn;
+  identity: Record<string, string>;
+  metadata: Record<string, string>;
+  scopes: string[];
+  secrets: SecretValues;
+  /** Key names and expiries: what a listing may show. */
+  keyInfo: KeyInfo;
+  autoRefresh: boolean;
+}
+
+/**
+ * Who may touch a credential of `project`: the caller's object-level check,
+ * run inside the transaction once the project is known (for an update or a
+ * delete that is only after the row is read, under its lock). The vault
+ * knows no callers: an RPC handler passes its caller's check
+ * (tenancy/credential-access.ts); a writer that is the server itself passes
+ * `systemAccess`, by name.
+ */
+export type CredentialAccess = (project: string, mode: "read" | "write") => Promise<void>;
+
+/** For the system's own writers (the OAuth hub refreshing a token): no caller, so nothing to check. */
+export const systemAccess: CredentialAccess = async () => {};
+
+export type CredentialRef = { id: string } | { name: CredentialName };
+
+export interface CredentialVault {
+  /**
+   * Creates the credential (version 1) or replaces the live one of that name
+   * (its version + 1), sealing the secrets. `expectedVersion` (0 for "must
+   * not exist") refuses with VERSION_CONFLICT if the stored one differs;
+   * `quota` bounds the tenant's credentials when this creates one.
+   */
+  put(t: TenantTx, input: CredentialInput, opts: { access: CredentialAccess; quota: number; expectedVersion?: bigint }): Promise<OpenedCredential>;
+  /** The live credential, secrets opened; CREDENTIAL_NOT_FOUND if there is none. */
+  read(t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<OpenedCredential>;
+  /** Live credentials without their secrets, by (provider, alias, project, id); see store/credentials.ts:listCredentials. */
+  list(t: TenantTx, opts: Parameters<typeof listCredentials>[2]): Promise<CredentialRow[]>;
+  /** Deletes the credential, leaving its tombstone in the change log; resolves to the delete's revision. */
+  remove(t: TenantTx, id: string, opts: { access: CredentialAccess; expectedVersion?: bigint }): Promise<number>;
+  /**
+   * The credentials with these ids, opened: what the change log's live entries
+   * point at (catch-up, fan-out). One that cannot be opened (tampered, or
+   * sealed under a key this server lacks) is handed to `unreadable` and left
+   * out, so it cannot stall the rest.
+   */
+  changed(
+    t: Pick<TenantTx, "tx" | "tenantId">,
+    ids: readonly string[],
+    unreadable: (row: CredentialRow, err: unknown) => void,
+  ): Promise<Map<string, OpenedCredential>>;
+}
+
+export type { CredentialCursor, CredentialName, CredentialRow };
+
+const versionConflict = (stored: number, expected: bigint) =>
+  new DomainError(
+    "aborted",
+    ErrorReason.VERSION_CONFLICT,
+    `the credential is at version ${stored}, not ${expected}; read it again and retry`,
+    { version: String(stored) },
+  );
+
+const credentialNotFound = (what: string) =>
+  notFound(ErrorReason.CREDENTIAL_NOT_FOUND, `no credential ${what} in this tenant; list the credentials to find the right one`);
+
+/** No retry hint: only deleting a credential (or a higher limit) makes room. */
+const credentialQuota = (limit: number) =>
+  new DomainError(
+    "resource_exhausted",
+    ErrorReason.CREDENTIAL_QUOTA,
+    `this tenant may store ${limit} credentials (tenant_credentials); delete one, or ask a platform administrator for more`,
+    { limit: "tenant_credentials", value: String(limit) },
+  );
+
+const describe = (ref: CredentialRef) =>
+  "id" in ref ? ref.id : `${ref.name.provider}/${ref.name.alias}${ref.name.project ? ` in project ${ref.name.project}` : ""}`;
+
+/**
+ * The credential rules, in one place for every writer and reader (RPC
+ * handlers, the sync catch-up and fan-out, next the OAuth hub): sealing and
+ * opening with the associated data that binds secrets to their tenant,
+ * credential and version; version checks; the quota; the revision taken last
+ * and recorded in the change log, tombstones included; and the change-feed
+ * announcement, registered after commit. Nothing else writes credentials or
+ * announces their changes.
+ */
+export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<ChangeFeed, "publish"> }): CredentialVault {
+  const { keys, feed } = deps;
+
+  /**
+   * Takes the revision and records the change (one statement, store/change-log.ts), and
+   * announces it once committed. Last in every write: from here to commit the transaction
+   * holds the tenant's revision lock.
+   */
+  const logChange = async (t: TenantTx, row: Pick<CredentialRow, "id" | "project" | "provider" | "alias">, deleted: boolean) => {
+    const tombstone = deleted ? { provider: row.provider, alias: row.alias } : undefined;
+    const revision = await recordChangeAtNextRevision(t.tx, t.tenantId, { kind: "credential", resourceId: row.id, project: row.project, tombstone });
+    t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
+    return revision;
+  };
+
+  const open = async (t: Pick<TenantTx, "tx" | "tenantId">, row: CredentialRow): Promise<OpenedCredential> => {
+    if (!row.sealed_keys) throw new Error(`credential ${row.id} holds no sealed secrets`);
+    const dataKey = await keys.dataKey(t.tx, t.tenantId);
+    return { row, secrets: openSecrets(dataKey, t.tenantId, row.id, row.version, row.sealed_keys) };
+  };
+
+  return {
+    async put(t, input, opts) {
+      const { tx, tenantId } = t;
+      const name = { project: input.project, provider: input.provider, alias: input.alias };
+      await opts.access(name.project, "write");
+      const existing = await findLiveCredential(tx, tenantId, name, true);
+      if (opts.expectedVersion !== undefined && BigInt(existing?.version ?? 0) !== opts.expectedVersion) {
+        throw versionConflict(existing?.version ?? 0, opts.expectedVersion);
+      }
+      const id = existing?.id ?? randomUUID();
+      const version = (existing?.version ?? 0) + 1;
+      const dataKey = await keys.dataKey(tx, tenantId);
+      // The row stores its revision, so it is written after the revision is taken (with its log entry).
+      const revision = await logChange(t, { id, ...name }, false);
+      // Counted under the revision lock, so concurrent creations cannot all squeeze into the last place.
+      if (!existing && (await countLiveCredentials(tx, tenantId)) >= opts.quota) throw credentialQuota(opts.quota);
+      const row = await writeCredential(tx, tenantId, {
+        ...name,
+        id,
+        type: input.type,
+        identity: input.identity,
+        metadata: input.metadata,
+        scopes: input.scopes,
+        keyInfo: input.keyInfo,
+        sealedKeys: sealSecrets(dataKey, tenantId, id, version, input.secrets),
+        autoRefresh: input.autoRefresh,
+        version,
+        revision,
+        actor: actorLabel(t.actor),
+      });
+      return { row, secrets: input.secrets };
+    },
+
+    async read(t, ref, access) {
+      const row = "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
+      if (!row) throw credentialNotFound(describe(ref));
+      await access(row.project, "read");
+      return open(t, row);
+    },
+
+    list: (t, opts) => listCredentials(t.tx, t.tenantId, opts),
+
+    async remove(t, id, opts) {
+      const row = await findCredentialById(t.tx, t.tenantId, id, true);
+      if (!row) throw credentialNotFound(id);
+      await opts.access(row.project, "write");
+      if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion) throw versionConflict(row.version, opts.expectedVersion);
+      await deleteCredential(t.tx, t.tenantId, row.id);
+      return logChange(t, row, true);
+    },
+
+    async changed(t, ids, unreadable) {
+      const opened = new Map<string, OpenedCredential>();
+      for (const row of await credentialsByIds(t.tx, t.tenantId, ids)) {
+        try {
+          opened.set(row.id, await open(t, row));
+        } catch (err) {
+          unreadable(row, err);
+        }
+      }
+      return opened;
+    },
+  };
+}
