@@ -17,7 +17,7 @@ import {
 import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import * as reflectionV1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { createTokenVerifier, type TokenVerifier } from "./auth/token-verifier.js";
+import { createCallerResolver, type CallerResolver } from "./auth/caller-resolver.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
@@ -78,7 +78,7 @@ export interface App {
   handler: NodeHandler;
   storage: Storage;
   feed: ChangeFeed;
-  verifier: TokenVerifier;
+  verifier: CallerResolver;
   hub: SyncHub;
   /**
    * The credential rules (vault/credentials.ts): every credential write goes through it,
@@ -137,7 +137,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());
-    const verifier = await createTokenVerifier({
+    const verifier = await createCallerResolver({
       db: storage.db,
       feed,
       tokenKey: seeded.tokenKey,

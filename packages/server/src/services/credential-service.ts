@@ -6,7 +6,7 @@ import { invalidArgument } from "../errors/domain-error.js";
 import type { LimitsOf } from "../limits/tenant-limits.js";
 import type { KeyInfo } from "../store/schema.js";
 import { withTenant, type TenantTx } from "../store/with-tenant.js";
-import { checkCredentialAccess, credentialListingOf } from "../tenancy/credential-access.js";
+import { requireCredentialAccess, credentialListingOf } from "../tenancy/credential-access.js";
 import { scopeOf, tenantScope } from "../tenancy/request-context.js";
 import type { CredentialAccess, CredentialVault } from "../vault/credentials.js";
 import type { ServiceDeps } from "./deps.js";
@@ -38,7 +38,7 @@ export function createCredentialService(
   /** The caller's object-level check, for the vault to run once it knows the credential's project. */
   const accessOf = (ctx: HandlerContext, t: TenantTx): CredentialAccess => {
     const { caller } = tenantScope(ctx);
-    return (project, mode) => checkCredentialAccess(deps.projects, t.tx, caller, t.tenantId, project, mode);
+    return (project, mode) => requireCredentialAccess(deps.projects, t.tx, caller, t.tenantId, project, mode);
   };
 
   return {

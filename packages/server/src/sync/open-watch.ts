@@ -1,6 +1,6 @@
 import type { Caller } from "../auth/caller.js";
 import { bearerOf } from "../auth/bearer.js";
-import type { TokenVerifier } from "../auth/token-verifier.js";
+import type { CallerResolver } from "../auth/caller-resolver.js";
 import type { TenantRef } from "../tenancy/request-context.js";
 import { requireSyncRead, type SyncAccessCheck } from "./sync-access.js";
 import type { SyncHub, SyncWatcher } from "./sync-hub.js";
@@ -56,7 +56,7 @@ export interface WatchOpener {
   close(watcher: SyncWatcher): void;
 }
 
-export function createWatchOpener(deps: { hub: SyncHub; verifier: TokenVerifier; requireSyncAccess: SyncAccessCheck }): WatchOpener {
+export function createWatchOpener(deps: { hub: SyncHub; verifier: CallerResolver; requireSyncAccess: SyncAccessCheck }): WatchOpener {
   // One heap and one timer for every stream of the process, on both paths.
   const expiry = createTokenExpiry();
   const close = (watcher: SyncWatcher) => {

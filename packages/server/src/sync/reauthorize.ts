@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import type { TokenVerifier } from "../auth/token-verifier.js";
+import type { CallerResolver } from "../auth/caller-resolver.js";
 import { DomainError } from "../errors/domain-error.js";
 import { getProject, type ProjectRow } from "../store/projects.js";
 import type { Database } from "../store/schema.js";
@@ -14,7 +14,7 @@ import type { Reauthorize, SyncWatcher } from "./sync-hub.js";
  * read per (tenant, project) however many streams share it; token checks go
  * through the verifier, whose cache the triggering change already evicted.
  */
-export function createReauthorizer(db: Kysely<Database>, verifier: TokenVerifier): Reauthorize {
+export function createReauthorizer(db: Kysely<Database>, verifier: CallerResolver): Reauthorize {
   return async (watchers) => {
     const verdicts = new Map<SyncWatcher, DomainError>();
     const policies = new Map<string, Promise<ProjectRow | undefined>>();

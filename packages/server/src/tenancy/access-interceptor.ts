@@ -1,7 +1,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { bearerOf } from "../auth/bearer.js";
 import type { Caller } from "../auth/caller.js";
-import type { TokenVerifier } from "../auth/token-verifier.js";
+import type { CallerResolver } from "../auth/caller-resolver.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
 import { ErrorReason, TENANT_HEADER } from "@engine-cloud/api";
 import type { Limiter } from "../limits/limiter.js";
@@ -43,7 +43,7 @@ export type Authorize = (ctx: RequestContext, method: string, header: Headers) =
  */
 export function createAuthorizer(deps: {
   rules: Map<string, AccessRule>;
-  verifier: TokenVerifier;
+  verifier: CallerResolver;
   directory: TenantDirectory;
   /** Request rates (limits/limiter.ts), checked once the caller and tenant are known. */
   limiter: Pick<Limiter, "admitRequest">;

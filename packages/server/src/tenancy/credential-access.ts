@@ -13,7 +13,7 @@ import { requireProjectAllowed } from "./project-policy.js";
  * - runtimes obey the project policy, as they do for sync.
  * Administrators and unlimited service tokens manage every credential.
  */
-export async function checkCredentialAccess(
+export async function requireCredentialAccess(
   projects: ProjectDirectory,
   tx: Transaction<Database>,
   caller: Caller,

@@ -10,7 +10,7 @@ import { permissionsOfRole, permissionsOfTokenKind } from "./permissions.js";
 import type { Caller } from "./caller.js";
 import { hashToken, inspectToken } from "./token-format.js";
 
-export interface TokenVerifierOptions {
+export interface CallerResolverOptions {
   db: Kysely<Database>;
   feed: ChangeFeed;
   tokenKey: Uint8Array;
@@ -24,7 +24,7 @@ export interface TokenVerifierOptions {
   maxEntries?: number;
 }
 
-export interface TokenVerifier {
+export interface CallerResolver {
   /** Resolves the caller of a bearer token (API token or session), or throws UNAUTHENTICATED / PERMISSION_DENIED with a reason. */
   verify(bearer: string | undefined): Promise<Caller>;
   /** Database lookups made so far (for tests and benchmarks of the cache). */
@@ -130,14 +130,15 @@ function affects(event: ChangeEvent, r: CredentialRecord): boolean {
 }
 
 /**
- * Verification costs one HMAC and a map lookup when warm, for API tokens and
+ * Resolves a presented bearer (an API token or a person's session token) to
+ * its Caller. Verification costs one HMAC and a map lookup when warm, for API tokens and
  * people's sessions alike. Correctness rests on the change feed: every
  * revocation, removal, disabling or suspension evicts the cached verdict on
  * every process as it is announced, and while the feed is disconnected
  * nothing is cached at all. `cacheTtlMs` bounds the damage of a notification
  * lost to a crash between commit and send.
  */
-export async function createTokenVerifier(opts: TokenVerifierOptions): Promise<TokenVerifier> {
+export async function createCallerResolver(opts: CallerResolverOptions): Promise<CallerResolver> {
   const now = opts.now ?? Date.now;
   const maxEntries = opts.maxEntries ?? 100_000;
   const cache = new Map<string, Entry>();
