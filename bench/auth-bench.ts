@@ -115,7 +115,11 @@ export async function benchWarmCache(opts: ThroughputOptions & { token: string }
       maxRequests: MAX_REQUESTS_PER_ROUND,
     },
   ];
-  await warmUp(scenarios.map((s) => s.call), opts.concurrency, opts.warmupMs);
+  await warmUp(
+    scenarios.map((s) => s.call),
+    opts.concurrency,
+    opts.warmupMs,
+  );
   return interleave(scenarios, opts);
 }
 
@@ -158,7 +162,10 @@ export async function createServiceTokens(url: string, adminToken: string, count
   const admin = benchClient(url, "connect");
   const secrets: string[] = [];
   const run = await runClosedLoop({ concurrency: 16, maxRequests: count, maxDurationMs: 300_000 }, async (i, signal) => {
-    const { secret } = await admin.tokens.createToken({ label: `bench-${i}`, kind: TokenKind.SERVICE }, asBearer(adminToken, signal));
+    const { secret } = await admin.tokens.createToken(
+      { label: `bench-${i}`, kind: TokenKind.SERVICE },
+      asBearer(adminToken, signal),
+    );
     secrets.push(secret);
   });
   assertNoErrors("create tokens", [run]);

@@ -97,7 +97,10 @@ function ratioVerdicts(what: string, floor: number, rows: ScenarioRow[], where: 
 }
 
 // Other work on the machine moves absolute figures; the load average says how much there was.
-const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const started = Date.now();
 console.log(
   `engine-cloud auth benchmark · node ${process.version} · ${availableParallelism()} cpus · ` +
@@ -158,7 +161,9 @@ if (only.has("warm") || only.has("miss") || only.has("revocation")) {
 
     if (only.has("revocation")) {
       if (!database.databaseUrl) {
-        console.log("\nrevocation visibility: skipped (needs two server processes on one PostgreSQL database: pass --postgres URL)");
+        console.log(
+          "\nrevocation visibility: skipped (needs two server processes on one PostgreSQL database: pass --postgres URL)",
+        );
       } else {
         const serverB = await startServerProcess({ ...database, secrets, logLevel });
         servers.push(serverB);

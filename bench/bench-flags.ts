@@ -26,6 +26,10 @@ export function parseBenchFlags<O extends Options>(options: O, usage: string) {
     if (!Number.isInteger(n) || n <= 0) usageError(`--${name}: "${value}" is not a positive whole number`);
     return n;
   };
-  const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+  const list = (value: string) =>
+    value
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   return { flags, usageError, positiveInt, list };
 }

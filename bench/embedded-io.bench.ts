@@ -109,7 +109,13 @@ async function writePhase(server: ServerProcess, adminToken: string): Promise<Ph
 
 function currentWalSegment(dataDir: string): string {
   const dir = path.join(dataDir, "pgdata", "pg_wal");
-  return path.join(dir, readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort().at(-1)!);
+  return path.join(
+    dir,
+    readdirSync(dir)
+      .filter((n) => /^[0-9A-F]{24}$/.test(n))
+      .sort()
+      .at(-1)!,
+  );
 }
 
 const rows: string[][] = [];
@@ -136,7 +142,12 @@ for (const mode of modes) {
     if (hasStrace) {
       const delayUs = delayMs * 1000;
       const launcher = ["strace", "-f", "-qq", "--seccomp-bpf", "-P", currentWalSegment(dataDir), "-o", "/dev/null"];
-      launcher.push("-e", "trace=pwrite64,write,fsync,fdatasync", "-e", `inject=pwrite64,write,fsync,fdatasync:delay_enter=${delayUs}`);
+      launcher.push(
+        "-e",
+        "trace=pwrite64,write,fsync,fdatasync",
+        "-e",
+        `inject=pwrite64,write,fsync,fdatasync:delay_enter=${delayUs}`,
+      );
       const traced = await startServerProcess({ dataDir, secrets, env, launcher });
       try {
         slow = await writePhase(traced, secrets.adminToken);

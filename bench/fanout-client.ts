@@ -92,7 +92,7 @@ function requestFrame(project: string, since: number): Buffer {
   // WatchRequest { string project = 1; int64 since_revision = 2; } encoded by hand.
   const name = Buffer.from(project);
   const sinceBytes: number[] = [];
-  for (let v = since; ; ) {
+  for (let v = since; ;) {
     if (v < 0x80) {
       sinceBytes.push(v);
       break;

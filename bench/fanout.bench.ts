@@ -40,7 +40,9 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // Workspace packages resolve to their TypeScript sources only under the "source" condition.
 if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
-  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], { stdio: "inherit" });
+  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
   process.exit(again.status ?? 1);
 }
 
@@ -78,7 +80,11 @@ const positiveInt = (name: string, value: string) => {
   }
   return n;
 };
-const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 const only = new Set(list(flags.only!));
 const sizes = list(flags.sizes!).map((s) => positiveInt("sizes", s));
 const processes = positiveInt("processes", flags.processes!);
@@ -115,7 +121,6 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-
 interface SyncServer {
   url: string;
   pid: number;
@@ -134,19 +139,23 @@ async function startSyncServer(opts: {
   logLevel: "warn" | "debug";
 }): Promise<SyncServer> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts")], {
-    cwd: REPO_ROOT,
-    env: {
-      ...pick(process.env, ["PATH", "HOME", "TMPDIR"]),
-      ...BENCH_LIMITS,
-      ...opts.env,
-      ENGINE_CLOUD_LISTEN: `127.0.0.1:${opts.port}`,
-      ENGINE_CLOUD_LOG_LEVEL: opts.logLevel,
-      ENGINE_CLOUD_ALLOWED_PROJECTS: `${PROJECT},${WRITES_PROJECT}`,
-      ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=source", path.join(REPO_ROOT, "packages/server/src/main.ts")],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...pick(process.env, ["PATH", "HOME", "TMPDIR"]),
+        ...BENCH_LIMITS,
+        ...opts.env,
+        ENGINE_CLOUD_LISTEN: `127.0.0.1:${opts.port}`,
+        ENGINE_CLOUD_LOG_LEVEL: opts.logLevel,
+        ENGINE_CLOUD_ALLOWED_PROJECTS: `${PROJECT},${WRITES_PROJECT}`,
+        ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  );
   let catchUps = 0;
   let stderr = "";
   let tail = "";
@@ -223,7 +232,9 @@ interface FanoutRow {
 }
 
 function printFanout(rows: FanoutRow[]): void {
-  console.log(`\nfan-out: one committed change → every watching runtime (ms; one HTTP/2 connection per stream, ${processes} client processes)`);
+  console.log(
+    `\nfan-out: one committed change → every watching runtime (ms; one HTTP/2 connection per stream, ${processes} client processes)`,
+  );
   console.log(
     `  ${"path".padEnd(22)}${"N".padStart(7)}${"p50".padStart(9)}${"p99".padStart(9)}${"max".padStart(9)}` +
       `${"p99 of each trial".padStart(34)}${"KB/stream".padStart(11)}${"open s".padStart(8)}`,
@@ -231,7 +242,10 @@ function printFanout(rows: FanoutRow[]): void {
   for (const r of rows) {
     console.log(
       `  ${r.path.padEnd(22)}${String(r.n).padStart(7)}${fmt(r.latency.p50).padStart(9)}${fmt(r.latency.p99).padStart(9)}` +
-        `${fmt(r.latency.max).padStart(9)}${r.p99s.map((p) => fmt(p, 0)).join(" ").padStart(34)}` +
+        `${fmt(r.latency.max).padStart(9)}${r.p99s
+          .map((p) => fmt(p, 0))
+          .join(" ")
+          .padStart(34)}` +
         `${fmt(r.bytesPerStream / 1024).padStart(11)}${fmt(r.openSeconds).padStart(8)}` +
         (r.missing ? `  (${r.missing} stream-changes never arrived)` : ""),
     );
@@ -255,7 +269,8 @@ async function fanoutRun(opts: {
     const t0 = performance.now();
     const opened = await fleet.open(opts.url, opts.tokens, 0, opts.headers);
     const openSeconds = (performance.now() - t0) / 1000;
-    if (opened.failed > 0) console.log(`  ${opts.path} N=${opts.n}: ${opened.failed} streams failed to open (${opened.firstError ?? "timeout"})`);
+    if (opened.failed > 0)
+      console.log(`  ${opts.path} N=${opts.n}: ${opened.failed} streams failed to open (${opened.firstError ?? "timeout"})`);
     await sleep(SETTLE_MS);
     const bytesPerStream = (rssOf(opts.pid) - baseline) / opened.caughtUp;
     const runs: Latency[] = [];
@@ -316,7 +331,9 @@ const database = await createBenchDatabase(flags.postgres);
 console.log(
   `engine-cloud sync fan-out benchmark · node ${process.version} · ${availableParallelism()} cpus · ${database.kind} · ` +
     `${processes} client processes · ulimit -n ${spawnSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).stdout.trim()} · ` +
-    `load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`,
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
 );
 const adminToken = randomBytes(32).toString("hex");
 const serverEnv: Record<string, string> = {
@@ -358,7 +375,9 @@ try {
   if (only.has("fanout") || only.has("stock")) {
     for (const n of sizes) {
       if (only.has("fanout")) {
-        rows.push(await fanoutRun({ path: "engine-cloud fast path", n, url: server.url, pid: server.pid, tokens, change: putChange }));
+        rows.push(
+          await fanoutRun({ path: "engine-cloud fast path", n, url: server.url, pid: server.pid, tokens, change: putChange }),
+        );
       }
       if (only.has("stock")) {
         rows.push(
@@ -377,7 +396,10 @@ try {
   }
 
   if (only.has("floor")) {
-    const floor = fork(path.join(HERE, "floor-server.ts"), [], { execArgv: ["--import", "tsx", "--conditions=source"], stdio: "inherit" });
+    const floor = fork(path.join(HERE, "floor-server.ts"), [], {
+      execArgv: ["--import", "tsx", "--conditions=source"],
+      stdio: "inherit",
+    });
     try {
       const [listening] = (await once(floor, "message")) as [FloorReply];
       if (listening.type !== "listening") throw new Error("the floor server did not start");
@@ -389,7 +411,16 @@ try {
         return { revision, committedAt: reply.type === "fired" ? reply.at : NaN };
       };
       for (const n of sizes) {
-        rows.push(await fanoutRun({ path: "floor (node:http2)", n, url: `http://127.0.0.1:${listening.port}`, pid: floor.pid!, tokens, change: fire }));
+        rows.push(
+          await fanoutRun({
+            path: "floor (node:http2)",
+            n,
+            url: `http://127.0.0.1:${listening.port}`,
+            pid: floor.pid!,
+            tokens,
+            change: fire,
+          }),
+        );
       }
     } finally {
       floor.kill();
@@ -403,9 +434,16 @@ try {
       const floor = rows.find((r) => r.path.startsWith("floor") && r.n === n);
       if (fast && floor) {
         const bound = n >= 5000 ? 1.5 : 2;
-        verdict(fast.latency.p99 <= bound * floor.latency.p99, `fan-out p99 ≤ ${bound}× floor at N=${n}: ${fmt(fast.latency.p99)} ms vs floor ${fmt(floor.latency.p99)} ms (${fmt(fast.latency.p99 / floor.latency.p99, 2)}×)`);
+        verdict(
+          fast.latency.p99 <= bound * floor.latency.p99,
+          `fan-out p99 ≤ ${bound}× floor at N=${n}: ${fmt(fast.latency.p99)} ms vs floor ${fmt(floor.latency.p99)} ms (${fmt(fast.latency.p99 / floor.latency.p99, 2)}×)`,
+        );
       }
-      if (fast) verdict(fast.bytesPerStream <= 30 * 1024, `server memory ≤ 30 KB per idle stream at N=${n}: ${fmt(fast.bytesPerStream / 1024)} KB`);
+      if (fast)
+        verdict(
+          fast.bytesPerStream <= 30 * 1024,
+          `server memory ≤ 30 KB per idle stream at N=${n}: ${fmt(fast.bytesPerStream / 1024)} KB`,
+        );
       if (fast && fast.missing > 0) verdict(false, `every stream received every change at N=${n}: ${fast.missing} missing`);
     }
   }
@@ -424,13 +462,18 @@ try {
       }),
     );
     console.log(`\ncredential writes · 16 in flight · ${database.kind}`);
-    console.log(`  PutCredential with the change feed: ${Math.round(puts.perSecond)} puts/s (${puts.done} in ${fmt(puts.seconds)} s, ${puts.errors} errors)`);
+    console.log(
+      `  PutCredential with the change feed: ${Math.round(puts.perSecond)} puts/s (${puts.done} in ${fmt(puts.seconds)} s, ${puts.errors} errors)`,
+    );
     if (puts.errors > 0) console.log(`  first error: ${String(puts.firstError)}`);
     if (only.has("writes") && database.databaseUrl) {
       const plain = await plainCommits(database.databaseUrl, writeCount);
       console.log(`  plain INSERT commits, ${plain.rowBytes} B rows, no notification: ${Math.round(plain.plain)} commits/s`);
       console.log(`  the same with NOTIFY inside each transaction: ${Math.round(plain.notifyInside)} commits/s`);
-      verdict(puts.perSecond >= 0.9 * plain.plain, `writes with change notification ≥ 90% of plain commits: ${fmt((100 * puts.perSecond) / plain.plain)}%`);
+      verdict(
+        puts.perSecond >= 0.9 * plain.plain,
+        `writes with change notification ≥ 90% of plain commits: ${fmt((100 * puts.perSecond) / plain.plain)}%`,
+      );
     } else if (only.has("writes")) {
       console.log("  plain commits: skipped (the server holds the PGlite database; pass --postgres URL)");
     }
@@ -441,7 +484,10 @@ try {
     const t0 = performance.now();
     let events = 0;
     let revision = 0n;
-    for await (const e of behind.sync.watch({ project: WRITES_PROJECT, sinceRevision: BigInt(revisionBeforeWrites) }, { signal: AbortSignal.timeout(120_000) })) {
+    for await (const e of behind.sync.watch(
+      { project: WRITES_PROJECT, sinceRevision: BigInt(revisionBeforeWrites) },
+      { signal: AbortSignal.timeout(120_000) },
+    )) {
       if (e.event.case === "caughtUp") {
         revision = e.revision;
         break;
@@ -478,13 +524,21 @@ try {
       const fromAnswering = summarize(back.times.map((t) => t - answeringAt));
       await server.stop(); // backends exit and flush their statistics
       const idxAfter = await credentialIndexScans();
-      console.log(`  killed → restarted process answering: ${fmt(server.readyAt - killedAt, 0)} ms (spawn → answering ${fmt(server.readyAt - server.spawnedAt, 0)} ms)`);
-      console.log(`  server answering → every runtime at revision ${latest}: ${fmt(lastAt - answeringAt, 0)} ms (p50 ${fmt(fromAnswering.p50, 0)} ms, p99 ${fmt(fromAnswering.p99, 0)} ms); ${back.missing} not there after 60 s`);
-      console.log(`  process restart → every runtime there: ${fmt(lastAt - restartedAt, 0)} ms (includes the server's own start-up under tsx)`);
+      console.log(
+        `  killed → restarted process answering: ${fmt(server.readyAt - killedAt, 0)} ms (spawn → answering ${fmt(server.readyAt - server.spawnedAt, 0)} ms)`,
+      );
+      console.log(
+        `  server answering → every runtime at revision ${latest}: ${fmt(lastAt - answeringAt, 0)} ms (p50 ${fmt(fromAnswering.p50, 0)} ms, p99 ${fmt(fromAnswering.p99, 0)} ms); ${back.missing} not there after 60 s`,
+      );
+      console.log(
+        `  process restart → every runtime there: ${fmt(lastAt - restartedAt, 0)} ms (includes the server's own start-up under tsx)`,
+      );
       const perRuntime = server.catchUps() / stormSize;
       console.log(`  catch-up range queries: ${server.catchUps()} (${fmt(perRuntime, 2)} per runtime)`);
       if (idxAfter !== undefined && idxBefore !== undefined) {
-        console.log(`  index scans on credentials and tenant_changes during the storm (pg_stat_user_tables): ${idxAfter - idxBefore}`);
+        console.log(
+          `  index scans on credentials and tenant_changes during the storm (pg_stat_user_tables): ${idxAfter - idxBefore}`,
+        );
       }
       verdict(
         back.missing === 0 && lastAt - answeringAt <= 10_000,
@@ -503,7 +557,11 @@ try {
 console.log(`\ntargets (${database.kind}):`);
 for (const v of verdicts) console.log(`  ${v}`);
 // Other work on the machine shares its two cores with the server and the clients: say how much there was.
-console.log(`\nwhole run: ${fmt((Date.now() - started) / 1000, 0)} s · load average now ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(
+  `\nwhole run: ${fmt((Date.now() - started) / 1000, 0)} s · load average now ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
 process.exit(0);
 
 /** Index scans PostgreSQL counted on the credentials table and the change log so far (undefined on PGlite). */
@@ -512,7 +570,9 @@ async function credentialIndexScans(): Promise<number | undefined> {
   const c = new pg.Client({ connectionString: database.databaseUrl });
   await c.connect();
   try {
-    const r = await c.query("SELECT sum(idx_scan) AS idx_scan FROM pg_stat_user_tables WHERE relname IN ('credentials', 'tenant_changes')");
+    const r = await c.query(
+      "SELECT sum(idx_scan) AS idx_scan FROM pg_stat_user_tables WHERE relname IN ('credentials', 'tenant_changes')",
+    );
     return Number(r.rows[0]?.idx_scan ?? 0);
   } finally {
     await c.end();
@@ -532,7 +592,9 @@ async function plainCommits(url: string, count: number) {
     const rowBytes = Number(size.rows[0].bytes);
     await pool.query("CREATE TABLE bench_plain_commits (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), payload bytea NOT NULL)");
     const payload = randomBytes(Math.max(1, rowBytes - 40));
-    const plain = await throughput(count, 16, 120_000, () => pool.query("INSERT INTO bench_plain_commits (payload) VALUES ($1)", [payload]));
+    const plain = await throughput(count, 16, 120_000, () =>
+      pool.query("INSERT INTO bench_plain_commits (payload) VALUES ($1)", [payload]),
+    );
     const notifyInside = await throughput(count, 16, 120_000, async () => {
       const c = await pool.connect();
       try {

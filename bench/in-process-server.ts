@@ -18,6 +18,9 @@ export interface InProcessServer {
 export async function startInProcessServer(database: BenchDatabase): Promise<InProcessServer> {
   const secrets = newServerSecrets();
   const config = loadConfig([], serverEnvironment({ ...database, secrets, listen: "127.0.0.1:0", logLevel: "warn" }));
-  const server = await startServer(config, createLogger("warn", () => {}));
+  const server = await startServer(
+    config,
+    createLogger("warn", () => {}),
+  );
   return { server, secrets, tokenCacheTtlMs: config.tokenCacheTtlMs };
 }

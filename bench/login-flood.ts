@@ -39,23 +39,38 @@ const MAX_FLOOD_CALLS = 5_000_000;
 export type FloodCall = "login" | "server-info" | "list-credentials";
 const FLOOD_CALLS: readonly string[] = ["login", "server-info", "list-credentials"] satisfies FloodCall[];
 
-async function flood(o: { url: string; emails: string[]; tenant: string; token?: string; concurrency: number; ms: number; call: FloodCall }): Promise<FloodResult> {
+async function flood(o: {
+  url: string;
+  emails: string[];
+  tenant: string;
+  token?: string;
+  concurrency: number;
+  ms: number;
+  call: FloodCall;
+}): Promise<FloodResult> {
   const client = createCloudClient({ baseUrl: o.url, httpVersion: "2", token: o.token });
   const reasons: Record<string, number> = {};
   const wrongPassword = randomBytes(12).toString("base64url");
   const cpu0 = process.cpuUsage();
   console.log("ready");
-  const run = await runClosedLoop({ concurrency: o.concurrency, maxRequests: MAX_FLOOD_CALLS, maxDurationMs: o.ms }, async (i, signal) => {
-    let reason = "OK";
-    try {
-      if (o.call === "server-info") await client.server.getServerInfo({}, { signal });
-      else if (o.call === "list-credentials") await client.credentials.listCredentials({}, { signal });
-      else await client.auth.login({ email: o.emails[i % o.emails.length], password: wrongPassword, tenant: o.tenant }, { signal });
-    } catch (err) {
-      reason = errorReason(err);
-    }
-    reasons[reason] = (reasons[reason] ?? 0) + 1;
-  });
+  const run = await runClosedLoop(
+    { concurrency: o.concurrency, maxRequests: MAX_FLOOD_CALLS, maxDurationMs: o.ms },
+    async (i, signal) => {
+      let reason = "OK";
+      try {
+        if (o.call === "server-info") await client.server.getServerInfo({}, { signal });
+        else if (o.call === "list-credentials") await client.credentials.listCredentials({}, { signal });
+        else
+          await client.auth.login(
+            { email: o.emails[i % o.emails.length], password: wrongPassword, tenant: o.tenant },
+            { signal },
+          );
+      } catch (err) {
+        reason = errorReason(err);
+      }
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    },
+  );
   const cpu = process.cpuUsage(cpu0);
   const sorted = Float64Array.from(run.latenciesMs).sort();
   return {
@@ -80,7 +95,9 @@ const { values } = parseArgs({
   },
 });
 if (!values.url || (values.call === "login" && !values.emails) || !FLOOD_CALLS.includes(values.call!)) {
-  console.error("usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--token T] [--concurrency N] [--ms MS] [--call login|server-info|list-credentials]");
+  console.error(
+    "usage: bench/login-flood.ts --url URL --emails A[,B…] [--tenant SLUG] [--token T] [--concurrency N] [--ms MS] [--call login|server-info|list-credentials]",
+  );
   process.exit(2);
 }
 const result = await flood({

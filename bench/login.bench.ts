@@ -111,7 +111,12 @@ interface LoginServer {
 }
 
 /** The server process with the two settings this benchmark varies: the password cost and libuv's threadpool, where every scrypt runs. */
-async function startLoginServer(o: { database: BenchDatabase; secrets: ServerSecrets; logN: number; threadpool?: number }): Promise<LoginServer> {
+async function startLoginServer(o: {
+  database: BenchDatabase;
+  secrets: ServerSecrets;
+  logN: number;
+  threadpool?: number;
+}): Promise<LoginServer> {
   const server = await startServerProcess({
     ...o.database,
     secrets: o.secrets,
@@ -126,7 +131,9 @@ async function startLoginServer(o: { database: BenchDatabase; secrets: ServerSec
 
 function statusKib(pid: number, field: string): number {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${field}:`));
     return line ? Number(line.split(/\s+/)[1]) : NaN;
   } catch {
     return NaN;
@@ -243,7 +250,10 @@ async function measureInto(stream: Stream, bounds: Bounds, call: Call): Promise<
 function correctLogins(url: string, people: Person[], localAddress?: string): Call {
   // http2.connect hands its options to net.connect, localAddress included; @types/node does not declare it there.
   const nodeOptions = { localAddress } as ClientSessionOptions;
-  const client = createCloudClient({ baseUrl: url, transport: createConnectTransport({ baseUrl: url, httpVersion: "2", nodeOptions }) });
+  const client = createCloudClient({
+    baseUrl: url,
+    transport: createConnectTransport({ baseUrl: url, httpVersion: "2", nodeOptions }),
+  });
   const idle = [...people];
   return async (_, signal) => {
     const p = idle.shift()!;
@@ -300,7 +310,15 @@ interface FloodWindow {
 
 async function measureWindow(server: LoginServer, world: LoginWorld, name: string, ms: number): Promise<FloodWindow> {
   const bounds = (concurrency: number): Bounds => ({ concurrency, maxRequests: MAX_CALLS_PER_WINDOW, maxDurationMs: ms });
-  const w: FloodWindow = { name, calls: newStream(), logins: newStream(), probe: newStream(), serverCpuMs: 0, seconds: 0, floods: [] };
+  const w: FloodWindow = {
+    name,
+    calls: newStream(),
+    logins: newStream(),
+    probe: newStream(),
+    serverCpuMs: 0,
+    seconds: 0,
+    floods: [],
+  };
   const anonymous = createCloudClient({ baseUrl: server.url, httpVersion: "2" });
   const { cpuMs, seconds } = await withServerCpu(server.pid, () =>
     Promise.all([
@@ -337,7 +355,13 @@ function mergeWindows(name: string, windows: FloodWindow[]): FloodWindow {
 
 /** Starts the flood of `call` against the victims (bench/flood-process.ts). */
 function startFlood(url: string, call: FloodCall, victims: Person[], ms: number) {
-  const flags = { url, emails: victims.map((v) => v.email).join(","), tenant: VICTIM_TENANT, concurrency: String(config.floodConcurrency), call };
+  const flags = {
+    url,
+    emails: victims.map((v) => v.email).join(","),
+    tenant: VICTIM_TENANT,
+    concurrency: String(config.floodConcurrency),
+    call,
+  };
   return startFloodProcess(flags, ms);
 }
 
@@ -377,7 +401,13 @@ async function benchFlood(server: LoginServer, world: LoginWorld): Promise<Flood
     }
   }
   const merged = Object.fromEntries(
-    CONDITIONS.map((c) => [c, mergeWindows(`all: ${c}`, windows.filter((w) => w.condition === c))]),
+    CONDITIONS.map((c) => [
+      c,
+      mergeWindows(
+        `all: ${c}`,
+        windows.filter((w) => w.condition === c),
+      ),
+    ]),
   ) as Record<Condition, FloodWindow>;
   return { windows, merged };
 }
@@ -386,7 +416,11 @@ async function benchFlood(server: LoginServer, world: LoginWorld): Promise<Flood
 // Printing
 
 const refusalsText = (r: Record<string, number>) =>
-  Object.keys(r).length ? Object.entries(r).map(([reason, n]) => `${reason} ${n}`).join(", ") : "none";
+  Object.keys(r).length
+    ? Object.entries(r)
+        .map(([reason, n]) => `${reason} ${n}`)
+        .join(", ")
+    : "none";
 
 function printThroughput(logN: number, rows: ThroughputRow[], server: LoginServer, database: string): void {
   console.log(
@@ -461,7 +495,10 @@ function printFlood(logN: number, result: FloodBench): void {
 
 // ---------------------------------------------------------------------------
 
-const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const started = Date.now();
 console.log(
   `engine-cloud login benchmark · node ${process.version} · ${availableParallelism()} cpus · ` +

@@ -26,7 +26,9 @@ const USAGE = `usage: tsx --conditions=source bench/noisy-tenant.bench.ts [flags
   --quiet-concurrency N   the quiet tenant's calls in flight (default 4)`;
 
 if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
-  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], { stdio: "inherit" });
+  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
   process.exit(again.status ?? 1);
 }
 
@@ -68,7 +70,8 @@ const database = await createBenchDatabase(flags.postgres);
 const secrets = newServerSecrets();
 const server = await startServerProcess({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, secrets });
 try {
-  const platform = (tenant?: string) => createCloudClient({ baseUrl: server.url, token: secrets.adminToken, tenant, httpVersion: "2" });
+  const platform = (tenant?: string) =>
+    createCloudClient({ baseUrl: server.url, token: secrets.adminToken, tenant, httpVersion: "2" });
   const runtimeToken = async (slug: string, overrides: Record<string, number>) => {
     await platform().tenants.createTenant({ slug });
     await platform().tenants.setTenantLimits({ tenant: slug, overrides });
@@ -79,7 +82,11 @@ try {
   const quietToken = await runtimeToken("quiet", {});
   const quiet = createCloudClient({ baseUrl: server.url, token: quietToken, httpVersion: "2" });
   for (const provider of ["a", "b", "c", "d", "e"]) {
-    await quiet.credentials.putCredential({ provider, type: CredentialType.API_KEY, keys: { api_key: { value: `bench-${provider}` } } });
+    await quiet.credentials.putCredential({
+      provider,
+      type: CredentialType.API_KEY,
+      keys: { api_key: { value: `bench-${provider}` } },
+    });
   }
   // The quiet tenant's call: a listing, so each call reads the database.
   const quietCall = (_: number, signal: AbortSignal) => quiet.credentials.listCredentials({}, { signal });
@@ -91,7 +98,10 @@ try {
     for (const condition of conditions) {
       const token = condition === "limited flood" ? noisyToken : condition === "control flood" ? controlToken : undefined;
       const flood = token
-        ? await startFloodProcess({ url: server.url, token, call: "list-credentials", concurrency: String(config.floodConcurrency) }, config.windowMs + 1000)
+        ? await startFloodProcess(
+            { url: server.url, token, call: "list-credentials", concurrency: String(config.floodConcurrency) },
+            config.windowMs + 1000,
+          )
         : undefined;
       const cpu0 = processCpuMs(server.pid);
       const run = await runClosedLoop(
@@ -129,7 +139,16 @@ try {
       floodCalls ? percent(limited / floodCalls) : "-",
     ];
   });
-  const headers = ["condition", "quiet calls/s", "quiet p50 ms", "quiet p99 ms", "p99 vs none", "server CPU µs/quiet call", "flood calls/s", "flood RATE_LIMITED"];
+  const headers = [
+    "condition",
+    "quiet calls/s",
+    "quiet p50 ms",
+    "quiet p99 ms",
+    "p99 vs none",
+    "server CPU µs/quiet call",
+    "flood calls/s",
+    "flood RATE_LIMITED",
+  ];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [headers, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "));
 } finally {

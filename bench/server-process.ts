@@ -100,7 +100,12 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   const url = `http://127.0.0.1:${port}`;
   const nodeArgs = ["--import", "tsx", "--conditions=source"];
   if (options.cpuProfileDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
-  const [command, ...args] = [...(options.launcher ?? []), process.execPath, ...nodeArgs, path.join(REPO_ROOT, "packages/server/src/main.ts")];
+  const [command, ...args] = [
+    ...(options.launcher ?? []),
+    process.execPath,
+    ...nodeArgs,
+    path.join(REPO_ROOT, "packages/server/src/main.ts"),
+  ];
   const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: {

@@ -17,7 +17,9 @@ import { loadavg } from "node:os";
 
 // Workspace packages resolve to their TypeScript sources only under the "source" condition.
 if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
-  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], { stdio: "inherit" });
+  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
   process.exit(again.status ?? 1);
 }
 
@@ -72,7 +74,8 @@ const rssMb = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 };
-const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN);
+const quantile = (sorted: number[], q: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN;
 
 interface Window {
   endSeconds: number;
@@ -91,7 +94,11 @@ interface Window {
 const database = await createBenchDatabase(flags.postgres);
 const secrets = newServerSecrets();
 const server = await startServerProcess({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, secrets });
-const fleet = new ClientFleet(streams, processes, { project: PROJECT, openTimeoutMs: 300_000, collectTimeoutMs: COLLECT_TIMEOUT_MS });
+const fleet = new ClientFleet(streams, processes, {
+  project: PROJECT,
+  openTimeoutMs: 300_000,
+  collectTimeoutMs: COLLECT_TIMEOUT_MS,
+});
 try {
   const admin = createCloudClient({ baseUrl: server.url, token: secrets.adminToken });
   const tokens: string[] = [];
@@ -109,7 +116,9 @@ try {
   let revision = 0;
   for (let i = 0; i < credentialCount; i++) revision = Number((await put(i, "seed")).credential!.revision);
 
-  console.log(`soak: ${streams} streams (${processes} client processes), ${rate} writes/s for ${durationMs / 1000} s on ${database.kind}`);
+  console.log(
+    `soak: ${streams} streams (${processes} client processes), ${rate} writes/s for ${durationMs / 1000} s on ${database.kind}`,
+  );
   const t0 = performance.now();
   const opened = await fleet.open(server.url, tokens, 0);
   console.log(
@@ -189,7 +198,9 @@ try {
   await writing;
   while (inFlight > 0) await sleep(50);
 
-  console.log(`\n| end (s) | writes | write errors | write p99 ms | fan-out p50 ms | fan-out p99 ms | fan-out max ms | streams missing | reconnects (total) | server RSS MB | load |`);
+  console.log(
+    `\n| end (s) | writes | write errors | write p99 ms | fan-out p50 ms | fan-out p99 ms | fan-out max ms | streams missing | reconnects (total) | server RSS MB | load |`,
+  );
   console.log(`|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
   for (const r of windows) {
     console.log(

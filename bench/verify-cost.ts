@@ -19,11 +19,17 @@ export interface VerifyCost {
  * itself costs per call, warm and cold. Sequential, so the figures are
  * latencies on an otherwise idle server process, not throughput.
  */
-export async function measureVerifyCost(target: InProcessServer, opts: { warmCalls: number; coldCalls: number }): Promise<VerifyCost> {
+export async function measureVerifyCost(
+  target: InProcessServer,
+  opts: { warmCalls: number; coldCalls: number },
+): Promise<VerifyCost> {
   const { server, secrets } = target;
   const verifier = server.app.verifier;
   const client = benchClient(server.url, "connect");
-  const { secret } = await client.tokens.createToken({ label: "verify-cost", kind: TokenKind.SERVICE }, asBearer(secrets.adminToken));
+  const { secret } = await client.tokens.createToken(
+    { label: "verify-cost", kind: TokenKind.SERVICE },
+    asBearer(secrets.adminToken),
+  );
   await verifier.verify(secret);
 
   let warmCalls = 0;

@@ -83,7 +83,10 @@ const listOf = (name: string, value: string) =>
     .map((s) => positiveInt(name, s));
 const concurrencies = listOf("concurrency", flags.concurrency!);
 const tenantLayouts = listOf("tenants", flags.tenants!);
-const workloads = flags.workloads!.split(",").map((s) => s.trim()).filter(Boolean);
+const workloads = flags
+  .workloads!.split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const w of workloads) if (w !== "insert" && w !== "update") usageError(`--workloads: "${w}" is neither insert nor update`);
 const credentialsPerTenant = positiveInt("credentials", flags.credentials!);
 const roundMs = positiveInt("seconds", flags.seconds!) * 1000;
@@ -125,7 +128,10 @@ interface Row {
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
-const load = () => loadavg().map((l) => l.toFixed(1)).join(" ");
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
 
 let stopping = false;
 process.once("SIGINT", () => {
@@ -294,7 +300,10 @@ try {
         const write = writeFor(workload, tenants);
         for (const mode of MODES) await round(mode, concurrency, WARM_UP_MS, write(mode));
         const runs: Record<Mode, LoadRun[]> = { plain: [], feed: [], inside: [] };
-        const delivery: Row["delivery"] = { feed: { expected: 0, heard: 0, payloads: 0 }, inside: { expected: 0, heard: 0, payloads: 0 } };
+        const delivery: Row["delivery"] = {
+          feed: { expected: 0, heard: 0, payloads: 0 },
+          inside: { expected: 0, heard: 0, payloads: 0 },
+        };
         for (let r = 0; r < rounds && !stopping; r++) {
           for (const mode of MODES) {
             const got = await round(mode, concurrency, roundMs, write(mode));
@@ -323,7 +332,10 @@ try {
         printRow(row, rows.length === 1);
         for (const mode of MODES) {
           const errors = runs[mode].find((run) => run.errors > 0);
-          if (errors) console.log(`    ${MODE_LABEL[mode]}: ${row.summary[mode].errors} writes failed; first: ${String(errors.firstError)}`);
+          if (errors)
+            console.log(
+              `    ${MODE_LABEL[mode]}: ${row.summary[mode].errors} writes failed; first: ${String(errors.firstError)}`,
+            );
         }
         if (stopping) break table;
       }

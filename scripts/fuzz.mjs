@@ -17,7 +17,10 @@ if (values.help) {
   console.log("usage: npm run fuzz -- [--seed N] [--inputs N (default 1000000)] [--findings FILE.json]");
   process.exit(0);
 }
-for (const [name, value] of [["seed", values.seed], ["inputs", values.inputs]]) {
+for (const [name, value] of [
+  ["seed", values.seed],
+  ["inputs", values.inputs],
+]) {
   if (value !== undefined && !/^\d+$/.test(value)) {
     console.error(`--${name}: "${value}" is not a whole number`);
     process.exit(2);

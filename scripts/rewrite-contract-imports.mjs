@@ -112,7 +112,12 @@ function rewrite(file, text) {
       if (!clause || clause.name || !bindings || ts.isNamespaceImport(bindings)) {
         // A namespace import of the SDK enumerates the API's descriptors: it wants the API package.
         const to = specifier === SDK ? API : moved;
-        if (to) edits.push({ start: statement.moduleSpecifier.getStart(source), end: statement.moduleSpecifier.getEnd(), text: `"${to}"` });
+        if (to)
+          edits.push({
+            start: statement.moduleSpecifier.getStart(source),
+            end: statement.moduleSpecifier.getEnd(),
+            text: `"${to}"`,
+          });
         continue;
       }
       const specs = [];

@@ -162,7 +162,12 @@ describe("architecture", () => {
       put("services/token-service.ts", 'import { findToken } from "../store/tokens.js";\nexport const x = findToken;\n');
       put("store/tokens.ts", 'import type { X } from "../services/token-service.js";\nexport const findToken = 1;\n');
       put("gadgets/thing.ts", "export const y = 2;\n");
-      expect(report(serverLayerViolations(dir)).split("\n").map((l) => l.replace(/^.*?(store|gadgets)/, "$1")).sort()).toEqual([
+      expect(
+        report(serverLayerViolations(dir))
+          .split("\n")
+          .map((l) => l.replace(/^.*?(store|gadgets)/, "$1"))
+          .sort(),
+      ).toEqual([
         'gadgets/thing.ts: import "" — "gadgets" is in no layer: add it to SERVER_LAYERS and docs/ARCHITECTURE.md',
         'store/tokens.ts: import "../services/token-service.js" — store may not import services: a layer imports only itself and the layers below it',
       ]);

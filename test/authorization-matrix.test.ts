@@ -13,7 +13,11 @@ import {
   renderForLeakCheck,
   type CallOutcome,
 } from "./support/call-any-method.js";
-import { fullMethodName as fullName, SDK_API_METHODS as API_METHODS, SDK_API_SERVICES as API_SERVICES } from "./support/api-descriptors.js";
+import {
+  fullMethodName as fullName,
+  SDK_API_METHODS as API_METHODS,
+  SDK_API_SERVICES as API_SERVICES,
+} from "./support/api-descriptors.js";
 import { buildValidRequest, type FieldValueRule } from "./support/request-builder.js";
 import { addPerson, FAST_PASSWORD_HASH, signIn, type TestPerson } from "./support/test-people.js";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
@@ -62,7 +66,13 @@ function parseRoleRpcTable(markdown: string): TableRow[] {
   const lines = markdown.split("\n");
   const start = lines.findIndex((l) => /^\|\s*RPC\s*\|/.test(l));
   if (start < 0) throw new Error('docs/MULTI_TENANT.md has no table whose header starts with "| RPC |"');
-  const cellsOf = (line: string) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
+  const cellsOf = (line: string) =>
+    line
+      .trim()
+      .replace(/^\|/, "")
+      .replace(/\|$/, "")
+      .split("|")
+      .map((c) => c.trim());
   const header = cellsOf(lines[start]);
   const columnOf = (name: string) => {
     const i = header.indexOf(name);
@@ -188,7 +198,10 @@ describe("the role × RPC table in docs/MULTI_TENANT.md", () => {
 
   it("names no RPC that does not exist", () => {
     const known = new Set(API_METHODS.map(fullName));
-    expect(TABLE.map((r) => r.rpc).filter((name) => !known.has(name)), "rows naming no RPC").toEqual([]);
+    expect(
+      TABLE.map((r) => r.rpc).filter((name) => !known.has(name)),
+      "rows naming no RPC",
+    ).toEqual([]);
   });
 
   it("names each RPC once", () => {
@@ -230,7 +243,8 @@ describe("the server, held to the table, within the caller's own tenant", () => 
       for (const p of PRINCIPALS) {
         const outcome = await callAs(credentialOf(p), method, requestFor(method, acmeValueFor));
         const refused = refusedByAccessCheck(outcome);
-        if (row.allowed[p] && !passedAccessCheck(method, outcome)) mismatches.push(`${p} (✓) was refused: ${describeOutcome(outcome)}`);
+        if (row.allowed[p] && !passedAccessCheck(method, outcome))
+          mismatches.push(`${p} (✓) was refused: ${describeOutcome(outcome)}`);
         if (!row.allowed[p] && !refused) mismatches.push(`${p} (✗) was let through: ${describeOutcome(outcome)}`);
         if (!row.allowed[p] && refused && !outcome.ok && outcome.error.metadata.permission !== permission) {
           mismatches.push(`${p} (✗) was refused without naming the permission ${permission}: ${describeOutcome(outcome)}`);
@@ -359,7 +373,9 @@ async function acmeOwnTexts(): Promise<Set<string>> {
     else if (Array.isArray(v)) v.forEach(collect);
   };
   for (const { table_name } of tables) {
-    const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table_name)} WHERE tenant_id = ${acme.id}::uuid`.execute(db);
+    const { rows } = await sql<
+      Record<string, unknown>
+    >`SELECT * FROM ${sql.table(table_name)} WHERE tenant_id = ${acme.id}::uuid`.execute(db);
     for (const row of rows) Object.values(row).forEach(collect);
   }
   return own;
@@ -384,7 +400,8 @@ const BROKEN = ["internal", "unknown", "unimplemented", "invalid_argument", "dat
  */
 function wrongAnswer(method: DescMethod, outcome: CallOutcome, namedBetaIn: "body" | "header"): string | undefined {
   const isPublic = ruleOf(method).case === "public";
-  if (outcome.ok) return namedBetaIn === "header" && !isPublic ? `served although the header names beta: ${outcome.text}` : undefined;
+  if (outcome.ok)
+    return namedBetaIn === "header" && !isPublic ? `served although the header names beta: ${outcome.text}` : undefined;
   const answered = `answered ${describeOutcome(outcome)}`;
   if (isPublic) return BROKEN.includes(outcome.error.codeName) ? answered : undefined;
   if (namedBetaIn === "header") return outcome.error.codeName === "permission_denied" ? undefined : answered;
@@ -395,7 +412,9 @@ describe("across tenants: acme's people against beta", () => {
   it("would see a leak: beta's own answers, shown to acme, are flagged", async () => {
     const owner = betaPeople[0].client;
     const seen = renderForLeakCheck([await owner.users.listMembers({}), await owner.auth.listSessions({})]);
-    expect(await leaksIn(seen, "")).toEqual(expect.arrayContaining([betaPeople[2].userId, betaPeople[2].email, betaPeople[0].sessionId]));
+    expect(await leaksIn(seen, "")).toEqual(
+      expect.arrayContaining([betaPeople[2].userId, betaPeople[2].email, betaPeople[0].sessionId]),
+    );
   });
 
   describe.each(API_METHODS.map((m) => [fullName(m), m] as const))("%s", (_name, method) => {
@@ -437,4 +456,3 @@ describe("across tenants: acme's people against beta", () => {
     expect(await betaSnapshot()).toEqual(betaBefore);
   });
 });
-

@@ -115,30 +115,41 @@ describe("bootstrap", () => {
     expect(log).not.toContain(second.adminToken);
   });
 
-  it("generates a platform admin token when none is given, prints it once on stderr, and it works", async () => {
-    const proc = await processWithoutSeedToken(await freshDatabase());
-    await expect.poll(() => generatedTokensIn(proc.output()).length).toBe(1);
-    const [token] = generatedTokensIn(proc.output());
-    const jsonLogLines = proc.output().split("\n").filter((l) => l.startsWith("{"));
-    expect(jsonLogLines.some((l) => l.includes(token))).toBe(false);
+  it(
+    "generates a platform admin token when none is given, prints it once on stderr, and it works",
+    async () => {
+      const proc = await processWithoutSeedToken(await freshDatabase());
+      await expect.poll(() => generatedTokensIn(proc.output()).length).toBe(1);
+      const [token] = generatedTokensIn(proc.output());
+      const jsonLogLines = proc
+        .output()
+        .split("\n")
+        .filter((l) => l.startsWith("{"));
+      expect(jsonLogLines.some((l) => l.includes(token))).toBe(false);
 
-    const me = await createCloudClient({ baseUrl: proc.url, token }).auth.whoAmI({});
-    expect(me).toMatchObject({ platformAdmin: true, tokenKind: TokenKind.PLATFORM_ADMIN });
-    expect(await proc.stop()).toBe(0);
-  }, SPAWNED_SERVER_MS);
+      const me = await createCloudClient({ baseUrl: proc.url, token }).auth.whoAmI({});
+      expect(me).toMatchObject({ platformAdmin: true, tokenKind: TokenKind.PLATFORM_ADMIN });
+      expect(await proc.stop()).toBe(0);
+    },
+    SPAWNED_SERVER_MS,
+  );
 
-  it("does not print a token again when the next start finds one in the database", async () => {
-    const database = await freshDatabase();
-    const first = await processWithoutSeedToken(database);
-    await expect.poll(() => generatedTokensIn(first.output()).length).toBe(1);
-    const [token] = generatedTokensIn(first.output());
-    await first.stop();
+  it(
+    "does not print a token again when the next start finds one in the database",
+    async () => {
+      const database = await freshDatabase();
+      const first = await processWithoutSeedToken(database);
+      await expect.poll(() => generatedTokensIn(first.output()).length).toBe(1);
+      const [token] = generatedTokensIn(first.output());
+      await first.stop();
 
-    const second = await processWithoutSeedToken(database);
-    expect((await createCloudClient({ baseUrl: second.url, token }).auth.whoAmI({})).platformAdmin).toBe(true);
-    expect(second.output()).not.toMatch(GENERATED_TOKEN);
-    expect(second.output()).not.toContain("generated a platform admin token");
-  }, SPAWNED_SERVER_MS);
+      const second = await processWithoutSeedToken(database);
+      expect((await createCloudClient({ baseUrl: second.url, token }).auth.whoAmI({})).platformAdmin).toBe(true);
+      expect(second.output()).not.toMatch(GENERATED_TOKEN);
+      expect(second.output()).not.toContain("generated a platform admin token");
+    },
+    SPAWNED_SERVER_MS,
+  );
 
   it("seeds ENGINE_CLOUD_TOKEN again once every platform admin token was revoked (recovery)", async () => {
     const database = await freshDatabase();
@@ -154,43 +165,55 @@ describe("bootstrap", () => {
     expect(second.logs.join("")).toContain("seeded the platform admin token from ENGINE_CLOUD_TOKEN");
   });
 
-  it("starts as usual when the seed was revoked but another platform admin token is active, and warns that the seed is revoked", async () => {
-    const database = await freshDatabase();
-    const seed = randomSeedToken();
-    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
-    const { secret: other } = await first.admin().tokens.createToken({ label: "second", kind: TokenKind.PLATFORM_ADMIN });
-    await createCloudClient({ baseUrl: first.url, token: other }).tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
-    await first.stop();
+  it(
+    "starts as usual when the seed was revoked but another platform admin token is active, and warns that the seed is revoked",
+    async () => {
+      const database = await freshDatabase();
+      const seed = randomSeedToken();
+      const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+      const { secret: other } = await first.admin().tokens.createToken({ label: "second", kind: TokenKind.PLATFORM_ADMIN });
+      await createCloudClient({ baseUrl: first.url, token: other }).tokens.revokeToken({
+        id: (await first.admin().auth.whoAmI({})).principalId,
+      });
+      await first.stop();
 
-    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
-    expect((await createCloudClient({ baseUrl: second.url, token: other }).auth.whoAmI({})).platformAdmin).toBe(true);
-    expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
-    const warning = second.logs.find((l) => l.includes("ENGINE_CLOUD_TOKEN is a token that was revoked"));
-    expect(warning).toMatch(/"level":"warn"/);
-    expect(second.logs.join("")).not.toContain("nothing to seed");
-  }, RESTARTED_SERVER_MS);
+      const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+      expect((await createCloudClient({ baseUrl: second.url, token: other }).auth.whoAmI({})).platformAdmin).toBe(true);
+      expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+      const warning = second.logs.find((l) => l.includes("ENGINE_CLOUD_TOKEN is a token that was revoked"));
+      expect(warning).toMatch(/"level":"warn"/);
+      expect(second.logs.join("")).not.toContain("nothing to seed");
+    },
+    RESTARTED_SERVER_MS,
+  );
 
-  it("never brings back a revoked seed, yet serves tenants when no platform admin token is active, and says how to recover", async () => {
-    const database = await freshDatabase();
-    const seed = randomSeedToken();
-    const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
-    const tenant = await createTestTenant(first, { allow: ["web"] });
-    const runtime = await tenant.token({ projects: ["web"] });
-    await first.admin().tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
-    await first.stop();
+  it(
+    "never brings back a revoked seed, yet serves tenants when no platform admin token is active, and says how to recover",
+    async () => {
+      const database = await freshDatabase();
+      const seed = randomSeedToken();
+      const first = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+      const tenant = await createTestTenant(first, { allow: ["web"] });
+      const runtime = await tenant.token({ projects: ["web"] });
+      await first.admin().tokens.revokeToken({ id: (await first.admin().auth.whoAmI({})).principalId });
+      await first.stop();
 
-    const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
-    expect((await createCloudClient({ baseUrl: second.url, token: runtime.secret }).auth.whoAmI({})).principalId).toBe(runtime.id);
-    expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
-    const explained = second.logs.find((l) => l.includes("no platform admin token is active"));
-    expect(explained).toMatch(/"level":"error"/);
-    expect(explained).toContain("ENGINE_CLOUD_TOKEN set to a new value");
-    await second.stop();
+      const second = await serverOn(database, { ENGINE_CLOUD_TOKEN: seed });
+      expect((await createCloudClient({ baseUrl: second.url, token: runtime.secret }).auth.whoAmI({})).principalId).toBe(
+        runtime.id,
+      );
+      expect((await failureOf(second.admin().auth.whoAmI({}))).reason).toBe("TOKEN_REVOKED");
+      const explained = second.logs.find((l) => l.includes("no platform admin token is active"));
+      expect(explained).toMatch(/"level":"error"/);
+      expect(explained).toContain("ENGINE_CLOUD_TOKEN set to a new value");
+      await second.stop();
 
-    // The recovery path: a new seed.
-    const third = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken() });
-    expect((await third.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-  }, RESTARTED_SERVER_MS);
+      // The recovery path: a new seed.
+      const third = await serverOn(database, { ENGINE_CLOUD_TOKEN: randomSeedToken() });
+      expect((await third.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+    },
+    RESTARTED_SERVER_MS,
+  );
 
   it("exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN is shorter than 32 characters", async () => {
     const database = await freshDatabase();
@@ -210,27 +233,54 @@ describe("bootstrap", () => {
   });
 
   it.each([
-    ["holds a space", `${randomSeedToken()} ${randomSeedToken()}`, /ENGINE_CLOUD_TOKEN must be printable ASCII characters without spaces/],
+    [
+      "holds a space",
+      `${randomSeedToken()} ${randomSeedToken()}`,
+      /ENGINE_CLOUD_TOKEN must be printable ASCII characters without spaces/,
+    ],
     ["is over 512 characters", "s".repeat(513), /ENGINE_CLOUD_TOKEN must be at most 512 characters/],
-    ["looks generated but has the wrong length", `ecp_${"A".repeat(40)}`, /ENGINE_CLOUD_TOKEN starts with ecp_ like a generated token/],
-  ])("exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN %s: it could never be presented", async (_what, seed, line) => {
-    const database = await freshDatabase();
-    const run = await runServerUntilExit({ ENGINE_CLOUD_TOKEN: seed, ENGINE_CLOUD_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" });
-    expect(run.code).toBe(2);
-    const problems = run.stderr.split("\n").filter((l) => /^\s+- /.test(l));
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(line);
-    expect(run.stdout + run.stderr).not.toContain(seed);
-    expect(run.stdout).not.toContain('"msg":"listening"');
-  });
+    [
+      "looks generated but has the wrong length",
+      `ecp_${"A".repeat(40)}`,
+      /ENGINE_CLOUD_TOKEN starts with ecp_ like a generated token/,
+    ],
+  ])(
+    "exits with code 2 and one clear line when ENGINE_CLOUD_TOKEN %s: it could never be presented",
+    async (_what, seed, line) => {
+      const database = await freshDatabase();
+      const run = await runServerUntilExit({
+        ENGINE_CLOUD_TOKEN: seed,
+        ENGINE_CLOUD_DATA_DIR: database.dataDir,
+        DATABASE_URL: database.databaseUrl ?? "",
+      });
+      expect(run.code).toBe(2);
+      const problems = run.stderr.split("\n").filter((l) => /^\s+- /.test(l));
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(line);
+      expect(run.stdout + run.stderr).not.toContain(seed);
+      expect(run.stdout).not.toContain('"msg":"listening"');
+    },
+  );
 
-  it("refuses to seed a generated-looking ENGINE_CLOUD_TOKEN whose checksum this server's key does not make", async () => {
-    // Well-formed ecp_ text, but not minted by this server: the verifier would refuse it as a typo on every request.
-    const forged = `ecp_${randomBytes(40).toString("base64").replace(/[^0-9A-Za-z]/g, "").padEnd(49, "x").slice(0, 49)}`;
-    const database = await freshDatabase();
-    const run = await runServerUntilExit({ ENGINE_CLOUD_TOKEN: forged, ENGINE_CLOUD_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "" });
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/ENGINE_CLOUD_TOKEN could never be presented as a platform admin token \(checksum mismatch/);
-    expect(run.stdout + run.stderr).not.toContain(forged);
-  }, SPAWNED_SERVER_MS);
+  it(
+    "refuses to seed a generated-looking ENGINE_CLOUD_TOKEN whose checksum this server's key does not make",
+    async () => {
+      // Well-formed ecp_ text, but not minted by this server: the verifier would refuse it as a typo on every request.
+      const forged = `ecp_${randomBytes(40)
+        .toString("base64")
+        .replace(/[^0-9A-Za-z]/g, "")
+        .padEnd(49, "x")
+        .slice(0, 49)}`;
+      const database = await freshDatabase();
+      const run = await runServerUntilExit({
+        ENGINE_CLOUD_TOKEN: forged,
+        ENGINE_CLOUD_DATA_DIR: database.dataDir,
+        DATABASE_URL: database.databaseUrl ?? "",
+      });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/ENGINE_CLOUD_TOKEN could never be presented as a platform admin token \(checksum mismatch/);
+      expect(run.stdout + run.stderr).not.toContain(forged);
+    },
+    SPAWNED_SERVER_MS,
+  );
 });

@@ -83,12 +83,7 @@ const acceptNew = (who: (args: string[], stdin?: string) => Promise<CliResult>, 
   who(["user", "accept", code, "--name", name, "--password-stdin"], `${password}\n`);
 
 /** `login --password-stdin` on the named machine; a stored session's token is remembered for the last test. */
-async function login(
-  name: string,
-  email: string,
-  password: string,
-  ...flags: string[]
-): Promise<CliResult> {
+async function login(name: string, email: string, password: string, ...flags: string[]): Promise<CliResult> {
   const result = await on(name)(["login", "--email", email, "--password-stdin", ...flags], `${password}\n`);
   if (result.code === 0) storedSession(name);
   return result;

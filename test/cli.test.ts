@@ -24,8 +24,7 @@ const run = (args: string[], env: Env = {}, stdin?: string) =>
   runCli(args, { ENGINE_CLOUD_URL: srv.url, ENGINE_CLOUD_TOKEN: srv.adminToken, ...env }, stdin);
 
 /** Starts a command that runs until stopped (`sync watch`), as the platform admin. */
-const spawnAsAdmin = (args: string[]) =>
-  spawnCli(args, { ENGINE_CLOUD_URL: srv.url, ENGINE_CLOUD_TOKEN: srv.adminToken });
+const spawnAsAdmin = (args: string[]) => spawnCli(args, { ENGINE_CLOUD_URL: srv.url, ENGINE_CLOUD_TOKEN: srv.adminToken });
 
 /** Runs a command that must succeed, and shows its stderr if it does not. */
 async function succeed(args: string[], env: Env = {}, stdin?: string): Promise<CliResult> {
@@ -54,9 +53,18 @@ async function failure(args: string[], env: Env = {}): Promise<string> {
 
 describe("engine-cloud token", () => {
   it("prints a new token's secret once, alone on stdout, with the warning on stderr", async () => {
-    const { stdout, stderr } = await succeed(
-      ["token", "add", "--label", "laptop", "--kind", "runtime", "--project", "p1", "--expires", "30d"],
-    );
+    const { stdout, stderr } = await succeed([
+      "token",
+      "add",
+      "--label",
+      "laptop",
+      "--kind",
+      "runtime",
+      "--project",
+      "p1",
+      "--expires",
+      "30d",
+    ]);
     expect(stdout).toMatch(/^ec[a-z]_[0-9A-Za-z]+\n$/);
     expect(stderr).toContain('Created runtime token "laptop"');
     expect(stderr).toContain("expires in 30 days");
@@ -171,20 +179,38 @@ describe("engine-cloud credential", () => {
 
   it("stores a credential and says so without echoing its secrets", async () => {
     const { stdout, stderr } = await succeed([
-      "credential", "put", "hubspot/work", "--project", "p1", "--type", "oauth2",
-      "--key", "access_token=at-put-secret", "--key", "refresh_token=rt-put-secret",
-      "--identity", "email=ops@acme.com", "--scope", "crm.read", "--auto-refresh",
+      "credential",
+      "put",
+      "hubspot/work",
+      "--project",
+      "p1",
+      "--type",
+      "oauth2",
+      "--key",
+      "access_token=at-put-secret",
+      "--key",
+      "refresh_token=rt-put-secret",
+      "--identity",
+      "email=ops@acme.com",
+      "--scope",
+      "crm.read",
+      "--auto-refresh",
     ]);
-    expect(stdout).toMatch(
-      /^Stored credential hubspot\/work for project p1 \(id [0-9a-f-]{36}, version 1, revision \d+\)\.\n$/,
-    );
+    expect(stdout).toMatch(/^Stored credential hubspot\/work for project p1 \(id [0-9a-f-]{36}, version 1, revision \d+\)\.\n$/);
     expect(stdout + stderr).not.toMatch(/at-put-secret|rt-put-secret/);
   });
 
   it("prints no secret in put's --json output either", async () => {
-    const { stdout } = await succeed(
-      ["credential", "put", "notion", "--type", "api_key", "--key", "api_key=nt-json-secret", "--json"],
-    );
+    const { stdout } = await succeed([
+      "credential",
+      "put",
+      "notion",
+      "--type",
+      "api_key",
+      "--key",
+      "api_key=nt-json-secret",
+      "--json",
+    ]);
     const { credential } = JSON.parse(stdout);
     expect(credential).toMatchObject({ provider: "notion", alias: "default", type: "CREDENTIAL_TYPE_API_KEY" });
     expect(stdout).not.toContain("nt-json-secret");
@@ -239,8 +265,17 @@ describe("engine-cloud credential", () => {
     await putOAuth("github/stale", "p1", "at-v1");
     await putOAuth("github/stale", "p1", "at-v2", "--expected-version", "1");
     const stderr = await failure([
-      "credential", "put", "github/stale", "--project", "p1", "--type", "oauth2", "--key", "access_token=at-v3",
-      "--expected-version", "1",
+      "credential",
+      "put",
+      "github/stale",
+      "--project",
+      "p1",
+      "--type",
+      "oauth2",
+      "--key",
+      "access_token=at-v3",
+      "--expected-version",
+      "1",
     ]);
     expect(stderr).toContain("code=aborted, reason=VERSION_CONFLICT");
   });
@@ -272,9 +307,7 @@ describe("engine-cloud sync", () => {
       await watch.waitForStdout(/^\d+ caught-up$/m);
       const { credential } = await putStripeKey("watched", "sk-watched-secret");
       await watch.waitForStdout(/ upsert stripe\/live /);
-      expect(watch.stdout()).toContain(
-        `${credential!.revision} upsert stripe/live project=watched version=1 keys=api_key\n`,
-      );
+      expect(watch.stdout()).toContain(`${credential!.revision} upsert stripe/live project=watched version=1 keys=api_key\n`);
     });
     expect(code, watch.stderr()).toBe(0);
     expect(watch.stdout()).not.toContain("sk-watched-secret");
@@ -290,7 +323,11 @@ describe("engine-cloud sync", () => {
       await watch.waitForStdout(/"upsert":\{[^\n]*"project":"watched-json","provider":"stripe"/);
     });
     expect(code, watch.stderr()).toBe(0);
-    const events = watch.stdout().trimEnd().split("\n").map((line) => JSON.parse(line));
+    const events = watch
+      .stdout()
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(events[0].reset).toEqual({ reason: "INITIAL" });
     const ownUpserts = events.filter((e) => e.upsert?.project === "watched-json").map((e) => e.upsert);
     expect(ownUpserts).toEqual([expect.objectContaining({ provider: "stripe", alias: "live", version: "1" })]);
@@ -370,12 +407,15 @@ describe("engine-cloud errors", () => {
     ["a tenant", ["token", "list", "--tenant", "no-such-tenant"], "TENANT_NOT_FOUND", "engine-cloud tenant list"],
     ["a token", ["token", "revoke", "00000000-0000-4000-8000-000000000000"], "TOKEN_NOT_FOUND", "engine-cloud token list"],
     ["a credential", ["credential", "get", "nobody/none"], "CREDENTIAL_NOT_FOUND", "engine-cloud credential list"],
-  ])("names the command to run next when %s is not found; the server's message does not", async (_what, args, reason, command) => {
-    const [error, hint] = (await failure(args)).split("\n");
-    expect(error).toContain(`reason=${reason}`);
-    expect(error).not.toContain("engine-cloud");
-    expect(hint).toBe(`hint: list them with: ${command}`);
-  });
+  ])(
+    "names the command to run next when %s is not found; the server's message does not",
+    async (_what, args, reason, command) => {
+      const [error, hint] = (await failure(args)).split("\n");
+      expect(error).toContain(`reason=${reason}`);
+      expect(error).not.toContain("engine-cloud");
+      expect(hint).toBe(`hint: list them with: ${command}`);
+    },
+  );
 
   it("with --json, reports a failure as one JSON object on stderr", async () => {
     const { code, stdout, stderr } = await run(["whoami", "--json"], { ENGINE_CLOUD_TOKEN: undefined });

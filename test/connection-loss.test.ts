@@ -50,9 +50,15 @@ describe("the SDK when the server is killed with SIGKILL under its calls", () =>
     });
     const tenant = await createTestTenant({ url: proc.url, adminToken }, { allow: ["p1"] });
     const { secret } = await tenant.token();
-    const clients = PROTOCOLS.map(([name, options]) => ({ name, client: createCloudClient({ baseUrl: proc.url, token: secret, ...options }) }));
+    const clients = PROTOCOLS.map(([name, options]) => ({
+      name,
+      client: createCloudClient({ baseUrl: proc.url, token: secret, ...options }),
+    }));
 
-    const watches: Array<[string, WatchRecorder]> = clients.map(({ name, client }) => [name, recordWatch(client, { project: "p1" })]);
+    const watches: Array<[string, WatchRecorder]> = clients.map(({ name, client }) => [
+      name,
+      recordWatch(client, { project: "p1" }),
+    ]);
     for (const [, w] of watches) await w.until(isCaughtUp);
     provider = createSyncProvider({
       baseUrl: proc.url,

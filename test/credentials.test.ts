@@ -39,7 +39,11 @@ const getByName = (client: CloudClient, name: CredentialName) =>
   client.credentials.getCredential({ project: name.project ?? "", provider: name.provider, alias: name.alias ?? "" });
 
 /** Every credential of a listing, following next_page_token. */
-async function listAll(client: CloudClient, filter: { project?: string; provider?: string }, pageSize = 0): Promise<Credential[]> {
+async function listAll(
+  client: CloudClient,
+  filter: { project?: string; provider?: string },
+  pageSize = 0,
+): Promise<Credential[]> {
   const all: Credential[] = [];
   let pageToken = "";
   do {
@@ -162,7 +166,13 @@ describe("ListCredentials", () => {
   it("pages through without repeats or gaps", async () => {
     const provider = freshProvider();
     const ids: string[] = [];
-    for (const [project, alias] of [["p1", "a"], ["p1", "b"], ["p2", "a"], ["", "a"], ["", "c"]]) {
+    for (const [project, alias] of [
+      ["p1", "a"],
+      ["p1", "b"],
+      ["p2", "a"],
+      ["", "a"],
+      ["", "c"],
+    ]) {
       ids.push((await putApiKey(tenant.admin, { project, provider, alias }, uniqueSecret())).id);
     }
     const first = await tenant.admin.credentials.listCredentials({ provider, pageSize: 2 });
@@ -203,7 +213,11 @@ describe("input limits", () => {
 
   it.each([
     { what: "more than 32 keys", field: "keys", change: { keys: tooManyKeys } },
-    { what: "a key value over 16 KiB", field: 'keys["api_key"].value', change: { keys: { api_key: { value: sixteenKiBAndOne } } } },
+    {
+      what: "a key value over 16 KiB",
+      field: 'keys["api_key"].value',
+      change: { keys: { api_key: { value: sixteenKiBAndOne } } },
+    },
     { what: "key values over 64 KiB together", field: "keys", change: { keys: fiveLargeKeys } },
     { what: "17 identity entries", field: "identity", change: { identity: seventeenIdentities } },
   ])("refuses $what with INVALID_ARGUMENT naming the field, and writes nothing", async ({ field, change }) => {
@@ -300,7 +314,9 @@ describe("tenant isolation", () => {
   async function credentialOfA(): Promise<{ credential: Credential; secret: string; leaks: string[] }> {
     const secret = uniqueSecret();
     const email = `${uniqueSecret()}@a.example`;
-    const credential = await putApiKey(tenant.admin, { project: "p1", provider: freshProvider() }, secret, { identity: { email } });
+    const credential = await putApiKey(tenant.admin, { project: "p1", provider: freshProvider() }, secret, {
+      identity: { email },
+    });
     return { credential, secret, leaks: [secret, email] };
   }
 

@@ -90,7 +90,9 @@ async function startDatabaseProxy(target: { host: string; port: number }) {
 type DatabaseProxy = Awaited<ReturnType<typeof startDatabaseProxy>>;
 
 /** A server whose every database connection (pool and change feed) goes through a proxy of the test's. */
-async function serverBehindProxy(env: Record<string, string> = SHORT_TIMEOUTS): Promise<{ srv: TestServer; proxy: DatabaseProxy; directUrl: string }> {
+async function serverBehindProxy(
+  env: Record<string, string> = SHORT_TIMEOUTS,
+): Promise<{ srv: TestServer; proxy: DatabaseProxy; directUrl: string }> {
   const database = await freshDatabase();
   const direct = new URL(database.databaseUrl!);
   const proxy = await startDatabaseProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
@@ -156,7 +158,9 @@ describe.skipIf(!onPostgres)("a PostgreSQL database that is down", () => {
     );
     expect(err.codeName).toBe("unavailable");
     expect(err.reason).toMatch(/^DATABASE_(UNAVAILABLE|TIMEOUT)$/);
-    expect(srv.logs.some((l) => l.includes('"method":"engine.cloud.v1.SyncService/Watch"') && l.includes('"code":"Unavailable"'))).toBe(true);
+    expect(
+      srv.logs.some((l) => l.includes('"method":"engine.cloud.v1.SyncService/Watch"') && l.includes('"code":"Unavailable"')),
+    ).toBe(true);
   });
 });
 
@@ -182,7 +186,10 @@ describe.skipIf(!onPostgres)("a write whose caller gave up before it committed",
    * would, while `write` runs and its caller gives up; then lets go and returns
    * how many credentials of `provider` exist once the write got its chance to commit.
    */
-  async function committedAfterCallerLeft(write: (admin: CloudClient, provider: string) => Promise<unknown>, options: Partial<CloudClientOptions> = {}) {
+  async function committedAfterCallerLeft(
+    write: (admin: CloudClient, provider: string) => Promise<unknown>,
+    options: Partial<CloudClientOptions> = {},
+  ) {
     const { srv, directUrl } = await serverBehindProxy();
     const tenant = await createTestTenant(srv);
     await tenant.admin.credentials.putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret()));
@@ -196,7 +203,10 @@ describe.skipIf(!onPostgres)("a write whose caller gave up before it committed",
     await blocker.query("COMMIT");
     // The write's statements now run to its commit point; give it the time it needs, then look.
     await new Promise((r) => setTimeout(r, 1500));
-    const { rows } = await blocker.query("SELECT count(*)::int AS n FROM credentials WHERE tenant_id = $1 AND provider = $2", [tenant.id, late]);
+    const { rows } = await blocker.query("SELECT count(*)::int AS n FROM credentials WHERE tenant_id = $1 AND provider = $2", [
+      tenant.id,
+      late,
+    ]);
     const listed = await tenant.admin.credentials.listCredentials({ provider: late });
     return { codeName: err.codeName, stored: rows[0].n as number, listed: listed.credentials.length };
   }
@@ -210,7 +220,8 @@ describe.skipIf(!onPostgres)("a write whose caller gave up before it committed",
 
   it("is rolled back when the caller cancelled the call (HTTP/2 stream reset)", async () => {
     const outcome = await committedAfterCallerLeft(
-      (admin, late) => admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { signal: AbortSignal.timeout(800) }),
+      (admin, late) =>
+        admin.credentials.putCredential(apiKeyRequest({ provider: late }, uniqueSecret()), { signal: AbortSignal.timeout(800) }),
       { httpVersion: "2" },
     );
     expect(outcome).toEqual({ codeName: "canceled", stored: 0, listed: 0 });
@@ -313,10 +324,12 @@ describe.skipIf(onPostgres)("a full disk under the embedded database", () => {
     for (let i = 0; i < 400 && !err; i++) {
       // ~5 KB that does not compress, per write.
       const metadata = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`k${k}`, randomBytes(125).toString("hex")]));
-      err = await tenant.admin.credentials.putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret(), { metadata })).then(
-        () => undefined,
-        (e: unknown) => describeCloudError(e),
-      );
+      err = await tenant.admin.credentials
+        .putCredential(apiKeyRequest({ provider: provider() }, uniqueSecret(), { metadata }))
+        .then(
+          () => undefined,
+          (e: unknown) => describeCloudError(e),
+        );
     }
     expect(err && [err.codeName, err.reason]).toEqual(["resource_exhausted", "DATABASE_DISK_FULL"]);
   }, 120_000);
@@ -346,4 +359,3 @@ describe("the plain HTTP endpoints", () => {
     expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
   }, 90_000);
 });
-

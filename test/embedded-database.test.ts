@@ -38,42 +38,54 @@ function loosen(root: string): void {
 const embeddedDefaults = { ENGINE_CLOUD_MASTER_KEY: "" };
 
 describe.skipIf(onPostgres)("embedded data directory modes", () => {
-  it("creates a fresh data directory owner-only: every directory 0700, every file 0600, the root key file too", { timeout: SPAWNED_SERVER_MS }, async () => {
-    const database = await freshDatabase();
-    const srv = await startTestServer({ database, env: embeddedDefaults });
-    defer(() => srv.stop());
-    await srv.admin().projects.allowProject({ name: "modes-fresh" });
+  it(
+    "creates a fresh data directory owner-only: every directory 0700, every file 0600, the root key file too",
+    { timeout: SPAWNED_SERVER_MS },
+    async () => {
+      const database = await freshDatabase();
+      const srv = await startTestServer({ database, env: embeddedDefaults });
+      defer(() => srv.stop());
+      await srv.admin().projects.allowProject({ name: "modes-fresh" });
 
-    expect(tooOpen(database.dataDir)).toEqual([]);
-    expect(lstatSync(path.join(database.dataDir, "master.key")).mode & 0o7777).toBe(0o600);
-  });
+      expect(tooOpen(database.dataDir)).toEqual([]);
+      expect(lstatSync(path.join(database.dataDir, "master.key")).mode & 0o7777).toBe(0o600);
+    },
+  );
 
-  it("makes an existing 0755/0666 data directory owner-only at start and says so once in the log", { timeout: SPAWNED_SERVER_MS }, async () => {
-    const database = await freshDatabase();
-    const first = await startTestServer({ database, env: embeddedDefaults });
-    await first.stop();
-    loosen(database.dataDir);
+  it(
+    "makes an existing 0755/0666 data directory owner-only at start and says so once in the log",
+    { timeout: SPAWNED_SERVER_MS },
+    async () => {
+      const database = await freshDatabase();
+      const first = await startTestServer({ database, env: embeddedDefaults });
+      await first.stop();
+      loosen(database.dataDir);
 
-    const second = await startTestServer({ database, env: { ...embeddedDefaults, ENGINE_CLOUD_TOKEN: first.adminToken } });
-    defer(() => second.stop());
-    await second.admin().projects.allowProject({ name: "modes-fixed" });
+      const second = await startTestServer({ database, env: { ...embeddedDefaults, ENGINE_CLOUD_TOKEN: first.adminToken } });
+      defer(() => second.stop());
+      await second.admin().projects.allowProject({ name: "modes-fixed" });
 
-    expect(tooOpen(database.dataDir)).toEqual([]);
-    const told = second.logs.filter((l) => l.includes("made it owner-only"));
-    expect(told).toHaveLength(1);
-    expect(JSON.parse(told[0])).toMatchObject({ level: "warn", data_dir: database.dataDir });
-  });
+      expect(tooOpen(database.dataDir)).toEqual([]);
+      const told = second.logs.filter((l) => l.includes("made it owner-only"));
+      expect(told).toHaveLength(1);
+      expect(JSON.parse(told[0])).toMatchObject({ level: "warn", data_dir: database.dataDir });
+    },
+  );
 });
 
 const hasStrace = spawnSync("strace", ["-V"]).status === 0;
 
 /** The server under strace (the child is strace, the server its child), and a platform admin client of it. */
-async function spawnTraced(database: TestDatabase, strace: string[], env: Record<string, string> = {}, token = randomSeedToken()) {
-  const server = await spawnServerProcess(
-    { ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token, ...env },
-    [],
-    { startTimeoutMs: SPAWNED_SERVER_MS / 2, launcher: ["strace", "-f", "-qq", "--seccomp-bpf", ...strace] },
-  );
+async function spawnTraced(
+  database: TestDatabase,
+  strace: string[],
+  env: Record<string, string> = {},
+  token = randomSeedToken(),
+) {
+  const server = await spawnServerProcess({ ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token, ...env }, [], {
+    startTimeoutMs: SPAWNED_SERVER_MS / 2,
+    launcher: ["strace", "-f", "-qq", "--seccomp-bpf", ...strace],
+  });
   defer(() => stopTraced(server));
   return { server, admin: createCloudClient({ baseUrl: server.url, token }) };
 }
@@ -94,12 +106,16 @@ const scratchDir = () => {
 };
 
 const walFsyncs = (traceFile: string) =>
-  readFileSync(traceFile, "utf8").split("\n").filter((l) => /\bfsync\(\d+<[^>]*\/pg_wal\/[0-9A-F]{24}>\) = 0/.test(l)).length;
+  readFileSync(traceFile, "utf8")
+    .split("\n")
+    .filter((l) => /\bfsync\(\d+<[^>]*\/pg_wal\/[0-9A-F]{24}>\) = 0/.test(l)).length;
 
 /** The newest WAL segment: where every commit's record is written. */
 function currentWalSegment(database: TestDatabase): string {
   const dir = path.join(database.dataDir, "pgdata", "pg_wal");
-  const segments = readdirSync(dir).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+  const segments = readdirSync(dir)
+    .filter((n) => /^[0-9A-F]{24}$/.test(n))
+    .sort();
   return path.join(dir, segments.at(-1)!);
 }
 
@@ -148,24 +164,27 @@ describe.skipIf(onPostgres || !hasStrace)("embedded database durability and thre
       const database = await freshDatabase();
       // Initialise the data directory first, untraced: it writes thousands of files.
       const token = randomSeedToken();
-      const first = await spawnServerProcess(
-        { ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token },
-        [],
-        { startTimeoutMs: SPAWNED_SERVER_MS / 2 },
-      );
+      const first = await spawnServerProcess({ ENGINE_CLOUD_DATA_DIR: database.dataDir, ENGINE_CLOUD_TOKEN: token }, [], {
+        startTimeoutMs: SPAWNED_SERVER_MS / 2,
+      });
       await first.stop();
 
       const delayUs = 1_000_000;
-      const { server, admin } = await spawnTraced(database, [
-        "-P",
-        currentWalSegment(database),
-        "-e",
-        "trace=pwrite64,write,fsync,fdatasync",
-        "-e",
-        `inject=pwrite64,write,fsync,fdatasync:delay_enter=${delayUs}`,
-        "-o",
-        "/dev/null",
-      ], threadEnv, token);
+      const { server, admin } = await spawnTraced(
+        database,
+        [
+          "-P",
+          currentWalSegment(database),
+          "-e",
+          "trace=pwrite64,write,fsync,fdatasync",
+          "-e",
+          `inject=pwrite64,write,fsync,fdatasync:delay_enter=${delayUs}`,
+          "-o",
+          "/dev/null",
+        ],
+        threadEnv,
+        token,
+      );
 
       let writing = true;
       const writer = (async () => {

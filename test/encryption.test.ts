@@ -194,7 +194,9 @@ describe("a database written under root key K1, then rotated to K2", () => {
     // The token key is sealed under the root key too (crypto/token-key.ts): without it no token could verify.
     const refused = await serverWith(k1).catch((err: Error) => err);
     expect(refused).toBeInstanceOf(Error);
-    expect((refused as Error).message).toContain(`wrapped by root key ${rotations[0].rootKeyId}, which this server does not hold`);
+    expect((refused as Error).message).toContain(
+      `wrapped by root key ${rotations[0].rootKeyId}, which this server does not hold`,
+    );
     expect((refused as Error).message).toContain("ENGINE_CLOUD_PREVIOUS_MASTER_KEYS");
   });
 });

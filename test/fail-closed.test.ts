@@ -49,7 +49,9 @@ function probeService(methods: ProbeMethod[]): DescService {
       },
     ],
   });
-  const registry = createFileRegistry(file, (name) => (name === file_engine_cloud_v1_access.name + ".proto" ? file_engine_cloud_v1_access : undefined));
+  const registry = createFileRegistry(file, (name) =>
+    name === file_engine_cloud_v1_access.name + ".proto" ? file_engine_cloud_v1_access : undefined,
+  );
   const service = registry.getService("engine.cloud.v1.FailClosedProbeService");
   if (!service) throw new Error("the probe service did not build");
   return service;

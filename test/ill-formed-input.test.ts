@@ -24,7 +24,9 @@ const valueFor: FieldValueRule = (field: DescField) => {
 };
 
 const isString = (f: DescField) =>
-  (f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar") || (f.fieldKind === "map" && f.mapKind === "scalar")) &&
+  (f.fieldKind === "scalar" ||
+    (f.fieldKind === "list" && f.listKind === "scalar") ||
+    (f.fieldKind === "map" && f.mapKind === "scalar")) &&
   f.scalar === ScalarType.STRING;
 
 /** Every top-level string field of every RPC: `[method, field]`. */
@@ -59,7 +61,8 @@ describe("ill-formed strings in any request", () => {
       const outcome = await asAdmin(method, requestWith(method, field, "a\u0000b"));
       if (refusedForCaller(outcome)) continue;
       reached++;
-      const expected = field.fieldKind === "list" ? `${field.name}[0]` : field.fieldKind === "map" ? `${field.name}["k"]` : field.name;
+      const expected =
+        field.fieldKind === "list" ? `${field.name}[0]` : field.fieldKind === "map" ? `${field.name}["k"]` : field.name;
       if (outcome.ok || outcome.error.codeName !== "invalid_argument" || outcome.error.field !== expected) {
         wrong.push(`${label}: ${describeOutcome(outcome)}`);
       }

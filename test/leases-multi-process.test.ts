@@ -57,7 +57,8 @@ const linesOf = (proc: ServerProcess, msg: string) =>
 
 /** The process whose log says it took the lease as `holder` under `generation`. */
 function processHolding(holder: string, generation: number): ServerProcess | undefined {
-  const took = (p: ServerProcess) => linesOf(p, "took the job lease").some((l) => l.holder === holder && l.generation === generation);
+  const took = (p: ServerProcess) =>
+    linesOf(p, "took the job lease").some((l) => l.holder === holder && l.generation === generation);
   return [pair.a, pair.b].find(took);
 }
 

@@ -41,7 +41,13 @@ async function hammer(call: () => Promise<unknown>, workers: number, ms: number)
   await Promise.all(
     Array.from({ length: workers }, async () => {
       while (performance.now() < until) {
-        if (await call().then(() => true, () => false)) served++;
+        if (
+          await call().then(
+            () => true,
+            () => false,
+          )
+        )
+          served++;
       }
     }),
   );
@@ -65,7 +71,9 @@ describe.skipIf(!onPostgres)("limits on two server processes sharing one databas
     await on(a, adminToken).tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenRequestsPerSecond: rate } });
     const secret = (await tenant.token()).secret;
     const [onA, onB] = [on(a, secret), on(b, secret)];
-    const served = (await Promise.all([onA, onB].map((c) => hammer(() => c.auth.whoAmI({}), 4, seconds * 1000)))).reduce((x, y) => x + y);
+    const served = (await Promise.all([onA, onB].map((c) => hammer(() => c.auth.whoAmI({}), 4, seconds * 1000)))).reduce(
+      (x, y) => x + y,
+    );
     // limiter.ts: N processes admit at most rate × span + N × rate × (1 s + 2 × flush interval);
     // each on its own would serve 2 × rate × (seconds + 1).
     const bound = rate * seconds + 2 * rate * (1 + (2 * FLUSH_MS) / 1000);

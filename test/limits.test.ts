@@ -65,7 +65,11 @@ describe("request rates", () => {
     expect(served).toBeGreaterThanOrEqual(5);
     expect(served).toBeLessThanOrEqual(10);
     const refusal = await failureOf(Promise.reject(refusals[0]));
-    expect([refusal.codeName, refusal.reason, refusal.metadata.limit]).toEqual(["resource_exhausted", "RATE_LIMITED", "token_requests_per_second"]);
+    expect([refusal.codeName, refusal.reason, refusal.metadata.limit]).toEqual([
+      "resource_exhausted",
+      "RATE_LIMITED",
+      "token_requests_per_second",
+    ]);
     const waitMs = Number(refusal.metadata.retry_after_ms);
     expect(waitMs).toBeGreaterThan(0);
     expect(waitMs).toBeLessThanOrEqual(1000);
@@ -82,7 +86,9 @@ describe("request rates", () => {
     const [a, b] = await Promise.all([burst(10, () => first.auth.whoAmI({})), burst(10, () => second.auth.whoAmI({}))]);
     expect(a.served + b.served).toBeLessThanOrEqual(10);
     const reasons = await Promise.all([...a.refusals, ...b.refusals].map((r) => failureOf(Promise.reject(r))));
-    expect(new Set(reasons.map((r) => `${r.reason} ${r.metadata.limit}`))).toEqual(new Set(["RATE_LIMITED tenant_requests_per_second"]));
+    expect(new Set(reasons.map((r) => `${r.reason} ${r.metadata.limit}`))).toEqual(
+      new Set(["RATE_LIMITED tenant_requests_per_second"]),
+    );
   });
 
   it("leaves another tenant's credentials alone while one tenant is over its rate", async () => {
@@ -110,7 +116,10 @@ describe("open streams", () => {
       let again: WatchRecorder | undefined;
       for (let i = 0; i < 50 && !again; i++) {
         const w = recordWatch(client, { project: PROJECT }, path === "generic" ? { timeoutMs: 60_000 } : {});
-        const first = await w.until(isCaughtUp).then(() => "live", () => "ended");
+        const first = await w.until(isCaughtUp).then(
+          () => "live",
+          () => "ended",
+        );
         if (first === "live") again = w;
         else await sleep(100);
       }
@@ -144,7 +153,11 @@ describe("stored credentials", () => {
     await client.credentials.putCredential(apiKeyRequest({ provider: "two" }, uniqueSecret()));
     await client.credentials.putCredential(apiKeyRequest({ provider: "two" }, uniqueSecret()));
     const refusal = await failureOf(client.credentials.putCredential(apiKeyRequest({ provider: "three" }, uniqueSecret())));
-    expect([refusal.codeName, refusal.reason, refusal.metadata.limit]).toEqual(["resource_exhausted", "CREDENTIAL_QUOTA", "tenant_credentials"]);
+    expect([refusal.codeName, refusal.reason, refusal.metadata.limit]).toEqual([
+      "resource_exhausted",
+      "CREDENTIAL_QUOTA",
+      "tenant_credentials",
+    ]);
 
     await client.credentials.deleteCredential({ id: credential!.id });
     await client.credentials.putCredential(apiKeyRequest({ provider: "three" }, uniqueSecret()));
@@ -176,7 +189,9 @@ describe("reading and setting limits", () => {
     expect(served).toBe(1);
     expect((await failureOf(Promise.reject(refusals[0]))).reason).toBe("RATE_LIMITED");
 
-    const { settings } = await server.admin().tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenRequestsPerSecond: 0 } });
+    const { settings } = await server
+      .admin()
+      .tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenRequestsPerSecond: 0 } });
     expect(settings?.overrides?.tokenRequestsPerSecond).toBeUndefined();
     expect(settings?.effective?.tokenRequestsPerSecond).toBe(1000);
   });
@@ -184,7 +199,9 @@ describe("reading and setting limits", () => {
   it("does not let a tenant administrator set its own limits", async () => {
     const tenant = await createTestTenant(server);
     const tenantAdmin = clientOf(server, (await tenant.token({ kind: TokenKind.TENANT_ADMIN })).secret);
-    const refusal = await failureOf(tenantAdmin.tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenStreams: 100_000 } }));
+    const refusal = await failureOf(
+      tenantAdmin.tenants.setTenantLimits({ tenant: tenant.slug, overrides: { tokenStreams: 100_000 } }),
+    );
     expect([refusal.codeName, refusal.reason]).toEqual(["permission_denied", "PERMISSION_DENIED"]);
     expect((await tenantAdmin.tenants.getTenantLimits({})).settings?.overrides?.tokenStreams).toBeUndefined();
   });
@@ -208,7 +225,10 @@ describe("engine-cloud tenant limits", () => {
 
   it("lets a platform administrator set and clear a tenant's limits with --set", async () => {
     const tenant = await createTestTenant(server);
-    const set = await cli(["tenant", "limits", tenant.slug, "--set", "token_streams=9", "--set", "tenant_credentials=5"], server.adminToken);
+    const set = await cli(
+      ["tenant", "limits", tenant.slug, "--set", "token_streams=9", "--set", "tenant_credentials=5"],
+      server.adminToken,
+    );
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toMatch(/token_streams\s+9\s+1000\s+9/);
     const shown = await cli(["tenant", "limits", tenant.slug], server.adminToken);

@@ -114,7 +114,11 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
       seen.push(await runtime.sync.pull({ project: name, sinceRevision: 0n }).then(() => "ACCEPTED", errorReason));
       seen.push(String((await admin.b.projects.getProject({ name })).project?.state));
     }
-    expect(seen).toEqual(Array(10).fill(["PROJECT_DENIED", "PROJECT_DENIED", String(ProjectState.DENIED)]).flat());
+    expect(seen).toEqual(
+      Array(10)
+        .fill(["PROJECT_DENIED", "PROJECT_DENIED", String(ProjectState.DENIED)])
+        .flat(),
+    );
   });
 
   it("serves a runtime on B, on the very next request, a project B had just refused as unknown and A then allowed", async () => {
@@ -139,7 +143,11 @@ describe.skipIf(!onPostgres)("two server processes on one database", () => {
       const { slug, secret, tokenId } = await tenantWithToken();
       await on(b, secret).auth.whoAmI({});
       await on(a, adminToken, slug).tokens.revokeToken({ id: tokenId });
-      reasons.push(await on(b, secret).auth.whoAmI({}).then(() => "ACCEPTED", errorReason));
+      reasons.push(
+        await on(b, secret)
+          .auth.whoAmI({})
+          .then(() => "ACCEPTED", errorReason),
+      );
     }
     expect(reasons).toEqual(Array(20).fill("TOKEN_REVOKED"));
   }, 60_000);

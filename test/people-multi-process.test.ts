@@ -75,7 +75,8 @@ const REVOCATIONS: Array<{ kind: string; reason: string; revoke: (t: PeopleTenan
   {
     kind: "the password is changed from another session",
     reason: "SESSION_REVOKED",
-    revoke: (t) => t.adminElsewhere.client.auth.changePassword({ currentPassword: t.admin.password, newPassword: uniquePassword() }),
+    revoke: (t) =>
+      t.adminElsewhere.client.auth.changePassword({ currentPassword: t.admin.password, newPassword: uniquePassword() }),
   },
   {
     kind: "the tenant is suspended",
@@ -152,7 +153,13 @@ describe.skipIf(!onPostgres)("people on two server processes sharing one databas
     }
     for (const secret of secrets) await on(b, secret).auth.whoAmI({});
     await t.owner.client.users.removeMember({ userId: t.admin.userId });
-    const reasons = await Promise.all(secrets.map((secret) => on(b, secret).auth.whoAmI({}).then(() => "ACCEPTED", errorReason)));
+    const reasons = await Promise.all(
+      secrets.map((secret) =>
+        on(b, secret)
+          .auth.whoAmI({})
+          .then(() => "ACCEPTED", errorReason),
+      ),
+    );
     expect(reasons).toEqual(Array(120).fill("TOKEN_REVOKED"));
   }, 60_000);
 
@@ -187,7 +194,11 @@ describe.skipIf(!onPostgres)("people on two server processes sharing one databas
       const session = await signIn(a, t.admin.email, t.admin.password);
       await on(b, session.token).auth.whoAmI({});
       await t.adminElsewhere.client.auth.revokeSession({ id: session.sessionId });
-      reasons.push(await on(b, session.token).auth.whoAmI({}).then(() => "ACCEPTED", errorReason));
+      reasons.push(
+        await on(b, session.token)
+          .auth.whoAmI({})
+          .then(() => "ACCEPTED", errorReason),
+      );
     }
     expect(reasons).toEqual(Array(20).fill("SESSION_REVOKED"));
   }, 60_000);

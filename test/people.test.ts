@@ -7,14 +7,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderForLeakCheck } from "./support/call-any-method.js";
 import { failureOf } from "./support/expect-error.js";
-import {
-  addPerson,
-  FAST_PASSWORD_HASH,
-  signIn,
-  uniqueEmail,
-  uniquePassword,
-  type TestPerson,
-} from "./support/test-people.js";
+import { addPerson, FAST_PASSWORD_HASH, signIn, uniqueEmail, uniquePassword, type TestPerson } from "./support/test-people.js";
 import { createTestTenant, type TestTenant } from "./support/test-tenant.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 
@@ -102,20 +95,22 @@ describe("the journey: invite, accept, sign in, manage, remove", () => {
     // A role change binds Carol's very next request.
     const changed = (await bob.client.users.setMemberRole({ userId: carol.userId, role: Role.OPERATOR })).member!;
     // The answer is the whole member, as ListMembers shows it.
-    expect([changed.userId, changed.email, changed.displayName !== "", Role[changed.role], changed.createdAt !== undefined]).toEqual([
-      carol.userId,
-      carol.email,
-      true,
-      "OPERATOR",
-      true,
-    ]);
+    expect([
+      changed.userId,
+      changed.email,
+      changed.displayName !== "",
+      Role[changed.role],
+      changed.createdAt !== undefined,
+    ]).toEqual([carol.userId, carol.email, true, "OPERATOR", true]);
     expect((await carol.client.auth.whoAmI({})).role).toBe("operator");
     const members = (await carol.client.users.listMembers({})).members.map((m) => `${m.email} ${Role[m.role]}`);
     expect(members.sort()).toEqual([`${aliceEmail} OWNER`, `${bob.email} ADMIN`, `${carol.email} OPERATOR`].sort());
 
     // Bob removes Carol: her session stops on its next request, and she cannot sign in again.
     await bob.client.users.removeMember({ userId: carol.userId });
-    expect(["unauthenticated", "permission_denied"]).toContain((await failureOf(carol.client.projects.listProjects({}))).codeName);
+    expect(["unauthenticated", "permission_denied"]).toContain(
+      (await failureOf(carol.client.projects.listProjects({}))).codeName,
+    );
     expect((await failureOf(signIn(srv, carol.email, carol.password))).reason).toBe("LOGIN_FAILED");
     expect((await alice.client.users.listMembers({})).members.map((m) => m.userId)).not.toContain(carol.userId);
   });
@@ -191,14 +186,20 @@ describe("login throttling", () => {
 
   it("contains a flood over many accounts from one address: others sign in, and so does that address afterwards", async () => {
     // A server of its own, with a hash slow enough and one hashing slot, so the whole burst is in flight at once.
-    const office = await startTestServer({ env: { ENGINE_CLOUD_PASSWORD_HASH_LOG_N: "16", ENGINE_CLOUD_LOGIN_CONCURRENCY: "1" } });
+    const office = await startTestServer({
+      env: { ENGINE_CLOUD_PASSWORD_HASH_LOG_N: "16", ENGINE_CLOUD_LOGIN_CONCURRENCY: "1" },
+    });
     try {
       const tenant = await createTestTenant(office);
       const colleague = await person(office, tenant.admin, Role.VIEWER); // signs in from 127.0.0.1, like the flood
       const elsewhere = await person(office, tenant.admin, Role.VIEWER);
       const fromElsewhere = createCloudClient({
         baseUrl: office.url,
-        transport: createConnectTransport({ baseUrl: office.url, httpVersion: "1.1", nodeOptions: { localAddress: "127.0.0.2" } }),
+        transport: createConnectTransport({
+          baseUrl: office.url,
+          httpVersion: "1.1",
+          nodeOptions: { localAddress: "127.0.0.2" },
+        }),
       });
 
       const flood = Array.from({ length: 64 }, (_, i) => failureOf(signIn(office, uniqueEmail(`sprayed${i}`), uniquePassword())));
@@ -277,14 +278,18 @@ describe("passwords", () => {
 
   it("refuses a new password of 11 characters in ChangePassword, naming the field", async () => {
     const { owner } = await tenantWithOwner();
-    const err = await failureOf(owner.client.auth.changePassword({ currentPassword: owner.password, newPassword: "c".repeat(11) }));
+    const err = await failureOf(
+      owner.client.auth.changePassword({ currentPassword: owner.password, newPassword: "c".repeat(11) }),
+    );
     expect([err.codeName, err.field]).toEqual(["invalid_argument", "new_password"]);
   });
 
   it("stores a password only as a salted scrypt hash that the application role cannot read", async () => {
     const { tenant, owner } = await tenantWithOwner();
     const db = srv.server.app.storage.db;
-    const { rows } = await sql<{ password_hash: string }>`SELECT password_hash FROM users WHERE id = ${owner.userId}::uuid`.execute(db);
+    const { rows } = await sql<{
+      password_hash: string;
+    }>`SELECT password_hash FROM users WHERE id = ${owner.userId}::uuid`.execute(db);
     expect(rows[0].password_hash).toMatch(/^scrypt\$14\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
     expect(rows[0].password_hash).not.toContain(owner.password);
     const asApp = db.transaction().execute(async (tx) => {
@@ -315,7 +320,9 @@ describe("invitations", () => {
     await sql`UPDATE invitations SET expires_at = now() - interval '1 second' WHERE tenant_id = ${tenant.id}::uuid`.execute(
       srv.server.app.storage.db,
     );
-    const err = await failureOf(anonymous().users.acceptInvitation({ invitationCode, displayName: "Late", password: uniquePassword() }));
+    const err = await failureOf(
+      anonymous().users.acceptInvitation({ invitationCode, displayName: "Late", password: uniquePassword() }),
+    );
     expect([err.codeName, err.reason]).toEqual(["not_found", "INVITATION_INVALID"]);
   });
 
@@ -473,7 +480,9 @@ describe("sessions", () => {
 
   it("refuses a password change with a wrong current password", async () => {
     const { owner } = await tenantWithOwner();
-    const err = await failureOf(owner.client.auth.changePassword({ currentPassword: uniquePassword(), newPassword: uniquePassword() }));
+    const err = await failureOf(
+      owner.client.auth.changePassword({ currentPassword: uniquePassword(), newPassword: uniquePassword() }),
+    );
     expect([err.codeName, err.reason]).toEqual(["permission_denied", "WRONG_PASSWORD"]);
     remember(await signIn(srv, owner.email, owner.password));
   });
@@ -519,7 +528,8 @@ describe("removing, disabling, suspending", () => {
     const there = remember(await signIn(srv, owner.email, owner.password, second.slug));
 
     await srv.admin().users.disableUser({ userId: owner.userId });
-    for (const session of [owner, there]) expect((await failureOf(session.client.auth.whoAmI({}))).codeName).toBe("unauthenticated");
+    for (const session of [owner, there])
+      expect((await failureOf(session.client.auth.whoAmI({}))).codeName).toBe("unauthenticated");
     const login = await failureOf(signIn(srv, owner.email, owner.password));
     const unknown = await failureOf(signIn(srv, uniqueEmail("nobody"), uniquePassword()));
     expect(sameError(login)).toEqual(sameError(unknown));
@@ -585,7 +595,9 @@ describe("row-level security for people (defence in depth)", () => {
     const keyColumn = table.tenantOwned ? "tenant_id" : "id";
     return srv.server.app.storage.db.transaction().execute(async (tx) => {
       await sql`SELECT set_config('role', 'engine_app', true), set_config('engine.tenant_id', ${tenantId}, true)`.execute(tx);
-      const { rows } = await sql<{ k: string }>`SELECT ${sql.ref(keyColumn)}::text AS k FROM ${sql.table(table.name)}`.execute(tx);
+      const { rows } = await sql<{ k: string }>`SELECT ${sql.ref(keyColumn)}::text AS k FROM ${sql.table(table.name)}`.execute(
+        tx,
+      );
       return rows.map((r) => r.k);
     });
   }
@@ -596,7 +608,9 @@ describe("row-level security for people (defence in depth)", () => {
     if (table.name !== "users" || keys.length === 0) return keys;
     // People belong to tenants through memberships, looked up as the owner: the app role cannot see other tenants'.
     const { rows } = await sql<{ owner: string | null }>`
-      SELECT ${sql.raw(ownerColumn(table))} AS owner FROM users t WHERE t.id::text = ANY(${keys}::text[])`.execute(srv.server.app.storage.db);
+      SELECT ${sql.raw(ownerColumn(table))} AS owner FROM users t WHERE t.id::text = ANY(${keys}::text[])`.execute(
+      srv.server.app.storage.db,
+    );
     return rows.map((r) => r.owner ?? "");
   }
 
@@ -802,7 +816,9 @@ describe("invitation codes: checked before the database, guesses throttled", () 
       return Promise.race([flood, gaveUp]);
     });
     expect(answers).not.toBe("reached the database");
-    expect((answers as CloudErrorDetails[]).map((a) => `${a.codeName} ${a.reason}`)).toEqual(Array(10).fill("not_found INVITATION_INVALID"));
+    expect((answers as CloudErrorDetails[]).map((a) => `${a.codeName} ${a.reason}`)).toEqual(
+      Array(10).fill("not_found INVITATION_INVALID"),
+    );
   });
 
   it("throttles a flood of made-up codes from one address, saying when to retry, and still accepts a genuine code from another", async () => {
@@ -827,10 +843,13 @@ describe("invitation codes: checked before the database, guesses throttled", () 
 
 describe("tokens a person minted end with the person's right to mint them", () => {
   const works = async (secret: string) =>
-    srv.client(secret).auth.whoAmI({}).then(
-      () => "works",
-      (e) => describeCloudError(e).reason,
-    );
+    srv
+      .client(secret)
+      .auth.whoAmI({})
+      .then(
+        () => "works",
+        (e) => describeCloudError(e).reason,
+      );
 
   it("revokes at once the tokens a removed admin minted, and the tokens minted with those, and no one else's", async () => {
     const { owner } = await tenantWithOwner();
@@ -882,7 +901,9 @@ describe("secrets stay secret", () => {
     const errors = await Promise.all([
       failureOf(signIn(srv, owner.email, badPassword)),
       failureOf(anonymous().users.acceptInvitation({ invitationCode, displayName: "Again", password: badPassword })),
-      failureOf(anonymous().users.acceptInvitation({ invitationCode: invitationCode.slice(0, -1), displayName: "x", password: "short" })),
+      failureOf(
+        anonymous().users.acceptInvitation({ invitationCode: invitationCode.slice(0, -1), displayName: "x", password: "short" }),
+      ),
       failureOf(revoked.client.auth.whoAmI({})),
       failureOf(srv.client(revoked.token.slice(0, -1) + "x").auth.whoAmI({})),
       failureOf(owner.client.auth.changePassword({ currentPassword: badPassword, newPassword: badPassword })),

@@ -92,10 +92,22 @@ describe("plain HTTP paths beside the RPCs", () => {
 
   it("log one line for a gRPC call Connect refuses by itself (a malformed grpc-timeout)", async () => {
     const requestId = `grpc-timeout-${randomUUID()}`;
-    const grpc = ["--http2-prior-knowledge", "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", "grpc-timeout: soon"];
+    const grpc = [
+      "--http2-prior-knowledge",
+      "-H",
+      "content-type: application/grpc",
+      "-H",
+      "te: trailers",
+      "-H",
+      "grpc-timeout: soon",
+    ];
     const body = path.join(mkdtempSync(path.join(tmpdir(), "plain-http-")), "empty-message.bin");
     writeFileSync(body, Buffer.alloc(5)); // one empty message: the 5-byte gRPC frame header alone
-    const out = await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, [...grpc, "--data-binary", `@${body}`]);
+    const out = await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, [
+      ...grpc,
+      "--data-binary",
+      `@${body}`,
+    ]);
     expect(out).toMatch(/grpc-status: 3/);
     const lines = logLinesOf(srv, requestId);
     expect([lines.length, lines[0]?.protocol, lines[0]?.reason]).toEqual([1, "grpc", "PROTOCOL_ERROR"]);
@@ -103,7 +115,12 @@ describe("plain HTTP paths beside the RPCs", () => {
 
   it("still log a call the interceptors take exactly once", async () => {
     const requestId = `taken-${randomUUID()}`;
-    await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, ["-H", "content-type: application/json", "-d", "{}"]);
+    await curl("POST", "/engine.cloud.v1.ServerService/GetServerInfo", requestId, [
+      "-H",
+      "content-type: application/json",
+      "-d",
+      "{}",
+    ]);
     const lines = logLinesOf(srv, requestId);
     expect([lines.length, lines[0]?.code]).toEqual([1, "OK"]);
   });

@@ -45,14 +45,17 @@ describe("platform admin tokens, to administrators of the operator tenant", () =
     expect([err.codeName, err.reason]).toEqual(["not_found", "TOKEN_NOT_FOUND"]);
   });
 
-  it.each([TOKEN_ADMIN, PERSON_ADMIN])("cannot be revoked by %s: NOT_FOUND as an unknown id, and the platform token keeps working", async (who) => {
-    const client = defaultAdmins.get(who)!;
-    const err = await failureOf(client.tokens.revokeToken({ id: platformTokenId }));
-    expect([err.codeName, err.reason]).toEqual(await unknownTokenAnswer((id) => client.tokens.revokeToken({ id })));
-    expect([err.codeName, err.reason]).toEqual(["not_found", "TOKEN_NOT_FOUND"]);
-    expect((await srv.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-    expect((await srv.admin().tokens.getToken({ id: platformTokenId })).token!.revokedAt).toBeUndefined();
-  });
+  it.each([TOKEN_ADMIN, PERSON_ADMIN])(
+    "cannot be revoked by %s: NOT_FOUND as an unknown id, and the platform token keeps working",
+    async (who) => {
+      const client = defaultAdmins.get(who)!;
+      const err = await failureOf(client.tokens.revokeToken({ id: platformTokenId }));
+      expect([err.codeName, err.reason]).toEqual(await unknownTokenAnswer((id) => client.tokens.revokeToken({ id })));
+      expect([err.codeName, err.reason]).toEqual(["not_found", "TOKEN_NOT_FOUND"]);
+      expect((await srv.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+      expect((await srv.admin().tokens.getToken({ id: platformTokenId })).token!.revokedAt).toBeUndefined();
+    },
+  );
 
   it("cannot be named in CheckProject either", async () => {
     const client = defaultAdmins.get(TOKEN_ADMIN)!;

@@ -57,13 +57,21 @@ async function call(
   protocol: WireProtocol,
   path: string,
   body: Uint8Array,
-  { headers = {}, streaming = false, framed = false }: { headers?: Record<string, string>; streaming?: boolean; framed?: boolean } = {},
+  {
+    headers = {},
+    streaming = false,
+    framed = false,
+  }: { headers?: Record<string, string>; streaming?: boolean; framed?: boolean } = {},
 ) {
   const enveloped = streaming || protocol === "grpc" || protocol === "grpc-web";
   const answer = await wire.call(
     protocol,
     streaming,
-    { path, headers: { ...protocolHeaders(protocol, streaming), ...headers }, body: enveloped && !framed ? envelope(body) : body },
+    {
+      path,
+      headers: { ...protocolHeaders(protocol, streaming), ...headers },
+      body: enveloped && !framed ? envelope(body) : body,
+    },
     10_000,
   );
   if (answer === "timeout") throw new Error(`no answer to ${path} over ${protocol}`);
@@ -93,11 +101,14 @@ describe("a request message that does not decode", () => {
     ["connect-proto", { "connect-timeout-ms": "10000" }],
     ["grpc", { "grpc-timeout": "10S" }],
     ["grpc-web", { "grpc-timeout": "10S" }],
-  ])("is INVALID_ARGUMENT with MALFORMED_MESSAGE for a Watch on the generic path (%s, with a deadline)", async (protocol, deadline) => {
-    const headers = { authorization: `Bearer ${runtimeToken}`, ...deadline };
-    const answer = await call(protocol, WATCH, WATCH_INVALID_UTF8, { headers, streaming: true });
-    expect(codeAndReason(answer)).toEqual(["invalid_argument", "MALFORMED_MESSAGE"]);
-  });
+  ])(
+    "is INVALID_ARGUMENT with MALFORMED_MESSAGE for a Watch on the generic path (%s, with a deadline)",
+    async (protocol, deadline) => {
+      const headers = { authorization: `Bearer ${runtimeToken}`, ...deadline };
+      const answer = await call(protocol, WATCH, WATCH_INVALID_UTF8, { headers, streaming: true });
+      expect(codeAndReason(answer)).toEqual(["invalid_argument", "MALFORMED_MESSAGE"]);
+    },
+  );
 
   it.each<[string, string]>([
     ["not JSON", '{"name":'],
@@ -111,7 +122,11 @@ describe("a request message that does not decode", () => {
   });
 
   it("is INVALID_ARGUMENT with MALFORMED_MESSAGE when a JSON integer is out of range (connect-json)", async () => {
-    const answer = await call("connect-json", "/engine.cloud.v1.ProjectService/ListProjects", Buffer.from('{"pageSize":4294967296}'));
+    const answer = await call(
+      "connect-json",
+      "/engine.cloud.v1.ProjectService/ListProjects",
+      Buffer.from('{"pageSize":4294967296}'),
+    );
     expect(codeAndReason(answer)).toEqual(["invalid_argument", "MALFORMED_MESSAGE"]);
   });
 
@@ -149,10 +164,13 @@ describe("a timeout header that is not a timeout", () => {
 });
 
 describe("compressed requests (transport's refusal, on every protocol)", () => {
-  it.each(ENVELOPED)("refuses a compressed flag without an encoding with UNIMPLEMENTED and COMPRESSION_UNSUPPORTED (%s)", async (protocol) => {
-    const answer = await call(protocol, GET_SERVER_INFO, envelope(Buffer.from("garbage"), 1), { framed: true });
-    expect(codeAndReason(answer)).toEqual(["unimplemented", "COMPRESSION_UNSUPPORTED"]);
-  });
+  it.each(ENVELOPED)(
+    "refuses a compressed flag without an encoding with UNIMPLEMENTED and COMPRESSION_UNSUPPORTED (%s)",
+    async (protocol) => {
+      const answer = await call(protocol, GET_SERVER_INFO, envelope(Buffer.from("garbage"), 1), { framed: true });
+      expect(codeAndReason(answer)).toEqual(["unimplemented", "COMPRESSION_UNSUPPORTED"]);
+    },
+  );
 
   it.each<[WireProtocol, Record<string, string>]>([
     ["connect-proto", { "content-encoding": "gzip" }],
@@ -189,10 +207,15 @@ describe("a Host header no URL can hold", () => {
   it("is answered 400 over HTTP/1.1, and the server goes on serving", async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1", () =>
-        socket.write(`POST ${GET_SERVER_INFO} HTTP/1.1\r\nHost: a b\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`),
+        socket.write(
+          `POST ${GET_SERVER_INFO} HTTP/1.1\r\nHost: a b\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`,
+        ),
       );
       let text = "";
-      socket.on("data", (d) => (text += d)).on("end", () => resolve(text)).on("error", reject);
+      socket
+        .on("data", (d) => (text += d))
+        .on("end", () => resolve(text))
+        .on("error", reject);
     });
     expect(answer.split("\r\n")[0]).toMatch(/^HTTP\/1\.1 400 /);
     expect((await createCloudClient({ baseUrl: server.url }).server.getServerInfo({})).api).toBe("engine.cloud.v1");
@@ -207,7 +230,11 @@ describe("a Timestamp past the end of Timestamp's range (found by the fuzz suite
   it("is INVALID_ARGUMENT naming the field in a credential key's expiry", async () => {
     const keys = { api_key: { value: "v", expiresAt: farFuture } };
     const failure = await failureOf(admin().credentials.putCredential({ provider: "far", type: CredentialType.API_KEY, keys }));
-    expect([failure.codeName, failure.reason, failure.field]).toEqual(["invalid_argument", "INVALID_ARGUMENT", "keys[\"api_key\"].expires_at"]);
+    expect([failure.codeName, failure.reason, failure.field]).toEqual([
+      "invalid_argument",
+      "INVALID_ARGUMENT",
+      'keys["api_key"].expires_at',
+    ]);
   });
 
   it("is INVALID_ARGUMENT naming the field in a token's expiry", async () => {

@@ -91,12 +91,18 @@ describe("message size", () => {
     async (_, options) => {
       const anonymous = createCloudClient({ baseUrl: server.url, ...options });
       const err = await failureOf(anonymous.projects.allowProject({ name: "x".repeat(LIMIT + 1) }));
-      expect([err.codeName, err.reason, err.metadata.limit_bytes]).toEqual(["resource_exhausted", "MESSAGE_TOO_LARGE", String(LIMIT)]);
+      expect([err.codeName, err.reason, err.metadata.limit_bytes]).toEqual([
+        "resource_exhausted",
+        "MESSAGE_TOO_LARGE",
+        String(LIMIT),
+      ]);
     },
   );
 
   it("refuses a length prefix over the limit at once, without waiting for the payload it announces", async () => {
-    const outcome = await h2GrpcCall(server.url, WHO_AM_I, envelope(Buffer.alloc(0), { declaredLength: 0xffffffff }), { end: false });
+    const outcome = await h2GrpcCall(server.url, WHO_AM_I, envelope(Buffer.alloc(0), { declaredLength: 0xffffffff }), {
+      end: false,
+    });
     expect([outcome.grpcStatus, outcome.reason]).toEqual([grpc.status.RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE"]);
   });
 
@@ -115,7 +121,13 @@ describe("message size", () => {
 
   it("refuses a Connect body whose content-length is over the limit, from curl", async () => {
     const { stdout } = await run("curl", [
-      "-sS", "-X", "POST", "-H", "content-type: application/json", "--data-binary", `{"name":"${"x".repeat(LIMIT)}"}`,
+      "-sS",
+      "-X",
+      "POST",
+      "-H",
+      "content-type: application/json",
+      "--data-binary",
+      `{"name":"${"x".repeat(LIMIT)}"}`,
       `${server.url}/engine.cloud.v1.ProjectService/AllowProject`,
     ]);
     const body = JSON.parse(stdout);
@@ -134,13 +146,23 @@ describe("request compression", () => {
     const gzipped = envelope(bomb, { flags: 1 });
     const peak = await peakRssDuring(async () => {
       ({ stdout } = await run("curl", [
-        "-sS", "-X", "POST", "-H", "content-type: application/proto", "-H", "content-encoding: gzip",
-        "--data-binary", `@${bombFile}`, `${server.url}${WHO_AM_I}`,
+        "-sS",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/proto",
+        "-H",
+        "content-encoding: gzip",
+        "--data-binary",
+        `@${bombFile}`,
+        `${server.url}${WHO_AM_I}`,
       ]));
       outcomes.push(await h2GrpcCall(server.url, WHO_AM_I, gzipped, { headers: { "grpc-encoding": "gzip" } }));
       outcomes.push(await http1GrpcWebCall(server.url, WHO_AM_I, gzipped, { "grpc-encoding": "gzip" }));
       outcomes.push(
-        await h2GrpcCall(server.url, WATCH, gzipped, { headers: { "grpc-encoding": "gzip", authorization: `Bearer ${runtimeToken}` } }),
+        await h2GrpcCall(server.url, WATCH, gzipped, {
+          headers: { "grpc-encoding": "gzip", authorization: `Bearer ${runtimeToken}` },
+        }),
       );
     });
     // Each bomb decodes to 256 MiB; before the fix one raised resident memory by more than that.
@@ -157,11 +179,14 @@ describe("request compression", () => {
   it.each([
     ["a unary call", WHO_AM_I],
     ["the Watch fast path", WATCH],
-  ])("refuses a compressed envelope sent without any encoding header with COMPRESSION_UNSUPPORTED, never INTERNAL (%s)", async (_, rpc) => {
-    const request = toBinary(WatchRequestSchema, create(WatchRequestSchema, { project: "p" }));
-    const outcome = await h2GrpcCall(server.url, rpc, envelope(Buffer.from(request), { flags: 1 }), {
-      headers: { authorization: `Bearer ${runtimeToken}` },
-    });
-    expect([outcome.grpcStatus, outcome.reason]).toEqual([grpc.status.UNIMPLEMENTED, "COMPRESSION_UNSUPPORTED"]);
-  });
+  ])(
+    "refuses a compressed envelope sent without any encoding header with COMPRESSION_UNSUPPORTED, never INTERNAL (%s)",
+    async (_, rpc) => {
+      const request = toBinary(WatchRequestSchema, create(WatchRequestSchema, { project: "p" }));
+      const outcome = await h2GrpcCall(server.url, rpc, envelope(Buffer.from(request), { flags: 1 }), {
+        headers: { authorization: `Bearer ${runtimeToken}` },
+      });
+      expect([outcome.grpcStatus, outcome.reason]).toEqual([grpc.status.UNIMPLEMENTED, "COMPRESSION_UNSUPPORTED"]);
+    },
+  );
 });

@@ -66,7 +66,9 @@ async function bundleForBrowser(entry: { file: string } | { contents: string }, 
     plugins: [recordBuiltins(found)],
   });
   const entryInput = "file" in entry ? entry.file : "<stdin>";
-  const builtins = found.map(({ builtin, importer }) => [...importChain(result.metafile, entryInput, importer), builtin].join(" → "));
+  const builtins = found.map(({ builtin, importer }) =>
+    [...importChain(result.metafile, entryInput, importer), builtin].join(" → "),
+  );
   return { code: result.outputFiles[0]!.text, builtins };
 }
 

@@ -69,7 +69,10 @@ describe("secret-bearing reads", () => {
     }
     const body = path.join(dir, `${m.name}-${randomUUID()}.bin`);
     writeFileSync(body, envelope(Buffer.from(json)));
-    return curl(["-X", "POST", "-H", "content-type: application/connect+json", ...headers, "--data-binary", `@${body}`, url(m)], 3);
+    return curl(
+      ["-X", "POST", "-H", "content-type: application/connect+json", ...headers, "--data-binary", `@${body}`, url(m)],
+      3,
+    );
   };
   const connectGet = (m: DescMethod, json: string, headers: string[] = auth()) =>
     curl(["-G", ...headers, "--data-urlencode", "encoding=json", "--data-urlencode", `message=${json}`, url(m)]);
@@ -98,7 +101,11 @@ describe("secret-bearing reads", () => {
 
   it("refuse GetCredential over a Connect GET before the credential check or the handler runs", async () => {
     const requestId = `get-refused-${randomUUID()}`;
-    const res = await connectGet(getCredential, JSON.stringify({ id: credentialId }), [...auth(), "-H", `x-request-id: ${requestId}`]);
+    const res = await connectGet(getCredential, JSON.stringify({ id: credentialId }), [
+      ...auth(),
+      "-H",
+      `x-request-id: ${requestId}`,
+    ]);
     expect(res.body).not.toContain(secret);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ code: "invalid_argument" });
@@ -107,7 +114,11 @@ describe("secret-bearing reads", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     // The one log line of the call: refused, and no caller recorded, so the access check (and the handler after it) never ran.
     const line = JSON.parse(srv.logs.find((l) => l.includes(`"request_id":"${requestId}"`))!);
-    expect(line).toMatchObject({ method: "engine.cloud.v1.CredentialService/GetCredential", code: "InvalidArgument", reason: "HTTP_GET_NOT_ALLOWED" });
+    expect(line).toMatchObject({
+      method: "engine.cloud.v1.CredentialService/GetCredential",
+      code: "InvalidArgument",
+      reason: "HTTP_GET_NOT_ALLOWED",
+    });
     expect(line.token_id).toBeUndefined();
   });
 
@@ -120,16 +131,30 @@ describe("secret-bearing reads", () => {
 
   it("are never answered over a Connect GET, every one of them", async () => {
     for (const m of SECRET_BEARING) {
-      const res = await connectGet(m, toJsonString(m.input, buildValidRequest(m.input, () => undefined)));
+      const res = await connectGet(
+        m,
+        toJsonString(
+          m.input,
+          buildValidRequest(m.input, () => undefined),
+        ),
+      );
       // The NO_SIDE_EFFECTS unary ones are refused by us, typed; Connect itself serves no other method over GET (405, 415).
-      const outcome = servedOverGet(m) ? `${res.status} ${/HTTP_GET_NOT_ALLOWED/.exec(res.body)?.[0]}` : res.status >= 400 && res.status < 500;
+      const outcome = servedOverGet(m)
+        ? `${res.status} ${/HTTP_GET_NOT_ALLOWED/.exec(res.body)?.[0]}`
+        : res.status >= 400 && res.status < 500;
       expect([fullMethodName(m), outcome]).toEqual([fullMethodName(m), servedOverGet(m) ? "400 HTTP_GET_NOT_ALLOWED" : true]);
     }
   });
 
   it("mark every response of every one of them cache-control: no-store, whatever the outcome", async () => {
     for (const m of SECRET_BEARING) {
-      const res = await connectPost(m, toJsonString(m.input, buildValidRequest(m.input, () => undefined)));
+      const res = await connectPost(
+        m,
+        toJsonString(
+          m.input,
+          buildValidRequest(m.input, () => undefined),
+        ),
+      );
       expect([fullMethodName(m), res.headers.get("cache-control")]).toEqual([fullMethodName(m), "no-store"]);
     }
   });
@@ -145,7 +170,10 @@ describe("secret-bearing reads", () => {
     // Binary gRPC-Web without a deadline: the fast path (transport/sync-fast-path.ts).
     const body = path.join(dir, "watch.bin");
     writeFileSync(body, envelope(toBinary(WatchRequestSchema, create(WatchRequestSchema, { project: "p1" }))));
-    const fast = await curl(["-X", "POST", "-H", "content-type: application/grpc-web+proto", ...auth(), "--data-binary", `@${body}`, url(watch)], 3);
+    const fast = await curl(
+      ["-X", "POST", "-H", "content-type: application/grpc-web+proto", ...auth(), "--data-binary", `@${body}`, url(watch)],
+      3,
+    );
     // Connect JSON: the generic path (services/sync-service.ts).
     const generic = await connectPost(watch, JSON.stringify({ project: "p1" }));
     for (const res of [fast, generic]) {
@@ -156,7 +184,11 @@ describe("secret-bearing reads", () => {
   it("mark a one-time token cache-control: no-store when CreateToken returns it", async () => {
     const createToken = SDK_API_METHODS.find((m) => fullMethodName(m) === "engine.cloud.v1.TokenService/CreateToken")!;
     const res = await connectPost(createToken, JSON.stringify({ label: "no-store", kind: "TOKEN_KIND_RUNTIME" }));
-    expect([res.status, JSON.parse(res.body).secret?.slice(0, 4), res.headers.get("cache-control")]).toEqual([200, "ecr_", "no-store"]);
+    expect([res.status, JSON.parse(res.body).secret?.slice(0, 4), res.headers.get("cache-control")]).toEqual([
+      200,
+      "ecr_",
+      "no-store",
+    ]);
   });
 
   it("leave non-secret reads served over GET as Connect serves them", async () => {

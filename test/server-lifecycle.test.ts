@@ -123,33 +123,45 @@ async function terminatedWithCallInFlight() {
 }
 
 describe("graceful shutdown", () => {
-  it("lets a call in flight at SIGTERM finish, then exits 0", async () => {
-    const { proc, call } = await terminatedWithCallInFlight();
-    expect(proc.child.exitCode).toBeNull(); // still waiting for the call
-    call.finish();
-    const answer = await call.answered;
-    expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toMatchObject({ api: "engine.cloud.v1" });
-    expect(await exitCodeOf(proc)).toBe(0);
-    expect(proc.output()).toContain('"signal":"SIGTERM"');
-  }, SPAWNED_SERVER_MS);
+  it(
+    "lets a call in flight at SIGTERM finish, then exits 0",
+    async () => {
+      const { proc, call } = await terminatedWithCallInFlight();
+      expect(proc.child.exitCode).toBeNull(); // still waiting for the call
+      call.finish();
+      const answer = await call.answered;
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toMatchObject({ api: "engine.cloud.v1" });
+      expect(await exitCodeOf(proc)).toBe(0);
+      expect(proc.output()).toContain('"signal":"SIGTERM"');
+    },
+    SPAWNED_SERVER_MS,
+  );
 
-  it("refuses new connections once it is shutting down, while a call is still finishing", async () => {
-    const { proc, call } = await terminatedWithCallInFlight();
-    expect(await connectionRefused(proc.url)).toBe(true);
-    call.finish();
-    await call.answered;
-    expect(await exitCodeOf(proc)).toBe(0);
-  }, SPAWNED_SERVER_MS);
+  it(
+    "refuses new connections once it is shutting down, while a call is still finishing",
+    async () => {
+      const { proc, call } = await terminatedWithCallInFlight();
+      expect(await connectionRefused(proc.url)).toBe(true);
+      call.finish();
+      await call.answered;
+      expect(await exitCodeOf(proc)).toBe(0);
+    },
+    SPAWNED_SERVER_MS,
+  );
 
-  it("exits 0 on SIGTERM when idle", async () => {
-    const database = await freshDatabase();
-    const proc = await spawnServerProcess({ ...databaseEnv(database), ENGINE_CLOUD_TOKEN: randomSeedToken() });
-    defer(() => proc.kill9());
-    await createCloudClient({ baseUrl: proc.url }).server.getServerInfo({});
-    expect(await proc.stop()).toBe(0);
-    expect(proc.output()).toContain('"msg":"shutting down"');
-  }, SPAWNED_SERVER_MS);
+  it(
+    "exits 0 on SIGTERM when idle",
+    async () => {
+      const database = await freshDatabase();
+      const proc = await spawnServerProcess({ ...databaseEnv(database), ENGINE_CLOUD_TOKEN: randomSeedToken() });
+      defer(() => proc.kill9());
+      await createCloudClient({ baseUrl: proc.url }).server.getServerInfo({});
+      expect(await proc.stop()).toBe(0);
+      expect(proc.output()).toContain('"msg":"shutting down"');
+    },
+    SPAWNED_SERVER_MS,
+  );
 });
 
 describe("restart", () => {
@@ -189,7 +201,10 @@ describe("restart", () => {
     defer(() => second.stop());
     const err = await createCloudClient({ baseUrl: second.url, token: secret })
       .auth.whoAmI({})
-      .then(() => "accepted", (e: Error) => e.message);
+      .then(
+        () => "accepted",
+        (e: Error) => e.message,
+      );
     expect(err).toContain("revoked");
   });
 });

@@ -23,46 +23,50 @@ const SDK_STREAMS: Array<[string, Partial<CloudClientOptions>, { timeoutMs?: num
 ];
 
 describe("SIGTERM with Watch streams open", () => {
-  it("ends every stream promptly with UNAVAILABLE and reason SERVER_SHUTTING_DOWN, then exits 0 long before the grace period", async () => {
-    const database = await freshDatabase();
-    const adminToken = randomSeedToken();
-    const proc = await spawnServerProcess({
-      ENGINE_CLOUD_DATA_DIR: database.dataDir,
-      DATABASE_URL: database.databaseUrl ?? "",
-      ENGINE_CLOUD_TOKEN: adminToken,
-      ENGINE_CLOUD_SHUTDOWN_GRACE_MS: String(GRACE_MS),
-    });
-    defer(() => proc.kill9());
-    const tenant = await createTestTenant({ url: proc.url, adminToken }, { allow: ["p1"] });
-    const { secret } = await tenant.token();
+  it(
+    "ends every stream promptly with UNAVAILABLE and reason SERVER_SHUTTING_DOWN, then exits 0 long before the grace period",
+    async () => {
+      const database = await freshDatabase();
+      const adminToken = randomSeedToken();
+      const proc = await spawnServerProcess({
+        ENGINE_CLOUD_DATA_DIR: database.dataDir,
+        DATABASE_URL: database.databaseUrl ?? "",
+        ENGINE_CLOUD_TOKEN: adminToken,
+        ENGINE_CLOUD_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      });
+      defer(() => proc.kill9());
+      const tenant = await createTestTenant({ url: proc.url, adminToken }, { allow: ["p1"] });
+      const { secret } = await tenant.token();
 
-    const sdk = SDK_STREAMS.map(([name, options, call]) => ({
-      name,
-      watch: recordWatch(createCloudClient({ baseUrl: proc.url, token: secret, ...options }), { project: "p1" }, call),
-    }));
-    const raw = RAW_WATCH_PATHS.map((path) => {
-      const watch = openRawWatch(proc.url, secret, path);
-      watch.sendBody({ project: "p1" });
-      return { name: `raw ${path}`, watch };
-    });
-    for (const { watch } of sdk) await watch.until(isCaughtUp);
-    for (const { watch } of raw) await expect.poll(() => watch.messages, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+      const sdk = SDK_STREAMS.map(([name, options, call]) => ({
+        name,
+        watch: recordWatch(createCloudClient({ baseUrl: proc.url, token: secret, ...options }), { project: "p1" }, call),
+      }));
+      const raw = RAW_WATCH_PATHS.map((path) => {
+        const watch = openRawWatch(proc.url, secret, path);
+        watch.sendBody({ project: "p1" });
+        return { name: `raw ${path}`, watch };
+      });
+      for (const { watch } of sdk) await watch.until(isCaughtUp);
+      for (const { watch } of raw) await expect.poll(() => watch.messages, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
 
-    const exited = new Promise<number | null>((resolve) => proc.child.once("exit", resolve));
-    const sent = performance.now();
-    proc.child.kill("SIGTERM");
-    const ends = await Promise.all([
-      ...sdk.map(async ({ name, watch }) => {
-        const e = await watch.ended;
-        return { name, codeName: e?.codeName, reason: e?.reason, ms: performance.now() - sent };
-      }),
-      ...raw.map(async ({ name, watch }) => ({ name, ...(await watch.ended), ms: performance.now() - sent })),
-    ]);
-    for (const end of ends) {
-      expect(end, end.name).toMatchObject({ codeName: "unavailable", reason: "SERVER_SHUTTING_DOWN" });
-      expect(end.ms, end.name).toBeLessThan(PROMPTLY_MS);
-    }
-    expect(await exited).toBe(0);
-    expect(performance.now() - sent).toBeLessThan(PROMPTLY_MS);
-  }, SPAWNED_SERVER_MS);
+      const exited = new Promise<number | null>((resolve) => proc.child.once("exit", resolve));
+      const sent = performance.now();
+      proc.child.kill("SIGTERM");
+      const ends = await Promise.all([
+        ...sdk.map(async ({ name, watch }) => {
+          const e = await watch.ended;
+          return { name, codeName: e?.codeName, reason: e?.reason, ms: performance.now() - sent };
+        }),
+        ...raw.map(async ({ name, watch }) => ({ name, ...(await watch.ended), ms: performance.now() - sent })),
+      ]);
+      for (const end of ends) {
+        expect(end, end.name).toMatchObject({ codeName: "unavailable", reason: "SERVER_SHUTTING_DOWN" });
+        expect(end.ms, end.name).toBeLessThan(PROMPTLY_MS);
+      }
+      expect(await exited).toBe(0);
+      expect(performance.now() - sent).toBeLessThan(PROMPTLY_MS);
+    },
+    SPAWNED_SERVER_MS,
+  );
 });

@@ -26,7 +26,10 @@ afterAll(async () => {
 describe("token and session look-ups", () => {
   it("answer batches of every size, and nothing for unknown hashes", async () => {
     for (const n of [1, 2, 1, 33, 33]) {
-      const found = await findTokensByHashes(storage.db, Array.from({ length: n }, () => randomBytes(32)));
+      const found = await findTokensByHashes(
+        storage.db,
+        Array.from({ length: n }, () => randomBytes(32)),
+      );
       expect(found.size).toBe(0);
     }
     expect(await findSessionByHash(storage.db, randomBytes(32))).toBeUndefined();
@@ -38,7 +41,10 @@ describe("token and session look-ups", () => {
       await findTokensByHashes(storage.db, [randomBytes(32), randomBytes(32)]);
       await findSessionByHash(storage.db, randomBytes(32));
     }
-    await findTokensByHashes(storage.db, Array.from({ length: 40 }, () => randomBytes(32))); // too large a shape to keep
+    await findTokensByHashes(
+      storage.db,
+      Array.from({ length: 40 }, () => randomBytes(32)),
+    ); // too large a shape to keep
     const { rows } = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements WHERE name LIKE 'ec\\_%'`.execute(
       storage.db,
     );

@@ -125,7 +125,8 @@ describe("a slow reader on the fast path", () => {
       reader.pause();
       const written: Array<{ id: string; revision: bigint }> = [];
       // 48 KiB each: a few of them overflow the HTTP/2 window and both sides' stream buffers.
-      const bulky = () => Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, { value: randomBytes(8192).toString("hex") }]));
+      const bulky = () =>
+        Object.fromEntries(Array.from({ length: 3 }, (_, i) => [`k${i}`, { value: randomBytes(8192).toString("hex") }]));
       for (let i = 0; i < 8; i++) {
         const c = await putApiKey(tenant.admin, { project: PROJECT, provider: provider() }, "", { keys: bulky() });
         written.push({ id: c.id, revision: c.revision });
@@ -137,7 +138,9 @@ describe("a slow reader on the fast path", () => {
       const live = reader.events.filter((e) => e.event.case === "upsert" && ids.has(e.event.value.id));
       expect(live.map((e) => e.revision)).toEqual(written.map((w) => w.revision));
       // Its first read was the snapshot (since 0); a later one, from where it stood, filled the gap.
-      const resumed = srv.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "sync catch-up" && l.tenant === tenant.id && l.since > 0);
+      const resumed = srv.logs
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.msg === "sync catch-up" && l.tenant === tenant.id && l.since > 0);
       expect(resumed.length).toBeGreaterThanOrEqual(1);
     } finally {
       reader.close();
@@ -229,7 +232,10 @@ describe("refusals on the fast path", () => {
       });
       req.end(Buffer.from([1, 0, 0, 0, 0]));
       req.resume();
-      const [trailers] = await withTimeout(new Promise<[http2.IncomingHttpHeaders]>((r) => req.once("trailers", (t) => r([t]))), 5000);
+      const [trailers] = await withTimeout(
+        new Promise<[http2.IncomingHttpHeaders]>((r) => req.once("trailers", (t) => r([t]))),
+        5000,
+      );
       expect(trailers["grpc-status"]).toBe(String(grpc.status.UNIMPLEMENTED));
     } finally {
       session.close();

@@ -96,7 +96,11 @@ describe.each(Object.keys(PATHS) as PathName[])("a stream naming [CREDENTIAL, PR
 
     // Resuming from a revision: the changes after it, the delete as delete_resource with the credential's name.
     const resumed = await caughtUp(runtime, { project: "p1", sinceRevision: first.revision, kinds: BOTH });
-    expect(changeLines(beforeCaughtUp(resumed.events))).toEqual(["credential+ wide", "project+ p1 ALLOWED", "credential- doomed default p1"]);
+    expect(changeLines(beforeCaughtUp(resumed.events))).toEqual([
+      "credential+ wide",
+      "project+ p1 ALLOWED",
+      "credential- doomed default p1",
+    ]);
 
     // Live: interleaved, in revision order; other projects' changes of either kind stay out.
     const live = await put(tenant, "p1", "live");

@@ -243,7 +243,12 @@ describe("sync provider: server restarts", () => {
         await putApiKey({ ...setup, srv: restarted }, "after", "default", "2");
         await within(10_000, "the upsert after the restart", after);
         expect(seen).toEqual(["upsert before", "upsert after"]);
-        expect(p.list().map((c) => c.provider).sort()).toEqual(["after", "before"]);
+        expect(
+          p
+            .list()
+            .map((c) => c.provider)
+            .sort(),
+        ).toEqual(["after", "before"]);
       } finally {
         await p.close();
         await restarted.stop();

@@ -76,7 +76,10 @@ const revisionNow = async (admin: CloudClient) => Number((await admin.sync.pull(
 function expectEveryChangeOnce(lives: WatchResponse[][], start: number, final: number, ids: string[]) {
   const changes = lives.flatMap((events) => changesIn(events));
   const shown = lives.map(describeEvents).join(" ‖ ");
-  expect(changes.map((e) => Number(e.revision)), shown).toEqual(Array.from({ length: final - start }, (_, i) => start + 1 + i));
+  expect(
+    changes.map((e) => Number(e.revision)),
+    shown,
+  ).toEqual(Array.from({ length: final - start }, (_, i) => start + 1 + i));
   expect(new Set(changes.map(changedId))).toEqual(new Set(ids));
 }
 
@@ -109,26 +112,30 @@ describe.skipIf(!onPostgres)("two server processes on one PostgreSQL", () => {
     expect(w.endedAt! - returned).toBeLessThan(REVOCATION_BOUND_MS);
   });
 
-  it("after kill -9 of the process holding a stream, resumes on its restart with every change once, in order", async () => {
-    const { secret } = await tenant.token();
-    const first = await caughtUpWatch(clientOf(b, secret));
-    const start = Number(first.events.find(isCaughtUp)!.revision);
-    const beforeKill = await putMany(tenant.admin, "before-kill", 10);
-    await first.until(changeOf(beforeKill[4]));
-    // Writes go on through A while B dies and comes back.
-    const writing = putMany(tenant.admin, "during-kill", 30);
-    await b.kill9();
-    await first.ended;
-    b = await startServer();
-    const during = await writing;
-    const lastSeen = [...first.events].reverse().find(isChange)!.revision;
-    const second = await caughtUpWatch(clientOf(b, secret), lastSeen);
-    const afterRestart = await putMany(tenant.admin, "after-restart", 5);
-    await second.until(changeOf(afterRestart[4]), 15_000);
-    const final = await revisionNow(tenant.admin);
-    const written = [...beforeKill, ...during, ...afterRestart];
-    expectEveryChangeOnce([afterCaughtUp(first.events), second.events], start, final, written);
-  }, RESTART_TEST_TIMEOUT_MS);
+  it(
+    "after kill -9 of the process holding a stream, resumes on its restart with every change once, in order",
+    async () => {
+      const { secret } = await tenant.token();
+      const first = await caughtUpWatch(clientOf(b, secret));
+      const start = Number(first.events.find(isCaughtUp)!.revision);
+      const beforeKill = await putMany(tenant.admin, "before-kill", 10);
+      await first.until(changeOf(beforeKill[4]));
+      // Writes go on through A while B dies and comes back.
+      const writing = putMany(tenant.admin, "during-kill", 30);
+      await b.kill9();
+      await first.ended;
+      b = await startServer();
+      const during = await writing;
+      const lastSeen = [...first.events].reverse().find(isChange)!.revision;
+      const second = await caughtUpWatch(clientOf(b, secret), lastSeen);
+      const afterRestart = await putMany(tenant.admin, "after-restart", 5);
+      await second.until(changeOf(afterRestart[4]), 15_000);
+      const final = await revisionNow(tenant.admin);
+      const written = [...beforeKill, ...during, ...afterRestart];
+      expectEveryChangeOnce([afterCaughtUp(first.events), second.events], start, final, written);
+    },
+    RESTART_TEST_TIMEOUT_MS,
+  );
 });
 
 describe.skipIf(onPostgres)("the embedded server process", () => {
@@ -140,20 +147,24 @@ describe.skipIf(onPostgres)("the embedded server process", () => {
   });
   afterAll(() => server?.stop());
 
-  it("after kill -9 and a restart on its data directory, resumes a stream with every change once, in order", async () => {
-    const { secret } = await tenant.token();
-    const first = await caughtUpWatch(clientOf(server, secret));
-    const start = Number(first.events.find(isCaughtUp)!.revision);
-    const beforeKill = await putMany(adminOn(server, tenant), "before-kill", 10);
-    await first.until(changeOf(beforeKill[4]));
-    await server.kill9();
-    await first.ended;
-    server = await startServer();
-    const lastSeen = [...first.events].reverse().find(isChange)!.revision;
-    const afterRestart = await putMany(adminOn(server, tenant), "after-restart", 10);
-    const second = await caughtUpWatch(clientOf(server, secret), lastSeen);
-    await second.until(changeOf(afterRestart[9]), 15_000);
-    const final = await revisionNow(adminOn(server, tenant));
-    expectEveryChangeOnce([afterCaughtUp(first.events), second.events], start, final, [...beforeKill, ...afterRestart]);
-  }, RESTART_TEST_TIMEOUT_MS);
+  it(
+    "after kill -9 and a restart on its data directory, resumes a stream with every change once, in order",
+    async () => {
+      const { secret } = await tenant.token();
+      const first = await caughtUpWatch(clientOf(server, secret));
+      const start = Number(first.events.find(isCaughtUp)!.revision);
+      const beforeKill = await putMany(adminOn(server, tenant), "before-kill", 10);
+      await first.until(changeOf(beforeKill[4]));
+      await server.kill9();
+      await first.ended;
+      server = await startServer();
+      const lastSeen = [...first.events].reverse().find(isChange)!.revision;
+      const afterRestart = await putMany(adminOn(server, tenant), "after-restart", 10);
+      const second = await caughtUpWatch(clientOf(server, secret), lastSeen);
+      await second.until(changeOf(afterRestart[9]), 15_000);
+      const final = await revisionNow(adminOn(server, tenant));
+      expectEveryChangeOnce([afterCaughtUp(first.events), second.events], start, final, [...beforeKill, ...afterRestart]);
+    },
+    RESTART_TEST_TIMEOUT_MS,
+  );
 });

@@ -63,7 +63,11 @@ type StreamPath = keyof typeof STREAM_PATHS;
 /** A recorded Watch of project p1 from revision 0 on the fast path, unless told otherwise, past its catch-up. */
 async function caughtUpWatch(
   client: CloudClient,
-  { project = "p1", sinceRevision = 0n, path = "fast path" }: { project?: string; sinceRevision?: bigint; path?: StreamPath } = {},
+  {
+    project = "p1",
+    sinceRevision = 0n,
+    path = "fast path",
+  }: { project?: string; sinceRevision?: bigint; path?: StreamPath } = {},
 ): Promise<WatchRecorder> {
   const w = recordWatch(client, { project, sinceRevision }, STREAM_PATHS[path]);
   open.push(w); // closed after the test
@@ -179,7 +183,8 @@ describe("Pull", () => {
     await w.close();
     return { events: beforeCaughtUp(w.events), revision: w.events.find(isCaughtUp)!.revision };
   }
-  const encoded = (events: WatchResponse[]) => events.map((e) => Buffer.from(toBinary(WatchResponseSchema, e)).toString("base64"));
+  const encoded = (events: WatchResponse[]) =>
+    events.map((e) => Buffer.from(toBinary(WatchResponseSchema, e)).toString("base64"));
 
   it("returns what Watch sends before CAUGHT_UP, from 0 and from a revision", async () => {
     const { tenant, runtime } = await runtimeTenant();
@@ -311,8 +316,9 @@ describe("a slow consumer", () => {
       for (const stream of held) start = Number((await readUntil(stream, isCaughtUp)).at(-1)!.revision);
       final = start + CREDENTIALS * VERSIONS;
       for (let v = 0; v < VERSIONS; v++) {
-        const puts = Array.from({ length: CREDENTIALS }, (_, c) => () =>
-          putApiKey(tenant.admin, { project: "p1", provider: "slow", alias: `c${c}` }, `v${v}-${padding}`),
+        const puts = Array.from(
+          { length: CREDENTIALS },
+          (_, c) => () => putApiKey(tenant.admin, { project: "p1", provider: "slow", alias: `c${c}` }, `v${v}-${padding}`),
         );
         await runConcurrently(puts, 8);
       }
@@ -374,7 +380,9 @@ describe("tombstone retention", () => {
 
     await new Promise((r) => setTimeout(r, RETENTION_MS + 100));
     await short.server.app.tombstones.sweep();
-    const rows = await sql<{ id: string }>`SELECT resource_id AS id FROM tenant_changes WHERE resource_id = ${doomed.id}`.execute(short.server.app.storage.db);
+    const rows = await sql<{ id: string }>`SELECT resource_id AS id FROM tenant_changes WHERE resource_id = ${doomed.id}`.execute(
+      short.server.app.storage.db,
+    );
     expect(rows.rows).toEqual([]);
 
     // From before the purged delete: RESET and the live snapshot, which no longer holds it.

@@ -96,12 +96,11 @@ async function betaSnapshot(): Promise<string> {
 
 beforeAll(async () => {
   srv = await startTestServer();
-  acme = await populate(
-    "acme",
-    "Acme Corp",
-    { tenantAdmin: "anvil-admin", runtime: "anvil-runtime", service: "anvil-service" },
-    ["rocket-skates", "giant-magnet", "tornado-seeds"],
-  );
+  acme = await populate("acme", "Acme Corp", { tenantAdmin: "anvil-admin", runtime: "anvil-runtime", service: "anvil-service" }, [
+    "rocket-skates",
+    "giant-magnet",
+    "tornado-seeds",
+  ]);
   beta = await populate(
     "beta",
     "Borealis Holdings",
@@ -170,7 +169,9 @@ async function acmeOwnNames(): Promise<Set<string>> {
     else if (v && typeof v === "object" && !(v instanceof Date) && !(v instanceof Uint8Array)) Object.values(v).forEach(collect);
   };
   for (const table of await tenantOwnedTables()) {
-    const { rows } = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} WHERE tenant_id = ${acme.tenant.id}::uuid`.execute(db);
+    const { rows } = await sql<
+      Record<string, unknown>
+    >`SELECT * FROM ${sql.table(table)} WHERE tenant_id = ${acme.tenant.id}::uuid`.execute(db);
     rows.forEach(collect);
   }
   return own;
@@ -321,7 +322,9 @@ async function rowsSeenByApp(table: string, actingTenant: string | undefined, of
   try {
     return await db.transaction().execute(async (tx) => {
       if (actingTenant) {
-        await sql`SELECT set_config('role', 'engine_app', true), set_config('engine.tenant_id', ${actingTenant}, true)`.execute(tx);
+        await sql`SELECT set_config('role', 'engine_app', true), set_config('engine.tenant_id', ${actingTenant}, true)`.execute(
+          tx,
+        );
       } else {
         await sql`SELECT set_config('role', 'engine_app', true)`.execute(tx);
       }
@@ -336,9 +339,9 @@ async function rowsSeenByApp(table: string, actingTenant: string | undefined, of
 }
 
 async function rowsSeenByOwner(table: string, ofTenant: string): Promise<number> {
-  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE tenant_id = ${ofTenant}::uuid`.execute(
-    srv.server.app.storage.db,
-  );
+  const { rows } = await sql<{
+    n: number;
+  }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE tenant_id = ${ofTenant}::uuid`.execute(srv.server.app.storage.db);
   return rows[0].n;
 }
 
@@ -371,7 +374,9 @@ describe("row-level security (defence in depth)", () => {
 
   it("shows the application role acting for acme only acme's own tenant row", async () => {
     const ids = await srv.server.app.storage.db.transaction().execute(async (tx) => {
-      await sql`SELECT set_config('role', 'engine_app', true), set_config('engine.tenant_id', ${acme.tenant.id}, true)`.execute(tx);
+      await sql`SELECT set_config('role', 'engine_app', true), set_config('engine.tenant_id', ${acme.tenant.id}, true)`.execute(
+        tx,
+      );
       return (await sql<{ id: string }>`SELECT id FROM tenants`.execute(tx)).rows.map((r) => r.id);
     });
     expect(ids).toEqual([acme.tenant.id]);

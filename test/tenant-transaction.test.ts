@@ -196,6 +196,9 @@ describe("withPlatform", () => {
   });
 
   it("systemScope names the job as the actor", () => {
-    expect(systemScope("t", "system:oauth-refresh")).toEqual({ tenantId: "t", actor: { kind: "system", job: "system:oauth-refresh" } });
+    expect(systemScope("t", "system:oauth-refresh")).toEqual({
+      tenantId: "t",
+      actor: { kind: "system", job: "system:oauth-refresh" },
+    });
   });
 });

@@ -46,7 +46,9 @@ function expectNoTokenKeyIn(haystack: Buffer | string, key: Uint8Array) {
  */
 async function storedValuesThatKeyTheSeedHash(db: OwnerDb, seed: string): Promise<number> {
   const hashes = new Set(
-    (await sql<{ secret_hash: Uint8Array }>`SELECT secret_hash FROM tokens`.execute(db)).rows.map((r) => Buffer.from(r.secret_hash).toString("hex")),
+    (await sql<{ secret_hash: Uint8Array }>`SELECT secret_hash FROM tokens`.execute(db)).rows.map((r) =>
+      Buffer.from(r.secret_hash).toString("hex"),
+    ),
   );
   const secrets = (await sql<{ value: Uint8Array }>`SELECT value FROM server_secrets`.execute(db)).rows;
   expect(secrets.length).toBeGreaterThan(0);
@@ -61,73 +63,96 @@ async function runtimeTokenOn(srv: TestServer): Promise<string> {
 const whoIs = async (srv: TestServer, token: string) => (await clientOf(srv, token).auth.whoAmI({})).principalId;
 
 describe("the token key", () => {
-  it("is in no usable form in a dump of the database: a human-chosen seed cannot be tested offline", async () => {
-    const seed = randomSeedToken();
-    const srv = await serverOn(await freshDatabase(), seed, newRootKey());
-    await runtimeTokenOn(srv);
-    const key = srv.server.app.bootstrap.tokenKey;
-    const dump = await dumpPublicTables(ownerDb(srv));
-    expect(dump.text).toContain("token_hmac_key");
-    expectNoTokenKeyIn(dump.bytes, key);
-    expectNoTokenKeyIn(dump.text, key);
-    expect(await storedValuesThatKeyTheSeedHash(ownerDb(srv), seed)).toBe(0);
-  }, RESTARTS_MS);
+  it(
+    "is in no usable form in a dump of the database: a human-chosen seed cannot be tested offline",
+    async () => {
+      const seed = randomSeedToken();
+      const srv = await serverOn(await freshDatabase(), seed, newRootKey());
+      await runtimeTokenOn(srv);
+      const key = srv.server.app.bootstrap.tokenKey;
+      const dump = await dumpPublicTables(ownerDb(srv));
+      expect(dump.text).toContain("token_hmac_key");
+      expectNoTokenKeyIn(dump.bytes, key);
+      expectNoTokenKeyIn(dump.text, key);
+      expect(await storedValuesThatKeyTheSeedHash(ownerDb(srv), seed)).toBe(0);
+    },
+    RESTARTS_MS,
+  );
 
-  it.skipIf(onPostgres)("is in no file of the embedded data directory at rest", async () => {
-    const database = await freshDatabase();
-    const srv = await serverOn(database, randomSeedToken(), newRootKey());
-    const key = srv.server.app.bootstrap.tokenKey;
-    await srv.stop();
-    expectNoTokenKeyIn(readEveryFile(database.dataDir), key);
-  }, RESTARTS_MS);
+  it.skipIf(onPostgres)(
+    "is in no file of the embedded data directory at rest",
+    async () => {
+      const database = await freshDatabase();
+      const srv = await serverOn(database, randomSeedToken(), newRootKey());
+      const key = srv.server.app.bootstrap.tokenKey;
+      await srv.stop();
+      expectNoTokenKeyIn(readEveryFile(database.dataDir), key);
+    },
+    RESTARTS_MS,
+  );
 
-  it("stays the same across a restart: every token keeps working", async () => {
-    const database = await freshDatabase();
-    const [seed, root] = [randomSeedToken(), newRootKey()];
-    const first = await serverOn(database, seed, root);
-    const runtime = await runtimeTokenOn(first);
-    const id = await whoIs(first, runtime);
-    await first.stop();
-    const second = await serverOn(database, seed, root);
-    expect(await whoIs(second, runtime)).toBe(id);
-    expect((await second.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-  }, RESTARTS_MS);
+  it(
+    "stays the same across a restart: every token keeps working",
+    async () => {
+      const database = await freshDatabase();
+      const [seed, root] = [randomSeedToken(), newRootKey()];
+      const first = await serverOn(database, seed, root);
+      const runtime = await runtimeTokenOn(first);
+      const id = await whoIs(first, runtime);
+      await first.stop();
+      const second = await serverOn(database, seed, root);
+      expect(await whoIs(second, runtime)).toBe(id);
+      expect((await second.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+    },
+    RESTARTS_MS,
+  );
 
-  it("stays the same across root key rotation: tokens work after it, and once the old root key is retired", async () => {
-    const database = await freshDatabase();
-    const [seed, k1, k2] = [randomSeedToken(), newRootKey(), newRootKey()];
-    const first = await serverOn(database, seed, k1);
-    const runtime = await runtimeTokenOn(first);
-    const id = await whoIs(first, runtime);
-    await first.stop();
+  it(
+    "stays the same across root key rotation: tokens work after it, and once the old root key is retired",
+    async () => {
+      const database = await freshDatabase();
+      const [seed, k1, k2] = [randomSeedToken(), newRootKey(), newRootKey()];
+      const first = await serverOn(database, seed, k1);
+      const runtime = await runtimeTokenOn(first);
+      const id = await whoIs(first, runtime);
+      await first.stop();
 
-    const rotating = await serverOn(database, seed, k2, [k1]);
-    const before = (await sql<{ value: Uint8Array }>`SELECT value FROM server_secrets`.execute(ownerDb(rotating))).rows[0].value;
-    const { rootKeyId } = await rotating.admin().keys.rotateRootKey({});
-    const after = await sql<{ value: Uint8Array; root_key_id: string }>`SELECT value, root_key_id FROM server_secrets`.execute(
-      ownerDb(rotating),
-    );
-    expect(after.rows.map((r) => r.root_key_id)).toEqual([rootKeyId]);
-    expect(Buffer.from(after.rows[0].value).equals(Buffer.from(before))).toBe(false); // re-wrapped
-    expect(await whoIs(rotating, runtime)).toBe(id);
-    await rotating.stop();
+      const rotating = await serverOn(database, seed, k2, [k1]);
+      const before = (await sql<{ value: Uint8Array }>`SELECT value FROM server_secrets`.execute(ownerDb(rotating))).rows[0]
+        .value;
+      const { rootKeyId } = await rotating.admin().keys.rotateRootKey({});
+      const after = await sql<{ value: Uint8Array; root_key_id: string }>`SELECT value, root_key_id FROM server_secrets`.execute(
+        ownerDb(rotating),
+      );
+      expect(after.rows.map((r) => r.root_key_id)).toEqual([rootKeyId]);
+      expect(Buffer.from(after.rows[0].value).equals(Buffer.from(before))).toBe(false); // re-wrapped
+      expect(await whoIs(rotating, runtime)).toBe(id);
+      await rotating.stop();
 
-    const retired = await serverOn(database, seed, k2);
-    expect(await whoIs(retired, runtime)).toBe(id);
-    expect((await retired.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-  }, RESTARTS_MS);
+      const retired = await serverOn(database, seed, k2);
+      expect(await whoIs(retired, runtime)).toBe(id);
+      expect((await retired.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+    },
+    RESTARTS_MS,
+  );
 
-  it("refuses to start, naming the root key it lacks, when the token key is sealed under a root key it does not hold", async () => {
-    const database = await freshDatabase();
-    const seed = randomSeedToken();
-    const first = await serverOn(database, seed, newRootKey());
-    const { rootKeyId } = await first.admin().keys.rotateRootKey({});
-    await first.stop();
-    const refused = await serverOn(database, seed, newRootKey()).catch((err: Error) => err);
-    expect(refused).toBeInstanceOf(Error);
-    expect((refused as Error).message).toContain(`the token key is wrapped by root key ${rootKeyId}, which this server does not hold`);
-    expect((refused as Error).message).toContain("ENGINE_CLOUD_PREVIOUS_MASTER_KEYS");
-  }, RESTARTS_MS);
+  it(
+    "refuses to start, naming the root key it lacks, when the token key is sealed under a root key it does not hold",
+    async () => {
+      const database = await freshDatabase();
+      const seed = randomSeedToken();
+      const first = await serverOn(database, seed, newRootKey());
+      const { rootKeyId } = await first.admin().keys.rotateRootKey({});
+      await first.stop();
+      const refused = await serverOn(database, seed, newRootKey()).catch((err: Error) => err);
+      expect(refused).toBeInstanceOf(Error);
+      expect((refused as Error).message).toContain(
+        `the token key is wrapped by root key ${rootKeyId}, which this server does not hold`,
+      );
+      expect((refused as Error).message).toContain("ENGINE_CLOUD_PREVIOUS_MASTER_KEYS");
+    },
+    RESTARTS_MS,
+  );
 });
 
 describe("a database from before the token key was sealed", () => {
@@ -144,28 +169,32 @@ describe("a database from before the token key was sealed", () => {
     return key;
   }
 
-  it("keeps every token working, and holds the key only sealed from its next start on", async () => {
-    const database = await freshDatabase();
-    const [seed, root] = [randomSeedToken(), newRootKey()];
-    const old = await serverOn(database, seed, root);
-    const runtime = await runtimeTokenOn(old);
-    const id = await whoIs(old, runtime);
-    const key = await asBeforeTheChange(old);
-    expect(await storedValuesThatKeyTheSeedHash(ownerDb(old), seed)).toBe(1); // the hole, as it was
-    await old.stop();
+  it(
+    "keeps every token working, and holds the key only sealed from its next start on",
+    async () => {
+      const database = await freshDatabase();
+      const [seed, root] = [randomSeedToken(), newRootKey()];
+      const old = await serverOn(database, seed, root);
+      const runtime = await runtimeTokenOn(old);
+      const id = await whoIs(old, runtime);
+      const key = await asBeforeTheChange(old);
+      expect(await storedValuesThatKeyTheSeedHash(ownerDb(old), seed)).toBe(1); // the hole, as it was
+      await old.stop();
 
-    const upgraded = await serverOn(database, seed, root);
-    expect(upgraded.logs.join("")).toContain("sealed the token key under the root key");
-    expect(await whoIs(upgraded, runtime)).toBe(id);
-    expect((await upgraded.admin().auth.whoAmI({})).platformAdmin).toBe(true);
-    const dump = await dumpPublicTables(ownerDb(upgraded));
-    expectNoTokenKeyIn(dump.bytes, key);
-    expect(await storedValuesThatKeyTheSeedHash(ownerDb(upgraded), seed)).toBe(0);
-    await upgraded.stop();
+      const upgraded = await serverOn(database, seed, root);
+      expect(upgraded.logs.join("")).toContain("sealed the token key under the root key");
+      expect(await whoIs(upgraded, runtime)).toBe(id);
+      expect((await upgraded.admin().auth.whoAmI({})).platformAdmin).toBe(true);
+      const dump = await dumpPublicTables(ownerDb(upgraded));
+      expectNoTokenKeyIn(dump.bytes, key);
+      expect(await storedValuesThatKeyTheSeedHash(ownerDb(upgraded), seed)).toBe(0);
+      await upgraded.stop();
 
-    // And the sealed key opens on the start after.
-    const next = await serverOn(database, seed, root);
-    expect(await whoIs(next, runtime)).toBe(id);
-    expect(next.logs.join("")).not.toContain("sealed the token key");
-  }, RESTARTS_MS);
+      // And the sealed key opens on the start after.
+      const next = await serverOn(database, seed, root);
+      expect(await whoIs(next, runtime)).toBe(id);
+      expect(next.logs.join("")).not.toContain("sealed the token key");
+    },
+    RESTARTS_MS,
+  );
 });

@@ -10,8 +10,7 @@ beforeAll(async () => {
 });
 afterAll(() => srv?.stop());
 
-const runtimeToken = async (label = "rt") =>
-  srv.admin().tokens.createToken({ label, kind: TokenKind.RUNTIME });
+const runtimeToken = async (label = "rt") => srv.admin().tokens.createToken({ label, kind: TokenKind.RUNTIME });
 
 describe("tokens", () => {
   it("creates a token that works at once, without a restart", async () => {

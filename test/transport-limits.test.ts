@@ -61,10 +61,15 @@ describe("requests without an authority", () => {
   it("answers an HTTP/1.0 request without Host with 400, and goes on serving", async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(Number(new URL(srv.url).port), "127.0.0.1", () =>
-        socket.write("POST /engine.cloud.v1.AuthService/WhoAmI HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"),
+        socket.write(
+          "POST /engine.cloud.v1.AuthService/WhoAmI HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}",
+        ),
       );
       let text = "";
-      socket.on("data", (d) => (text += d)).on("end", () => resolve(text)).on("error", reject);
+      socket
+        .on("data", (d) => (text += d))
+        .on("end", () => resolve(text))
+        .on("error", reject);
     });
     expect(answer.split("\r\n")[0]).toMatch(/^HTTP\/1\.[01] 400 /);
     expect((await srv.client().server.getServerInfo({})).api).toBe("engine.cloud.v1");
@@ -81,7 +86,11 @@ describe("idle timeout", () => {
     try {
       await watch.until(isCaughtUp);
       await sleep(4 * IDLE_TIMEOUT_MS);
-      const put = await putApiKey(tenant.admin, { project: PROJECT, provider: `idle-${randomBytes(4).toString("hex")}` }, uniqueSecret());
+      const put = await putApiKey(
+        tenant.admin,
+        { project: PROJECT, provider: `idle-${randomBytes(4).toString("hex")}` },
+        uniqueSecret(),
+      );
       expect((await watch.until(changeOf(put.id))).revision).toBe(put.revision);
     } finally {
       await watch.close();

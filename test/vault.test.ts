@@ -112,7 +112,9 @@ describe("the credential vault", () => {
     const scope = await tenantScope();
     const { row } = await put(scope, input("doomed"));
     const revision = await withTenant(db(), scope, (t) => vault().remove(t, row.id, { access: systemAccess }));
-    expect(await failure(withTenant(db(), scope, (t) => vault().read(t, { id: row.id }, systemAccess)))).toBe("CREDENTIAL_NOT_FOUND");
+    expect(await failure(withTenant(db(), scope, (t) => vault().read(t, { id: row.id }, systemAccess)))).toBe(
+      "CREDENTIAL_NOT_FOUND",
+    );
     const after = await changes(scope, row.revision);
     expect(after.changes).toEqual([
       { kind: "credential", revision, project: "p1", id: row.id, tombstone: { provider: "doomed", alias: "default" } },

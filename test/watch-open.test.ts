@@ -51,7 +51,11 @@ async function watchedTenant(): Promise<Watched> {
 /** Ways access is taken away, each with the reason a stream must end with. */
 const REVOCATIONS: Array<{ what: string; reason: string; take: (w: Watched) => Promise<unknown>; member?: boolean }> = [
   { what: "its token is revoked", reason: "TOKEN_REVOKED", take: revokeToken },
-  { what: "its tenant is suspended", reason: "TENANT_SUSPENDED", take: (w) => srv.admin().tenants.suspendTenant({ tenant: w.tenant.slug }) },
+  {
+    what: "its tenant is suspended",
+    reason: "TENANT_SUSPENDED",
+    take: (w) => srv.admin().tenants.suspendTenant({ tenant: w.tenant.slug }),
+  },
   { what: "its member is removed", reason: "MEMBERSHIP_REMOVED", take: removeMember, member: true },
 ];
 
@@ -139,7 +143,15 @@ describe("repeated authorization headers", () => {
 
   it("are refused on the fast path (gRPC) with UNAUTHENTICATED and reason AUTHORIZATION_REPEATED", async () => {
     const out = await curlPost(WATCH_URL(), [
-      "--http2-prior-knowledge", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/grpc+proto", "-H", "te: trailers",
+      "--http2-prior-knowledge",
+      "-D",
+      "-",
+      "-o",
+      "/dev/null",
+      "-H",
+      "content-type: application/grpc+proto",
+      "-H",
+      "te: trailers",
       ...(await twoCredentials()),
     ]);
     expect(out).toMatch(/grpc-status: 16\r?\n/);
@@ -149,7 +161,9 @@ describe("repeated authorization headers", () => {
 
   it.each(["1.1", "2"])("are refused on the generic path (Connect JSON over HTTP/%s) with the same reason", async (version) => {
     const out = await curlPost(WATCH_URL(), [
-      version === "2" ? "--http2-prior-knowledge" : "--http1.1", "-H", "content-type: application/connect+json",
+      version === "2" ? "--http2-prior-knowledge" : "--http1.1",
+      "-H",
+      "content-type: application/connect+json",
       ...(await twoCredentials()),
     ]);
     expect(out).toContain('"code":"unauthenticated"');
@@ -158,7 +172,11 @@ describe("repeated authorization headers", () => {
 
   it("are refused on unary calls too", async () => {
     const out = await curlPost(`${srv.url}/engine.cloud.v1.CredentialService/ListCredentials`, [
-      "-H", "content-type: application/json", ...(await twoCredentials()), "-d", "{}",
+      "-H",
+      "content-type: application/json",
+      ...(await twoCredentials()),
+      "-d",
+      "{}",
     ]);
     expect(JSON.parse(out)).toMatchObject({ code: "unauthenticated" });
     expect(out).toContain('"reason":"AUTHORIZATION_REPEATED"');
@@ -193,7 +211,11 @@ describe("a credential that cannot be decrypted", () => {
       }
     }
     const logged = srv.logs.map((l) => JSON.parse(l)).find((l) => l.credential === bad.id);
-    expect(logged).toMatchObject({ level: "error", msg: "a credential could not be decrypted and was not sent", tenant: tenant.id });
+    expect(logged).toMatchObject({
+      level: "error",
+      msg: "a credential could not be decrypted and was not sent",
+      tenant: tenant.id,
+    });
   });
 });
 

@@ -19,7 +19,13 @@ const PROTO_DIR = path.join(REPO_ROOT, "proto");
 
 /** Loads our .proto files as an independent gRPC client sees them: no generated code of ours. */
 function grpcPackage(files: string[]) {
-  const definition = protoLoader.loadSync(files, { includeDirs: [PROTO_DIR], keepCase: false, longs: String, enums: String, defaults: true });
+  const definition = protoLoader.loadSync(files, {
+    includeDirs: [PROTO_DIR],
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
   return grpc.loadPackageDefinition(definition) as any;
 }
 
@@ -68,7 +74,12 @@ describe("wire protocols on one port", () => {
     const tokens = new engine.TokenService(address, grpc.credentials.createInsecure());
     const auth = new engine.AuthService(address, grpc.credentials.createInsecure());
     try {
-      const created = await unary<any>(tokens, "createToken", { label: "grpc-js", kind: "TOKEN_KIND_SERVICE" }, bearer(srv.adminToken));
+      const created = await unary<any>(
+        tokens,
+        "createToken",
+        { label: "grpc-js", kind: "TOKEN_KIND_SERVICE" },
+        bearer(srv.adminToken),
+      );
       expect(created.secret).toMatch(/^ecs_/);
       const me = await unary<any>(auth, "whoAmI", {}, bearer(created.secret));
       expect(me.principalId).toBe(created.token.id);
@@ -99,7 +110,17 @@ describe("wire protocols on one port", () => {
 
   /** A Connect unary call with an empty JSON body, as plain curl sends it. */
   const curlConnectJson = (method: string, headers: string[] = []) =>
-    run("curl", ["-sS", "-X", "POST", "-H", "content-type: application/json", ...headers, "-d", "{}", `${srv.url}/engine.cloud.v1.${method}`]);
+    run("curl", [
+      "-sS",
+      "-X",
+      "POST",
+      "-H",
+      "content-type: application/json",
+      ...headers,
+      "-d",
+      "{}",
+      `${srv.url}/engine.cloud.v1.${method}`,
+    ]);
 
   it("answers plain curl with a Connect JSON request", async () => {
     const { stdout } = await curlConnectJson("AuthService/WhoAmI", ["-H", `authorization: Bearer ${srv.adminToken}`]);
@@ -127,7 +148,10 @@ describe("wire protocols on one port", () => {
   });
 
   it("reports health through grpc.health.v1", async () => {
-    const health = new (grpcPackage(["grpc/health/v1/health.proto"]).grpc.health.v1.Health)(address, grpc.credentials.createInsecure());
+    const health = new (grpcPackage(["grpc/health/v1/health.proto"]).grpc.health.v1.Health)(
+      address,
+      grpc.credentials.createInsecure(),
+    );
     try {
       expect((await unary<any>(health, "check", { service: "" })).status).toBe("SERVING");
       expect((await unary<any>(health, "check", { service: "engine.cloud.v1.TokenService" })).status).toBe("SERVING");
@@ -176,9 +200,23 @@ describe("TLS", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "engine-cloud-tls-"));
     const [certFile, keyFile] = [path.join(dir, "cert.pem"), path.join(dir, "key.pem")];
     await run("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1",
-      "-keyout", keyFile, "-out", certFile,
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "1",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
     ]);
     cert = readFileSync(certFile);
     srv = await startTestServer({ env: { ENGINE_CLOUD_TLS_CERT: certFile, ENGINE_CLOUD_TLS_KEY: keyFile } });
@@ -199,9 +237,24 @@ describe("TLS", () => {
   it("serves Connect over TLS to curl on HTTP/1.1 and HTTP/2", async () => {
     for (const flag of ["--http1.1", "--http2"]) {
       const { stdout } = await run("curl", [
-        "-sS", flag, "--cacert", "-", "-X", "POST", "-H", "content-type: application/json", "-d", "{}",
+        "-sS",
+        flag,
+        "--cacert",
+        "-",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        "{}",
         `${srv.url}/engine.cloud.v1.ServerService/GetServerInfo`,
-      ]).catch(async () => run("sh", ["-c", `printf '%s' "$0" | curl -sS ${flag} --cacert /dev/stdin -X POST -H 'content-type: application/json' -d '{}' ${srv.url}/engine.cloud.v1.ServerService/GetServerInfo`, cert.toString()]));
+      ]).catch(async () =>
+        run("sh", [
+          "-c",
+          `printf '%s' "$0" | curl -sS ${flag} --cacert /dev/stdin -X POST -H 'content-type: application/json' -d '{}' ${srv.url}/engine.cloud.v1.ServerService/GetServerInfo`,
+          cert.toString(),
+        ]),
+      );
       expect(JSON.parse(stdout).api).toBe("engine.cloud.v1");
     }
   });

@@ -40,12 +40,16 @@ describe.skipIf(!onPostgres)("runtimes of a server whose PostgreSQL restarts or 
     const url = new URL(database.databaseUrl!);
     proxy = await startFaultProxy({ port: Number(url.port || 5432), host: url.hostname });
     url.host = `127.0.0.1:${proxy.port}`;
-    server = await spawnServerProcess({
-      ENGINE_CLOUD_TOKEN: adminToken,
-      ENGINE_CLOUD_DATA_DIR: database.dataDir,
-      DATABASE_URL: url.toString(),
-      ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-    }, [], PATIENT_START);
+    server = await spawnServerProcess(
+      {
+        ENGINE_CLOUD_TOKEN: adminToken,
+        ENGINE_CLOUD_DATA_DIR: database.dataDir,
+        DATABASE_URL: url.toString(),
+        ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      },
+      [],
+      PATIENT_START,
+    );
     tenant = await createTestTenant({ url: server.url, adminToken });
   });
   afterEach(async () => {

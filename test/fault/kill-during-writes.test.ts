@@ -85,11 +85,15 @@ function killSuite(engine: "pglite" | "postgres") {
     await database?.drop();
   });
   const start = () =>
-    spawnServerProcess({
-      ENGINE_CLOUD_TOKEN: adminToken,
-      ENGINE_CLOUD_DATA_DIR: database.dataDir,
-      DATABASE_URL: database.databaseUrl ?? "",
-    }, [], PATIENT_START);
+    spawnServerProcess(
+      {
+        ENGINE_CLOUD_TOKEN: adminToken,
+        ENGINE_CLOUD_DATA_DIR: database.dataDir,
+        DATABASE_URL: database.databaseUrl ?? "",
+      },
+      [],
+      PATIENT_START,
+    );
 
   it(`keeps every acknowledged write across ${KILLS} kills -9 amid writes`, async () => {
     server = await start();
@@ -105,9 +109,15 @@ function killSuite(engine: "pglite" | "postgres") {
       const pulled = await pulledValues(clientOf(server, runtimeToken));
       const lost = [...acked.puts].filter(([id, value]) => pulled.get(id) !== value);
       expect(lost, `acknowledged puts missing or changed after kill ${life + 1}`).toEqual([]);
-      expect([...acked.deleted].filter((id) => pulled.has(id)), `acknowledged deletes undone after kill ${life + 1}`).toEqual([]);
+      expect(
+        [...acked.deleted].filter((id) => pulled.has(id)),
+        `acknowledged deletes undone after kill ${life + 1}`,
+      ).toEqual([]);
       for (const secret of acked.tokens) {
-        await expect(clientOf(server, secret).auth.whoAmI({}), `an acknowledged token after kill ${life + 1}`).resolves.toBeDefined();
+        await expect(
+          clientOf(server, secret).auth.whoAmI({}),
+          `an acknowledged token after kill ${life + 1}`,
+        ).resolves.toBeDefined();
       }
     }
     expect(acked.puts.size + acked.deleted.size).toBeGreaterThanOrEqual(KILLS * ACKS_BEFORE_KILL * 0.6);

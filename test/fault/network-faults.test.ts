@@ -35,12 +35,16 @@ let runtimes: Runtime[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await spawnServerProcess({
-    ENGINE_CLOUD_TOKEN: adminToken,
-    ENGINE_CLOUD_DATA_DIR: database.dataDir,
-    DATABASE_URL: database.databaseUrl ?? "",
-    ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-  }, [], PATIENT_START);
+  server = await spawnServerProcess(
+    {
+      ENGINE_CLOUD_TOKEN: adminToken,
+      ENGINE_CLOUD_DATA_DIR: database.dataDir,
+      DATABASE_URL: database.databaseUrl ?? "",
+      ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+    },
+    [],
+    PATIENT_START,
+  );
   proxy = await startFaultProxy({ port: Number(new URL(server.url).port) });
   tenant = await createTestTenant({ url: server.url, adminToken });
 });
@@ -92,34 +96,46 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("runtimes behind a faulty network", () => {
   it("deliver every change once, in order, through 300 ms of added delay", async () => {
-    await underFault(async () => {
-      proxy.delay(300);
-      await sleep(FAULT_MS);
-      proxy.forward();
-    }, { reconnects: false });
+    await underFault(
+      async () => {
+        proxy.delay(300);
+        await sleep(FAULT_MS);
+        proxy.forward();
+      },
+      { reconnects: false },
+    );
   });
 
   it("recover every change once, in order, after a blackhole that drops every byte", async () => {
-    await underFault(async () => {
-      proxy.blackhole();
-      await sleep(FAULT_MS);
-      proxy.forward();
-    }, { reconnects: true });
+    await underFault(
+      async () => {
+        proxy.blackhole();
+        await sleep(FAULT_MS);
+        proxy.forward();
+      },
+      { reconnects: true },
+    );
   });
 
   it("recover every change once, in order, after their connections are reset mid-stream, twice", async () => {
-    await underFault(async () => {
-      proxy.cutAll();
-      await sleep(300);
-      proxy.cutAll();
-    }, { reconnects: true });
+    await underFault(
+      async () => {
+        proxy.cutAll();
+        await sleep(300);
+        proxy.cutAll();
+      },
+      { reconnects: true },
+    );
   });
 
   it("recover every change once, in order, after the network stalls and resumes", async () => {
-    await underFault(async () => {
-      proxy.pause();
-      await sleep(FAULT_MS);
-      proxy.resume();
-    }, { reconnects: true });
+    await underFault(
+      async () => {
+        proxy.pause();
+        await sleep(FAULT_MS);
+        proxy.resume();
+      },
+      { reconnects: true },
+    );
   });
 });

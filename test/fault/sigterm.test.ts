@@ -34,13 +34,17 @@ const servers: ServerProcess[] = [];
 const runtimes: Runtime[] = [];
 
 const start = async () => {
-  const server = await spawnServerProcess({
-    ENGINE_CLOUD_TOKEN: adminToken,
-    ENGINE_CLOUD_DATA_DIR: database.dataDir,
-    DATABASE_URL: database.databaseUrl ?? "",
-    ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-    ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "2000",
-  }, [], PATIENT_START);
+  const server = await spawnServerProcess(
+    {
+      ENGINE_CLOUD_TOKEN: adminToken,
+      ENGINE_CLOUD_DATA_DIR: database.dataDir,
+      DATABASE_URL: database.databaseUrl ?? "",
+      ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      ENGINE_CLOUD_SHUTDOWN_GRACE_MS: "2000",
+    },
+    [],
+    PATIENT_START,
+  );
   servers.push(server);
   return server;
 };

@@ -58,7 +58,12 @@ const adminToken = randomSeedToken();
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const env = { ENGINE_CLOUD_TOKEN: adminToken, ENGINE_CLOUD_DATA_DIR: database.dataDir, DATABASE_URL: database.databaseUrl ?? "", ...FAST_PASSWORD_HASH };
+  const env = {
+    ENGINE_CLOUD_TOKEN: adminToken,
+    ENGINE_CLOUD_DATA_DIR: database.dataDir,
+    DATABASE_URL: database.databaseUrl ?? "",
+    ...FAST_PASSWORD_HASH,
+  };
   servers = await Promise.all(Array.from({ length: onPostgres ? 2 : 1 }, () => spawnServerProcess(env, [], PATIENT_START)));
   const server = servers[0];
   const address = { url: server.url, adminToken };
@@ -115,7 +120,11 @@ async function betaThings(address: { url: string; adminToken: string }, beta: Te
   const names = [beta.slug, beta.id, project, credential.id, token!.id, person.userId, person.sessionId, person.email];
   const hiddenSecret = uniqueSecret();
   const hiddenProvider = `hidden-${randomUUID().slice(0, 8)}`;
-  const hidden = await putApiKey(beta.admin, { project, provider: hiddenProvider, alias: `${hiddenProvider}-alias` }, hiddenSecret);
+  const hidden = await putApiKey(
+    beta.admin,
+    { project, provider: hiddenProvider, alias: `${hiddenProvider}-alias` },
+    hiddenSecret,
+  );
   const hiddenLabel = `hidden-label-${randomUUID().slice(0, 8)}`;
   const hiddenToken = await beta.admin.tokens.createToken({ label: hiddenLabel, kind: TokenKind.SERVICE, projects: [project] });
   return {
@@ -178,10 +187,16 @@ function judge(input: FuzzInput, answer: WireAnswer | "timeout"): { oracle: stri
   const named = betaNames.filter((m) => answer.text.includes(m) && !sentBy(input, m));
   if (named.length) suspects.push({ input, said, named });
   if (answer.code === "ok") return undefined;
-  if (answer.code === "internal" || answer.code === "unknown") return { oracle: "INTERNAL/UNKNOWN answer", answer: said + snippet(answer) };
+  if (answer.code === "internal" || answer.code === "unknown")
+    return { oracle: "INTERNAL/UNKNOWN answer", answer: said + snippet(answer) };
   // A content type of no protocol the server speaks: HTTP's own answer is the right one.
   if (answer.code === "http_415" && input.kind.startsWith("headers:") && input.kind.includes("content-type")) return undefined;
-  if (!/^[a-z_]+$/.test(answer.code) || answer.code.startsWith("http_") || answer.code.startsWith("no_") || answer.code.endsWith("_unparsable")) {
+  if (
+    !/^[a-z_]+$/.test(answer.code) ||
+    answer.code.startsWith("http_") ||
+    answer.code.startsWith("no_") ||
+    answer.code.endsWith("_unparsable")
+  ) {
     return { oracle: "answer of no protocol", answer: said + snippet(answer) };
   }
   if (!answer.reason) return { oracle: "error without ErrorInfo reason", answer: said + snippet(answer) };
@@ -289,7 +304,12 @@ describe(`generated input for every RPC (seed ${SEED}, ${INPUTS} inputs)`, () =>
     }
     for (const { input, said, named } of suspects) {
       const leaked = named.filter((m) => !copiedByA.has(m));
-      if (leaked.length) record(input, { oracle: "cross-tenant data", answer: `${said}; tenant B's ${leaked.join(", ")} in the reply` }, "after the run");
+      if (leaked.length)
+        record(
+          input,
+          { oracle: "cross-tenant data", answer: `${said}; tenant B's ${leaked.join(", ")} in the reply` },
+          "after the run",
+        );
     }
     if (!findings.has("crash") && !(await Promise.all(servers.map(serverAnswers))).every(Boolean)) {
       findings.set("dead", crashFinding("GetServerInfo no longer answers", "end"));
@@ -303,7 +323,9 @@ describe(`generated input for every RPC (seed ${SEED}, ${INPUTS} inputs)`, () =>
       `fuzz: CPU per input: server ${perInput(serverCpu() - serverCpuAtStart)} ms, ` +
         `this process ${perInput((cpu.user + cpu.system) / 1000)} ms`,
     );
-    const slowest = Object.entries(latency).sort((a, b) => b[1].ms - a[1].ms).slice(0, 5);
+    const slowest = Object.entries(latency)
+      .sort((a, b) => b[1].ms - a[1].ms)
+      .slice(0, 5);
     console.log(`fuzz: most answer time in ${slowest.map(([m, s]) => `${m} ${Math.round(s.ms / 1000)} s/${s.n}`).join(", ")}`);
     if (FINDINGS_FILE) {
       const sets = (_k: string, v: unknown) => (v instanceof Set ? [...v] : v);

@@ -88,7 +88,9 @@ export const EDGE_STRINGS = [
   "default",
 ];
 
-const INVALID_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]].map((b) => Uint8Array.from(b));
+const INVALID_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]].map((b) =>
+  Uint8Array.from(b),
+);
 
 const stringArbs = new WeakMap<FuzzContext, fc.Arbitrary<string>>();
 
@@ -244,7 +246,9 @@ const varint = (n: number) => {
 function corruptBinaryArb(method: DescMethod): fc.Arbitrary<{ how: string; bytes: (valid: Uint8Array) => Uint8Array }> {
   const stringFields = method.input.fields.filter((f) => f.fieldKind === "scalar" && f.scalar === ScalarType.STRING);
   const numbers = method.input.fields.map((f) => f.number);
-  const fieldNumber = numbers.length ? fc.oneof(fc.constantFrom(...numbers), fc.integer({ min: 1, max: 536870911 })) : fc.integer({ min: 1, max: 2000 });
+  const fieldNumber = numbers.length
+    ? fc.oneof(fc.constantFrom(...numbers), fc.integer({ min: 1, max: 536870911 }))
+    : fc.integer({ min: 1, max: 2000 });
   const concat = (...parts: Array<Uint8Array | number[]>) => Buffer.concat(parts.map((p) => Buffer.from(p)));
   return fc.oneof(
     fc.uint8Array({ maxLength: 64 }).map((random) => ({ how: "random bytes", bytes: () => random })),
@@ -279,12 +283,27 @@ function corruptBinaryArb(method: DescMethod): fc.Arbitrary<{ how: string; bytes
 /** JSON that is not quite the message. */
 function corruptJsonArb(method: DescMethod): fc.Arbitrary<{ how: string; text: (valid: Message) => string }> {
   const names = method.input.fields.map((f) => f.jsonName);
-  const wrong = fc.constantFrom<unknown>(null, 1, -1, 1.5, true, [], {}, "x", [1, "a"], { a: 1 }, "NaN", "99999999999999999999999");
+  const wrong = fc.constantFrom<unknown>(
+    null,
+    1,
+    -1,
+    1.5,
+    true,
+    [],
+    {},
+    "x",
+    [1, "a"],
+    { a: 1 },
+    "NaN",
+    "99999999999999999999999",
+  );
   return fc.oneof(
-    fc.constantFrom("", "{", '{"a":', "[]", '"x"', "1", "null", "{}}", "{,}", "\u0000", "[".repeat(5000) + "]".repeat(5000)).map((t) => ({
-      how: "not a JSON object",
-      text: () => t,
-    })),
+    fc
+      .constantFrom("", "{", '{"a":', "[]", '"x"', "1", "null", "{}}", "{,}", "\u0000", "[".repeat(5000) + "]".repeat(5000))
+      .map((t) => ({
+        how: "not a JSON object",
+        text: () => t,
+      })),
     fc.string({ unit: "binary", maxLength: 40 }).map((t) => ({ how: "random text", text: () => t })),
     ...(names.length
       ? [
@@ -316,7 +335,9 @@ function toJsonSafe(schema: DescMessage, m: Message): unknown {
 /** Envelope lies and oddities: lengths, flags, compression, truncation, message counts. */
 function frameArb(): fc.Arbitrary<{ how: string; body: (message: Uint8Array) => Uint8Array; headers?: Record<string, string> }> {
   return fc.oneof(
-    fc.integer({ min: 1, max: 1000 }).map((extra) => ({ how: `length ${extra} too long`, body: (m: Uint8Array) => envelope(m, 0, m.length + extra) })),
+    fc
+      .integer({ min: 1, max: 1000 })
+      .map((extra) => ({ how: `length ${extra} too long`, body: (m: Uint8Array) => envelope(m, 0, m.length + extra) })),
     fc.integer({ min: 1, max: 1000 }).map((less) => ({
       how: `length ${less} too short`,
       body: (m: Uint8Array) => envelope(m, 0, Math.max(0, m.length - less)),
@@ -326,11 +347,13 @@ function frameArb(): fc.Arbitrary<{ how: string; body: (message: Uint8Array) => 
       body: (m: Uint8Array) => envelope(m, 0, length),
     })),
     fc.integer({ min: 1, max: 255 }).map((flags) => ({ how: `flags ${flags}`, body: (m: Uint8Array) => envelope(m, flags) })),
-    fc.tuple(fc.uint8Array({ maxLength: 32 }), fc.constantFrom("gzip", "br", "identity", "zstd", "")).map(([garbage, encoding]) => ({
-      how: `compressed flag, ${encoding || "no"} encoding, garbage`,
-      body: () => envelope(garbage, 1),
-      headers: encoding ? { "grpc-encoding": encoding, "connect-content-encoding": encoding } : ({} as Record<string, string>),
-    })),
+    fc
+      .tuple(fc.uint8Array({ maxLength: 32 }), fc.constantFrom("gzip", "br", "identity", "zstd", ""))
+      .map(([garbage, encoding]) => ({
+        how: `compressed flag, ${encoding || "no"} encoding, garbage`,
+        body: () => envelope(garbage, 1),
+        headers: encoding ? { "grpc-encoding": encoding, "connect-content-encoding": encoding } : ({} as Record<string, string>),
+      })),
     fc.constant({
       how: "compressed flag, gzip, the real message",
       body: (m: Uint8Array) => envelope(gzipSync(m), 1),
@@ -354,9 +377,9 @@ function headerArb(protocol: WireProtocol, streaming: boolean): fc.Arbitrary<Rec
     fc.constantFrom("1Z", "99999999S", "-1m", "1n", "").map((v) => ({ ...own, "grpc-timeout": v })),
     fc.constantFrom("2", "0", "").map((v) => ({ ...own, "connect-protocol-version": v })),
     fc.constantFrom("gzip", "br", "deflate", "zstd", "x").map((v) => ({ ...own, "content-encoding": v })),
-    fc.constantFrom("application/grpc+json", "application/grpc-web-text", "application/json; charset=latin1", "text/plain").map(
-      (v) => ({ ...own, "content-type": v }),
-    ),
+    fc
+      .constantFrom("application/grpc+json", "application/grpc-web-text", "application/json; charset=latin1", "text/plain")
+      .map((v) => ({ ...own, "content-type": v })),
   );
 }
 
@@ -387,7 +410,9 @@ export function fuzzInputArb(ctx: FuzzContext, methodWeight: (m: DescMethod) => 
         if (tenant !== undefined && principal.namesTenant) headers[TENANT_HEADER] = headerSafe(tenant);
         if (streaming && b.kind === "valid" && b.deadline) {
           // Valid streams with a deadline go the stock path, those without it the fast path.
-          headers[protocol.startsWith("connect") ? "connect-timeout-ms" : "grpc-timeout"] = protocol.startsWith("connect") ? "5000" : "5S";
+          headers[protocol.startsWith("connect") ? "connect-timeout-ms" : "grpc-timeout"] = protocol.startsWith("connect")
+            ? "5000"
+            : "5S";
         }
         const path = `/${method.parent.typeName}/${method.name}`;
         const shownTenant = headers[TENANT_HEADER] ? ` in ${JSON.stringify(headers[TENANT_HEADER]).slice(0, 40)}` : "";
@@ -415,7 +440,12 @@ function bodyArb(ctx: FuzzContext, method: DescMethod, protocol: WireProtocol): 
   const wrap = (m: Uint8Array) => (enveloped ? envelope(m) : m);
   const encoded = (m: Message) => wrap(encode(protocol, method.input, m) ?? encode(protocol, method.input, bases[0])!);
   const bodies: Array<{ weight: number; arbitrary: fc.Arbitrary<Body> }> = [
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...bases), fc.boolean()).map(([m, deadline]) => ({ kind: "valid", body: encoded(m), deadline })) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...bases), fc.boolean())
+        .map(([m, deadline]) => ({ kind: "valid", body: encoded(m), deadline })),
+    },
     { weight: 6, arbitrary: mutatedArb(ctx, method, bases).map((m) => ({ kind: "mutated", body: encoded(m) })) },
     { weight: 2, arbitrary: messageArb(ctx, method.input).map((m) => ({ kind: "random", body: encoded(m) })) },
     json
@@ -466,7 +496,10 @@ function bodyArb(ctx: FuzzContext, method: DescMethod, protocol: WireProtocol): 
 
 /** HTTP/2 refuses header values with control characters; such a tenant header is sent percent-escaped instead. */
 const headerSafe = (v: string) =>
-  (/^[\x20-\x7e]*$/.test(v) ? v : [...Buffer.from(v)].map((b) => (b >= 0x21 && b <= 0x7e ? String.fromCharCode(b) : `%${b.toString(16)}`)).join("")).slice(0, 200);
+  (/^[\x20-\x7e]*$/.test(v)
+    ? v
+    : [...Buffer.from(v)].map((b) => (b >= 0x21 && b <= 0x7e ? String.fromCharCode(b) : `%${b.toString(16)}`)).join("")
+  ).slice(0, 200);
 
 const show = (b: Uint8Array) => {
   const text = Buffer.from(b).toString("utf8");

@@ -11,5 +11,8 @@ import { fileURLToPath } from "node:url";
 export default function buildPackages(): void {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  execFileSync(process.execPath, [tsc, "-b", "packages/api", "packages/sdk", "packages/server", "packages/cli"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [tsc, "-b", "packages/api", "packages/sdk", "packages/server", "packages/cli"], {
+    cwd: root,
+    stdio: "inherit",
+  });
 }

@@ -28,4 +28,3 @@ export function errorInfoReasonOf(statusBytes: Buffer): string | undefined {
   }
   return undefined;
 }
-

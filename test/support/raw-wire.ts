@@ -54,7 +54,10 @@ export function h2GrpcCall(
       outcome.rstCode = req.rstCode;
       resolve(outcome);
     };
-    req.on("response", read).on("trailers", read).on("error", () => {});
+    req
+      .on("response", read)
+      .on("trailers", read)
+      .on("error", () => {});
     // The server has had its say once its side ends (END_STREAM), even while ours is still open.
     req.on("end", settle).on("close", settle);
     req.resume();
@@ -64,7 +67,12 @@ export function h2GrpcCall(
 }
 
 /** One gRPC-Web call over HTTP/1.1 made by hand; the status is read from the trailer frame (or trailers-only headers). */
-export function http1GrpcWebCall(url: string, path: string, body: Buffer, headers: Record<string, string> = {}): Promise<RawOutcome> {
+export function http1GrpcWebCall(
+  url: string,
+  path: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<RawOutcome> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       new URL(path, url),
@@ -90,10 +98,13 @@ export function http1GrpcWebCall(url: string, path: string, body: Buffer, header
 /** The header lines of the gRPC-Web trailer frame (flag 0x80) in a response body. */
 function trailerFrameFields(body: Buffer): Record<string, string> {
   const fields: Record<string, string> = {};
-  for (let at = 0; at + 5 <= body.length; ) {
+  for (let at = 0; at + 5 <= body.length;) {
     const length = body.readUInt32BE(at + 1);
     if (body[at] & 0x80) {
-      for (const line of body.subarray(at + 5, at + 5 + length).toString("utf8").split("\r\n")) {
+      for (const line of body
+        .subarray(at + 5, at + 5 + length)
+        .toString("utf8")
+        .split("\r\n")) {
         const colon = line.indexOf(":");
         if (colon > 0) fields[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
       }

@@ -141,7 +141,13 @@ export function startGrpcRuntime(name: string, address: string, token: string, p
 }
 
 /** An SDK runtime (EngineSyncProvider) with a cache of its own. */
-export async function startSdkRuntime(name: string, baseUrl: string, token: string, project: string, heartbeatMs: number): Promise<Runtime> {
+export async function startSdkRuntime(
+  name: string,
+  baseUrl: string,
+  token: string,
+  project: string,
+  heartbeatMs: number,
+): Promise<Runtime> {
   const dir = mkdtempSync(path.join(tmpdir(), "engine-fault-runtime-"));
   const provider: EngineSyncProvider = createSyncProvider({
     baseUrl,
@@ -215,14 +221,25 @@ export function expectConvergedRuntimes(
   for (const r of runtimes) {
     const revisions = r.changes.map((c) => c.revision);
     const out = revisions.findIndex((v, i) => i > 0 && v <= revisions[i - 1]);
-    expect(out, `${r.name}: revisions not strictly increasing at ${out}: ${revisions.slice(Math.max(0, out - 3), out + 2)}`).toBe(-1);
+    expect(out, `${r.name}: revisions not strictly increasing at ${out}: ${revisions.slice(Math.max(0, out - 3), out + 2)}`).toBe(
+      -1,
+    );
     expect(r.revision(), `${r.name}: revision`).toBe(server.revision);
     expect([...r.held()].sort(), `${r.name}: credentials held`).toEqual([...server.ids].sort());
-    expect([...acked.puts].filter((id) => !r.held().has(id)), `${r.name}: acknowledged puts missing`).toEqual([]);
-    expect([...acked.deletes].filter((id) => r.held().has(id)), `${r.name}: acknowledged deletes still held`).toEqual([]);
+    expect(
+      [...acked.puts].filter((id) => !r.held().has(id)),
+      `${r.name}: acknowledged puts missing`,
+    ).toEqual([]);
+    expect(
+      [...acked.deletes].filter((id) => r.held().has(id)),
+      `${r.name}: acknowledged deletes still held`,
+    ).toEqual([]);
     if (fromRevision !== undefined) {
       const expected = Array.from({ length: server.revision - fromRevision }, (_, i) => fromRevision + 1 + i);
-      expect(revisions.filter((v) => v > fromRevision), `${r.name}: every revision once`).toEqual(expected);
+      expect(
+        revisions.filter((v) => v > fromRevision),
+        `${r.name}: every revision once`,
+      ).toEqual(expected);
     }
   }
 }

@@ -21,7 +21,9 @@ export interface TestDatabase {
  * `engine` asks for one of them whatever the environment says (suites that
  * cover both in one run); "postgres" needs ENGINE_TEST_POSTGRES_URL.
  */
-export async function createTestDatabase(engine: "pglite" | "postgres" = onPostgres ? "postgres" : "pglite"): Promise<TestDatabase> {
+export async function createTestDatabase(
+  engine: "pglite" | "postgres" = onPostgres ? "postgres" : "pglite",
+): Promise<TestDatabase> {
   const dataDir = mkdtempSync(path.join(tmpdir(), "engine-cloud-test-"));
   if (engine === "pglite") {
     return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };

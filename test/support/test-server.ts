@@ -54,9 +54,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const config = loadConfig([], env);
   options.configure?.(config);
   const logs: string[] = [];
-  const server = await startServer(config, createLogger("debug", (line) => logs.push(line)));
-  const client = (token?: string, o?: Partial<CloudClientOptions>) =>
-    createCloudClient({ baseUrl: server.url, token, ...o });
+  const server = await startServer(
+    config,
+    createLogger("debug", (line) => logs.push(line)),
+  );
+  const client = (token?: string, o?: Partial<CloudClientOptions>) => createCloudClient({ baseUrl: server.url, token, ...o });
   return {
     url: server.url,
     adminToken,
@@ -116,7 +118,10 @@ export async function spawnServerProcess(
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${startTimeoutMs} ms:\n${out}`)), startTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start within ${startTimeoutMs} ms:\n${out}`)),
+      startTimeoutMs,
+    );
     const onData = () => {
       const m = /"msg":"listening","url":"([^"]+)"/.exec(out);
       if (m) {

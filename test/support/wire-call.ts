@@ -67,7 +67,8 @@ export function protocolHeaders(protocol: WireProtocol, streaming: boolean): Rec
 }
 
 /** Whether `protocol` wraps every message of this method in an envelope (everything but unary Connect). */
-export const isEnveloped = (protocol: WireProtocol, streaming: boolean) => streaming || protocol === "grpc" || protocol === "grpc-web";
+export const isEnveloped = (protocol: WireProtocol, streaming: boolean) =>
+  streaming || protocol === "grpc" || protocol === "grpc-web";
 
 /**
  * A few HTTP/2 connections to one server, reused for every call, so that a
@@ -140,7 +141,12 @@ function callOnce(
     stream.on("trailers", (t) => (trailers = t));
     stream.on("data", (d: Buffer) => {
       chunks.push(d);
-      if (streaming && request.cancelAfterFirstMessageMs !== undefined && !cancelTimer && dataMessages(Buffer.concat(chunks)) > 0) {
+      if (
+        streaming &&
+        request.cancelAfterFirstMessageMs !== undefined &&
+        !cancelTimer &&
+        dataMessages(Buffer.concat(chunks)) > 0
+      ) {
         cancelTimer = setTimeout(() => {
           finish(true);
           stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -157,7 +163,7 @@ function callOnce(
 /** The data (non-trailer) frames at the start of an enveloped body. */
 function dataMessages(body: Buffer): number {
   let n = 0;
-  for (let pos = 0; pos + 5 <= body.length; ) {
+  for (let pos = 0; pos + 5 <= body.length;) {
     const flags = body[pos];
     const len = body.readUInt32BE(pos + 1);
     if (pos + 5 + len > body.length) break;
@@ -169,7 +175,7 @@ function dataMessages(body: Buffer): number {
 
 function frames(body: Buffer): Array<{ flags: number; data: Buffer }> {
   const out: Array<{ flags: number; data: Buffer }> = [];
-  for (let pos = 0; pos + 5 <= body.length; ) {
+  for (let pos = 0; pos + 5 <= body.length;) {
     const len = body.readUInt32BE(pos + 1);
     out.push({ flags: body[pos], data: body.subarray(pos + 5, pos + 5 + len) });
     pos += 5 + len;
@@ -202,7 +208,9 @@ function connectError(json: unknown): { code: string; reason?: string; domain?: 
   return { code: typeof body.code === "string" ? body.code : "unknown", reason, domain, message, decoded: decoded.join("\n") };
 }
 
-function grpcStatus(h: http2.IncomingHttpHeaders): { code: string; reason?: string; message?: string; decoded: string } | undefined {
+function grpcStatus(
+  h: http2.IncomingHttpHeaders,
+): { code: string; reason?: string; message?: string; decoded: string } | undefined {
   const status = h["grpc-status"];
   if (status === undefined) return undefined;
   const n = Number(status);

@@ -9,12 +9,15 @@ describe("ErrorReason on the wire", () => {
     expect(sent.length).toBeGreaterThan(60);
   });
 
-  it.each(sent.map((v) => [v.name, v.number as ErrorReason] as const))("sends %s as its own name and reads it back", (name, value) => {
-    expect(reasonName(value)).toBe(name);
-    expect(reasonOf(reasonName(value))).toBe(value);
-    // The generated TypeScript name is the wire string too, so `ErrorReason.X` in code reads as the reason sent.
-    expect(ErrorReason[value]).toBe(name);
-  });
+  it.each(sent.map((v) => [v.name, v.number as ErrorReason] as const))(
+    "sends %s as its own name and reads it back",
+    (name, value) => {
+      expect(reasonName(value)).toBe(name);
+      expect(reasonOf(reasonName(value))).toBe(value);
+      // The generated TypeScript name is the wire string too, so `ErrorReason.X` in code reads as the reason sent.
+      expect(ErrorReason[value]).toBe(name);
+    },
+  );
 
   it("sends each reason as a distinct SCREAMING_SNAKE string", () => {
     const names = sent.map((v) => reasonName(v.number as ErrorReason));

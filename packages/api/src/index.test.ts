@@ -19,6 +19,6 @@ describe("@engine-cloud/api", () => {
         if ((api as Record<string, unknown>)[name] !== value) missing.push(`${file}: ${name}`);
       }
     }
-    expect(missing, "add `export * from \"./gen/engine/cloud/v1/<file>.js\"` to packages/api/src/index.ts").toEqual([]);
+    expect(missing, 'add `export * from "./gen/engine/cloud/v1/<file>.js"` to packages/api/src/index.ts').toEqual([]);
   });
 });

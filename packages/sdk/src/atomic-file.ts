@@ -13,10 +13,7 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 
 /** A temp file beside `target`: rename is only atomic within one file system. */
 async function writeTempBeside(target: string, data: Uint8Array | string): Promise<string> {
-  const temp = path.join(
-    path.dirname(target),
-    `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
-  );
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const file = await open(temp, "wx", PRIVATE_FILE_MODE);
   try {
     // The umask may have narrowed the mode, never widened it; set it exactly.

@@ -7,14 +7,17 @@ describe("coalesced cache writes", () => {
     let inFlight = 0;
     let maxInFlight = 0;
     const written: number[] = [];
-    const writer = createCoalescedWriter(async () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      const snapshot = state;
-      await new Promise((r) => setTimeout(r, 5));
-      written.push(snapshot);
-      inFlight--;
-    }, () => {});
+    const writer = createCoalescedWriter(
+      async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const snapshot = state;
+        await new Promise((r) => setTimeout(r, 5));
+        written.push(snapshot);
+        inFlight--;
+      },
+      () => {},
+    );
     for (state = 1; state <= 100; state++) writer.schedule();
     state = 100;
     await writer.flush();
@@ -25,9 +28,12 @@ describe("coalesced cache writes", () => {
   it("reports a failed write and keeps writing later ones", async () => {
     const errors: unknown[] = [];
     let calls = 0;
-    const writer = createCoalescedWriter(async () => {
-      if (++calls === 1) throw new Error("disk full");
-    }, (e) => errors.push(e));
+    const writer = createCoalescedWriter(
+      async () => {
+        if (++calls === 1) throw new Error("disk full");
+      },
+      (e) => errors.push(e),
+    );
     writer.schedule();
     await writer.flush();
     writer.schedule();

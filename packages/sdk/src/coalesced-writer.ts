@@ -11,10 +11,7 @@ export interface CoalescedWriter {
  * follow-up write, which reads the state when it starts, so the last write is
  * always of the latest state. A burst of 1,000 changes costs two writes, not 1,000.
  */
-export function createCoalescedWriter(
-  write: () => Promise<void>,
-  onError: (err: unknown) => void,
-): CoalescedWriter {
+export function createCoalescedWriter(write: () => Promise<void>, onError: (err: unknown) => void): CoalescedWriter {
   let pending = false;
   let running: Promise<void> | undefined;
 

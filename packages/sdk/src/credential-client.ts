@@ -1,12 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  CredentialKeySchema,
-  type Credential,
-  type CredentialKey,
-  type CredentialType,
-} from "@engine-cloud/api";
+import { CredentialKeySchema, type Credential, type CredentialKey, type CredentialType } from "@engine-cloud/api";
 import type { CloudClient } from "./client.js";
 import { parseCredentialName, resolveCredentialRef, type CredentialRef } from "./credential-ref.js";
 

@@ -1,9 +1,5 @@
 import type { Interceptor, Transport } from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-} from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { createCloudClient as createClientOver, type CloudClient } from "./client.js";
 import { cloudInterceptors, type CloudCallerOptions } from "./interceptors.js";
 

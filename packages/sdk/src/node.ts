@@ -1,12 +1,7 @@
 // "@engine-cloud/sdk/node": what needs Node. createCloudClient and createCredentialClient are the root's, taking
 // also a baseUrl and token (and, for the credential client, the environment); everything else a Node caller needs
 // that is not here comes from the root ("@engine-cloud/sdk").
-export {
-  createCloudClient,
-  createCloudTransport,
-  type CloudClientOptions,
-  type CloudProtocol,
-} from "./node-client.js";
+export { createCloudClient, createCloudTransport, type CloudClientOptions, type CloudProtocol } from "./node-client.js";
 export { createCredentialClient, type CredentialClientOptions } from "./node-credential-client.js";
 export { CLOUD_ENV, CloudConfigError, readCloudEnv, type CloudEnv } from "./cloud-env.js";
 export { defaultCacheKeyFile, loadCacheKey, parseCacheKey, type CacheKeySource } from "./cache-key.js";

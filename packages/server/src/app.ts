@@ -175,7 +175,10 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
     cleanup.unshift(() => tombstones.close());
 
-    const hasher = createPasswordHasher(config.passwordHashLogN, new HashGate(config.loginConcurrency, 32 * config.loginConcurrency));
+    const hasher = createPasswordHasher(
+      config.passwordHashLogN,
+      new HashGate(config.loginConcurrency, 32 * config.loginConcurrency),
+    );
     const throttles = createLoginThrottles();
     const checkPassword = createPasswordCheck({
       db: storage.db,
@@ -228,11 +231,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
-      router.service(ConnectionService, createConnectionService({
+      router.service(
+        ConnectionService,
+        createConnectionService({
           ...deps,
           flows,
           disconnect: createDisconnect({ db: storage.db, keys, log, outbound: config.hub.outbound }),
-        }));
+        }),
+      );
       router.service(OAuthAppService, createOAuthAppService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.

@@ -52,12 +52,15 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
 
     if (input.projects) {
       if ((await countProjects(tx, operator.id)) === 0) {
-        for (const name of input.projects) await changeProjectState({ tx, tenantId: operator.id, actor: { kind: "bootstrap" } }, name, "allowed");
+        for (const name of input.projects)
+          await changeProjectState({ tx, tenantId: operator.id, actor: { kind: "bootstrap" } }, name, "allowed");
         log.info("seeded the default tenant's project policy from ENGINE_CLOUD_ALLOWED_PROJECTS", {
           projects: input.projects,
         });
       } else {
-        log.info("ENGINE_CLOUD_ALLOWED_PROJECTS ignored: the default tenant has a project policy; manage it with `engine-cloud project`");
+        log.info(
+          "ENGINE_CLOUD_ALLOWED_PROJECTS ignored: the default tenant has a project policy; manage it with `engine-cloud project`",
+        );
       }
     }
     return { tokenKey, operatorTenantId: operator.id, generatedToken };
@@ -100,7 +103,9 @@ async function seedPlatformAdmin(
           "platform admin tokens that are active. Unset ENGINE_CLOUD_TOKEN or set it to an active token to silence this",
       );
     } else if (given) {
-      log.info("ENGINE_CLOUD_TOKEN ignored: the database has an active platform admin token; manage tokens with `engine-cloud token`");
+      log.info(
+        "ENGINE_CLOUD_TOKEN ignored: the database has an active platform admin token; manage tokens with `engine-cloud token`",
+      );
     }
     return undefined;
   }

@@ -28,7 +28,9 @@ describe("loadConfig: login and tombstone settings", () => {
 
   it("refuses values out of range with one line each, naming the variable", () => {
     for (const bad of ["0", "65", "1.5", "many"]) {
-      expect(problemsOf({ ENGINE_CLOUD_LOGIN_CONCURRENCY: bad })).toEqual([expect.stringContaining("ENGINE_CLOUD_LOGIN_CONCURRENCY")]);
+      expect(problemsOf({ ENGINE_CLOUD_LOGIN_CONCURRENCY: bad })).toEqual([
+        expect.stringContaining("ENGINE_CLOUD_LOGIN_CONCURRENCY"),
+      ]);
     }
     for (const bad of ["999", "-1", "soon"]) {
       expect(problemsOf({ ENGINE_CLOUD_TOMBSTONE_RETENTION_MS: bad })).toEqual([
@@ -111,7 +113,9 @@ describe("loadConfig: limits", () => {
 
   it("refuses a limit that is not a whole number from 1, naming the variable", () => {
     for (const bad of ["0", "-1", "2.5", "lots", "1000000001"]) {
-      expect(problemsOf({ ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS: bad })).toEqual([expect.stringContaining("ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS")]);
+      expect(problemsOf({ ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS: bad })).toEqual([
+        expect.stringContaining("ENGINE_CLOUD_LIMIT_TENANT_CREDENTIALS"),
+      ]);
     }
     expect(problemsOf({ ENGINE_CLOUD_LIMITS_FLUSH_MS: "10" })).toEqual([expect.stringContaining("ENGINE_CLOUD_LIMITS_FLUSH_MS")]);
   });
@@ -120,16 +124,28 @@ describe("loadConfig: limits", () => {
 describe("loadConfig: transport limits", () => {
   it("defaults to 1 MiB messages, 100 streams per connection and 256 connections per address", () => {
     const { transport } = loadConfig([], base);
-    expect(transport).toMatchObject({ maxMessageBytes: 1024 * 1024, maxStreamsPerConnection: 100, maxConnectionsPerAddress: 256 });
+    expect(transport).toMatchObject({
+      maxMessageBytes: 1024 * 1024,
+      maxStreamsPerConnection: 100,
+      maxConnectionsPerAddress: 256,
+    });
   });
 
   it("takes them from the environment", () => {
-    const { transport } = loadConfig([], { ...base, ENGINE_CLOUD_MAX_MESSAGE_BYTES: "65536", ENGINE_CLOUD_IDLE_TIMEOUT_MS: "500" });
+    const { transport } = loadConfig([], {
+      ...base,
+      ENGINE_CLOUD_MAX_MESSAGE_BYTES: "65536",
+      ENGINE_CLOUD_IDLE_TIMEOUT_MS: "500",
+    });
     expect([transport.maxMessageBytes, transport.idleTimeoutMs]).toEqual([65536, 500]);
   });
 
   it("refuses values out of range with one line each, naming the variable", () => {
-    for (const [name, bad] of [["ENGINE_CLOUD_MAX_MESSAGE_BYTES", "100"], ["ENGINE_CLOUD_HTTP2_MAX_STREAMS", "0"], ["ENGINE_CLOUD_BODY_TIMEOUT_MS", "soon"]]) {
+    for (const [name, bad] of [
+      ["ENGINE_CLOUD_MAX_MESSAGE_BYTES", "100"],
+      ["ENGINE_CLOUD_HTTP2_MAX_STREAMS", "0"],
+      ["ENGINE_CLOUD_BODY_TIMEOUT_MS", "soon"],
+    ]) {
       expect(problemsOf({ [name]: bad })).toEqual([expect.stringContaining(name)]);
     }
   });
@@ -160,6 +176,8 @@ describe("loadConfig: embedded database settings", () => {
 
   it("refuses other values with one line each, naming the variable", () => {
     expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_FSYNC: "yes" })).toEqual([expect.stringContaining("ENGINE_CLOUD_EMBEDDED_FSYNC")]);
-    expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_THREAD: "both" })).toEqual([expect.stringContaining("ENGINE_CLOUD_EMBEDDED_THREAD")]);
+    expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_THREAD: "both" })).toEqual([
+      expect.stringContaining("ENGINE_CLOUD_EMBEDDED_THREAD"),
+    ]);
   });
 });

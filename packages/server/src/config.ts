@@ -9,8 +9,6 @@ import { parseRootKey, type RootKeySource } from "./crypto/root-keys.js";
 import { CONNECT_FLOW_TTL_MS, type HubConfig } from "./hub/connect-flow.js";
 import { DEFAULT_LIMITS, isLimitValue, LIMIT_NAMES, MAX_LIMIT, type TenantLimits } from "./limits/tenant-limits.js";
 
-
-
 /** Everything the server reads from its environment, parsed and validated once. */
 export interface Config {
   listen: { host: string; port: number };
@@ -76,9 +74,6 @@ export interface Config {
   hub: HubConfig;
 }
 
-
-
-
 export type { DatabaseTimeouts, EmbeddedConfig, LogLevel, TransportLimits };
 
 export class ConfigError extends Error {
@@ -143,7 +138,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 
   let bootstrapProjects: string[] | undefined;
   if (env.ENGINE_CLOUD_ALLOWED_PROJECTS) {
-    bootstrapProjects = env.ENGINE_CLOUD_ALLOWED_PROJECTS.split(",").map((p) => p.trim()).filter(Boolean);
+    bootstrapProjects = env.ENGINE_CLOUD_ALLOWED_PROJECTS.split(",")
+      .map((p) => p.trim())
+      .filter(Boolean);
     for (const p of bootstrapProjects) {
       if (!PROJECT_NAME.test(p)) problems.push(`ENGINE_CLOUD_ALLOWED_PROJECTS: "${p}" is not a valid project name`);
     }
@@ -233,7 +230,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_PUBLIC_URL must be a scheme and host, e.g. https://cloud.example.com (no path)");
   }
   const allowLoopback = env.ENGINE_CLOUD_HUB_ALLOW_LOOPBACK ?? "0";
-  if (!["0", "1"].includes(allowLoopback)) problems.push("ENGINE_CLOUD_HUB_ALLOW_LOOPBACK must be 0 or 1 (default 0; tests only)");
+  if (!["0", "1"].includes(allowLoopback))
+    problems.push("ENGINE_CLOUD_HUB_ALLOW_LOOPBACK must be 0 or 1 (default 0; tests only)");
   const hub: HubConfig = {
     outbound: {
       allowLoopback: allowLoopback === "1",
@@ -274,7 +272,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 }
 
 /** A whole-number setting from `min` to `max`, or its default; a problem line names the variable and the range. */
-function wholeNumber(env: NodeJS.ProcessEnv, name: string, defaultValue: number, min: number, max: number, problems: string[]): number {
+function wholeNumber(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  defaultValue: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
   const text = env[name];
   if (text === undefined || text === "") return defaultValue;
   const value = Number(text);

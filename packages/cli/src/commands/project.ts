@@ -56,9 +56,7 @@ const get = defineCommand({
   args: ["name"],
   async run(ctx, [name]) {
     const res = await ctx.client().projects.getProject({ name });
-    ctx.out.result(GetProjectResponseSchema, res, () =>
-      res.project ? formatProjectFields(res.project, ctx.now) : "",
-    );
+    ctx.out.result(GetProjectResponseSchema, res, () => (res.project ? formatProjectFields(res.project, ctx.now) : ""));
   },
 });
 

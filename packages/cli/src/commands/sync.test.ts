@@ -20,9 +20,7 @@ const upsert = create(WatchResponseSchema, {
 
 describe("formatEvent", () => {
   it("prints a change as revision, type, provider/alias, project, version and key names", () => {
-    expect(formatEvent(upsert, false)).toBe(
-      "17 upsert hubspot/work project=p1 version=3 keys=access_token,refresh_token",
-    );
+    expect(formatEvent(upsert, false)).toBe("17 upsert hubspot/work project=p1 version=3 keys=access_token,refresh_token");
   });
 
   it("prints no secret value unless asked", () => {

@@ -9,12 +9,7 @@ import {
   type WatchResponse,
 } from "@engine-cloud/api";
 import { defineCommand, type CommandGroup } from "../framework/command.js";
-import {
-  formatCredentialProject,
-  formatCredentialRef,
-  formatNamedValues,
-  hideSecretValues,
-} from "../parse/credential-format.js";
+import { formatCredentialProject, formatCredentialRef, formatNamedValues, hideSecretValues } from "../parse/credential-format.js";
 import { programName } from "../framework/help.js";
 import { parseWholeNumber } from "../parse/whole-number.js";
 
@@ -51,12 +46,8 @@ const watch = defineCommand({
     const interrupted = ctx.untilInterrupted();
     // Where a second watch would pick up: the revision of the last event that completed a step.
     let resumeAt = sinceRevision;
-    const resumeHint = () =>
-      `resume with: ${programName} sync watch --project ${options.project} --since ${resumeAt}`;
-    const events = ctx.client().sync.watch(
-      { project: options.project, sinceRevision, runtimeId },
-      { signal: interrupted },
-    );
+    const resumeHint = () => `resume with: ${programName} sync watch --project ${options.project} --since ${resumeAt}`;
+    const events = ctx.client().sync.watch({ project: options.project, sinceRevision, runtimeId }, { signal: interrupted });
     try {
       for await (const event of events) {
         // RESET's revision is where the snapshot after it ends, so resuming from it would skip the snapshot.

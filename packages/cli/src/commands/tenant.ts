@@ -177,7 +177,8 @@ function limitOverrides(flags: readonly string[]): Partial<TenantLimits> {
   const overrides: Record<string, number> = {};
   for (const [name, text] of Object.entries(parseKeyValues("set", flags))) {
     const field = LIMIT_FIELDS.find((f) => f.name === name);
-    if (!field) throw new UsageError(`invalid --set: no limit "${name}"; the limits: ${LIMIT_FIELDS.map((f) => f.name).join(", ")}`);
+    if (!field)
+      throw new UsageError(`invalid --set: no limit "${name}"; the limits: ${LIMIT_FIELDS.map((f) => f.name).join(", ")}`);
     overrides[field.localName] = text === "default" ? 0 : Number(parseWholeNumber("set", text, 1));
   }
   return overrides;
@@ -185,7 +186,8 @@ function limitOverrides(flags: readonly string[]): Partial<TenantLimits> {
 
 function formatLimits(settings: TenantLimitSettings | undefined, usage?: TenantLimitsUsage): string {
   if (!settings) return "";
-  const valueOf = (m: object | undefined, localName: string) => (m as Record<string, number | undefined> | undefined)?.[localName];
+  const valueOf = (m: object | undefined, localName: string) =>
+    (m as Record<string, number | undefined> | undefined)?.[localName];
   const rows = LIMIT_FIELDS.map((f) => {
     const override = valueOf(settings.overrides, f.localName);
     const used = valueOf(usage, f.localName);

@@ -15,11 +15,7 @@ describe("formatTable", () => {
         ["a-much-longer-name", "denied"],
       ],
     );
-    expect(table.split("\n")).toEqual([
-      "NAME                STATE",
-      "alpha               allowed",
-      "a-much-longer-name  denied",
-    ]);
+    expect(table.split("\n")).toEqual(["NAME                STATE", "alpha               allowed", "a-much-longer-name  denied"]);
   });
 
   it("widens a column to its header", () => {
@@ -31,7 +27,13 @@ describe("formatTable", () => {
   });
 
   it("leaves no trailing blanks", () => {
-    const lines = formatTable(["id", "note"], [["1", "short"], ["2", "a longer note"]]).split("\n");
+    const lines = formatTable(
+      ["id", "note"],
+      [
+        ["1", "short"],
+        ["2", "a longer note"],
+      ],
+    ).split("\n");
     for (const line of lines) expect(line).toBe(line.trimEnd());
   });
 
@@ -42,11 +44,13 @@ describe("formatTable", () => {
 
 describe("formatFields", () => {
   it("aligns values after their labels", () => {
-    expect(formatFields([["ID", "42"], ["Last used", "never"], ["Tenant", ""]]).split("\n")).toEqual([
-      "ID:         42",
-      "Last used:  never",
-      "Tenant:     -",
-    ]);
+    expect(
+      formatFields([
+        ["ID", "42"],
+        ["Last used", "never"],
+        ["Tenant", ""],
+      ]).split("\n"),
+    ).toEqual(["ID:         42", "Last used:  never", "Tenant:     -"]);
   });
 });
 

@@ -49,7 +49,14 @@ export function alignColumns(rows: readonly (readonly string[])[], indent = ""):
     row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
   }
   return rows
-    .map((row) => indent + row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd())
+    .map(
+      (row) =>
+        indent +
+        row
+          .map((cell, column) => cell.padEnd(widths[column]))
+          .join("  ")
+          .trimEnd(),
+    )
     .join("\n");
 }
 

@@ -43,12 +43,10 @@ export function reportError(err: unknown, stderr: Writer, context: ErrorContext)
       ? `could not reach the server at ${context.serverUrl}; check --server or ENGINE_CLOUD_URL, and that it is running`
       : (missingCredentialHint(context.credential, details) ?? commandHint(details.reason, details.metadata));
     const tags = [`code=${details.codeName}`, `reason=${reason}`, ...(details.field ? [`field=${details.field}`] : [])];
-    write(
-      stderr,
-      context.json,
-      { code: details.codeName, reason, field: details.field, message: details.message, hint },
-      [`error: ${details.message} (${tags.join(", ")})`, ...(hint ? [`hint: ${hint}`] : [])],
-    );
+    write(stderr, context.json, { code: details.codeName, reason, field: details.field, message: details.message, hint }, [
+      `error: ${details.message} (${tags.join(", ")})`,
+      ...(hint ? [`hint: ${hint}`] : []),
+    ]);
     return exitCodes.callFailed;
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -18,9 +18,7 @@ describe("parseKeyValue", () => {
 
   it("refuses a value without '=' as a usage error", () => {
     expect(() => parseKeyValue("identity", "email")).toThrow(UsageError);
-    expect(() => parseKeyValue("identity", "email")).toThrow(
-      'invalid --identity: use name=value (the value given has no "=")',
-    );
+    expect(() => parseKeyValue("identity", "email")).toThrow('invalid --identity: use name=value (the value given has no "=")');
   });
 
   it("refuses an empty name", () => {

@@ -19,9 +19,7 @@ describe("parseWholeNumber", () => {
   });
 
   it("refuses a value below the minimum", () => {
-    expect(() => parseWholeNumber("expected-version", "0", 1)).toThrow(
-      'invalid --expected-version "0": it must be at least 1',
-    );
+    expect(() => parseWholeNumber("expected-version", "0", 1)).toThrow('invalid --expected-version "0": it must be at least 1');
   });
 
   it("refuses a value beyond int64", () => {

@@ -55,12 +55,7 @@ export function passwordsFromStdin(text: string, count: number): string[] {
 }
 
 /** A value given by its flag, or asked on the terminal; without either it is a usage error. */
-export async function flagOrAsk(
-  ctx: CommandContext,
-  given: string | undefined,
-  flag: string,
-  question: string,
-): Promise<string> {
+export async function flagOrAsk(ctx: CommandContext, given: string | undefined, flag: string, question: string): Promise<string> {
   if (given !== undefined) return given;
   if (!ctx.prompter.interactive) throw new UsageError(`missing --${flag} (there is no terminal to ask on)`);
   return ctx.prompter.line(question);

@@ -63,16 +63,10 @@ function normalizeServerUrl(url: string): string {
 }
 
 /** What to tell a person whose call was refused for want of a credential; undefined when it was not that. */
-export function missingCredentialHint(
-  credential: ResolvedCredential | undefined,
-  error: CloudErrorDetails,
-): string | undefined {
+export function missingCredentialHint(credential: ResolvedCredential | undefined, error: CloudErrorDetails): string | undefined {
   if (error.code !== Code.Unauthenticated) return undefined;
   if (credential && credential.source !== "none") return undefined;
-  return (
-    credential?.sessionIgnored ??
-    `not logged in: run '${programName} login', pass --token or set ENGINE_CLOUD_TOKEN`
-  );
+  return credential?.sessionIgnored ?? `not logged in: run '${programName} login', pass --token or set ENGINE_CLOUD_TOKEN`;
 }
 
 /** For whoami: where the credential came from, in words. */

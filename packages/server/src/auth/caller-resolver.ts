@@ -209,7 +209,10 @@ export async function createCallerResolver(opts: CallerResolverOptions): Promise
   const flushTokenLookups = () => {
     const batch = pendingTokens!;
     pendingTokens = undefined;
-    findTokensByHashes(opts.db, [...batch.values()].map((b) => b.hash)).then(
+    findTokensByHashes(
+      opts.db,
+      [...batch.values()].map((b) => b.hash),
+    ).then(
       (found) => {
         for (const [key, b] of batch) for (const w of b.waiters) w.resolve(found.get(key));
       },
@@ -284,9 +287,13 @@ export async function createCallerResolver(opts: CallerResolverOptions): Promise
         const shape = inspectToken(bearer, opts.tokenKey);
         if (shape.kind === "malformed") throw unauthenticated(ErrorReason.TOKEN_INVALID, `the token is malformed: ${shape.why}`);
         if (shape.kind === "formatted" && shape.tokenKind === "invitation") {
-          throw unauthenticated(ErrorReason.TOKEN_INVALID, "an invitation code is not a credential; accept the invitation to get one", {
-            credential_kind: "invitation_code",
-          });
+          throw unauthenticated(
+            ErrorReason.TOKEN_INVALID,
+            "an invitation code is not a credential; accept the invitation to get one",
+            {
+              credential_kind: "invitation_code",
+            },
+          );
         }
         if (shape.kind === "free_form" && !(await knownFreeForm(key))) throw invalid();
         entry = await lookup(key, hash, shape.kind === "formatted" && shape.tokenKind === "session");
@@ -297,11 +304,19 @@ export async function createCallerResolver(opts: CallerResolverOptions): Promise
       const noun = r.kind === "session" ? "session" : "token";
       const remedy = r.kind === "session" ? "sign in again" : "ask an administrator for a new one";
       // The cause comes first: a removed or disabled person's sessions are also revoked, and they should hear why.
-      if (r.userDisabled) throw unauthenticated(ErrorReason.USER_DISABLED, "this account is disabled; contact the platform operator");
+      if (r.userDisabled)
+        throw unauthenticated(ErrorReason.USER_DISABLED, "this account is disabled; contact the platform operator");
       if (r.notMember) throw permissionDenied(ErrorReason.MEMBERSHIP_REMOVED, "you are no longer a member of this tenant");
-      if (r.revokedAt) throw unauthenticated(r.kind === "session" ? ErrorReason.SESSION_REVOKED : ErrorReason.TOKEN_REVOKED, `the ${noun} was revoked; ${remedy}`);
+      if (r.revokedAt)
+        throw unauthenticated(
+          r.kind === "session" ? ErrorReason.SESSION_REVOKED : ErrorReason.TOKEN_REVOKED,
+          `the ${noun} was revoked; ${remedy}`,
+        );
       if ((r.expiresAt && r.expiresAt.getTime() <= t) || (r.idleExpiresAt && r.idleExpiresAt.getTime() <= t)) {
-        throw unauthenticated(r.kind === "session" ? ErrorReason.SESSION_EXPIRED : ErrorReason.TOKEN_EXPIRED, `the ${noun} has expired; ${remedy}`);
+        throw unauthenticated(
+          r.kind === "session" ? ErrorReason.SESSION_EXPIRED : ErrorReason.TOKEN_EXPIRED,
+          `the ${noun} has expired; ${remedy}`,
+        );
       }
       if (r.tenantState === "deleted") throw unauthenticated(ErrorReason.TENANT_DELETED, `the ${noun}'s tenant was deleted`);
       if (r.tenantState === "suspended") {

@@ -53,4 +53,5 @@ export const tokenKindOf = (caller: Caller): TokenKindColumn | undefined =>
   caller.principal.kind === "token" ? caller.principal.tokenKind : undefined;
 
 /** The role in the tenant, when the caller is a person. */
-export const roleOf = (caller: Caller): RoleColumn | undefined => (caller.principal.kind === "user" ? caller.principal.role : undefined);
+export const roleOf = (caller: Caller): RoleColumn | undefined =>
+  caller.principal.kind === "user" ? caller.principal.role : undefined;

@@ -36,7 +36,11 @@ describe("LoginThrottle", () => {
     const { throttle, failOnce } = throttleAt({ refusal: invitationsThrottled, freeFailures: 1 });
     failOnce("a");
     expect(() => throttle.begin("a")).toThrow(
-      expect.objectContaining({ kind: "resource_exhausted", reason: ErrorReason.INVITATION_THROTTLED, metadata: expect.objectContaining({ retry_after_seconds: "1" }) }),
+      expect.objectContaining({
+        kind: "resource_exhausted",
+        reason: ErrorReason.INVITATION_THROTTLED,
+        metadata: expect.objectContaining({ retry_after_seconds: "1" }),
+      }),
     );
   });
 

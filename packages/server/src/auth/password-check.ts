@@ -86,7 +86,8 @@ export async function requireOwnPassword(check: PasswordCheck, email: string, pa
   try {
     return await check(email, password, source);
   } catch (err) {
-    if (err instanceof DomainError && err.reason === ErrorReason.LOGIN_FAILED) throw permissionDenied(ErrorReason.WRONG_PASSWORD, message);
+    if (err instanceof DomainError && err.reason === ErrorReason.LOGIN_FAILED)
+      throw permissionDenied(ErrorReason.WRONG_PASSWORD, message);
     throw err;
   }
 }

@@ -10,10 +10,22 @@ export type SecretValues = Record<string, string>;
 const aadOf = (tenantId: string, credentialId: string, version: number) =>
   `engine-credential\0${tenantId}\0${credentialId}\0${version}`;
 
-export function sealSecrets(dataKey: Buffer, tenantId: string, credentialId: string, version: number, values: SecretValues): Buffer {
+export function sealSecrets(
+  dataKey: Buffer,
+  tenantId: string,
+  credentialId: string,
+  version: number,
+  values: SecretValues,
+): Buffer {
   return seal(dataKey, Buffer.from(JSON.stringify(values)), aadOf(tenantId, credentialId, version));
 }
 
-export function openSecrets(dataKey: Buffer, tenantId: string, credentialId: string, version: number, sealed: Uint8Array): SecretValues {
+export function openSecrets(
+  dataKey: Buffer,
+  tenantId: string,
+  credentialId: string,
+  version: number,
+  sealed: Uint8Array,
+): SecretValues {
   return JSON.parse(open(dataKey, sealed, aadOf(tenantId, credentialId, version)).toString("utf8")) as SecretValues;
 }

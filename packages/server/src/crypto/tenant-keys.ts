@@ -67,7 +67,10 @@ export function createTenantKeys(db: Kysely<Database>, ring: RootKeyRing, feed: 
           const row = await findTenantKey(tx, tenantId, { lock: true });
           if (!row || row.rootKeyId === ring.current.id) return false;
           const key = unwrap(tenantId, row.wrappedKey, row.rootKeyId);
-          await rewrapTenantKey(tx, tenantId, { wrappedKey: seal(ring.current.key, key, wrapAad(tenantId)), rootKeyId: ring.current.id });
+          await rewrapTenantKey(tx, tenantId, {
+            wrappedKey: seal(ring.current.key, key, wrapAad(tenantId)),
+            rootKeyId: ring.current.id,
+          });
           return true;
         });
         if (changed) rewrapped++;

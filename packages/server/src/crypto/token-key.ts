@@ -1,7 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
 import type { Database } from "../store/schema.js";
-import { findServerSecret, insertServerSecretIfAbsent, inServerTransaction, replaceServerSecret } from "../store/server-secrets.js";
+import {
+  findServerSecret,
+  insertServerSecretIfAbsent,
+  inServerTransaction,
+  replaceServerSecret,
+} from "../store/server-secrets.js";
 import { open, seal } from "./aead.js";
 import type { RootKeyRing } from "./root-keys.js";
 
@@ -23,7 +28,10 @@ export class TokenKeyUnavailable extends Error {}
  * Called under the start-up lock. Creates the key on an empty database, and
  * seals a key an earlier version stored in plaintext (its tokens keep working).
  */
-export async function openTokenKey(tx: Transaction<Database>, ring: RootKeyRing): Promise<{ key: Buffer; sealedLegacy: boolean }> {
+export async function openTokenKey(
+  tx: Transaction<Database>,
+  ring: RootKeyRing,
+): Promise<{ key: Buffer; sealedLegacy: boolean }> {
   await insertServerSecretIfAbsent(tx, TOKEN_KEY_NAME, seal(ring.current.key, randomBytes(32), AAD), ring.current.id);
   const row = await findServerSecret(tx, TOKEN_KEY_NAME);
   if (!row) throw new Error("the token key vanished while it was being created");

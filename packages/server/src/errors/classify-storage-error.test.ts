@@ -27,7 +27,10 @@ async function closedPort(): Promise<number> {
 
 describe("classifyStorageError", () => {
   it("calls a full disk (53100, ENOSPC) RESOURCE_EXHAUSTED with DATABASE_DISK_FULL", () => {
-    expect(verdict(serverError("53100", "could not extend file: No space left on device"))).toEqual(["resource_exhausted", "DATABASE_DISK_FULL"]);
+    expect(verdict(serverError("53100", "could not extend file: No space left on device"))).toEqual([
+      "resource_exhausted",
+      "DATABASE_DISK_FULL",
+    ]);
     expect(verdict(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }))).toEqual([
       "resource_exhausted",
       "DATABASE_DISK_FULL",
@@ -48,7 +51,8 @@ describe("classifyStorageError", () => {
   });
 
   it("calls statement, lock and idle-in-transaction timeouts and pool waits UNAVAILABLE with DATABASE_TIMEOUT", () => {
-    for (const code of ["57014", "55P03", "25P03"]) expect(verdict(serverError(code))).toEqual(["unavailable", "DATABASE_TIMEOUT"]);
+    for (const code of ["57014", "55P03", "25P03"])
+      expect(verdict(serverError(code))).toEqual(["unavailable", "DATABASE_TIMEOUT"]);
     expect(verdict(new Error("timeout exceeded when trying to connect"))).toEqual(["unavailable", "DATABASE_TIMEOUT"]);
     expect(verdict(new Error("Connection terminated due to connection timeout", { cause: new Error("x") }))).toEqual([
       "unavailable",
@@ -73,7 +77,8 @@ describe("classifyStorageError", () => {
   });
 
   it("leaves bugs alone: syntax errors, constraint violations and plain errors stay unclassified (INTERNAL)", () => {
-    for (const code of ["42601", "42P01", "23505", "22P02", "XX000"]) expect(classifyStorageError(serverError(code))).toBeUndefined();
+    for (const code of ["42601", "42P01", "23505", "22P02", "XX000"])
+      expect(classifyStorageError(serverError(code))).toBeUndefined();
     expect(classifyStorageError(new TypeError("cannot read properties of undefined"))).toBeUndefined();
     expect(classifyStorageError("a string")).toBeUndefined();
   });

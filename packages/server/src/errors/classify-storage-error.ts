@@ -22,11 +22,7 @@ export const isStorageReason = (reason: string | undefined): boolean =>
 const unavailable = () =>
   new DomainError("unavailable", STORAGE_REASONS.unavailable, "the database is unreachable; retry with backoff");
 const timedOut = () =>
-  new DomainError(
-    "unavailable",
-    STORAGE_REASONS.timeout,
-    "the database did not answer in time; retry with backoff",
-  );
+  new DomainError("unavailable", STORAGE_REASONS.timeout, "the database did not answer in time; retry with backoff");
 
 // Node's socket errors: the database host is down, unreachable or cut the connection.
 const NETWORK_CODES = new Set([
@@ -43,8 +39,10 @@ const NETWORK_CODES = new Set([
 ]);
 
 // node-postgres and pg-pool report these without a code (pg 8, pg-pool 3).
-const LOST_CONNECTION = /^(Connection terminated( unexpectedly)?|Client has encountered a connection error and is not queryable|Cannot use a pool after calling end on the pool|Client was closed and is not queryable)$/;
-const CONNECT_TIMEOUT = /^(Connection terminated due to connection timeout|timeout exceeded when trying to connect|timeout expired|Query read timeout)$/;
+const LOST_CONNECTION =
+  /^(Connection terminated( unexpectedly)?|Client has encountered a connection error and is not queryable|Cannot use a pool after calling end on the pool|Client was closed and is not queryable)$/;
+const CONNECT_TIMEOUT =
+  /^(Connection terminated due to connection timeout|timeout exceeded when trying to connect|timeout expired|Query read timeout)$/;
 
 /**
  * Classifies a failure of the database layer (PostgreSQL by SQLSTATE class,

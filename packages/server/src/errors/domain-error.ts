@@ -44,8 +44,7 @@ export const permissionDenied = (reason: ErrorReason, message: string, metadata?
   new DomainError("permission_denied", reason, message, metadata);
 export const notFound = (reason: ErrorReason, message: string, metadata?: Record<string, string>) =>
   new DomainError("not_found", reason, message, metadata);
-export const alreadyExists = (reason: ErrorReason, message: string) =>
-  new DomainError("already_exists", reason, message);
+export const alreadyExists = (reason: ErrorReason, message: string) => new DomainError("already_exists", reason, message);
 export const failedPrecondition = (reason: ErrorReason, message: string) =>
   new DomainError("failed_precondition", reason, message);
 

@@ -10,7 +10,10 @@ const verdict = (err: ConnectError) => {
 
 describe("protocolErrorWithReason", () => {
   it("makes connect-es's INTERNAL for undecodable protobuf an INVALID_ARGUMENT with MALFORMED_MESSAGE", () => {
-    expect(verdict(new ConnectError("parse binary: premature EOF", Code.Internal))).toEqual(["InvalidArgument", "MALFORMED_MESSAGE"]);
+    expect(verdict(new ConnectError("parse binary: premature EOF", Code.Internal))).toEqual([
+      "InvalidArgument",
+      "MALFORMED_MESSAGE",
+    ]);
   });
 
   it("leaves an INTERNAL that is not a decoding failure INTERNAL", () => {
@@ -19,11 +22,17 @@ describe("protocolErrorWithReason", () => {
 
   it("gives any other library error its code's name as the reason and keeps its metadata", () => {
     const e = protocolErrorWithReason(new ConnectError("the operation timed out", Code.DeadlineExceeded, { "x-a": "1" }));
-    expect([Code[e.code], e.findDetails(ErrorInfoSchema)[0]?.reason, e.metadata.get("x-a")]).toEqual(["DeadlineExceeded", "DEADLINE_EXCEEDED", "1"]);
+    expect([Code[e.code], e.findDetails(ErrorInfoSchema)[0]?.reason, e.metadata.get("x-a")]).toEqual([
+      "DeadlineExceeded",
+      "DEADLINE_EXCEEDED",
+      "1",
+    ]);
   });
 
   it("quotes at most 200 characters of the caller's bytes", () => {
-    const e = protocolErrorWithReason(new ConnectError(`cannot decode message X from JSON: ${"a".repeat(5000)}`, Code.InvalidArgument));
+    const e = protocolErrorWithReason(
+      new ConnectError(`cannot decode message X from JSON: ${"a".repeat(5000)}`, Code.InvalidArgument),
+    );
     expect(e.rawMessage.length).toBeLessThan(400);
   });
 });

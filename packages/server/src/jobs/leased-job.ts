@@ -1,13 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Logger } from "../log.js";
-import {
-  claimLease,
-  commitUnderLease,
-  LeaseLostError,
-  releaseLease,
-  renewLease,
-  type LeaseClaim,
-} from "../store/leases.js";
+import { claimLease, commitUnderLease, LeaseLostError, releaseLease, renewLease, type LeaseClaim } from "../store/leases.js";
 import type { Database } from "../store/schema.js";
 
 /** What one run of a leased job is given. */

@@ -3,7 +3,13 @@ import { ErrorReason } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { retryLater } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
-import { addToCounters, dropIdleCounters, dropStreamCounts, othersStreamCounts, replaceStreamCounts } from "../store/limit-counters.js";
+import {
+  addToCounters,
+  dropIdleCounters,
+  dropStreamCounts,
+  othersStreamCounts,
+  replaceStreamCounts,
+} from "../store/limit-counters.js";
 import { forgetOldFailedSignIns } from "../store/login-lockouts.js";
 import type { Database } from "../store/schema.js";
 import { RateBucket } from "./rate-bucket.js";
@@ -88,7 +94,8 @@ export function createLimiter(deps: LimiterDeps): Limiter {
   /** Warned of a failing flush, so a database outage is one log line, not one a second. */
   let warned = false;
   const flushed = (err?: unknown) => {
-    if (err && !warned) log.warn("could not pool limit counts with the other servers; each limits on its own meanwhile", { err: String(err) });
+    if (err && !warned)
+      log.warn("could not pool limit counts with the other servers; each limits on its own meanwhile", { err: String(err) });
     else if (!err && warned) log.info("pooling limit counts with the other servers again");
     warned = Boolean(err);
   };

@@ -1,5 +1,11 @@
 import { create } from "@bufbuild/protobuf";
-import { TenantLimitsSchema, TenantSchema, TenantState, type TenantLimits as ProtoTenantLimits, type Tenant } from "@engine-cloud/api";
+import {
+  TenantLimitsSchema,
+  TenantSchema,
+  TenantState,
+  type TenantLimits as ProtoTenantLimits,
+  type Tenant,
+} from "@engine-cloud/api";
 import { isLimitName, type LimitName, type TenantLimits } from "../limits/tenant-limits.js";
 import type { TenantRow } from "../store/tenants.js";
 import { optionalTimestamp as ts, protoEnumMap } from "./enum-map.js";

@@ -78,7 +78,11 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = requirePerson(ctx);
       await withPlatform(db, originOf(ctx), async (t) => {
         const revoked = await endSessions(t, me.principalId, { sessionId: req.id });
-        if (revoked.length === 0) throw notFound(ErrorReason.SESSION_NOT_FOUND, "no open session of yours has that id; list your sessions to find the right one");
+        if (revoked.length === 0)
+          throw notFound(
+            ErrorReason.SESSION_NOT_FOUND,
+            "no open session of yours has that id; list your sessions to find the right one",
+          );
       });
       return {};
     },

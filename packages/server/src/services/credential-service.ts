@@ -25,7 +25,8 @@ function secretsOf(req: PutCredentialRequest): { values: SecretValues; info: Key
     size += Buffer.byteLength(name) + Buffer.byteLength(key.value);
     info[name] = key.expiresAt ? { expires_at: timestampDate(key.expiresAt).toISOString() } : {};
   }
-  if (size > MAX_SECRET_BYTES) throw invalidArgument("keys", `the key values add up to ${size} bytes; at most ${MAX_SECRET_BYTES}`);
+  if (size > MAX_SECRET_BYTES)
+    throw invalidArgument("keys", `the key values add up to ${size} bytes; at most ${MAX_SECRET_BYTES}`);
   return { values, info };
 }
 
@@ -69,7 +70,9 @@ export function createCredentialService(
     },
 
     async getCredential(req, ctx) {
-      const ref = req.id ? { id: req.id } : { name: { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS } };
+      const ref = req.id
+        ? { id: req.id }
+        : { name: { project: req.project, provider: req.provider, alias: req.alias || DEFAULT_ALIAS } };
       const { row, secrets } = await withTenant(db, scopeOf(ctx), (t) => vault.read(t, ref, accessOf(ctx, t)));
       return { credential: credentialToProto(row, secrets) };
     },
@@ -93,7 +96,12 @@ export function createCredentialService(
           ...credentialListingOf(caller),
         });
       });
-      const { page, next } = splitPage(rows, size, (c) => ({ provider: c.provider, alias: c.alias, project: c.project, id: c.id }));
+      const { page, next } = splitPage(rows, size, (c) => ({
+        provider: c.provider,
+        alias: c.alias,
+        project: c.project,
+        id: c.id,
+      }));
       return { credentials: page.map((r) => credentialToProto(r)), nextPageToken: next };
     },
 

@@ -34,7 +34,10 @@ export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): S
         if (req.customProvider) throw invalidArgument("shared", "only catalog providers' apps can be shared");
         const operator = await findOperatorTenant(db);
         if (operator?.id !== tenant.id) {
-          throw failedPrecondition(ErrorReason.SHARED_APP_NOT_OPERATOR, "only the operator tenant may share an app with every tenant");
+          throw failedPrecondition(
+            ErrorReason.SHARED_APP_NOT_OPERATOR,
+            "only the operator tenant may share an app with every tenant",
+          );
         }
       }
       const row = await withTenant(

@@ -28,9 +28,7 @@ export function decodePageToken<T extends Record<string, string>>(
   fields: (keyof T & string)[] | { [K in keyof T & string]: CursorField },
 ): T | undefined {
   if (!token) return undefined;
-  const kinds: Record<string, CursorField> = Array.isArray(fields)
-    ? Object.fromEntries(fields.map((k) => [k, "text"]))
-    : fields;
+  const kinds: Record<string, CursorField> = Array.isArray(fields) ? Object.fromEntries(fields.map((k) => [k, "text"])) : fields;
   if (token.length > MAX_TOKEN_LENGTH || !BASE64URL.test(token)) throw notIssuedHere();
   let cursor: unknown;
   try {
@@ -61,9 +59,14 @@ function isCursorOfShape(cursor: unknown, kinds: Record<string, CursorField>): b
 }
 
 const notIssuedHere = () =>
-  new DomainError("invalid_argument", ErrorReason.PAGE_TOKEN_INVALID, "page_token is not one this server issued; start again without it", {
-    field: "page_token",
-  });
+  new DomainError(
+    "invalid_argument",
+    ErrorReason.PAGE_TOKEN_INVALID,
+    "page_token is not one this server issued; start again without it",
+    {
+      field: "page_token",
+    },
+  );
 
 /**
  * Fetches one row more than the page holds, so the last page is known to be

@@ -17,7 +17,9 @@ import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 import { projectToProto } from "../messages/projects.js";
 
 const unknownProject = (name: string) =>
-  notFound(ErrorReason.PROJECT_UNKNOWN, `project "${name}" is not in the tenant's policy; allow the project to sync it`, { project: name });
+  notFound(ErrorReason.PROJECT_UNKNOWN, `project "${name}" is not in the tenant's policy; allow the project to sync it`, {
+    project: name,
+  });
 
 export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "projects">): ServiceImpl<typeof ProjectService> {
   const { db, feed } = deps;
@@ -50,7 +52,9 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
       const { tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const after = decodePageToken<{ name: string }>(req.pageToken, ["name"]);
-      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) => listProjects(tx, tenant.id, { limit: size + 1, after: after?.name }));
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) =>
+        listProjects(tx, tenant.id, { limit: size + 1, after: after?.name }),
+      );
       const { page, next } = splitPage(rows, size, (p) => ({ name: p.name }));
       return { projects: page.map(projectToProto), nextPageToken: next };
     },

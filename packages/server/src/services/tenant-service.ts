@@ -47,9 +47,13 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
   const changeState = async (t: WriteTx, idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
     const row = await mustFind(idOrSlug, t.tx);
     if (row.is_operator) {
-      throw failedPrecondition(ErrorReason.TENANT_PROTECTED, "the operator tenant holds the platform admin tokens and cannot be suspended or deleted");
+      throw failedPrecondition(
+        ErrorReason.TENANT_PROTECTED,
+        "the operator tenant holds the platform admin tokens and cannot be suspended or deleted",
+      );
     }
-    if (row.state === "deleted") throw failedPrecondition(ErrorReason.TENANT_DELETED, `tenant "${row.slug}" is deleted and cannot change state`);
+    if (row.state === "deleted")
+      throw failedPrecondition(ErrorReason.TENANT_DELETED, `tenant "${row.slug}" is deleted and cannot change state`);
     const updated = await updateTenant(t.tx, row.id, { state: to });
     announce(t, row.id);
     return updated;

@@ -20,9 +20,13 @@ import { tokenKinds, tokenToProto } from "../messages/tokens.js";
  */
 function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColumn, projects: string[]): void {
   if (kind === "platform_admin") {
-    if (!caller.platformAdmin) throw permissionDenied(ErrorReason.PERMISSION_DENIED, "only a platform administrator may create platform admin tokens");
+    if (!caller.platformAdmin)
+      throw permissionDenied(ErrorReason.PERMISSION_DENIED, "only a platform administrator may create platform admin tokens");
     if (tenant.id !== caller.homeTenantId) {
-      throw failedPrecondition(ErrorReason.PLATFORM_TOKEN_TENANT, "platform admin tokens belong to the operator tenant; do not name a tenant");
+      throw failedPrecondition(
+        ErrorReason.PLATFORM_TOKEN_TENANT,
+        "platform admin tokens belong to the operator tenant; do not name a tenant",
+      );
     }
   }
   for (const p of permissionsOfTokenKind(kind)) {
@@ -38,7 +42,8 @@ function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColum
 export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey">): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
-  const tokenNotFound = (id: string) => notFound(ErrorReason.TOKEN_NOT_FOUND, `no token ${id} in this tenant; list the tokens to find the right id`);
+  const tokenNotFound = (id: string) =>
+    notFound(ErrorReason.TOKEN_NOT_FOUND, `no token ${id} in this tenant; list the tokens to find the right id`);
 
   return {
     async createToken(req, ctx) {

@@ -7,9 +7,34 @@ import { requireOwnPassword, type PasswordCheck } from "../auth/password-check.j
 import { PASSWORD_MIN_CHARS, type PasswordHasher } from "../auth/password-hash.js";
 import type { LoginThrottle } from "../auth/login-throttle.js";
 import { hashToken, inspectToken, mintToken } from "../auth/token-format.js";
-import { alreadyExists, DomainError, failedPrecondition, invalidArgument, notFound, permissionDenied } from "../errors/domain-error.js";
-import { claimInvitation, insertInvitation, ISSUER_LOST_RIGHT, listInvitations, lockInvitation, markInvitationAccepted, revokeInvitation, revokeInvitationsIssuedBy, type InvitationRow } from "../store/invitations.js";
-import { deleteMembership, findMember, getMembership, insertMembership, listMembers, lockOwners, setMemberRole } from "../store/memberships.js";
+import {
+  alreadyExists,
+  DomainError,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  permissionDenied,
+} from "../errors/domain-error.js";
+import {
+  claimInvitation,
+  insertInvitation,
+  ISSUER_LOST_RIGHT,
+  listInvitations,
+  lockInvitation,
+  markInvitationAccepted,
+  revokeInvitation,
+  revokeInvitationsIssuedBy,
+  type InvitationRow,
+} from "../store/invitations.js";
+import {
+  deleteMembership,
+  findMember,
+  getMembership,
+  insertMembership,
+  listMembers,
+  lockOwners,
+  setMemberRole,
+} from "../store/memberships.js";
 import { revokeSessions } from "../store/sessions.js";
 import { disableUser, findUserByEmail, insertUser } from "../store/users.js";
 import { revokeTokensMintedBy } from "../store/tokens.js";
@@ -39,7 +64,11 @@ function requireOwnerPower(caller: Caller): void {
 }
 
 const invalidInvitation = () =>
-  new DomainError("not_found", ErrorReason.INVITATION_INVALID, "this invitation code is unknown, used or expired; ask for a new one");
+  new DomainError(
+    "not_found",
+    ErrorReason.INVITATION_INVALID,
+    "this invitation code is unknown, used or expired; ask for a new one",
+  );
 const revokedInvitation = () =>
   failedPrecondition(ErrorReason.INVITATION_REVOKED, "this invitation was revoked by an administrator; ask for a new one");
 const issuerLostRight = () =>
@@ -48,8 +77,11 @@ const issuerLostRight = () =>
     "whoever issued this invitation can no longer grant its role (removed, disabled, demoted or revoked), so it no longer works; ask a current administrator for a new one",
   );
 /** Failures that a guessed or stale code earns: these count against the address's invitation throttle. */
-const CODE_FAILURES = new Set([ErrorReason.INVITATION_INVALID, ErrorReason.INVITATION_REVOKED, ErrorReason.INVITATION_ISSUER_LOST_RIGHT]);
-
+const CODE_FAILURES = new Set([
+  ErrorReason.INVITATION_INVALID,
+  ErrorReason.INVITATION_REVOKED,
+  ErrorReason.INVITATION_ISSUER_LOST_RIGHT,
+]);
 
 type ClaimedInvitation = NonNullable<Awaited<ReturnType<typeof claimInvitation>>>;
 
@@ -58,7 +90,10 @@ type ClaimedInvitation = NonNullable<Awaited<ReturnType<typeof claimInvitation>>
  * transaction ends. One that outlived its issuer's right is revoked here (the
  * caller commits that, then reports `dead`), so listings show it for what it is.
  */
-async function openInvitation(tx: Transaction<Database>, codeHash: Uint8Array): Promise<{ open: ClaimedInvitation } | { dead: DomainError }> {
+async function openInvitation(
+  tx: Transaction<Database>,
+  codeHash: Uint8Array,
+): Promise<{ open: ClaimedInvitation } | { dead: DomainError }> {
   const inv = await claimInvitation(tx, codeHash);
   if (!inv || inv.accepted_at || inv.expires_at.getTime() <= Date.now() || inv.tenant_state !== "active") {
     return { dead: invalidInvitation() };
@@ -83,8 +118,14 @@ async function revokeWhatTheyNoLongerGrant(
   userId: string,
   opts: { tenantId?: string; role?: RoleColumn },
 ): Promise<ChangeEvent[]> {
-  const tokens = await revokeTokensMintedBy(tx, userId, { tenantId: opts.tenantId, kinds: opts.role && tokenKindsBeyond(opts.role) });
-  await revokeInvitationsIssuedBy(tx, [`user:${userId}`], { tenantId: opts.tenantId, roles: opts.role && rolesBeyond(opts.role) });
+  const tokens = await revokeTokensMintedBy(tx, userId, {
+    tenantId: opts.tenantId,
+    kinds: opts.role && tokenKindsBeyond(opts.role),
+  });
+  await revokeInvitationsIssuedBy(tx, [`user:${userId}`], {
+    tenantId: opts.tenantId,
+    roles: opts.role && rolesBeyond(opts.role),
+  });
   await revokeInvitationsIssuedBy(
     tx,
     tokens.map((t) => `token:${t.id}`),
@@ -105,7 +146,11 @@ async function publishRevocations(feed: ServiceDeps["feed"], events: ChangeEvent
 }
 
 export function createUserService(
-  deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey"> & { hasher: PasswordHasher; checkPassword: PasswordCheck; invitationThrottle: LoginThrottle },
+  deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey"> & {
+    hasher: PasswordHasher;
+    checkPassword: PasswordCheck;
+    invitationThrottle: LoginThrottle;
+  },
 ): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
 
@@ -137,7 +182,11 @@ export function createUserService(
         throw invalidArgument("password", `password: at least ${PASSWORD_MIN_CHARS} characters`);
       }
       // Hashed before the transaction: no connection is held through the slow part.
-      newAccount = { email: invitation.email, displayName: req.displayName, passwordHash: await deps.hasher.hash(req.password, source) };
+      newAccount = {
+        email: invitation.email,
+        displayName: req.displayName,
+        passwordHash: await deps.hasher.hash(req.password, source),
+      };
     }
     // One transaction from the code to the membership (and the new account), holding the invitation and its
     // issuer locked throughout: a revocation, or the issuer's removal or demotion, either waits for it or wins.
@@ -181,7 +230,8 @@ export function createUserService(
   ) => {
     const owners = await lockOwners(tx, tenantId);
     const current = await getMembership(tx, tenantId, userId);
-    if (!current) throw notFound(ErrorReason.MEMBER_NOT_FOUND, "no such member in this tenant; list the members to find the right one");
+    if (!current)
+      throw notFound(ErrorReason.MEMBER_NOT_FOUND, "no such member in this tenant; list the members to find the right one");
     if (current.role === "owner" || to === "owner") requireOwnerPower(caller);
     if (current.role === "owner" && to !== "owner" && owners.length <= 1) {
       throw failedPrecondition(ErrorReason.LAST_OWNER, "this is the tenant's last owner; make someone else owner first");
@@ -238,10 +288,17 @@ export function createUserService(
       const { caller, tenant } = tenantScope(ctx);
       const row = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
         const inv = await lockInvitation(tx, tenant.id, req.id);
-        if (!inv) throw notFound(ErrorReason.INVITATION_NOT_FOUND, `no invitation ${req.id} in this tenant; list the invitations to find the right id`);
+        if (!inv)
+          throw notFound(
+            ErrorReason.INVITATION_NOT_FOUND,
+            `no invitation ${req.id} in this tenant; list the invitations to find the right id`,
+          );
         if (inv.role === "owner") requireOwnerPower(caller);
         if (inv.accepted_at) {
-          throw failedPrecondition(ErrorReason.INVITATION_ACCEPTED, "this invitation was already accepted; to take the person out, remove the member");
+          throw failedPrecondition(
+            ErrorReason.INVITATION_ACCEPTED,
+            "this invitation was already accepted; to take the person out, remove the member",
+          );
         }
         return revokeInvitation(tx, tenant.id, inv.id, actorLabelOf(caller));
       });
@@ -252,7 +309,9 @@ export function createUserService(
       const { tenant } = tenantScope(ctx);
       const size = pageSizeOf(req.pageSize);
       const after = decodePageToken<{ email: string }>(req.pageToken, ["email"]);
-      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) => listMembers(tx, tenant.id, { limit: size + 1, afterEmail: after?.email }));
+      const rows = await withTenant(db, scopeOf(ctx), ({ tx }) =>
+        listMembers(tx, tenant.id, { limit: size + 1, afterEmail: after?.email }),
+      );
       const { page, next } = splitPage(rows, size, (m) => ({ email: m.email }));
       return {
         nextPageToken: next,
@@ -267,7 +326,9 @@ export function createUserService(
         await changeMembership(tx, caller, tenant.id, req.userId, role);
         await setMemberRole(tx, tenant.id, req.userId, role);
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role });
-        afterCommit(() => publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]));
+        afterCommit(() =>
+          publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]),
+        );
         return findMember(tx, tenant.id, req.userId);
       });
       // The whole member, as ListMembers shows it: a caller need not list again to see what changed.
@@ -281,7 +342,9 @@ export function createUserService(
         await deleteMembership(tx, tenant.id, req.userId);
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
-        afterCommit(() => publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]));
+        afterCommit(() =>
+          publishRevocations(feed, [{ type: "membership", tenantId: tenant.id, userId: req.userId }, ...revoked]),
+        );
       });
       return {};
     },

@@ -29,18 +29,16 @@ export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: Ch
     .insertInto("tenant_changes")
     .columns(["tenant_id", "kind", "resource_id", "revision", "project", "deleted_at", "tombstone"])
     .expression((eb) =>
-      eb
-        .selectFrom("next")
-        .select([
-          // Typed here: parameters in a SELECT list have no column to take their type from.
-          sql<string>`${tenantId}::uuid`.as("tenant_id"),
-          sql<ChangeKindColumn>`${c.kind}::text`.as("kind"),
-          sql<string>`${c.resourceId}::text`.as("resource_id"),
-          "next.revision",
-          sql<string>`${c.project}::text`.as("project"),
-          (c.tombstone ? sql<Date>`now()` : sql<Date | null>`NULL::timestamptz`).as("deleted_at"),
-          sql<string>`${JSON.stringify(c.tombstone ?? {})}::jsonb`.as("tombstone"),
-        ]),
+      eb.selectFrom("next").select([
+        // Typed here: parameters in a SELECT list have no column to take their type from.
+        sql<string>`${tenantId}::uuid`.as("tenant_id"),
+        sql<ChangeKindColumn>`${c.kind}::text`.as("kind"),
+        sql<string>`${c.resourceId}::text`.as("resource_id"),
+        "next.revision",
+        sql<string>`${c.project}::text`.as("project"),
+        (c.tombstone ? sql<Date>`now()` : sql<Date | null>`NULL::timestamptz`).as("deleted_at"),
+        sql<string>`${JSON.stringify(c.tombstone ?? {})}::jsonb`.as("tombstone"),
+      ]),
     )
     .onConflict((oc) =>
       oc.columns(["tenant_id", "kind", "resource_id"]).doUpdateSet((eb) => ({
@@ -68,7 +66,12 @@ export interface ChangeRange {
  * range scan on (tenant_id, revision). With since = undefined: the live
  * resources (a snapshot), still in revision order.
  */
-export async function changesAfter(tx: Tx, tenantId: string, since: number | undefined, range: ChangeRange = {}): Promise<ChangeLogRow[]> {
+export async function changesAfter(
+  tx: Tx,
+  tenantId: string,
+  since: number | undefined,
+  range: ChangeRange = {},
+): Promise<ChangeLogRow[]> {
   let q = tx.selectFrom("tenant_changes").selectAll().where("tenant_id", "=", tenantId).orderBy("revision");
   q = since === undefined ? q.where("deleted_at", "is", null) : q.where("revision", ">", since);
   if (range.kinds) q = q.where("kind", "in", range.kinds);

@@ -71,12 +71,24 @@ export async function writeCredential(tx: Tx, tenantId: string, w: CredentialWri
   try {
     return await tx
       .insertInto("credentials")
-      .values({ tenant_id: tenantId, id: w.id, project: w.project, provider: w.provider, alias: w.alias, created_by: w.actor, ...values })
+      .values({
+        tenant_id: tenantId,
+        id: w.id,
+        project: w.project,
+        provider: w.provider,
+        alias: w.alias,
+        created_by: w.actor,
+        ...values,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
   } catch (err) {
     if ((err as { code?: string }).code === PG_UNIQUE_VIOLATION) {
-      throw new DomainError("aborted", ErrorReason.VERSION_CONFLICT, "the credential was created concurrently; read it and retry");
+      throw new DomainError(
+        "aborted",
+        ErrorReason.VERSION_CONFLICT,
+        "the credential was created concurrently; read it and retry",
+      );
     }
     throw err;
   }
@@ -128,7 +140,11 @@ export async function listCredentials(
     q = q.where((eb) =>
       eb.or([
         eb("project", "=", ""),
-        eb("project", "in", eb.selectFrom("projects").select("name").where("tenant_id", "=", tenantId).where("state", "=", "allowed")),
+        eb(
+          "project",
+          "in",
+          eb.selectFrom("projects").select("name").where("tenant_id", "=", tenantId).where("state", "=", "allowed"),
+        ),
       ]),
     );
   }

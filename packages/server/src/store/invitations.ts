@@ -9,7 +9,14 @@ export async function insertInvitation(
 ) {
   return tx
     .insertInto("invitations")
-    .values({ tenant_id: i.tenantId, email: i.email, role: i.role, code_hash: i.codeHash, created_by: i.actor, expires_at: i.expiresAt })
+    .values({
+      tenant_id: i.tenantId,
+      email: i.email,
+      role: i.role,
+      code_hash: i.codeHash,
+      created_by: i.actor,
+      expires_at: i.expiresAt,
+    })
     .returning(["id", "expires_at"])
     .executeTakeFirstOrThrow();
 }
@@ -107,7 +114,12 @@ export async function revokeInvitation(tx: Tx, tenantId: string, id: string, act
     .where("id", "=", id)
     .where("revoked_at", "is", null)
     .execute();
-  return tx.selectFrom("invitations").select(invitationColumns).where("tenant_id", "=", tenantId).where("id", "=", id).executeTakeFirstOrThrow();
+  return tx
+    .selectFrom("invitations")
+    .select(invitationColumns)
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .executeTakeFirstOrThrow();
 }
 
 /** Who revoked an invitation that died with its issuer's right to grant its role. */

@@ -23,7 +23,10 @@ export async function addToCounters(db: Kysely<Database>, deltas: Map<string, nu
 
 /** Counters no process has touched for this long are forgotten (a process meeting the key again starts afresh). */
 export async function dropIdleCounters(db: Kysely<Database>, idleMs: number): Promise<void> {
-  await db.deleteFrom("limit_counters").where("updated_at", "<", sql<Date>`now() - ${idleMs} * interval '1 millisecond'`).execute();
+  await db
+    .deleteFrom("limit_counters")
+    .where("updated_at", "<", sql<Date>`now() - ${idleMs} * interval '1 millisecond'`)
+    .execute();
 }
 
 /** Replaces this process's open-stream counts with `counts` (zeros left out). */
@@ -53,10 +56,7 @@ export async function dropStreamCounts(db: Kysely<Database>, instanceId: string)
   await db
     .deleteFrom("stream_counts")
     .where((eb) =>
-      eb.or([
-        eb("instance_id", "=", instanceId),
-        eb("instance_id", "not in", eb.selectFrom("server_instances").select("id")),
-      ]),
+      eb.or([eb("instance_id", "=", instanceId), eb("instance_id", "not in", eb.selectFrom("server_instances").select("id"))]),
     )
     .execute();
 }

@@ -24,7 +24,10 @@ export async function lockedForMs(db: Kysely<Database>, keys: string[]): Promise
  * lock it earns. The same statement for every key, an account's or an
  * address's, known or not: nothing in the database tells them apart.
  */
-export async function recordFailedSignIn(db: Kysely<Database>, strikes: Array<{ key: string; policy: LockoutPolicy }>): Promise<void> {
+export async function recordFailedSignIn(
+  db: Kysely<Database>,
+  strikes: Array<{ key: string; policy: LockoutPolicy }>,
+): Promise<void> {
   // Rows are locked in key order, so two sign-ins striking the same keys never deadlock.
   const sorted = [...strikes].sort((a, b) => (a.key < b.key ? -1 : 1));
   const rows = sorted.map(

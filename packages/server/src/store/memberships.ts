@@ -95,7 +95,9 @@ const membersOf = (tx: Tx, tenantId: string) =>
     .where("memberships.tenant_id", "=", tenantId);
 
 export async function listMembers(tx: Tx, tenantId: string, opts: { limit: number; afterEmail?: string }) {
-  let q = membersOf(tx, tenantId).orderBy(sql`lower(users.email)`).limit(opts.limit);
+  let q = membersOf(tx, tenantId)
+    .orderBy(sql`lower(users.email)`)
+    .limit(opts.limit);
   if (opts.afterEmail !== undefined) q = q.where(sql<string>`lower(users.email)`, ">", opts.afterEmail.toLowerCase());
   return q.execute();
 }

@@ -129,7 +129,8 @@ class DatabaseClient extends pg.Client {
 
   override query(config: unknown, values?: unknown, callback?: unknown) {
     // Kysely calls query(text, values); only that form of a known text is named.
-    const name = typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
+    const name =
+      typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
     const args = name ? [{ name, text: config, values }] : [config, values, callback];
     if (this.#dropped && callback === undefined) return Promise.reject(this.#dropped);
     const result = Reflect.apply(pg.Client.prototype.query, this, args);

@@ -4,17 +4,8 @@ import type { Executor } from "./schema.js";
 
 export type ProjectRow = Selectable<ProjectsTable>;
 
-export async function getProject(
-  tx: Transaction<Database>,
-  tenantId: string,
-  name: string,
-): Promise<ProjectRow | undefined> {
-  return tx
-    .selectFrom("projects")
-    .selectAll()
-    .where("tenant_id", "=", tenantId)
-    .where("name", "=", name)
-    .executeTakeFirst();
+export async function getProject(tx: Transaction<Database>, tenantId: string, name: string): Promise<ProjectRow | undefined> {
+  return tx.selectFrom("projects").selectAll().where("tenant_id", "=", tenantId).where("name", "=", name).executeTakeFirst();
 }
 
 /** Creates the row or changes its state. */
@@ -29,13 +20,11 @@ export async function setProjectState(
     .insertInto("projects")
     .values({ tenant_id: tenantId, name, state, updated_by: actor })
     .onConflict((oc) =>
-      oc
-        .columns(["tenant_id", "name"])
-        .doUpdateSet({
-          state,
-          updated_by: actor,
-          updated_at: sql`now()`,
-        }),
+      oc.columns(["tenant_id", "name"]).doUpdateSet({
+        state,
+        updated_by: actor,
+        updated_at: sql`now()`,
+      }),
     )
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -66,7 +55,11 @@ export async function countProjects(db: Executor, tenantId: string): Promise<num
 }
 
 /** The projects with these names (those that exist): what the change log's project entries point at. */
-export async function projectsByNames(tx: Transaction<Database>, tenantId: string, names: readonly string[]): Promise<ProjectRow[]> {
+export async function projectsByNames(
+  tx: Transaction<Database>,
+  tenantId: string,
+  names: readonly string[],
+): Promise<ProjectRow[]> {
   if (names.length === 0) return [];
   return tx.selectFrom("projects").selectAll().where("tenant_id", "=", tenantId).where("name", "in", names).execute();
 }

@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Database, Tx } from "./schema.js";
 
-
 /** A server-wide secret as stored: sealed under root key `rootKeyId`, or plaintext when that is null (before migration 7). */
 export interface StoredServerSecret {
   value: Uint8Array;
@@ -17,7 +16,11 @@ export async function insertServerSecretIfAbsent(tx: Tx, name: string, value: Ui
     .execute();
 }
 
-export async function findServerSecret(tx: Tx, name: string, opts: { lock?: boolean } = {}): Promise<StoredServerSecret | undefined> {
+export async function findServerSecret(
+  tx: Tx,
+  name: string,
+  opts: { lock?: boolean } = {},
+): Promise<StoredServerSecret | undefined> {
   let q = tx.selectFrom("server_secrets").select(["value", "root_key_id"]).where("name", "=", name);
   if (opts.lock) q = q.forUpdate();
   const row = await q.executeTakeFirst();

@@ -20,7 +20,17 @@ export async function insertSession(
       idle_expires_at: s.idleExpiresAt,
       expires_at: s.expiresAt,
     })
-    .returning(["tenant_id", "id", "user_id", "display_prefix", "created_at", "last_used_at", "idle_expires_at", "expires_at", "revoked_at"])
+    .returning([
+      "tenant_id",
+      "id",
+      "user_id",
+      "display_prefix",
+      "created_at",
+      "last_used_at",
+      "idle_expires_at",
+      "expires_at",
+      "revoked_at",
+    ])
     .executeTakeFirstOrThrow();
 }
 
@@ -74,7 +84,17 @@ export async function findSessionByHash(db: Kysely<Database>, hash: Uint8Array):
 export async function openSessionsOfUser(db: Executor, userId: string) {
   return db
     .selectFrom("sessions")
-    .select(["tenant_id", "id", "user_id", "display_prefix", "created_at", "last_used_at", "idle_expires_at", "expires_at", "revoked_at"])
+    .select([
+      "tenant_id",
+      "id",
+      "user_id",
+      "display_prefix",
+      "created_at",
+      "last_used_at",
+      "idle_expires_at",
+      "expires_at",
+      "revoked_at",
+    ])
     .where("user_id", "=", userId)
     .where("revoked_at", "is", null)
     .where("expires_at", ">", sql<Date>`now()`)

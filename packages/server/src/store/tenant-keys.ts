@@ -1,14 +1,17 @@
 import type { Transaction } from "kysely";
 import type { Database, Tx } from "./schema.js";
 
-
 /** A tenant's data key as stored: wrapped (sealed) by root key `rootKeyId`. */
 export interface WrappedTenantKey {
   wrappedKey: Uint8Array;
   rootKeyId: string;
 }
 
-export async function findTenantKey(tx: Tx, tenantId: string, opts: { lock?: boolean } = {}): Promise<WrappedTenantKey | undefined> {
+export async function findTenantKey(
+  tx: Tx,
+  tenantId: string,
+  opts: { lock?: boolean } = {},
+): Promise<WrappedTenantKey | undefined> {
   let q = tx.selectFrom("tenant_keys").select(["wrapped_key", "root_key_id"]).where("tenant_id", "=", tenantId);
   if (opts.lock) q = q.forUpdate();
   const row = await q.executeTakeFirst();

@@ -1,7 +1,6 @@
 import { sql, type Kysely, type QueryCreator } from "kysely";
 import type { Database, Tx } from "./schema.js";
 
-
 /**
  * The tenant's next revision. The UPDATE holds the tenant's revision row lock
  * until commit, so one tenant's writers commit in revision order (see

@@ -93,7 +93,12 @@ export interface TokenReach {
   platform: boolean;
 }
 
-export async function getToken(tx: Transaction<Database>, tenantId: string, id: string, reach: TokenReach): Promise<TokenRow | undefined> {
+export async function getToken(
+  tx: Transaction<Database>,
+  tenantId: string,
+  id: string,
+  reach: TokenReach,
+): Promise<TokenRow | undefined> {
   return tx
     .selectFrom("tokens")
     .select(tokenColumns)
@@ -129,9 +134,7 @@ export async function listTokens(
     );
   }
   if (!opts.showInactive) {
-    q = q
-      .where("revoked_at", "is", null)
-      .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", opts.now)]));
+    q = q.where("revoked_at", "is", null).where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", opts.now)]));
   }
   return q.execute();
 }

@@ -25,7 +25,13 @@ export function createCatchUpReader(db: Kysely<Database>, vault: Pick<Credential
     async (tenantId: string, view: SyncView, since: number) => {
       const result = await readCatchUp(db, vault, tenantId, view, since, log);
       // One line per range query, at debug level: what the reconnect benchmark counts.
-      log.debug("sync catch-up", { tenant: tenantId, project: view.project, since, revision: result.revision, events: result.events.length });
+      log.debug("sync catch-up", {
+        tenant: tenantId,
+        project: view.project,
+        since,
+        revision: result.revision,
+        events: result.events.length,
+      });
       return result;
     },
   );

@@ -56,7 +56,11 @@ export interface WatchOpener {
   close(watcher: SyncWatcher): void;
 }
 
-export function createWatchOpener(deps: { hub: SyncHub; verifier: CallerResolver; requireSyncAccess: SyncAccessCheck }): WatchOpener {
+export function createWatchOpener(deps: {
+  hub: SyncHub;
+  verifier: CallerResolver;
+  requireSyncAccess: SyncAccessCheck;
+}): WatchOpener {
   // One heap and one timer for every stream of the process, on both paths.
   const expiry = createTokenExpiry();
   const close = (watcher: SyncWatcher) => {

@@ -73,7 +73,11 @@ export async function changesSince(
       continue;
     }
     if (e.deleted_at) {
-      changes.push({ kind: "credential", ...head, tombstone: { provider: e.tombstone.provider ?? "", alias: e.tombstone.alias ?? "" } });
+      changes.push({
+        kind: "credential",
+        ...head,
+        tombstone: { provider: e.tombstone.provider ?? "", alias: e.tombstone.alias ?? "" },
+      });
       continue;
     }
     // Absent: unreadable (logged above), or, only outside REPEATABLE READ, changed since the log was read.

@@ -36,8 +36,12 @@ const WATCH_PERMISSION: Permission = WATCH_RULE.permission;
  */
 export function requireSyncRead(caller: Caller): void {
   if (!caller.permissions.has(WATCH_PERMISSION)) {
-    throw permissionDenied(ErrorReason.PERMISSION_DENIED, `this credential no longer holds the permission "${WATCH_PERMISSION}"`, {
-      permission: WATCH_PERMISSION,
-    });
+    throw permissionDenied(
+      ErrorReason.PERMISSION_DENIED,
+      `this credential no longer holds the permission "${WATCH_PERMISSION}"`,
+      {
+        permission: WATCH_PERMISSION,
+      },
+    );
   }
 }

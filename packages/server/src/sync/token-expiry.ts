@@ -93,7 +93,8 @@ export function createTokenExpiry(): TokenExpiry {
       expired.push(entry.watcher);
     }
     arm();
-    for (const w of expired) w.terminate(unauthenticated(ErrorReason.TOKEN_EXPIRED, "the token has expired; ask an administrator for a new one"));
+    for (const w of expired)
+      w.terminate(unauthenticated(ErrorReason.TOKEN_EXPIRED, "the token has expired; ask an administrator for a new one"));
   };
 
   return {

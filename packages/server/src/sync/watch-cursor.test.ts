@@ -12,7 +12,8 @@ const change = (revision: number) =>
 const reset = (revision: number) => markerEvent("reset", revision, "snapshot");
 
 /** Each event as `kind@revision`, the order a runtime sees. */
-const seen = (events: (SyncEvent | undefined)[]) => events.map((e) => (e ? `${e.messageFor("credentials").event.case}@${e.revision}` : "nothing"));
+const seen = (events: (SyncEvent | undefined)[]) =>
+  events.map((e) => (e ? `${e.messageFor("credentials").event.case}@${e.revision}` : "nothing"));
 
 describe("WatchCursor: catch-up", () => {
   it("starts needing a catch-up from the revision the runtime asked for", () => {

@@ -3,10 +3,7 @@ import { access } from "@engine-cloud/api/gen/engine/cloud/v1/access_pb.js";
 import { isPermission, type Permission } from "../auth/permissions.js";
 
 export type AccessRule =
-  | { kind: "permission"; permission: Permission }
-  | { kind: "platform" }
-  | { kind: "authenticated" }
-  | { kind: "public" };
+  { kind: "permission"; permission: Permission } | { kind: "platform" } | { kind: "authenticated" } | { kind: "public" };
 
 /** Services outside our API that grpc tooling expects to call without a credential. */
 const PUBLIC_INFRASTRUCTURE = new Set([
@@ -22,9 +19,7 @@ export function accessRuleOf(method: DescMethod): AccessRule {
   const service = method.parent.typeName;
   if (PUBLIC_INFRASTRUCTURE.has(service)) return { kind: "public" };
   if (!hasOption(method, access)) {
-    throw new AccessDeclarationError(
-      `${service}/${method.name} declares no (engine.cloud.v1.access) option; every RPC must`,
-    );
+    throw new AccessDeclarationError(`${service}/${method.name} declares no (engine.cloud.v1.access) option; every RPC must`);
   }
   const rule = getOption(method, access).rule;
   switch (rule.case) {

@@ -24,14 +24,22 @@ export async function requireCredentialAccess(
   const limited = caller.projects.length > 0;
   if (project === "") {
     if (limited && mode === "write") {
-      throw permissionDenied(ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE, "a token limited to projects cannot change tenant-wide credentials");
+      throw permissionDenied(
+        ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE,
+        "a token limited to projects cannot change tenant-wide credentials",
+      );
     }
     return;
   }
   if (limited && !caller.projects.includes(project)) {
-    throw permissionDenied(ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE, `this token is limited to projects ${caller.projects.join(", ")}`, { project });
+    throw permissionDenied(
+      ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE,
+      `this token is limited to projects ${caller.projects.join(", ")}`,
+      { project },
+    );
   }
-  if (tokenKindOf(caller) === "runtime") requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
+  if (tokenKindOf(caller) === "runtime")
+    requireProjectAllowed(project, await projects.find(tenantId, project, tx), caller.projects);
 }
 
 /**

@@ -32,7 +32,10 @@ export async function issuerMayGrant(
     const t = await lockTokenForShare(tx, id!);
     if (!t || t.revoked_at || (t.expires_at && t.expires_at.getTime() <= Date.now())) return false;
     if (t.kind === "platform_admin") return true;
-    return t.tenant_id === invitation.tenant_id && mayGrantRole({ platformAdmin: false, role: undefined, permissions: permissionsOfTokenKind(t.kind) }, invitation.role);
+    return (
+      t.tenant_id === invitation.tenant_id &&
+      mayGrantRole({ platformAdmin: false, role: undefined, permissions: permissionsOfTokenKind(t.kind) }, invitation.role)
+    );
   }
   return false;
 }

@@ -35,7 +35,9 @@ export function createProjectDirectory(db: Kysely<Database>, feed: ChangeFeed): 
     },
     relevant: (e) => e.type === "project" || e.type === "tenant",
     affects: (e, key) =>
-      e.type === "project" ? key === e.tenantId + SEPARATOR + e.name : e.type === "tenant" && key.startsWith(e.tenantId + SEPARATOR),
+      e.type === "project"
+        ? key === e.tenantId + SEPARATOR + e.name
+        : e.type === "tenant" && key.startsWith(e.tenantId + SEPARATOR),
     maxEntries: 100_000,
   });
   return {

@@ -4,7 +4,11 @@ import type { ProjectRow } from "../store/projects.js";
 
 export type ProjectDecision =
   | { allowed: true }
-  | { allowed: false; reason: ErrorReason.PROJECT_UNKNOWN | ErrorReason.PROJECT_DENIED | ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE; message: string };
+  | {
+      allowed: false;
+      reason: ErrorReason.PROJECT_UNKNOWN | ErrorReason.PROJECT_DENIED | ErrorReason.PROJECT_NOT_IN_TOKEN_SCOPE;
+      message: string;
+    };
 
 /**
  * Whether a credential limited to `scope` (empty: unlimited) may sync project

@@ -53,4 +53,3 @@ export function scopeOf(ctx: HandlerContext): TenantScope {
   const { tenant } = tenantScope(ctx);
   return { tenantId: tenant.id, ...originOf(ctx) };
 }
-

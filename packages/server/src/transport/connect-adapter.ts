@@ -1,5 +1,12 @@
 import * as http2 from "node:http2";
-import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type Interceptor } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextKey,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
 import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
@@ -14,8 +21,10 @@ type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 type NodeRequest = Parameters<NodeHandler>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
-export interface ConnectAdapterOptions
-  extends Pick<ConnectNodeAdapterOptions, "routes" | "contextValues" | "interceptors" | "fallback"> {
+export interface ConnectAdapterOptions extends Pick<
+  ConnectNodeAdapterOptions,
+  "routes" | "contextValues" | "interceptors" | "fallback"
+> {
   limits: RequestBodyLimits;
   log: Logger;
 }
@@ -57,7 +66,8 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
       res.end("a valid Host header (HTTP/2: :authority) is required\n");
       return;
     }
-    const malformed = req.method === "GET" && handler.allowedMethods.includes("GET") ? malformedGetResponse(request.url) : undefined;
+    const malformed =
+      req.method === "GET" && handler.allowedMethods.includes("GET") ? malformedGetResponse(request.url) : undefined;
     if (malformed) {
       void universalResponseToNodeResponse(malformed, res).catch(() => {});
       return;

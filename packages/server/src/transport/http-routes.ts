@@ -58,8 +58,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
       return void deps.completeConnect(query).then(
         (outcome) => {
           const page = callbackPage(outcome);
-          const err =
-            page.status >= 400 ? errorForLogOnly(Code.FailedPrecondition, "CONNECT_FAILED", outcome.title) : undefined;
+          const err = page.status >= 400 ? errorForLogOnly(Code.FailedPrecondition, "CONNECT_FAILED", outcome.title) : undefined;
           answer(page.status, page.body, err, page.headers);
         },
         (cause: unknown) => {

@@ -296,7 +296,11 @@ function h2Check(session: http2.ClientHttp2Session): Promise<string> {
     });
     let status = "";
     const read = (h: http2.IncomingHttpHeaders) => (status = String(h["grpc-status"] ?? status));
-    req.on("response", read).on("trailers", read).on("error", reject).on("close", () => resolve(status));
+    req
+      .on("response", read)
+      .on("trailers", read)
+      .on("error", reject)
+      .on("close", () => resolve(status));
     req.resume();
     req.end(Buffer.from([0, 0, 0, 0, 0]));
   });
@@ -360,7 +364,7 @@ function rawHttp2Streams(port: number, count: number): Promise<Frame[]> {
     setTimeout(() => {
       socket.destroy();
       const frames: Frame[] = [];
-      for (let at = 0; at + 9 <= received.length; ) {
+      for (let at = 0; at + 9 <= received.length;) {
         const length = received.readUIntBE(at, 3);
         const type = received[at + 3];
         const streamId = received.readUInt32BE(at + 5) & 0x7fffffff;
@@ -394,10 +398,28 @@ function tlsForTests(): { cert: Buffer; key: Buffer } {
 function selfSignedCertificate(): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), "engine-cloud-tls-"));
   const [certPath, keyPath] = [join(dir, "cert.pem"), join(dir, "key.pem")];
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1",
-    "-keyout", keyPath, "-out", certPath,
-  ], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost",
+      "-days",
+      "1",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+    ],
+    { stdio: "ignore" },
+  );
   return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
 }

@@ -97,7 +97,8 @@ export async function listen(handler: RequestHandler, options: ListenOptions): P
     server.on("secureConnection", (socket: tls.TLSSocket) => connections.handOff(socket, socket.alpnProtocol === "h2"));
   } else {
     server.on("connection", (socket: net.Socket) => {
-      if (!socket.destroyed) sniffHttp2Preface(socket, limits.headersTimeoutMs, (isHttp2) => connections.handOff(socket, isHttp2));
+      if (!socket.destroyed)
+        sniffHttp2Preface(socket, limits.headersTimeoutMs, (isHttp2) => connections.handOff(socket, isHttp2));
     });
   }
 

@@ -4,7 +4,12 @@ import { describe, expect, it } from "vitest";
 import { findIllFormedString } from "./ill-formed-string.js";
 
 const put = (init: Parameters<typeof create<typeof PutCredentialRequestSchema>>[1]) =>
-  create(PutCredentialRequestSchema, { provider: "openai", type: CredentialType.API_KEY, keys: { api_key: { value: "sk" } }, ...init });
+  create(PutCredentialRequestSchema, {
+    provider: "openai",
+    type: CredentialType.API_KEY,
+    keys: { api_key: { value: "sk" } },
+    ...init,
+  });
 
 describe("findIllFormedString", () => {
   it("passes a request whose strings are all well-formed, emoji included", () => {

@@ -94,7 +94,11 @@ function mayHoldStrings(schema: DescMessage, seen = new Set<DescMessage>()): boo
   seen.add(schema);
   const result = schema.fields.some((f) => {
     if (f.fieldKind === "scalar" || (f.fieldKind === "list" && f.listKind === "scalar")) return f.scalar === ScalarType.STRING;
-    if (f.fieldKind === "map") return f.mapKey === ScalarType.STRING || (f.mapKind === "scalar" ? f.scalar === ScalarType.STRING : f.mapKind === "message" && mayHoldStrings(f.message, seen));
+    if (f.fieldKind === "map")
+      return (
+        f.mapKey === ScalarType.STRING ||
+        (f.mapKind === "scalar" ? f.scalar === ScalarType.STRING : f.mapKind === "message" && mayHoldStrings(f.message, seen))
+      );
     if (f.fieldKind === "message" || (f.fieldKind === "list" && f.listKind === "message")) return mayHoldStrings(f.message, seen);
     return false;
   });

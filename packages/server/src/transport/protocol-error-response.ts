@@ -49,7 +49,10 @@ function grpcWithReason(response: UniversalServerResponse, trailer: Headers): Un
   return response;
 }
 
-async function grpcWebWithReason(response: UniversalServerResponse, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
+async function grpcWebWithReason(
+  response: UniversalServerResponse,
+  body: AsyncIterable<Uint8Array>,
+): Promise<UniversalServerResponse> {
   const bytes = await readAllBytes(body, MAX_ERROR_BODY_BYTES);
   const same = { ...response, body: createAsyncIterable([bytes]) };
   // The body of a call that never reached its method is the trailer frame alone.
@@ -63,7 +66,10 @@ async function grpcWebWithReason(response: UniversalServerResponse, body: AsyncI
   return { ...response, body: createAsyncIterable([encodeEnvelope(trailerFlag, trailerSerialize(trailer))]) };
 }
 
-async function connectUnaryWithReason(response: UniversalServerResponse, body: AsyncIterable<Uint8Array>): Promise<UniversalServerResponse> {
+async function connectUnaryWithReason(
+  response: UniversalServerResponse,
+  body: AsyncIterable<Uint8Array>,
+): Promise<UniversalServerResponse> {
   const bytes = await readAllBytes(body, MAX_ERROR_BODY_BYTES);
   const err = reasoned(connectErrorOf(bytes));
   if (!err) return { ...response, body: createAsyncIterable([bytes]) };

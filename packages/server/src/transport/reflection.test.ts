@@ -55,9 +55,7 @@ describe.each(["v1", "v1alpha"] as const)("grpc.reflection.%s.ServerReflection, 
     const registry = createFileRegistry(requested, (name) => imports.find((file) => file.name === name));
     const service = registry.getService("engine.cloud.v1.TokenService");
     expect(service?.methods.map((m) => m.name)).toEqual(["CreateToken", "GetToken", "ListTokens", "RevokeToken"]);
-    expect(registry.getMessage("engine.cloud.v1.Token")?.field.createdAt.message?.typeName).toBe(
-      "google.protobuf.Timestamp",
-    );
+    expect(registry.getMessage("engine.cloud.v1.Token")?.field.createdAt.message?.typeName).toBe("google.protobuf.Timestamp");
   });
 
   it("keeps custom options, such as each method's access rule", async () => {
@@ -78,10 +76,7 @@ describe.each(["v1", "v1alpha"] as const)("grpc.reflection.%s.ServerReflection, 
 
   it("returns a file by its name", async () => {
     const [reply] = await reflect({ fileByFilename: "engine/cloud/v1/access.proto" });
-    expect(decodeFiles(reply).map((f) => f.name)).toEqual([
-      "engine/cloud/v1/access.proto",
-      "google/protobuf/descriptor.proto",
-    ]);
+    expect(decodeFiles(reply).map((f) => f.name)).toEqual(["engine/cloud/v1/access.proto", "google/protobuf/descriptor.proto"]);
   });
 
   it("finds the file declaring an extension", async () => {

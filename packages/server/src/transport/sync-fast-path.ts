@@ -113,7 +113,12 @@ async function serveWatch(
   protocol: StreamProtocol,
 ): Promise<void> {
   const header = toFetchHeaders(req.headers);
-  const call: LoggedCall = { ctx: newRequestContext(header, peerOf(req)), method: WATCH_METHOD, protocol, started: performance.now() };
+  const call: LoggedCall = {
+    ctx: newRequestContext(header, peerOf(req)),
+    method: WATCH_METHOD,
+    protocol,
+    started: performance.now(),
+  };
   const stream = new FastWatchStream(shared, res, protocol, call);
   let gone = false;
   res.once("close", () => {

@@ -61,7 +61,11 @@ export interface CredentialVault {
    * not exist") refuses with VERSION_CONFLICT if the stored one differs;
    * `quota` bounds the tenant's credentials when this creates one.
    */
-  put(t: TenantTx, input: CredentialInput, opts: { access: CredentialAccess; quota: number; expectedVersion?: bigint }): Promise<OpenedCredential>;
+  put(
+    t: TenantTx,
+    input: CredentialInput,
+    opts: { access: CredentialAccess; quota: number; expectedVersion?: bigint },
+  ): Promise<OpenedCredential>;
   /** The live credential, secrets opened; CREDENTIAL_NOT_FOUND if there is none. */
   read(t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<OpenedCredential>;
   /** Live credentials without their secrets, by (provider, alias, project, id); see store/credentials.ts:listCredentials. */
@@ -125,7 +129,12 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
    */
   const logChange = async (t: TenantTx, row: Pick<CredentialRow, "id" | "project" | "provider" | "alias">, deleted: boolean) => {
     const tombstone = deleted ? { provider: row.provider, alias: row.alias } : undefined;
-    const revision = await recordChangeAtNextRevision(t.tx, t.tenantId, { kind: "credential", resourceId: row.id, project: row.project, tombstone });
+    const revision = await recordChangeAtNextRevision(t.tx, t.tenantId, {
+      kind: "credential",
+      resourceId: row.id,
+      project: row.project,
+      tombstone,
+    });
     t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
     return revision;
   };
@@ -170,7 +179,8 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
     },
 
     async read(t, ref, access) {
-      const row = "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
+      const row =
+        "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
       if (!row) throw credentialNotFound(describe(ref));
       await access(row.project, "read");
       return open(t, row);
@@ -182,7 +192,8 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       const row = await findCredentialById(t.tx, t.tenantId, id, true);
       if (!row) throw credentialNotFound(id);
       await opts.access(row.project, "write");
-      if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion) throw versionConflict(row.version, opts.expectedVersion);
+      if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion)
+        throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);
       return logChange(t, row, true);
     },
