@@ -4,7 +4,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import { toBinary, create } from "@bufbuild/protobuf";
-import { TokenKind, WatchRequestSchema } from "@engine-cloud/api";
+import { CredentialType, TokenKind, WatchRequestSchema } from "@engine-cloud/api";
 import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,6 +133,24 @@ describe("message size", () => {
     const body = JSON.parse(stdout);
     expect(body.code).toBe("resource_exhausted");
     expect(JSON.stringify(body.details)).toContain("MESSAGE_TOO_LARGE");
+  });
+});
+
+describe("errors about long input", () => {
+  it("answers a 60,000-character key name with INVALID_ARGUMENT and a clipped message, and the gRPC connection carries on", async () => {
+    // The field path names the map key: unclipped, it made a trailer block HTTP/2 could not carry, and the
+    // connection failed with every call on it (found by the generated-input suite).
+    const runtime = createCloudClient({ baseUrl: server.url, token: runtimeToken, protocol: "grpc" });
+    const longName = "k".repeat(60_000);
+    const err = await failureOf(
+      runtime.credentials.putCredential({ provider: "p", type: CredentialType.API_KEY, keys: { [longName]: { value: "v" } } }),
+    );
+    expect([err.codeName, err.reason]).toEqual(["invalid_argument", "INVALID_ARGUMENT"]);
+    expect(Array.from(err.message).length).toBeLessThanOrEqual(512);
+    expect(Array.from(err.field ?? "").length).toBeLessThanOrEqual(512);
+    expect(err.field).toMatch(/^keys\["k+…$/);
+    // The same client, the same HTTP/2 connection: still answering.
+    expect((await runtime.auth.whoAmI({})).principalType).toBe("token");
   });
 });
 

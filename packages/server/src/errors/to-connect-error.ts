@@ -59,13 +59,31 @@ export function errorForLogOnly(code: Code, label: string, message: string): Con
   return withErrorInfo(code, label, message, {});
 }
 
+/**
+ * Longest message or metadata value an error carries, in characters. Errors
+ * travel in HTTP/2 trailers (grpc-message, grpc-status-details-bin), and a
+ * field path can hold a caller's map key of any length: unbounded, one
+ * 70 KB key name made a trailer block the connection could not carry, and
+ * the whole HTTP/2 connection failed with it (found by the generated-input
+ * suite). Clipped on code points, so no surrogate pair is split.
+ */
+const MAX_ERROR_TEXT = 512;
+
+export function clipErrorText(text: string): string {
+  if (text.length <= MAX_ERROR_TEXT) return text;
+  const points = Array.from(text);
+  return points.length <= MAX_ERROR_TEXT ? text : `${points.slice(0, MAX_ERROR_TEXT - 1).join("")}…`;
+}
+
 function withErrorInfo(
   code: Code,
   reason: string,
-  message: string,
-  metadata: Record<string, string>,
+  fullMessage: string,
+  fullMetadata: Record<string, string>,
   cause?: unknown,
 ): ConnectError {
+  const message = clipErrorText(fullMessage);
+  const metadata = Object.fromEntries(Object.entries(fullMetadata).map(([k, v]) => [k, clipErrorText(v)]));
   const details: NonNullable<ConstructorParameters<typeof ConnectError>[3]> = [
     { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) },
   ];
