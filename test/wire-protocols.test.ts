@@ -1,6 +1,4 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -10,6 +8,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { TokenKind } from "@engine-cloud/api";
 import type { CloudProtocol } from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { selfSignedCertificate } from "./support/self-signed-certificate.js";
 import { failureOf } from "./support/expect-error.js";
 import { errorInfoReasonOf } from "./support/grpc-status.js";
 import { REPO_ROOT, startTestServer, type TestServer } from "./support/test-server.js";
@@ -197,28 +196,8 @@ describe("TLS", () => {
   let cert: Buffer;
 
   beforeAll(async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "engine-cloud-tls-"));
-    const [certFile, keyFile] = [path.join(dir, "cert.pem"), path.join(dir, "key.pem")];
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-days",
-      "1",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-    ]);
-    cert = readFileSync(certFile);
+    const { certFile, keyFile, cert: pem } = selfSignedCertificate();
+    cert = pem;
     srv = await startTestServer({ env: { ENGINE_CLOUD_TLS_CERT: certFile, ENGINE_CLOUD_TLS_KEY: keyFile } });
   });
   afterAll(() => srv?.stop());

@@ -1,11 +1,7 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -18,6 +14,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { selfSignedCertificate } from "../../../../test/support/self-signed-certificate.js";
 import { DEFAULT_TRANSPORT_LIMITS } from "../config.js";
 import { listen, type ConnectionLimits, type HttpListener, type ListenOptions } from "./http-server.js";
 
@@ -393,33 +390,4 @@ let selfSigned: { cert: Buffer; key: Buffer } | undefined;
 /** A self-signed certificate for localhost, made once per run. */
 function tlsForTests(): { cert: Buffer; key: Buffer } {
   return (selfSigned ??= selfSignedCertificate());
-}
-
-function selfSignedCertificate(): { cert: Buffer; key: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "engine-cloud-tls-"));
-  const [certPath, keyPath] = [join(dir, "cert.pem"), join(dir, "key.pem")];
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost",
-      "-days",
-      "1",
-      "-keyout",
-      keyPath,
-      "-out",
-      certPath,
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
 }
