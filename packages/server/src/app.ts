@@ -44,6 +44,8 @@ import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
 import { createCredentialVault, type CredentialVault } from "./vault/credentials.js";
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
+import { startPresencePurge } from "./jobs/presence-purge.js";
+import { createPresenceBuffer, type PresenceBuffer } from "./sync/presence-buffer.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createRuntimeService } from "./services/runtime-service.js";
@@ -89,6 +91,8 @@ export interface App {
    */
   vault: CredentialVault;
   tombstones: TombstonePurge;
+  /** The presence of this process's Watch streams, written in batches (sync/presence-buffer.ts). */
+  presence: PresenceBuffer;
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
@@ -167,6 +171,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       heartbeatMs: config.syncHeartbeatMs,
       healMs: 1000,
     });
+    // Closed after the hub (cleanup runs last-added first): the streams the hub ends are written offline.
+    const presence = createPresenceBuffer({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.presenceFlushMs });
+    cleanup.unshift(() => presence.close());
     cleanup.unshift(() => hub.close());
     // Background jobs run on one process at a time, each under its lease (jobs/leased-job.ts).
     const tombstones = startTombstonePurge({
@@ -177,6 +184,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => tombstones.close());
+    const presencePurge = startPresencePurge({
+      db: storage.db,
+      retentionMs: config.presenceRetentionMs,
+      leaseMs: config.jobLeaseMs,
+      holder: feed.instanceId,
+      log,
+    });
+    cleanup.unshift(() => presencePurge.close());
 
     const hasher = createPasswordHasher(
       config.passwordHashLogN,
@@ -195,7 +210,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
-    const watches = createWatchOpener({ hub, verifier, requireSyncAccess });
+    const watches = createWatchOpener({ hub, verifier, requireSyncAccess, presence });
     let listeningUrl = config.publicUrl;
     const flows = createConnectFlows({
       db: storage.db,
@@ -243,7 +258,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         }),
       );
       router.service(OAuthAppService, createOAuthAppService(deps));
-      router.service(RuntimeService, createRuntimeService());
+      router.service(RuntimeService, createRuntimeService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
       const reflection = createReflectionServices([...API_SERVICES, Health]);
@@ -294,6 +309,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       hub,
       vault,
       tombstones,
+      presence,
       limiter,
       bootstrap: seeded,
       listeningAt(url) {
