@@ -1,12 +1,17 @@
 import { RuntimeState, TokenKind, type Runtime } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import { createCloudClient } from "@engine-cloud/sdk/node";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import path from "node:path";
+import { createCloudClient, createSyncProvider } from "@engine-cloud/sdk/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertCliBuilt, runCli } from "./support/cli-process.js";
 import { failureOf } from "./support/expect-error.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
 import { isCaughtUp, recordWatch } from "./support/watch-recorder.js";
-import { randomSeedToken, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
+import { randomSeedToken, REPO_ROOT, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
 
 // Runtime presence: every Watch stream is listed by RuntimeService.ListRuntimes
 // with who the runtime says it is, how far behind it is, and whether it is
@@ -14,6 +19,9 @@ import { randomSeedToken, spawnServerProcess, startTestServer, type TestServer }
 // here), so the listings are polled until they show what is expected.
 
 const FLUSH_MS = "100";
+const SDK_PACKAGE_VERSION = (
+  JSON.parse(readFileSync(path.join(REPO_ROOT, "packages/sdk/package.json"), "utf8")) as { version: string }
+).version;
 const INFO = {
   name: "engine-oss",
   version: "0.9.2",
@@ -118,6 +126,39 @@ describe("runtime presence", () => {
     expect(r.info?.name).toBe("engine-oss");
   });
 
+  it("hears from the TypeScript SDK who the runtime is: its name and version, the SDK's, the language and host", async () => {
+    const { tenant } = await tenantWithRuntime();
+    const { secret } = await tenant.token({ projects: ["app"] });
+    const provider = createSyncProvider({
+      baseUrl: server.url,
+      token: secret,
+      project: "app",
+      cachePath: path.join(mkdtempSync(path.join(tmpdir(), "presence-")), "cache.bin"),
+      cacheKey: randomBytes(32),
+      env: {},
+      runtimeName: "billing-agent",
+      runtimeVersion: "2.0.1",
+    });
+    try {
+      await provider.start();
+      await provider.waitForSync();
+      const [r] = await eventually(
+        () => runtimesOf(tenant.admin),
+        (rs) => rs.length === 1,
+      );
+      expect(r.info).toMatchObject({
+        name: "billing-agent",
+        version: "2.0.1",
+        sdk: "engine-cloud-ts",
+        sdkVersion: SDK_PACKAGE_VERSION,
+        language: "typescript",
+        host: hostname(),
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
   it("filters by project", async () => {
     const { tenant, runtime } = await tenantWithRuntime();
     const watch = recordWatch(runtime, { project: "app" });
@@ -168,6 +209,44 @@ describe("runtime presence", () => {
     } finally {
       await Promise.all(watches.map((w) => w.close()));
     }
+  });
+
+  it("shows them in `engine-cloud runtime list`: a table for people, JSON with --json, offline ones with --all", async () => {
+    assertCliBuilt();
+    const { tenant, runtime } = await tenantWithRuntime();
+    const watch = recordWatch(runtime, { project: "app", runtime: INFO });
+    const cli = (...args: string[]) =>
+      runCli(["runtime", "list", ...args], { ENGINE_CLOUD_URL: server.url, ENGINE_CLOUD_TOKEN: server.adminToken });
+    try {
+      const [r] = await eventually(
+        () => runtimesOf(tenant.admin),
+        (rs) => rs[0]?.revisionLag === 0n,
+      );
+      const table = await cli("--tenant", tenant.slug);
+      expect(table.code).toBe(0);
+      const [header, row] = table.stdout.trim().split("\n");
+      expect(header.split(/\s{2,}/)).toEqual(["RUNTIME", "TOKEN", "PROJECT", "STATE", "SINCE", "REVISION LAG"]);
+      expect(row.split(/\s{2,}/)).toEqual([
+        "engine-oss 0.9.2 on worker-7",
+        r.tokenLabel,
+        "app",
+        "connected",
+        expect.any(String),
+        "0",
+      ]);
+      const json = await cli("--tenant", tenant.slug, "--json", "--project", "app");
+      expect((JSON.parse(json.stdout) as { runtimes: { streamId: string }[] }).runtimes.map((x) => x.streamId)).toEqual([
+        r.streamId,
+      ]);
+    } finally {
+      await watch.close();
+    }
+    await eventually(
+      () => runtimesOf(tenant.admin),
+      (rs) => rs.length === 0,
+    );
+    expect((await cli("--tenant", tenant.slug)).stdout.trim()).toBe("No runtimes.");
+    expect((await cli("--tenant", tenant.slug, "--all")).stdout).toMatch(/engine-oss 0\.9\.2 on worker-7 .* offline /);
   });
 
   it("pages through the runtimes", async () => {
