@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/sync_service.proto.
  */
 export const file_engine_cloud_v1_sync_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi+QEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAESQQoFa2luZHMYBCADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAEi0KB3J1bnRpbWUYBSABKAsyHC5lbmdpbmUuY2xvdWQudjEuUnVudGltZUluZm8iigMKDVdhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSJwoFcmVzZXQYAiABKAsyFi5lbmdpbmUuY2xvdWQudjEuUmVzZXRIABItCgZ1cHNlcnQYAyABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEgAEiwKBmRlbGV0ZRgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmVIABIuCgljYXVnaHRfdXAYBSABKAsyGS5lbmdpbmUuY2xvdWQudjEuQ2F1Z2h0VXBIABIvCgloZWFydGJlYXQYBiABKAsyGi5lbmdpbmUuY2xvdWQudjEuSGVhcnRiZWF0SAASOgoPdXBzZXJ0X3Jlc291cmNlGAcgASgLMh8uZW5naW5lLmNsb3VkLnYxLlN5bmNlZFJlc291cmNlSAASOwoPZGVsZXRlX3Jlc291cmNlGAggASgLMiAuZW5naW5lLmNsb3VkLnYxLkRlbGV0ZWRSZXNvdXJjZUgAQgcKBWV2ZW50InwKDlN5bmNlZFJlc291cmNlEjEKCmNyZWRlbnRpYWwYASABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEgAEisKB3Byb2plY3QYAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuUHJvamVjdEgAQgoKCHJlc291cmNlIosBCg9EZWxldGVkUmVzb3VyY2USKwoEa2luZBgBIAEoDjIdLmVuZ2luZS5jbG91ZC52MS5SZXNvdXJjZUtpbmQSCgoCaWQYAiABKAkSDwoHcHJvamVjdBgDIAEoCRIuCgpjcmVkZW50aWFsGAQgASgLMhouZW5naW5lLmNsb3VkLnYxLlRvbWJzdG9uZSIXCgVSZXNldBIOCgZyZWFzb24YASABKAkiSQoJVG9tYnN0b25lEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWFsaWFzGAMgASgJEg8KB3Byb2plY3QYBCABKAkiCgoIQ2F1Z2h0VXAiCwoJSGVhcnRiZWF0IqsBCgtQdWxsUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASQQoFa2luZHMYAyADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAIlAKDFB1bGxSZXNwb25zZRIuCgZldmVudHMYASADKAsyHi5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXNwb25zZRIQCghyZXZpc2lvbhgCIAEoAypmCgxSZXNvdXJjZUtpbmQSHQoZUkVTT1VSQ0VfS0lORF9VTlNQRUNJRklFRBAAEhwKGFJFU09VUkNFX0tJTkRfQ1JFREVOVElBTBABEhkKFVJFU09VUkNFX0tJTkRfUFJPSkVDVBACMswBCgtTeW5jU2VydmljZRJgCgVXYXRjaBIdLmVuZ2luZS5jbG91ZC52MS5XYXRjaFJlcXVlc3QaHi5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXNwb25zZSIWkAIBwvMYCwoJc3luYy5yZWFkyPMYATABElsKBFB1bGwSHC5lbmdpbmUuY2xvdWQudjEuUHVsbFJlcXVlc3QaHS5lbmdpbmUuY2xvdWQudjEuUHVsbFJlc3BvbnNlIhaQAgHC8xgLCglzeW5jLnJlYWTI8xgBYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service, file_engine_cloud_v1_project_service, file_engine_cloud_v1_runtime_service]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi+QEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAESQQoFa2luZHMYBCADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAEi0KB3J1bnRpbWUYBSABKAsyHC5lbmdpbmUuY2xvdWQudjEuUnVudGltZUluZm8iigMKDVdhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSJwoFcmVzZXQYAiABKAsyFi5lbmdpbmUuY2xvdWQudjEuUmVzZXRIABItCgZ1cHNlcnQYAyABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEgAEiwKBmRlbGV0ZRgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmVIABIuCgljYXVnaHRfdXAYBSABKAsyGS5lbmdpbmUuY2xvdWQudjEuQ2F1Z2h0VXBIABIvCgloZWFydGJlYXQYBiABKAsyGi5lbmdpbmUuY2xvdWQudjEuSGVhcnRiZWF0SAASOgoPdXBzZXJ0X3Jlc291cmNlGAcgASgLMh8uZW5naW5lLmNsb3VkLnYxLlN5bmNlZFJlc291cmNlSAASOwoPZGVsZXRlX3Jlc291cmNlGAggASgLMiAuZW5naW5lLmNsb3VkLnYxLkRlbGV0ZWRSZXNvdXJjZUgAQgcKBWV2ZW50InwKDlN5bmNlZFJlc291cmNlEjEKCmNyZWRlbnRpYWwYASABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEgAEisKB3Byb2plY3QYAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuUHJvamVjdEgAQgoKCHJlc291cmNlIosBCg9EZWxldGVkUmVzb3VyY2USKwoEa2luZBgBIAEoDjIdLmVuZ2luZS5jbG91ZC52MS5SZXNvdXJjZUtpbmQSCgoCaWQYAiABKAkSDwoHcHJvamVjdBgDIAEoCRIuCgpjcmVkZW50aWFsGAQgASgLMhouZW5naW5lLmNsb3VkLnYxLlRvbWJzdG9uZSIXCgVSZXNldBIOCgZyZWFzb24YASABKAkiSQoJVG9tYnN0b25lEgoKAmlkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJEg0KBWFsaWFzGAMgASgJEg8KB3Byb2plY3QYBCABKAkiCgoIQ2F1Z2h0VXAiCwoJSGVhcnRiZWF0IqsBCgtQdWxsUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASQQoFa2luZHMYAyADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAIlAKDFB1bGxSZXNwb25zZRIuCgZldmVudHMYASADKAsyHi5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXNwb25zZRIQCghyZXZpc2lvbhgCIAEoAyJqChhSZWZyZXNoQ3JlZGVudGlhbFJlcXVlc3QSOAoHcHJvamVjdBgBIAEoCUInukgkciIQARhkMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokEhQKAmlkGAIgASgJQgi6SAVyA7ABASJfChlSZWZyZXNoQ3JlZGVudGlhbFJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbBIRCglyZWZyZXNoZWQYAiABKAgqZgoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhSRVNPVVJDRV9LSU5EX0NSRURFTlRJQUwQARIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQAjLNAgoLU3luY1NlcnZpY2USYAoFV2F0Y2gSHS5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXF1ZXN0Gh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2UiFpACAcLzGAsKCXN5bmMucmVhZMjzGAEwARJbCgRQdWxsEhwuZW5naW5lLmNsb3VkLnYxLlB1bGxSZXF1ZXN0Gh0uZW5naW5lLmNsb3VkLnYxLlB1bGxSZXNwb25zZSIWkAIBwvMYCwoJc3luYy5yZWFkyPMYARJ/ChFSZWZyZXNoQ3JlZGVudGlhbBIpLmVuZ2luZS5jbG91ZC52MS5SZWZyZXNoQ3JlZGVudGlhbFJlcXVlc3QaKi5lbmdpbmUuY2xvdWQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZSITwvMYCwoJc3luYy5yZWFkyPMYAWIGcHJvdG8z", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service, file_engine_cloud_v1_project_service, file_engine_cloud_v1_runtime_service]);
 
 /**
  * Request for SyncService.Watch.
@@ -401,6 +401,63 @@ export const PullResponseSchema: GenMessage<PullResponse> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_sync_service, 9);
 
 /**
+ * Request for SyncService.RefreshCredential.
+ *
+ * @generated from message engine.cloud.v1.RefreshCredentialRequest
+ */
+export type RefreshCredentialRequest = Message<"engine.cloud.v1.RefreshCredentialRequest"> & {
+  /**
+   * The project the runtime serves, as for Watch.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * The credential's id (as the stream delivered it).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RefreshCredentialRequest.
+ * Use `create(RefreshCredentialRequestSchema)` to create a new message.
+ */
+export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 10);
+
+/**
+ * Response for SyncService.RefreshCredential.
+ *
+ * @generated from message engine.cloud.v1.RefreshCredentialResponse
+ */
+export type RefreshCredentialResponse = Message<"engine.cloud.v1.RefreshCredentialResponse"> & {
+  /**
+   * The credential with its secrets, as the stream would deliver it.
+   *
+   * @generated from field: engine.cloud.v1.Credential credential = 1;
+   */
+  credential?: Credential | undefined;
+
+  /**
+   * Whether this call's refresh produced a new access token; false within
+   * the cooldown, or when the refresh failed (see credential.connection).
+   *
+   * @generated from field: bool refreshed = 2;
+   */
+  refreshed: boolean;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RefreshCredentialResponse.
+ * Use `create(RefreshCredentialResponseSchema)` to create a new message.
+ */
+export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 11);
+
+/**
  * The kinds of resource a sync stream can carry. Each kind has its own
  * visibility rule: credentials are seen by their project's runtimes and, when
  * tenant-wide, by all of the tenant's; a project's policy record is seen by
@@ -468,6 +525,25 @@ export const SyncService: GenService<{
     methodKind: "unary";
     input: typeof PullRequestSchema;
     output: typeof PullResponseSchema;
+  },
+  /**
+   * What a runtime calls when the provider rejected the access token of a
+   * hub-managed credential (e.g. an HTTP 401): the hub refreshes the
+   * connection behind it once, now (single flight: concurrent calls share
+   * one refresh), and returns the credential with the new access token. At
+   * most one forced refresh per connection per cooldown (at least 30 s):
+   * within it the current credential comes back with refreshed = false.
+   * Visibility and project policy are exactly those of Pull: NOT_FOUND for a
+   * credential the project does not see. FAILED_PRECONDITION with reason
+   * CREDENTIAL_NOT_REFRESHABLE for a credential the hub does not manage,
+   * CONNECTION_NEEDS_REAUTH when a person must connect again.
+   *
+   * @generated from rpc engine.cloud.v1.SyncService.RefreshCredential
+   */
+  refreshCredential: {
+    methodKind: "unary";
+    input: typeof RefreshCredentialRequestSchema;
+    output: typeof RefreshCredentialResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_engine_cloud_v1_sync_service, 0);
