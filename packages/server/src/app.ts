@@ -73,7 +73,8 @@ import { createBodyDeadlineInterceptor } from "./transport/request-body-deadline
 import { joinRepeatedAuthorization } from "./transport/repeated-authorization.js";
 import { createSecretBearingInterceptor, secretBearingMethods } from "./transport/secret-bearing.js";
 import { withSyncFastPath } from "./transport/sync-fast-path.js";
-import { createConnectAdapter } from "./transport/connect-adapter.js";
+import { createConnectAdapter, type CallUnary } from "./transport/connect-adapter.js";
+import { createRuntimeRestRoutes } from "./transport/runtime-rest-routes.js";
 import { createUnclaimedRequestLog } from "./transport/unclaimed-request-log.js";
 import { SERVER_VERSION } from "./version.js";
 
@@ -295,6 +296,24 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
     const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
+    // The REST routes answer through the adapter's own router (no second authorization path); the
+    // adapter is built after them (they are its fallback), so the call is bound late.
+    const callRpc: CallUnary = (req, method, input, header) => adapter.callUnary(req, method, input, header);
+    const runtimeRest = createRuntimeRestRoutes({ callRpc, version: SERVER_VERSION, notReadyBecause });
+    const adapter = createConnectAdapter({
+      limits: config.transport,
+      log,
+      routes,
+      contextValues: unclaimed.contextValues,
+      fallback: createHttpRoutes({ log, notReadyBecause, completeConnect: flows.complete, runtimeRest }),
+      interceptors: [
+        createRequestLogInterceptor(log),
+        createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
+        createAccessInterceptor(authorize, limiter),
+        createValidationInterceptor(validateMessage),
+        createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
+      ],
+    });
     const rpc = withSyncFastPath(
       {
         db: storage.db,
@@ -307,22 +326,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         requireSyncAccess,
         bodyTimeoutMs: config.watchBodyTimeoutMs,
       },
-      unclaimed.wrap(
-        createConnectAdapter({
-          limits: config.transport,
-          log,
-          routes,
-          contextValues: unclaimed.contextValues,
-          fallback: createHttpRoutes({ log, notReadyBecause, completeConnect: flows.complete }),
-          interceptors: [
-            createRequestLogInterceptor(log),
-            createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
-            createAccessInterceptor(authorize, limiter),
-            createValidationInterceptor(validateMessage),
-            createBodyDeadlineInterceptor(config.watchBodyTimeoutMs),
-          ],
-        }),
-      ),
+      unclaimed.wrap(adapter),
     );
     const handler: NodeHandler = (req, res) => {
       joinRepeatedAuthorization(req);

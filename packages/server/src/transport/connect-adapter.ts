@@ -1,5 +1,15 @@
 import * as http2 from "node:http2";
 import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethodUnary,
+  type MessageInitShape,
+  type MessageShape,
+  create,
+} from "@bufbuild/protobuf";
+import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import {
   Code,
   ConnectError,
   createConnectRouter,
@@ -30,13 +40,29 @@ export interface ConnectAdapterOptions extends Pick<
 }
 
 /**
+ * Calls a unary RPC in this process, exactly as a Connect client's request would be served: the
+ * same router handler and so the same interceptors (request log, access check with its identity
+ * resolution and rate limits, validation), with `header` as the request's headers (the caller's
+ * authorization among them) and the peer of `req`. Resolves to the response message; rejects
+ * with the RPC's ConnectError. The REST routes (transport/runtime-rest-routes.ts) are built on it.
+ */
+export type CallUnary = <I extends DescMessage, O extends DescMessage>(
+  req: NodeRequest,
+  method: DescMethodUnary<I, O>,
+  input: MessageInitShape<I>,
+  header: Headers,
+) => Promise<MessageShape<O>>;
+
+export type ConnectAdapter = NodeHandler & { callUnary: CallUnary };
+
+/**
  * connect-node's `connectNodeAdapter`, with every request body read through the guard
  * (transport/request-body-guard.ts): bounded in size, uncompressed, and on time, refused
  * with a typed error in each protocol. Responses are not compressed either: they carry
  * secrets beside names a caller chooses, which is what length side channels (BREACH) feed
  * on, and the sync fast path never compressed.
  */
-export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandler {
+export function createConnectAdapter(options: ConnectAdapterOptions): ConnectAdapter {
   const router = createConnectRouter({
     interceptors: [markInterceptorsReached, ...(options.interceptors ?? [])],
     acceptCompression: [],
@@ -45,7 +71,33 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
   });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  return (req, res) => {
+  const callUnary: CallUnary = async (req, method, input, header) => {
+    const handler = handlers.get(`/${method.parent.typeName}/${method.name}`);
+    if (!handler) throw new ConnectError(`${method.name} is not served`, Code.Unimplemented);
+    const inner = new Headers(header);
+    inner.set("content-type", "application/proto");
+    inner.set("connect-protocol-version", "1");
+    const bytes = toBinary(method.input, create(method.input, input));
+    const abort = new AbortController();
+    req.once("close", () => abort.abort());
+    const response = await handler({
+      httpVersion: "1.1",
+      url: `http://in-process${handler.requestPath}`,
+      method: "POST",
+      header: inner,
+      body: (async function* () {
+        yield bytes;
+      })(),
+      signal: abort.signal,
+      contextValues: options.contextValues?.(req) ?? createContextValues(),
+    });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of response.body ?? []) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (response.status === 200) return fromBinary(method.output, body);
+    throw errorFromJsonBytes(body, response.header, new ConnectError(`HTTP ${response.status}`, Code.Unknown));
+  };
+  const nodeHandler: NodeHandler = (req, res) => {
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) {
       if (options.fallback) return options.fallback(req, res);
@@ -91,6 +143,7 @@ export function createConnectAdapter(options: ConnectAdapterOptions): NodeHandle
         options.log.warn("writing a response failed", { method: handler.method.name, err: String(reason) });
       });
   };
+  return Object.assign(nodeHandler, { callUnary });
 }
 
 /**

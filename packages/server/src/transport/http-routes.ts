@@ -7,6 +7,7 @@ import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js
 import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 import { callbackPage } from "./oauth-callback-route.js";
+import type { RuntimeRestRoutes } from "./runtime-rest-routes.js";
 
 type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
 type NodeResponse = Parameters<Fallback>[1];
@@ -19,6 +20,8 @@ export interface HttpRoutesDeps {
   notReadyBecause(): string | undefined;
   /** Completes a connect flow from the provider's redirect (hub/connect-flow.ts). */
   completeConnect?(query: URLSearchParams): Promise<CallbackOutcome>;
+  /** The runtime REST routes (/v1/credentials…, /health), answered through the RPCs (transport/runtime-rest-routes.ts). */
+  runtimeRest?: RuntimeRestRoutes;
 }
 
 /**
@@ -69,6 +72,18 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
             detail: "Something went wrong on our side. Start the connection again.",
           });
           answer(page.status, page.body, errorForLogOnly(Code.Internal, "INTERNAL", "callback failed"), page.headers);
+        },
+      );
+    }
+    const rest = deps.runtimeRest?.(req, path, call.ctx.requestId);
+    if (rest) {
+      const json = { "content-type": "application/json; charset=utf-8" };
+      return void rest.then(
+        (a) => answer(a.status, `${JSON.stringify(a.body)}\n`, a.err, { ...json, ...a.headers }),
+        (cause: unknown) => {
+          deps.log.error("runtime REST route failed", { error: String(cause) });
+          const body = JSON.stringify({ error: "internal", message: "the server failed; try again" });
+          answer(500, `${body}\n`, errorForLogOnly(Code.Internal, "INTERNAL", "REST route failed"), json);
         },
       );
     }
