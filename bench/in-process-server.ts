@@ -15,9 +15,12 @@ export interface InProcessServer {
  * then share one event loop, so rates measured this way are not comparable
  * with the separate-process tables.
  */
-export async function startInProcessServer(database: BenchDatabase): Promise<InProcessServer> {
+export async function startInProcessServer(database: BenchDatabase, env: Record<string, string> = {}): Promise<InProcessServer> {
   const secrets = newServerSecrets();
-  const config = loadConfig([], serverEnvironment({ ...database, secrets, listen: "127.0.0.1:0", logLevel: "warn" }));
+  const config = loadConfig([], {
+    ...serverEnvironment({ ...database, secrets, listen: "127.0.0.1:0", logLevel: "warn" }),
+    ...env,
+  });
   const server = await startServer(
     config,
     createLogger("warn", () => {}),
