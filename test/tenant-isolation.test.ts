@@ -293,6 +293,53 @@ describe("tenant isolation", () => {
     });
   });
 
+  // The runtime REST routes answer through the RPCs (transport/runtime-rest-routes.ts); held to the same rule here.
+  describe("the runtime REST routes", () => {
+    const routes = (id: string) => [
+      ["GET", "/v1/credentials"],
+      ["GET", `/v1/credentials/${id}`],
+      ["GET", `/v1/credentials/${id}/validate`],
+      ["POST", `/v1/credentials/${id}/usage`],
+      ["POST", `/v1/credentials/${id}/refresh`],
+    ];
+    const restCall = async (method: string, path: string, key: string, headers: Record<string, string>) => {
+      const res = await fetch(`${srv.url}${path}`, { method, headers: { authorization: `Bearer ${key}`, ...headers } });
+      return { status: res.status, text: await res.text() };
+    };
+
+    it("gives acme's keys nothing of beta's, whichever project they name, and the same 404 for beta's ids", async () => {
+      const problems: string[] = [];
+      for (const [who, token] of Object.entries(acme.tokens)) {
+        for (const project of [acme.projects[0], ...beta.projects]) {
+          for (const [method, path] of routes(beta.credential.id)) {
+            const sent = `${path} ${project}`;
+            const r = await restCall(method, path, token.secret, { "x-engine-project": project });
+            if (![200, 400, 403, 404].includes(r.status)) problems.push(`${who} ${method} ${sent}: ${r.status} ${r.text}`);
+            if (path.includes(beta.credential.id) && r.status === 200)
+              problems.push(`${who} ${method} ${sent}: served ${r.text}`);
+            const seen = await leaks(r.text, sent);
+            if (seen.length > 0) problems.push(`${who} ${method} ${sent}: shows beta's ${seen.join(", ")}`);
+          }
+        }
+      }
+      expect(problems).toEqual([]);
+    });
+
+    it("refuses acme's keys that name beta in the engine-tenant header", async () => {
+      const problems: string[] = [];
+      for (const [who, token] of Object.entries(acme.tokens)) {
+        for (const [method, path] of routes(beta.credential.id)) {
+          const r = await restCall(method, path, token.secret, {
+            "engine-tenant": beta.tenant.slug,
+            "x-engine-project": acme.projects[0],
+          });
+          if (r.status !== 403) problems.push(`${who} ${method} ${path}: ${r.status} ${r.text}`);
+        }
+      }
+      expect(problems).toEqual([]);
+    });
+  });
+
   it("leaves beta exactly as it was after the whole sweep, its tokens still working", async () => {
     expect(await betaSnapshot()).toEqual(betaSnapshotBefore);
     for (const token of Object.values(beta.tokens)) {
