@@ -11,7 +11,11 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { StartConnectRequestSchema } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
-import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "./support/loopback-authorization-server.js";
+import {
+  loopbackOAuthApp,
+  startLoopbackAuthorizationServer,
+  type LoopbackAuthorizationServer,
+} from "./support/loopback-authorization-server.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 import { createTestTenant, type TestTenant } from "./support/test-tenant.js";
 
@@ -29,22 +33,7 @@ let acme: TestTenant;
 
 /** Registers the loopback server as acme's custom provider, with its OAuth app. */
 async function registerApp(tenant: TestTenant, auth: LoopbackAuthorizationServer) {
-  await tenant.admin.oauthApps.setOAuthApp({
-    provider: PROVIDER,
-    clientId: auth.clientId,
-    clientSecret: auth.clientSecret,
-    customProvider: {
-      id: PROVIDER,
-      displayName: "Loopback",
-      authorizeUrl: `${auth.issuer}/auth`,
-      tokenUrl: `${auth.issuer}/token`,
-      revocationUrl: `${auth.issuer}/token/revocation`,
-      issuer: auth.issuer,
-      defaultScopes: ["openid", "offline_access"],
-      pkce: true,
-      authorizeParams: { prompt: "consent" },
-    },
-  });
+  await tenant.admin.oauthApps.setOAuthApp(loopbackOAuthApp(auth, PROVIDER));
 }
 
 beforeAll(async () => {

@@ -1,6 +1,10 @@
 import { TokenKind } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "./support/loopback-authorization-server.js";
+import {
+  loopbackOAuthApp,
+  startLoopbackAuthorizationServer,
+  type LoopbackAuthorizationServer,
+} from "./support/loopback-authorization-server.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
 
@@ -214,22 +218,7 @@ describe("POST /v1/credentials/{id}/refresh", () => {
 /** A tenant with the loopback provider connected (account "alice", project "app") and a runtime key for "app". */
 async function connectedAccount(): Promise<{ key: string; id: string }> {
   const tenant = await createTestTenant(srv, { allow: ["app"] });
-  await tenant.admin.oauthApps.setOAuthApp({
-    provider: PROVIDER,
-    clientId: as.clientId,
-    clientSecret: as.clientSecret,
-    customProvider: {
-      id: PROVIDER,
-      displayName: "Loopback",
-      authorizeUrl: `${as.issuer}/auth`,
-      tokenUrl: `${as.issuer}/token`,
-      revocationUrl: `${as.issuer}/token/revocation`,
-      issuer: as.issuer,
-      defaultScopes: ["openid", "offline_access"],
-      pkce: true,
-      authorizeParams: { prompt: "consent" },
-    },
-  });
+  await tenant.admin.oauthApps.setOAuthApp(loopbackOAuthApp(as, PROVIDER));
   const started = await tenant.admin.connections.startConnect({ provider: PROVIDER, alias: "work", project: "app" });
   expect((await fetch(await as.authorize(started.authorizationUrl, { login: "alice" }))).status).toBe(200);
   const { secret: key } = await tenant.token({ projects: ["app"] });

@@ -190,3 +190,23 @@ async function playBrowser(start: string, redirectUris: string[], login: string,
   }
   throw new Error("the authorization flow did not come back within 20 hops");
 }
+
+/** The OAuth app (a custom provider with its client) that makes `auth` a tenant's provider `provider`. */
+export function loopbackOAuthApp(auth: LoopbackAuthorizationServer, provider: string) {
+  return {
+    provider,
+    clientId: auth.clientId,
+    clientSecret: auth.clientSecret,
+    customProvider: {
+      id: provider,
+      displayName: "Loopback",
+      authorizeUrl: `${auth.issuer}/auth`,
+      tokenUrl: `${auth.issuer}/token`,
+      revocationUrl: `${auth.issuer}/token/revocation`,
+      issuer: auth.issuer,
+      defaultScopes: ["openid", "offline_access"],
+      pkce: true,
+      authorizeParams: { prompt: "consent" },
+    },
+  };
+}

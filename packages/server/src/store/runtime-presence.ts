@@ -1,15 +1,10 @@
-import { sql, type Kysely } from "kysely";
-import type { Database } from "./schema.js";
+import { sql, type Kysely, type Selectable } from "kysely";
+import type { Database, RuntimePresenceTable } from "./schema.js";
+
+type PresenceColumns = Selectable<RuntimePresenceTable>;
 
 /** What a runtime says it is (WatchRequest.runtime); empty strings where it said nothing. */
-export interface RuntimeInfoColumns {
-  name: string;
-  version: string;
-  host: string;
-  sdk: string;
-  sdk_version: string;
-  language: string;
-}
+export type RuntimeInfoColumns = Pick<PresenceColumns, "name" | "version" | "host" | "sdk" | "sdk_version" | "language">;
 
 /** One stream's presence as a flush writes it. */
 export interface PresenceWrite {
@@ -78,28 +73,11 @@ export async function writePresence(db: Kysely<Database>, rows: readonly Presenc
 }
 
 /** A listed runtime, with its state and lag computed now, on the database's clock. */
-export interface PresenceRow {
-  tenant_id: string;
-  stream_id: string;
-  principal_kind: "token" | "user";
-  principal_id: string;
-  principal_label: string;
-  project: string;
-  runtime_id: string;
-  name: string;
-  version: string;
-  host: string;
-  sdk: string;
-  sdk_version: string;
-  language: string;
-  server_instance: string;
-  connected_at: Date;
-  last_seen_at: Date;
+export type PresenceRow = Omit<PresenceColumns, "stale_at" | "disconnected_at"> & {
   /** Null while connected: the end of the stream, or the last sign of life of a server that stopped reporting. */
   offline_since: Date | null;
-  revision_delivered: number;
   revision_lag: number;
-}
+};
 
 /** Where a page of runtimes resumes: after this (tenant, project, stream). */
 export interface PresenceCursor {
