@@ -121,6 +121,23 @@ describe("loadConfig: limits", () => {
   });
 });
 
+describe("loadConfig: runtime presence", () => {
+  it("flushes every 5 s and keeps offline runtimes a day unless told otherwise", () => {
+    const config = loadConfig([], base);
+    expect([config.presenceFlushMs, config.presenceRetentionMs]).toEqual([5000, 86_400_000]);
+    const set = loadConfig([], { ...base, ENGINE_CLOUD_PRESENCE_FLUSH_MS: "200", ENGINE_CLOUD_PRESENCE_RETENTION_MS: "60000" });
+    expect([set.presenceFlushMs, set.presenceRetentionMs]).toEqual([200, 60_000]);
+  });
+
+  it("refuses a flush interval outside 50 ms to a minute, naming the variable", () => {
+    for (const bad of ["10", "60001", "fast"]) {
+      expect(problemsOf({ ENGINE_CLOUD_PRESENCE_FLUSH_MS: bad })).toEqual([
+        expect.stringContaining("ENGINE_CLOUD_PRESENCE_FLUSH_MS"),
+      ]);
+    }
+  });
+});
+
 describe("loadConfig: transport limits", () => {
   it("defaults to 1 MiB messages, 100 streams per connection and 256 connections per address", () => {
     const { transport } = loadConfig([], base);
