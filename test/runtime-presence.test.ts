@@ -11,7 +11,14 @@ import { failureOf } from "./support/expect-error.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
 import { createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
 import { isCaughtUp, recordWatch } from "./support/watch-recorder.js";
-import { randomSeedToken, REPO_ROOT, spawnServerProcess, startTestServer, type TestServer } from "./support/test-server.js";
+import {
+  PATIENT_START,
+  randomSeedToken,
+  REPO_ROOT,
+  spawnServerProcess,
+  startTestServer,
+  type TestServer,
+} from "./support/test-server.js";
 
 // Runtime presence: every Watch stream is listed by RuntimeService.ListRuntimes
 // with who the runtime says it is, how far behind it is, and whether it is
@@ -291,8 +298,8 @@ describe("presence across server processes", () => {
       ? "lists as offline the runtimes of a replica killed with SIGKILL, as seen from the other replica"
       : "lists as offline, after a restart, the runtimes of a server killed with SIGKILL",
     async () => {
-      const doomed = await spawnServerProcess(env());
-      const survivor = onPostgres ? await spawnServerProcess(env()) : undefined;
+      const doomed = await spawnServerProcess(env(), [], PATIENT_START);
+      const survivor = onPostgres ? await spawnServerProcess(env(), [], PATIENT_START) : undefined;
       try {
         const tenant = await createTestTenant({ url: doomed.url, adminToken }, { allow: ["app"] });
         const { secret } = await tenant.token({ projects: ["app"] });
@@ -305,7 +312,7 @@ describe("presence across server processes", () => {
         );
         await doomed.kill9();
         await watch.close();
-        const reader = survivor ?? (await spawnServerProcess(env()));
+        const reader = survivor ?? (await spawnServerProcess(env(), [], PATIENT_START));
         try {
           const viewer = createCloudClient({ baseUrl: reader.url, token: adminToken, tenant: tenant.slug });
           const [r] = await eventually(
@@ -322,6 +329,6 @@ describe("presence across server processes", () => {
         await survivor?.stop();
       }
     },
-    120_000,
+    300_000,
   );
 });

@@ -298,7 +298,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
     // The REST routes answer through the adapter's own router (no second authorization path); the
     // adapter is built after them (they are its fallback), so the call is bound late.
-    const callRpc: CallUnary = (req, method, input, header) => adapter.callUnary(req, method, input, header);
+    const callRpc: CallUnary = (req, method, input, header, signal) => adapter.callUnary(req, method, input, header, signal);
     const runtimeRest = createRuntimeRestRoutes({ callRpc, version: SERVER_VERSION, notReadyBecause });
     const adapter = createConnectAdapter({
       limits: config.transport,

@@ -87,7 +87,10 @@ export function createWatchOpener(deps: {
 }): WatchOpener {
   // One heap and one timer for every stream of the process, on both paths.
   const expiry = createTokenExpiry();
+  // A stream can close (its client gone) while its open is still re-checking: it must not then be listed as present.
+  const closedStreams = new WeakSet<OpenedStream>();
   const close = (watcher: OpenedStream) => {
+    closedStreams.add(watcher);
     expiry.untrack(watcher);
     deps.hub.remove(watcher);
     deps.presence.ended(watcher);
@@ -105,7 +108,7 @@ export function createWatchOpener(deps: {
         close(watcher);
         throw err;
       }
-      deps.presence.opened(watcher, target);
+      if (!closedStreams.has(watcher)) deps.presence.opened(watcher, target);
     },
     close,
   };

@@ -51,6 +51,8 @@ export type CallUnary = <I extends DescMessage, O extends DescMessage>(
   method: DescMethodUnary<I, O>,
   input: MessageInitShape<I>,
   header: Headers,
+  /** Aborted when the caller has gone (the REST response closed): the call's transaction then rolls back. */
+  signal: AbortSignal,
 ) => Promise<MessageShape<O>>;
 
 export type ConnectAdapter = NodeHandler & { callUnary: CallUnary };
@@ -71,15 +73,13 @@ export function createConnectAdapter(options: ConnectAdapterOptions): ConnectAda
   });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  const callUnary: CallUnary = async (req, method, input, header) => {
+  const callUnary: CallUnary = async (req, method, input, header, signal) => {
     const handler = handlers.get(`/${method.parent.typeName}/${method.name}`);
     if (!handler) throw new ConnectError(`${method.name} is not served`, Code.Unimplemented);
     const inner = new Headers(header);
     inner.set("content-type", "application/proto");
     inner.set("connect-protocol-version", "1");
     const bytes = toBinary(method.input, create(method.input, input));
-    const abort = new AbortController();
-    req.once("close", () => abort.abort());
     const response = await handler({
       httpVersion: "1.1",
       url: `http://in-process${handler.requestPath}`,
@@ -88,7 +88,7 @@ export function createConnectAdapter(options: ConnectAdapterOptions): ConnectAda
       body: (async function* () {
         yield bytes;
       })(),
-      signal: abort.signal,
+      signal,
       contextValues: options.contextValues?.(req) ?? createContextValues(),
     });
     const chunks: Uint8Array[] = [];

@@ -75,7 +75,9 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
         },
       );
     }
-    const rest = deps.runtimeRest?.(req, path, call.ctx.requestId);
+    const gone = new AbortController();
+    res.once("close", () => gone.abort());
+    const rest = deps.runtimeRest?.(req, path, call.ctx.requestId, gone.signal);
     if (rest) {
       const json = { "content-type": "application/json; charset=utf-8" };
       return void rest.then(

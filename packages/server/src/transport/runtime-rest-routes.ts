@@ -19,7 +19,13 @@ export interface RestAnswer {
 }
 
 /** Serves a runtime REST route, or returns undefined when the path is not one. */
-export type RuntimeRestRoutes = (req: NodeRequest, path: string, requestId: string) => Promise<RestAnswer> | undefined;
+export type RuntimeRestRoutes = (
+  req: NodeRequest,
+  path: string,
+  requestId: string,
+  /** Aborted once the response has closed (answered, or the client gone). */
+  signal: AbortSignal,
+) => Promise<RestAnswer> | undefined;
 
 /** Where a key that serves several projects names the one it means (or `?project=`). */
 export const PROJECT_HEADER = "x-engine-project";
@@ -55,7 +61,12 @@ export function createRuntimeRestRoutes(deps: {
 }): RuntimeRestRoutes {
   const usage = deps.usage ?? new Map<string, number>();
 
-  const serve = async (req: NodeRequest, requestId: string, run: (call: RpcCaller) => Promise<RestAnswer>) => {
+  const serve = async (
+    req: NodeRequest,
+    requestId: string,
+    signal: AbortSignal,
+    run: (call: RpcCaller) => Promise<RestAnswer>,
+  ) => {
     const header = new Headers();
     const incoming = toFetchHeaders(req.headers);
     for (const name of FORWARDED_HEADERS) {
@@ -63,7 +74,7 @@ export function createRuntimeRestRoutes(deps: {
       if (value !== null) header.set(name, value);
     }
     header.set("x-request-id", requestId);
-    const call: RpcCaller = (method, input) => deps.callRpc(req, method, input, header);
+    const call: RpcCaller = (method, input) => deps.callRpc(req, method, input, header, signal);
     try {
       return await run(call);
     } catch (e) {
@@ -96,7 +107,7 @@ export function createRuntimeRestRoutes(deps: {
     return found;
   };
 
-  return (req, path, requestId) => {
+  return (req, path, requestId, signal) => {
     const method = req.method ?? "GET";
     if (path === "/health") {
       if (method !== "GET") return Promise.resolve(methodNotAllowed("GET"));
@@ -116,27 +127,30 @@ export function createRuntimeRestRoutes(deps: {
     if (method === "POST") req.resume(); // the body (usage's report, refresh's nothing) is not needed
 
     if (id === undefined) {
-      return serve(req, requestId, async (call) => {
+      return serve(req, requestId, signal, async (call) => {
         const credentials = await visibleCredentials(call, await projectOf(call, req));
         return { status: 200, body: { integrations: credentials.map(integrationOf) } };
       });
     }
     switch (action) {
       case undefined:
-        return serve(req, requestId, async (call) => ({
+        return serve(req, requestId, signal, async (call) => ({
           status: 200,
           body: credentialBody(await credentialById(call, req, id)),
         }));
       case "validate":
-        return serve(req, requestId, async (call) => ({ status: 200, body: validationOf(await credentialById(call, req, id)) }));
+        return serve(req, requestId, signal, async (call) => ({
+          status: 200,
+          body: validationOf(await credentialById(call, req, id)),
+        }));
       case "usage":
-        return serve(req, requestId, async (call) => {
+        return serve(req, requestId, signal, async (call) => {
           const c = await credentialById(call, req, id);
           usage.set(c.id, (usage.get(c.id) ?? 0) + 1);
           return { status: 200, body: { received: true } };
         });
       case "refresh":
-        return serve(req, requestId, async (call) => {
+        return serve(req, requestId, signal, async (call) => {
           const project = await projectOf(call, req);
           if (!UUID.test(id)) throw credentialNotFound();
           const res = await call(SyncService.method.refreshCredential, { project, id: id.toLowerCase() });
