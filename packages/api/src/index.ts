@@ -12,6 +12,7 @@ export * from "./gen/engine/cloud/v1/key_service_pb.js";
 export * from "./gen/engine/cloud/v1/oauth_app_service_pb.js";
 export * from "./gen/engine/cloud/v1/oauth_provider_pb.js";
 export * from "./gen/engine/cloud/v1/project_service_pb.js";
+export * from "./gen/engine/cloud/v1/runtime_service_pb.js";
 export * from "./gen/engine/cloud/v1/server_service_pb.js";
 export * from "./gen/engine/cloud/v1/sync_service_pb.js";
 export * from "./gen/engine/cloud/v1/tenant_service_pb.js";

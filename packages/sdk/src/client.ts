@@ -7,6 +7,7 @@ import {
   KeyService,
   OAuthAppService,
   ProjectService,
+  RuntimeService,
   ServerService,
   SyncService,
   TenantService,
@@ -22,6 +23,7 @@ export interface CloudClient {
   readonly tenants: Client<typeof TenantService>;
   readonly tokens: Client<typeof TokenService>;
   readonly projects: Client<typeof ProjectService>;
+  readonly runtimes: Client<typeof RuntimeService>;
   readonly credentials: Client<typeof CredentialService>;
   readonly sync: Client<typeof SyncService>;
   readonly keys: Client<typeof KeyService>;
@@ -46,6 +48,7 @@ export function createCloudClient(options: { transport: Transport }): CloudClien
     tenants: service(TenantService),
     tokens: service(TokenService),
     projects: service(ProjectService),
+    runtimes: service(RuntimeService),
     credentials: service(CredentialService),
     sync: service(SyncService),
     keys: service(KeyService),

@@ -8,6 +8,7 @@ import {
   KeyService,
   OAuthAppService,
   ProjectService,
+  RuntimeService,
   ServerService,
   SyncService,
   TenantService,
@@ -45,6 +46,7 @@ import { createCredentialVault, type CredentialVault } from "./vault/credentials
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
+import { createRuntimeService } from "./services/runtime-service.js";
 import { createServerService } from "./services/server-service.js";
 import { createTenantService } from "./services/tenant-service.js";
 import { createTokenService } from "./services/token-service.js";
@@ -114,6 +116,7 @@ export const API_SERVICES: DescService[] = [
   UserService,
   ConnectionService,
   OAuthAppService,
+  RuntimeService,
 ];
 
 /** Standard gRPC services for tooling: health checking and reflection. */
@@ -240,6 +243,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         }),
       );
       router.service(OAuthAppService, createOAuthAppService(deps));
+      router.service(RuntimeService, createRuntimeService());
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
       const reflection = createReflectionServices([...API_SERVICES, Health]);

@@ -21,6 +21,7 @@ export const PERMISSIONS = [
   "connections.write",
   "oauth_apps.read",
   "oauth_apps.write",
+  "runtimes.read",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -31,7 +32,15 @@ export const TOKEN_KIND_PERMISSIONS: Record<TokenKindColumn, readonly Permission
   platform_admin: ALL,
   tenant_admin: ALL,
   runtime: ["projects.check", "credentials.read", "credentials.read_secret", "credentials.write", "sync.read"],
-  service: ["projects.read", "projects.check", "credentials.read", "credentials.read_secret", "credentials.write", "sync.read"],
+  service: [
+    "projects.read",
+    "projects.check",
+    "credentials.read",
+    "credentials.read_secret",
+    "credentials.write",
+    "sync.read",
+    "runtimes.read",
+  ],
 };
 
 export function isPermission(name: string): name is Permission {
@@ -47,7 +56,15 @@ export function isPermission(name: string): name is Permission {
 export const ROLE_PERMISSIONS: Record<RoleColumn, readonly Permission[]> = {
   owner: ALL,
   admin: ALL,
-  operator: ["projects.read", "projects.check", "credentials.read", "users.read", "connections.read", "oauth_apps.read"],
+  operator: [
+    "projects.read",
+    "projects.check",
+    "credentials.read",
+    "users.read",
+    "connections.read",
+    "oauth_apps.read",
+    "runtimes.read",
+  ],
   builder: ["projects.read"],
   viewer: ["projects.read"],
 };
