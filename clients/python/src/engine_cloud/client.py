@@ -179,35 +179,32 @@ class EngineCredentialClient:
         stub = sync_grpc.SyncServiceStub(self.channel)
         return self._call(stub.Pull, sync_pb.PullRequest(project=self.resolve_project(), since_revision=since_revision))
 
-    def watch(self, since_revision: int, runtime_name: str | None = None) -> grpc.Call:
+    def watch(
+        self, since_revision: int, runtime_name: str | None = None, runtime_version: str | None = None
+    ) -> grpc.Call:
         """Opens the Watch stream (no deadline): iterate it for WatchResponses, cancel() it to end it.
         gRPC errors surface from the iteration as grpc.RpcError; map them with errors.from_rpc_error."""
         stub = sync_grpc.SyncServiceStub(self.channel)
         request = sync_pb.WatchRequest(
             project=self.resolve_project(),
             since_revision=since_revision,
-            runtime_id=(runtime_name or socket.gethostname())[:128],
+            runtime_id=socket.gethostname()[:128],
         )
-        describe_runtime(request, runtime_name)
+        describe_runtime(request, runtime_name, runtime_version)
         return stub.Watch(request, metadata=self._metadata())  # type: ignore[no-any-return]
 
 
-def describe_runtime(request: sync_pb.WatchRequest, runtime_name: str | None) -> None:
-    """Fills WatchRequest.runtime (who is connected, for `engine-cloud runtime list`) where the API has it."""
-    if "runtime" not in request.DESCRIPTOR.fields_by_name:
-        return
-    runtime = request.runtime  # type: ignore[attr-defined]
-    fields = runtime.DESCRIPTOR.fields_by_name
-    values = {
-        "name": runtime_name or socket.gethostname(),
-        "version": __version__,
-        "host": socket.gethostname(),
-        "sdk": SDK_NAME,
-        "language": "python",
-    }
-    for name, value in values.items():
-        if name in fields:
-            setattr(runtime, name, value[:128])
+def describe_runtime(request: sync_pb.WatchRequest, runtime_name: str | None, runtime_version: str | None) -> None:
+    """Fills WatchRequest.runtime: who is connected, for `engine-cloud runtime list`. Informational only."""
+    from ._oss import ENGINE_OSS
+
+    info = request.runtime
+    info.name = (runtime_name or ("engine-oss" if ENGINE_OSS else "python"))[:128]
+    info.version = (runtime_version or "")[:64]
+    info.host = socket.gethostname()[:255]
+    info.sdk = SDK_NAME
+    info.sdk_version = __version__
+    info.language = "python"
 
 
 def iterate(call: grpc.Call) -> Iterator[sync_pb.WatchResponse]:

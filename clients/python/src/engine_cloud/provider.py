@@ -74,6 +74,7 @@ class EngineSyncProvider(CredentialProvider):
         *,
         watch: bool = True,
         runtime_name: str | None = None,
+        runtime_version: str | None = None,
         backoff_initial_seconds: float = 0.25,
         backoff_max_seconds: float = 30.0,
     ) -> None:
@@ -81,7 +82,8 @@ class EngineSyncProvider(CredentialProvider):
         self._provider_id = provider_id
         self._refresh_buffer = timedelta(minutes=refresh_buffer_minutes)
         self._watch_enabled = watch
-        self._runtime_name = runtime_name
+        #: How the runtime names itself in `engine-cloud runtime list` (default "engine-oss" inside Engine OSS).
+        self._runtime = (runtime_name, runtime_version)
         self._backoff = (backoff_initial_seconds, backoff_max_seconds)
         self._storage: EngineCachedStorage | None = None
         self._lock = threading.Lock()
@@ -240,7 +242,7 @@ class EngineSyncProvider(CredentialProvider):
             self._set_state("connecting")
             self._snapshot = None
             try:
-                self._call = self.client.watch(self._revision, self._runtime_name)
+                self._call = self.client.watch(self._revision, *self._runtime)
                 for event in iterate(self._call):
                     attempt = 0
                     self._apply(store, event)

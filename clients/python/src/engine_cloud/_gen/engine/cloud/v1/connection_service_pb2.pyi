@@ -206,3 +206,15 @@ class DisconnectConnectionResponse(_message.Message):
     connection: Connection
     revoked_at_provider: bool
     def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., revoked_at_provider: _Optional[bool] = ...) -> None: ...
+
+class RefreshConnectionRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RefreshConnectionResponse(_message.Message):
+    __slots__ = ("connection",)
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...

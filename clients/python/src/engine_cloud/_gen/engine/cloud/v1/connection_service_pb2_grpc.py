@@ -68,6 +68,11 @@ class ConnectionServiceStub:
                 request_serializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionRequest.SerializeToString,
                 response_deserializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionResponse.FromString,
                 _registered_method=True)
+        self.RefreshConnection = channel.unary_unary(
+                '/engine.cloud.v1.ConnectionService/RefreshConnection',
+                request_serializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionRequest.SerializeToString,
+                response_deserializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionResponse.FromString,
+                _registered_method=True)
 
 
 class ConnectionServiceServicer:
@@ -129,6 +134,20 @@ class ConnectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshConnection(self, request, context):
+        """Refreshes a connection's tokens now, whatever its schedule: the same
+        single-flight, leased and fenced refresh the hub runs ahead of expiry (a
+        refresh already in flight on this server is joined, not repeated).
+        Returns the connection as the refresh left it: ACTIVE with a new
+        generation, or DEGRADED/STALE/NEEDS_REAUTH with the provider's reason.
+        FAILED_PRECONDITION (reason CONNECTION_DISCONNECTED) when disconnected;
+        UNAVAILABLE (PROVIDER_UNAVAILABLE) when another replica holds the
+        connection's lease.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConnectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +180,11 @@ def add_ConnectionServiceServicer_to_server(servicer, server):
                     servicer.DisconnectConnection,
                     request_deserializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionRequest.FromString,
                     response_serializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionResponse.SerializeToString,
+            ),
+            'RefreshConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshConnection,
+                    request_deserializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionRequest.FromString,
+                    response_serializer=engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -329,6 +353,33 @@ class ConnectionService:
             '/engine.cloud.v1.ConnectionService/DisconnectConnection',
             engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionRequest.SerializeToString,
             engine_dot_cloud_dot_v1_dot_connection__service__pb2.DisconnectConnectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/engine.cloud.v1.ConnectionService/RefreshConnection',
+            engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionRequest.SerializeToString,
+            engine_dot_cloud_dot_v1_dot_connection__service__pb2.RefreshConnectionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@ import datetime
 
 from engine_cloud._gen.buf.validate import validate_pb2 as _validate_pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as _access_pb2
+from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2 as _connection_service_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -34,7 +35,7 @@ class CredentialKey(_message.Message):
     def __init__(self, value: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Credential(_message.Message):
-    __slots__ = ("id", "project", "provider", "alias", "identity", "type", "keys", "metadata", "scopes", "auto_refresh", "version", "revision", "created_at", "updated_at", "created_by", "updated_by")
+    __slots__ = ("id", "project", "provider", "alias", "identity", "type", "keys", "metadata", "scopes", "auto_refresh", "version", "revision", "created_at", "updated_at", "created_by", "updated_by", "connection")
     class IdentityEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +73,7 @@ class Credential(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     provider: str
@@ -88,7 +90,22 @@ class Credential(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     created_by: str
     updated_by: str
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., provider: _Optional[str] = ..., alias: _Optional[str] = ..., identity: _Optional[_Mapping[str, str]] = ..., type: _Optional[_Union[CredentialType, str]] = ..., keys: _Optional[_Mapping[str, CredentialKey]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., auto_refresh: _Optional[bool] = ..., version: _Optional[int] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., updated_by: _Optional[str] = ...) -> None: ...
+    connection: ConnectionLink
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., provider: _Optional[str] = ..., alias: _Optional[str] = ..., identity: _Optional[_Mapping[str, str]] = ..., type: _Optional[_Union[CredentialType, str]] = ..., keys: _Optional[_Mapping[str, CredentialKey]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., scopes: _Optional[_Iterable[str]] = ..., auto_refresh: _Optional[bool] = ..., version: _Optional[int] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., updated_by: _Optional[str] = ..., connection: _Optional[_Union[ConnectionLink, _Mapping]] = ...) -> None: ...
+
+class ConnectionLink(_message.Message):
+    __slots__ = ("id", "status", "status_reason", "status_description", "reauthorize_url")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REAUTHORIZE_URL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: _connection_service_pb2.ConnectionStatus
+    status_reason: str
+    status_description: str
+    reauthorize_url: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[_connection_service_pb2.ConnectionStatus, str]] = ..., status_reason: _Optional[str] = ..., status_description: _Optional[str] = ..., reauthorize_url: _Optional[str] = ...) -> None: ...
 
 class PutCredentialRequest(_message.Message):
     __slots__ = ("project", "provider", "alias", "identity", "type", "keys", "metadata", "scopes", "auto_refresh", "expected_version")

@@ -85,6 +85,12 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONNECTION_NOT_FOUND: _ClassVar[ErrorReason]
     CONNECT_FLOW_NOT_FOUND: _ClassVar[ErrorReason]
     SHARED_APP_NOT_OPERATOR: _ClassVar[ErrorReason]
+    CONNECTION_NEEDS_REAUTH: _ClassVar[ErrorReason]
+    CONNECTION_DISCONNECTED: _ClassVar[ErrorReason]
+    CREDENTIAL_NOT_REFRESHABLE: _ClassVar[ErrorReason]
+    PROVIDER_UNAVAILABLE: _ClassVar[ErrorReason]
+    OAUTH_APP_REJECTED: _ClassVar[ErrorReason]
+    CREDENTIAL_MANAGED_BY_HUB: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 CANCELED: ErrorReason
 UNKNOWN: ErrorReason
@@ -164,3 +170,9 @@ OAUTH_APP_NOT_FOUND: ErrorReason
 CONNECTION_NOT_FOUND: ErrorReason
 CONNECT_FLOW_NOT_FOUND: ErrorReason
 SHARED_APP_NOT_OPERATOR: ErrorReason
+CONNECTION_NEEDS_REAUTH: ErrorReason
+CONNECTION_DISCONNECTED: ErrorReason
+CREDENTIAL_NOT_REFRESHABLE: ErrorReason
+PROVIDER_UNAVAILABLE: ErrorReason
+OAUTH_APP_REJECTED: ErrorReason
+CREDENTIAL_MANAGED_BY_HUB: ErrorReason

@@ -2,6 +2,7 @@ from engine_cloud._gen.buf.validate import validate_pb2 as _validate_pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as _access_pb2
 from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as _credential_service_pb2
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2 as _project_service_pb2
+from engine_cloud._gen.engine.cloud.v1 import runtime_service_pb2 as _runtime_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -21,16 +22,18 @@ RESOURCE_KIND_CREDENTIAL: ResourceKind
 RESOURCE_KIND_PROJECT: ResourceKind
 
 class WatchRequest(_message.Message):
-    __slots__ = ("project", "since_revision", "runtime_id", "kinds")
+    __slots__ = ("project", "since_revision", "runtime_id", "kinds", "runtime")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_ID_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
     project: str
     since_revision: int
     runtime_id: str
     kinds: _containers.RepeatedScalarFieldContainer[ResourceKind]
-    def __init__(self, project: _Optional[str] = ..., since_revision: _Optional[int] = ..., runtime_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[ResourceKind, str]]] = ...) -> None: ...
+    runtime: _runtime_service_pb2.RuntimeInfo
+    def __init__(self, project: _Optional[str] = ..., since_revision: _Optional[int] = ..., runtime_id: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[ResourceKind, str]]] = ..., runtime: _Optional[_Union[_runtime_service_pb2.RuntimeInfo, _Mapping]] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
     __slots__ = ("revision", "reset", "upsert", "delete", "caught_up", "heartbeat", "upsert_resource", "delete_resource")
@@ -115,3 +118,19 @@ class PullResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[WatchResponse]
     revision: int
     def __init__(self, events: _Optional[_Iterable[_Union[WatchResponse, _Mapping]]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class RefreshCredentialRequest(_message.Message):
+    __slots__ = ("project", "id")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    id: str
+    def __init__(self, project: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class RefreshCredentialResponse(_message.Message):
+    __slots__ = ("credential", "refreshed")
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    REFRESHED_FIELD_NUMBER: _ClassVar[int]
+    credential: _credential_service_pb2.Credential
+    refreshed: bool
+    def __init__(self, credential: _Optional[_Union[_credential_service_pb2.Credential, _Mapping]] = ..., refreshed: _Optional[bool] = ...) -> None: ...

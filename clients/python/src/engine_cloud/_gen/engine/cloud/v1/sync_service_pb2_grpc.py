@@ -48,6 +48,11 @@ class SyncServiceStub:
                 request_serializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullRequest.SerializeToString,
                 response_deserializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullResponse.FromString,
                 _registered_method=True)
+        self.RefreshCredential = channel.unary_unary(
+                '/engine.cloud.v1.SyncService/RefreshCredential',
+                request_serializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialRequest.SerializeToString,
+                response_deserializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialResponse.FromString,
+                _registered_method=True)
 
 
 class SyncServiceServicer:
@@ -76,6 +81,22 @@ class SyncServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshCredential(self, request, context):
+        """What a runtime calls when the provider rejected the access token of a
+        hub-managed credential (e.g. an HTTP 401): the hub refreshes the
+        connection behind it once, now (single flight: concurrent calls share
+        one refresh), and returns the credential with the new access token. At
+        most one forced refresh per connection per cooldown (at least 30 s):
+        within it the current credential comes back with refreshed = false.
+        Visibility and project policy are exactly those of Pull: NOT_FOUND for a
+        credential the project does not see. FAILED_PRECONDITION with reason
+        CREDENTIAL_NOT_REFRESHABLE for a credential the hub does not manage,
+        CONNECTION_NEEDS_REAUTH when a person must connect again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SyncServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -88,6 +109,11 @@ def add_SyncServiceServicer_to_server(servicer, server):
                     servicer.Pull,
                     request_deserializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullRequest.FromString,
                     response_serializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullResponse.SerializeToString,
+            ),
+            'RefreshCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshCredential,
+                    request_deserializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialRequest.FromString,
+                    response_serializer=engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -148,6 +174,33 @@ class SyncService:
             '/engine.cloud.v1.SyncService/Pull',
             engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullRequest.SerializeToString,
             engine_dot_cloud_dot_v1_dot_sync__service__pb2.PullResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/engine.cloud.v1.SyncService/RefreshCredential',
+            engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialRequest.SerializeToString,
+            engine_dot_cloud_dot_v1_dot_sync__service__pb2.RefreshCredentialResponse.FromString,
             options,
             channel_credentials,
             insecure,
