@@ -75,9 +75,15 @@ class TenantAdmin:
         keys: dict[str, str] | None = None,
         identity: dict[str, str] | None = None,
         credential_type: int = credential_pb.CREDENTIAL_TYPE_OAUTH2,
+        auto_refresh: bool = False,
     ) -> credential_pb.Credential:
         request = credential_pb.PutCredentialRequest(
-            project=project, provider=provider, alias=alias, type=credential_type, identity=identity or {}
+            project=project,
+            provider=provider,
+            alias=alias,
+            type=credential_type,
+            identity=identity or {},
+            auto_refresh=auto_refresh,
         )
         for name, value in (keys or {}).items():
             request.keys[name].value = value
