@@ -10,6 +10,11 @@ from typing import Any
 import grpc
 from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as credential_pb
 from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2_grpc as credential_grpc
+from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2 as connection_pb
+from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2_grpc as connection_grpc
+from engine_cloud._gen.engine.cloud.v1 import oauth_app_service_pb2 as oauth_app_pb
+from engine_cloud._gen.engine.cloud.v1 import oauth_app_service_pb2_grpc as oauth_app_grpc
+from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as oauth_provider_pb
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2 as project_pb
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2_grpc as project_grpc
 from engine_cloud._gen.engine.cloud.v1 import tenant_service_pb2 as tenant_pb
@@ -98,3 +103,26 @@ class TenantAdmin:
     def delete_credential(self, credential_id: str) -> None:
         stub = credential_grpc.CredentialServiceStub(self._channel)
         self._call(stub.DeleteCredential, credential_pb.DeleteCredentialRequest(id=credential_id))
+
+    def register_provider(self, provider: str, issuer: str, client_id: str, client_secret: str) -> None:
+        """An OAuth app for a custom provider served by the loopback authorization server at `issuer`."""
+        custom = oauth_provider_pb.OAuthProvider(
+            id=provider,
+            display_name="Loopback",
+            authorize_url=f"{issuer}/auth",
+            token_url=f"{issuer}/token",
+            revocation_url=f"{issuer}/token/revocation",
+            issuer=issuer,
+            default_scopes=["openid", "offline_access"],
+            pkce=True,
+            authorize_params={"prompt": "consent"},
+        )
+        request = oauth_app_pb.SetOAuthAppRequest(
+            provider=provider, client_id=client_id, client_secret=client_secret, custom_provider=custom
+        )
+        self._call(oauth_app_grpc.OAuthAppServiceStub(self._channel).SetOAuthApp, request)
+
+    def start_connect(self, provider: str, project: str, alias: str) -> str:
+        """Starts a connect flow; returns the authorization URL a person's browser would open."""
+        request = connection_pb.StartConnectRequest(provider=provider, project=project, alias=alias)
+        return self._call(connection_grpc.ConnectionServiceStub(self._channel).StartConnect, request).authorization_url

@@ -66,6 +66,8 @@ class CloudServer:
             "ENGINE_CLOUD_MASTER_KEY": self.master_key,
             "ENGINE_CLOUD_SHUTDOWN_GRACE_MS": "1000",
             "ENGINE_CLOUD_SYNC_HEARTBEAT_MS": "1000",
+            # The loopback authorization server is a provider of the tests' own (the hub refuses loopback otherwise).
+            "ENGINE_CLOUD_HUB_ALLOW_LOOPBACK": "1",
             **({"DATABASE_URL": self.database.url} if self.database.url else {}),
             **self.extra_env,
         }

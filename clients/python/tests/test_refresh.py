@@ -1,11 +1,64 @@
-"""Refresh goes through the Cloud's connector hub; a credential the hub cannot refresh keeps its token."""
+"""Refresh goes through the Cloud's connector hub (against the loopback authorization server); a credential
+the hub does not keep is served as it is."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from engine_cloud import EngineCloudError, EngineNotFoundError, EngineNotRefreshableError
+from engine_cloud import EngineNotRefreshableError, EngineReauthorizationRequiredError
+from engine_cloud._oss import CredentialRefreshError
+
+from loopback_authorization import LoopbackAuthorization
+
+PROVIDER = "loopback"
+
+
+@pytest.fixture
+def authorization(cloud, tenant):
+    auth = LoopbackAuthorization(f"{cloud.url}/oauth/callback")
+    tenant.register_provider(PROVIDER, auth.issuer, auth.client_id, auth.client_secret)
+    yield auth
+    auth.close()
+
+
+def connect(tenant, authorization, alias: str) -> None:
+    url = tenant.start_connect(PROVIDER, "billing", alias)
+    assert authorization.connect(url, login=alias) == 200
+
+
+def test_a_runtime_refreshes_through_the_hub_and_gets_a_new_access_token(cloud, tenant, authorization, start_runtime):
+    tenant.allow("billing")
+    key = tenant.runtime_key("billing")
+    connect(tenant, authorization, "work")
+    runtime = start_runtime(cloud.url, key.secret)
+    assert runtime.sync() == 1
+    held = runtime.store.get_credential_by_alias(PROVIDER, "work")
+    assert held is not None and runtime.provider.can_handle(held)
+    calls = authorization.token_calls()
+
+    refreshed = runtime.provider.refresh(held)
+    assert authorization.token_calls() == calls + 1
+    assert refreshed.id == held.id
+    assert refreshed.get_key("access_token") and refreshed.get_key("access_token") != held.get_key("access_token")
+    assert "refresh_token" not in refreshed.keys  # the provider's refresh token never leaves the Cloud
+
+
+def test_a_refused_grant_asks_for_re_authorization_with_the_url(cloud, tenant, authorization, start_runtime):
+    tenant.allow("billing")
+    key = tenant.runtime_key("billing")
+    connect(tenant, authorization, "revoked")
+    runtime = start_runtime(cloud.url, key.secret)
+    runtime.sync()
+    held = runtime.store.get_credential_by_alias(PROVIDER, "revoked")
+    authorization.refuse_next_token_calls(2)  # the hub retries once with the same refresh token
+
+    with pytest.raises(EngineReauthorizationRequiredError) as refused:
+        runtime.client.refresh_credential(held.id)
+    assert refused.value.reason == "CONNECTION_NEEDS_REAUTH"
+    assert refused.value.reauthorization_url and "/console/connections/" in refused.value.reauthorization_url
+    with pytest.raises(CredentialRefreshError, match="re-authorization. Visit: http"):
+        runtime.provider.refresh(held)
 
 
 def test_a_credential_due_for_refresh_that_the_hub_does_not_keep_is_served_as_it_is(cloud, tenant, start_runtime):
@@ -18,24 +71,8 @@ def test_a_credential_due_for_refresh_that_the_hub_does_not_keep_is_served_as_it
     held = runtime.storage.load(credential.id)
     assert runtime.provider.can_handle(held) and runtime.provider.should_refresh(held)
 
-    with pytest.raises((EngineNotRefreshableError, EngineNotFoundError)):
+    with pytest.raises(EngineNotRefreshableError) as refused:
         runtime.client.refresh_credential(credential.id)
+    assert refused.value.reason == "CREDENTIAL_NOT_REFRESHABLE"
     # Engine OSS's store catches the provider's CredentialRefreshError and keeps the old credential.
     assert runtime.store.get_key("hubspot", "access_token") == "hs-1"
-
-
-def test_a_refresh_through_the_hub_against_the_loopback_authorization_server(cloud, tenant, start_runtime):
-    tenant.allow("billing")
-    key = tenant.runtime_key("billing")
-    plain = tenant.put_credential("billing", "hubspot", access_token="hs-1")
-    runtime = start_runtime(cloud.url, key.secret)
-    try:
-        runtime.client.refresh_credential(plain.id)
-    except EngineNotFoundError:
-        pytest.skip(
-            "the hub's refresh engine (h/hub-refresh) has not landed: SyncService.RefreshCredential is still the "
-            "contract stub answering CREDENTIAL_NOT_FOUND for every credential"
-        )
-    except EngineCloudError:
-        pass
-    pytest.skip("hub-managed credentials need a connect flow against the loopback authorization server: not yet wired")

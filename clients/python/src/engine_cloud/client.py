@@ -13,13 +13,20 @@ import grpc
 
 from . import __version__
 from ._gen.engine.cloud.v1 import auth_service_pb2, auth_service_pb2_grpc
+from ._gen.engine.cloud.v1 import connection_service_pb2 as connection_pb
 from ._gen.engine.cloud.v1 import credential_service_pb2 as credential_pb
 from ._gen.engine.cloud.v1 import credential_service_pb2_grpc as credential_grpc
 from ._gen.engine.cloud.v1 import server_service_pb2, server_service_pb2_grpc
 from ._gen.engine.cloud.v1 import sync_service_pb2 as sync_pb
 from ._gen.engine.cloud.v1 import sync_service_pb2_grpc as sync_grpc
 from .config import EngineClientConfig
-from .errors import EngineCloudError, EngineConfigError, EngineNotFoundError, from_rpc_error
+from .errors import (
+    EngineCloudError,
+    EngineConfigError,
+    EngineNotFoundError,
+    EngineReauthorizationRequiredError,
+    from_rpc_error,
+)
 
 #: TENANT_HEADER in packages/api/src/constants.ts.
 TENANT_HEADER = "engine-tenant"
@@ -146,6 +153,17 @@ class EngineCredentialClient:
         stub = sync_grpc.SyncServiceStub(self.channel)
         request = sync_pb.RefreshCredentialRequest(project=self.resolve_project(), id=credential_id)
         response = self._call(stub.RefreshCredential, request)
+        link = response.credential.connection
+        if response.credential.HasField("connection") and link.status == connection_pb.CONNECTION_STATUS_NEEDS_REAUTH:
+            # The refresh that found the grant gone answers with the connection's new status rather than an
+            # error; later ones fail with CONNECTION_NEEDS_REAUTH. Callers see the same error either way.
+            raise EngineReauthorizationRequiredError(
+                f"the provider refused the grant of connection {link.id} ({link.status_reason or 'invalid_grant'}); "
+                "a person must connect the account again",
+                code=grpc.StatusCode.FAILED_PRECONDITION,
+                reason="CONNECTION_NEEDS_REAUTH",
+                metadata={"connection_id": link.id, "reauthorize_url": link.reauthorize_url},
+            )
         return RefreshResult(credential=response.credential, refreshed=response.refreshed)
 
     def validate_credential(self, credential_id: str) -> CredentialValidation:

@@ -18,7 +18,7 @@ TOKEN_AUTH_METHOD_CLIENT_SECRET_POST: TokenAuthMethod
 TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC: TokenAuthMethod
 
 class OAuthProvider(_message.Message):
-    __slots__ = ("id", "display_name", "authorize_url", "token_url", "revocation_url", "default_scopes", "scope_separator", "pkce", "token_auth_method", "rotates_refresh_tokens", "rotation_grace_seconds", "default_lifetime_seconds", "token_metadata", "authorize_params", "account_id_field", "url_parameters", "custom", "issuer")
+    __slots__ = ("id", "display_name", "authorize_url", "token_url", "revocation_url", "default_scopes", "scope_separator", "pkce", "token_auth_method", "rotates_refresh_tokens", "rotation_grace_seconds", "default_lifetime_seconds", "token_metadata", "authorize_params", "account_id_field", "url_parameters", "custom", "issuer", "reconnect_keeps_old_grant")
     class AuthorizeParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class OAuthProvider(_message.Message):
     URL_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_FIELD_NUMBER: _ClassVar[int]
     ISSUER_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_KEEPS_OLD_GRANT_FIELD_NUMBER: _ClassVar[int]
     id: str
     display_name: str
     authorize_url: str
@@ -62,4 +63,5 @@ class OAuthProvider(_message.Message):
     url_parameters: _containers.RepeatedScalarFieldContainer[str]
     custom: bool
     issuer: str
-    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., authorize_url: _Optional[str] = ..., token_url: _Optional[str] = ..., revocation_url: _Optional[str] = ..., default_scopes: _Optional[_Iterable[str]] = ..., scope_separator: _Optional[str] = ..., pkce: _Optional[bool] = ..., token_auth_method: _Optional[_Union[TokenAuthMethod, str]] = ..., rotates_refresh_tokens: _Optional[bool] = ..., rotation_grace_seconds: _Optional[int] = ..., default_lifetime_seconds: _Optional[int] = ..., token_metadata: _Optional[_Iterable[str]] = ..., authorize_params: _Optional[_Mapping[str, str]] = ..., account_id_field: _Optional[str] = ..., url_parameters: _Optional[_Iterable[str]] = ..., custom: _Optional[bool] = ..., issuer: _Optional[str] = ...) -> None: ...
+    reconnect_keeps_old_grant: bool
+    def __init__(self, id: _Optional[str] = ..., display_name: _Optional[str] = ..., authorize_url: _Optional[str] = ..., token_url: _Optional[str] = ..., revocation_url: _Optional[str] = ..., default_scopes: _Optional[_Iterable[str]] = ..., scope_separator: _Optional[str] = ..., pkce: _Optional[bool] = ..., token_auth_method: _Optional[_Union[TokenAuthMethod, str]] = ..., rotates_refresh_tokens: _Optional[bool] = ..., rotation_grace_seconds: _Optional[int] = ..., default_lifetime_seconds: _Optional[int] = ..., token_metadata: _Optional[_Iterable[str]] = ..., authorize_params: _Optional[_Mapping[str, str]] = ..., account_id_field: _Optional[str] = ..., url_parameters: _Optional[_Iterable[str]] = ..., custom: _Optional[bool] = ..., issuer: _Optional[str] = ..., reconnect_keeps_old_grant: _Optional[bool] = ...) -> None: ...
