@@ -149,6 +149,8 @@ const acmeValueFor: FieldValueRule = (field: DescField) => {
   if (name === "email") return `invitee-${randomUUID().slice(0, 8)}@example.com`;
   // CheckProject's optional token to check instead of the caller: empty, so the caller itself is checked.
   if (name === "token_id") return "";
+  // ListRuntimes' tenant to list instead of the caller's (platform administrators only): empty, the caller's own.
+  if (name === "tenant_id") return "";
   if (name === "id" || name.endsWith("_id")) return NOWHERE_ID;
   return undefined;
 };

@@ -1,5 +1,8 @@
-import type { ResourceKind, WatchResponse } from "@engine-cloud/api";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ResourceKind, RuntimeInfoSchema, WatchResponse } from "@engine-cloud/api";
 import { describeCloudError, type CloudClient, type CloudErrorDetails } from "@engine-cloud/sdk";
+
+type RuntimeInfoInit = MessageInitShape<typeof RuntimeInfoSchema>;
 
 export interface WatchRecorder {
   /** Every event the stream sent so far, in order. */
@@ -23,7 +26,7 @@ export interface WatchRecorder {
  */
 export function recordWatch(
   client: CloudClient,
-  request: { project: string; sinceRevision?: bigint; kinds?: ResourceKind[] },
+  request: { project: string; sinceRevision?: bigint; kinds?: ResourceKind[]; runtimeId?: string; runtime?: RuntimeInfoInit },
   options: { timeoutMs?: number } = {},
 ): WatchRecorder {
   const abort = new AbortController();

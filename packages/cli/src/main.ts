@@ -14,6 +14,7 @@ import { loginCommand } from "./commands/login.js";
 import { logoutCommand } from "./commands/logout.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { projectCommands } from "./commands/project.js";
+import { runtimeCommands } from "./commands/runtime.js";
 import { serveCommand } from "./commands/serve.js";
 import { statusCommand } from "./commands/status.js";
 import { syncCommands } from "./commands/sync.js";
@@ -60,6 +61,7 @@ const commands: readonly TopLevelCommand[] = [
   connectionCommands,
   oauthAppCommands,
   syncCommands,
+  runtimeCommands,
   keysCommands,
   loginCommand,
   logoutCommand,

@@ -7,6 +7,7 @@ import { CloudConfigError, readCloudEnv, requireSetting } from "./cloud-env.js";
 import { createCoalescedWriter } from "./coalesced-writer.js";
 import type { CredentialRef } from "./credential-ref.js";
 import { codeName, describeCloudError } from "./errors.js";
+import { SDK_NAME, SDK_VERSION } from "./version.js";
 import { type Credential, ErrorReason, reasonOf, ResourceKind, ResourceKindSchema, type WatchResponse } from "@engine-cloud/api";
 import {
   CacheCorruptError,
@@ -59,6 +60,12 @@ export interface SyncProviderOptions {
   cacheKeyFile?: string;
   /** Names this runtime in the server's logs; default "<hostname>/<pid>". */
   runtimeId?: string;
+  /**
+   * Who this runtime is, as `engine-cloud runtime list` shows it: the application's name and version
+   * (e.g. "engine-oss", "0.9.2"). The SDK adds its own name and version, the language and the host name.
+   */
+  runtimeName?: string;
+  runtimeVersion?: string;
   /** Reconnect delays: full jitter under min(maxMs, initialMs·2^attempt). */
   backoff?: BackoffOptions;
   /** The server's heartbeat interval; default 15 s. */
@@ -181,6 +188,18 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** RuntimeInfo as this SDK sends it; each field cut to the server's limit, so a long name never fails the stream. */
+function runtimeInfoOf(options: SyncProviderOptions) {
+  return {
+    name: (options.runtimeName ?? "").slice(0, 128),
+    version: (options.runtimeVersion ?? "").slice(0, 64),
+    host: hostname().slice(0, 255),
+    sdk: SDK_NAME,
+    sdkVersion: SDK_VERSION,
+    language: "typescript",
+  };
+}
+
 export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyncProvider {
   const env = readCloudEnv(options.env);
   const baseUrl = requireSetting("baseUrl", options.baseUrl, env.baseUrl);
@@ -190,6 +209,7 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
   const cachePath = options.cachePath ?? defaultCachePath(project);
   const fingerprint = serverFingerprint(baseUrl, token);
   const runtimeId = (options.runtimeId ?? `${hostname()}/${process.pid}`).slice(0, 128);
+  const runtime = runtimeInfoOf(options);
   const backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
   const staleAfterMs = options.staleAfterMs ?? 3 * (options.heartbeatIntervalMs ?? SERVER_HEARTBEAT_INTERVAL_MS);
   const log = options.logger ?? {};
@@ -349,7 +369,10 @@ export function createSyncProvider(options: SyncProviderOptions = {}): EngineSyn
     };
     try {
       armStaleTimer();
-      const events = client.sync.watch({ project, sinceRevision: state.revision, runtimeId, kinds }, { signal: stream.signal });
+      const events = client.sync.watch(
+        { project, sinceRevision: state.revision, runtimeId, runtime, kinds },
+        { signal: stream.signal },
+      );
       for await (const event of events) {
         armStaleTimer();
         if (handle(event)) caughtUp = true;

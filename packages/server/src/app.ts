@@ -46,6 +46,8 @@ import { createCredentialVault, type CredentialVault } from "./vault/credentials
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
 import { startOAuthFlowPurge, type OAuthFlowPurge } from "./jobs/oauth-flow-purge.js";
 import { createRefreshEngine, type RefreshEngine } from "./hub/refresh-engine.js";
+import { startPresencePurge } from "./jobs/presence-purge.js";
+import { createPresenceBuffer, type PresenceBuffer } from "./sync/presence-buffer.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createRuntimeService } from "./services/runtime-service.js";
@@ -94,6 +96,8 @@ export interface App {
   /** The connector hub's refresh engine (hub/refresh-engine.ts). */
   refresh: RefreshEngine;
   oauthFlows: OAuthFlowPurge;
+  /** The presence of this process's Watch streams, written in batches (sync/presence-buffer.ts). */
+  presence: PresenceBuffer;
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
@@ -172,6 +176,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       heartbeatMs: config.syncHeartbeatMs,
       healMs: 1000,
     });
+    // Closed after the hub (cleanup runs last-added first): the streams the hub ends are written offline.
+    const presence = createPresenceBuffer({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.presenceFlushMs });
+    cleanup.unshift(() => presence.close());
     cleanup.unshift(() => hub.close());
     // Background jobs run on one process at a time, each under its lease (jobs/leased-job.ts).
     const tombstones = startTombstonePurge({
@@ -182,6 +189,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => tombstones.close());
+    const presencePurge = startPresencePurge({
+      db: storage.db,
+      retentionMs: config.presenceRetentionMs,
+      leaseMs: config.jobLeaseMs,
+      holder: feed.instanceId,
+      log,
+    });
+    cleanup.unshift(() => presencePurge.close());
 
     const hasher = createPasswordHasher(
       config.passwordHashLogN,
@@ -200,7 +215,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
-    const watches = createWatchOpener({ hub, verifier, requireSyncAccess });
+    const watches = createWatchOpener({ hub, verifier, requireSyncAccess, presence });
     let listeningUrl = config.publicUrl;
     const publicUrl = () => {
       if (!listeningUrl) throw new Error("the server is not listening yet");
@@ -270,7 +285,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         }),
       );
       router.service(OAuthAppService, createOAuthAppService(deps));
-      router.service(RuntimeService, createRuntimeService());
+      router.service(RuntimeService, createRuntimeService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.
       const reflection = createReflectionServices([...API_SERVICES, Health]);
@@ -323,6 +338,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       tombstones,
       refresh,
       oauthFlows,
+      presence,
       limiter,
       bootstrap: seeded,
       listeningAt(url) {

@@ -63,6 +63,13 @@ export interface Config {
   limits: TenantLimits;
   /** How often each process pools its rate and stream counts with the others' in the database. */
   limitsFlushMs: number;
+  /**
+   * How often each process writes the presence of its Watch streams (sync/presence-buffer.ts); a stream
+   * whose process has not written for three intervals is listed as offline.
+   */
+  presenceFlushMs: number;
+  /** Offline runtimes stay listed (ListRuntimes include_offline) this long, then are purged. */
+  presenceRetentionMs: number;
   /** Connection- and protocol-level bounds, the same for every caller (per-tenant quotas are elsewhere). */
   transport: TransportLimits;
   /**
@@ -216,6 +223,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (!Number.isInteger(limitsFlushMs) || limitsFlushMs < 50 || limitsFlushMs > 60_000) {
     problems.push("ENGINE_CLOUD_LIMITS_FLUSH_MS must be a whole number of milliseconds from 50 to 60000 (default 1000)");
   }
+  const presenceFlushMs = wholeNumber(env, "ENGINE_CLOUD_PRESENCE_FLUSH_MS", 5_000, 50, 60_000, problems);
+  const presenceRetentionMs = wholeNumber(
+    env,
+    "ENGINE_CLOUD_PRESENCE_RETENTION_MS",
+    24 * 3600_000,
+    1000,
+    365 * 24 * 3600_000,
+    problems,
+  );
   const transport = parseTransportLimits(env, problems);
   const jobLeaseMs = timeoutMs(env, "ENGINE_CLOUD_JOB_LEASE_MS", 30_000, problems);
   const embeddedFsync = env.ENGINE_CLOUD_EMBEDDED_FSYNC ?? "on";
@@ -279,6 +295,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     databaseTimeouts,
     limits,
     limitsFlushMs,
+    presenceFlushMs,
+    presenceRetentionMs,
     transport,
     publicUrl,
     hub,

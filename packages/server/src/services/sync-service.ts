@@ -62,7 +62,7 @@ export function createSyncService(
       const scope = await authorizeSync(ctx, req.project);
       const target = watchTargetOf(scope, req, ctx.requestHeader);
       const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
-      await watches.open(watcher, target.expiresAt);
+      await watches.open(watcher, target);
       try {
         yield* watcher.stream((since) => catchUp(target.tenantId, target.view, since), ctx.signal);
       } finally {

@@ -287,11 +287,34 @@ export interface ConnectionsTable {
   last_forced_refresh_at: NullableTimestamp;
 }
 
+export interface RuntimePresenceTable {
+  tenant_id: string;
+  stream_id: string;
+  principal_kind: "token" | "user";
+  principal_id: string;
+  principal_label: string;
+  project: string;
+  runtime_id: string;
+  name: string;
+  version: string;
+  host: string;
+  sdk: string;
+  sdk_version: string;
+  language: string;
+  server_instance: string;
+  connected_at: ColumnType<Date, Date | string, Date | string>;
+  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  stale_at: ColumnType<Date, Date | string, Date | string>;
+  disconnected_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  revision_delivered: ColumnType<number, number | undefined, number>;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
   tenants: TenantsTable;
   tokens: TokensTable;
+  runtime_presence: RuntimePresenceTable;
   projects: ProjectsTable;
   tenant_keys: TenantKeysTable;
   tenant_revisions: TenantRevisionsTable;

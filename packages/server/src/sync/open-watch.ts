@@ -6,7 +6,9 @@ import { requireSyncRead, type SyncAccessCheck } from "./sync-access.js";
 import type { SyncHub, SyncWatcher } from "./sync-hub.js";
 import { syncViewOf, type SyncView } from "./sync-events.js";
 import { createTokenExpiry } from "./token-expiry.js";
-import type { ResourceKind } from "@engine-cloud/api";
+import type { ResourceKind, RuntimeInfo } from "@engine-cloud/api";
+import type { RuntimeInfoColumns } from "../store/runtime-presence.js";
+import type { PresenceBuffer, PresentStream } from "./presence-buffer.js";
 
 /** What a watcher is, as the hub and the re-checks see it: both Watch paths build it here. */
 export interface WatchTarget {
@@ -15,16 +17,22 @@ export interface WatchTarget {
   /** The project and the kinds the request named, which decide what the stream sees and in which shape. */
   view: SyncView;
   principalId: string;
+  /** Whether a token or a person's session opened the stream, and its label (token label or email), for presence. */
+  principalKind: "token" | "user";
+  principalLabel: string;
   bearer: string;
   since: number;
   /** When the credential stops working, if it expires: the stream ends then. */
   expiresAt?: Date;
+  /** The request's runtime_id and RuntimeInfo, recorded as the stream's presence. */
+  runtimeId: string;
+  runtimeInfo: RuntimeInfoColumns;
 }
 
 /** The watcher fields of a Watch whose access rule and project check passed. */
 export function watchTargetOf(
   scope: { caller: Caller; tenant: TenantRef },
-  request: { project: string; sinceRevision: bigint; kinds: readonly ResourceKind[] },
+  request: { project: string; sinceRevision: bigint; kinds: readonly ResourceKind[]; runtimeId: string; runtime?: RuntimeInfo },
   header: Headers,
 ): WatchTarget {
   return {
@@ -32,11 +40,25 @@ export function watchTargetOf(
     project: request.project,
     view: syncViewOf(request.project, request.kinds),
     principalId: scope.caller.principalId,
+    principalKind: scope.caller.principal.kind,
+    principalLabel: scope.caller.displayName,
     bearer: bearerOf(header) ?? "",
     since: Number(request.sinceRevision),
     expiresAt: scope.caller.expiresAt,
+    runtimeId: request.runtimeId,
+    runtimeInfo: {
+      name: request.runtime?.name ?? "",
+      version: request.runtime?.version ?? "",
+      host: request.runtime?.host ?? "",
+      sdk: request.runtime?.sdk ?? "",
+      sdk_version: request.runtime?.sdkVersion ?? "",
+      language: request.runtime?.language ?? "",
+    },
   };
 }
+
+/** A Watch stream of either path, as the opener sees it: a watcher of the hub whose presence is recorded. */
+export type OpenedStream = SyncWatcher & PresentStream;
 
 /** Opens and closes the Watch streams of both paths (transport/sync-fast-path.ts, services/sync-service.ts). */
 export interface WatchOpener {
@@ -50,26 +72,29 @@ export interface WatchOpener {
    * the hub before the check that its first send relies on: a revocation committed before the
    * re-check fails it (the verifier's cache dropped the token on the same notification), one after
    * it reaches the registered watcher and ends it. Either way nothing is sent on a revoked credential.
+   * A stream that passes is recorded as present (sync/presence-buffer.ts) until it is closed.
    */
-  open(watcher: SyncWatcher, expiresAt: Date | undefined): Promise<void>;
-  /** Detaches the watcher from the hub and the expiry clock; safe to call twice. */
-  close(watcher: SyncWatcher): void;
+  open(watcher: OpenedStream, target: WatchTarget): Promise<void>;
+  /** Detaches the watcher from the hub and the expiry clock and records its end; safe to call twice. */
+  close(watcher: OpenedStream): void;
 }
 
 export function createWatchOpener(deps: {
   hub: SyncHub;
   verifier: CallerResolver;
   requireSyncAccess: SyncAccessCheck;
+  presence: Pick<PresenceBuffer, "opened" | "ended">;
 }): WatchOpener {
   // One heap and one timer for every stream of the process, on both paths.
   const expiry = createTokenExpiry();
-  const close = (watcher: SyncWatcher) => {
+  const close = (watcher: OpenedStream) => {
     expiry.untrack(watcher);
     deps.hub.remove(watcher);
+    deps.presence.ended(watcher);
   };
   return {
-    async open(watcher, expiresAt) {
-      if (expiresAt) expiry.track(watcher, expiresAt);
+    async open(watcher, target) {
+      if (target.expiresAt) expiry.track(watcher, target.expiresAt);
       try {
         await deps.hub.add(watcher);
         // The verifier's cache makes this free on the usual path, the project directory's the project check.
@@ -80,6 +105,7 @@ export function createWatchOpener(deps: {
         close(watcher);
         throw err;
       }
+      deps.presence.opened(watcher, target);
     },
     close,
   };

@@ -36,6 +36,11 @@ export class QueuedWatcher implements SyncWatcher {
     this.#maxQueue = maxQueue;
   }
 
+  /** The revision the events yielded so far bring the runtime to (presence's "revision delivered"). */
+  get deliveredRevision(): number {
+    return this.#cursor.position;
+  }
+
   offer(event: SyncEvent): void {
     if (this.#cursor.needsCatchUp) return; // the pending catch-up reads it from the database
     if (this.#queue.length >= this.#maxQueue) {

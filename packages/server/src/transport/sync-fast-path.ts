@@ -188,10 +188,15 @@ class FastWatchStream implements SyncWatcher {
     this.bearer = w.bearer;
     // Offers until the first catch-up are only remembered as missed: nothing is written before it.
     this.#cursor = new WatchCursor(w.since);
-    await this.#shared.watches.open(this, w.expiresAt);
+    await this.#shared.watches.open(this, w);
     if (this.#ended) return;
     this.#writeHead();
     this.#pump();
+  }
+
+  /** The revision the frames written so far bring the runtime to (presence's "revision delivered"). */
+  get deliveredRevision(): number {
+    return this.#cursor?.position ?? 0;
   }
 
   offer(event: SyncEvent): void {

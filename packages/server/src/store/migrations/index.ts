@@ -10,6 +10,7 @@ import * as leases from "./0009_leases.js";
 import * as changeLog from "./0010_change_log.js";
 import * as connectorHub from "./0011_connector_hub.js";
 import * as hubRefresh from "./0012_hub_refresh.js";
+import * as runtimePresence from "./0013_runtime_presence.js";
 
 export interface Migration {
   version: number;
@@ -34,4 +35,5 @@ export const migrations: Migration[] = [
   { version: 10, ...changeLog },
   { version: 11, ...connectorHub },
   { version: 12, ...hubRefresh },
+  { version: 13, ...runtimePresence },
 ];

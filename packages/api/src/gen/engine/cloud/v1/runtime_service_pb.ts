@@ -219,8 +219,9 @@ export type ListRuntimesRequest = Message<"engine.cloud.v1.ListRuntimesRequest">
 
   /**
    * Platform administrators only: the tenant (UUID) whose runtimes to list, or
-   * "*" for every tenant. Empty means the caller's tenant. Anyone else naming
-   * a tenant is refused with PERMISSION_DENIED.
+   * "*" for every tenant. Empty (or the caller's own tenant) means the
+   * caller's tenant; anyone else naming another tenant is refused with
+   * PERMISSION_DENIED.
    *
    * @generated from field: string tenant_id = 4;
    */
@@ -315,8 +316,7 @@ export const RuntimeStateSchema: GenEnum<RuntimeState> = /*@__PURE__*/
 export const RuntimeService: GenService<{
   /**
    * Lists the runtimes of the caller's tenant (a platform administrator may
-   * name another tenant, or every tenant), connected ones first, then by
-   * project and stream. Offline runtimes are left out unless asked for; they
+   * name another tenant, or every tenant), by tenant, project and stream. Offline runtimes are left out unless asked for; they
    * are kept for a retention period after their stream ended and then purged.
    *
    * @generated from rpc engine.cloud.v1.RuntimeService.ListRuntimes
