@@ -17,6 +17,8 @@ from engine_cloud._gen.engine.cloud.v1 import oauth_app_service_pb2_grpc as oaut
 from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as oauth_provider_pb
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2 as project_pb
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2_grpc as project_grpc
+from engine_cloud._gen.engine.cloud.v1 import runtime_service_pb2 as runtime_pb
+from engine_cloud._gen.engine.cloud.v1 import runtime_service_pb2_grpc as runtime_grpc
 from engine_cloud._gen.engine.cloud.v1 import tenant_service_pb2 as tenant_pb
 from engine_cloud._gen.engine.cloud.v1 import tenant_service_pb2_grpc as tenant_grpc
 from engine_cloud._gen.engine.cloud.v1 import token_service_pb2 as token_pb
@@ -126,3 +128,8 @@ class TenantAdmin:
         """Starts a connect flow; returns the authorization URL a person's browser would open."""
         request = connection_pb.StartConnectRequest(provider=provider, project=project, alias=alias)
         return self._call(connection_grpc.ConnectionServiceStub(self._channel).StartConnect, request).authorization_url
+
+    def runtimes(self) -> list[runtime_pb.Runtime]:
+        """The tenant's connected runtimes (RuntimeService.ListRuntimes)."""
+        stub = runtime_grpc.RuntimeServiceStub(self._channel)
+        return list(self._call(stub.ListRuntimes, runtime_pb.ListRuntimesRequest()).runtimes)

@@ -68,6 +68,7 @@ class CloudServer:
             "ENGINE_CLOUD_SYNC_HEARTBEAT_MS": "1000",
             # The loopback authorization server is a provider of the tests' own (the hub refuses loopback otherwise).
             "ENGINE_CLOUD_HUB_ALLOW_LOOPBACK": "1",
+            "ENGINE_CLOUD_PRESENCE_FLUSH_MS": "100",
             **({"DATABASE_URL": self.database.url} if self.database.url else {}),
             **self.extra_env,
         }

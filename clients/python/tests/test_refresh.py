@@ -14,12 +14,17 @@ from loopback_authorization import LoopbackAuthorization
 PROVIDER = "loopback"
 
 
-@pytest.fixture
-def authorization(cloud, tenant):
+@pytest.fixture(scope="module")
+def loopback(cloud):
     auth = LoopbackAuthorization(f"{cloud.url}/oauth/callback")
-    tenant.register_provider(PROVIDER, auth.issuer, auth.client_id, auth.client_secret)
     yield auth
     auth.close()
+
+
+@pytest.fixture
+def authorization(loopback, tenant):
+    tenant.register_provider(PROVIDER, loopback.issuer, loopback.client_id, loopback.client_secret)
+    return loopback
 
 
 def connect(tenant, authorization, alias: str) -> None:

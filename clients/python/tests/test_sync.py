@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import engine_cloud
 import pytest
 from engine_cloud import EngineAuthenticationError, EnginePolicyDeniedError
 
@@ -104,3 +105,17 @@ def test_another_tenants_credential_is_never_visible(cloud, tenant, start_runtim
     assert [c.id for c in runtime.client.list_credentials()] == [ours.id]
     assert runtime.client.get_credential(theirs.id) is None  # the same answer as an id that never existed
     assert runtime.provider.fetch(theirs.id) is None
+
+
+def test_the_runtime_is_listed_as_a_connected_python_runtime(cloud, tenant, start_runtime):
+    tenant.allow("billing")
+    key = tenant.runtime_key("billing")
+    runtime = start_runtime(cloud.url, key.secret)
+    runtime.sync()
+    assert runtime.provider.wait_until_live(10)
+
+    listed = eventually(lambda: tenant.runtimes(), "the runtime's presence")
+    (seen,) = listed
+    assert (seen.token_id, seen.project) == (key.id, "billing")
+    assert (seen.info.sdk, seen.info.language, seen.info.sdk_version) == ("engine-cloud-python", "python", engine_cloud.__version__)
+    assert seen.info.host and seen.info.name == "python"

@@ -242,8 +242,10 @@ class EngineSyncProvider(CredentialProvider):
             self._set_state("connecting")
             self._snapshot = None
             try:
-                self._call = self.client.watch(self._revision, *self._runtime)
-                for event in iterate(self._call):
+                self._call = call = self.client.watch(self._revision, *self._runtime)
+                if self._stopping.is_set():  # close() ran before the call existed to be cancelled
+                    call.cancel()
+                for event in iterate(call):
                     attempt = 0
                     self._apply(store, event)
                 error: EngineCloudError = EngineUnavailableError("the server ended the stream")

@@ -54,8 +54,7 @@ class RuntimeServiceServicer:
 
     def ListRuntimes(self, request, context):
         """Lists the runtimes of the caller's tenant (a platform administrator may
-        name another tenant, or every tenant), connected ones first, then by
-        project and stream. Offline runtimes are left out unless asked for; they
+        name another tenant, or every tenant), by tenant, project and stream. Offline runtimes are left out unless asked for; they
         are kept for a retention period after their stream ended and then purged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
