@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
-from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as credential_pb
-from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2_grpc as credential_grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2 as connection_pb
 from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2_grpc as connection_grpc
+from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as credential_pb
+from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2_grpc as credential_grpc
 from engine_cloud._gen.engine.cloud.v1 import oauth_app_service_pb2 as oauth_app_pb
 from engine_cloud._gen.engine.cloud.v1 import oauth_app_service_pb2_grpc as oauth_app_grpc
 from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as oauth_provider_pb
@@ -24,7 +26,6 @@ from engine_cloud._gen.engine.cloud.v1 import tenant_service_pb2_grpc as tenant_
 from engine_cloud._gen.engine.cloud.v1 import token_service_pb2 as token_pb
 from engine_cloud._gen.engine.cloud.v1 import token_service_pb2_grpc as token_grpc
 from engine_cloud.client import TENANT_HEADER
-from google.protobuf.timestamp_pb2 import Timestamp
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,14 @@ class TenantAdmin:
         self._channel.close()
 
     def allow(self, project: str) -> None:
-        self._call(project_grpc.ProjectServiceStub(self._channel).AllowProject, project_pb.AllowProjectRequest(name=project))
+        self._call(
+            project_grpc.ProjectServiceStub(self._channel).AllowProject, project_pb.AllowProjectRequest(name=project)
+        )
 
     def deny(self, project: str) -> None:
-        self._call(project_grpc.ProjectServiceStub(self._channel).DenyProject, project_pb.DenyProjectRequest(name=project))
+        self._call(
+            project_grpc.ProjectServiceStub(self._channel).DenyProject, project_pb.DenyProjectRequest(name=project)
+        )
 
     def runtime_key(self, *projects: str) -> RuntimeKey:
         request = token_pb.CreateTokenRequest(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+
 from engine_cloud import EngineCachedStorage, EngineClientConfig, EngineCredentialClient, EngineSyncProvider
 
 from cloud_admin import TenantAdmin

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
 from engine_cloud._oss import CredentialObject, CredentialStorage
 
 

@@ -46,9 +46,9 @@ class OssStore:
         return self.storage.delete(credential_id)
 
     def list_accounts(self, provider_name: str) -> list[dict[str, Any]]:
-        found = getattr(self.storage, "load_all_for_provider")(provider_name)
+        found = self.storage.load_all_for_provider(provider_name)  # type: ignore[attr-defined]
         return [{"credential_id": c.id, "provider": provider_name, "alias": c.alias} for c in found]
 
     def get_credential_by_alias(self, provider_name: str, alias: str) -> CredentialObject | None:
         alias = alias.removeprefix(f"{provider_name}/")
-        return getattr(self.storage, "load_by_alias")(provider_name, alias)
+        return self.storage.load_by_alias(provider_name, alias)  # type: ignore[attr-defined]

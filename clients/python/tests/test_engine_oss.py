@@ -78,7 +78,8 @@ credential = pb.Credential(id="c1", provider="hubspot", alias="work", type=pb.CR
 credential.keys["access_token"].value = "t"
 built = to_credential_object(credential, "engine_sync")
 assert isinstance(built, oss.CredentialObject) and built.credential_type == oss.CredentialType.OAUTH2
-assert (built.get_key("access_token"), built.get_key("_integration_type"), built.get_key("_alias")) == ("t", "hubspot", "work")
+names = ("access_token", "_integration_type", "_alias")
+assert tuple(built.get_key(n) for n in names) == ("t", "hubspot", "work")
 print("ok")
 """
 

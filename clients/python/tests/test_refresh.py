@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from engine_cloud import EngineNotRefreshableError, EngineReauthorizationRequiredError
 from engine_cloud._oss import CredentialRefreshError
 

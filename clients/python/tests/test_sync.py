@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import engine_cloud
 import pytest
+
+import engine_cloud
 from engine_cloud import EngineAuthenticationError, EnginePolicyDeniedError
 
 from conftest import eventually
@@ -31,7 +32,9 @@ def test_sync_all_saves_every_credential_of_an_allowed_project(cloud, tenant, st
     assert runtime.store.get_key("zoho", "access_token") == "zo-1"
     by_alias = runtime.store.get_credential_by_alias("hubspot", "hubspot/work")
     assert by_alias is not None and by_alias.id == hubspot.id and by_alias.identity.get("email") == "a@b.c"
-    assert runtime.store.list_accounts("hubspot") == [{"credential_id": hubspot.id, "provider": "hubspot", "alias": "work"}]
+    assert runtime.store.list_accounts("hubspot") == [
+        {"credential_id": hubspot.id, "provider": "hubspot", "alias": "work"}
+    ]
 
 
 def test_a_change_reaches_the_runtime_while_it_runs(cloud, tenant, start_runtime):

@@ -12,11 +12,10 @@ from typing import Any, TypeVar
 import grpc
 
 from . import __version__
-from ._gen.engine.cloud.v1 import auth_service_pb2, auth_service_pb2_grpc
+from ._gen.engine.cloud.v1 import auth_service_pb2, auth_service_pb2_grpc, server_service_pb2, server_service_pb2_grpc
 from ._gen.engine.cloud.v1 import connection_service_pb2 as connection_pb
 from ._gen.engine.cloud.v1 import credential_service_pb2 as credential_pb
 from ._gen.engine.cloud.v1 import credential_service_pb2_grpc as credential_grpc
-from ._gen.engine.cloud.v1 import server_service_pb2, server_service_pb2_grpc
 from ._gen.engine.cloud.v1 import sync_service_pb2 as sync_pb
 from ._gen.engine.cloud.v1 import sync_service_pb2_grpc as sync_grpc
 from .config import EngineClientConfig
@@ -209,7 +208,7 @@ class EngineCredentialClient:
             runtime_id=socket.gethostname()[:128],
         )
         describe_runtime(request, runtime_name, runtime_version)
-        return stub.Watch(request, metadata=self._metadata())  # type: ignore[no-any-return]
+        return stub.Watch(request, metadata=self._metadata())
 
 
 def describe_runtime(request: sync_pb.WatchRequest, runtime_name: str | None, runtime_version: str | None) -> None:
@@ -228,6 +227,6 @@ def describe_runtime(request: sync_pb.WatchRequest, runtime_name: str | None, ru
 def iterate(call: grpc.Call) -> Iterator[sync_pb.WatchResponse]:
     """The stream's events; a failure raises the typed EngineCloudError."""
     try:
-        yield from call  # type: ignore[misc]
+        yield from call
     except grpc.RpcError as error:
         raise from_rpc_error(error) from None

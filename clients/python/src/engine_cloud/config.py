@@ -52,7 +52,7 @@ class EngineClientConfig:
         self.project = self.project or _env(PROJECT_ENV_VAR)
         if self.timeout <= 0:
             raise EngineConfigError("timeout must be a positive number of seconds")
-        self.target  # validates the URL now rather than at the first call
+        _ = self.target  # validates the URL now rather than at the first call
 
     def __repr__(self) -> str:  # the key never appears in logs or tracebacks
         return f"EngineClientConfig(base_url={self.base_url!r}, project={self.project!r}, timeout={self.timeout})"

@@ -126,13 +126,17 @@ class EngineSyncProvider(CredentialProvider):
                 f"credential {credential.id} requires re-authorization" + (f". Visit: {url}" if url else "")
             ) from error
         except EngineNotRefreshableError as error:
-            raise CredentialRefreshError(f"credential {credential.id} is not refreshed by the Cloud: {error}") from error
+            raise CredentialRefreshError(
+                f"credential {credential.id} is not refreshed by the Cloud: {error}"
+            ) from error
         except EngineUnavailableError as error:
             expires = access_token_expiry(credential)
             if expires is None or expires > datetime.now(UTC):
                 log.warning("engine cloud unreachable; keeping the current token of %s: %s", credential.id, error)
                 return credential
-            raise CredentialRefreshError(f"Engine Cloud unreachable and the token of {credential.id} expired") from error
+            raise CredentialRefreshError(
+                f"Engine Cloud unreachable and the token of {credential.id} expired"
+            ) from error
         except EngineCloudError as error:
             raise CredentialRefreshError(f"refresh of {credential.id} failed: {error}") from error
         return to_credential_object(result.credential, self.provider_id)

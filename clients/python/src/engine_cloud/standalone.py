@@ -142,7 +142,12 @@ class CredentialObject:
             "id": self.id,
             "credential_type": str(self.credential_type),
             "keys": {
-                n: {"name": k.name, "value": k.get_secret_value(), "expires_at": when(k.expires_at), "metadata": k.metadata}
+                n: {
+                    "name": k.name,
+                    "value": k.get_secret_value(),
+                    "expires_at": when(k.expires_at),
+                    "metadata": k.metadata,
+                }
                 for n, k in self.keys.items()
             },
             "provider_id": self.provider_id,
