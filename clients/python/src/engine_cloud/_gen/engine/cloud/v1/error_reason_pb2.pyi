@@ -1,0 +1,178 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    CANCELED: _ClassVar[ErrorReason]
+    UNKNOWN: _ClassVar[ErrorReason]
+    INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    NOT_FOUND: _ClassVar[ErrorReason]
+    ALREADY_EXISTS: _ClassVar[ErrorReason]
+    PERMISSION_DENIED: _ClassVar[ErrorReason]
+    RESOURCE_EXHAUSTED: _ClassVar[ErrorReason]
+    FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    ABORTED: _ClassVar[ErrorReason]
+    OUT_OF_RANGE: _ClassVar[ErrorReason]
+    UNIMPLEMENTED: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+    UNAVAILABLE: _ClassVar[ErrorReason]
+    DATA_LOSS: _ClassVar[ErrorReason]
+    UNAUTHENTICATED: _ClassVar[ErrorReason]
+    MESSAGE_TOO_LARGE: _ClassVar[ErrorReason]
+    COMPRESSION_UNSUPPORTED: _ClassVar[ErrorReason]
+    TRUNCATED_MESSAGE: _ClassVar[ErrorReason]
+    MALFORMED_MESSAGE: _ClassVar[ErrorReason]
+    MALFORMED_REQUEST: _ClassVar[ErrorReason]
+    BAD_TIMEOUT: _ClassVar[ErrorReason]
+    WRONG_MESSAGE_COUNT: _ClassVar[ErrorReason]
+    REQUEST_BODY_TIMEOUT: _ClassVar[ErrorReason]
+    HTTP_GET_NOT_ALLOWED: _ClassVar[ErrorReason]
+    TOKEN_MISSING: _ClassVar[ErrorReason]
+    TOKEN_INVALID: _ClassVar[ErrorReason]
+    AUTHORIZATION_REPEATED: _ClassVar[ErrorReason]
+    TOKEN_REVOKED: _ClassVar[ErrorReason]
+    TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    SESSION_REVOKED: _ClassVar[ErrorReason]
+    SESSION_EXPIRED: _ClassVar[ErrorReason]
+    USER_DISABLED: _ClassVar[ErrorReason]
+    MEMBERSHIP_REMOVED: _ClassVar[ErrorReason]
+    TENANT_DELETED: _ClassVar[ErrorReason]
+    TENANT_SUSPENDED: _ClassVar[ErrorReason]
+    LOGIN_FAILED: _ClassVar[ErrorReason]
+    LOGIN_THROTTLED: _ClassVar[ErrorReason]
+    WRONG_PASSWORD: _ClassVar[ErrorReason]
+    NOT_A_PERSON: _ClassVar[ErrorReason]
+    NOT_A_MEMBER: _ClassVar[ErrorReason]
+    SESSION_NOT_FOUND: _ClassVar[ErrorReason]
+    TENANT_NOT_FOUND: _ClassVar[ErrorReason]
+    TENANT_EXISTS: _ClassVar[ErrorReason]
+    TENANT_PROTECTED: _ClassVar[ErrorReason]
+    TOKEN_NOT_FOUND: _ClassVar[ErrorReason]
+    PLATFORM_TOKEN_TENANT: _ClassVar[ErrorReason]
+    OWNER_REQUIRED: _ClassVar[ErrorReason]
+    MEMBER_NOT_FOUND: _ClassVar[ErrorReason]
+    LAST_OWNER: _ClassVar[ErrorReason]
+    USER_NOT_FOUND: _ClassVar[ErrorReason]
+    INVITATION_INVALID: _ClassVar[ErrorReason]
+    INVITATION_REVOKED: _ClassVar[ErrorReason]
+    INVITATION_ISSUER_LOST_RIGHT: _ClassVar[ErrorReason]
+    INVITATION_THROTTLED: _ClassVar[ErrorReason]
+    ALREADY_MEMBER: _ClassVar[ErrorReason]
+    INVITATION_NOT_FOUND: _ClassVar[ErrorReason]
+    INVITATION_ACCEPTED: _ClassVar[ErrorReason]
+    PROJECT_UNKNOWN: _ClassVar[ErrorReason]
+    PROJECT_DENIED: _ClassVar[ErrorReason]
+    PROJECT_NOT_IN_TOKEN_SCOPE: _ClassVar[ErrorReason]
+    CREDENTIAL_NOT_FOUND: _ClassVar[ErrorReason]
+    VERSION_CONFLICT: _ClassVar[ErrorReason]
+    CREDENTIAL_QUOTA: _ClassVar[ErrorReason]
+    PAGE_TOKEN_INVALID: _ClassVar[ErrorReason]
+    RATE_LIMITED: _ClassVar[ErrorReason]
+    STREAM_LIMIT: _ClassVar[ErrorReason]
+    SERVER_SHUTTING_DOWN: _ClassVar[ErrorReason]
+    DATABASE_UNAVAILABLE: _ClassVar[ErrorReason]
+    DATABASE_TIMEOUT: _ClassVar[ErrorReason]
+    DATABASE_DISK_FULL: _ClassVar[ErrorReason]
+    DATABASE_RESOURCES_EXHAUSTED: _ClassVar[ErrorReason]
+    TRANSACTION_CONFLICT: _ClassVar[ErrorReason]
+    PROVIDER_UNKNOWN: _ClassVar[ErrorReason]
+    OAUTH_APP_NOT_FOUND: _ClassVar[ErrorReason]
+    CONNECTION_NOT_FOUND: _ClassVar[ErrorReason]
+    CONNECT_FLOW_NOT_FOUND: _ClassVar[ErrorReason]
+    SHARED_APP_NOT_OPERATOR: _ClassVar[ErrorReason]
+    CONNECTION_NEEDS_REAUTH: _ClassVar[ErrorReason]
+    CONNECTION_DISCONNECTED: _ClassVar[ErrorReason]
+    CREDENTIAL_NOT_REFRESHABLE: _ClassVar[ErrorReason]
+    PROVIDER_UNAVAILABLE: _ClassVar[ErrorReason]
+    OAUTH_APP_REJECTED: _ClassVar[ErrorReason]
+    CREDENTIAL_MANAGED_BY_HUB: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+CANCELED: ErrorReason
+UNKNOWN: ErrorReason
+INVALID_ARGUMENT: ErrorReason
+DEADLINE_EXCEEDED: ErrorReason
+NOT_FOUND: ErrorReason
+ALREADY_EXISTS: ErrorReason
+PERMISSION_DENIED: ErrorReason
+RESOURCE_EXHAUSTED: ErrorReason
+FAILED_PRECONDITION: ErrorReason
+ABORTED: ErrorReason
+OUT_OF_RANGE: ErrorReason
+UNIMPLEMENTED: ErrorReason
+INTERNAL: ErrorReason
+UNAVAILABLE: ErrorReason
+DATA_LOSS: ErrorReason
+UNAUTHENTICATED: ErrorReason
+MESSAGE_TOO_LARGE: ErrorReason
+COMPRESSION_UNSUPPORTED: ErrorReason
+TRUNCATED_MESSAGE: ErrorReason
+MALFORMED_MESSAGE: ErrorReason
+MALFORMED_REQUEST: ErrorReason
+BAD_TIMEOUT: ErrorReason
+WRONG_MESSAGE_COUNT: ErrorReason
+REQUEST_BODY_TIMEOUT: ErrorReason
+HTTP_GET_NOT_ALLOWED: ErrorReason
+TOKEN_MISSING: ErrorReason
+TOKEN_INVALID: ErrorReason
+AUTHORIZATION_REPEATED: ErrorReason
+TOKEN_REVOKED: ErrorReason
+TOKEN_EXPIRED: ErrorReason
+SESSION_REVOKED: ErrorReason
+SESSION_EXPIRED: ErrorReason
+USER_DISABLED: ErrorReason
+MEMBERSHIP_REMOVED: ErrorReason
+TENANT_DELETED: ErrorReason
+TENANT_SUSPENDED: ErrorReason
+LOGIN_FAILED: ErrorReason
+LOGIN_THROTTLED: ErrorReason
+WRONG_PASSWORD: ErrorReason
+NOT_A_PERSON: ErrorReason
+NOT_A_MEMBER: ErrorReason
+SESSION_NOT_FOUND: ErrorReason
+TENANT_NOT_FOUND: ErrorReason
+TENANT_EXISTS: ErrorReason
+TENANT_PROTECTED: ErrorReason
+TOKEN_NOT_FOUND: ErrorReason
+PLATFORM_TOKEN_TENANT: ErrorReason
+OWNER_REQUIRED: ErrorReason
+MEMBER_NOT_FOUND: ErrorReason
+LAST_OWNER: ErrorReason
+USER_NOT_FOUND: ErrorReason
+INVITATION_INVALID: ErrorReason
+INVITATION_REVOKED: ErrorReason
+INVITATION_ISSUER_LOST_RIGHT: ErrorReason
+INVITATION_THROTTLED: ErrorReason
+ALREADY_MEMBER: ErrorReason
+INVITATION_NOT_FOUND: ErrorReason
+INVITATION_ACCEPTED: ErrorReason
+PROJECT_UNKNOWN: ErrorReason
+PROJECT_DENIED: ErrorReason
+PROJECT_NOT_IN_TOKEN_SCOPE: ErrorReason
+CREDENTIAL_NOT_FOUND: ErrorReason
+VERSION_CONFLICT: ErrorReason
+CREDENTIAL_QUOTA: ErrorReason
+PAGE_TOKEN_INVALID: ErrorReason
+RATE_LIMITED: ErrorReason
+STREAM_LIMIT: ErrorReason
+SERVER_SHUTTING_DOWN: ErrorReason
+DATABASE_UNAVAILABLE: ErrorReason
+DATABASE_TIMEOUT: ErrorReason
+DATABASE_DISK_FULL: ErrorReason
+DATABASE_RESOURCES_EXHAUSTED: ErrorReason
+TRANSACTION_CONFLICT: ErrorReason
+PROVIDER_UNKNOWN: ErrorReason
+OAUTH_APP_NOT_FOUND: ErrorReason
+CONNECTION_NOT_FOUND: ErrorReason
+CONNECT_FLOW_NOT_FOUND: ErrorReason
+SHARED_APP_NOT_OPERATOR: ErrorReason
+CONNECTION_NEEDS_REAUTH: ErrorReason
+CONNECTION_DISCONNECTED: ErrorReason
+CREDENTIAL_NOT_REFRESHABLE: ErrorReason
+PROVIDER_UNAVAILABLE: ErrorReason
+OAUTH_APP_REJECTED: ErrorReason
+CREDENTIAL_MANAGED_BY_HUB: ErrorReason
