@@ -70,6 +70,7 @@ import { withSyncFastPath } from "./transport/sync-fast-path.js";
 import { createConnectAdapter } from "./transport/connect-adapter.js";
 import { createUnclaimedRequestLog } from "./transport/unclaimed-request-log.js";
 import { SERVER_VERSION } from "./version.js";
+import { createServerMetrics, type ServerMetrics } from "./metrics/server-metrics.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 
@@ -90,6 +91,8 @@ export interface App {
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
+  /** The Prometheus registry and every metric (metrics/server-metrics.ts); served per config.metrics. */
+  metrics: ServerMetrics;
   /** Called once the server listens: where it listens, the redirect URL's base unless ENGINE_CLOUD_PUBLIC_URL says otherwise. */
   listeningAt(url: string): void;
   /**
@@ -125,6 +128,9 @@ const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerRefle
  */
 export async function createApp(config: Config, log: Logger): Promise<App> {
   const storage = await openDatabase(config, log);
+  const metrics = createServerMetrics();
+  metrics.watchPool(() => storage.poolStats());
+  const recorder = { log, metrics };
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {
     const ring = rootKeyRingOf(config.masterKey, config.previousMasterKeys, log);
@@ -135,7 +141,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
 
-    const feed = await createChangeFeed(storage, log);
+    const feed = await createChangeFeed(storage, log, { metrics });
     cleanup.unshift(() => feed.close());
     const verifier = await createCallerResolver({
       db: storage.db,
@@ -163,6 +169,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       reauthorize: createReauthorizer(storage.db, verifier),
       heartbeatMs: config.syncHeartbeatMs,
       healMs: 1000,
+      metrics,
     });
     cleanup.unshift(() => hub.close());
     // Background jobs run on one process at a time, each under its lease (jobs/leased-job.ts).
@@ -248,13 +255,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     };
     const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
-    const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
+    const unclaimed = createUnclaimedRequestLog(recorder, contextValuesOf);
     const rpc = withSyncFastPath(
       {
         db: storage.db,
         vault,
         watches,
         log,
+        metrics,
         authorize,
         limiter,
         validateMessage,
@@ -267,9 +275,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           log,
           routes,
           contextValues: unclaimed.contextValues,
-          fallback: createHttpRoutes({ log, notReadyBecause, completeConnect: flows.complete }),
+          fallback: createHttpRoutes({
+            log,
+            metrics,
+            metricsToken: config.metrics.token,
+            notReadyBecause,
+            completeConnect: flows.complete,
+          }),
           interceptors: [
-            createRequestLogInterceptor(log),
+            createRequestLogInterceptor(recorder),
             createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
             createAccessInterceptor(authorize, limiter),
             createValidationInterceptor(validateMessage),
@@ -292,6 +306,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       tombstones,
       limiter,
       bootstrap: seeded,
+      metrics,
       listeningAt(url) {
         listeningUrl = config.publicUrl ?? url;
       },
