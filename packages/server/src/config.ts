@@ -136,9 +136,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
   const keyFile = flags["tls-key"] ?? env.ENGINE_CLOUD_TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) problems.push("--tls-cert and --tls-key must be given together");
 
-  const databaseUrl = flags["database-url"] ?? env.DATABASE_URL ?? undefined;
+  // DATABASE_URL_FILE: the URL (it holds the password) from a container secret.
+  const databaseUrl = flags["database-url"] ?? (env.DATABASE_URL || secretFile(env, "DATABASE_URL_FILE", problems));
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push("DATABASE_URL must start with postgres:// or postgresql://");
+    problems.push("DATABASE_URL (or the file DATABASE_URL_FILE names) must start with postgres:// or postgresql://");
   }
 
   const bootstrapToken = env.ENGINE_CLOUD_TOKEN || secretFile(env, "ENGINE_CLOUD_TOKEN_FILE", problems);
