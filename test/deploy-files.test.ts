@@ -285,7 +285,7 @@ describe("probes, health checks and ports", () => {
     const haproxy = read("haproxy/haproxy.cfg");
     const target = /server-template \S+ \d+ engine-cloud:(\d+)/.exec(haproxy)!;
     expect(Number(target[1])).toBe(portOf(replicas.environment.ENGINE_CLOUD_LISTEN));
-    const check = /option httpchk GET (\S+)/.exec(haproxy)![1];
+    const check = /option httpchk GET (\S+) HTTP\/1\.1/.exec(haproxy)![1];
     expect(await served(check)).toBe(200);
     expect(compose.services.haproxy.volumes[0]).toMatch(/^\.\.\/haproxy\/haproxy\.cfg:/);
   });
