@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 
 /** Lowest first. Keys are folders of packages/server/src, or top-level files (by name, without .ts). */
 export const SERVER_LAYERS: ReadonlyArray<{ layer: string; holds: readonly string[] }> = [
-  { layer: "base", holds: ["errors", "log", "version", "well-formed-text"] },
+  { layer: "base", holds: ["errors", "log", "metrics", "version", "well-formed-text"] },
   { layer: "store", holds: ["store"] },
   { layer: "feed", holds: ["feed"] },
   { layer: "crypto", holds: ["crypto"] },

@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { CredentialType } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import { createCloudClient, createSyncProvider, type EngineSyncProvider } from "@engine-cloud/sdk/node";
+import { createCloudClient, createSyncProvider, type CloudProtocol, type EngineSyncProvider } from "@engine-cloud/sdk/node";
 import { expect } from "vitest";
 import { REPO_ROOT } from "./test-server.js";
 import { isChange } from "./watch-recorder.js";
@@ -147,12 +147,15 @@ export async function startSdkRuntime(
   token: string,
   project: string,
   heartbeatMs: number,
+  /** The wire protocol (the SDK's default: Connect over HTTP/1.1 on cleartext). */
+  protocol?: CloudProtocol,
 ): Promise<Runtime> {
   const dir = mkdtempSync(path.join(tmpdir(), "engine-fault-runtime-"));
   const provider: EngineSyncProvider = createSyncProvider({
     baseUrl,
     token,
     project,
+    protocol,
     cachePath: path.join(dir, "cache.bin"),
     cacheKey: randomBytes(32),
     env: {},

@@ -77,6 +77,7 @@ import { createConnectAdapter, type CallUnary } from "./transport/connect-adapte
 import { createRuntimeRestRoutes } from "./transport/runtime-rest-routes.js";
 import { createUnclaimedRequestLog } from "./transport/unclaimed-request-log.js";
 import { SERVER_VERSION } from "./version.js";
+import { createServerMetrics, type ServerMetrics } from "./metrics/server-metrics.js";
 
 export type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 
@@ -102,6 +103,8 @@ export interface App {
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
+  /** The Prometheus registry and every metric (metrics/server-metrics.ts); served per config.metrics. */
+  metrics: ServerMetrics;
   /** Called once the server listens: where it listens, the redirect URL's base unless ENGINE_CLOUD_PUBLIC_URL says otherwise. */
   listeningAt(url: string): void;
   /**
@@ -138,6 +141,9 @@ const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerRefle
  */
 export async function createApp(config: Config, log: Logger): Promise<App> {
   const storage = await openDatabase(config, log);
+  const metrics = createServerMetrics();
+  metrics.watchPool(() => storage.poolStats());
+  const recorder = { log, metrics };
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {
     const ring = rootKeyRingOf(config.masterKey, config.previousMasterKeys, log);
@@ -148,7 +154,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
 
-    const feed = await createChangeFeed(storage, log);
+    const feed = await createChangeFeed(storage, log, { metrics });
     cleanup.unshift(() => feed.close());
     const verifier = await createCallerResolver({
       db: storage.db,
@@ -176,6 +182,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       reauthorize: createReauthorizer(storage.db, verifier),
       heartbeatMs: config.syncHeartbeatMs,
       healMs: 1000,
+      metrics,
     });
     // Closed after the hub (cleanup runs last-added first): the streams the hub ends are written offline.
     const presence = createPresenceBuffer({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.presenceFlushMs });
@@ -295,7 +302,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     };
     const authorize = createAuthorizer({ rules, verifier, directory, limiter });
     const validateMessage = createMessageValidator();
-    const unclaimed = createUnclaimedRequestLog(log, contextValuesOf);
+    const unclaimed = createUnclaimedRequestLog(recorder, contextValuesOf);
     // The REST routes answer through the adapter's own router (no second authorization path); the
     // adapter is built after them (they are its fallback), so the call is bound late.
     const callRpc: CallUnary = (req, method, input, header, signal) => adapter.callUnary(req, method, input, header, signal);
@@ -305,9 +312,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
       routes,
       contextValues: unclaimed.contextValues,
-      fallback: createHttpRoutes({ log, notReadyBecause, completeConnect: flows.complete, runtimeRest }),
+      fallback: createHttpRoutes({
+        log,
+        metrics,
+        metricsToken: config.metrics.token,
+        notReadyBecause,
+        completeConnect: flows.complete,
+        runtimeRest,
+      }),
       interceptors: [
-        createRequestLogInterceptor(log),
+        createRequestLogInterceptor(recorder),
         createSecretBearingInterceptor(secretBearingMethods(API_SERVICES)),
         createAccessInterceptor(authorize, limiter),
         createValidationInterceptor(validateMessage),
@@ -320,6 +334,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         vault,
         watches,
         log,
+        metrics,
         authorize,
         limiter,
         validateMessage,
@@ -345,6 +360,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       oauthFlows,
       limiter,
       bootstrap: seeded,
+      metrics,
       listeningAt(url) {
         listeningUrl = config.publicUrl ?? url;
         // Runs once the server can name itself: the credentials it writes carry reauthorize URLs.

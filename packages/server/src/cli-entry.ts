@@ -7,7 +7,7 @@ import { migrateToLatest } from "./store/migrate.js";
 
 function configOrExit(argv: string[]) {
   try {
-    return loadConfig(argv, process.env);
+    return loadConfig(argv, process.env, { stdoutIsTTY: process.stdout.isTTY });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`engine-cloud: ${err.message}\n`);
@@ -21,7 +21,7 @@ function configOrExit(argv: string[]) {
 export async function serve(argv: string[]): Promise<number> {
   const config = configOrExit(argv);
   if (!config) return 2;
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   let server;
   try {
     server = await startServer(config, log);
@@ -67,7 +67,7 @@ export async function serve(argv: string[]): Promise<number> {
 export async function migrate(argv: string[]): Promise<number> {
   const config = configOrExit(argv);
   if (!config) return 2;
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   const storage = await openDatabase(config, log);
   try {
     const applied = await storage.withoutStatementTimeout(migrateToLatest);

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { inspectToken, mintToken } from "./auth/token-format.js";
 import { ConfigError, loadConfig } from "./config.js";
@@ -195,6 +198,53 @@ describe("loadConfig: embedded database settings", () => {
     expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_FSYNC: "yes" })).toEqual([expect.stringContaining("ENGINE_CLOUD_EMBEDDED_FSYNC")]);
     expect(problemsOf({ ENGINE_CLOUD_EMBEDDED_THREAD: "both" })).toEqual([
       expect.stringContaining("ENGINE_CLOUD_EMBEDDED_THREAD"),
+    ]);
+  });
+});
+
+describe("loadConfig: logs and metrics", () => {
+  it("logs JSON off a terminal and readable lines on one, unless told otherwise", () => {
+    expect(loadConfig([], base).logFormat).toBe("json");
+    expect(loadConfig([], base, { stdoutIsTTY: true }).logFormat).toBe("pretty");
+    expect(loadConfig([], { ...base, ENGINE_CLOUD_LOG_FORMAT: "json" }, { stdoutIsTTY: true }).logFormat).toBe("json");
+    expect(loadConfig(["--log-format", "pretty"], base).logFormat).toBe("pretty");
+    expect(problemsOf({ ENGINE_CLOUD_LOG_FORMAT: "xml" })).toEqual(['log format "xml" is not json or pretty']);
+  });
+
+  it("serves no metrics unless an address or a token is set", () => {
+    expect(loadConfig([], base).metrics).toEqual({ listen: undefined, token: undefined });
+    const config = loadConfig([], {
+      ...base,
+      ENGINE_CLOUD_METRICS_ADDR: "0.0.0.0:9464",
+      ENGINE_CLOUD_METRICS_TOKEN: "t".repeat(32),
+    });
+    expect(config.metrics).toEqual({ listen: { host: "0.0.0.0", port: 9464 }, token: "t".repeat(32) });
+  });
+
+  it("refuses a metrics address that is not host:port and a token too short to guess at", () => {
+    expect(problemsOf({ ENGINE_CLOUD_METRICS_ADDR: "9464", ENGINE_CLOUD_METRICS_TOKEN: "short" })).toEqual([
+      "ENGINE_CLOUD_METRICS_TOKEN must be at least 16 characters (try: openssl rand -hex 32)",
+      'ENGINE_CLOUD_METRICS_ADDR: "9464" is not host:port (e.g. 127.0.0.1:7070)',
+    ]);
+  });
+
+  it("reads the bootstrap and metrics tokens from files (container secrets), without their newline", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "engine-cloud-secret-"));
+    const seed = "s".repeat(40);
+    writeFileSync(path.join(dir, "token"), `${seed}\n`);
+    writeFileSync(path.join(dir, "metrics"), "m".repeat(32));
+    const config = loadConfig([], {
+      ENGINE_CLOUD_DATA_DIR: base.ENGINE_CLOUD_DATA_DIR,
+      ENGINE_CLOUD_TOKEN_FILE: path.join(dir, "token"),
+      ENGINE_CLOUD_METRICS_TOKEN_FILE: path.join(dir, "metrics"),
+    });
+    expect([config.bootstrapToken, config.metrics.token]).toEqual([seed, "m".repeat(32)]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("names a secret file it cannot read, and never its content", () => {
+    expect(problemsOf({ ENGINE_CLOUD_TOKEN: "", ENGINE_CLOUD_TOKEN_FILE: "/nonexistent/token" })).toEqual([
+      "ENGINE_CLOUD_TOKEN_FILE: cannot read /nonexistent/token (ENOENT)",
     ]);
   });
 });

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
-import type { LogLevel } from "./log.js";
+import { readFileSync } from "node:fs";
+import type { LogFormat, LogLevel } from "./log.js";
 import type { DatabaseTimeouts, EmbeddedConfig } from "./store/open-database.js";
 import type { TransportLimits } from "./transport/http-server.js";
 import { defaultHashConcurrency } from "./auth/hash-gate.js";
@@ -22,6 +23,14 @@ export interface Config {
   /** Seeds the default tenant's project policy when it has no rows. */
   bootstrapProjects?: string[];
   logLevel: LogLevel;
+  /** "json" (one object a line, the default off a terminal) or "pretty" (for people; the default on a terminal). */
+  logFormat: LogFormat;
+  /**
+   * GET /metrics (Prometheus text). Off unless configured: on an address of its own
+   * (ENGINE_CLOUD_METRICS_ADDR), and/or on the public port for requests bearing
+   * ENGINE_CLOUD_METRICS_TOKEN (which the metrics address then requires too).
+   */
+  metrics: { listen?: { host: string; port: number }; token?: string };
   /** How long in-flight calls may run after SIGTERM before they are cut. */
   shutdownGraceMs: number;
   /**
@@ -81,7 +90,7 @@ export interface Config {
   hub: HubConfig;
 }
 
-export type { DatabaseTimeouts, EmbeddedConfig, LogLevel, TransportLimits };
+export type { DatabaseTimeouts, EmbeddedConfig, LogFormat, LogLevel, TransportLimits };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -91,11 +100,11 @@ export class ConfigError extends Error {
 
 const PROJECT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
-function parseListen(value: string, problems: string[]): Config["listen"] {
+function parseListen(value: string, problems: string[], name = "--listen / ENGINE_CLOUD_LISTEN"): Config["listen"] {
   const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) {
-    problems.push(`--listen / ENGINE_CLOUD_LISTEN: "${value}" is not host:port (e.g. 127.0.0.1:7070)`);
+    problems.push(`${name}: "${value}" is not host:port (e.g. 127.0.0.1:7070)`);
     return { host: "127.0.0.1", port: 7070 };
   }
   return { host: m[1].replace(/^\[|\]$/g, "") || "127.0.0.1", port };
@@ -105,7 +114,7 @@ function parseListen(value: string, problems: string[]): Config["listen"] {
  * Flags win over environment variables. Every problem is reported, one line
  * each, so an operator fixes them all in one go.
  */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { stdoutIsTTY?: boolean } = {}): Config {
   const problems: string[] = [];
   let flags: Record<string, string | undefined> = {};
   try {
@@ -118,6 +127,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
         "database-url": { type: "string" },
         "data-dir": { type: "string" },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         "shutdown-grace": { type: "string" },
       },
       strict: true,
@@ -133,12 +143,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const keyFile = flags["tls-key"] ?? env.ENGINE_CLOUD_TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) problems.push("--tls-cert and --tls-key must be given together");
 
-  const databaseUrl = flags["database-url"] ?? env.DATABASE_URL ?? undefined;
+  // DATABASE_URL_FILE: the URL (it holds the password) from a container secret.
+  const databaseUrl = flags["database-url"] ?? (env.DATABASE_URL || secretFile(env, "DATABASE_URL_FILE", problems));
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push("DATABASE_URL must start with postgres:// or postgresql://");
+    problems.push("DATABASE_URL (or the file DATABASE_URL_FILE names) must start with postgres:// or postgresql://");
   }
 
-  const bootstrapToken = env.ENGINE_CLOUD_TOKEN || undefined;
+  const bootstrapToken = env.ENGINE_CLOUD_TOKEN || secretFile(env, "ENGINE_CLOUD_TOKEN_FILE", problems);
   // The verifier's own rule: a seed it would refuse on every request must not be seeded (it would lock the operator out).
   const seedProblem = bootstrapToken && tokenShapeProblem(bootstrapToken);
   if (seedProblem) problems.push(`ENGINE_CLOUD_TOKEN ${seedProblem} (try: openssl rand -hex 32)`);
@@ -157,6 +168,22 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (!["debug", "info", "warn", "error"].includes(logLevel)) {
     problems.push(`log level "${logLevel}" is not one of debug, info, warn, error`);
   }
+
+  const logFormat = (flags["log-format"] ??
+    env.ENGINE_CLOUD_LOG_FORMAT ??
+    (terminal.stdoutIsTTY ? "pretty" : "json")) as LogFormat;
+  if (logFormat !== "json" && logFormat !== "pretty") problems.push(`log format "${logFormat}" is not json or pretty`);
+
+  const metricsToken = env.ENGINE_CLOUD_METRICS_TOKEN || secretFile(env, "ENGINE_CLOUD_METRICS_TOKEN_FILE", problems);
+  if (metricsToken !== undefined && metricsToken.length < 16) {
+    problems.push("ENGINE_CLOUD_METRICS_TOKEN must be at least 16 characters (try: openssl rand -hex 32)");
+  }
+  const metrics: Config["metrics"] = {
+    listen: env.ENGINE_CLOUD_METRICS_ADDR
+      ? parseListen(env.ENGINE_CLOUD_METRICS_ADDR, problems, "ENGINE_CLOUD_METRICS_ADDR")
+      : undefined,
+    token: metricsToken,
+  };
 
   const shutdownGraceMs = Number(flags["shutdown-grace"] ?? env.ENGINE_CLOUD_SHUTDOWN_GRACE_MS ?? 10_000);
   if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
@@ -280,6 +307,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     bootstrapToken,
     bootstrapProjects,
     logLevel,
+    logFormat,
+    metrics,
     shutdownGraceMs,
     tokenCacheTtlMs: 60_000,
     masterKey,
@@ -301,6 +330,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     publicUrl,
     hub,
   };
+}
+
+/**
+ * A secret read from the file a `*_FILE` variable names (Docker and Kubernetes secrets are files), without its
+ * trailing newline; undefined when the variable is unset. The file's content is never echoed in a problem line.
+ */
+function secretFile(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
+  const file = env[name];
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, "utf8").replace(/\r?\n$/, "") || undefined;
+  } catch (err) {
+    problems.push(`${name}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    return undefined;
+  }
 }
 
 /** A whole-number setting from `min` to `max`, or its default; a problem line names the variable and the range. */

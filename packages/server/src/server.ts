@@ -3,11 +3,14 @@ import { createApp, type App } from "./app.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import { listen } from "./transport/http-server.js";
+import { listenForMetrics, type MetricsListener } from "./metrics/metrics-listener.js";
 
 export interface RunningServer {
   app: App;
   /** e.g. "http://127.0.0.1:7070" */
   url: string;
+  /** Where GET /metrics is served on its own (ENGINE_CLOUD_METRICS_ADDR), e.g. "http://127.0.0.1:9464/metrics". */
+  metricsUrl?: string;
   /** Stop accepting, let in-flight calls finish within the grace period, close the database. */
   stop(): Promise<void>;
 }
@@ -19,19 +22,33 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await app.close();
     throw err;
   });
-  const host = listener.address.host.includes(":") ? `[${listener.address.host}]` : listener.address.host;
-  const url = `${tls ? "https" : "http"}://${host}:${listener.address.port}`;
+  const url = `${tls ? "https" : "http"}://${hostPort(listener.address)}`;
+  let metricsListener: MetricsListener | undefined;
+  if (config.metrics.listen) {
+    metricsListener = await listenForMetrics(app.metrics, config.metrics.listen, config.metrics.token).catch(async (err) => {
+      await listener.close(0);
+      await app.close();
+      throw err;
+    });
+  }
+  const metricsUrl = metricsListener && `http://${hostPort(metricsListener.address)}/metrics`;
   app.listeningAt(url);
-  log.info("listening", { url, database: app.storage.kind, protocols: ["grpc", "grpc-web", "connect"] });
+  log.info("listening", { url, database: app.storage.kind, protocols: ["grpc", "grpc-web", "connect"], metrics: metricsUrl });
   let stopping: Promise<void> | undefined;
   return {
     app,
     url,
+    metricsUrl,
     stop: () =>
       (stopping ??= (async () => {
         app.drain();
         await listener.close(config.shutdownGraceMs);
+        await metricsListener?.close();
         await app.close();
       })()),
   };
+}
+
+function hostPort(address: { host: string; port: number }): string {
+  return `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`;
 }

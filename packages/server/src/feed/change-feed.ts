@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.js";
+import type { ServerMetrics } from "../metrics/server-metrics.js";
 import { notify as notifyPeers } from "../store/notify.js";
 import type { Storage, Subscription } from "../store/open-database.js";
 import { heartbeat, leave, livePeers } from "../store/server-instances.js";
@@ -63,6 +64,8 @@ export interface ChangeFeed {
 interface Batch {
   /** Publishing process. */
   o: string;
+  /** When it was sent (ms since the epoch), for the lag metric; absent from servers before it was added. */
+  t?: number;
   /** Set when the publisher waits for confirmations. */
   c?: number;
   e: ChangeEvent[];
@@ -78,8 +81,14 @@ interface Batch {
 export async function createChangeFeed(
   storage: Storage,
   log: Logger,
-  options: { confirmTimeoutMs?: number } = {},
+  options: {
+    confirmTimeoutMs?: number;
+    /** Where the feed reports its lag and reconnects; absent (tests of the feed alone): not reported. */
+    metrics?: Pick<ServerMetrics, "changeFeedLag" | "changeFeedReconnects" | "changeFeedConnected">;
+  } = {},
 ): Promise<ChangeFeed> {
+  const metrics = options.metrics;
+  let everConnected = false;
   const origin = randomUUID();
   const confirmTimeoutMs = options.confirmTimeoutMs ?? 2_000;
   const listeners = new Set<ChangeListener>();
@@ -110,7 +119,7 @@ export async function createChangeFeed(
     pending = [];
     flushing = flushing
       .then(async () => {
-        for (const payload of encodeBatches({ o: origin }, batch)) await notify(CHANGE_CHANNEL, payload);
+        for (const payload of encodeBatches({ o: origin, t: Date.now() }, batch)) await notify(CHANGE_CHANNEL, payload);
       })
       .catch((err) => log.error("change notification failed; other servers heal by catch-up", { err: String(err) }));
   };
@@ -118,6 +127,8 @@ export async function createChangeFeed(
   const onBatch = (payload: string) => {
     const batch = decodeBatch(payload);
     if (!batch || batch.o === origin) return;
+    // Wall clocks of two processes: meaningful on one host or NTP-synced hosts; a skewed clock shows as lag.
+    if (metrics && typeof batch.t === "number") metrics.changeFeedLag.observe(Math.max(0, Date.now() - batch.t) / 1000);
     for (const e of batch.e) dispatch(e);
     if (batch.c !== undefined) {
       notify(ACK_CHANNEL, JSON.stringify({ o: batch.o, c: batch.c, by: origin })).catch((err) =>
@@ -144,6 +155,9 @@ export async function createChangeFeed(
       onConnected(connected) {
         // Both edges: on loss, caches stop trusting; on return, whatever was missed meanwhile is refetched.
         dispatch({ type: "reset", connected });
+        metrics?.changeFeedConnected.set(connected ? 1 : 0);
+        if (connected && everConnected) metrics?.changeFeedReconnects.inc();
+        if (connected) everConnected = true;
         if (connected) log.info("change feed connected");
         else log.warn("change feed disconnected; caches off until it is back");
       },

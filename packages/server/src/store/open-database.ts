@@ -62,6 +62,8 @@ export interface Storage {
    * must not wait in the pool's queue.
    */
   ping(): Promise<void>;
+  /** The PostgreSQL pool's use now (for metrics); undefined on the embedded database (one connection). */
+  poolStats(): { total: number; idle: number; waiting: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -158,7 +160,11 @@ function clientConfig(url: string, timeouts: DatabaseTimeouts | undefined, types
   };
 }
 
-function openPostgresPool(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Kysely<Database> {
+function openPostgresPool(
+  url: string,
+  poolSize: number,
+  timeouts: DatabaseTimeouts | undefined,
+): { db: Kysely<Database>; pool: pg.Pool } {
   // bigint columns (revisions) fit in a double for any realistic lifetime.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
@@ -169,7 +175,7 @@ function openPostgresPool(url: string, poolSize: number, timeouts: DatabaseTimeo
   pool.on("error", () => {
     // An idle client died (server restart); the pool replaces it on next use.
   });
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }
 
 /**
@@ -181,7 +187,7 @@ function instantTimeouts(timeouts: DatabaseTimeouts | undefined): DatabaseTimeou
 }
 
 async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Promise<Storage> {
-  const db = openPostgresPool(url, poolSize, timeouts);
+  const { db, pool } = openPostgresPool(url, poolSize, timeouts);
   // One connection of its own, kept open between pings and replaced once it ends.
   let pinger: pg.Client | undefined;
   return {
@@ -199,10 +205,11 @@ async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTim
       }
       await c.query("SELECT 1");
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     subscribe: (channel, handlers) => subscribePostgres(url, timeouts, channel, handlers),
     async withoutStatementTimeout(fn) {
       if (!timeouts) return fn(db);
-      const unbounded = openPostgresPool(url, 1, { ...timeouts, statementMs: 0, idleInTransactionMs: 0 });
+      const unbounded = openPostgresPool(url, 1, { ...timeouts, statementMs: 0, idleInTransactionMs: 0 }).db;
       try {
         return await fn(unbounded);
       } finally {
@@ -313,6 +320,7 @@ async function openPGlite(dataDir: string, embedded: EmbeddedConfig, log?: Logge
     db,
     withoutStatementTimeout: (fn) => fn(db),
     ping: async () => {},
+    poolStats: () => undefined,
     async subscribe(channel, handlers) {
       const unlisten = await pglite.listen(channel, handlers.onPayload);
       handlers.onConnected(true);

@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
+import type { ServerMetrics } from "../metrics/server-metrics.js";
 import type { Database } from "../store/schema.js";
 import { systemScope, withTenant } from "../store/with-tenant.js";
 import { currentRevisions } from "../store/tenant-revisions.js";
@@ -43,6 +44,8 @@ export interface SyncHubOptions {
   heartbeatMs: number;
   /** How often to look for changes whose notification was lost. */
   healMs: number;
+  /** Where each batch's fan-out time is reported; absent: not reported. */
+  metrics?: Pick<ServerMetrics, "fanoutDuration">;
 }
 
 export interface SyncHub {
@@ -95,6 +98,7 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
       await channel.ready;
       do {
         channel.again = false;
+        const started = performance.now();
         const { events, last } = await withTenant(
           opts.db,
           systemScope(tenantId, "system:sync"),
@@ -107,6 +111,7 @@ export function createSyncHub(opts: SyncHubOptions): SyncHub {
           { isolation: "repeatable read" },
         );
         for (const e of events) for (const w of channel.watchers) if (e.visibleTo(w.view)) w.offer(e);
+        if (events.length > 0) opts.metrics?.fanoutDuration.observe((performance.now() - started) / 1000);
         channel.revision = last;
       } while (channel.again && channel.watchers.size > 0);
     })()

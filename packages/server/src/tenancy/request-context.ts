@@ -11,6 +11,11 @@ export interface TenantRef {
 /** What the access interceptor established before the handler runs. */
 export interface RequestContext {
   requestId: string;
+  /**
+   * The W3C trace id (32 hex digits): the caller's `traceparent` when it sent a valid one, else a fresh one, so
+   * every log line of a call can be joined to the caller's trace. Absent on contexts built outside a request.
+   */
+  traceId?: string;
   /** The connection's peer address: per-source throttles and the audit trail. */
   peer: string;
   /** As the client sent it, truncated. */

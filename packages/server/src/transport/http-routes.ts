@@ -1,9 +1,11 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
+import { bearerMatches } from "../metrics/metrics-listener.js";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { errorForLogOnly } from "../errors/to-connect-error.js";
 import { CALLBACK_PATH, type CallbackOutcome } from "../hub/connect-flow.js";
 import type { Logger } from "../log.js";
-import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
+import type { ServerMetrics } from "../metrics/server-metrics.js";
+import { correlationHeaders, logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 import { callbackPage } from "./oauth-callback-route.js";
@@ -16,6 +18,12 @@ const MAX_LOGGED_PATH = 200;
 
 export interface HttpRoutesDeps {
   log: Logger;
+  metrics: ServerMetrics;
+  /**
+   * GET /metrics on this port (Prometheus text), when the operator set ENGINE_CLOUD_METRICS_TOKEN: only a request
+   * bearing that token is answered. Absent: /metrics is a 404 here (it may be served on its own listener).
+   */
+  metricsToken?: string;
   /** Why the server should get no traffic now, or undefined when it is ready (transport/readiness.ts). */
   notReadyBecause(): string | undefined;
   /** Completes a connect flow from the provider's redirect (hub/connect-flow.ts). */
@@ -45,11 +53,22 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
       started: performance.now(),
     };
     const answer = (status: number, body: string, err?: ConnectError, headers?: Record<string, string>) => {
-      reply(res, status, body, call.ctx.requestId, req.method === "HEAD", headers);
-      logCallEnd(deps.log, call, err);
+      reply(res, status, body, correlationHeaders(call.ctx), req.method === "HEAD", headers);
+      logCallEnd(deps, call, err);
     };
     const readable = req.method === "GET" || req.method === "HEAD";
+    if (readable && KNOWN_ROUTES.has(path)) call.route = path;
     if (readable && path === "/healthz") return answer(200, "ok\n");
+    if (req.method === "GET" && path === METRICS_PATH && deps.metricsToken) {
+      if (!bearerMatches(req.headers.authorization, deps.metricsToken)) {
+        return answer(401, "unauthorized\n", errorForLogOnly(Code.Unauthenticated, "METRICS_TOKEN", "wrong or missing token"), {
+          "www-authenticate": "Bearer",
+        });
+      }
+      return void deps.metrics.registry
+        .metrics()
+        .then((text) => answer(200, text, undefined, { "content-type": deps.metrics.registry.contentType }));
+    }
     if (readable && path === "/readyz") {
       const problem = deps.notReadyBecause();
       if (!problem) return answer(200, "ready\n");
@@ -57,6 +76,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
     }
     // GET only: a HEAD must not spend the one exchange a code allows.
     if (req.method === "GET" && path === CALLBACK_PATH && deps.completeConnect) {
+      call.route = CALLBACK_PATH;
       const query = new URL(req.url ?? "", "http://callback").searchParams;
       return void deps.completeConnect(query).then(
         (outcome) => {
@@ -93,11 +113,15 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
   };
 }
 
+const METRICS_PATH = "/metrics";
+/** Paths that name a route in metrics; any other path is "unmatched" there (the caller chose it). */
+const KNOWN_ROUTES = new Set(["/healthz", "/readyz", METRICS_PATH]);
+
 function reply(
   res: NodeResponse,
   status: number,
   body: string,
-  requestId: string,
+  correlation: Record<string, string>,
   headOnly: boolean,
   headers?: Record<string, string>,
 ) {
@@ -106,7 +130,7 @@ function reply(
     ...headers,
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
-    "x-request-id": requestId,
+    ...correlation,
   });
   if (headOnly) res.end();
   else res.end(body);

@@ -9,6 +9,7 @@ import type { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 import type { Limiter } from "../limits/limiter.js";
 import type { Logger } from "../log.js";
+import type { ServerMetrics } from "../metrics/server-metrics.js";
 import type { Database } from "../store/schema.js";
 import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
@@ -18,7 +19,7 @@ import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
 import type { CredentialVault } from "../vault/credentials.js";
-import { logCallEnd, newRequestContext, type LoggedCall } from "./request-log.js";
+import { correlationHeaders, logCallEnd, newRequestContext, streamOpened, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
 import { bodyWithin } from "./request-body-deadline.js";
@@ -53,6 +54,7 @@ export interface SyncFastPathDeps {
   /** Registers and re-checks streams, shared with the generic path (sync/open-watch.ts). */
   watches: WatchOpener;
   log: Logger;
+  metrics: ServerMetrics;
   /** The access interceptor's check (tenancy/access-interceptor.ts). */
   authorize: Authorize;
   /** Stream slots, taken right after the access check as on the generic path. */
@@ -190,6 +192,7 @@ class FastWatchStream implements SyncWatcher {
     this.#cursor = new WatchCursor(w.since);
     await this.#shared.watches.open(this, w);
     if (this.#ended) return;
+    streamOpened(this.#shared.metrics, this.#call);
     this.#writeHead();
     this.#pump();
   }
@@ -219,7 +222,7 @@ class FastWatchStream implements SyncWatcher {
   fail(e: unknown): void {
     const err = toConnectError(e);
     // As on the generic path, an error before the stream opened names the request in its metadata.
-    if (!this.#res.headersSent) err.metadata.set("x-request-id", this.#call.ctx.requestId);
+    if (!this.#res.headersSent) for (const [k, v] of Object.entries(correlationHeaders(this.#call.ctx))) err.metadata.set(k, v);
     this.#end(err);
   }
 
@@ -228,7 +231,7 @@ class FastWatchStream implements SyncWatcher {
     if (this.#ended) return;
     this.#ended = true;
     this.#detach();
-    logCallEnd(this.#shared.log, this.#call, toConnectError(new ConnectError("the client closed the stream", Code.Canceled)));
+    logCallEnd(this.#shared, this.#call, toConnectError(new ConnectError("the client closed the stream", Code.Canceled)));
   }
 
   /** Catches up if the stream is behind and can take the result; otherwise waits for what it waits for. */
@@ -259,7 +262,7 @@ class FastWatchStream implements SyncWatcher {
     const res = this.#res;
     res.writeHead(200, {
       "content-type": responseContentType(this.#protocol),
-      "x-request-id": this.#call.ctx.requestId,
+      ...correlationHeaders(this.#call.ctx),
       // Watch is secret-bearing (the proto says so; test/secret-bearing-reads.test.ts holds this path to it).
       [NO_STORE.name]: NO_STORE.value,
     });
@@ -293,6 +296,6 @@ class FastWatchStream implements SyncWatcher {
     } else {
       res.end(end.frame);
     }
-    logCallEnd(this.#shared.log, this.#call, err);
+    logCallEnd(this.#shared, this.#call, err);
   }
 }

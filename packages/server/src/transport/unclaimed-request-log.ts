@@ -1,8 +1,7 @@
 import { Code, type ContextValues } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { errorForLogOnly } from "../errors/to-connect-error.js";
-import type { Logger } from "../log.js";
-import { claimCallLogKey, logCallEnd, newRequestContext, protocolOf } from "./request-log.js";
+import { claimCallLogKey, logCallEnd, newRequestContext, protocolOf, type CallRecorder } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 
@@ -32,7 +31,7 @@ const CODE_OF_STATUS: Record<number, Code> = {
  * does (http-routes.ts). `contextValues` is the adapter's option (it runs for
  * every request routed to an RPC); `wrap` goes around the adapter.
  */
-export function createUnclaimedRequestLog(log: Logger, base: (req: NodeRequest) => ContextValues) {
+export function createUnclaimedRequestLog(recorder: CallRecorder, base: (req: NodeRequest) => ContextValues) {
   const routed = new WeakMap<NodeRequest, { claimed: boolean }>();
   return {
     contextValues(req: NodeRequest): ContextValues {
@@ -50,7 +49,7 @@ export function createUnclaimedRequestLog(log: Logger, base: (req: NodeRequest) 
           const status = res.statusCode;
           const code = CODE_OF_STATUS[status] ?? Code.Unknown;
           logCallEnd(
-            log,
+            recorder,
             {
               ctx: newRequestContext(header, peerOf(req)),
               // Routed, so the path is a method's: "/package.Service/Method".
