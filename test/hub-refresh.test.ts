@@ -110,6 +110,11 @@ async function eventually<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+/** The id of the credential the stream delivered for a connection. */
+async function streamedCredentialId(connectionId: string): Promise<string> {
+  const e = await watch.until((e) => e.event.case === "upsert" && e.event.value.connection?.id === connectionId);
+  return e.event.case === "upsert" ? e.event.value.id : "";
+}
 const connectionOf = async (id: string, tenant = acme) => (await tenant.admin.connections.getConnection({ id })).connection!;
 
 describe("what runtimes receive", () => {
@@ -163,7 +168,7 @@ describe("what runtimes receive", () => {
   it("refuses PutCredential and DeleteCredential on a hub-managed credential", async () => {
     const p = await providerFor();
     const id = await connect(p, "managed");
-    const credential = await watch.until((e) => e.event.case === "upsert" && e.event.value.connection?.id === id);
+    const credentialId = await streamedCredentialId(id);
     const put = await failureOf(
       acme.admin.credentials.putCredential({
         provider: p.id,
@@ -173,7 +178,6 @@ describe("what runtimes receive", () => {
       }),
     );
     expect(put).toMatchObject({ codeName: "failed_precondition", reason: "CREDENTIAL_MANAGED_BY_HUB" });
-    const credentialId = credential.event.case === "upsert" ? credential.event.value.id : "";
     const del = await failureOf(acme.admin.credentials.deleteCredential({ id: credentialId }));
     expect(del).toMatchObject({ codeName: "failed_precondition", reason: "CREDENTIAL_MANAGED_BY_HUB" });
   });
@@ -323,8 +327,7 @@ describe("forced refreshes", () => {
   it("RefreshCredential from ten runtimes at once: one token call (single flight), then the cooldown", async () => {
     const p = await providerFor();
     const id = await connect(p, "rejected");
-    const event = await watch.until((e) => e.event.case === "upsert" && e.event.value.connection?.id === id);
-    const credentialId = event.event.case === "upsert" ? event.event.value.id : "";
+    const credentialId = await streamedCredentialId(id);
     const runtimes = await Promise.all(Array.from({ length: 10 }, async () => clientOf(srv, (await acme.token()).secret)));
     const calls = p.as.tokenCalls();
     const answers = await Promise.all(runtimes.map((r) => r.sync.refreshCredential({ project: PROJECT, id: credentialId })));
@@ -392,8 +395,7 @@ describe("across tenants", () => {
   it("tenant B can refresh neither tenant A's connection nor its credential: NOT_FOUND", async () => {
     const p = await providerFor();
     const id = await connect(p, "isolated");
-    const event = await watch.until((e) => e.event.case === "upsert" && e.event.value.connection?.id === id);
-    const credentialId = event.event.case === "upsert" ? event.event.value.id : "";
+    const credentialId = await streamedCredentialId(id);
     const beta = await createTestTenant(srv, { allow: [PROJECT] });
     const betaRuntime = clientOf(srv, (await beta.token()).secret);
     const calls = p.as.tokenCalls();
