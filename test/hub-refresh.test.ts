@@ -28,6 +28,7 @@ const HUB_ENV = {
   ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: "1000",
   ENGINE_CLOUD_HUB_BACKOFF_BASE_MS: "100",
   ENGINE_CLOUD_HUB_BACKOFF_CAP_MS: "400",
+  ENGINE_CLOUD_HUB_FLOW_RETENTION_MS: "0",
 };
 const PROJECT = "p1";
 
@@ -388,6 +389,24 @@ describe("forced refreshes", () => {
       }).toString(),
     });
     expect(((await reuse.json()) as { error?: string }).error).toBe("invalid_grant");
+  });
+});
+
+describe("connect flows", () => {
+  it("are purged once expired, finished or not; a pending one within its 10 minutes stays", async () => {
+    const p = await providerFor();
+    const { flow: old } = await acme.admin.connections.startConnect({ provider: p.id, alias: "old" });
+    const { flow: fresh } = await acme.admin.connections.startConnect({ provider: p.id, alias: "fresh" });
+    await srv.server.app.storage.db
+      .updateTable("oauth_flows")
+      .set({ expires_at: new Date(Date.now() - 60_000) })
+      .where("id", "=", old!.id)
+      .execute();
+    await srv.server.app.oauthFlows.sweep();
+    expect(await failureOf(acme.admin.connections.getConnectFlow({ id: old!.id }))).toMatchObject({
+      reason: "CONNECT_FLOW_NOT_FOUND",
+    });
+    expect((await acme.admin.connections.getConnectFlow({ id: fresh!.id })).flow?.id).toBe(fresh!.id);
   });
 });
 
