@@ -90,9 +90,12 @@ describe("secret-bearing reads", () => {
     expect(SECRET_BEARING.map(fullMethodName).sort()).toEqual([
       "engine.cloud.v1.AuthService/Login",
       "engine.cloud.v1.AuthService/SwitchTenant",
+      // The authorization URL carries the connect flow's single-use state.
+      "engine.cloud.v1.ConnectionService/StartConnect",
       "engine.cloud.v1.CredentialService/GetCredential",
       "engine.cloud.v1.CredentialService/PutCredential",
       "engine.cloud.v1.SyncService/Pull",
+      "engine.cloud.v1.SyncService/RefreshCredential",
       "engine.cloud.v1.SyncService/Watch",
       "engine.cloud.v1.TokenService/CreateToken",
       "engine.cloud.v1.UserService/InviteUser",

@@ -21,8 +21,16 @@ export interface LoopbackAuthorizationServer {
   events: Array<{ name: string; detail?: string }>;
   /** Every access, refresh and id token the server issued. */
   issuedTokens: Set<string>;
+  /** The refresh tokens the server issued, oldest first. */
+  refreshTokens: string[];
+  /** Revokes a token at the server's RFC 7009 endpoint, as the app (an admin revoking the grant at the provider). */
+  revoke(token: string): Promise<void>;
+  /** Whether the server still takes this token (RFC 7662 introspection). */
+  isActive(token: string): Promise<boolean>;
   /** Answers the next token or revocation call with this instead of passing it on. */
   pushFault(fault: TokenFault): void;
+  /** While set, every token call is answered 503 (an outage), counted like any other. */
+  outage: boolean;
   /**
    * Plays the browser: follows the authorization URL through login and
    * consent as `login`, and returns the URL the browser would be sent back to
@@ -35,7 +43,13 @@ export interface LoopbackAuthorizationServer {
 export type TokenFault =
   | { kind: "status"; status: number; retryAfter?: string; body?: unknown }
   | { kind: "drop" }
-  | { kind: "redirect"; location: string };
+  | { kind: "redirect"; location: string }
+  /** Passed on to the server, which acts on it (rotates), but answered only after `ms`. */
+  | { kind: "delay"; ms: number }
+  /** Passed on to the server, which acts on it; then the connection is cut instead of answering. */
+  | { kind: "drop-after-commit" }
+  /** Passed on; the JSON answer is rewritten: fields dropped, fields added or replaced. */
+  | { kind: "rewrite"; drop?: string[]; add?: Record<string, unknown> };
 
 export interface LoopbackOptions {
   redirectUris: string[];
@@ -85,6 +99,7 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     events.push({ name: "grant.error", detail: `${e.error}: ${e.error_detail ?? ""}` });
   });
   const issuedTokens = new Set<string>();
+  const refreshTokens: string[] = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
   const handle = provider.callback();
@@ -93,20 +108,41 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     // Faults apply to the token and the revocation endpoint alike; only the token endpoint's calls are counted.
     if (req.method === "POST" && (path === "/token" || path === "/token/revocation")) {
       if (path === "/token") tokenCalls++;
+      if (path === "/token" && shim.outage) return answerFault(req, res, { kind: "status", status: 503 });
       const fault = faults.shift();
-      if (fault) return answerFault(req, res, fault);
-      captureTokens(res, issuedTokens);
+      if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
+        return answerFault(req, res, fault);
+      if (fault) alterAnswer(res, fault);
+      captureTokens(res, issuedTokens, refreshTokens);
     }
     handle(req, res);
   });
 
-  return {
+  const shim: LoopbackAuthorizationServer = {
+    outage: false,
     issuer,
     clientId,
     clientSecret,
     tokenCalls: () => tokenCalls,
     events,
     issuedTokens,
+    refreshTokens,
+    async revoke(token) {
+      const res = await fetch(`${issuer}/token/revocation`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }).toString(),
+      });
+      if (res.status !== 200) throw new Error(`revocation answered ${res.status}: ${await res.text()}`);
+    },
+    async isActive(token) {
+      const res = await fetch(`${issuer}/token/introspection`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }).toString(),
+      });
+      return ((await res.json()) as { active?: boolean }).active === true;
+    },
     pushFault: (f) => void faults.push(f),
     authorize: (url, o = {}) => playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false),
     close: () =>
@@ -115,9 +151,35 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
         server.close(() => resolve());
       }),
   };
+  return shim;
 }
 
-function answerFault(req: http.IncomingMessage, res: http.ServerResponse, fault: TokenFault) {
+/** Faults that let the server act and then change what the client gets back. */
+function alterAnswer(res: http.ServerResponse, fault: Extract<TokenFault, { kind: "delay" | "drop-after-commit" | "rewrite" }>) {
+  const end = res.end.bind(res) as (...a: unknown[]) => http.ServerResponse;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (fault.kind === "drop-after-commit") {
+      res.socket?.destroy();
+      return res;
+    }
+    if (fault.kind === "delay") {
+      setTimeout(() => end(chunk, ...rest), fault.ms);
+      return res;
+    }
+    const body = JSON.parse(Buffer.from(chunk as string).toString("utf8")) as Record<string, unknown>;
+    for (const k of fault.drop ?? []) delete body[k];
+    Object.assign(body, fault.add ?? {});
+    const text = JSON.stringify(body);
+    if (!res.headersSent) res.setHeader("content-length", Buffer.byteLength(text));
+    return end(text);
+  }) as typeof res.end;
+}
+
+function answerFault(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  fault: Extract<TokenFault, { kind: "status" | "drop" | "redirect" }>,
+) {
   req.resume();
   if (fault.kind === "drop") return void req.socket.destroy();
   if (fault.kind === "redirect") {
@@ -132,7 +194,7 @@ function answerFault(req: http.IncomingMessage, res: http.ServerResponse, fault:
 }
 
 /** Remembers the tokens of a token response as it goes out. */
-function captureTokens(res: http.ServerResponse, into: Set<string>) {
+function captureTokens(res: http.ServerResponse, into: Set<string>, refreshTokens: string[]) {
   const chunks: Buffer[] = [];
   const write = res.write.bind(res) as (...a: unknown[]) => boolean;
   const end = res.end.bind(res) as (...a: unknown[]) => http.ServerResponse;
@@ -145,6 +207,7 @@ function captureTokens(res: http.ServerResponse, into: Set<string>) {
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
       for (const k of ["access_token", "refresh_token", "id_token"]) if (typeof body[k] === "string") into.add(body[k] as string);
+      if (typeof body.refresh_token === "string") refreshTokens.push(body.refresh_token);
     } catch {
       // not JSON: nothing issued
     }

@@ -281,7 +281,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
-      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault, refresh }));
+      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault, refresh, publicUrl }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(
         ConnectionService,

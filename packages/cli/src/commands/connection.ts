@@ -4,6 +4,7 @@ import {
   ConnectFlowStateSchema,
   ConnectionStatusSchema,
   DisconnectConnectionResponseSchema,
+  RefreshConnectionResponseSchema,
   GetConnectionResponseSchema,
   ListConnectionsResponseSchema,
   ListProvidersResponseSchema,
@@ -168,10 +169,27 @@ const disconnect = defineCommand({
   },
 });
 
+const refresh = defineCommand({
+  name: "refresh",
+  summary: "Refresh a connection's tokens now, whatever its schedule, and show where it stands",
+  args: ["id"],
+  async run(ctx, [id]) {
+    const res = await ctx.client().connections.refreshConnection({ id });
+    const c = res.connection;
+    ctx.out.result(RefreshConnectionResponseSchema, res, () =>
+      c
+        ? `${c.provider} "${c.alias}" (${id}) is ${enumLabel(ConnectionStatusSchema, c.status)}` +
+          (c.statusReason ? ` (${c.statusReason}${c.statusDescription ? `: ${c.statusDescription}` : ""})` : "") +
+          `; generation ${c.generation}, the access token expires ${formatRelative(c.accessTokenExpiresAt, ctx.now)}.`
+        : "",
+    );
+  },
+});
+
 export const connectionCommands: CommandGroup = {
   name: "connection",
   summary: "Connect accounts at OAuth providers; the server keeps their tokens",
-  commands: [connect, providers, list, get, disconnect],
+  commands: [connect, providers, list, get, refresh, disconnect],
 };
 
 function formatConnectionFields(c: Connection, now: Date): string {

@@ -35,6 +35,15 @@ export function commandHint(reason: string, metadata: Record<string, string>): s
       return `list them with: ${programName} connection providers`;
     case ErrorReason.OAUTH_APP_NOT_FOUND:
       return `set one with: ${programName} oauth-app set <provider>`;
+    case ErrorReason.CONNECTION_NEEDS_REAUTH:
+    case ErrorReason.CONNECTION_DISCONNECTED:
+      return `connect the account again with: ${programName} connection connect <provider>`;
+    case ErrorReason.OAUTH_APP_REJECTED:
+      return `set the app again with: ${programName} oauth-app set <provider>`;
+    case ErrorReason.CREDENTIAL_MANAGED_BY_HUB:
+      return metadata.connection_id
+        ? `refresh it with: ${programName} connection refresh ${metadata.connection_id}, or disconnect it with: ${programName} connection disconnect ${metadata.connection_id}`
+        : undefined;
     default:
       return undefined;
   }

@@ -12,7 +12,7 @@ import { claimOAuthFlowByState, finishOAuthFlow, insertOAuthFlow, type OAuthFlow
 import type { Database } from "../store/schema.js";
 import { enterTenant, systemScope, withPlatform, withTenant, type TenantScope } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
-import { publishConnectionCredential } from "./connection-credential.js";
+import { publishConnectionCredential, withdrawConnectionCredential } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import { revokeGrantAtProvider } from "./revoke-grant.js";
 import { urlProblem, type OutboundPolicy } from "./outbound-http.js";
@@ -270,6 +270,9 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
           },
           existing !== undefined,
         );
+        // Reconnected under another name: the credential of the old name goes (a tombstone), the new one comes.
+        if (existing && (existing.project !== row.project || existing.alias !== row.alias))
+          await withdrawConnectionCredential(deps.vault, t, existing);
         // Runtimes receive the access token in the same commit (hub/connection-credential.ts).
         await publishConnectionCredential(deps.vault, t, row, sealed, deps.publicUrl());
         await finishOAuthFlow(tx, flow.tenant_id, flow.id, { status: "completed", connectionId: id });

@@ -64,6 +64,8 @@ export interface RefreshEngineDeps {
 export interface RefreshOutcome {
   row: ConnectionRow;
   refreshed: boolean;
+  /** The provider was asked and the refresh failed (the row's status and reason say how). */
+  failed?: true;
 }
 
 const JOB = "system:oauth-refresh" as const;
@@ -276,6 +278,12 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return row;
   }
 
+  /** Overtaken: a successor claimed the connection after this claim's lease lapsed (or a reconnect replaced the grant). Its work decides. */
+  async function fencedOff(t: TenantTx, claim: RefreshClaim, before: ConnectionRow): Promise<RefreshOutcome> {
+    log.warn("connection refresh fenced off", { tenant: claim.tenantId, connection: claim.id });
+    return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+  }
+
   /** The new token set, first: committed only under the claim, with the credential runtimes receive. */
   async function commitTokens(
     claim: RefreshClaim,
@@ -287,11 +295,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     const set = tokenSetOf(provider, json);
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
-      if (!row) {
-        // Overtaken: a successor claimed the connection after our lease lapsed. Its refresh decides.
-        log.warn("connection refresh fenced off", { tenant: claim.tenantId, connection: claim.id });
-        return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
-      }
+      if (!row) return fencedOff(t, claim, before);
       const generation = row.generation + 1;
       const sealed: SealedTokenSet = {
         access_token: set.accessToken,
@@ -322,10 +326,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   ): Promise<RefreshOutcome> {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
-      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      if (!row) return fencedOff(t, claim, before);
       const updated = await writeRefreshDeferred(t.tx, claim, { ...w, actor: JOB });
       await publishIfChanged(t, row, updated);
-      return { row: updated, refreshed: false };
+      return { row: updated, refreshed: false, failed: true };
     });
   }
 
@@ -339,7 +343,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   ): Promise<RefreshOutcome> {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
-      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      if (!row) return fencedOff(t, claim, before);
       const stored = await tokensOf(t, row);
       if (row.generation !== before.generation || stored?.refresh_token !== used.refresh_token) {
         await releaseRefreshClaim(t.tx, claim);
@@ -357,7 +361,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         provider: row.provider,
         reason: updated.status_reason,
       });
-      return { row: updated, refreshed: false };
+      return { row: updated, refreshed: false, failed: true };
     });
   }
 
@@ -365,7 +369,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
-      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      if (!row) return fencedOff(t, claim, before);
       const w = { reason: err.error, description: err.description, actor: JOB };
       const updated = await writeRefreshDeferred(t.tx, claim, {
         ...w,
@@ -384,7 +388,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
       }
       log.warn("oauth app rejected by the provider", { tenant: claim.tenantId, provider: row.provider, error: err.error });
-      return { row: updated, refreshed: false };
+      return { row: updated, refreshed: false, failed: true };
     });
   }
 

@@ -1,7 +1,8 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ErrorReason, SyncService } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
-import type { RefreshEngine } from "../hub/refresh-engine.js";
+import { connectionNeedsReauth, type RefreshEngine } from "../hub/refresh-engine.js";
+import type { ConnectionRow } from "../store/connections.js";
 import { credentialToProto } from "../messages/credentials.js";
 import { systemScope, withTenant } from "../store/with-tenant.js";
 import { readCatchUp } from "../sync/catch-up.js";
@@ -33,6 +34,26 @@ const credentialNotRefreshable = (id: string) =>
     { credential_id: id },
   );
 
+/** A forced refresh the provider refused: what the runtime can do about it, by the connection's new state. */
+function refreshFailure(row: ConnectionRow, publicUrl: string): DomainError {
+  if (row.status === "needs_reauth") return connectionNeedsReauth(row, publicUrl);
+  const meta = { connection_id: row.id };
+  if (row.status_reason === "invalid_client" || row.status_reason === "unauthorized_client")
+    return new DomainError(
+      "failed_precondition",
+      ErrorReason.OAUTH_APP_REJECTED,
+      `the provider rejected the OAuth app of connection ${row.id} (${row.status_reason}); its client id or secret must be set again`,
+      meta,
+    );
+  const waitMs = Math.max(1000, (row.next_refresh_at?.getTime() ?? Date.now()) - Date.now());
+  return new DomainError(
+    "unavailable",
+    ErrorReason.PROVIDER_UNAVAILABLE,
+    `the provider could not refresh connection ${row.id} (${row.status_reason}); the hub retries on its own`,
+    { ...meta, retry_after_ms: String(Math.ceil(waitMs)) },
+  );
+}
+
 /**
  * The stock handler. Binary Watch streams are normally served by the fast
  * path in front of the connect adapter (transport/sync-fast-path.ts); this one
@@ -45,9 +66,10 @@ export function createSyncService(
     log: Logger;
     vault: CredentialVault;
     refresh: Pick<RefreshEngine, "refreshNow">;
+    publicUrl(): string;
   },
 ): ServiceImpl<typeof SyncService> {
-  const { db, vault, watches, log, refresh } = deps;
+  const { db, vault, watches, log, refresh, publicUrl } = deps;
   const catchUp = createCatchUpReader(db, vault, log);
   const { requireSyncAccess } = deps;
 
@@ -81,9 +103,10 @@ export function createSyncService(
       // What Pull would show this project: its own credentials and the tenant-wide ones; anything else is NOT_FOUND.
       const seen = (await withTenant(db, scope, (t) => vault.read(t, { id: req.id }, visibleTo(req.project, req.id)))).row;
       if (!seen.connection_link) throw credentialNotRefreshable(seen.id);
-      const { refreshed } = await refresh.refreshNow(tenant.id, seen.connection_link.id, { cooldown: true });
+      const outcome = await refresh.refreshNow(tenant.id, seen.connection_link.id, { cooldown: true });
+      if (outcome.failed) throw refreshFailure(outcome.row, publicUrl());
       const { row, secrets } = await withTenant(db, scope, (t) => vault.read(t, { id: req.id }, visibleTo(req.project, req.id)));
-      return { credential: credentialToProto(row, secrets), refreshed };
+      return { credential: credentialToProto(row, secrets), refreshed: outcome.refreshed };
     },
   };
 }

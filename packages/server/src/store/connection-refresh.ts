@@ -1,6 +1,6 @@
-import { sql } from "kysely";
+import { sql, type UpdateObject } from "kysely";
 import type { ConnectionRow } from "./connections.js";
-import type { ConnectionStatusColumn, Tx } from "./schema.js";
+import type { ConnectionStatusColumn, Database, Tx } from "./schema.js";
 
 /**
  * The refresh engine's statements (hub/refresh-engine.ts). Each connection is
@@ -116,13 +116,7 @@ export async function lockClaimedConnection(tx: Tx, claim: RefreshClaim): Promis
 
 /** Marks the token request about to be sent, so a successor knows its outcome may be unknown. */
 export async function markRefreshAttempt(tx: Tx, claim: RefreshClaim, attemptId: string): Promise<void> {
-  await tx
-    .updateTable("connections")
-    .set({ refresh_attempt_id: attemptId, refresh_attempt_at: sql`now()` })
-    .where("tenant_id", "=", claim.tenantId)
-    .where("id", "=", claim.id)
-    .where("refresh_lease_generation", "=", claim.leaseGeneration)
-    .execute();
+  await updateClaimed(tx, claim, { refresh_attempt_id: attemptId, refresh_attempt_at: sql`now()` }).execute();
 }
 
 /** What a successful refresh writes; times are from now on the database's clock. */
@@ -143,29 +137,37 @@ const released = {
   refresh_attempt_at: null,
 };
 
-/** The new token set, committed under the claim (call lockClaimedConnection first); releases the lease. */
-export async function writeRefreshedTokens(tx: Tx, claim: RefreshClaim, w: RefreshedTokens): Promise<ConnectionRow> {
+/** DEGRADED while the access token is still valid, STALE once it has expired (database clock). */
+const degradedOrStale = sql<ConnectionStatusColumn>`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`;
+
+/** The claimed row only while the claim is current (the fence); a write outside the claim fails the transaction. */
+function updateClaimed(tx: Tx, claim: RefreshClaim, values: UpdateObject<Database, "connections">) {
   return tx
     .updateTable("connections")
-    .set({
-      ...released,
-      status: "active",
-      status_reason: "",
-      status_description: "",
-      sealed_tokens: w.sealedTokens,
-      generation: w.generation,
-      access_expires_at: fromNow(w.lifetimeMs),
-      last_refresh_at: sql`now()`,
-      next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(w.nextRefreshInMs),
-      metadata: JSON.stringify(w.metadata),
-      ...(w.scopes ? { scopes: w.scopes } : {}),
-      refresh_failures: 0,
-      updated_at: sql`now()`,
-      updated_by: w.actor,
-    })
+    .set(values)
     .where("tenant_id", "=", claim.tenantId)
     .where("id", "=", claim.id)
-    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration);
+}
+
+/** The new token set, committed under the claim (call lockClaimedConnection first); releases the lease. */
+export async function writeRefreshedTokens(tx: Tx, claim: RefreshClaim, w: RefreshedTokens): Promise<ConnectionRow> {
+  return updateClaimed(tx, claim, {
+    ...released,
+    status: "active",
+    status_reason: "",
+    status_description: "",
+    sealed_tokens: w.sealedTokens,
+    generation: w.generation,
+    access_expires_at: fromNow(w.lifetimeMs),
+    last_refresh_at: sql`now()`,
+    next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(w.nextRefreshInMs),
+    metadata: JSON.stringify(w.metadata),
+    ...(w.scopes ? { scopes: w.scopes } : {}),
+    refresh_failures: 0,
+    updated_at: sql`now()`,
+    updated_by: w.actor,
+  })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -184,21 +186,16 @@ export async function writeRefreshDeferred(
   const next = w.providerAskedWait
     ? fromNow(w.retryInMs)
     : sql<Date>`least(${fromNow(w.retryInMs)}, greatest(access_expires_at, now()))`;
-  return tx
-    .updateTable("connections")
-    .set({
-      ...released,
-      status: sql`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`,
-      status_reason: w.reason,
-      status_description: w.description,
-      next_refresh_at: next,
-      refresh_failures: sql`refresh_failures + 1`,
-      updated_at: sql`now()`,
-      updated_by: w.actor,
-    })
-    .where("tenant_id", "=", claim.tenantId)
-    .where("id", "=", claim.id)
-    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+  return updateClaimed(tx, claim, {
+    ...released,
+    status: degradedOrStale,
+    status_reason: w.reason,
+    status_description: w.description,
+    next_refresh_at: next,
+    refresh_failures: sql`refresh_failures + 1`,
+    updated_at: sql`now()`,
+    updated_by: w.actor,
+  })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -209,33 +206,22 @@ export async function writeNeedsReauth(
   claim: RefreshClaim,
   w: { reason: string; description: string; actor: string },
 ): Promise<ConnectionRow> {
-  return tx
-    .updateTable("connections")
-    .set({
-      ...released,
-      status: "needs_reauth",
-      status_reason: w.reason,
-      status_description: w.description,
-      next_refresh_at: null,
-      updated_at: sql`now()`,
-      updated_by: w.actor,
-    })
-    .where("tenant_id", "=", claim.tenantId)
-    .where("id", "=", claim.id)
-    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+  return updateClaimed(tx, claim, {
+    ...released,
+    status: "needs_reauth",
+    status_reason: w.reason,
+    status_description: w.description,
+    next_refresh_at: null,
+    updated_at: sql`now()`,
+    updated_by: w.actor,
+  })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
 /** Gives the claim up with nothing changed (a lost race: someone else's newer tokens stand). */
 export async function releaseRefreshClaim(tx: Tx, claim: RefreshClaim): Promise<void> {
-  await tx
-    .updateTable("connections")
-    .set(released)
-    .where("tenant_id", "=", claim.tenantId)
-    .where("id", "=", claim.id)
-    .where("refresh_lease_generation", "=", claim.leaseGeneration)
-    .execute();
+  await updateClaimed(tx, claim, released).execute();
 }
 
 /**
@@ -253,7 +239,7 @@ export async function degradeConnectionsOfApp(
   return tx
     .updateTable("connections")
     .set({
-      status: sql`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`,
+      status: degradedOrStale,
       status_reason: w.reason,
       status_description: w.description,
       updated_at: sql`now()`,
