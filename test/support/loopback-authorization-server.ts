@@ -17,10 +17,26 @@ export interface LoopbackAuthorizationServer {
   clientSecret: string;
   /** POST /token requests that reached the server (faults included). */
   tokenCalls(): number;
-  /** Provider events by name, e.g. "grant.revoked", "grant.error", with error details. */
-  events: Array<{ name: string; detail?: string }>;
+  /**
+   * Provider events by name, e.g. "grant.revoked", "grant.error", with error
+   * details and, where the server knew it, the account.
+   */
+  events: Array<{ name: string; detail?: string; account?: string }>;
   /** Every access, refresh and id token the server issued. */
   issuedTokens: Set<string>;
+  /** The same by kind, and the authorization codes it sent back to the redirect URI (for leak scans). */
+  issued: IssuedByKind;
+  /** Successful refresh-token grants per account (the login the browser used). */
+  refreshes: Map<string, number>;
+  /** Asks the introspection endpoint (RFC 7662) about a token, as a resource server would. */
+  introspect(token: string): Promise<{ active: boolean; exp?: number }>;
+  /**
+   * Resolves at the next successful refresh: the server has rotated (and
+   * spent the old refresh token) but its answer is held until `release()` —
+   * the moment between the provider's rotation and the client's commit.
+   * `clientPort` is the port the refreshing client called from.
+   */
+  holdNextRefresh(): Promise<HeldRefresh>;
   /** Answers the next token or revocation call with this instead of passing it on. */
   pushFault(fault: TokenFault): void;
   /**
@@ -30,6 +46,19 @@ export interface LoopbackAuthorizationServer {
    */
   authorize(url: string, options?: { login?: string; deny?: boolean }): Promise<URL>;
   close(): Promise<void>;
+}
+
+export interface IssuedByKind {
+  accessTokens: Set<string>;
+  refreshTokens: Set<string>;
+  idTokens: Set<string>;
+  codes: Set<string>;
+}
+
+export interface HeldRefresh {
+  account: string;
+  clientPort: number;
+  release(): void;
 }
 
 export type TokenFault =
@@ -77,14 +106,35 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     cookies: { keys: ["loopback-test-only"] },
   });
   const events: LoopbackAuthorizationServer["events"] = [];
-  for (const name of ["grant.success", "grant.revoked", "authorization.error", "server_error"]) {
+  for (const name of ["authorization.error", "server_error"]) {
     provider.on(name, () => events.push({ name }));
   }
-  provider.on("grant.error", (_ctx: unknown, err: unknown) => {
+  provider.on("grant.revoked", (c: unknown) => {
+    const ctx = c as GrantContext;
+    events.push({ name: "grant.revoked", account: ctx.oidc?.entities.Account?.accountId });
+  });
+  const refreshes = new Map<string, number>();
+  const refreshedBy = new WeakMap<http.ServerResponse, string>();
+  provider.on("grant.success", (c: unknown) => {
+    const ctx = c as GrantContext;
+    events.push({ name: "grant.success" });
+    if (ctx.oidc?.params.grant_type !== "refresh_token") return;
+    const account = ctx.oidc.entities.Account?.accountId ?? "";
+    refreshes.set(account, (refreshes.get(account) ?? 0) + 1);
+    refreshedBy.set(ctx.res, account);
+  });
+  provider.on("grant.error", (c: unknown, err: unknown) => {
+    const ctx = c as GrantContext;
     const e = err as { error?: string; error_detail?: string };
-    events.push({ name: "grant.error", detail: `${e.error}: ${e.error_detail ?? ""}` });
+    events.push({
+      name: "grant.error",
+      detail: `${e.error}: ${e.error_detail ?? ""}`,
+      account: ctx.oidc?.entities.Account?.accountId,
+    });
   });
   const issuedTokens = new Set<string>();
+  const issued: IssuedByKind = { accessTokens: new Set(), refreshTokens: new Set(), idTokens: new Set(), codes: new Set() };
+  const holds: Array<(held: HeldRefresh) => void> = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
   const handle = provider.callback();
@@ -95,7 +145,12 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       if (path === "/token") tokenCalls++;
       const fault = faults.shift();
       if (fault) return answerFault(req, res, fault);
-      captureTokens(res, issuedTokens);
+      captureTokens(res, issuedTokens, issued, (send) => {
+        const account = refreshedBy.get(res);
+        const hold = account === undefined ? undefined : holds.shift();
+        if (!hold) return send();
+        hold({ account: account!, clientPort: req.socket.remotePort ?? 0, release: send });
+      });
     }
     handle(req, res);
   });
@@ -107,8 +162,24 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     tokenCalls: () => tokenCalls,
     events,
     issuedTokens,
+    issued,
+    refreshes,
+    introspect: async (token) => {
+      const res = await fetch(`${issuer}/token/introspection`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }).toString(),
+      });
+      return (await res.json()) as { active: boolean; exp?: number };
+    },
+    holdNextRefresh: () => new Promise((resolve) => holds.push(resolve)),
     pushFault: (f) => void faults.push(f),
-    authorize: (url, o = {}) => playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false),
+    authorize: async (url, o = {}) => {
+      const back = await playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false);
+      const code = back.searchParams.get("code");
+      if (code) issued.codes.add(code);
+      return back;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -131,8 +202,28 @@ function answerFault(req: http.IncomingMessage, res: http.ServerResponse, fault:
   res.end(JSON.stringify(fault.body ?? { error: "temporarily_unavailable" }));
 }
 
-/** Remembers the tokens of a token response as it goes out. */
-function captureTokens(res: http.ServerResponse, into: Set<string>) {
+/** What the grant.success event carries, as far as the shim reads it. */
+interface GrantContext {
+  res: http.ServerResponse;
+  oidc?: { params: { grant_type?: string }; entities: { Account?: { accountId: string } } };
+}
+
+const TOKEN_KINDS = [
+  ["access_token", "accessTokens"],
+  ["refresh_token", "refreshTokens"],
+  ["id_token", "idTokens"],
+] as const;
+
+/**
+ * Remembers the tokens of a token response as it goes out; `beforeSend`
+ * decides when the finished answer is written (at once, or held).
+ */
+function captureTokens(
+  res: http.ServerResponse,
+  into: Set<string>,
+  byKind: IssuedByKind,
+  beforeSend: (send: () => void) => void,
+) {
   const chunks: Buffer[] = [];
   const write = res.write.bind(res) as (...a: unknown[]) => boolean;
   const end = res.end.bind(res) as (...a: unknown[]) => http.ServerResponse;
@@ -144,11 +235,16 @@ function captureTokens(res: http.ServerResponse, into: Set<string>) {
     if (chunk && typeof chunk !== "function") chunks.push(Buffer.from(chunk as string));
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
-      for (const k of ["access_token", "refresh_token", "id_token"]) if (typeof body[k] === "string") into.add(body[k] as string);
+      for (const [field, kind] of TOKEN_KINDS) {
+        if (typeof body[field] !== "string") continue;
+        into.add(body[field] as string);
+        byKind[kind].add(body[field] as string);
+      }
     } catch {
       // not JSON: nothing issued
     }
-    return end(chunk, ...rest);
+    beforeSend(() => void end(chunk, ...rest));
+    return res;
   }) as typeof res.end;
 }
 

@@ -1,0 +1,292 @@
+import { ConnectionStatus, type Connection } from "@engine-cloud/api";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
+import { startHubReplicas, type HubReplicas } from "../support/hub-replicas.js";
+import { startHubRuntime, type HubRuntime, type TokenDelivery } from "../support/hub-runtime.js";
+import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
+import { createSecretScan, secretsOf, type SecretScan } from "../support/secret-scan.js";
+import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
+import { randomSeedToken } from "../support/test-server.js";
+import { createTestTenant, type TestTenant } from "../support/test-tenant.js";
+import { HUB_ENGINE_ENV, LEASE_MS, POLL_MS, TOKEN_TTL_S, WINDOW_MS } from "../support/hub-engine-env.js";
+
+// The hub's proof across replicas (issue 11 §5): three server processes on
+// one PostgreSQL database refresh 50 connections with rotating refresh tokens
+// and 3-second access tokens. The authorization server revokes the whole grant
+// when a refresh token is used twice, so its events are the oracle: a double
+// refresh by two replicas, or a lost one retried, shows up as grant.revoked
+// and invalid_grant. Runtimes hold Watch streams through different replicas and
+// every access token they receive is introspected at once.
+//
+// Short runs for a developer: ENGINE_HUB_PROOF_SECONDS=15 ENGINE_HUB_PROOF_CONNECTIONS=10.
+
+const SECONDS = Number(process.env.ENGINE_HUB_PROOF_SECONDS ?? 60);
+const CONNECTIONS = Number(process.env.ENGINE_HUB_PROOF_CONNECTIONS ?? 50);
+const KILL_EVERY_S = Number(process.env.ENGINE_HUB_PROOF_KILL_EVERY_S ?? 10);
+const REPLICAS = 3;
+const PROJECT = "p1";
+/** Connects in flight at once while seeding. */
+const CONNECT_CONCURRENCY = 5;
+
+interface Run {
+  database: TestDatabase;
+  replicas: HubReplicas;
+  auth: LoopbackAuthorizationServer;
+  tenant: TestTenant;
+  runtimes: HubRuntime[];
+  scan: SecretScan;
+  /** alias → account login → when it was connected. */
+  accounts: Map<string, { login: string; connectedAt: number }>;
+}
+
+let run: Run | undefined;
+afterEach(async () => {
+  await Promise.all(run?.runtimes.map((r) => r.close()) ?? []);
+  await run?.replicas.stop();
+  await run?.auth.close();
+  await run?.database.drop();
+  run = undefined;
+});
+
+/** Three replicas, the authorization server, a tenant with the app, a runtime per replica, then 50 connects. */
+async function startRun(): Promise<Run> {
+  const database = await createTestDatabase("postgres");
+  const adminToken = randomSeedToken();
+  const replicas = await startHubReplicas({ count: REPLICAS, database, adminToken, env: HUB_ENGINE_ENV });
+  const auth = await startLoopbackAuthorizationServer({
+    redirectUris: [`${replicas.urls[0]}/oauth/callback`],
+    accessTokenTtl: TOKEN_TTL_S,
+    rotateRefreshTokens: true,
+  });
+  const tenant = await createTestTenant({ url: replicas.urls[0], adminToken }, { allow: [PROJECT] });
+  await registerLoopbackApp(tenant.admin, auth);
+  const scan = createSecretScan();
+  const runtimeToken = (await tenant.token()).secret;
+  const runtimes = replicas.urls.map((url, i) =>
+    startHubRuntime({ name: `runtime-${i}`, url, token: runtimeToken, project: PROJECT, auth, scan }),
+  );
+  await Promise.all(runtimes.map((r) => r.ready));
+  const accounts = new Map<string, { login: string; connectedAt: number }>();
+  let next = 0;
+  const connector = async () => {
+    for (let i = next++; i < CONNECTIONS; i = next++) {
+      const alias = `c${i}`;
+      const login = `account-${i}`;
+      await connectLoopbackAccount(tenant.admin, auth, { login, alias });
+      accounts.set(alias, { login, connectedAt: Date.now() });
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, connector));
+  run = { database, replicas, auth, tenant, runtimes, scan, accounts };
+  return run;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function connectionsByAlias(r: Run): Promise<Map<string, Connection>> {
+  const { connections } = await r.tenant.admin.connections.listConnections({});
+  return new Map(connections.map((c) => [c.alias, c]));
+}
+
+function grantErrors(auth: LoopbackAuthorizationServer) {
+  return {
+    revoked: auth.events.filter((e) => e.name === "grant.revoked"),
+    invalidGrant: auth.events.filter((e) => e.name === "grant.error" && e.detail?.startsWith("invalid_grant")),
+  };
+}
+
+/**
+ * Refresh calls a connection should have seen in `ms`: one per period, the
+ * period being the lifetime less W (±10 % jitter) plus up to one poll
+ * interval and the call itself; ±1 at either end for the refresh in flight.
+ */
+function expectedRefreshes(ms: number): { min: number; max: number } {
+  const shortest = TOKEN_TTL_S * 1000 - WINDOW_MS * 1.1;
+  const longest = TOKEN_TTL_S * 1000 - WINDOW_MS * 0.9 + POLL_MS + 250;
+  return { min: Math.floor(ms / longest) - 1, max: Math.ceil(ms / shortest) + 1 };
+}
+
+/** Every token a runtime received was issued, active when it arrived, and had at least W/2 left. */
+async function expectEveryDeliveryFresh(deliveries: TokenDelivery[], auth: LoopbackAuthorizationServer) {
+  const problems: string[] = [];
+  for (const d of deliveries) {
+    const seen = await d.introspection;
+    if (!auth.issued.accessTokens.has(d.token)) problems.push(`${d.runtime} ${d.alias} v${d.version}: a token never issued`);
+    if (!seen.active) problems.push(`${d.runtime} ${d.alias} v${d.version}: inactive at receipt`);
+    if (d.expiresAt - d.receivedAt < WINDOW_MS / 2) {
+      problems.push(`${d.runtime} ${d.alias} v${d.version}: ${d.expiresAt - d.receivedAt} ms left at receipt`);
+    }
+    // The expiry the credential states is the provider's (introspection says it in whole seconds).
+    if (seen.exp !== undefined && Math.abs(seen.exp * 1000 - d.expiresAt) > 1500) {
+      problems.push(`${d.runtime} ${d.alias} v${d.version}: expires_at differs from the provider's exp`);
+    }
+  }
+  expect(problems.slice(0, 20), `${problems.length} of ${deliveries.length} deliveries`).toEqual([]);
+}
+
+/** Per runtime and connection, versions only go up and no token is delivered under two versions. */
+function expectVersionsIncreasing(runtimes: HubRuntime[]) {
+  const problems: string[] = [];
+  for (const r of runtimes) {
+    const last = new Map<string, TokenDelivery>();
+    for (const d of r.deliveries) {
+      const before = last.get(d.alias);
+      if (before && d.version <= before.version) {
+        problems.push(`${r.name} ${d.alias}: v${d.version} after v${before.version}`);
+      }
+      if (before && d.version !== before.version && d.token === before.token) {
+        problems.push(`${r.name} ${d.alias}: the same token under v${before.version} and v${d.version}`);
+      }
+      last.set(d.alias, d);
+    }
+  }
+  expect(problems.slice(0, 20)).toEqual([]);
+}
+
+/**
+ * A runtime that held its stream all along had a fresh token before every
+ * expiry: each next token arrived before the previous one's expiry less W/2.
+ */
+function expectNoGap(runtime: HubRuntime, until: number) {
+  const problems: string[] = [];
+  const last = new Map<string, TokenDelivery>();
+  for (const d of runtime.deliveries) {
+    const before = last.get(d.alias);
+    if (before && d.receivedAt > before.expiresAt - WINDOW_MS / 2) {
+      problems.push(
+        `${runtime.name} ${d.alias}: v${d.version} came ${d.receivedAt - (before.expiresAt - WINDOW_MS / 2)} ms late`,
+      );
+    }
+    last.set(d.alias, d);
+  }
+  for (const [alias, d] of last) {
+    if (d.expiresAt - WINDOW_MS / 2 < until) problems.push(`${runtime.name} ${alias}: no fresh token after v${d.version}`);
+  }
+  expect(problems.slice(0, 20), `${problems.length} late deliveries`).toEqual([]);
+}
+
+/** At the end, the runtime holds a token of every connection that is still good past W/2 from now. */
+function expectCurrentAtEnd(runtime: HubRuntime, endedAt: number, exclude: Set<string>) {
+  const last = new Map<string, TokenDelivery>();
+  for (const d of runtime.deliveries) last.set(d.alias, d);
+  const behind = [...run!.accounts.keys()].filter(
+    (alias) => !exclude.has(alias) && (last.get(alias)?.expiresAt ?? 0) < endedAt + WINDOW_MS / 2 - 1000,
+  );
+  expect(behind, `${runtime.name}: connections without a current token`).toEqual([]);
+}
+
+/**
+ * Refresh calls per connection agree with the generations the hub committed,
+ * and with the schedule; `missedPeriods` allows refreshes a kill delayed (a
+ * killed holder's lease must run out before another replica claims it).
+ */
+async function expectOneCallPerRefresh(
+  r: Run,
+  connections: Map<string, Connection>,
+  endedAt: number,
+  { exclude = new Set<string>(), missedPeriods = 0 }: { exclude?: Set<string>; missedPeriods?: number } = {},
+) {
+  const problems: string[] = [];
+  for (const [alias, { login, connectedAt }] of r.accounts) {
+    if (exclude.has(alias)) continue;
+    const calls = r.auth.refreshes.get(login) ?? 0;
+    const committed = Number(connections.get(alias)!.generation) - 1;
+    // One refresh may be in flight as the run ends: called, not yet committed.
+    if (calls < committed || calls > committed + 1)
+      problems.push(`${alias}: ${calls} token calls, ${committed} refreshes committed`);
+    const { min, max } = expectedRefreshes(endedAt - connectedAt);
+    if (calls < min - missedPeriods || calls > max) problems.push(`${alias}: ${calls} token calls, expected ${min}…${max}`);
+  }
+  expect(problems.slice(0, 20)).toEqual([]);
+}
+
+function expectNoSecretLeaked(r: Run) {
+  r.scan.addLog(r.replicas.output());
+  expect(r.auth.issued.refreshTokens.size).toBeGreaterThan(CONNECTIONS);
+  expect(r.scan.leaks(secretsOf(r.auth))).toEqual([]);
+}
+
+describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one PostgreSQL`, () => {
+  it(
+    `refreshes ${CONNECTIONS} rotating connections for ${SECONDS} s exactly once each time: no grant revoked, no invalid_grant`,
+    async () => {
+      const r = await startRun();
+      await sleep(SECONDS * 1000);
+      const endedAt = Date.now();
+      const { revoked, invalidGrant } = grantErrors(r.auth);
+      const connections = await connectionsByAlias(r);
+
+      expect(revoked, "grants the authorization server revoked (a refresh token used twice)").toEqual([]);
+      expect(invalidGrant, "invalid_grant answers").toEqual([]);
+      expect([...connections.values()].filter((c) => c.status !== ConnectionStatus.ACTIVE).map((c) => c.alias)).toEqual([]);
+      await expectOneCallPerRefresh(r, connections, endedAt);
+      for (const runtime of r.runtimes) {
+        expect(new Set(runtime.deliveries.map((d) => d.alias)).size, `${runtime.name} got every connection`).toBe(CONNECTIONS);
+        expectNoGap(runtime, endedAt);
+      }
+      await expectEveryDeliveryFresh(
+        r.runtimes.flatMap((x) => x.deliveries),
+        r.auth,
+      );
+      expectVersionsIncreasing(r.runtimes);
+      expectNoSecretLeaked(r);
+    },
+    (SECONDS + 180) * 1000,
+  );
+
+  it(
+    `keeps that while one replica is killed with SIGKILL every ${KILL_EVERY_S} s and restarted`,
+    async () => {
+      const r = await startRun();
+      const stopAt = Date.now() + SECONDS * 1000;
+      let kills = 0;
+      while (Date.now() + KILL_EVERY_S * 1000 <= stopAt) {
+        await sleep(KILL_EVERY_S * 1000);
+        // Replicas 1 and 2 in turn; replica 0 serves the callback URL and its runtime's stream stays up throughout.
+        const victim = 1 + (kills++ % (REPLICAS - 1));
+        await r.replicas.kill9(victim);
+        await r.replicas.restart(victim);
+      }
+      await sleep(Math.max(0, stopAt - Date.now()));
+      const endedAt = Date.now();
+      const { revoked, invalidGrant } = grantErrors(r.auth);
+      const connections = await connectionsByAlias(r);
+
+      // A kill can land in the one moment no client can make safe: the provider rotated, the replica died before
+      // committing. The hub then retries exactly once, the provider revokes the grant, and the connection says
+      // rotation_lost. Every revoked grant must be such a connection; every other connection stays ACTIVE.
+      const lost = [...connections.values()].filter((c) => c.status === ConnectionStatus.NEEDS_REAUTH);
+      const lostLogins = new Set(lost.map((c) => r.accounts.get(c.alias)!.login));
+      console.log(`${kills} kills: ${lost.length} rotations lost, ${revoked.length} grants revoked`);
+      expect(lost.map((c) => c.statusReason).filter((reason) => reason !== "rotation_lost")).toEqual([]);
+      expect(
+        revoked.filter((e) => !lostLogins.has(e.account ?? "")),
+        "revoked grants not explained by a kill",
+      ).toEqual([]);
+      expect(invalidGrant.length, "one retry per lost rotation, never more").toBe(lost.length);
+      expect(lost.length).toBeLessThanOrEqual(kills * 5);
+      expect(
+        [...connections.values()]
+          .filter((c) => c.status !== ConnectionStatus.ACTIVE && c.status !== ConnectionStatus.NEEDS_REAUTH)
+          .map((c) => `${c.alias}: ${ConnectionStatus[c.status]}`),
+      ).toEqual([]);
+      const lostAliases = new Set(lost.map((c) => c.alias));
+      const periodMs = TOKEN_TTL_S * 1000 - WINDOW_MS;
+      await expectOneCallPerRefresh(r, connections, endedAt, {
+        exclude: lostAliases,
+        missedPeriods: kills * Math.ceil(LEASE_MS / periodMs),
+      });
+      // A refresh a kill interrupted waits for its lease to run out, so a runtime may see that token expire first;
+      // afterwards every runtime, the restarted replicas' too, holds a current token of every connection.
+      for (const runtime of r.runtimes) expectCurrentAtEnd(runtime, endedAt, lostAliases);
+      await expectEveryDeliveryFresh(
+        r.runtimes.flatMap((x) => x.deliveries),
+        r.auth,
+      );
+      expectVersionsIncreasing(r.runtimes);
+      expect(r.runtimes[1].streams()).toBeGreaterThan(1);
+      expectNoSecretLeaked(r);
+    },
+    (SECONDS + 240) * 1000,
+  );
+});

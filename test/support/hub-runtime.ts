@@ -1,0 +1,100 @@
+import { CredentialType, type WatchResponse } from "@engine-cloud/api";
+import { createCloudClient } from "@engine-cloud/sdk/node";
+import type { LoopbackAuthorizationServer } from "./loopback-authorization-server.js";
+import type { SecretScan } from "./secret-scan.js";
+
+/** One access token as a runtime received it on its stream, and what the provider said of it then. */
+export interface TokenDelivery {
+  runtime: string;
+  /** The credential's alias (the connection's). */
+  alias: string;
+  /** The credential's version: one more on every change. */
+  version: bigint;
+  token: string;
+  /** Date.now() when the upsert arrived. */
+  receivedAt: number;
+  /** The key's expires_at, in ms. */
+  expiresAt: number;
+  /** The introspection endpoint's answer, asked at receipt. */
+  introspection: Promise<{ active: boolean; exp?: number }>;
+}
+
+export interface HubRuntime {
+  name: string;
+  readonly deliveries: TokenDelivery[];
+  /** Streams opened (1 + reconnects after its server died). */
+  streams(): number;
+  /** Resolves once its first stream has caught up. */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A runtime on the SDK's Watch stream through one server, as the hub's
+ * proof needs it: it reconnects from its last revision when the server dies
+ * (kill -9 tests), records every oauth2 access token it receives and asks
+ * the authorization server at once whether that token is active, and hands
+ * every stream message and stream error to the secret scan.
+ */
+export function startHubRuntime(options: {
+  name: string;
+  url: string;
+  token: string;
+  project: string;
+  auth: LoopbackAuthorizationServer;
+  scan: SecretScan;
+}): HubRuntime {
+  const client = createCloudClient({ baseUrl: options.url, token: options.token });
+  const deliveries: TokenDelivery[] = [];
+  const abort = new AbortController();
+  let revision = 0n;
+  let streams = 0;
+  let becameReady!: () => void;
+  const ready = new Promise<void>((resolve) => (becameReady = resolve));
+  const record = (e: WatchResponse) => {
+    options.scan.addStreamMessage(e);
+    if (e.event.case === "caughtUp") becameReady();
+    if (e.event.case !== "upsert") return;
+    const c = e.event.value;
+    const key = c.keys.access_token;
+    if (c.type !== CredentialType.OAUTH2 || !key?.value) return;
+    deliveries.push({
+      runtime: options.name,
+      alias: c.alias,
+      version: c.version,
+      token: key.value,
+      receivedAt: Date.now(),
+      expiresAt: key.expiresAt ? Number(key.expiresAt.seconds) * 1000 + Math.floor(key.expiresAt.nanos / 1e6) : 0,
+      introspection: options.auth.introspect(key.value),
+    });
+  };
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      streams++;
+      try {
+        for await (const e of client.sync.watch(
+          { project: options.project, sinceRevision: revision },
+          { signal: abort.signal },
+        )) {
+          if (e.revision > revision && e.event.case !== "heartbeat") revision = e.revision;
+          record(e);
+        }
+      } catch (err) {
+        if (abort.signal.aborted) break;
+        options.scan.addError(err);
+      }
+      // The server died or is restarting: try again shortly, as the SDK's provider does.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    name: options.name,
+    deliveries,
+    streams: () => streams,
+    ready,
+    async close() {
+      abort.abort();
+      await loop;
+    },
+  };
+}
