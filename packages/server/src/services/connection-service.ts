@@ -72,5 +72,10 @@ export function createConnectionService(
       const { row, revoked } = await disconnect(scopeOf(ctx), req.id, ctx.signal);
       return { connection: connectionToProto(row), revokedAtProvider: revoked };
     },
+
+    async refreshConnection(req) {
+      // Contract first: the refresh engine replaces this.
+      throw connectionNotFound(req.id);
+    },
   };
 }

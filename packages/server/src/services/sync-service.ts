@@ -1,5 +1,6 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { SyncService } from "@engine-cloud/api";
+import { ErrorReason, SyncService } from "@engine-cloud/api";
+import { notFound } from "../errors/domain-error.js";
 import { readCatchUp } from "../sync/catch-up.js";
 import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
@@ -49,6 +50,14 @@ export function createSyncService(
       const view = syncViewOf(req.project, req.kinds);
       const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log);
       return { events: result.events.map((e) => e.messageFor(view.shape)), revision: BigInt(result.revision) };
+    },
+    async refreshCredential(req, ctx) {
+      // Contract first: the refresh engine replaces this.
+      await authorizeSync(ctx, req.project);
+      throw notFound(
+        ErrorReason.CREDENTIAL_NOT_FOUND,
+        `no credential ${req.id} in this tenant; list the credentials to find the right one`,
+      );
     },
   };
 }

@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import { file_engine_cloud_v1_access } from "./access_pb.js";
+import type { ConnectionStatus } from "./connection_service_pb.js";
+import { file_engine_cloud_v1_connection_service } from "./connection_service_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/credential_service.proto.
  */
 export const file_engine_cloud_v1_credential_service: GenFile = /*@__PURE__*/
-  fileDesc("CihlbmdpbmUvY2xvdWQvdjEvY3JlZGVudGlhbF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEidwoNQ3JlZGVudGlhbEtleRIYCgV2YWx1ZRgBIAEoCUIJukgGcgQogIABEkwKCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhy6SBmyARYiBwj/gtH/rwcyCwiAkrjDmP7///8BIqgFCgpDcmVkZW50aWFsEgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDQoFYWxpYXMYBCABKAkSOwoIaWRlbnRpdHkYBSADKAsyKS5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbC5JZGVudGl0eUVudHJ5Ei0KBHR5cGUYBiABKA4yHy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbFR5cGUSMwoEa2V5cxgHIAMoCzIlLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsLktleXNFbnRyeRI7CghtZXRhZGF0YRgIIAMoCzIpLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsLk1ldGFkYXRhRW50cnkSDgoGc2NvcGVzGAkgAygJEhQKDGF1dG9fcmVmcmVzaBgKIAEoCBIPCgd2ZXJzaW9uGAsgASgDEhAKCHJldmlzaW9uGAwgASgDEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYDyABKAkSEgoKdXBkYXRlZF9ieRgQIAEoCRovCg1JZGVudGl0eUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaSwoJS2V5c0VudHJ5EgsKA2tleRgBIAEoCRItCgV2YWx1ZRgCIAEoCzIeLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsS2V5OgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEixQYKFFB1dENyZWRlbnRpYWxSZXF1ZXN0EjkKB3Byb2plY3QYASABKAlCKLpIJXIjGGQyH14oW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSopPyQSMgoIcHJvdmlkZXIYAiABKAlCILpIHXIbEAEYQDIVXlthLXowLTldW2EtejAtOV8tXSokEjgKBWFsaWFzGAMgASgJQim6SCZyJBhAMiBeKFtBLVphLXowLTldW0EtWmEtejAtOS5fQC1dKik/JBJeCghpZGVudGl0eRgEIAMoCzIzLmVuZ2luZS5jbG91ZC52MS5QdXRDcmVkZW50aWFsUmVxdWVzdC5JZGVudGl0eUVudHJ5Qhe6SBSaAREQECIGcgQQARhAKgVyAxiAAhI5CgR0eXBlGAUgASgOMh8uZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxUeXBlQgq6SAeCAQQQASAAEmQKBGtleXMYBiADKAsyLy5lbmdpbmUuY2xvdWQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QuS2V5c0VudHJ5QiW6SCKaAR8IARAgIhlyFxABGEAyEV5bQS1aYS16MC05Xy4tXSskEl4KCG1ldGFkYXRhGAcgAygLMjMuZW5naW5lLmNsb3VkLnYxLlB1dENyZWRlbnRpYWxSZXF1ZXN0Lk1ldGFkYXRhRW50cnlCF7pIFJoBERAgIgZyBBABGEAqBXIDGIACEiEKBnNjb3BlcxgIIAMoCUIRukgOkgELEEAiB3IFEAEYgAISFAoMYXV0b19yZWZyZXNoGAkgASgIEiYKEGV4cGVjdGVkX3ZlcnNpb24YCiABKANCB7pIBCICKABIAIgBARovCg1JZGVudGl0eUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaSwoJS2V5c0VudHJ5EgsKA2tleRgBIAEoCRItCgV2YWx1ZRgCIAEoCzIeLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsS2V5OgI4ARovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iSAoVUHV0Q3JlZGVudGlhbFJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbCJ8ChRHZXRDcmVkZW50aWFsUmVxdWVzdBIXCgJpZBgBIAEoCUILukgI2AEBcgOwAQESGAoHcHJvamVjdBgCIAEoCUIHukgEcgIYZBIZCghwcm92aWRlchgDIAEoCUIHukgEcgIYQBIWCgVhbGlhcxgEIAEoCUIHukgEcgIYQCJIChVHZXRDcmVkZW50aWFsUmVzcG9uc2USLwoKY3JlZGVudGlhbBgBIAEoCzIbLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsIooBChZMaXN0Q3JlZGVudGlhbHNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIYCgdwcm9qZWN0GAMgASgJQge6SARyAhhkEhkKCHByb3ZpZGVyGAQgASgJQge6SARyAhhAImQKF0xpc3RDcmVkZW50aWFsc1Jlc3BvbnNlEjAKC2NyZWRlbnRpYWxzGAEgAygLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWwSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImwKF0RlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABARImChBleHBlY3RlZF92ZXJzaW9uGAIgASgDQge6SAQiAigBSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iLAoYRGVsZXRlQ3JlZGVudGlhbFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDKqIBCg5DcmVkZW50aWFsVHlwZRIfChtDUkVERU5USUFMX1RZUEVfVU5TUEVDSUZJRUQQABIaChZDUkVERU5USUFMX1RZUEVfT0FVVEgyEAESGwoXQ1JFREVOVElBTF9UWVBFX0FQSV9LRVkQAhIZChVDUkVERU5USUFMX1RZUEVfQkFTSUMQAxIbChdDUkVERU5USUFMX1RZUEVfR0VORVJJQxAEMpsEChFDcmVkZW50aWFsU2VydmljZRJ7Cg1QdXRDcmVkZW50aWFsEiUuZW5naW5lLmNsb3VkLnYxLlB1dENyZWRlbnRpYWxSZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLlB1dENyZWRlbnRpYWxSZXNwb25zZSIbwvMYEwoRY3JlZGVudGlhbHMud3JpdGXI8xgBEoQBCg1HZXRDcmVkZW50aWFsEiUuZW5naW5lLmNsb3VkLnYxLkdldENyZWRlbnRpYWxSZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLkdldENyZWRlbnRpYWxSZXNwb25zZSIkkAIBwvMYGQoXY3JlZGVudGlhbHMucmVhZF9zZWNyZXTI8xgBEn8KD0xpc3RDcmVkZW50aWFscxInLmVuZ2luZS5jbG91ZC52MS5MaXN0Q3JlZGVudGlhbHNSZXF1ZXN0GiguZW5naW5lLmNsb3VkLnYxLkxpc3RDcmVkZW50aWFsc1Jlc3BvbnNlIhmQAgHC8xgSChBjcmVkZW50aWFscy5yZWFkEoABChBEZWxldGVDcmVkZW50aWFsEiguZW5naW5lLmNsb3VkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXF1ZXN0GikuZW5naW5lLmNsb3VkLnYxLkRlbGV0ZUNyZWRlbnRpYWxSZXNwb25zZSIXwvMYEwoRY3JlZGVudGlhbHMud3JpdGViBnByb3RvMw", [file_buf_validate_validate, file_engine_cloud_v1_access, file_google_protobuf_timestamp]);
+  fileDesc("CihlbmdpbmUvY2xvdWQvdjEvY3JlZGVudGlhbF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEidwoNQ3JlZGVudGlhbEtleRIYCgV2YWx1ZRgBIAEoCUIJukgGcgQogIABEkwKCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhy6SBmyARYiBwj/gtH/rwcyCwiAkrjDmP7///8BIt0FCgpDcmVkZW50aWFsEgoKAmlkGAEgASgJEg8KB3Byb2plY3QYAiABKAkSEAoIcHJvdmlkZXIYAyABKAkSDQoFYWxpYXMYBCABKAkSOwoIaWRlbnRpdHkYBSADKAsyKS5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbC5JZGVudGl0eUVudHJ5Ei0KBHR5cGUYBiABKA4yHy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbFR5cGUSMwoEa2V5cxgHIAMoCzIlLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsLktleXNFbnRyeRI7CghtZXRhZGF0YRgIIAMoCzIpLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsLk1ldGFkYXRhRW50cnkSDgoGc2NvcGVzGAkgAygJEhQKDGF1dG9fcmVmcmVzaBgKIAEoCBIPCgd2ZXJzaW9uGAsgASgDEhAKCHJldmlzaW9uGAwgASgDEi4KCmNyZWF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYDyABKAkSEgoKdXBkYXRlZF9ieRgQIAEoCRIzCgpjb25uZWN0aW9uGBEgASgLMh8uZW5naW5lLmNsb3VkLnYxLkNvbm5lY3Rpb25MaW5rGi8KDUlkZW50aXR5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARpLCglLZXlzRW50cnkSCwoDa2V5GAEgASgJEi0KBXZhbHVlGAIgASgLMh4uZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxLZXk6AjgBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKbAQoOQ29ubmVjdGlvbkxpbmsSCgoCaWQYASABKAkSMQoGc3RhdHVzGAIgASgOMiEuZW5naW5lLmNsb3VkLnYxLkNvbm5lY3Rpb25TdGF0dXMSFQoNc3RhdHVzX3JlYXNvbhgDIAEoCRIaChJzdGF0dXNfZGVzY3JpcHRpb24YBCABKAkSFwoPcmVhdXRob3JpemVfdXJsGAUgASgJIsUGChRQdXRDcmVkZW50aWFsUmVxdWVzdBI5Cgdwcm9qZWN0GAEgASgJQii6SCVyIxhkMh9eKFtBLVphLXowLTldW0EtWmEtejAtOS5fLV0qKT8kEjIKCHByb3ZpZGVyGAIgASgJQiC6SB1yGxABGEAyFV5bYS16MC05XVthLXowLTlfLV0qJBI4CgVhbGlhcxgDIAEoCUIpukgmciQYQDIgXihbQS1aYS16MC05XVtBLVphLXowLTkuX0AtXSopPyQSXgoIaWRlbnRpdHkYBCADKAsyMy5lbmdpbmUuY2xvdWQudjEuUHV0Q3JlZGVudGlhbFJlcXVlc3QuSWRlbnRpdHlFbnRyeUIXukgUmgEREBAiBnIEEAEYQCoFcgMYgAISOQoEdHlwZRgFIAEoDjIfLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsVHlwZUIKukgHggEEEAEgABJkCgRrZXlzGAYgAygLMi8uZW5naW5lLmNsb3VkLnYxLlB1dENyZWRlbnRpYWxSZXF1ZXN0LktleXNFbnRyeUIlukgimgEfCAEQICIZchcQARhAMhFeW0EtWmEtejAtOV8uLV0rJBJeCghtZXRhZGF0YRgHIAMoCzIzLmVuZ2luZS5jbG91ZC52MS5QdXRDcmVkZW50aWFsUmVxdWVzdC5NZXRhZGF0YUVudHJ5Qhe6SBSaAREQICIGcgQQARhAKgVyAxiAAhIhCgZzY29wZXMYCCADKAlCEbpIDpIBCxBAIgdyBRABGIACEhQKDGF1dG9fcmVmcmVzaBgJIAEoCBImChBleHBlY3RlZF92ZXJzaW9uGAogASgDQge6SAQiAigASACIAQEaLwoNSWRlbnRpdHlFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGksKCUtleXNFbnRyeRILCgNrZXkYASABKAkSLQoFdmFsdWUYAiABKAsyHi5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbEtleToCOAEaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQhMKEV9leHBlY3RlZF92ZXJzaW9uIkgKFVB1dENyZWRlbnRpYWxSZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWwifAoUR2V0Q3JlZGVudGlhbFJlcXVlc3QSFwoCaWQYASABKAlCC7pICNgBAXIDsAEBEhgKB3Byb2plY3QYAiABKAlCB7pIBHICGGQSGQoIcHJvdmlkZXIYAyABKAlCB7pIBHICGEASFgoFYWxpYXMYBCABKAlCB7pIBHICGEAiSAoVR2V0Q3JlZGVudGlhbFJlc3BvbnNlEi8KCmNyZWRlbnRpYWwYASABKAsyGy5lbmdpbmUuY2xvdWQudjEuQ3JlZGVudGlhbCKKAQoWTGlzdENyZWRlbnRpYWxzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQSGAoHcHJvamVjdBgDIAEoCUIHukgEcgIYZBIZCghwcm92aWRlchgEIAEoCUIHukgEcgIYQCJkChdMaXN0Q3JlZGVudGlhbHNSZXNwb25zZRIwCgtjcmVkZW50aWFscxgBIAMoCzIbLmVuZ2luZS5jbG91ZC52MS5DcmVkZW50aWFsEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJsChdEZWxldGVDcmVkZW50aWFsUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQESJgoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0IHukgEIgIoAUgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIiwKGERlbGV0ZUNyZWRlbnRpYWxSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyqiAQoOQ3JlZGVudGlhbFR5cGUSHwobQ1JFREVOVElBTF9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWQ1JFREVOVElBTF9UWVBFX09BVVRIMhABEhsKF0NSRURFTlRJQUxfVFlQRV9BUElfS0VZEAISGQoVQ1JFREVOVElBTF9UWVBFX0JBU0lDEAMSGwoXQ1JFREVOVElBTF9UWVBFX0dFTkVSSUMQBDKbBAoRQ3JlZGVudGlhbFNlcnZpY2USewoNUHV0Q3JlZGVudGlhbBIlLmVuZ2luZS5jbG91ZC52MS5QdXRDcmVkZW50aWFsUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5QdXRDcmVkZW50aWFsUmVzcG9uc2UiG8LzGBMKEWNyZWRlbnRpYWxzLndyaXRlyPMYARKEAQoNR2V0Q3JlZGVudGlhbBIlLmVuZ2luZS5jbG91ZC52MS5HZXRDcmVkZW50aWFsUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5HZXRDcmVkZW50aWFsUmVzcG9uc2UiJJACAcLzGBkKF2NyZWRlbnRpYWxzLnJlYWRfc2VjcmV0yPMYARJ/Cg9MaXN0Q3JlZGVudGlhbHMSJy5lbmdpbmUuY2xvdWQudjEuTGlzdENyZWRlbnRpYWxzUmVxdWVzdBooLmVuZ2luZS5jbG91ZC52MS5MaXN0Q3JlZGVudGlhbHNSZXNwb25zZSIZkAIBwvMYEgoQY3JlZGVudGlhbHMucmVhZBKAAQoQRGVsZXRlQ3JlZGVudGlhbBIoLmVuZ2luZS5jbG91ZC52MS5EZWxldGVDcmVkZW50aWFsUmVxdWVzdBopLmVuZ2luZS5jbG91ZC52MS5EZWxldGVDcmVkZW50aWFsUmVzcG9uc2UiF8LzGBMKEWNyZWRlbnRpYWxzLndyaXRlYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_connection_service, file_google_protobuf_timestamp]);
 
 /**
  * One secret value of a credential.
@@ -162,6 +164,17 @@ export type Credential = Message<"engine.cloud.v1.Credential"> & {
    * @generated from field: string updated_by = 16;
    */
   updatedBy: string;
+
+  /**
+   * Set when the connector hub manages this credential: the connection
+   * behind it and where it stands. Such a credential is written only by the
+   * hub (PutCredential and DeleteCredential refuse it with
+   * CREDENTIAL_MANAGED_BY_HUB); its keys carry the access token, never the
+   * refresh token.
+   *
+   * @generated from field: engine.cloud.v1.ConnectionLink connection = 17;
+   */
+  connection?: ConnectionLink | undefined;
 };
 
 /**
@@ -170,6 +183,58 @@ export type Credential = Message<"engine.cloud.v1.Credential"> & {
  */
 export const CredentialSchema: GenMessage<Credential> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_credential_service, 1);
+
+/**
+ * The connection behind a hub-managed credential, as runtimes see it.
+ *
+ * @generated from message engine.cloud.v1.ConnectionLink
+ */
+export type ConnectionLink = Message<"engine.cloud.v1.ConnectionLink"> & {
+  /**
+   * The connection's id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Where it stands. With NEEDS_REAUTH the access token is not refreshed any
+   * more: a person must connect again at reauthorize_url.
+   *
+   * @generated from field: engine.cloud.v1.ConnectionStatus status = 2;
+   */
+  status: ConnectionStatus;
+
+  /**
+   * With NEEDS_REAUTH or DEGRADED: the provider's error code, or the hub's
+   * (e.g. "rotation_lost").
+   *
+   * @generated from field: string status_reason = 3;
+   */
+  statusReason: string;
+
+  /**
+   * With NEEDS_REAUTH or DEGRADED: the provider's error description, verbatim.
+   *
+   * @generated from field: string status_description = 4;
+   */
+  statusDescription: string;
+
+  /**
+   * Where a person reconnects the account: the server's public URL followed
+   * by /console/connections/<id>. Empty when the server has no public URL.
+   *
+   * @generated from field: string reauthorize_url = 5;
+   */
+  reauthorizeUrl: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.ConnectionLink.
+ * Use `create(ConnectionLinkSchema)` to create a new message.
+ */
+export const ConnectionLinkSchema: GenMessage<ConnectionLink> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_credential_service, 2);
 
 /**
  * Request for CredentialService.PutCredential.
@@ -254,7 +319,7 @@ export type PutCredentialRequest = Message<"engine.cloud.v1.PutCredentialRequest
  * Use `create(PutCredentialRequestSchema)` to create a new message.
  */
 export const PutCredentialRequestSchema: GenMessage<PutCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 2);
+  messageDesc(file_engine_cloud_v1_credential_service, 3);
 
 /**
  * Response for CredentialService.PutCredential.
@@ -275,7 +340,7 @@ export type PutCredentialResponse = Message<"engine.cloud.v1.PutCredentialRespon
  * Use `create(PutCredentialResponseSchema)` to create a new message.
  */
 export const PutCredentialResponseSchema: GenMessage<PutCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 3);
+  messageDesc(file_engine_cloud_v1_credential_service, 4);
 
 /**
  * Request for CredentialService.GetCredential: by id, or by (project, provider, alias).
@@ -317,7 +382,7 @@ export type GetCredentialRequest = Message<"engine.cloud.v1.GetCredentialRequest
  * Use `create(GetCredentialRequestSchema)` to create a new message.
  */
 export const GetCredentialRequestSchema: GenMessage<GetCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 4);
+  messageDesc(file_engine_cloud_v1_credential_service, 5);
 
 /**
  * Response for CredentialService.GetCredential.
@@ -338,7 +403,7 @@ export type GetCredentialResponse = Message<"engine.cloud.v1.GetCredentialRespon
  * Use `create(GetCredentialResponseSchema)` to create a new message.
  */
 export const GetCredentialResponseSchema: GenMessage<GetCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 5);
+  messageDesc(file_engine_cloud_v1_credential_service, 6);
 
 /**
  * Request for CredentialService.ListCredentials.
@@ -380,7 +445,7 @@ export type ListCredentialsRequest = Message<"engine.cloud.v1.ListCredentialsReq
  * Use `create(ListCredentialsRequestSchema)` to create a new message.
  */
 export const ListCredentialsRequestSchema: GenMessage<ListCredentialsRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 6);
+  messageDesc(file_engine_cloud_v1_credential_service, 7);
 
 /**
  * Response for CredentialService.ListCredentials.
@@ -408,7 +473,7 @@ export type ListCredentialsResponse = Message<"engine.cloud.v1.ListCredentialsRe
  * Use `create(ListCredentialsResponseSchema)` to create a new message.
  */
 export const ListCredentialsResponseSchema: GenMessage<ListCredentialsResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 7);
+  messageDesc(file_engine_cloud_v1_credential_service, 8);
 
 /**
  * Request for CredentialService.DeleteCredential.
@@ -436,7 +501,7 @@ export type DeleteCredentialRequest = Message<"engine.cloud.v1.DeleteCredentialR
  * Use `create(DeleteCredentialRequestSchema)` to create a new message.
  */
 export const DeleteCredentialRequestSchema: GenMessage<DeleteCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 8);
+  messageDesc(file_engine_cloud_v1_credential_service, 9);
 
 /**
  * Response for CredentialService.DeleteCredential.
@@ -457,7 +522,7 @@ export type DeleteCredentialResponse = Message<"engine.cloud.v1.DeleteCredential
  * Use `create(DeleteCredentialResponseSchema)` to create a new message.
  */
 export const DeleteCredentialResponseSchema: GenMessage<DeleteCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_credential_service, 9);
+  messageDesc(file_engine_cloud_v1_credential_service, 10);
 
 /**
  * The shape of a credential's secrets, as Engine OSS's CredentialObject knows it.

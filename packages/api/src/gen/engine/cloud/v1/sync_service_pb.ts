@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/sync_service.proto.
  */
 export const file_engine_cloud_v1_sync_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiygEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAESQQoFa2luZHMYBCADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAIooDCg1XYXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEicKBXJlc2V0GAIgASgLMhYuZW5naW5lLmNsb3VkLnYxLlJlc2V0SAASLQoGdXBzZXJ0GAMgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIsCgZkZWxldGUYBCABKAsyGi5lbmdpbmUuY2xvdWQudjEuVG9tYnN0b25lSAASLgoJY2F1Z2h0X3VwGAUgASgLMhkuZW5naW5lLmNsb3VkLnYxLkNhdWdodFVwSAASLwoJaGVhcnRiZWF0GAYgASgLMhouZW5naW5lLmNsb3VkLnYxLkhlYXJ0YmVhdEgAEjoKD3Vwc2VydF9yZXNvdXJjZRgHIAEoCzIfLmVuZ2luZS5jbG91ZC52MS5TeW5jZWRSZXNvdXJjZUgAEjsKD2RlbGV0ZV9yZXNvdXJjZRgIIAEoCzIgLmVuZ2luZS5jbG91ZC52MS5EZWxldGVkUmVzb3VyY2VIAEIHCgVldmVudCJ8Cg5TeW5jZWRSZXNvdXJjZRIxCgpjcmVkZW50aWFsGAEgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIrCgdwcm9qZWN0GAIgASgLMhguZW5naW5lLmNsb3VkLnYxLlByb2plY3RIAEIKCghyZXNvdXJjZSKLAQoPRGVsZXRlZFJlc291cmNlEisKBGtpbmQYASABKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kEgoKAmlkGAIgASgJEg8KB3Byb2plY3QYAyABKAkSLgoKY3JlZGVudGlhbBgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmUiFwoFUmVzZXQSDgoGcmVhc29uGAEgASgJIkkKCVRvbWJzdG9uZRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVhbGlhcxgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIgoKCENhdWdodFVwIgsKCUhlYXJ0YmVhdCKrAQoLUHVsbFJlcXVlc3QSOAoHcHJvamVjdBgBIAEoCUInukgkciIQARhkMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokEh8KDnNpbmNlX3JldmlzaW9uGAIgASgDQge6SAQiAigAEkEKBWtpbmRzGAMgAygOMh0uZW5naW5lLmNsb3VkLnYxLlJlc291cmNlS2luZEITukgQkgENEBAYASIHggEEEAEgACJQCgxQdWxsUmVzcG9uc2USLgoGZXZlbnRzGAEgAygLMh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YAiABKAMqZgoMUmVzb3VyY2VLaW5kEh0KGVJFU09VUkNFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhSRVNPVVJDRV9LSU5EX0NSRURFTlRJQUwQARIZChVSRVNPVVJDRV9LSU5EX1BST0pFQ1QQAjLMAQoLU3luY1NlcnZpY2USYAoFV2F0Y2gSHS5lbmdpbmUuY2xvdWQudjEuV2F0Y2hSZXF1ZXN0Gh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2UiFpACAcLzGAsKCXN5bmMucmVhZMjzGAEwARJbCgRQdWxsEhwuZW5naW5lLmNsb3VkLnYxLlB1bGxSZXF1ZXN0Gh0uZW5naW5lLmNsb3VkLnYxLlB1bGxSZXNwb25zZSIWkAIBwvMYCwoJc3luYy5yZWFkyPMYAWIGcHJvdG8z", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service, file_engine_cloud_v1_project_service]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvc3luY19zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiygEKDFdhdGNoUmVxdWVzdBI4Cgdwcm9qZWN0GAEgASgJQie6SCRyIhABGGQyHF5bQS1aYS16MC05XVtBLVphLXowLTkuXy1dKiQSHwoOc2luY2VfcmV2aXNpb24YAiABKANCB7pIBCICKAASHAoKcnVudGltZV9pZBgDIAEoCUIIukgFcgMYgAESQQoFa2luZHMYBCADKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kQhO6SBCSAQ0QEBgBIgeCAQQQASAAIooDCg1XYXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEicKBXJlc2V0GAIgASgLMhYuZW5naW5lLmNsb3VkLnYxLlJlc2V0SAASLQoGdXBzZXJ0GAMgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIsCgZkZWxldGUYBCABKAsyGi5lbmdpbmUuY2xvdWQudjEuVG9tYnN0b25lSAASLgoJY2F1Z2h0X3VwGAUgASgLMhkuZW5naW5lLmNsb3VkLnYxLkNhdWdodFVwSAASLwoJaGVhcnRiZWF0GAYgASgLMhouZW5naW5lLmNsb3VkLnYxLkhlYXJ0YmVhdEgAEjoKD3Vwc2VydF9yZXNvdXJjZRgHIAEoCzIfLmVuZ2luZS5jbG91ZC52MS5TeW5jZWRSZXNvdXJjZUgAEjsKD2RlbGV0ZV9yZXNvdXJjZRgIIAEoCzIgLmVuZ2luZS5jbG91ZC52MS5EZWxldGVkUmVzb3VyY2VIAEIHCgVldmVudCJ8Cg5TeW5jZWRSZXNvdXJjZRIxCgpjcmVkZW50aWFsGAEgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWxIABIrCgdwcm9qZWN0GAIgASgLMhguZW5naW5lLmNsb3VkLnYxLlByb2plY3RIAEIKCghyZXNvdXJjZSKLAQoPRGVsZXRlZFJlc291cmNlEisKBGtpbmQYASABKA4yHS5lbmdpbmUuY2xvdWQudjEuUmVzb3VyY2VLaW5kEgoKAmlkGAIgASgJEg8KB3Byb2plY3QYAyABKAkSLgoKY3JlZGVudGlhbBgEIAEoCzIaLmVuZ2luZS5jbG91ZC52MS5Ub21ic3RvbmUiFwoFUmVzZXQSDgoGcmVhc29uGAEgASgJIkkKCVRvbWJzdG9uZRIKCgJpZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVhbGlhcxgDIAEoCRIPCgdwcm9qZWN0GAQgASgJIgoKCENhdWdodFVwIgsKCUhlYXJ0YmVhdCKrAQoLUHVsbFJlcXVlc3QSOAoHcHJvamVjdBgBIAEoCUInukgkciIQARhkMhxeW0EtWmEtejAtOV1bQS1aYS16MC05Ll8tXSokEh8KDnNpbmNlX3JldmlzaW9uGAIgASgDQge6SAQiAigAEkEKBWtpbmRzGAMgAygOMh0uZW5naW5lLmNsb3VkLnYxLlJlc291cmNlS2luZEITukgQkgENEBAYASIHggEEEAEgACJQCgxQdWxsUmVzcG9uc2USLgoGZXZlbnRzGAEgAygLMh4uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YAiABKAMiagoYUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0EjgKB3Byb2plY3QYASABKAlCJ7pIJHIiEAEYZDIcXltBLVphLXowLTldW0EtWmEtejAtOS5fLV0qJBIUCgJpZBgCIAEoCUIIukgFcgOwAQEiXwoZUmVmcmVzaENyZWRlbnRpYWxSZXNwb25zZRIvCgpjcmVkZW50aWFsGAEgASgLMhsuZW5naW5lLmNsb3VkLnYxLkNyZWRlbnRpYWwSEQoJcmVmcmVzaGVkGAIgASgIKmYKDFJlc291cmNlS2luZBIdChlSRVNPVVJDRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUkVTT1VSQ0VfS0lORF9DUkVERU5USUFMEAESGQoVUkVTT1VSQ0VfS0lORF9QUk9KRUNUEAIyzQIKC1N5bmNTZXJ2aWNlEmAKBVdhdGNoEh0uZW5naW5lLmNsb3VkLnYxLldhdGNoUmVxdWVzdBoeLmVuZ2luZS5jbG91ZC52MS5XYXRjaFJlc3BvbnNlIhaQAgHC8xgLCglzeW5jLnJlYWTI8xgBMAESWwoEUHVsbBIcLmVuZ2luZS5jbG91ZC52MS5QdWxsUmVxdWVzdBodLmVuZ2luZS5jbG91ZC52MS5QdWxsUmVzcG9uc2UiFpACAcLzGAsKCXN5bmMucmVhZMjzGAESfwoRUmVmcmVzaENyZWRlbnRpYWwSKS5lbmdpbmUuY2xvdWQudjEuUmVmcmVzaENyZWRlbnRpYWxSZXF1ZXN0GiouZW5naW5lLmNsb3VkLnYxLlJlZnJlc2hDcmVkZW50aWFsUmVzcG9uc2UiE8LzGAsKCXN5bmMucmVhZMjzGAFiBnByb3RvMw", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_credential_service, file_engine_cloud_v1_project_service]);
 
 /**
  * Request for SyncService.Watch.
@@ -389,6 +389,63 @@ export const PullResponseSchema: GenMessage<PullResponse> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_sync_service, 9);
 
 /**
+ * Request for SyncService.RefreshCredential.
+ *
+ * @generated from message engine.cloud.v1.RefreshCredentialRequest
+ */
+export type RefreshCredentialRequest = Message<"engine.cloud.v1.RefreshCredentialRequest"> & {
+  /**
+   * The project the runtime serves, as for Watch.
+   *
+   * @generated from field: string project = 1;
+   */
+  project: string;
+
+  /**
+   * The credential's id (as the stream delivered it).
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RefreshCredentialRequest.
+ * Use `create(RefreshCredentialRequestSchema)` to create a new message.
+ */
+export const RefreshCredentialRequestSchema: GenMessage<RefreshCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 10);
+
+/**
+ * Response for SyncService.RefreshCredential.
+ *
+ * @generated from message engine.cloud.v1.RefreshCredentialResponse
+ */
+export type RefreshCredentialResponse = Message<"engine.cloud.v1.RefreshCredentialResponse"> & {
+  /**
+   * The credential with its secrets, as the stream would deliver it.
+   *
+   * @generated from field: engine.cloud.v1.Credential credential = 1;
+   */
+  credential?: Credential | undefined;
+
+  /**
+   * Whether this call's refresh produced a new access token; false within
+   * the cooldown, or when the refresh failed (see credential.connection).
+   *
+   * @generated from field: bool refreshed = 2;
+   */
+  refreshed: boolean;
+};
+
+/**
+ * Describes the message engine.cloud.v1.RefreshCredentialResponse.
+ * Use `create(RefreshCredentialResponseSchema)` to create a new message.
+ */
+export const RefreshCredentialResponseSchema: GenMessage<RefreshCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_sync_service, 11);
+
+/**
  * The kinds of resource a sync stream can carry. Each kind has its own
  * visibility rule: credentials are seen by their project's runtimes and, when
  * tenant-wide, by all of the tenant's; a project's policy record is seen by
@@ -456,6 +513,25 @@ export const SyncService: GenService<{
     methodKind: "unary";
     input: typeof PullRequestSchema;
     output: typeof PullResponseSchema;
+  },
+  /**
+   * What a runtime calls when the provider rejected the access token of a
+   * hub-managed credential (e.g. an HTTP 401): the hub refreshes the
+   * connection behind it once, now (single flight: concurrent calls share
+   * one refresh), and returns the credential with the new access token. At
+   * most one forced refresh per connection per cooldown (at least 30 s):
+   * within it the current credential comes back with refreshed = false.
+   * Visibility and project policy are exactly those of Pull: NOT_FOUND for a
+   * credential the project does not see. FAILED_PRECONDITION with reason
+   * CREDENTIAL_NOT_REFRESHABLE for a credential the hub does not manage,
+   * CONNECTION_NEEDS_REAUTH when a person must connect again.
+   *
+   * @generated from rpc engine.cloud.v1.SyncService.RefreshCredential
+   */
+  refreshCredential: {
+    methodKind: "unary";
+    input: typeof RefreshCredentialRequestSchema;
+    output: typeof RefreshCredentialResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_engine_cloud_v1_sync_service, 0);
