@@ -1,4 +1,4 @@
-import { CredentialType, type WatchResponse } from "@engine-cloud/api";
+import { ConnectionStatus, CredentialType, type WatchResponse } from "@engine-cloud/api";
 import { createCloudClient } from "@engine-cloud/sdk/node";
 import type { LoopbackAuthorizationServer } from "./loopback-authorization-server.js";
 import type { SecretScan } from "./secret-scan.js";
@@ -19,9 +19,20 @@ export interface TokenDelivery {
   introspection: Promise<{ active: boolean; exp?: number }>;
 }
 
+/** A connection status a runtime saw on a hub-managed credential. */
+export interface StatusDelivery {
+  alias: string;
+  status: ConnectionStatus;
+  statusReason: string;
+  receivedAt: number;
+}
+
 export interface HubRuntime {
   name: string;
+  /** Access tokens handed over as usable (the connection ACTIVE or DEGRADED). */
   readonly deliveries: TokenDelivery[];
+  /** Every hub-managed credential upsert's connection status, in order. */
+  readonly statuses: StatusDelivery[];
   /** Streams opened (1 + reconnects after its server died). */
   streams(): number;
   /** Resolves once its first stream has caught up. */
@@ -46,6 +57,7 @@ export function startHubRuntime(options: {
 }): HubRuntime {
   const client = createCloudClient({ baseUrl: options.url, token: options.token });
   const deliveries: TokenDelivery[] = [];
+  const statuses: StatusDelivery[] = [];
   const abort = new AbortController();
   let revision = 0n;
   let streams = 0;
@@ -57,7 +69,11 @@ export function startHubRuntime(options: {
     if (e.event.case !== "upsert") return;
     const c = e.event.value;
     const key = c.keys.access_token;
-    if (c.type !== CredentialType.OAUTH2 || !key?.value) return;
+    const link = c.connection;
+    if (link) statuses.push({ alias: c.alias, status: link.status, statusReason: link.statusReason, receivedAt: Date.now() });
+    // A STALE or NEEDS_REAUTH credential says its token is not to be relied on; only the others hand one over.
+    const usable = !link || link.status === ConnectionStatus.ACTIVE || link.status === ConnectionStatus.DEGRADED;
+    if (c.type !== CredentialType.OAUTH2 || !key?.value || !usable) return;
     deliveries.push({
       runtime: options.name,
       alias: c.alias,
@@ -90,6 +106,7 @@ export function startHubRuntime(options: {
   return {
     name: options.name,
     deliveries,
+    statuses,
     streams: () => streams,
     ready,
     async close() {
