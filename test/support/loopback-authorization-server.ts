@@ -71,6 +71,8 @@ export interface LoopbackOptions {
   /** Access-token lifetime in seconds (default 3600). */
   accessTokenTtl?: number;
   rotateRefreshTokens?: boolean;
+  /** Told of every successful grant (code exchange or refresh) as the server issues it; for benchmarks. */
+  onGrant?: (grant: { account: string; grantType: string; at: number }) => void;
 }
 
 export async function startLoopbackAuthorizationServer(options: LoopbackOptions): Promise<LoopbackAuthorizationServer> {
@@ -118,8 +120,9 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   provider.on("grant.success", (c: unknown) => {
     const ctx = c as GrantContext;
     events.push({ name: "grant.success" });
+    const account = ctx.oidc?.entities.Account?.accountId ?? "";
+    options.onGrant?.({ account, grantType: ctx.oidc?.params.grant_type ?? "", at: Date.now() });
     if (ctx.oidc?.params.grant_type !== "refresh_token") return;
-    const account = ctx.oidc.entities.Account?.accountId ?? "";
     refreshes.set(account, (refreshes.get(account) ?? 0) + 1);
     refreshedBy.set(ctx.res, account);
   });
