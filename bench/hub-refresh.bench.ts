@@ -30,7 +30,9 @@ const USAGE = `usage: npm run bench -- hub-refresh [flags]
   --measure S               the measured window, after seeding and half a lifetime of warm-up (default 120)
   --connect-concurrency N   connect flows in flight while seeding (default 16)
   --runtimes N              Watch streams of the fan-out tenant (default 200)
-  --changes N               credential puts timed per fan-out phase (default 40)`;
+  --changes N               credential puts timed per fan-out phase (default 40)
+  --poll-ms MS              ENGINE_CLOUD_HUB_POLL_MS of each server (default 1000)
+  --batch N                 ENGINE_CLOUD_HUB_BATCH_SIZE: connections one poll claims (default 200)`;
 
 if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
   const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], {
@@ -60,6 +62,8 @@ const { flags, positiveInt } = parseBenchFlags(
     "connect-concurrency": { type: "string", default: "16" },
     runtimes: { type: "string", default: "200" },
     changes: { type: "string", default: "40" },
+    "poll-ms": { type: "string", default: "1000" },
+    batch: { type: "string", default: "200" },
     help: { type: "boolean" },
   },
   USAGE,
@@ -72,6 +76,8 @@ const config = {
   connectConcurrency: positiveInt("connect-concurrency", flags["connect-concurrency"]!),
   runtimes: positiveInt("runtimes", flags.runtimes!),
   changes: positiveInt("changes", flags.changes!),
+  pollMs: positiveInt("poll-ms", flags["poll-ms"]!),
+  batch: positiveInt("batch", flags.batch!),
 };
 const PROJECT = "bench";
 const CHANGE_EVERY_MS = 250;
@@ -79,7 +85,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 console.log(
   `hub refresh · ${config.connections} connections · ${config.processes} server processes on PostgreSQL · ` +
-    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · ${availableParallelism()} cores · ` +
+    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch} · ` +
+    `${availableParallelism()} cores · ` +
     `load ${loadavg()[0].toFixed(2)} · ${new Date().toISOString()}`,
 );
 
@@ -101,7 +108,11 @@ try {
         databaseUrl: database.databaseUrl,
         dataDir: database.dataDir,
         secrets,
-        env: { ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1" },
+        env: {
+          ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1",
+          ENGINE_CLOUD_HUB_POLL_MS: String(config.pollMs),
+          ENGINE_CLOUD_HUB_BATCH_SIZE: String(config.batch),
+        },
       }),
     );
   }

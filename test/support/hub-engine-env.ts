@@ -2,7 +2,7 @@
  * The refresh engine's knobs as the hub's proofs set them (fault suite and
  * bench): 3-second access tokens, so W = min(15 min, half the lifetime) =
  * 1.5 s; a poll interval well inside W; a lease a killed holder's claim
- * outlives by seconds, not minutes; a token call timeout a third of the lease.
+ * outlives by seconds, not minutes; a token call timeout under a third of the lease.
  */
 export const TOKEN_TTL_S = 3;
 export const WINDOW_MS = Math.min(15 * 60_000, (TOKEN_TTL_S * 1000) / 2);
@@ -10,7 +10,8 @@ export const POLL_MS = 200;
 export const LEASE_MS = 3000;
 
 export const HUB_ENGINE_ENV: Record<string, string> = {
-  ENGINE_CLOUD_HUB_REFRESH_POLL_MS: String(POLL_MS),
-  ENGINE_CLOUD_HUB_REFRESH_LEASE_MS: String(LEASE_MS),
-  ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: String(LEASE_MS / 3),
+  ENGINE_CLOUD_HUB_POLL_MS: String(POLL_MS),
+  ENGINE_CLOUD_HUB_LEASE_MS: String(LEASE_MS),
+  // Under a third of the lease, as the server requires.
+  ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: String(Math.floor(LEASE_MS / 3) - 100),
 };
