@@ -43,6 +43,8 @@ import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
 import { createCredentialVault, type CredentialVault } from "./vault/credentials.js";
 import { startTombstonePurge, type TombstonePurge } from "./jobs/tombstone-purge.js";
+import { startOAuthFlowPurge, type OAuthFlowPurge } from "./jobs/oauth-flow-purge.js";
+import { createRefreshEngine, type RefreshEngine } from "./hub/refresh-engine.js";
 import type { ServiceDeps } from "./services/deps.js";
 import { createProjectService } from "./services/project-service.js";
 import { createServerService } from "./services/server-service.js";
@@ -87,6 +89,9 @@ export interface App {
    */
   vault: CredentialVault;
   tombstones: TombstonePurge;
+  /** The connector hub's refresh engine (hub/refresh-engine.ts). */
+  refresh: RefreshEngine;
+  oauthFlows: OAuthFlowPurge;
   /** Request rates and open streams per credential and tenant, pooled across processes. */
   limiter: Limiter;
   bootstrap: BootstrapResult;
@@ -194,18 +199,39 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const requireSyncAccess = createSyncAccessCheck(projects);
     const watches = createWatchOpener({ hub, verifier, requireSyncAccess });
     let listeningUrl = config.publicUrl;
+    const publicUrl = () => {
+      if (!listeningUrl) throw new Error("the server is not listening yet");
+      return listeningUrl;
+    };
     const flows = createConnectFlows({
       db: storage.db,
       keys,
+      vault,
       log,
       outbound: config.hub.outbound,
       flowTtlMs: config.hub.connectFlowTtlMs,
       limitsOf,
-      publicUrl: () => {
-        if (!listeningUrl) throw new Error("the server is not listening yet");
-        return listeningUrl;
-      },
+      publicUrl,
     });
+    const refresh = createRefreshEngine({
+      db: storage.db,
+      keys,
+      vault,
+      log,
+      outbound: config.hub.outbound,
+      config: config.hub.refresh,
+      holder: feed.instanceId,
+      publicUrl,
+    });
+    cleanup.unshift(() => refresh.close());
+    const oauthFlows = startOAuthFlowPurge({
+      db: storage.db,
+      retentionMs: config.hub.flowRetentionMs,
+      leaseMs: config.jobLeaseMs,
+      holder: feed.instanceId,
+      log,
+    });
+    cleanup.unshift(() => oauthFlows.close());
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
@@ -229,14 +255,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
-      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault }));
+      router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault, refresh }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
       router.service(
         ConnectionService,
         createConnectionService({
           ...deps,
           flows,
-          disconnect: createDisconnect({ db: storage.db, keys, log, outbound: config.hub.outbound }),
+          refresh,
+          disconnect: createDisconnect({ db: storage.db, keys, vault, log, outbound: config.hub.outbound }),
         }),
       );
       router.service(OAuthAppService, createOAuthAppService(deps));
@@ -290,10 +317,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       hub,
       vault,
       tombstones,
+      refresh,
+      oauthFlows,
       limiter,
       bootstrap: seeded,
       listeningAt(url) {
         listeningUrl = config.publicUrl ?? url;
+        // Runs once the server can name itself: the credentials it writes carry reauthorize URLs.
+        refresh.start();
       },
       drain() {
         health.shutdown();

@@ -238,7 +238,21 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       timeoutMs: wholeNumber(env, "ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS", 10_000, 100, 120_000, problems),
     },
     connectFlowTtlMs: wholeNumber(env, "ENGINE_CLOUD_HUB_CONNECT_FLOW_TTL_MS", CONNECT_FLOW_TTL_MS, 1000, 3600_000, problems),
+    flowRetentionMs: wholeNumber(env, "ENGINE_CLOUD_HUB_FLOW_RETENTION_MS", 3600_000, 0, 30 * 86_400_000, problems),
+    refresh: {
+      pollMs: wholeNumber(env, "ENGINE_CLOUD_HUB_POLL_MS", 5_000, 50, 3600_000, problems),
+      leaseMs: wholeNumber(env, "ENGINE_CLOUD_HUB_LEASE_MS", 30_000, 300, 3600_000, problems),
+      batchSize: wholeNumber(env, "ENGINE_CLOUD_HUB_BATCH_SIZE", 50, 1, 10_000, problems),
+      backoffBaseMs: wholeNumber(env, "ENGINE_CLOUD_HUB_BACKOFF_BASE_MS", 2_000, 1, 3600_000, problems),
+      backoffCapMs: wholeNumber(env, "ENGINE_CLOUD_HUB_BACKOFF_CAP_MS", 300_000, 1, 86_400_000, problems),
+      providerConcurrency: wholeNumber(env, "ENGINE_CLOUD_HUB_PROVIDER_CONCURRENCY", 5, 1, 1000, problems),
+      cooldownMs: wholeNumber(env, "ENGINE_CLOUD_HUB_REFRESH_COOLDOWN_MS", 30_000, 30_000, 86_400_000, problems),
+      keepAliveMs: wholeNumber(env, "ENGINE_CLOUD_HUB_KEEPALIVE_MS", 86_400_000, 1_000, 86_400_000, problems),
+    },
   };
+  // A token call must end well inside the lease, or a successor could claim the connection while it is still out.
+  if (hub.outbound.timeoutMs * 3 > hub.refresh.leaseMs)
+    problems.push("ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS must be at most a third of ENGINE_CLOUD_HUB_LEASE_MS");
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {

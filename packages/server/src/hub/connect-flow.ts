@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { OAuthProvider, StartConnectRequest } from "@engine-cloud/api";
 import { DEFAULT_ALIAS } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
-import { openVerifier, sealTokenSet, sealVerifier } from "../crypto/hub-secrets.js";
+import { openTokenSet, openVerifier, sealTokenSet, sealVerifier } from "../crypto/hub-secrets.js";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
 import { invalidArgument } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
@@ -11,9 +11,13 @@ import { countLiveConnections, findConnectionOfAccount, findLiveConnectionNamed,
 import { claimOAuthFlowByState, finishOAuthFlow, insertOAuthFlow, type OAuthFlowRow } from "../store/oauth-flows.js";
 import type { Database } from "../store/schema.js";
 import { enterTenant, systemScope, withPlatform, withTenant, type TenantScope } from "../store/with-tenant.js";
+import type { CredentialVault } from "../vault/credentials.js";
+import { publishConnectionCredential } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
+import { revokeGrantAtProvider } from "./revoke-grant.js";
 import { urlProblem, type OutboundPolicy } from "./outbound-http.js";
 import { refreshDueAt } from "./refresh-due.js";
+import type { RefreshEngineConfig } from "./refresh-engine.js";
 import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
 import { actorLabel } from "../store/actor.js";
@@ -30,6 +34,10 @@ export interface HubConfig {
   outbound: OutboundPolicy;
   /** How long a connect flow accepts its callback (ENGINE_CLOUD_HUB_CONNECT_FLOW_TTL_MS; default 10 minutes). */
   connectFlowTtlMs: number;
+  /** How long an expired connect flow is kept before the purge removes it (ENGINE_CLOUD_HUB_FLOW_RETENTION_MS; default 1 h). */
+  flowRetentionMs: number;
+  /** The refresh engine (hub/refresh-engine.ts). */
+  refresh: RefreshEngineConfig;
 }
 /** The callback route's path, on the API's own port. */
 export const CALLBACK_PATH = "/oauth/callback";
@@ -39,6 +47,7 @@ const CALLBACK_JOB = "system:oauth-callback" as const;
 export interface ConnectFlowDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
   flowTtlMs: number;
@@ -210,7 +219,8 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
       const account = tokens.externalAccount ?? `unidentified:${flow.project}/${flow.alias}`;
       // Read before the transaction: the tenant directory must not wait for a connection this call holds.
       const quota = (await deps.limitsOf(flow.tenant_id)).tenant_connections;
-      const refusal = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async ({ tx }) => {
+      const outcome = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async (t) => {
+        const { tx } = t;
         const existing = await findConnectionOfAccount(tx, flow.tenant_id, flow.provider, account);
         const taken = await findLiveConnectionNamed(tx, flow.tenant_id, flow);
         const why =
@@ -227,12 +237,18 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
               : undefined;
         if (why) {
           await finishOAuthFlow(tx, flow.tenant_id, flow.id, { status: "failed", ...why });
-          return why;
+          return { refusal: why };
         }
         const id = existing?.id ?? randomUUID();
         const generation = (existing?.generation ?? 0) + 1;
         const dataKey = await keys.dataKey(tx, flow.tenant_id);
-        await writeGrant(
+        // The grant this reconnect replaces, to revoke once the new one is committed (one live grant per account).
+        const replaced =
+          existing?.sealed_tokens && existing.status !== "disconnected"
+            ? openTokenSet(dataKey, flow.tenant_id, existing.id, existing.generation, existing.sealed_tokens)
+            : undefined;
+        const sealed = { access_token: tokens.accessToken, refresh_token: tokens.refreshToken, token_type: tokens.tokenType };
+        const row = await writeGrant(
           tx,
           flow.tenant_id,
           {
@@ -244,11 +260,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
             scopes: tokens.scopes ?? [],
             metadata: tokens.metadata,
             urlParameters: flow.url_parameters,
-            sealedTokens: sealTokenSet(dataKey, flow.tenant_id, id, generation, {
-              access_token: tokens.accessToken,
-              refresh_token: tokens.refreshToken,
-              token_type: tokens.tokenType,
-            }),
+            sealedTokens: sealTokenSet(dataKey, flow.tenant_id, id, generation, sealed),
             sharedApp: app.shared,
             accessExpiresAt: tokens.expiresAt,
             nextRefreshAt: tokens.refreshToken ? refreshDueAt(tokens.expiresAt, tokens.lifetimeSeconds) : null,
@@ -258,11 +270,21 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
           },
           existing !== undefined,
         );
+        // Runtimes receive the access token in the same commit (hub/connection-credential.ts).
+        await publishConnectionCredential(deps.vault, t, row, sealed, deps.publicUrl());
         await finishOAuthFlow(tx, flow.tenant_id, flow.id, { status: "completed", connectionId: id });
-        return undefined;
+        return { row, replaced };
       });
-      if (refusal)
-        return { status: 409, title: "Not connected", detail: `The connection was not stored: ${refusal.description}.` };
+      if (!("row" in outcome))
+        return { status: 409, title: "Not connected", detail: `The connection was not stored: ${outcome.refusal.description}.` };
+      const old = outcome.replaced;
+      if (
+        old?.refresh_token &&
+        old.refresh_token !== tokens.refreshToken &&
+        provider.revocationUrl &&
+        !provider.reconnectKeepsOldGrant
+      )
+        await revokeGrantAtProvider(deps, outcome.row, provider, { ...old, refresh_token: old.refresh_token });
       log.info("connected", { tenant: flow.tenant_id, flow: flow.id, provider: flow.provider });
       return { status: 200, title: "Connected", detail: `${flow.provider} is connected. You can close this window.` };
     } catch (err) {

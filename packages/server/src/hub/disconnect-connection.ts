@@ -8,14 +8,16 @@ import { actorLabel } from "../store/actor.js";
 import { disconnectConnection, findConnection, type ConnectionRow } from "../store/connections.js";
 import type { Database } from "../store/schema.js";
 import { withTenant, type TenantScope } from "../store/with-tenant.js";
+import type { CredentialVault } from "../vault/credentials.js";
+import { withdrawConnectionCredential } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
-import { revokeToken, TokenEndpointError } from "./token-endpoint.js";
-import { fillProviderUrl } from "./url-template.js";
+import { revokeGrantAtProvider } from "./revoke-grant.js";
 
 export interface DisconnectDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
 }
@@ -40,7 +42,8 @@ export function createDisconnect(deps: DisconnectDeps) {
     const { row, tokens, provider } = await withTenant(
       db,
       scope,
-      async ({ tx }) => {
+      async (t) => {
+        const { tx } = t;
         const existing = await findConnection(tx, tenantId, id, true);
         if (!existing) throw connectionNotFound(id);
         const tokens = existing.sealed_tokens
@@ -48,35 +51,16 @@ export function createDisconnect(deps: DisconnectDeps) {
           : undefined;
         // A custom provider whose app was deleted is unknown now: nothing to revoke at.
         const provider = await providerFor(tx, tenantId, existing.provider).catch(() => undefined);
-        return { row: await disconnectConnection(tx, tenantId, id, actorLabel(scope.actor)), tokens, provider };
+        const row = await disconnectConnection(tx, tenantId, id, actorLabel(scope.actor));
+        // Runtimes get the tombstone in the same commit: no access token outlives the disconnect on the stream.
+        await withdrawConnectionCredential(deps.vault, t, row);
+        return { row, tokens, provider };
       },
       { signal },
     );
-    const revoked = tokens && provider?.revocationUrl ? await revokeAtProvider(row, provider, tokens) : false;
+    const revoked = tokens && provider?.revocationUrl ? await revokeGrantAtProvider(deps, row, provider, tokens) : false;
     return { row, revoked };
   };
-
-  async function revokeAtProvider(row: ConnectionRow, provider: OAuthProvider, tokens: SealedTokenSet): Promise<boolean> {
-    try {
-      const app = await resolveOAuthApp(db, keys, row.tenant_id, row.provider);
-      const url = fillProviderUrl(provider.revocationUrl, provider, row.url_parameters);
-      // Revoking the refresh token ends the grant at RFC 7009 servers; the access token alone where there is none.
-      const token = tokens.refresh_token
-        ? { value: tokens.refresh_token, hint: "refresh_token" as const }
-        : { value: tokens.access_token, hint: "access_token" as const };
-      await revokeToken(url, provider, app.client, token, deps.outbound);
-      return true;
-    } catch (err) {
-      const why = err instanceof TokenEndpointError ? err.error : "internal";
-      log.warn("revocation at the provider failed", {
-        tenant: row.tenant_id,
-        connection: row.id,
-        provider: row.provider,
-        error: why,
-      });
-      return false;
-    }
-  }
 }
 
 export type Disconnect = ReturnType<typeof createDisconnect>;

@@ -40,6 +40,8 @@ const CATALOG: ProviderData[] = [
     defaultLifetimeSeconds: 3600,
     authorizeParams: { access_type: "offline", prompt: "consent", include_granted_scopes: "true" },
     issuer: "https://accounts.google.com",
+    // Revoking the old refresh token revokes the whole grant, the new one included.
+    reconnectKeepsOldGrant: true,
   },
   {
     id: "google_calendar",
@@ -53,6 +55,8 @@ const CATALOG: ProviderData[] = [
     defaultLifetimeSeconds: 3600,
     authorizeParams: { access_type: "offline", prompt: "consent", include_granted_scopes: "true" },
     issuer: "https://accounts.google.com",
+    // Revoking the old refresh token revokes the whole grant, the new one included.
+    reconnectKeepsOldGrant: true,
   },
   {
     id: "hubspot",

@@ -4,6 +4,7 @@ import { CredentialSchema, CredentialType, type Credential } from "@engine-cloud
 import type { SecretValues } from "../crypto/credential-secrets.js";
 import type { CredentialRow } from "../store/credentials.js";
 import type { CredentialTypeColumn } from "../store/schema.js";
+import { connectionStatuses } from "./connections.js";
 import { optionalTimestamp as ts, protoEnumMap } from "./enum-map.js";
 
 export const credentialTypes = protoEnumMap<CredentialTypeColumn, CredentialType>({
@@ -37,5 +38,14 @@ export function credentialToProto(row: CredentialRow, secrets?: SecretValues): C
     updatedAt: ts(row.updated_at),
     createdBy: row.created_by,
     updatedBy: row.updated_by,
+    connection: row.connection_link
+      ? {
+          id: row.connection_link.id,
+          status: connectionStatuses.toProto(row.connection_link.status),
+          statusReason: row.connection_link.status_reason,
+          statusDescription: row.connection_link.status_description,
+          reauthorizeUrl: row.connection_link.reauthorize_url,
+        }
+      : undefined,
   });
 }

@@ -4,6 +4,7 @@ import { notFound } from "../errors/domain-error.js";
 import type { ConnectFlows } from "../hub/connect-flow.js";
 import { connectionNotFound, type Disconnect } from "../hub/disconnect-connection.js";
 import { catalogProviders } from "../hub/provider-catalog.js";
+import type { RefreshEngine } from "../hub/refresh-engine.js";
 import { connectFlowToProto, connectionToProto, customProviderOf } from "../messages/connections.js";
 import { findConnection, listConnections } from "../store/connections.js";
 import { listCustomProviders } from "../store/oauth-apps.js";
@@ -14,9 +15,9 @@ import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 
 export function createConnectionService(
-  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows; disconnect: Disconnect },
+  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows; disconnect: Disconnect; refresh: Pick<RefreshEngine, "refreshNow"> },
 ): ServiceImpl<typeof ConnectionService> {
-  const { db, flows, disconnect } = deps;
+  const { db, flows, disconnect, refresh } = deps;
   return {
     async listProviders(_req, ctx) {
       const { tenant } = tenantScope(ctx);
@@ -73,9 +74,13 @@ export function createConnectionService(
       return { connection: connectionToProto(row), revokedAtProvider: revoked };
     },
 
-    async refreshConnection(req) {
-      // Contract first: the refresh engine replaces this.
-      throw connectionNotFound(req.id);
+    async refreshConnection(req, ctx) {
+      const { tenant } = tenantScope(ctx);
+      // Found in the caller's tenant first: another tenant's id is NOT_FOUND, like every read.
+      const row = await withTenant(db, scopeOf(ctx), ({ tx }) => findConnection(tx, tenant.id, req.id));
+      if (!row) throw connectionNotFound(req.id);
+      const outcome = await refresh.refreshNow(tenant.id, row.id, { cooldown: false });
+      return { connection: connectionToProto(outcome.row) };
     },
   };
 }

@@ -67,6 +67,19 @@ export async function listConnections(
   return q.orderBy("provider").orderBy("alias").orderBy("project").orderBy("id").limit(opts.limit).execute();
 }
 
+/**
+ * A connect or a disconnect replaces the grant under any refresh in flight:
+ * the lease generation moves on, so that refresh's commit is fenced off
+ * (store/connection-refresh.ts), and its attempt marker no longer applies.
+ */
+const refreshFenced = {
+  refresh_holder: null,
+  refresh_lease_until: null,
+  refresh_lease_generation: sql<number>`refresh_lease_generation + 1`,
+  refresh_attempt_id: null,
+  refresh_attempt_at: null,
+};
+
 /** A new token set from a connect: the grant replaces whatever the account had. */
 export interface GrantWrite {
   id: string;
@@ -106,7 +119,7 @@ export async function writeGrant(tx: Tx, tenantId: string, w: GrantWrite, existi
   if (existing) {
     return tx
       .updateTable("connections")
-      .set({ ...values, updated_at: sql`now()` })
+      .set({ ...values, ...refreshFenced, refresh_failures: 0, updated_at: sql`now()` })
       .where("tenant_id", "=", tenantId)
       .where("id", "=", w.id)
       .returningAll()
@@ -137,6 +150,7 @@ export async function disconnectConnection(tx: Tx, tenantId: string, id: string,
       sealed_tokens: null,
       access_expires_at: null,
       next_refresh_at: null,
+      ...refreshFenced,
       updated_at: sql`now()`,
       updated_by: actor,
     })

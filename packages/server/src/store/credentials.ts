@@ -1,7 +1,7 @@
 import { sql, type Selectable } from "kysely";
 import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
-import type { CredentialsTable, CredentialTypeColumn, KeyInfo, Tx } from "./schema.js";
+import type { ConnectionLinkColumn, CredentialsTable, CredentialTypeColumn, KeyInfo, Tx } from "./schema.js";
 
 export type CredentialRow = Selectable<CredentialsTable>;
 
@@ -38,6 +38,8 @@ export interface CredentialWrite extends CredentialName {
   keyInfo: KeyInfo;
   sealedKeys: Uint8Array;
   autoRefresh: boolean;
+  /** Set by the connector hub only (vault/credentials.ts refuses others' writes to such a row). */
+  connectionLink?: ConnectionLinkColumn | null;
   version: number;
   revision: number;
   actor: string;
@@ -55,6 +57,7 @@ export async function writeCredential(tx: Tx, tenantId: string, w: CredentialWri
     key_info: JSON.stringify(w.keyInfo),
     sealed_keys: w.sealedKeys,
     auto_refresh: w.autoRefresh,
+    connection_link: w.connectionLink ? JSON.stringify(w.connectionLink) : null,
     version: w.version,
     revision: w.revision,
     updated_by: w.actor,

@@ -73,6 +73,15 @@ export type CredentialTypeColumn = "oauth2" | "api_key" | "basic" | "generic";
 /** Non-secret facts about each key: a listing shows these, never the values. */
 export type KeyInfo = Record<string, { expires_at?: string }>;
 
+/** A hub-managed credential's link to its connection, as runtimes see it (Credential.connection). */
+export interface ConnectionLinkColumn {
+  id: string;
+  status: ConnectionStatusColumn;
+  status_reason: string;
+  status_description: string;
+  reauthorize_url: string;
+}
+
 export interface CredentialsTable {
   tenant_id: string;
   id: Generated<string>;
@@ -86,6 +95,8 @@ export interface CredentialsTable {
   key_info: ColumnType<KeyInfo, string, string>;
   sealed_keys: Uint8Array | null;
   auto_refresh: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Set on a credential the connector hub writes (migration 0012); null otherwise. */
+  connection_link: ColumnType<ConnectionLinkColumn | null, string | null | undefined, string | null>;
   version: number;
   revision: number;
   created_at: Timestamp;
@@ -266,6 +277,14 @@ export interface ConnectionsTable {
   updated_at: Timestamp;
   created_by: string;
   updated_by: string;
+  // The refresh engine's per-connection lease and attempt marker (migration 0012).
+  refresh_holder: string | null;
+  refresh_lease_until: NullableTimestamp;
+  refresh_lease_generation: ColumnType<number, number | undefined, number>;
+  refresh_attempt_id: string | null;
+  refresh_attempt_at: NullableTimestamp;
+  refresh_failures: ColumnType<number, number | undefined, number>;
+  last_forced_refresh_at: NullableTimestamp;
 }
 
 /** The typed database, one interface per table; written from the migrations. */

@@ -18,7 +18,7 @@ import {
   type CredentialName,
   type CredentialRow,
 } from "../store/credentials.js";
-import type { CredentialTypeColumn, KeyInfo } from "../store/schema.js";
+import type { ConnectionLinkColumn, CredentialTypeColumn, KeyInfo } from "../store/schema.js";
 import type { TenantTx } from "../store/with-tenant.js";
 
 /** A credential with its secrets opened. */
@@ -37,6 +37,8 @@ export interface CredentialInput extends CredentialName {
   /** Key names and expiries: what a listing may show. */
   keyInfo: KeyInfo;
   autoRefresh: boolean;
+  /** Only from the connector hub: the credential is its connection's, and only the hub may change it. */
+  connection?: ConnectionLinkColumn;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface CredentialVault {
   /** Live credentials without their secrets, by (provider, alias, project, id); see store/credentials.ts:listCredentials. */
   list(t: TenantTx, opts: Parameters<typeof listCredentials>[2]): Promise<CredentialRow[]>;
   /** Deletes the credential, leaving its tombstone in the change log; resolves to the delete's revision. */
-  remove(t: TenantTx, id: string, opts: { access: CredentialAccess; expectedVersion?: bigint }): Promise<number>;
+  remove(t: TenantTx, id: string, opts: { access: CredentialAccess; expectedVersion?: bigint; byHub?: boolean }): Promise<number>;
   /**
    * The credentials with these ids, opened: what the change log's live entries
    * point at (catch-up, fan-out). One that cannot be opened (tampered, or
@@ -95,7 +97,7 @@ const versionConflict = (stored: number, expected: bigint) =>
     { version: String(stored) },
   );
 
-const credentialNotFound = (what: string) =>
+export const credentialNotFound = (what: string) =>
   notFound(ErrorReason.CREDENTIAL_NOT_FOUND, `no credential ${what} in this tenant; list the credentials to find the right one`);
 
 /** No retry hint: only deleting a credential (or a higher limit) makes room. */
@@ -105,6 +107,15 @@ const credentialQuota = (limit: number) =>
     ErrorReason.CREDENTIAL_QUOTA,
     `this tenant may store ${limit} credentials (tenant_credentials); delete one, or ask a platform administrator for more`,
     { limit: "tenant_credentials", value: String(limit) },
+  );
+
+/** A hub-managed credential is the hub's alone to write: a person's put or delete would fork it from its connection. */
+const managedByHub = (row: CredentialRow) =>
+  new DomainError(
+    "failed_precondition",
+    ErrorReason.CREDENTIAL_MANAGED_BY_HUB,
+    `credential ${row.id} is kept by the connector hub for connection ${row.connection_link?.id ?? ""}; refresh or disconnect the connection instead`,
+    { credential_id: row.id, connection_id: row.connection_link?.id ?? "" },
   );
 
 const describe = (ref: CredentialRef) =>
@@ -151,6 +162,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       const name = { project: input.project, provider: input.provider, alias: input.alias };
       await opts.access(name.project, "write");
       const existing = await findLiveCredential(tx, tenantId, name, true);
+      if (existing?.connection_link && !input.connection) throw managedByHub(existing);
       if (opts.expectedVersion !== undefined && BigInt(existing?.version ?? 0) !== opts.expectedVersion) {
         throw versionConflict(existing?.version ?? 0, opts.expectedVersion);
       }
@@ -171,6 +183,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         keyInfo: input.keyInfo,
         sealedKeys: sealSecrets(dataKey, tenantId, id, version, input.secrets),
         autoRefresh: input.autoRefresh,
+        connectionLink: input.connection ?? null,
         version,
         revision,
         actor: actorLabel(t.actor),
@@ -192,6 +205,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       const row = await findCredentialById(t.tx, t.tenantId, id, true);
       if (!row) throw credentialNotFound(id);
       await opts.access(row.project, "write");
+      if (row.connection_link && !opts.byHub) throw managedByHub(row);
       if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion)
         throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);

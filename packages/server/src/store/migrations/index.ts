@@ -9,6 +9,7 @@ import * as limits from "./0008_limits.js";
 import * as leases from "./0009_leases.js";
 import * as changeLog from "./0010_change_log.js";
 import * as connectorHub from "./0011_connector_hub.js";
+import * as hubRefresh from "./0012_hub_refresh.js";
 
 export interface Migration {
   version: number;
@@ -32,4 +33,5 @@ export const migrations: Migration[] = [
   { version: 9, ...leases },
   { version: 10, ...changeLog },
   { version: 11, ...connectorHub },
+  { version: 12, ...hubRefresh },
 ];

@@ -1,0 +1,459 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ErrorReason, type OAuthProvider } from "@engine-cloud/api";
+import type { Kysely } from "kysely";
+import { openTokenSet, sealTokenSet, type SealedTokenSet } from "../crypto/hub-secrets.js";
+import type { TenantKeys } from "../crypto/tenant-keys.js";
+import { DomainError } from "../errors/domain-error.js";
+import type { Logger } from "../log.js";
+import {
+  claimConnection,
+  claimDueConnections,
+  degradeConnectionsOfApp,
+  lockClaimedConnection,
+  markRefreshAttempt,
+  releaseRefreshClaim,
+  writeNeedsReauth,
+  writeRefreshDeferred,
+  writeRefreshedTokens,
+  type RefreshClaim,
+} from "../store/connection-refresh.js";
+import { findConnection, type ConnectionRow } from "../store/connections.js";
+import type { Database } from "../store/schema.js";
+import { systemScope, withPlatform, withTenant, type TenantTx } from "../store/with-tenant.js";
+import type { CredentialVault } from "../vault/credentials.js";
+import { publishConnectionCredential, reauthorizeUrlOf } from "./connection-credential.js";
+import { providerFor, resolveOAuthApp, type ResolvedApp } from "./oauth-apps.js";
+import type { OutboundPolicy } from "./outbound-http.js";
+import { refreshWindowMs } from "./refresh-due.js";
+import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
+import { fillProviderUrl } from "./url-template.js";
+
+/** The refresh engine's settings (config.ts reads them from ENGINE_CLOUD_HUB_*). */
+export interface RefreshEngineConfig {
+  /** How often each process looks for due connections. */
+  pollMs: number;
+  /** How long a claim on one connection lasts; the token call's timeout is at most a third of it. */
+  leaseMs: number;
+  /** Connections claimed per poll, at most, by one process. */
+  batchSize: number;
+  /** Full-jitter exponential backoff after 429/5xx/network failures: base, doubling, capped. */
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** Token calls in flight per provider per process, so a recovered provider is not stormed. */
+  providerConcurrency: number;
+  /** At most one runtime-reported (forced) refresh per connection within this. */
+  cooldownMs: number;
+  /** The longest a connection goes unrefreshed, whatever its token's lifetime (idle grants expire at some providers). */
+  keepAliveMs: number;
+}
+
+export interface RefreshEngineDeps {
+  db: Kysely<Database>;
+  keys: TenantKeys;
+  vault: CredentialVault;
+  log: Logger;
+  outbound: OutboundPolicy;
+  config: RefreshEngineConfig;
+  /** This process, as the connections' lease names its holder (the server instance id). */
+  holder: string;
+  publicUrl(): string;
+}
+
+/** A refresh's result: the connection as it left it, and whether it holds a new token set. */
+export interface RefreshOutcome {
+  row: ConnectionRow;
+  refreshed: boolean;
+}
+
+const JOB = "system:oauth-refresh" as const;
+
+/** The jitter on each schedule (±10 % of the refresh window), so connections made together spread out. */
+const SCHEDULE_JITTER = 0.1;
+
+export const connectionNeedsReauth = (row: ConnectionRow, publicUrl: string) =>
+  new DomainError(
+    "failed_precondition",
+    ErrorReason.CONNECTION_NEEDS_REAUTH,
+    `connection ${row.id} needs a person to connect the account again (${row.status_reason}${row.status_description ? `: ${row.status_description}` : ""})`,
+    { connection_id: row.id, reauthorize_url: reauthorizeUrlOf(publicUrl, row.id) },
+  );
+
+export const connectionDisconnected = (id: string) =>
+  new DomainError(
+    "failed_precondition",
+    ErrorReason.CONNECTION_DISCONNECTED,
+    `connection ${id} is disconnected and holds no tokens; connect the account again`,
+    { connection_id: id },
+  );
+
+const leaseHeldElsewhere = (id: string) =>
+  new DomainError(
+    "unavailable",
+    ErrorReason.PROVIDER_UNAVAILABLE,
+    `connection ${id} is being refreshed by another server; try again shortly`,
+    {
+      connection_id: id,
+      retry_after_ms: "1000",
+    },
+  );
+
+/** A counting gate per provider: at most `limit` token calls at once. */
+function createProviderGates(limit: number) {
+  const gates = new Map<string, { active: number; waiting: Array<() => void> }>();
+  return async function gated<T>(provider: string, fn: () => Promise<T>): Promise<T> {
+    let gate = gates.get(provider);
+    if (!gate) gates.set(provider, (gate = { active: 0, waiting: [] }));
+    const g = gate;
+    if (g.active >= limit) await new Promise<void>((resolve) => g.waiting.push(resolve));
+    g.active++;
+    try {
+      return await fn();
+    } finally {
+      g.active--;
+      g.waiting.shift()?.();
+      if (g.active === 0 && g.waiting.length === 0) gates.delete(provider);
+    }
+  };
+}
+
+/**
+ * The hub's refresh engine: keeps every connection's access token fresh
+ * ahead of its expiry, exactly once across every server on the database.
+ *
+ * - Each process polls for due connections and claims a batch by a
+ *   conditional UPDATE on the rows themselves (per-connection leases, not one
+ *   global leased job: replicas share the load row by row, and one slow
+ *   provider holds only its own connections). Forced refreshes (a person's,
+ *   or a runtime's after a rejected token) claim the same lease.
+ * - A per-process single-flight map in front of the lease: the poller and
+ *   the forced refreshes of one connection share one refresh.
+ * - Before the token call, an attempt marker is committed under the claim;
+ *   the call runs outside any transaction, under a timeout below a third of
+ *   the lease; its result commits only if the claim's lease generation is
+ *   still the connection's (the fence), the new token set first, in the same
+ *   transaction as the credential runtimes receive (fan-out after commit).
+ * - Outcome unknown (no answer after sending, or a dead holder's marker):
+ *   one retry with the same refresh token, then classify; invalid_grant then
+ *   means the rotation was lost (NEEDS_REAUTH, `rotation_lost`). Never a loop.
+ * - invalid_grant: re-read first (a newer generation or refresh token means a
+ *   lost race, not a failure), else NEEDS_REAUTH at once, nothing scheduled.
+ *   invalid_client: the app is misconfigured, its connections DEGRADED.
+ * - 429/5xx/network: full-jitter exponential backoff honouring Retry-After;
+ *   DEGRADED while the token is valid, STALE once it expired, ACTIVE again on
+ *   success; never NEEDS_REAUTH.
+ */
+export function createRefreshEngine(deps: RefreshEngineDeps) {
+  const { db, keys, vault, log, config } = deps;
+  const inflight = new Map<string, Promise<RefreshOutcome>>();
+  const gated = createProviderGates(config.providerConcurrency);
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let polling = false;
+  let started = false;
+
+  const keyOf = (tenantId: string, id: string) => `${tenantId}/${id}`;
+
+  /** Runs `work` for a connection unless a refresh of it is already in flight here, which it joins. */
+  function singleFlight(tenantId: string, id: string, work: () => Promise<RefreshOutcome>): Promise<RefreshOutcome> {
+    const key = keyOf(tenantId, id);
+    const running = inflight.get(key);
+    if (running) return running;
+    const p = work().finally(() => inflight.delete(key));
+    inflight.set(key, p);
+    return p;
+  }
+
+  /** When to refresh a token of this lifetime: W before expiry, ±10 % of W, at most keepAliveMs away. */
+  function nextRefreshInMs(lifetimeMs: number): number {
+    const w = refreshWindowMs(lifetimeMs / 1000);
+    const jitter = (Math.random() * 2 - 1) * SCHEDULE_JITTER * w;
+    return Math.max(0, Math.min(config.keepAliveMs, lifetimeMs - w + jitter));
+  }
+
+  /** Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^(n−1))]. */
+  const backoffMs = (failures: number) =>
+    Math.random() * Math.min(config.backoffCapMs, config.backoffBaseMs * 2 ** Math.max(0, failures - 1));
+
+  const inTenant = <T>(tenantId: string, fn: (t: TenantTx) => Promise<T>) => withTenant(db, systemScope(tenantId, JOB), fn);
+
+  const tokensOf = async (t: TenantTx, row: ConnectionRow): Promise<SealedTokenSet | undefined> =>
+    row.sealed_tokens
+      ? openTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, row.generation, row.sealed_tokens)
+      : undefined;
+
+  /** The credential follows every status change; an unchanged one is not rewritten (no revision for nothing). */
+  async function publishIfChanged(t: TenantTx, before: ConnectionRow, after: ConnectionRow) {
+    if (before.status === after.status && before.status_reason === after.status_reason) return;
+    const tokens = await tokensOf(t, after);
+    if (tokens) await publishConnectionCredential(vault, t, after, tokens, deps.publicUrl());
+  }
+
+  /** One refresh under a claim: mark, call, classify, commit under the fence. */
+  async function refreshClaimed(claim: RefreshClaim): Promise<RefreshOutcome> {
+    const start = await inTenant(claim.tenantId, async (t) => {
+      const row = await lockClaimedConnection(t.tx, claim);
+      if (!row) return undefined;
+      const tokens = await tokensOf(t, row);
+      const provider = await providerFor(t.tx, t.tenantId, row.provider).catch(() => undefined);
+      if (tokens?.refresh_token && provider) await markRefreshAttempt(t.tx, claim, randomUUID());
+      return { row, tokens, provider };
+    });
+    if (!start) return { row: await current(claim), refreshed: false };
+    const { row, tokens, provider } = start;
+    if (!tokens?.refresh_token || !provider) {
+      // Nothing to refresh with (the provider sent no refresh token, or a custom provider's app is gone).
+      return defer(claim, row, {
+        reason: provider ? "no_refresh_token" : "provider_unknown",
+        description: provider
+          ? "the provider issued no refresh token; connect the account again to get one"
+          : `the provider ${row.provider} is no longer defined in this tenant`,
+        retryInMs: config.keepAliveMs,
+        providerAskedWait: true,
+      });
+    }
+    let app: ResolvedApp;
+    try {
+      app = await resolveOAuthApp(db, keys, claim.tenantId, row.provider);
+    } catch (err) {
+      const why = err instanceof DomainError ? err.message : "the OAuth app could not be read";
+      return defer(claim, row, {
+        reason: "oauth_app_not_found",
+        description: why,
+        retryInMs: backoffMs(row.refresh_failures + 1),
+        providerAskedWait: false,
+      });
+    }
+    const tokenUrl = fillProviderUrl(provider.tokenUrl, provider, row.url_parameters);
+    const grant = { grant_type: "refresh_token", refresh_token: tokens.refresh_token };
+    // A dead holder's marker: its call may have rotated the token, so this call is already the one retry.
+    let unknownOutcome = claim.priorAttempt;
+    let retried = claim.priorAttempt;
+    for (;;) {
+      try {
+        const json = await gated(provider.id, () => requestTokens(tokenUrl, provider, app.client, grant, deps.outbound));
+        return await commitTokens(claim, row, provider, tokens, json);
+      } catch (err) {
+        if (!(err instanceof TokenEndpointError)) {
+          log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) });
+          return defer(claim, row, {
+            reason: "internal",
+            description: "the refresh could not be completed",
+            retryInMs: backoffMs(row.refresh_failures + 1),
+            providerAskedWait: false,
+          });
+        }
+        log.info("connection refresh refused", {
+          tenant: claim.tenantId,
+          connection: claim.id,
+          provider: row.provider,
+          error: err.error,
+          status: err.status ?? 0,
+          outcome_unknown: unknownOutcome,
+        });
+        // No answer after the request went out: the provider may have rotated the refresh token. Once more, the same one.
+        if (err.kind === "network" && !retried) {
+          unknownOutcome = true;
+          retried = true;
+          await sleep(Math.min(1000, config.backoffBaseMs));
+          continue;
+        }
+        if (err.kind === "invalid_grant") return grantRefused(claim, row, tokens, err, unknownOutcome);
+        if (err.kind === "invalid_client") return appRejected(claim, row, err);
+        return defer(claim, row, {
+          reason: err.error,
+          description: err.description,
+          retryInMs: err.retryAfterMs ?? backoffMs(row.refresh_failures + 1),
+          providerAskedWait: err.retryAfterMs !== undefined,
+        });
+      }
+    }
+  }
+
+  async function current(claim: Pick<RefreshClaim, "tenantId" | "id">): Promise<ConnectionRow> {
+    const row = await inTenant(claim.tenantId, (t) => findConnection(t.tx, claim.tenantId, claim.id));
+    if (!row) throw new Error(`connection ${claim.id} vanished`);
+    return row;
+  }
+
+  /** The new token set, first: committed only under the claim, with the credential runtimes receive. */
+  async function commitTokens(
+    claim: RefreshClaim,
+    before: ConnectionRow,
+    provider: OAuthProvider,
+    previous: SealedTokenSet,
+    json: Record<string, unknown>,
+  ): Promise<RefreshOutcome> {
+    const set = tokenSetOf(provider, json);
+    return inTenant(claim.tenantId, async (t) => {
+      const row = await lockClaimedConnection(t.tx, claim);
+      if (!row) {
+        // Overtaken: a successor claimed the connection after our lease lapsed. Its refresh decides.
+        log.warn("connection refresh fenced off", { tenant: claim.tenantId, connection: claim.id });
+        return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      }
+      const generation = row.generation + 1;
+      const sealed: SealedTokenSet = {
+        access_token: set.accessToken,
+        // A response without a refresh token keeps the previous one (RFC 6749 §6).
+        refresh_token: set.refreshToken ?? previous.refresh_token,
+        token_type: set.tokenType,
+      };
+      const lifetimeMs = set.lifetimeSeconds * 1000;
+      const updated = await writeRefreshedTokens(t.tx, claim, {
+        sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
+        generation,
+        lifetimeMs,
+        nextRefreshInMs: nextRefreshInMs(lifetimeMs),
+        scopes: set.scopes,
+        metadata: { ...row.metadata, ...set.metadata },
+        actor: JOB,
+      });
+      await publishConnectionCredential(vault, t, updated, sealed, deps.publicUrl());
+      return { row: updated, refreshed: true };
+    });
+  }
+
+  /** A transient failure: back off, DEGRADED or STALE, never NEEDS_REAUTH. */
+  function defer(
+    claim: RefreshClaim,
+    before: ConnectionRow,
+    w: { reason: string; description: string; retryInMs: number; providerAskedWait: boolean },
+  ): Promise<RefreshOutcome> {
+    return inTenant(claim.tenantId, async (t) => {
+      const row = await lockClaimedConnection(t.tx, claim);
+      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      const updated = await writeRefreshDeferred(t.tx, claim, { ...w, actor: JOB });
+      await publishIfChanged(t, row, updated);
+      return { row: updated, refreshed: false };
+    });
+  }
+
+  /** invalid_grant: a lost race keeps everything; else the grant is gone, now. */
+  function grantRefused(
+    claim: RefreshClaim,
+    before: ConnectionRow,
+    used: SealedTokenSet,
+    err: TokenEndpointError,
+    unknownOutcome: boolean,
+  ): Promise<RefreshOutcome> {
+    return inTenant(claim.tenantId, async (t) => {
+      const row = await lockClaimedConnection(t.tx, claim);
+      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      const stored = await tokensOf(t, row);
+      if (row.generation !== before.generation || stored?.refresh_token !== used.refresh_token) {
+        await releaseRefreshClaim(t.tx, claim);
+        return { row, refreshed: false };
+      }
+      const updated = await writeNeedsReauth(t.tx, claim, {
+        reason: unknownOutcome ? "rotation_lost" : err.error,
+        description: err.description,
+        actor: JOB,
+      });
+      await publishIfChanged(t, row, updated);
+      log.warn("connection needs reauthorization", {
+        tenant: claim.tenantId,
+        connection: claim.id,
+        provider: row.provider,
+        reason: updated.status_reason,
+      });
+      return { row: updated, refreshed: false };
+    });
+  }
+
+  /** invalid_client / unauthorized_client: the app, not the grant; every connection of it DEGRADED. */
+  function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
+    return inTenant(claim.tenantId, async (t) => {
+      const row = await lockClaimedConnection(t.tx, claim);
+      if (!row) return { row: (await findConnection(t.tx, claim.tenantId, claim.id)) ?? before, refreshed: false };
+      const w = { reason: err.error, description: err.description, actor: JOB };
+      const updated = await writeRefreshDeferred(t.tx, claim, {
+        ...w,
+        retryInMs: backoffMs(row.refresh_failures + 1),
+        providerAskedWait: false,
+      });
+      await publishIfChanged(t, row, updated);
+      const others = await degradeConnectionsOfApp(
+        t.tx,
+        t.tenantId,
+        { provider: row.provider, sharedApp: row.shared_app, except: row.id },
+        w,
+      );
+      for (const other of others) {
+        const tokens = await tokensOf(t, other);
+        if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
+      }
+      log.warn("oauth app rejected by the provider", { tenant: claim.tenantId, provider: row.provider, error: err.error });
+      return { row: updated, refreshed: false };
+    });
+  }
+
+  /** Claims what is due and refreshes each, without waiting for one before the next. */
+  async function pollOnce(): Promise<number> {
+    if (polling || closed) return 0;
+    polling = true;
+    try {
+      const room = config.batchSize - inflight.size;
+      if (room <= 0) return 0;
+      const claims = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
+        claimDueConnections(tx, deps.holder, config.leaseMs, room),
+      );
+      for (const claim of claims) {
+        singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim)).catch((err: unknown) =>
+          log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) }),
+        );
+      }
+      return claims.length;
+    } catch (err) {
+      log.warn("claiming due connections failed", { cause: String(err) });
+      return 0;
+    } finally {
+      polling = false;
+    }
+  }
+
+  /**
+   * A forced refresh now. `cooldown`: the runtime path, at most one per
+   * connection per cooldownMs (a call within it gets the current state,
+   * refreshed = false). Throws for a connection the engine cannot refresh.
+   */
+  async function refreshNow(tenantId: string, id: string, opts: { cooldown: boolean }): Promise<RefreshOutcome> {
+    return singleFlight(tenantId, id, async () => {
+      const claim = await inTenant(tenantId, (t) =>
+        claimConnection(t.tx, tenantId, id, deps.holder, config.leaseMs, opts.cooldown ? config.cooldownMs : undefined),
+      );
+      if (claim) return refreshClaimed(claim);
+      const row = await current({ tenantId, id });
+      if (row.status === "disconnected") throw connectionDisconnected(id);
+      if (row.status === "needs_reauth") throw connectionNeedsReauth(row, deps.publicUrl());
+      const leased = row.refresh_holder !== null && row.refresh_lease_until !== null && row.refresh_lease_until > new Date();
+      if (leased && !opts.cooldown) throw leaseHeldElsewhere(id);
+      return { row, refreshed: false };
+    });
+  }
+
+  function schedule() {
+    if (closed) return;
+    timer = setTimeout(() => {
+      void pollOnce().finally(schedule);
+    }, config.pollMs);
+    timer.unref();
+  }
+
+  return {
+    refreshNow,
+    pollOnce,
+    start() {
+      if (started) return;
+      started = true;
+      schedule();
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await Promise.allSettled([...inflight.values()]);
+    },
+  };
+}
+
+export type RefreshEngine = ReturnType<typeof createRefreshEngine>;

@@ -1,0 +1,284 @@
+import { sql } from "kysely";
+import type { ConnectionRow } from "./connections.js";
+import type { ConnectionStatusColumn, Tx } from "./schema.js";
+
+/**
+ * The refresh engine's statements (hub/refresh-engine.ts). Each connection is
+ * its own lease, claimed by a conditional UPDATE on the connection row: the
+ * lease is free once refresh_lease_until has passed (database clock), the
+ * claim sets the holder and bumps refresh_lease_generation, and every later
+ * write of the refresh is fenced on that generation, so a holder that stalled
+ * past its lease and was overtaken commits nothing.
+ */
+
+/** A connection as one holder claimed it for one refresh. */
+export interface RefreshClaim {
+  tenantId: string;
+  id: string;
+  holder: string;
+  /** The fencing generation of this claim. */
+  leaseGeneration: number;
+  /** A previous holder marked a token request and never finished it: its outcome is unknown. */
+  priorAttempt: boolean;
+}
+
+/** The statuses the engine refreshes; NEEDS_REAUTH and DISCONNECTED wait for a person. */
+export const REFRESHABLE: readonly ConnectionStatusColumn[] = ["active", "degraded", "stale"];
+
+const leaseFor = (ms: number) => sql<Date>`now() + ${ms} * interval '1 millisecond'`;
+const fromNow = (ms: number) => sql<Date>`now() + ${Math.max(0, Math.round(ms))} * interval '1 millisecond'`;
+
+interface ClaimedRow {
+  tenant_id: string;
+  id: string;
+  refresh_lease_generation: string | number;
+  prior_attempt: boolean;
+}
+
+const claimOf =
+  (holder: string) =>
+  (r: ClaimedRow): RefreshClaim => ({
+    tenantId: r.tenant_id,
+    id: r.id,
+    holder,
+    leaseGeneration: Number(r.refresh_lease_generation),
+    priorAttempt: r.prior_attempt,
+  });
+
+/**
+ * Claims up to `limit` due connections of every tenant (owner connection: the
+ * poller works across tenants), the ones due longest first. SKIP LOCKED lets
+ * replicas polling at the same moment take different rows instead of queueing
+ * on each other's.
+ */
+export async function claimDueConnections(tx: Tx, holder: string, leaseMs: number, limit: number): Promise<RefreshClaim[]> {
+  const { rows } = await sql<ClaimedRow>`
+    UPDATE connections c
+       SET refresh_holder = ${holder},
+           refresh_lease_until = ${leaseFor(leaseMs)},
+           refresh_lease_generation = c.refresh_lease_generation + 1
+      FROM (SELECT tenant_id, id FROM connections
+             WHERE next_refresh_at <= now()
+               AND status IN ('active', 'degraded', 'stale')
+               AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+             ORDER BY next_refresh_at
+             LIMIT ${limit}
+             FOR UPDATE SKIP LOCKED) due
+     WHERE c.tenant_id = due.tenant_id AND c.id = due.id
+    RETURNING c.tenant_id, c.id, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+  return rows.map(claimOf(holder));
+}
+
+/**
+ * Claims one connection now, whatever its schedule (a forced refresh), if
+ * its lease is free and it is refreshable. With `cooldownMs`, only if no
+ * forced refresh was claimed within it, and this claim starts a new cooldown.
+ */
+export async function claimConnection(
+  tx: Tx,
+  tenantId: string,
+  id: string,
+  holder: string,
+  leaseMs: number,
+  cooldownMs?: number,
+): Promise<RefreshClaim | undefined> {
+  const cooldown =
+    cooldownMs === undefined
+      ? sql`true`
+      : sql`(last_forced_refresh_at IS NULL OR last_forced_refresh_at <= now() - ${cooldownMs} * interval '1 millisecond')`;
+  const forced = cooldownMs === undefined ? sql`last_forced_refresh_at` : sql`now()`;
+  const { rows } = await sql<ClaimedRow>`
+    UPDATE connections
+       SET refresh_holder = ${holder},
+           refresh_lease_until = ${leaseFor(leaseMs)},
+           refresh_lease_generation = refresh_lease_generation + 1,
+           last_forced_refresh_at = ${forced}
+     WHERE tenant_id = ${tenantId} AND id = ${id}
+       AND status IN ('active', 'degraded', 'stale')
+       AND sealed_tokens IS NOT NULL
+       AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+       AND ${cooldown}
+    RETURNING tenant_id, id, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+  return rows.map(claimOf(holder))[0];
+}
+
+/** The claimed connection, locked, while the claim is still the current one (the fence); else undefined. */
+export async function lockClaimedConnection(tx: Tx, claim: RefreshClaim): Promise<ConnectionRow | undefined> {
+  return tx
+    .selectFrom("connections")
+    .selectAll()
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** Marks the token request about to be sent, so a successor knows its outcome may be unknown. */
+export async function markRefreshAttempt(tx: Tx, claim: RefreshClaim, attemptId: string): Promise<void> {
+  await tx
+    .updateTable("connections")
+    .set({ refresh_attempt_id: attemptId, refresh_attempt_at: sql`now()` })
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .execute();
+}
+
+/** What a successful refresh writes; times are from now on the database's clock. */
+export interface RefreshedTokens {
+  sealedTokens: Uint8Array;
+  generation: number;
+  lifetimeMs: number;
+  nextRefreshInMs: number | null;
+  scopes?: string[];
+  metadata: Record<string, string>;
+  actor: string;
+}
+
+const released = {
+  refresh_holder: null,
+  refresh_lease_until: sql<Date>`now()`,
+  refresh_attempt_id: null,
+  refresh_attempt_at: null,
+};
+
+/** The new token set, committed under the claim (call lockClaimedConnection first); releases the lease. */
+export async function writeRefreshedTokens(tx: Tx, claim: RefreshClaim, w: RefreshedTokens): Promise<ConnectionRow> {
+  return tx
+    .updateTable("connections")
+    .set({
+      ...released,
+      status: "active",
+      status_reason: "",
+      status_description: "",
+      sealed_tokens: w.sealedTokens,
+      generation: w.generation,
+      access_expires_at: fromNow(w.lifetimeMs),
+      last_refresh_at: sql`now()`,
+      next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(w.nextRefreshInMs),
+      metadata: JSON.stringify(w.metadata),
+      ...(w.scopes ? { scopes: w.scopes } : {}),
+      refresh_failures: 0,
+      updated_at: sql`now()`,
+      updated_by: w.actor,
+    })
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * A refresh that failed for now (429, 5xx, network, a rejected app): DEGRADED
+ * while the access token is still valid, STALE once it has expired; the next
+ * attempt after `retryInMs`, but no later than the expiry (so the status turns
+ * STALE on time) unless the provider asked for the wait (Retry-After).
+ */
+export async function writeRefreshDeferred(
+  tx: Tx,
+  claim: RefreshClaim,
+  w: { reason: string; description: string; retryInMs: number; providerAskedWait: boolean; actor: string },
+): Promise<ConnectionRow> {
+  const next = w.providerAskedWait
+    ? fromNow(w.retryInMs)
+    : sql<Date>`least(${fromNow(w.retryInMs)}, greatest(access_expires_at, now()))`;
+  return tx
+    .updateTable("connections")
+    .set({
+      ...released,
+      status: sql`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`,
+      status_reason: w.reason,
+      status_description: w.description,
+      next_refresh_at: next,
+      refresh_failures: sql`refresh_failures + 1`,
+      updated_at: sql`now()`,
+      updated_by: w.actor,
+    })
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The grant is gone: NEEDS_REAUTH, nothing scheduled, the sealed tokens kept for diagnosis. */
+export async function writeNeedsReauth(
+  tx: Tx,
+  claim: RefreshClaim,
+  w: { reason: string; description: string; actor: string },
+): Promise<ConnectionRow> {
+  return tx
+    .updateTable("connections")
+    .set({
+      ...released,
+      status: "needs_reauth",
+      status_reason: w.reason,
+      status_description: w.description,
+      next_refresh_at: null,
+      updated_at: sql`now()`,
+      updated_by: w.actor,
+    })
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Gives the claim up with nothing changed (a lost race: someone else's newer tokens stand). */
+export async function releaseRefreshClaim(tx: Tx, claim: RefreshClaim): Promise<void> {
+  await tx
+    .updateTable("connections")
+    .set(released)
+    .where("tenant_id", "=", claim.tenantId)
+    .where("id", "=", claim.id)
+    .where("refresh_lease_generation", "=", claim.leaseGeneration)
+    .execute();
+}
+
+/**
+ * The provider rejected the app itself: every other live connection of the
+ * tenant made with the same app turns DEGRADED (STALE if expired) with the
+ * reason; their schedules stand, so they recover on their own once the app
+ * is fixed. The ones that changed are returned.
+ */
+export async function degradeConnectionsOfApp(
+  tx: Tx,
+  tenantId: string,
+  app: { provider: string; sharedApp: boolean; except: string },
+  w: { reason: string; description: string; actor: string },
+): Promise<ConnectionRow[]> {
+  return tx
+    .updateTable("connections")
+    .set({
+      status: sql`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`,
+      status_reason: w.reason,
+      status_description: w.description,
+      updated_at: sql`now()`,
+      updated_by: w.actor,
+    })
+    .where("tenant_id", "=", tenantId)
+    .where("provider", "=", app.provider)
+    .where("shared_app", "=", app.sharedApp)
+    .where("id", "<>", app.except)
+    .where("status", "in", ["active", "degraded", "stale"])
+    .where((eb) => eb.or([eb("status_reason", "<>", w.reason), eb("status", "=", "active")]))
+    .returningAll()
+    .execute();
+}
+
+/** Removes connect flows past their expiry by more than `retentionMs`, finished or not (owner connection, every tenant). */
+export async function purgeExpiredOAuthFlows(tx: Tx, retentionMs: number, limit: number): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    WITH gone AS (
+      DELETE FROM oauth_flows f USING (
+        SELECT tenant_id, id FROM oauth_flows
+         WHERE expires_at < now() - ${retentionMs} * interval '1 millisecond'
+         ORDER BY expires_at LIMIT ${limit}) old
+       WHERE f.tenant_id = old.tenant_id AND f.id = old.id
+      RETURNING 1)
+    SELECT count(*) AS n FROM gone`.execute(tx);
+  return Number(rows[0]?.n ?? 0);
+}
