@@ -15,8 +15,13 @@ export interface TokenDelivery {
   receivedAt: number;
   /** The key's expires_at, in ms. */
   expiresAt: number;
+  /**
+   * Sent before its stream's CAUGHT_UP: the state as stored when the runtime
+   * (re)connected, rather than a change as the hub committed it.
+   */
+  catchUp: boolean;
   /** The introspection endpoint's answer, asked at receipt. */
-  introspection: Promise<{ active: boolean; exp?: number }>;
+  introspection: Promise<{ active: boolean; exp?: number; answeredAt: number }>;
 }
 
 /** A connection status a runtime saw on a hub-managed credential. */
@@ -61,11 +66,15 @@ export function startHubRuntime(options: {
   const abort = new AbortController();
   let revision = 0n;
   let streams = 0;
+  let live = false;
   let becameReady!: () => void;
   const ready = new Promise<void>((resolve) => (becameReady = resolve));
   const record = (e: WatchResponse) => {
     options.scan.addStreamMessage(e);
-    if (e.event.case === "caughtUp") becameReady();
+    if (e.event.case === "caughtUp") {
+      live = true;
+      becameReady();
+    }
     if (e.event.case !== "upsert") return;
     const c = e.event.value;
     const key = c.keys.access_token;
@@ -80,13 +89,15 @@ export function startHubRuntime(options: {
       version: c.version,
       token: key.value,
       receivedAt: Date.now(),
+      catchUp: !live,
       expiresAt: key.expiresAt ? Number(key.expiresAt.seconds) * 1000 + Math.floor(key.expiresAt.nanos / 1e6) : 0,
-      introspection: options.auth.introspect(key.value),
+      introspection: options.auth.introspect(key.value).then((answer) => ({ ...answer, answeredAt: Date.now() })),
     });
   };
   const loop = (async () => {
     while (!abort.signal.aborted) {
       streams++;
+      live = false;
       try {
         for await (const e of client.sync.watch(
           { project: options.project, sinceRevision: revision },
