@@ -50,6 +50,12 @@ export interface LoopbackAuthorizationServer {
 
 export interface IssuedByKind {
   accessTokens: Set<string>;
+  /**
+   * Each access token's expiry (ms) by the server's own reckoning: whole
+   * seconds, issued-at rounded down plus the lifetime — up to a second
+   * before what a client computes from expires_in.
+   */
+  accessTokenExpiry: Map<string, number>;
   refreshTokens: Set<string>;
   idTokens: Set<string>;
   codes: Set<string>;
@@ -136,7 +142,13 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     });
   });
   const issuedTokens = new Set<string>();
-  const issued: IssuedByKind = { accessTokens: new Set(), refreshTokens: new Set(), idTokens: new Set(), codes: new Set() };
+  const issued: IssuedByKind = {
+    accessTokens: new Set(),
+    accessTokenExpiry: new Map(),
+    refreshTokens: new Set(),
+    idTokens: new Set(),
+    codes: new Set(),
+  };
   const holds: Array<(held: HeldRefresh) => void> = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
@@ -242,6 +254,9 @@ function captureTokens(
         if (typeof body[field] !== "string") continue;
         into.add(body[field] as string);
         byKind[kind].add(body[field] as string);
+      }
+      if (typeof body.access_token === "string" && typeof body.expires_in === "number") {
+        byKind.accessTokenExpiry.set(body.access_token, (Math.floor(Date.now() / 1000) + body.expires_in) * 1000);
       }
     } catch {
       // not JSON: nothing issued
