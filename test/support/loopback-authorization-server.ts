@@ -114,12 +114,26 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     cookies: { keys: ["loopback-test-only"] },
   });
   const events: LoopbackAuthorizationServer["events"] = [];
+  const issuedTokens = new Set<string>();
+  const issued: IssuedByKind = {
+    accessTokens: new Set(),
+    accessTokenExpiry: new Map(),
+    refreshTokens: new Set(),
+    idTokens: new Set(),
+    codes: new Set(),
+  };
+  const holds: Array<(held: HeldRefresh) => void> = [];
   for (const name of ["authorization.error", "server_error"]) {
     provider.on(name, () => events.push({ name }));
   }
   provider.on("grant.revoked", (c: unknown) => {
     const ctx = c as GrantContext;
     events.push({ name: "grant.revoked", account: ctx.oidc?.entities.Account?.accountId });
+  });
+  // Saved a microtask after its expiry was reckoned (opaque tokens: the value is the jti, exp = now + expiration).
+  provider.on("access_token.saved", (t: unknown) => {
+    const token = t as { jti: string; expiration: number };
+    issued.accessTokenExpiry.set(token.jti, (Math.floor(Date.now() / 1000) + token.expiration) * 1000);
   });
   const refreshes = new Map<string, number>();
   const refreshedBy = new WeakMap<http.ServerResponse, string>();
@@ -141,15 +155,6 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       account: ctx.oidc?.entities.Account?.accountId,
     });
   });
-  const issuedTokens = new Set<string>();
-  const issued: IssuedByKind = {
-    accessTokens: new Set(),
-    accessTokenExpiry: new Map(),
-    refreshTokens: new Set(),
-    idTokens: new Set(),
-    codes: new Set(),
-  };
-  const holds: Array<(held: HeldRefresh) => void> = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
   const handle = provider.callback();
@@ -254,9 +259,6 @@ function captureTokens(
         if (typeof body[field] !== "string") continue;
         into.add(body[field] as string);
         byKind[kind].add(body[field] as string);
-      }
-      if (typeof body.access_token === "string" && typeof body.expires_in === "number") {
-        byKind.accessTokenExpiry.set(body.access_token, (Math.floor(Date.now() / 1000) + body.expires_in) * 1000);
       }
     } catch {
       // not JSON: nothing issued
