@@ -112,6 +112,7 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     rotateRefreshToken: options.rotateRefreshTokens ?? true,
     features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
     cookies: { keys: ["loopback-test-only"] },
+    adapter: unboundedMemoryAdapter(),
   });
   const events: LoopbackAuthorizationServer["events"] = [];
   const issuedTokens = new Set<string>();
@@ -205,6 +206,69 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
         server.closeAllConnections();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** What oidc-provider stores, as far as the adapter reads it. */
+interface StoredPayload {
+  grantId?: string;
+  uid?: string;
+  userCode?: string;
+  consumed?: number;
+}
+
+/**
+ * oidc-provider's storage, in memory, without its development adapter's
+ * limit: that one is an LRU of 1,000 entries shared by every provider in the
+ * process, so a few hundred connections (a grant, a refresh token, access
+ * tokens each) evict grants still in use and refreshes fail with
+ * invalid_grant "not found" — a fixture fault that looks like a hub fault.
+ * Entries expire as the provider asks; revoking a grant removes its tokens.
+ */
+function unboundedMemoryAdapter() {
+  const entries = new Map<string, { payload: StoredPayload; expiresAt: number }>();
+  const grants = new Map<string, Set<string>>();
+  const byUid = new Map<string, string>();
+  const byUserCode = new Map<string, string>();
+  const live = (key: string) => {
+    const entry = entries.get(key);
+    if (entry && entry.expiresAt <= Date.now()) entries.delete(key);
+    return entries.get(key)?.payload;
+  };
+  return class UnboundedMemoryAdapter {
+    constructor(private readonly model: string) {}
+    private key(id: string) {
+      return `${this.model}:${id}`;
+    }
+    async upsert(id: string, payload: StoredPayload, expiresIn?: number) {
+      const key = this.key(id);
+      entries.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+      if (payload.grantId) grants.set(payload.grantId, (grants.get(payload.grantId) ?? new Set()).add(key));
+      if (this.model === "Session" && payload.uid) byUid.set(payload.uid, id);
+      if (payload.userCode) byUserCode.set(payload.userCode, id);
+    }
+    async find(id: string) {
+      return live(this.key(id));
+    }
+    async findByUid(uid: string) {
+      const id = byUid.get(uid);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async findByUserCode(userCode: string) {
+      const id = byUserCode.get(userCode);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async consume(id: string) {
+      const payload = live(this.key(id));
+      if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    }
+    async destroy(id: string) {
+      entries.delete(this.key(id));
+    }
+    async revokeByGrantId(grantId: string) {
+      for (const key of grants.get(grantId) ?? []) entries.delete(key);
+      grants.delete(grantId);
+    }
   };
 }
 
