@@ -279,7 +279,9 @@ function startRuntimes(token: string): Runtimes {
         if (w.times.length === config.runtimes) w.done(w.times);
       }
     } catch (err) {
-      if (!abort.signal.aborted) throw err;
+      // A stream ending before close() (a server stopping after a failure elsewhere) is said, not thrown: the
+      // failure that stopped it is the one to read.
+      if (!abort.signal.aborted) console.error(`fan-out stream ${i} ended: ${String(err)}`);
     }
   });
   return {
