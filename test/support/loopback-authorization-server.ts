@@ -17,8 +17,11 @@ export interface LoopbackAuthorizationServer {
   clientSecret: string;
   /** POST /token requests that reached the server (faults included). */
   tokenCalls(): number;
-  /** Provider events by name, e.g. "grant.revoked", "grant.error", with error details. */
-  events: Array<{ name: string; detail?: string }>;
+  /**
+   * Provider events by name, e.g. "grant.revoked", "grant.error", with error
+   * details and, where the server knew it, the account.
+   */
+  events: Array<{ name: string; detail?: string; account?: string }>;
   /** Every access, refresh and id token the server issued. */
   issuedTokens: Set<string>;
   /** The refresh tokens the server issued, oldest first. */
@@ -27,6 +30,19 @@ export interface LoopbackAuthorizationServer {
   revoke(token: string): Promise<void>;
   /** Whether the server still takes this token (RFC 7662 introspection). */
   isActive(token: string): Promise<boolean>;
+  /** The same by kind, and the authorization codes it sent back to the redirect URI (for leak scans). */
+  issued: IssuedByKind;
+  /** Successful refresh-token grants per account (the login the browser used). */
+  refreshes: Map<string, number>;
+  /** Asks the introspection endpoint (RFC 7662) about a token, as a resource server would. */
+  introspect(token: string): Promise<{ active: boolean; exp?: number }>;
+  /**
+   * Resolves at the next successful refresh: the server has rotated (and
+   * spent the old refresh token) but its answer is held until `release()` —
+   * the moment between the provider's rotation and the client's commit.
+   * `clientPort` is the port the refreshing client called from.
+   */
+  holdNextRefresh(): Promise<HeldRefresh>;
   /** Answers the next token or revocation call with this instead of passing it on. */
   pushFault(fault: TokenFault): void;
   /** While set, every token call is answered 503 (an outage), counted like any other. */
@@ -38,6 +54,25 @@ export interface LoopbackAuthorizationServer {
    */
   authorize(url: string, options?: { login?: string; deny?: boolean }): Promise<URL>;
   close(): Promise<void>;
+}
+
+export interface IssuedByKind {
+  accessTokens: Set<string>;
+  /**
+   * Each access token's expiry (ms) by the server's own reckoning: whole
+   * seconds, issued-at rounded down plus the lifetime — up to a second
+   * before what a client computes from expires_in.
+   */
+  accessTokenExpiry: Map<string, number>;
+  refreshTokens: Set<string>;
+  idTokens: Set<string>;
+  codes: Set<string>;
+}
+
+export interface HeldRefresh {
+  account: string;
+  clientPort: number;
+  release(): void;
 }
 
 export type TokenFault =
@@ -56,6 +91,8 @@ export interface LoopbackOptions {
   /** Access-token lifetime in seconds (default 3600). */
   accessTokenTtl?: number;
   rotateRefreshTokens?: boolean;
+  /** Told of every successful grant (code exchange or refresh) as the server issues it; for benchmarks. */
+  onGrant?: (grant: { account: string; grantType: string; at: number }) => void;
 }
 
 export async function startLoopbackAuthorizationServer(options: LoopbackOptions): Promise<LoopbackAuthorizationServer> {
@@ -89,16 +126,50 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     rotateRefreshToken: options.rotateRefreshTokens ?? true,
     features: { devInteractions: { enabled: true }, revocation: { enabled: true }, introspection: { enabled: true } },
     cookies: { keys: ["loopback-test-only"] },
+    adapter: unboundedMemoryAdapter(),
   });
   const events: LoopbackAuthorizationServer["events"] = [];
-  for (const name of ["grant.success", "grant.revoked", "authorization.error", "server_error"]) {
+  const issuedTokens = new Set<string>();
+  const issued: IssuedByKind = {
+    accessTokens: new Set(),
+    accessTokenExpiry: new Map(),
+    refreshTokens: new Set(),
+    idTokens: new Set(),
+    codes: new Set(),
+  };
+  const holds: Array<(held: HeldRefresh) => void> = [];
+  for (const name of ["authorization.error", "server_error"]) {
     provider.on(name, () => events.push({ name }));
   }
-  provider.on("grant.error", (_ctx: unknown, err: unknown) => {
-    const e = err as { error?: string; error_detail?: string };
-    events.push({ name: "grant.error", detail: `${e.error}: ${e.error_detail ?? ""}` });
+  provider.on("grant.revoked", (c: unknown) => {
+    const ctx = c as GrantContext;
+    events.push({ name: "grant.revoked", account: ctx.oidc?.entities.Account?.accountId });
   });
-  const issuedTokens = new Set<string>();
+  // Saved a microtask after its expiry was reckoned (opaque tokens: the value is the jti, exp = now + expiration).
+  provider.on("access_token.saved", (t: unknown) => {
+    const token = t as { jti: string; expiration: number };
+    issued.accessTokenExpiry.set(token.jti, (Math.floor(Date.now() / 1000) + token.expiration) * 1000);
+  });
+  const refreshes = new Map<string, number>();
+  const refreshedBy = new WeakMap<http.ServerResponse, string>();
+  provider.on("grant.success", (c: unknown) => {
+    const ctx = c as GrantContext;
+    events.push({ name: "grant.success" });
+    const account = ctx.oidc?.entities.Account?.accountId ?? "";
+    options.onGrant?.({ account, grantType: ctx.oidc?.params.grant_type ?? "", at: Date.now() });
+    if (ctx.oidc?.params.grant_type !== "refresh_token") return;
+    refreshes.set(account, (refreshes.get(account) ?? 0) + 1);
+    refreshedBy.set(ctx.res, account);
+  });
+  provider.on("grant.error", (c: unknown, err: unknown) => {
+    const ctx = c as GrantContext;
+    const e = err as { error?: string; error_detail?: string };
+    events.push({
+      name: "grant.error",
+      detail: `${e.error}: ${e.error_detail ?? ""}`,
+      account: ctx.oidc?.entities.Account?.accountId,
+    });
+  });
   const refreshTokens: string[] = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
@@ -113,11 +184,24 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
         return answerFault(req, res, fault);
       if (fault) alterAnswer(res, fault);
-      captureTokens(res, issuedTokens, refreshTokens);
+      captureTokens(res, issuedTokens, issued, refreshTokens, (send) => {
+        const account = refreshedBy.get(res);
+        const hold = account === undefined ? undefined : holds.shift();
+        if (!hold) return send();
+        hold({ account: account!, clientPort: req.socket.remotePort ?? 0, release: send });
+      });
     }
     handle(req, res);
   });
 
+  const introspect = async (token: string) => {
+    const res = await fetch(`${issuer}/token/introspection`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }).toString(),
+    });
+    return (await res.json()) as { active: boolean; exp?: number };
+  };
   const shim: LoopbackAuthorizationServer = {
     outage: false,
     issuer,
@@ -127,6 +211,8 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     events,
     issuedTokens,
     refreshTokens,
+    issued,
+    refreshes,
     async revoke(token) {
       const res = await fetch(`${issuer}/token/revocation`, {
         method: "POST",
@@ -135,16 +221,16 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       });
       if (res.status !== 200) throw new Error(`revocation answered ${res.status}: ${await res.text()}`);
     },
-    async isActive(token) {
-      const res = await fetch(`${issuer}/token/introspection`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }).toString(),
-      });
-      return ((await res.json()) as { active?: boolean }).active === true;
-    },
+    isActive: async (token) => (await introspect(token)).active === true,
+    introspect,
+    holdNextRefresh: () => new Promise((resolve) => holds.push(resolve)),
     pushFault: (f) => void faults.push(f),
-    authorize: (url, o = {}) => playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false),
+    authorize: async (url, o = {}) => {
+      const back = await playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false);
+      const code = back.searchParams.get("code");
+      if (code) issued.codes.add(code);
+      return back;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -175,6 +261,69 @@ function alterAnswer(res: http.ServerResponse, fault: Extract<TokenFault, { kind
   }) as typeof res.end;
 }
 
+/** What oidc-provider stores, as far as the adapter reads it. */
+interface StoredPayload {
+  grantId?: string;
+  uid?: string;
+  userCode?: string;
+  consumed?: number;
+}
+
+/**
+ * oidc-provider's storage, in memory, without its development adapter's
+ * limit: that one is an LRU of 1,000 entries shared by every provider in the
+ * process, so a few hundred connections (a grant, a refresh token, access
+ * tokens each) evict grants still in use and refreshes fail with
+ * invalid_grant "not found" — a fixture fault that looks like a hub fault.
+ * Entries expire as the provider asks; revoking a grant removes its tokens.
+ */
+function unboundedMemoryAdapter() {
+  const entries = new Map<string, { payload: StoredPayload; expiresAt: number }>();
+  const grants = new Map<string, Set<string>>();
+  const byUid = new Map<string, string>();
+  const byUserCode = new Map<string, string>();
+  const live = (key: string) => {
+    const entry = entries.get(key);
+    if (entry && entry.expiresAt <= Date.now()) entries.delete(key);
+    return entries.get(key)?.payload;
+  };
+  return class UnboundedMemoryAdapter {
+    constructor(private readonly model: string) {}
+    private key(id: string) {
+      return `${this.model}:${id}`;
+    }
+    async upsert(id: string, payload: StoredPayload, expiresIn?: number) {
+      const key = this.key(id);
+      entries.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+      if (payload.grantId) grants.set(payload.grantId, (grants.get(payload.grantId) ?? new Set()).add(key));
+      if (this.model === "Session" && payload.uid) byUid.set(payload.uid, id);
+      if (payload.userCode) byUserCode.set(payload.userCode, id);
+    }
+    async find(id: string) {
+      return live(this.key(id));
+    }
+    async findByUid(uid: string) {
+      const id = byUid.get(uid);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async findByUserCode(userCode: string) {
+      const id = byUserCode.get(userCode);
+      return id === undefined ? undefined : this.find(id);
+    }
+    async consume(id: string) {
+      const payload = live(this.key(id));
+      if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    }
+    async destroy(id: string) {
+      entries.delete(this.key(id));
+    }
+    async revokeByGrantId(grantId: string) {
+      for (const key of grants.get(grantId) ?? []) entries.delete(key);
+      grants.delete(grantId);
+    }
+  };
+}
+
 function answerFault(
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -193,8 +342,29 @@ function answerFault(
   res.end(JSON.stringify(fault.body ?? { error: "temporarily_unavailable" }));
 }
 
-/** Remembers the tokens of a token response as it goes out. */
-function captureTokens(res: http.ServerResponse, into: Set<string>, refreshTokens: string[]) {
+/** What the grant.success event carries, as far as the shim reads it. */
+interface GrantContext {
+  res: http.ServerResponse;
+  oidc?: { params: { grant_type?: string }; entities: { Account?: { accountId: string } } };
+}
+
+const TOKEN_KINDS = [
+  ["access_token", "accessTokens"],
+  ["refresh_token", "refreshTokens"],
+  ["id_token", "idTokens"],
+] as const;
+
+/**
+ * Remembers the tokens of a token response as it goes out; `beforeSend`
+ * decides when the finished answer is written (at once, or held).
+ */
+function captureTokens(
+  res: http.ServerResponse,
+  into: Set<string>,
+  byKind: IssuedByKind,
+  refreshTokens: string[],
+  beforeSend: (send: () => void) => void,
+) {
   const chunks: Buffer[] = [];
   const write = res.write.bind(res) as (...a: unknown[]) => boolean;
   const end = res.end.bind(res) as (...a: unknown[]) => http.ServerResponse;
@@ -206,12 +376,17 @@ function captureTokens(res: http.ServerResponse, into: Set<string>, refreshToken
     if (chunk && typeof chunk !== "function") chunks.push(Buffer.from(chunk as string));
     try {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
-      for (const k of ["access_token", "refresh_token", "id_token"]) if (typeof body[k] === "string") into.add(body[k] as string);
+      for (const [field, kind] of TOKEN_KINDS) {
+        if (typeof body[field] !== "string") continue;
+        into.add(body[field] as string);
+        byKind[kind].add(body[field] as string);
+      }
       if (typeof body.refresh_token === "string") refreshTokens.push(body.refresh_token);
     } catch {
       // not JSON: nothing issued
     }
-    return end(chunk, ...rest);
+    beforeSend(() => void end(chunk, ...rest));
+    return res;
   }) as typeof res.end;
 }
 

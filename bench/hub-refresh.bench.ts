@@ -1,0 +1,324 @@
+/**
+ * The connector hub's refresh benchmark: thousands of connections with short-lived access tokens refreshed by three
+ * server processes on one PostgreSQL database against the loopback authorization server (oidc-provider, rotating
+ * refresh tokens).
+ *
+ *   npm run bench -- hub-refresh [--postgres URL] [flags]
+ *
+ * Seeding is honest rather than fast: every connection goes through the real connect flow (StartConnect, the
+ * provider's login and consent played over HTTP, the callback exchanging the code), as an admin's would. Then, while
+ * the hub refreshes on its own schedule, it measures refreshes per second sustained, the lead time each refresh left
+ * before the old token's expiry (p50/p99/min, as the provider saw it), token-endpoint calls per committed refresh
+ * (target exactly 1.00), database transactions and statements per refresh (pg_stat_statements where it is preloaded,
+ * else transactions and row writes from pg_stat_database and pg_stat_user_tables), and the CPU the servers spent. A
+ * runtime fan-out in another tenant (Watch streams through the three servers, one credential put at a time) is timed
+ * before the connections exist and again while they refresh: the cost of the hub to runtimes beside it.
+ *
+ * The authorization server and the fan-out runtimes run in this process; the servers in their own. Figures, not
+ * assertions; docs/BENCHMARKS.md ("Connector hub: refresh at scale") records a run.
+ */
+import { spawnSync } from "node:child_process";
+import { setMaxListeners } from "node:events";
+import { availableParallelism, loadavg } from "node:os";
+import { parseBenchFlags } from "./bench-flags.js";
+
+const USAGE = `usage: npm run bench -- hub-refresh [flags]
+  --postgres URL            PostgreSQL server (a fresh database on it, dropped after; default postgres://postgres@127.0.0.1:5432/test)
+  --connections N           connections seeded through the connect flow (default 10000)
+  --processes N             server processes (default 3)
+  --lifetime S              access-token lifetime in seconds (default 120: W = 60 s, one refresh a minute each)
+  --measure S               the measured window, after seeding and half a lifetime of warm-up (default 120)
+  --connect-concurrency N   connect flows in flight while seeding (default 16)
+  --runtimes N              Watch streams of the fan-out tenant (default 200)
+  --changes N               credential puts timed per fan-out phase (default 40)
+  --poll-ms MS              ENGINE_CLOUD_HUB_POLL_MS of each server (default 1000)
+  --batch N                 ENGINE_CLOUD_HUB_BATCH_SIZE: connections one poll claims (default 200)`;
+
+if (!import.meta.resolve("@engine-cloud/sdk").includes("/src/")) {
+  const again = spawnSync(process.execPath, ["--import", "tsx", "--conditions=source", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
+  process.exit(again.status ?? 1);
+}
+
+const { createCloudClient } = await import("@engine-cloud/sdk/node");
+const { CredentialType, TokenKind } = await import("@engine-cloud/api");
+const { createBenchDatabase } = await import("./bench-database.js");
+const { fmt } = await import("./print.js");
+const { summarizeLatencies } = await import("./revocation-latency.js");
+const { newServerSecrets, processCpuMs, startServerProcess } = await import("./server-process.js");
+const { startLoopbackAuthorizationServer } = await import("../test/support/loopback-authorization-server.js");
+const { connectLoopbackAccount, registerLoopbackApp } = await import("../test/support/hub-connections.js");
+const pg = (await import("pg")).default;
+type CloudClient = import("@engine-cloud/sdk").CloudClient;
+
+const { flags, positiveInt } = parseBenchFlags(
+  {
+    postgres: { type: "string", default: "postgres://postgres@127.0.0.1:5432/test" },
+    connections: { type: "string", default: "10000" },
+    processes: { type: "string", default: "3" },
+    lifetime: { type: "string", default: "120" },
+    measure: { type: "string", default: "120" },
+    "connect-concurrency": { type: "string", default: "16" },
+    runtimes: { type: "string", default: "200" },
+    changes: { type: "string", default: "40" },
+    "poll-ms": { type: "string", default: "1000" },
+    batch: { type: "string", default: "200" },
+    help: { type: "boolean" },
+  },
+  USAGE,
+);
+const config = {
+  connections: positiveInt("connections", flags.connections!),
+  processes: positiveInt("processes", flags.processes!),
+  lifetimeS: positiveInt("lifetime", flags.lifetime!),
+  measureS: positiveInt("measure", flags.measure!),
+  connectConcurrency: positiveInt("connect-concurrency", flags["connect-concurrency"]!),
+  runtimes: positiveInt("runtimes", flags.runtimes!),
+  changes: positiveInt("changes", flags.changes!),
+  pollMs: positiveInt("poll-ms", flags["poll-ms"]!),
+  batch: positiveInt("batch", flags.batch!),
+};
+const PROJECT = "bench";
+const CHANGE_EVERY_MS = 250;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+console.log(
+  `hub refresh · ${config.connections} connections · ${config.processes} server processes on PostgreSQL · ` +
+    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch} · ` +
+    `${availableParallelism()} cores · ` +
+    `load ${loadavg()[0].toFixed(2)} · ${new Date().toISOString()}`,
+);
+
+// ——— the authorization server: every grant's time, so each refresh's lead over the old token's expiry is known ———
+
+/** account → when its current access token expires (ms), as the provider issued it. */
+const expiryOf = new Map<string, number>();
+const leadsMs: number[] = [];
+let measuring = false;
+const database = await createBenchDatabase(flags.postgres);
+const secrets = newServerSecrets();
+const servers: Array<Awaited<ReturnType<typeof startServerProcess>>> = [];
+const stats = new pg.Client({ connectionString: database.databaseUrl });
+let auth: Awaited<ReturnType<typeof startLoopbackAuthorizationServer>> | undefined;
+try {
+  for (let i = 0; i < config.processes; i++) {
+    servers.push(
+      await startServerProcess({
+        databaseUrl: database.databaseUrl,
+        dataDir: database.dataDir,
+        secrets,
+        env: {
+          ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1",
+          ENGINE_CLOUD_HUB_POLL_MS: String(config.pollMs),
+          ENGINE_CLOUD_HUB_BATCH_SIZE: String(config.batch),
+        },
+      }),
+    );
+  }
+  // Every connect flow starts on the first server, so the provider sends every browser back to it.
+  auth = await startLoopbackAuthorizationServer({
+    redirectUris: [`${servers[0].url}/oauth/callback`],
+    accessTokenTtl: config.lifetimeS,
+    rotateRefreshTokens: true,
+    onGrant({ account, grantType, at }) {
+      const previous = expiryOf.get(account);
+      if (measuring && grantType === "refresh_token" && previous !== undefined) leadsMs.push(previous - at);
+      expiryOf.set(account, at + config.lifetimeS * 1000);
+    },
+  });
+  const provider = auth;
+  await stats.connect();
+  const platform = createCloudClient({ baseUrl: servers[0].url, token: secrets.adminToken });
+  const tenantClient = (slug: string, server = 0) =>
+    createCloudClient({ baseUrl: servers[server].url, token: secrets.adminToken, tenant: slug });
+
+  // ——— the fan-out tenant, timed before the hub has anything to do ———
+  await platform.tenants.createTenant({ slug: "fanout" });
+  const fanout = tenantClient("fanout");
+  await fanout.projects.allowProject({ name: PROJECT });
+  const runtimeToken = (await fanout.tokens.createToken({ label: "bench-runtimes", kind: TokenKind.RUNTIME, projects: [] }))
+    .secret;
+  const runtimes = startRuntimes(runtimeToken);
+  await runtimes.ready;
+  const fanoutQuiet = await timeFanOut(fanout, runtimes);
+
+  // ——— seeding through the connect flow ———
+  await platform.tenants.createTenant({ slug: "hub" });
+  await platform.tenants.setTenantLimits({ tenant: "hub", overrides: { tenantConnections: config.connections * 2 } });
+  const hub = tenantClient("hub");
+  await registerLoopbackApp(hub, provider);
+  const seedStart = performance.now();
+  let next = 0;
+  const seeder = async () => {
+    for (let i = next++; i < config.connections; i = next++) {
+      await connectLoopbackAccount(hub, provider, { login: `account-${i}`, alias: `c${i}` });
+    }
+  };
+  await Promise.all(Array.from({ length: config.connectConcurrency }, seeder));
+  const seedS = (performance.now() - seedStart) / 1000;
+  console.log(
+    `\nseeded ${config.connections} connections through the connect flow in ${fmt(seedS, 1)} s (${fmt(config.connections / seedS, 0)}/s)`,
+  );
+
+  // ——— the measured window ———
+  await sleep((config.lifetimeS * 1000) / 2);
+  const before = await snapshot();
+  measuring = true;
+  const windowStart = performance.now();
+  const fanoutBusy = timeFanOut(fanout, runtimes);
+  await sleep(config.measureS * 1000);
+  measuring = false;
+  const after = await snapshot();
+  const windowS = (performance.now() - windowStart) / 1000;
+  const busy = await fanoutBusy;
+  await runtimes.close();
+
+  const refreshes = after.generations - before.generations;
+  const demand = config.connections / (config.lifetimeS - Math.min(900, config.lifetimeS / 2));
+  const lead = summarizeLatencies(leadsMs);
+  console.log(`\nrefresh · ${fmt(windowS, 0)}-s window`);
+  console.log(
+    `  refreshes committed           ${refreshes} (${fmt(refreshes / windowS, 1)}/s; schedule asks ${fmt(demand, 1)}/s)`,
+  );
+  console.log(`  token-endpoint calls/refresh  ${fmt((after.tokenCalls - before.tokenCalls) / refreshes, 3)}`);
+  console.log(
+    `  lead before expiry (s)        p50 ${fmt(lead.p50 / 1000, 1)}  p99-low ${fmt(percentileLow(leadsMs, 0.01) / 1000, 1)}  ` +
+      `min ${fmt(lead.min / 1000, 1)}  (W = ${fmt(Math.min(900, config.lifetimeS / 2), 0)} s)`,
+  );
+  console.log(`  grants revoked / invalid_grant ${after.revoked - before.revoked} / ${after.invalidGrant - before.invalidGrant}`);
+  console.log(`  transactions/refresh          ${fmt((after.xacts - before.xacts) / refreshes, 2)}`);
+  console.log(`  row writes/refresh            ${fmt((after.rowWrites - before.rowWrites) / refreshes, 2)}`);
+  console.log(
+    `  statements/refresh            ${
+      after.statements === undefined
+        ? "– (pg_stat_statements not preloaded)"
+        : fmt((after.statements - before.statements!) / refreshes, 2)
+    }`,
+  );
+  console.log(
+    `  server CPU ms/refresh         ${fmt((after.cpuMs - before.cpuMs) / refreshes, 2)} (all ${config.processes} processes)`,
+  );
+  console.log("  (the window includes the fan-out below: its transactions and CPU are in these figures too)");
+
+  console.log(
+    `\nruntime fan-out · another tenant · ${config.runtimes} streams over ${config.processes} servers · ms from put to arrival`,
+  );
+  for (const [name, s] of [
+    ["without the hub", fanoutQuiet],
+    ["while refreshing", busy],
+  ] as const) {
+    console.log(
+      `  ${name.padEnd(18)} p50 ${fmt(s.p50, 1).padStart(7)}  p99 ${fmt(s.p99, 1).padStart(7)}  max ${fmt(s.max, 1).padStart(7)}` +
+        `  (${s.samples} arrivals; ${s.missed} changes not everywhere within 15 s)`,
+    );
+  }
+
+  /** The counters the window's figures are differences of. */
+  async function snapshot() {
+    const one = async (sql: string) => Number((await stats.query(sql)).rows[0]?.n ?? 0);
+    let statements: number | undefined;
+    try {
+      statements = await one(
+        "SELECT sum(calls) AS n FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+    } catch {
+      statements = undefined;
+    }
+    // The statistics collector flushes at most every second or so: let it catch up with the window's edge.
+    await sleep(1500);
+    return {
+      generations: await one("SELECT coalesce(sum(generation), 0) AS n FROM connections"),
+      xacts: await one("SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()"),
+      rowWrites: await one("SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) AS n FROM pg_stat_user_tables"),
+      statements,
+      tokenCalls: provider.tokenCalls(),
+      revoked: provider.events.filter((e) => e.name === "grant.revoked").length,
+      invalidGrant: provider.events.filter((e) => e.name === "grant.error" && e.detail?.startsWith("invalid_grant")).length,
+      cpuMs: servers.reduce((sum, s) => sum + processCpuMs(s.pid), 0),
+    };
+  }
+} finally {
+  await stats.end().catch(() => undefined);
+  await Promise.all(servers.map((s) => s.stop()));
+  await auth?.close();
+  await database.drop();
+}
+
+/** The value below which `q` of the samples lie (the low tail: a lead time's bad end). */
+function percentileLow(values: number[], q: number): number {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+interface Runtimes {
+  ready: Promise<void>;
+  /** Resolves with performance.now() at each stream's arrival of the credential version `version` of `id`. */
+  arrivals(id: string, version: bigint): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/** The fan-out tenant's runtimes: Watch streams spread over the servers, each noting when each change arrived. */
+function startRuntimes(token: string): Runtimes {
+  const abort = new AbortController();
+  // One signal ends every stream: each adds a listener.
+  setMaxListeners(config.runtimes + 10, abort.signal);
+  const waiting = new Map<string, { times: number[]; done: (t: number[]) => void }>();
+  let caughtUp = 0;
+  let allCaughtUp!: () => void;
+  const ready = new Promise<void>((r) => (allCaughtUp = r));
+  const streams = Array.from({ length: config.runtimes }, async (_, i) => {
+    const client = createCloudClient({ baseUrl: servers[i % servers.length].url, token });
+    try {
+      for await (const e of client.sync.watch({ project: PROJECT, sinceRevision: 0n }, { signal: abort.signal })) {
+        if (e.event.case === "caughtUp" && ++caughtUp === config.runtimes) allCaughtUp();
+        if (e.event.case !== "upsert") continue;
+        const w = waiting.get(`${e.event.value.id}@${e.event.value.version}`);
+        if (!w) continue;
+        w.times.push(performance.now());
+        if (w.times.length === config.runtimes) w.done(w.times);
+      }
+    } catch (err) {
+      // A stream ending before close() (a server stopping after a failure elsewhere) is said, not thrown: the
+      // failure that stopped it is the one to read.
+      if (!abort.signal.aborted) console.error(`fan-out stream ${i} ended: ${String(err)}`);
+    }
+  });
+  return {
+    ready,
+    arrivals: (id, version) => new Promise((done) => waiting.set(`${id}@${version}`, { times: [], done })),
+    async close() {
+      abort.abort();
+      await Promise.allSettled(streams);
+    },
+  };
+}
+
+/**
+ * Puts one credential `config.changes` times, one at a time, and times each
+ * version's arrival at every stream from the moment the put was sent.
+ */
+async function timeFanOut(admin: CloudClient, runtimes: Runtimes) {
+  const put = (value: string) =>
+    admin.credentials.putCredential({
+      project: PROJECT,
+      provider: "bench",
+      alias: "fanout",
+      type: CredentialType.API_KEY,
+      keys: { api_key: { value } },
+    });
+  // A first put names the credential and its version; each timed put is the next version, listened for before sending.
+  let { credential } = await put(`fanout-${performance.now()}`);
+  const samples: number[] = [];
+  let missed = 0;
+  for (let i = 0; i < config.changes; i++) {
+    await sleep(CHANGE_EVERY_MS);
+    const arrivals = runtimes.arrivals(credential!.id, credential!.version + 1n);
+    const sentAt = performance.now();
+    ({ credential } = await put(`fanout-${i}-${sentAt}`));
+    const arrived = await Promise.race([arrivals, sleep(15_000).then(() => undefined)]);
+    if (!arrived) missed++;
+    for (const t of arrived ?? []) samples.push(t - sentAt);
+  }
+  return { ...summarizeLatencies(samples), samples: samples.length, missed };
+}

@@ -1,0 +1,21 @@
+/**
+ * The refresh engine's knobs as the hub's proofs set them (fault suite and
+ * bench): 3-second access tokens, so W = min(15 min, half the lifetime) =
+ * 1.5 s; a poll interval well inside W; the production lease (below, why);
+ * a token call timeout under a third of the lease.
+ */
+export const TOKEN_TTL_S = 3;
+export const WINDOW_MS = Math.min(15 * 60_000, (TOKEN_TTL_S * 1000) / 2);
+export const POLL_MS = 200;
+// A token call that outlives its timeout is an unknown outcome, and with rotating tokens a retry after one loses
+// the grant (rotation_lost): the timeout must stay far above what a busy two-core machine running three servers,
+// the authorization server and the runtimes takes for a call. At a load of 20–25, 2.9 s (a 9-s lease) was not
+// enough for 50 connections, so the proofs use the production lease, 30 s (a 9.9-s timeout).
+export const LEASE_MS = 30_000;
+
+export const HUB_ENGINE_ENV: Record<string, string> = {
+  ENGINE_CLOUD_HUB_POLL_MS: String(POLL_MS),
+  ENGINE_CLOUD_HUB_LEASE_MS: String(LEASE_MS),
+  // Under a third of the lease, as the server requires.
+  ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: String(Math.floor(LEASE_MS / 3) - 100),
+};
