@@ -50,6 +50,8 @@ import { createTenantService } from "./services/tenant-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
+import { createAuditWriter } from "./store/audit-log.js";
+import { registerAuditWriter } from "./store/with-tenant.js";
 import { createChangeFeed, type ChangeFeed } from "./feed/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { createLimiter, type Limiter } from "./limits/limiter.js";
@@ -134,6 +136,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (applied.length > 0) log.info("applied migrations", { versions: applied });
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
+
+    // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
+    registerAuditWriter(storage.db, createAuditWriter({ log }));
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());

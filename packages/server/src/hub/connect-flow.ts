@@ -89,8 +89,13 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
     const flow = await withTenant(
       db,
       scope,
-      async ({ tx }) =>
-        insertOAuthFlow(tx, tenantId, {
+      async ({ tx, audit }) => {
+        audit.record({
+          action: "connection.start",
+          target: `connect_flow:${flowId}`,
+          detail: { provider: provider.id, project: req.project, alias: req.alias || DEFAULT_ALIAS },
+        });
+        return insertOAuthFlow(tx, tenantId, {
           id: flowId,
           stateHash: stateHashOf(state),
           provider: provider.id,
@@ -101,7 +106,8 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
           urlParameters: req.urlParameters,
           actor: actorLabel(scope.actor),
           ttlMs: deps.flowTtlMs,
-        }),
+        });
+      },
       { signal },
     );
     const scopes = req.scopes.length > 0 ? req.scopes : app.scopes.length > 0 ? app.scopes : provider.defaultScopes;
@@ -210,7 +216,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
       const account = tokens.externalAccount ?? `unidentified:${flow.project}/${flow.alias}`;
       // Read before the transaction: the tenant directory must not wait for a connection this call holds.
       const quota = (await deps.limitsOf(flow.tenant_id)).tenant_connections;
-      const refusal = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async ({ tx }) => {
+      const refusal = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async ({ tx, audit }) => {
         const existing = await findConnectionOfAccount(tx, flow.tenant_id, flow.provider, account);
         const taken = await findLiveConnectionNamed(tx, flow.tenant_id, flow);
         const why =
@@ -231,6 +237,11 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
         }
         const id = existing?.id ?? randomUUID();
         const generation = (existing?.generation ?? 0) + 1;
+        audit.record({
+          action: "connection.connect",
+          target: `connection:${id}`,
+          detail: { provider: flow.provider, project: flow.project, alias: flow.alias, flow: flow.id, generation },
+        });
         const dataKey = await keys.dataKey(tx, flow.tenant_id);
         await writeGrant(
           tx,

@@ -7,7 +7,7 @@ import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf } from "../sync/sync-events.js";
 import type { CredentialVault } from "../vault/credentials.js";
-import { tenantScope } from "../tenancy/request-context.js";
+import { originOf, tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -47,7 +47,7 @@ export function createSyncService(
     async pull(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
       const view = syncViewOf(req.project, req.kinds);
-      const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log);
+      const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log, originOf(ctx));
       return { events: result.events.map((e) => e.messageFor(view.shape)), revision: BigInt(result.revision) };
     },
   };

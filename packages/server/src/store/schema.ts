@@ -268,6 +268,47 @@ export interface ConnectionsTable {
   updated_by: string;
 }
 
+/** One chain's head (migration 14): its last sequence number and hash. `chain` is the tenant id, or "platform". */
+export interface AuditHeadsTable {
+  chain: string;
+  tenant_id: string | null;
+  seq: number;
+  hash: Uint8Array;
+}
+
+/** An audit event's typed detail: ids, names, versions, counts; never a secret. */
+export type AuditDetail = Record<string, string | number | boolean>;
+
+export interface AuditEventsTable {
+  chain: string;
+  seq: number;
+  tenant_id: string | null;
+  at: Timestamp;
+  /** The typed Actor (store/actor.ts) as JSON. */
+  actor: ColumnType<Record<string, string>, string, string>;
+  request_id: string;
+  peer: string;
+  user_agent: string;
+  action: string;
+  target: string;
+  /** "ok", or the wire name of the error reason the call failed with. */
+  outcome: string;
+  detail: ColumnType<AuditDetail, string, string>;
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** A signed chain head (store/audit-log.ts, crypto/audit-signer.ts). */
+export interface AuditCheckpointsTable {
+  chain: string;
+  seq: number;
+  tenant_id: string | null;
+  hash: Uint8Array;
+  at: Timestamp;
+  key_id: string;
+  signature: Uint8Array;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -290,6 +331,9 @@ export interface Database {
   oauth_apps: OAuthAppsTable;
   oauth_flows: OAuthFlowsTable;
   connections: ConnectionsTable;
+  audit_heads: AuditHeadsTable;
+  audit_events: AuditEventsTable;
+  audit_checkpoints: AuditCheckpointsTable;
 }
 
 /** A transaction on the database: what store functions that must run inside one take. */

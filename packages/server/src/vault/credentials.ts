@@ -21,6 +21,14 @@ import {
 import type { CredentialTypeColumn, KeyInfo } from "../store/schema.js";
 import type { TenantTx } from "../store/with-tenant.js";
 
+/** What an audit event says of a credential: its name and version, never a secret. */
+const auditNameOf = (row: CredentialRow) => ({
+  project: row.project,
+  provider: row.provider,
+  alias: row.alias,
+  version: row.version,
+});
+
 /** A credential with its secrets opened. */
 export interface OpenedCredential {
   row: CredentialRow;
@@ -175,6 +183,11 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         revision,
         actor: actorLabel(t.actor),
       });
+      t.audit.record({
+        action: "credential.put",
+        target: `credential:${id}`,
+        detail: { ...name, version, revision, keys: Object.keys(input.secrets).sort().join(",") },
+      });
       return { row, secrets: input.secrets };
     },
 
@@ -183,6 +196,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
       if (!row) throw credentialNotFound(describe(ref));
       await access(row.project, "read");
+      t.audit.record({ action: "credential.read", target: `credential:${row.id}`, detail: auditNameOf(row) });
       return open(t, row);
     },
 
@@ -195,7 +209,9 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion)
         throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);
-      return logChange(t, row, true);
+      const revision = await logChange(t, row, true);
+      t.audit.record({ action: "credential.delete", target: `credential:${row.id}`, detail: { ...auditNameOf(row), revision } });
+      return revision;
     },
 
     async changed(t, ids, unreadable) {

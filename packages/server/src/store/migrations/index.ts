@@ -9,6 +9,7 @@ import * as limits from "./0008_limits.js";
 import * as leases from "./0009_leases.js";
 import * as changeLog from "./0010_change_log.js";
 import * as connectorHub from "./0011_connector_hub.js";
+import * as auditLog from "./0014_audit_log.js";
 
 export interface Migration {
   version: number;
@@ -32,4 +33,6 @@ export const migrations: Migration[] = [
   { version: 9, ...leases },
   { version: 10, ...changeLog },
   { version: 11, ...connectorHub },
+  // 12 and 13 are taken by work in flight on other branches; versions apply in list order, each once.
+  { version: 14, ...auditLog },
 ];
