@@ -3,7 +3,7 @@ import { ErrorReason, reasonName, Role, TokenKind } from "@engine-cloud/api";
 import { sql, type Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainEvents, chainHead } from "../packages/server/src/store/audit-log.js";
-import { PLATFORM_CHAIN, verifyChain, type ChainedEvent } from "../packages/server/src/store/audit-chain.js";
+import { PLATFORM_CHAIN, verifyChain, type ChainedEvent } from "@engine-cloud/api/audit-chain.js";
 import type { Database } from "../packages/server/src/store/schema.js";
 import { systemScope, withTenant } from "../packages/server/src/store/with-tenant.js";
 import { failureOf } from "./support/expect-error.js";

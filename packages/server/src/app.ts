@@ -5,6 +5,7 @@ import {
   AuthService,
   ConnectionService,
   CredentialService,
+  AuditService,
   KeyService,
   OAuthAppService,
   ProjectService,
@@ -51,6 +52,8 @@ import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createAuditWriter } from "./store/audit-log.js";
+import { createAuditService } from "./services/audit-service.js";
+import { openAuditSigner } from "./crypto/audit-signer.js";
 import { registerAuditWriter } from "./store/with-tenant.js";
 import { createChangeFeed, type ChangeFeed } from "./feed/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
@@ -116,6 +119,7 @@ export const API_SERVICES: DescService[] = [
   UserService,
   ConnectionService,
   OAuthAppService,
+  AuditService,
 ];
 
 /** Standard gRPC services for tooling: health checking and reflection. */
@@ -138,7 +142,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
 
     // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
-    registerAuditWriter(storage.db, createAuditWriter({ log }));
+    const auditSigner = await openAuditSigner(storage.db, ring);
+    const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
+    registerAuditWriter(storage.db, createAuditWriter({ log, checkpoints }));
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());
@@ -236,6 +242,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
+      router.service(AuditService, createAuditService({ ...deps, signer: auditSigner }));
       router.service(
         ConnectionService,
         createConnectionService({

@@ -51,6 +51,13 @@ export interface Config {
   watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /** The audit log (store/audit-log.ts). */
+  audit: {
+    /** A chain gets a signed checkpoint at least every this many events… */
+    checkpointEvery: number;
+    /** …and, when it moved, at its first event after this long. */
+    checkpointMs: number;
+  };
   /**
    * A background job's lease (jobs/leased-job.ts) lasts this long unless its
    * holder renews it: after a holder dies, another process takes the job over
@@ -194,6 +201,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_TOMBSTONE_RETENTION_MS must be a whole number of milliseconds, at least 1000 (default 30 days)");
   }
 
+  const checkpointEvery = Number(env.ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY ?? 1000);
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 1 || checkpointEvery > 1_000_000) {
+    problems.push("ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY must be a whole number from 1 to 1000000 (default 1000)");
+  }
+  const checkpointMs = Number(env.ENGINE_CLOUD_AUDIT_CHECKPOINT_MS ?? 60_000);
+  if (!Number.isInteger(checkpointMs) || checkpointMs < 100) {
+    problems.push("ENGINE_CLOUD_AUDIT_CHECKPOINT_MS must be a whole number of milliseconds, at least 100 (default 60000)");
+  }
+
   const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency(env.UV_THREADPOOL_SIZE));
   if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
@@ -257,6 +273,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
+    audit: { checkpointEvery, checkpointMs },
     jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,

@@ -21,6 +21,7 @@ export const PERMISSIONS = [
   "connections.write",
   "oauth_apps.read",
   "oauth_apps.write",
+  "audit.read",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

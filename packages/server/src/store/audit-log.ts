@@ -4,9 +4,25 @@ import { DomainError } from "../errors/domain-error.js";
 import { classifyStorageError } from "../errors/classify-storage-error.js";
 import type { Logger } from "../log.js";
 import type { Actor } from "./actor.js";
-import { eventHash, GENESIS_HASH, PLATFORM_CHAIN, type ChainedEvent, type ChainPoint } from "./audit-chain.js";
+import {
+  checkpointText,
+  eventHash,
+  GENESIS_HASH,
+  PLATFORM_CHAIN,
+  type ChainedEvent,
+  type AuditDetail,
+  type ChainPoint,
+  type SignedCheckpoint,
+} from "@engine-cloud/api/audit-chain.js";
 import type { Executor, Tx } from "./schema.js";
 import type { AuditRecord, AuditWriter, TenantTx, WriteTx } from "./with-tenant.js";
+
+/** When chains get signed checkpoints, and the key that signs them (crypto/audit-signer.ts). */
+export interface CheckpointPolicy {
+  every: number;
+  ms: number;
+  signer: { keyId: string; sign(text: string): Uint8Array };
+}
 
 /** The actor as an event stores it: the typed Actor's fields, as strings. */
 export function actorRecord(actor: Actor): Record<string, string> {
@@ -106,11 +122,38 @@ export const auditUnavailable = () =>
  * database's own reason when the database is down), so no change stands and
  * no secret leaves without its event. The cause goes to the server log only.
  */
-export function createAuditWriter(opts: {
-  log: Logger;
-  /** Called with each chain's new events, in the transaction: the checkpoint signer. */
-  afterAppend?: (t: WriteTx, chain: string, events: ChainedEvent[]) => Promise<void>;
-}): AuditWriter {
+export function createAuditWriter(opts: { log: Logger; checkpoints?: CheckpointPolicy }): AuditWriter {
+  const lastCheckpointAt = new Map<string, number>();
+  /**
+   * Signs the chain's new head, in the same transaction, when the append
+   * crossed a multiple of `every` or the chain's last checkpoint from this
+   * process is older than `ms`: a chain that moved is never more than N
+   * events or T (plus the next event) from a signed head.
+   */
+  const maybeCheckpoint = async (t: WriteTx, chain: string, before: number, events: ChainedEvent[]) => {
+    const policy = opts.checkpoints;
+    if (!policy || events.length === 0) return;
+    const head = events[events.length - 1];
+    const now = Date.now();
+    const crossed = Math.floor(head.seq / policy.every) > Math.floor(before / policy.every);
+    const stale = now - (lastCheckpointAt.get(chain) ?? 0) >= policy.ms;
+    if (!crossed && !stale) return;
+    const at = new Date(now);
+    const point = { seq: head.seq, hash: head.hash };
+    await t.tx
+      .insertInto("audit_checkpoints")
+      .values({
+        chain,
+        seq: head.seq,
+        tenant_id: head.tenantId,
+        hash: head.hash,
+        at,
+        key_id: policy.signer.keyId,
+        signature: policy.signer.sign(checkpointText(chain, point, at)),
+      })
+      .execute();
+    t.afterCommit(() => void lastCheckpointAt.set(chain, now));
+  };
   return async (t, records) => {
     const byChain = new Map<string, AuditRecord[]>();
     for (const r of records) byChain.set(chainOf(t, r), [...(byChain.get(chainOf(t, r)) ?? []), r]);
@@ -123,7 +166,7 @@ export function createAuditWriter(opts: {
       // Sorted, so two transactions touching the same chains take their head locks in one order.
       for (const chain of [...byChain.keys()].sort()) {
         const events = await appendToChain(t, chain, byChain.get(chain)!);
-        await opts.afterAppend?.(t, chain, events);
+        await maybeCheckpoint(t, chain, events[0].seq - 1, events);
       }
     } catch (err) {
       const storage = classifyStorageError(err);
@@ -139,15 +182,26 @@ export function createAuditWriter(opts: {
 
 /** A chain's events from `afterSeq` on, in order: for verification, listing and export. */
 export async function chainEvents(db: Executor, chain: string, afterSeq: number, limit: number): Promise<ChainedEvent[]> {
-  const rows = await db
-    .selectFrom("audit_events")
-    .selectAll()
-    .where("chain", "=", chain)
-    .where("seq", ">", afterSeq)
-    .orderBy("seq")
-    .limit(limit)
-    .execute();
-  return rows.map((r) => ({
+  return listAuditEvents(db, chain, {}, afterSeq, limit);
+}
+
+function eventOfRow(r: {
+  chain: string;
+  seq: number;
+  tenant_id: string | null;
+  at: Date;
+  actor: Record<string, string>;
+  request_id: string;
+  peer: string;
+  user_agent: string;
+  action: string;
+  target: string;
+  outcome: string;
+  detail: AuditDetail;
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}): ChainedEvent {
+  return {
     chain: r.chain,
     seq: Number(r.seq),
     tenantId: r.tenant_id,
@@ -162,11 +216,64 @@ export async function chainEvents(db: Executor, chain: string, afterSeq: number,
     detail: r.detail,
     prevHash: r.prev_hash,
     hash: r.hash,
-  }));
+  };
 }
 
 /** Where a chain stands now (seq 0 at the genesis for a chain with no event yet). */
 export async function chainHead(db: Executor, chain: string): Promise<ChainPoint> {
   const row = await db.selectFrom("audit_heads").select(["seq", "hash"]).where("chain", "=", chain).executeTakeFirst();
   return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
+}
+
+/** A chain's checkpoints from `afterSeq` on, in order. */
+export async function chainCheckpoints(db: Executor, chain: string, afterSeq = 0): Promise<SignedCheckpoint[]> {
+  const rows = await db
+    .selectFrom("audit_checkpoints")
+    .selectAll()
+    .where("chain", "=", chain)
+    .where("seq", ">", afterSeq)
+    .orderBy("seq")
+    .execute();
+  return rows.map((r) => ({
+    chain: r.chain,
+    seq: Number(r.seq),
+    hash: r.hash,
+    at: new Date(r.at),
+    keyId: r.key_id,
+    signature: r.signature,
+  }));
+}
+
+/** What a reader asks of a chain (AuditService filters). Empty fields match everything. */
+export interface AuditQuery {
+  since?: Date;
+  until?: Date;
+  /** "token:<id>", "user:<id>", "system:<job>" or "bootstrap". */
+  actor?: string;
+  action?: string;
+  target?: string;
+  outcome?: string;
+}
+
+/** The actor label of a stored actor, as AuditQuery.actor names it (store/actor.ts actorLabel). */
+const actorLabelSql = sql<string>`CASE actor->>'kind' WHEN 'system' THEN actor->>'job' WHEN 'bootstrap' THEN 'bootstrap'
+  ELSE (actor->>'kind') || ':' || (actor->>'id') END`;
+
+/** A chain's matching events after `afterSeq`, in order, at most `limit`: keyset pagination on the primary key. */
+export async function listAuditEvents(
+  db: Executor,
+  chain: string,
+  query: AuditQuery,
+  afterSeq: number,
+  limit: number,
+): Promise<ChainedEvent[]> {
+  let q = db.selectFrom("audit_events").selectAll().where("chain", "=", chain).where("seq", ">", afterSeq);
+  if (query.since) q = q.where("at", ">=", query.since);
+  if (query.until) q = q.where("at", "<", query.until);
+  if (query.action) q = q.where("action", "=", query.action);
+  if (query.target) q = q.where("target", "=", query.target);
+  if (query.outcome) q = q.where("outcome", "=", query.outcome);
+  if (query.actor) q = q.where(actorLabelSql, "=", query.actor);
+  const rows = await q.orderBy("seq").limit(limit).execute();
+  return rows.map(eventOfRow);
 }

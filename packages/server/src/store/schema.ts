@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Kysely, Transaction } from "kysely";
+import type { AuditDetail } from "@engine-cloud/api/audit-chain.js";
 
 /** Timestamps read as Date and accept Date or ISO strings on write. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -275,9 +276,6 @@ export interface AuditHeadsTable {
   seq: number;
   hash: Uint8Array;
 }
-
-/** An audit event's typed detail: ids, names, versions, counts; never a secret. */
-export type AuditDetail = Record<string, string | number | boolean>;
 
 export interface AuditEventsTable {
   chain: string;
