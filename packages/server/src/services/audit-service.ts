@@ -129,8 +129,11 @@ export function createAuditService(
         first = false;
         if (events.length > 0) yield { lines: exportLines({ events }) };
         if (events.length < EXPORT_PAGE) {
+          // Only those that vouch for what was exported: this export's own event, and a checkpoint
+          // it may have brought about, came after it.
+          const last = events.length > 0 ? events[events.length - 1].seq : cursor;
           const checkpoints = await readChain(ctx, req.platform, undefined, (tx, c) => chainCheckpoints(tx, c));
-          yield { lines: exportLines({ checkpoints }) };
+          yield { lines: exportLines({ checkpoints: checkpoints.filter((c) => c.seq <= last) }) };
           return;
         }
         cursor = events[events.length - 1].seq;
