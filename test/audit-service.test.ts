@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { ErrorReason, reasonName, TokenKind } from "@engine-cloud/api";
 import { parseExport, verifySignedChain, type ChainedEvent } from "@engine-cloud/api/audit-chain.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { purgeAuditEvents } from "../packages/server/src/store/audit-log.js";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 import { clientOf, createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
@@ -122,5 +123,23 @@ describe("ExportAuditEvents", () => {
     expect(verifySignedChain(tenant.id, events, forged, publicKey)).toMatchObject({
       problem: "a checkpoint's signature does not verify",
     });
+  });
+});
+
+describe("retention", () => {
+  it("cuts a chain at a checkpoint, and what remains still verifies from it", async () => {
+    const t = await createTestTenant(server);
+    for (let i = 0; i < 6; i++) await putApiKey(t.admin, { provider: `old${i}` }, uniqueSecret());
+    const db = server.server.app.storage.db;
+    // Everything signed so far is "older than the retention".
+    const removed = await db.transaction().execute((tx) => purgeAuditEvents(tx, new Date(Date.now() + 60_000)));
+    expect(removed).toBeGreaterThan(0);
+    const { publicKey } = await t.admin.audit.getAuditPublicKey({});
+    const { events, checkpoints } = parseExport(await exportOf(t.admin));
+    expect(events[0].seq).toBeGreaterThan(1);
+    expect(verifySignedChain(t.id, events, checkpoints, publicKey)).toBeUndefined();
+    // Without the checkpoint the cut was made at, the start is vouched for by nothing.
+    const cut = checkpoints.filter((c) => c.seq !== events[0].seq - 1);
+    expect(verifySignedChain(t.id, events, cut, publicKey)).toMatchObject({ problem: expect.stringContaining("no checkpoint") });
   });
 });

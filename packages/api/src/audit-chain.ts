@@ -270,5 +270,12 @@ export function verifySignedChain(
     if (c.chain !== chain) return { seq: c.seq, problem: `a checkpoint of chain ${c.chain} is not this chain's` };
     if (!checkpointSigned(publicKey, c)) return { seq: c.seq, problem: "a checkpoint's signature does not verify" };
   }
+  // A chain cut by retention starts after a checkpoint, whose signed hash is where it goes on from.
+  const start = events[0]?.seq ?? 1;
+  if (!from && start > 1) {
+    const cut = checkpoints.find((c) => c.seq === start - 1);
+    if (!cut) return { seq: start, problem: `the chain starts at event ${start} and no checkpoint vouches for its start` };
+    from = cut;
+  }
   return verifyChain(chain, events, { from, checkpoints });
 }

@@ -52,6 +52,7 @@ import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createAuditWriter } from "./store/audit-log.js";
+import { startAuditRetention } from "./jobs/audit-retention.js";
 import { createAuditService } from "./services/audit-service.js";
 import { openAuditSigner } from "./crypto/audit-signer.js";
 import { registerAuditWriter } from "./store/with-tenant.js";
@@ -185,6 +186,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => tombstones.close());
+    if (config.audit.retentionMs > 0) {
+      const retention = startAuditRetention({
+        db: storage.db,
+        retentionMs: config.audit.retentionMs,
+        leaseMs: config.jobLeaseMs,
+        holder: feed.instanceId,
+        log,
+      });
+      cleanup.unshift(() => retention.close());
+    }
 
     const hasher = createPasswordHasher(
       config.passwordHashLogN,

@@ -57,6 +57,8 @@ export interface Config {
     checkpointEvery: number;
     /** …and, when it moved, at its first event after this long. */
     checkpointMs: number;
+    /** Events older than this are purged, each chain cut at a checkpoint; 0 keeps everything. */
+    retentionMs: number;
   };
   /**
    * A background job's lease (jobs/leased-job.ts) lasts this long unless its
@@ -210,6 +212,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     problems.push("ENGINE_CLOUD_AUDIT_CHECKPOINT_MS must be a whole number of milliseconds, at least 100 (default 60000)");
   }
 
+  const retentionDays = Number(env.ENGINE_CLOUD_AUDIT_RETENTION_DAYS ?? 0);
+  if (!Number.isFinite(retentionDays) || retentionDays < 0) {
+    problems.push("ENGINE_CLOUD_AUDIT_RETENTION_DAYS must be a number of days, 0 or more (default 0: keep every event)");
+  }
+
   const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency(env.UV_THREADPOOL_SIZE));
   if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
@@ -273,7 +280,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
-    audit: { checkpointEvery, checkpointMs },
+    audit: { checkpointEvery, checkpointMs, retentionMs: Math.round(retentionDays * 86_400_000) },
     jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,

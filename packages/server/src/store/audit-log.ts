@@ -277,3 +277,21 @@ export async function listAuditEvents(
   const rows = await q.orderBy("seq").limit(limit).execute();
   return rows.map(eventOfRow);
 }
+
+/**
+ * Retention: removes each chain's events up to its newest checkpoint signed
+ * before `before`, and keeps that checkpoint, so what remains verifies from
+ * it (its signed hash is the first remaining event's previous hash). Events
+ * after the last such checkpoint stay, however old: a chain is only ever cut
+ * where a signature vouches for the cut. Owner connection; the append-only
+ * trigger lets this one transaction delete. Returns the events removed.
+ */
+export async function purgeAuditEvents(tx: Tx, before: Date): Promise<number> {
+  await sql`SELECT set_config('engine.audit_purge', 'on', true)`.execute(tx);
+  const result = await sql`
+    DELETE FROM audit_events e
+    USING (SELECT chain, max(seq) AS seq FROM audit_checkpoints WHERE at < ${before} GROUP BY chain) cut
+    WHERE e.chain = cut.chain AND e.seq <= cut.seq`.execute(tx);
+  await sql`SELECT set_config('engine.audit_purge', 'off', true)`.execute(tx);
+  return Number(result.numAffectedRows ?? 0);
+}
