@@ -145,7 +145,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
     const auditSigner = await openAuditSigner(storage.db, ring);
     const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
-    registerAuditWriter(storage.db, createAuditWriter({ log, checkpoints }));
+    if (config.audit.enabled) registerAuditWriter(storage.db, createAuditWriter({ log, checkpoints }));
+    else {
+      log.warn("the audit log is switched off (a benchmark's configuration): every event is discarded");
+      registerAuditWriter(storage.db, async () => {});
+    }
 
     const feed = await createChangeFeed(storage, log);
     cleanup.unshift(() => feed.close());

@@ -59,6 +59,13 @@ export interface Config {
     checkpointMs: number;
     /** Events older than this are purged, each chain cut at a checkpoint; 0 keeps everything. */
     retentionMs: number;
+    /**
+     * For bench/audit.bench.ts only: false discards every event, so a benchmark
+     * can compare audited reads with unaudited ones in one run. No flag or
+     * environment variable sets it (loadConfig always says true), so no
+     * deployment can switch auditing off; a program must build its Config by hand.
+     */
+    enabled: boolean;
   };
   /**
    * A background job's lease (jobs/leased-job.ts) lasts this long unless its
@@ -280,7 +287,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
-    audit: { checkpointEvery, checkpointMs, retentionMs: Math.round(retentionDays * 86_400_000) },
+    audit: { checkpointEvery, checkpointMs, retentionMs: Math.round(retentionDays * 86_400_000), enabled: true },
     jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,
