@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { sql, type Selectable } from "kysely";
 import { ErrorReason } from "@engine-cloud/api";
 import { DomainError } from "../errors/domain-error.js";
 import { classifyStorageError } from "../errors/classify-storage-error.js";
@@ -10,11 +10,10 @@ import {
   GENESIS_HASH,
   PLATFORM_CHAIN,
   type ChainedEvent,
-  type AuditDetail,
   type ChainPoint,
   type SignedCheckpoint,
 } from "@engine-cloud/api/audit-chain.js";
-import type { Executor, Tx } from "./schema.js";
+import type { AuditEventsTable, Executor, Tx } from "./schema.js";
 import type { AuditRecord, AuditWriter, TenantTx, WriteTx } from "./with-tenant.js";
 
 /** When chains get signed checkpoints, and the key that signs them (crypto/audit-signer.ts). */
@@ -185,22 +184,7 @@ export async function chainEvents(db: Executor, chain: string, afterSeq: number,
   return listAuditEvents(db, chain, {}, afterSeq, limit);
 }
 
-function eventOfRow(r: {
-  chain: string;
-  seq: number;
-  tenant_id: string | null;
-  at: Date;
-  actor: Record<string, string>;
-  request_id: string;
-  peer: string;
-  user_agent: string;
-  action: string;
-  target: string;
-  outcome: string;
-  detail: AuditDetail;
-  prev_hash: Uint8Array;
-  hash: Uint8Array;
-}): ChainedEvent {
+function eventOfRow(r: Selectable<AuditEventsTable>): ChainedEvent {
   return {
     chain: r.chain,
     seq: Number(r.seq),
