@@ -1,7 +1,12 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
-import { findServerSecret, insertServerSecretIfAbsent, inServerTransaction } from "../store/server-secrets.js";
+import {
+  findServerSecret,
+  insertServerSecretIfAbsent,
+  inServerTransaction,
+  replaceServerSecret,
+} from "../store/server-secrets.js";
 import { open, seal } from "./aead.js";
 import type { RootKeyRing } from "./root-keys.js";
 
@@ -47,6 +52,23 @@ export async function openAuditSigner(db: Kysely<Database>, ring: RootKeyRing): 
     publicKey,
     sign: (text) => sign(null, Buffer.from(text), privateKey),
   };
+}
+
+/**
+ * Re-wraps the checkpoint key under the current root key (part of `keys
+ * rotate-root`, like the token key): the key itself stays, so checkpoints
+ * signed before the rotation still verify, and the old root key can go.
+ */
+export async function rewrapAuditKey(db: Kysely<Database>, ring: RootKeyRing): Promise<boolean> {
+  return inServerTransaction(db, async (tx) => {
+    const row = await findServerSecret(tx, AUDIT_KEY_NAME, { lock: true });
+    if (!row?.rootKeyId || row.rootKeyId === ring.current.id) return false;
+    const root = ring.find(row.rootKeyId);
+    if (!root) throw new Error(`the audit signing key is wrapped by root key ${row.rootKeyId}, which this server does not hold`);
+    const seed = open(root.key, row.value, AAD);
+    await replaceServerSecret(tx, AUDIT_KEY_NAME, seal(ring.current.key, seed, AAD), ring.current.id);
+    return true;
+  });
 }
 
 export const auditKeyId = (publicKey: Uint8Array): string => createHash("sha256").update(publicKey).digest("hex").slice(0, 16);
