@@ -118,15 +118,24 @@ describe("the token key", () => {
       await first.stop();
 
       const rotating = await serverOn(database, seed, k2, [k1]);
-      const before = (await sql<{ value: Uint8Array }>`SELECT value FROM server_secrets`.execute(ownerDb(rotating))).rows[0]
-        .value;
+      const before = (
+        await sql<{ value: Uint8Array }>`SELECT value FROM server_secrets WHERE name = 'token_hmac_key'`.execute(
+          ownerDb(rotating),
+        )
+      ).rows[0].value;
       const { rootKeyId } = await rotating.admin().keys.rotateRootKey({});
-      const after = await sql<{ value: Uint8Array; root_key_id: string }>`SELECT value, root_key_id FROM server_secrets`.execute(
-        ownerDb(rotating),
-      );
+      const after = await sql<{
+        value: Uint8Array;
+        root_key_id: string;
+      }>`SELECT value, root_key_id FROM server_secrets WHERE name = 'token_hmac_key'`.execute(ownerDb(rotating));
       expect(after.rows.map((r) => r.root_key_id)).toEqual([rootKeyId]);
       expect(Buffer.from(after.rows[0].value).equals(Buffer.from(before))).toBe(false); // re-wrapped
       expect(await whoIs(rotating, runtime)).toBe(id);
+      // The audit checkpoint key is re-wrapped with it: the retired root key unwraps nothing any more.
+      const wrappers = await sql<{ root_key_id: string }>`SELECT DISTINCT root_key_id FROM server_secrets`.execute(
+        ownerDb(rotating),
+      );
+      expect(wrappers.rows).toEqual([{ root_key_id: rootKeyId }]);
       await rotating.stop();
 
       const retired = await serverOn(database, seed, k2);

@@ -4,6 +4,8 @@
 export * from "./constants.js";
 export { reasonName, reasonOf } from "./error-reason.js";
 export * from "./gen/engine/cloud/v1/access_pb.js";
+export * from "./gen/engine/cloud/v1/audit_pb.js";
+export * from "./gen/engine/cloud/v1/audit_service_pb.js";
 export * from "./gen/engine/cloud/v1/auth_service_pb.js";
 export * from "./gen/engine/cloud/v1/connection_service_pb.js";
 export * from "./gen/engine/cloud/v1/credential_service_pb.js";

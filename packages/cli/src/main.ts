@@ -10,6 +10,7 @@ import { credentialCommands } from "./commands/credential.js";
 import { connectionCommands } from "./commands/connection.js";
 import { oauthAppCommands } from "./commands/oauth-app.js";
 import { keysCommands } from "./commands/keys.js";
+import { auditCommands } from "./commands/audit.js";
 import { loginCommand } from "./commands/login.js";
 import { logoutCommand } from "./commands/logout.js";
 import { migrateCommand } from "./commands/migrate.js";
@@ -63,6 +64,7 @@ const commands: readonly TopLevelCommand[] = [
   syncCommands,
   runtimeCommands,
   keysCommands,
+  auditCommands,
   loginCommand,
   logoutCommand,
   authCommands,

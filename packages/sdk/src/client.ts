@@ -4,6 +4,7 @@ import {
   AuthService,
   ConnectionService,
   CredentialService,
+  AuditService,
   KeyService,
   OAuthAppService,
   ProjectService,
@@ -27,6 +28,7 @@ export interface CloudClient {
   readonly credentials: Client<typeof CredentialService>;
   readonly sync: Client<typeof SyncService>;
   readonly keys: Client<typeof KeyService>;
+  readonly audit: Client<typeof AuditService>;
   readonly users: Client<typeof UserService>;
   readonly connections: Client<typeof ConnectionService>;
   readonly oauthApps: Client<typeof OAuthAppService>;
@@ -52,6 +54,7 @@ export function createCloudClient(options: { transport: Transport }): CloudClien
     credentials: service(CredentialService),
     sync: service(SyncService),
     keys: service(KeyService),
+    audit: service(AuditService),
     users: service(UserService),
     connections: service(ConnectionService),
     oauthApps: service(OAuthAppService),

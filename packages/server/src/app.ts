@@ -5,6 +5,7 @@ import {
   AuthService,
   ConnectionService,
   CredentialService,
+  AuditService,
   KeyService,
   OAuthAppService,
   ProjectService,
@@ -56,6 +57,11 @@ import { createTenantService } from "./services/tenant-service.js";
 import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
+import { createAuditWriter } from "./store/audit-log.js";
+import { startAuditRetention } from "./jobs/audit-retention.js";
+import { createAuditService } from "./services/audit-service.js";
+import { openAuditSigner } from "./crypto/audit-signer.js";
+import { registerAuditWriter } from "./store/with-tenant.js";
 import { createChangeFeed, type ChangeFeed } from "./feed/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { createLimiter, type Limiter } from "./limits/limiter.js";
@@ -130,6 +136,7 @@ export const API_SERVICES: DescService[] = [
   ConnectionService,
   OAuthAppService,
   RuntimeService,
+  AuditService,
 ];
 
 /** Standard gRPC services for tooling: health checking and reflection. */
@@ -153,6 +160,15 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (applied.length > 0) log.info("applied migrations", { versions: applied });
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
+
+    // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
+    const auditSigner = await openAuditSigner(storage.db, ring);
+    const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
+    if (config.audit.enabled) registerAuditWriter(storage.db, createAuditWriter({ log, checkpoints }));
+    else {
+      log.warn("the audit log is switched off (a benchmark's configuration): every event is discarded");
+      registerAuditWriter(storage.db, async () => {});
+    }
 
     const feed = await createChangeFeed(storage, log, { metrics });
     cleanup.unshift(() => feed.close());
@@ -205,6 +221,16 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => presencePurge.close());
+    if (config.audit.retentionMs > 0) {
+      const retention = startAuditRetention({
+        db: storage.db,
+        retentionMs: config.audit.retentionMs,
+        leaseMs: config.jobLeaseMs,
+        holder: feed.instanceId,
+        log,
+      });
+      cleanup.unshift(() => retention.close());
+    }
 
     const hasher = createPasswordHasher(
       config.passwordHashLogN,
@@ -283,6 +309,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault, refresh, publicUrl }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
+      router.service(AuditService, createAuditService({ ...deps, signer: auditSigner }));
       router.service(
         ConnectionService,
         createConnectionService({

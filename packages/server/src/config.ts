@@ -60,6 +60,22 @@ export interface Config {
   watchBodyTimeoutMs: number;
   /** Tombstones of deleted credentials are kept this long; runtimes away for longer resume with a RESET. */
   tombstoneRetentionMs: number;
+  /** The audit log (store/audit-log.ts). */
+  audit: {
+    /** A chain gets a signed checkpoint at least every this many events… */
+    checkpointEvery: number;
+    /** …and, when it moved, at its first event after this long. */
+    checkpointMs: number;
+    /** Events older than this are purged, each chain cut at a checkpoint; 0 keeps everything. */
+    retentionMs: number;
+    /**
+     * For bench/audit.bench.ts only: false discards every event, so a benchmark
+     * can compare audited reads with unaudited ones in one run. No flag or
+     * environment variable sets it (loadConfig always says true), so no
+     * deployment can switch auditing off; a program must build its Config by hand.
+     */
+    enabled: boolean;
+  };
   /**
    * A background job's lease (jobs/leased-job.ts) lasts this long unless its
    * holder renews it: after a holder dies, another process takes the job over
@@ -228,6 +244,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
     problems.push("ENGINE_CLOUD_TOMBSTONE_RETENTION_MS must be a whole number of milliseconds, at least 1000 (default 30 days)");
   }
 
+  const checkpointEvery = Number(env.ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY ?? 1000);
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 1 || checkpointEvery > 1_000_000) {
+    problems.push("ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY must be a whole number from 1 to 1000000 (default 1000)");
+  }
+  const checkpointMs = Number(env.ENGINE_CLOUD_AUDIT_CHECKPOINT_MS ?? 60_000);
+  if (!Number.isInteger(checkpointMs) || checkpointMs < 100) {
+    problems.push("ENGINE_CLOUD_AUDIT_CHECKPOINT_MS must be a whole number of milliseconds, at least 100 (default 60000)");
+  }
+
+  const retentionDays = Number(env.ENGINE_CLOUD_AUDIT_RETENTION_DAYS ?? 0);
+  if (!Number.isFinite(retentionDays) || retentionDays < 0) {
+    problems.push("ENGINE_CLOUD_AUDIT_RETENTION_DAYS must be a number of days, 0 or more (default 0: keep every event)");
+  }
+
   const loginConcurrency = Number(env.ENGINE_CLOUD_LOGIN_CONCURRENCY ?? defaultHashConcurrency(env.UV_THREADPOOL_SIZE));
   if (!Number.isInteger(loginConcurrency) || loginConcurrency < 1 || loginConcurrency > 64) {
     problems.push("ENGINE_CLOUD_LOGIN_CONCURRENCY must be a whole number from 1 to 64 (default: one per core, less one)");
@@ -316,6 +346,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
     syncHeartbeatMs,
     watchBodyTimeoutMs,
     tombstoneRetentionMs,
+    audit: { checkpointEvery, checkpointMs, retentionMs: Math.round(retentionDays * 86_400_000), enabled: true },
     jobLeaseMs,
     sessionIdleMs: 12 * 3600_000,
     sessionMaxMs: 7 * 24 * 3600_000,

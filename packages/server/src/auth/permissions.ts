@@ -22,6 +22,7 @@ export const PERMISSIONS = [
   "oauth_apps.read",
   "oauth_apps.write",
   "runtimes.read",
+  "audit.read",
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

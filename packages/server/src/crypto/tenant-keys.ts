@@ -63,9 +63,14 @@ export function createTenantKeys(db: Kysely<Database>, ring: RootKeyRing, feed: 
       let unchanged = 0;
       // One short transaction per tenant: servers keep serving throughout.
       for (const tenantId of await listTenantKeyOwners(db)) {
-        const changed = await withTenant(db, { tenantId, ...origin }, async ({ tx }) => {
+        const changed = await withTenant(db, { tenantId, ...origin }, async ({ tx, audit }) => {
           const row = await findTenantKey(tx, tenantId, { lock: true });
           if (!row || row.rootKeyId === ring.current.id) return false;
+          audit.record({
+            action: "key.rotate_root",
+            target: `tenant_key:${tenantId}`,
+            detail: { from_root_key: row.rootKeyId, to_root_key: ring.current.id },
+          });
           const key = unwrap(tenantId, row.wrappedKey, row.rootKeyId);
           await rewrapTenantKey(tx, tenantId, {
             wrappedKey: seal(ring.current.key, key, wrapAad(tenantId)),

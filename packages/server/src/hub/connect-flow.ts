@@ -98,8 +98,13 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
     const flow = await withTenant(
       db,
       scope,
-      async ({ tx }) =>
-        insertOAuthFlow(tx, tenantId, {
+      async ({ tx, audit }) => {
+        audit.record({
+          action: "connection.start",
+          target: `connect_flow:${flowId}`,
+          detail: { provider: provider.id, project: req.project, alias: req.alias || DEFAULT_ALIAS },
+        });
+        return insertOAuthFlow(tx, tenantId, {
           id: flowId,
           stateHash: stateHashOf(state),
           provider: provider.id,
@@ -110,7 +115,8 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
           urlParameters: req.urlParameters,
           actor: actorLabel(scope.actor),
           ttlMs: deps.flowTtlMs,
-        }),
+        });
+      },
       { signal },
     );
     const scopes = req.scopes.length > 0 ? req.scopes : app.scopes.length > 0 ? app.scopes : provider.defaultScopes;
@@ -220,7 +226,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
       // Read before the transaction: the tenant directory must not wait for a connection this call holds.
       const quota = (await deps.limitsOf(flow.tenant_id)).tenant_connections;
       const outcome = await withTenant(db, systemScope(flow.tenant_id, CALLBACK_JOB), async (t) => {
-        const { tx } = t;
+        const { tx, audit } = t;
         const existing = await findConnectionOfAccount(tx, flow.tenant_id, flow.provider, account);
         const taken = await findLiveConnectionNamed(tx, flow.tenant_id, flow);
         const why =
@@ -241,6 +247,11 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
         }
         const id = existing?.id ?? randomUUID();
         const generation = (existing?.generation ?? 0) + 1;
+        audit.record({
+          action: "connection.connect",
+          target: `connection:${id}`,
+          detail: { provider: flow.provider, project: flow.project, alias: flow.alias, flow: flow.id, generation },
+        });
         const dataKey = await keys.dataKey(tx, flow.tenant_id);
         // The grant this reconnect replaces, to revoke once the new one is committed (one live grant per account).
         const replaced =

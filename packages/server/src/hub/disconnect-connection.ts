@@ -43,9 +43,14 @@ export function createDisconnect(deps: DisconnectDeps) {
       db,
       scope,
       async (t) => {
-        const { tx } = t;
+        const { tx, audit } = t;
         const existing = await findConnection(tx, tenantId, id, true);
         if (!existing) throw connectionNotFound(id);
+        audit.record({
+          action: "connection.disconnect",
+          target: `connection:${existing.id}`,
+          detail: { provider: existing.provider, project: existing.project, alias: existing.alias },
+        });
         const tokens = existing.sealed_tokens
           ? openTokenSet(await keys.dataKey(tx, tenantId), tenantId, existing.id, existing.generation, existing.sealed_tokens)
           : undefined;

@@ -1,5 +1,6 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { AuthService, ErrorReason } from "@engine-cloud/api";
+import { createHmac } from "node:crypto";
+import { AuthService, ErrorReason, reasonName } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
@@ -9,7 +10,8 @@ import { membershipsOfUser } from "../store/memberships.js";
 import { openSessionsOfUser, revokeSessions, type SessionRow } from "../store/sessions.js";
 import { findUserById, recordLoginSuccess, setPasswordHash } from "../store/users.js";
 import { callerOf, originOf, requestContextKey, requestMetaOf } from "../tenancy/request-context.js";
-import { withPlatform, type WriteTx } from "../store/with-tenant.js";
+import { withPlatform, type TxOrigin, type WriteTx } from "../store/with-tenant.js";
+import type { RequestMeta } from "../store/actor.js";
 import type { ServiceDeps } from "./deps.js";
 import { sessionToProto } from "../messages/people.js";
 import { tokenKinds } from "../messages/tokens.js";
@@ -19,6 +21,12 @@ export interface AuthServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "toke
   sessions: SessionPolicy;
   hasher: PasswordHasher;
 }
+
+/** Checking a password is done for someone not yet signed in: the system acts for the email given. */
+const LOGIN_CHECK: TxOrigin["actor"] = { kind: "system", job: "system:login" };
+
+/** The tenant of the caller's session: where the audit events of their own acts go. */
+const callerTenantOf = (ctx: HandlerContext): string | undefined => ctx.values.get(requestContextKey).tenant?.id;
 
 function requirePerson(ctx: HandlerContext): Caller {
   const caller = callerOf(ctx);
@@ -41,30 +49,72 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     return openSession(t.tx, deps.tokenKey, deps.sessions, m.tenant_id, userId);
   };
 
-  /** Revokes sessions of a person and announces their end once that has committed. */
-  const endSessions = async (t: WriteTx, userId: string, which: Parameters<typeof revokeSessions>[2]) => {
+  /**
+   * Revokes sessions of a person and announces their end once that has
+   * committed; each ended session is one `action` event in its tenant's chain.
+   */
+  const endSessions = async (
+    t: WriteTx,
+    userId: string,
+    which: Parameters<typeof revokeSessions>[2],
+    action = "session.revoke",
+  ) => {
     const revoked = await revokeSessions(t.tx, userId, which);
+    for (const r of revoked)
+      t.audit.record({ action, target: `session:${r.id}`, tenantId: r.tenant_id, detail: { user: userId } });
     t.afterCommit(() => announceEnded(revoked));
     return revoked;
+  };
+
+  /**
+   * A failed login has no transaction of its own to commit with (nothing
+   * changes), and no tenant: it is recorded in the platform chain, in a
+   * transaction of its own, as the login system job, with the reason as the
+   * outcome. The email is named by an HMAC (a password typed into the email
+   * field must not reach the log); an operator can compute it for a known
+   * address. If even this write fails the login still fails, as it would have.
+   */
+  const recordFailedLogin = async (request: RequestMeta, email: string, err: unknown) => {
+    const outcome = err instanceof DomainError ? reasonName(err.reason) : "INTERNAL";
+    const emailHmac = createHmac("sha256", deps.tokenKey).update(`audit-email:${email.toLowerCase()}`).digest("base64url");
+    await withPlatform(db, { actor: LOGIN_CHECK, request }, async (t) =>
+      t.audit.record({ action: "session.login", target: "login", outcome, detail: { email_hmac: emailHmac } }),
+    ).catch(() => undefined);
   };
 
   return {
     async login(req, ctx) {
       const request = requestMetaOf(ctx);
-      const user = await checkPassword(req.email, req.password, request.peer);
+      const user = await checkPassword(req.email, req.password, request.peer).catch(async (err: unknown) => {
+        await recordFailedLogin(request, req.email, err);
+        throw err;
+      });
       const actor = { kind: "user", id: user.id, authMethod: "password" } as const;
       const opened = await withPlatform(db, { actor, request, signal: ctx.signal }, async (t) => {
         await recordLoginSuccess(t.tx, user.id);
         const opened = await sessionIn(t, user.id, req.tenant);
         if (!opened) throw loginFailed();
+        t.audit.record({
+          action: "session.login",
+          target: `session:${opened.session.id}`,
+          tenantId: opened.session.tenant_id,
+          detail: { user: user.id },
+        });
         return opened;
+      }).catch(async (err: unknown) => {
+        // A right password for a tenant the person is not in: the transaction rolled back, the failure is recorded.
+        if (err instanceof DomainError && err.reason === ErrorReason.LOGIN_FAILED)
+          await recordFailedLogin(request, req.email, err);
+        throw err;
       });
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
     },
 
     async logout(_req, ctx) {
       const me = requirePerson(ctx);
-      await withPlatform(db, originOf(ctx), (t) => endSessions(t, me.principalId, { sessionId: me.credentialId }));
+      await withPlatform(db, originOf(ctx), (t) =>
+        endSessions(t, me.principalId, { sessionId: me.credentialId }, "session.logout"),
+      );
       return {};
     },
 
@@ -91,9 +141,15 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const me = requirePerson(ctx);
       const opened = await withPlatform(db, originOf(ctx), async (t) => {
         // The old session ends first: sessionIn confines the rest of the transaction to the new tenant.
-        await endSessions(t, me.principalId, { sessionId: me.credentialId });
+        await endSessions(t, me.principalId, { sessionId: me.credentialId }, "session.switch_tenant");
         const opened = await sessionIn(t, me.principalId, req.tenant);
         if (!opened) throw permissionDenied(ErrorReason.NOT_A_MEMBER, `you are not a member of an active tenant "${req.tenant}"`);
+        t.audit.record({
+          action: "session.switch_tenant",
+          target: `session:${opened.session.id}`,
+          tenantId: opened.session.tenant_id,
+          detail: { user: me.principalId },
+        });
         return opened;
       });
       return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
@@ -109,6 +165,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const hash = await deps.hasher.hash(req.newPassword, source);
       await withPlatform(db, originOf(ctx), async (t) => {
         await setPasswordHash(t.tx, user.id, hash);
+        t.audit.record({ action: "user.change_password", target: `user:${user.id}`, tenantId: callerTenantOf(ctx) });
         // Every other session ends: a changed password must lock out whoever knew the old one.
         await endSessions(t, user.id, { exceptId: me.credentialId });
       });

@@ -77,8 +77,18 @@ export function createConnectionService(
     async refreshConnection(req, ctx) {
       const { tenant } = tenantScope(ctx);
       // Found in the caller's tenant first: another tenant's id is NOT_FOUND, like every read.
-      const row = await withTenant(db, scopeOf(ctx), ({ tx }) => findConnection(tx, tenant.id, req.id));
-      if (!row) throw connectionNotFound(req.id);
+      // The request is recorded with the lookup (a refresh nobody may audit does not start); what the refresh
+      // brought is the hub's own event (credential.put by system:oauth-refresh).
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx, audit }) => {
+        const found = await findConnection(tx, tenant.id, req.id);
+        if (!found) throw connectionNotFound(req.id);
+        audit.record({
+          action: "connection.refresh",
+          target: `connection:${found.id}`,
+          detail: { provider: found.provider, project: found.project, alias: found.alias, generation: found.generation },
+        });
+        return found;
+      });
       const outcome = await refresh.refreshNow(tenant.id, row.id, { cooldown: false });
       return { connection: connectionToProto(outcome.row) };
     },

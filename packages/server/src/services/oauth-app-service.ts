@@ -43,13 +43,18 @@ export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): S
       const row = await withTenant(
         db,
         scopeOf(ctx),
-        async ({ tx }) => {
+        async ({ tx, audit }) => {
           const existing = await findOAuthApp(tx, tenant.id, req.provider, true);
           const id = existing?.id ?? randomUUID();
           const version = (existing?.version ?? 0) + 1;
           const sealed = req.clientSecret
             ? sealClientSecret(await keys.dataKey(tx, tenant.id), tenant.id, id, version, req.clientSecret)
             : null;
+          audit.record({
+            action: "oauth_app.set",
+            target: `oauth_app:${id}`,
+            detail: { provider: req.provider, client_id: req.clientId, version, shared: req.shared, secret_set: sealed !== null },
+          });
           return writeOAuthApp(tx, tenant.id, {
             id,
             provider: req.provider,
@@ -90,9 +95,17 @@ export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): S
 
     async deleteOAuthApp(req, ctx) {
       const { tenant } = tenantScope(ctx);
-      const deleted = await withTenant(db, scopeOf(ctx), ({ tx }) => deleteOAuthApp(tx, tenant.id, req.provider), {
-        signal: ctx.signal,
-      });
+      const deleted = await withTenant(
+        db,
+        scopeOf(ctx),
+        async ({ tx, audit }) => {
+          const done = await deleteOAuthApp(tx, tenant.id, req.provider);
+          if (done)
+            audit.record({ action: "oauth_app.delete", target: `oauth_app:${req.provider}`, detail: { provider: req.provider } });
+          return done;
+        },
+        { signal: ctx.signal },
+      );
       return { deleted };
     },
   };

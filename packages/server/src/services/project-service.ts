@@ -32,6 +32,7 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
       async (t) => {
         // Confirmed: every server caches the policy, and the change must hold on the next request to any of them.
         t.afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name }));
+        t.audit.record({ action: state === "allowed" ? "project.allow" : "project.deny", target: `project:${name}` });
         return changeProjectState(t, name, state);
       },
       { signal: ctx.signal },
@@ -65,6 +66,7 @@ export function createProjectService(deps: Pick<ServiceDeps, "db" | "feed" | "pr
         scopeOf(ctx),
         async (t) => {
           if (!(await removeProject(t, req.name))) throw unknownProject(req.name);
+          t.audit.record({ action: "project.delete", target: `project:${req.name}` });
           t.afterCommit(() => feed.publishConfirmed({ type: "project", tenantId: tenant.id, name: req.name }));
         },
         { signal: ctx.signal },

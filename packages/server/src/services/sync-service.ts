@@ -4,7 +4,7 @@ import { DomainError } from "../errors/domain-error.js";
 import { connectionNeedsReauth, type RefreshEngine } from "../hub/refresh-engine.js";
 import type { ConnectionRow } from "../store/connections.js";
 import { credentialToProto } from "../messages/credentials.js";
-import { systemScope, withTenant } from "../store/with-tenant.js";
+import { withTenant } from "../store/with-tenant.js";
 import { readCatchUp } from "../sync/catch-up.js";
 import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
@@ -12,7 +12,7 @@ import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf } from "../sync/sync-events.js";
 import { credentialNotFound, type CredentialAccess, type CredentialVault } from "../vault/credentials.js";
-import { tenantScope } from "../tenancy/request-context.js";
+import { originOf, tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -94,14 +94,15 @@ export function createSyncService(
     async pull(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
       const view = syncViewOf(req.project, req.kinds);
-      const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log);
+      const result = await readCatchUp(db, vault, tenant.id, view, Number(req.sinceRevision), log, originOf(ctx));
       return { events: result.events.map((e) => e.messageFor(view.shape)), revision: BigInt(result.revision) };
     },
     async refreshCredential(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
-      const scope = systemScope(tenant.id, "system:oauth-refresh");
-      // What Pull would show this project: its own credentials and the tenant-wide ones; anything else is NOT_FOUND.
-      const seen = (await withTenant(db, scope, (t) => vault.read(t, { id: req.id }, visibleTo(req.project, req.id)))).row;
+      // The runtime is the actor of the read it is handed (one audited read, at the end); the refresh itself is
+      // the hub's (system:oauth-refresh). What Pull would show this project is visible, anything else NOT_FOUND.
+      const scope = { tenantId: tenant.id, ...originOf(ctx) };
+      const seen = await withTenant(db, scope, (t) => vault.find(t, { id: req.id }, visibleTo(req.project, req.id)));
       if (!seen.connection_link) throw credentialNotRefreshable(seen.id);
       const outcome = await refresh.refreshNow(tenant.id, seen.connection_link.id, { cooldown: true });
       if (outcome.failed) throw refreshFailure(outcome.row, publicUrl());

@@ -44,6 +44,12 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
   /** Announced confirmed once committed: every server's cached tenant row is dropped before the call returns. */
   const announce = (t: WriteTx, tenantId: string) => t.afterCommit(() => feed.publishConfirmed({ type: "tenant", tenantId }));
 
+  const STATE_ACTIONS: Record<TenantStateColumn, string> = {
+    active: "tenant.resume",
+    suspended: "tenant.suspend",
+    deleted: "tenant.delete",
+  };
+
   const changeState = async (t: WriteTx, idOrSlug: string, to: TenantStateColumn): Promise<TenantRow> => {
     const row = await mustFind(idOrSlug, t.tx);
     if (row.is_operator) {
@@ -56,6 +62,7 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
       throw failedPrecondition(ErrorReason.TENANT_DELETED, `tenant "${row.slug}" is deleted and cannot change state`);
     const updated = await updateTenant(t.tx, row.id, { state: to });
     announce(t, row.id);
+    t.audit.record({ action: STATE_ACTIONS[to], target: `tenant:${row.id}`, detail: { slug: row.slug } });
     return updated;
   };
 
@@ -66,6 +73,7 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
         if (!row) throw alreadyExists(ErrorReason.TENANT_EXISTS, `the slug "${req.slug}" is taken; pick another`);
         // Confirmed: servers cache "no such tenant" for names asked before, and it must not outlive the creation.
         announce(t, row.id);
+        t.audit.record({ action: "tenant.create", target: `tenant:${row.id}`, detail: { slug: row.slug } });
         return row;
       });
       return { tenant: tenantToProto(row) };
@@ -84,6 +92,7 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
       const updated = await withPlatform(db, originOf(ctx), async (t) => {
         const row = await mustFind(req.tenant, t.tx);
         announce(t, row.id);
+        t.audit.record({ action: "tenant.update", target: `tenant:${row.id}`, detail: { slug: row.slug } });
         return updateTenant(t.tx, row.id, { displayName: req.displayName });
       });
       return { tenant: tenantToProto(updated) };
@@ -132,6 +141,11 @@ export function createTenantService(deps: TenantServiceDeps): ServiceImpl<typeof
         const row = await mustFind(req.tenant, t.tx);
         // Confirmed, as a suspension is: every server's cached tenant row is dropped before this returns.
         announce(t, row.id);
+        t.audit.record({
+          action: "tenant.set_limits",
+          target: `tenant:${row.id}`,
+          detail: { slug: row.slug, ...change.set, cleared: change.clear.join(",") },
+        });
         return changeTenantLimits(t.tx, row.id, change);
       });
       return { settings: await limitSettings(updated) };

@@ -39,6 +39,13 @@ function requireIssuable(caller: Caller, tenant: TenantRef, kind: TokenKindColum
   }
 }
 
+/** A token as an audit event names it: its id (the target), kind and display prefix; never its secret or hash. */
+const tokenAuditDetail = (row: { kind: string; display_prefix: string; label: string }) => ({
+  kind: row.kind,
+  display_prefix: row.display_prefix,
+  label: row.label,
+});
+
 export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "tokenKey">): ServiceImpl<typeof TokenService> {
   const { db, feed, tokenKey } = deps;
 
@@ -51,8 +58,8 @@ export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "toke
       const kind = tokenKinds.fromProto(req.kind);
       requireIssuable(caller, tenant, kind, req.projects);
       const secret = mintToken(kind, tokenKey);
-      const row = await withTenant(db, scopeOf(ctx), ({ tx }) =>
-        insertToken(tx, {
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx, audit }) => {
+        const inserted = await insertToken(tx, {
           tenantId: tenant.id,
           kind,
           label: req.label,
@@ -61,8 +68,10 @@ export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "toke
           projects: req.projects,
           createdBy: actorLabelOf(caller),
           expiresAt: req.expiresAt ? timestampDate(req.expiresAt) : undefined,
-        }),
-      );
+        });
+        audit.record({ action: "token.create", target: `token:${inserted.id}`, detail: tokenAuditDetail(inserted) });
+        return inserted;
+      });
       // No announcement: a new token is in no cache, and its hash was never seen.
       return { token: tokenToProto(row), secret };
     },
@@ -90,9 +99,10 @@ export function createTokenService(deps: Pick<ServiceDeps, "db" | "feed" | "toke
     },
     async revokeToken(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const row = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit, audit }) => {
         const revoked = await revokeToken(tx, tenant.id, req.id, tokenReachOf(caller));
         if (!revoked) throw tokenNotFound(req.id);
+        audit.record({ action: "token.revoke", target: `token:${revoked.id}`, detail: tokenAuditDetail(revoked) });
         // Confirmed: this process evicts at once, the others on NOTIFY, before the call returns.
         afterCommit(() => feed.publishConfirmed({ type: "token", tenantId: tenant.id, tokenId: revoked.id }));
         return revoked;

@@ -190,7 +190,7 @@ export function createUserService(
     }
     // One transaction from the code to the membership (and the new account), holding the invitation and its
     // issuer locked throughout: a revocation, or the issuer's removal or demotion, either waits for it or wins.
-    const done = await withPlatform(db, { actor: INVITATION_CHECK, request }, async ({ tx, afterCommit }) => {
+    const done = await withPlatform(db, { actor: INVITATION_CHECK, request }, async ({ tx, afterCommit, audit }) => {
       const again = await openInvitation(tx, codeHash); // accepted, revoked or outlived concurrently?
       if ("dead" in again) return again; // commits the revocation openInvitation may have made, nothing else
       const user = known ?? (await insertUser(tx, newAccount!));
@@ -209,6 +209,12 @@ export function createUserService(
         ? (await setMemberRole(tx, tenantId, userId, role))!
         : await insertMembership(tx, { tenantId, userId, role, actor: again.open.created_by });
       await markInvitationAccepted(tx, tenantId, again.open.id, userId);
+      audit.record({
+        action: "invitation.accept",
+        target: `invitation:${again.open.id}`,
+        tenantId,
+        detail: { user: userId, role, new_account: !known },
+      });
       afterCommit(() => feed.publish({ type: "membership", tenantId, userId }));
       return { member: m, user };
     });
@@ -245,16 +251,19 @@ export function createUserService(
       const role = roles.fromProto(req.role);
       if (role === "owner") requireOwnerPower(caller);
       const code = mintToken("invitation", tokenKey);
-      const inv = await withTenant(db, scopeOf(ctx), ({ tx }) =>
-        insertInvitation(tx, {
+      const inv = await withTenant(db, scopeOf(ctx), async ({ tx, audit }) => {
+        const inserted = await insertInvitation(tx, {
           tenantId: tenant.id,
           email: req.email,
           role,
           codeHash: hashToken(code, tokenKey),
           actor: actorLabelOf(caller),
           expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
-        }),
-      );
+        });
+        // Named by id and email: the code is the secret, and is never recorded.
+        audit.record({ action: "invitation.create", target: `invitation:${inserted.id}`, detail: { email: req.email, role } });
+        return inserted;
+      });
       return { invitationCode: code, expiresAt: timestampFromDate(inv.expires_at) };
     },
 
@@ -286,7 +295,7 @@ export function createUserService(
 
     async revokeInvitation(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const row = await withTenant(db, scopeOf(ctx), async ({ tx }) => {
+      const row = await withTenant(db, scopeOf(ctx), async ({ tx, audit }) => {
         const inv = await lockInvitation(tx, tenant.id, req.id);
         if (!inv)
           throw notFound(
@@ -300,6 +309,7 @@ export function createUserService(
             "this invitation was already accepted; to take the person out, remove the member",
           );
         }
+        audit.record({ action: "invitation.revoke", target: `invitation:${inv.id}`, detail: { email: inv.email } });
         return revokeInvitation(tx, tenant.id, inv.id, actorLabelOf(caller));
       });
       return { invitation: invitationToProto(row, new Date()) };
@@ -322,8 +332,9 @@ export function createUserService(
     async setMemberRole(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
       const role = roles.fromProto(req.role);
-      const updated = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
-        await changeMembership(tx, caller, tenant.id, req.userId, role);
+      const updated = await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit, audit }) => {
+        const before = await changeMembership(tx, caller, tenant.id, req.userId, role);
+        audit.record({ action: "member.set_role", target: `user:${req.userId}`, detail: { from: before.role, to: role } });
         await setMemberRole(tx, tenant.id, req.userId, role);
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id, role });
         afterCommit(() =>
@@ -337,8 +348,9 @@ export function createUserService(
 
     async removeMember(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit }) => {
-        await changeMembership(tx, caller, tenant.id, req.userId, "removed");
+      await withTenant(db, scopeOf(ctx), async ({ tx, afterCommit, audit }) => {
+        const before = await changeMembership(tx, caller, tenant.id, req.userId, "removed");
+        audit.record({ action: "member.remove", target: `user:${req.userId}`, detail: { role: before.role } });
         await deleteMembership(tx, tenant.id, req.userId);
         await revokeSessions(tx, req.userId, { tenantId: tenant.id });
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, { tenantId: tenant.id });
@@ -351,8 +363,9 @@ export function createUserService(
 
     async disableUser(req, ctx) {
       // Platform-wide, on the owner connection: the person's tokens and invitations in every tenant die with the account.
-      await withPlatform(db, originOf(ctx), async ({ tx, afterCommit }) => {
+      await withPlatform(db, originOf(ctx), async ({ tx, afterCommit, audit }) => {
         if (!(await disableUser(tx, req.userId))) throw notFound(ErrorReason.USER_NOT_FOUND, "no user with that id");
+        audit.record({ action: "user.disable", target: `user:${req.userId}` });
         await revokeSessions(tx, req.userId);
         const revoked = await revokeWhatTheyNoLongerGrant(tx, req.userId, {});
         afterCommit(() => publishRevocations(feed, [{ type: "user", userId: req.userId }, ...revoked]));

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Kysely, Transaction } from "kysely";
+import type { AuditDetail } from "@engine-cloud/api/audit-chain.js";
 
 /** Timestamps read as Date and accept Date or ISO strings on write. */
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -309,6 +310,44 @@ export interface RuntimePresenceTable {
   revision_delivered: ColumnType<number, number | undefined, number>;
 }
 
+/** One chain's head (migration 14): its last sequence number and hash. `chain` is the tenant id, or "platform". */
+export interface AuditHeadsTable {
+  chain: string;
+  tenant_id: string | null;
+  seq: number;
+  hash: Uint8Array;
+}
+
+export interface AuditEventsTable {
+  chain: string;
+  seq: number;
+  tenant_id: string | null;
+  at: Timestamp;
+  /** The typed Actor (store/actor.ts) as JSON. */
+  actor: ColumnType<Record<string, string>, string, string>;
+  request_id: string;
+  peer: string;
+  user_agent: string;
+  action: string;
+  target: string;
+  /** "ok", or the wire name of the error reason the call failed with. */
+  outcome: string;
+  detail: ColumnType<AuditDetail, string, string>;
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}
+
+/** A signed chain head (store/audit-log.ts, crypto/audit-signer.ts). */
+export interface AuditCheckpointsTable {
+  chain: string;
+  seq: number;
+  tenant_id: string | null;
+  hash: Uint8Array;
+  at: Timestamp;
+  key_id: string;
+  signature: Uint8Array;
+}
+
 /** The typed database, one interface per table; written from the migrations. */
 export interface Database {
   server_secrets: ServerSecretsTable;
@@ -332,6 +371,9 @@ export interface Database {
   oauth_apps: OAuthAppsTable;
   oauth_flows: OAuthFlowsTable;
   connections: ConnectionsTable;
+  audit_heads: AuditHeadsTable;
+  audit_events: AuditEventsTable;
+  audit_checkpoints: AuditCheckpointsTable;
 }
 
 /** A transaction on the database: what store functions that must run inside one take. */

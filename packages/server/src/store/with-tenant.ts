@@ -38,6 +38,15 @@ export interface AuditRecord {
   /** "credential:<id>", "user:<id>", … */
   target: string;
   detail?: Record<string, string | number | boolean>;
+  /** "ok" (the default), or the wire name of the reason a failed call that still commits failed with. */
+  outcome?: string;
+  /**
+   * The chain the event joins when it is not the transaction's: a platform
+   * transaction that entered a tenant (accepting an invitation) records in
+   * that tenant's chain. Default: the tenant's chain in withTenant, the
+   * platform chain in withPlatform.
+   */
+  tenantId?: string;
 }
 
 /**
@@ -102,9 +111,9 @@ export function withTenant<T>(
   fn: (t: TenantTx) => Promise<T>,
   options: TxOptions = {},
 ): Promise<T> {
-  return run(db, scope, options, async (tx, base) => {
-    await enterTenant(tx, scope.tenantId);
-    return fn({ ...base, tenantId: scope.tenantId });
+  return run<T, TenantTx>(db, scope, options, scope.tenantId, async (t) => {
+    await enterTenant(t.tx, scope.tenantId);
+    return fn(t);
   });
 }
 
@@ -119,14 +128,20 @@ export function withPlatform<T>(
   fn: (t: WriteTx) => Promise<T>,
   options: TxOptions = {},
 ): Promise<T> {
-  return run(db, origin, options, (_tx, base) => fn(base));
+  return run(db, origin, options, undefined, fn);
 }
 
-async function run<T>(
+/**
+ * One transaction for withTenant (tenantId given: the value is a TenantTx)
+ * and withPlatform. The audit writer is handed the very value the work was,
+ * so it knows which chain a tenant transaction's events belong to.
+ */
+async function run<T, X extends WriteTx = WriteTx>(
   db: Kysely<Database>,
   origin: TxOrigin,
   options: TxOptions,
-  body: (tx: Transaction<Database>, base: WriteTx) => Promise<T>,
+  tenantId: string | undefined,
+  body: (t: X) => Promise<T>,
 ): Promise<T> {
   const signal = options.signal ?? origin.signal;
   signal?.throwIfAborted();
@@ -140,8 +155,9 @@ async function run<T>(
       request: origin.request,
       afterCommit: (f) => void after.push(f),
       audit: { record: (e) => void pending.push(e), pending },
+      ...(tenantId === undefined ? {} : { tenantId }),
     };
-    const value = await body(tx, base);
+    const value = await body(base as X);
     if (pending.length > 0) {
       const auditWriter = auditWriters.get(db);
       if (!auditWriter) throw new Error(`audit records (${pending[0].action}) made with no audit writer registered`);

@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Logger } from "../log.js";
 import { tenantRevision } from "../store/tenant-revisions.js";
 import type { Database } from "../store/schema.js";
-import { systemScope, withTenant } from "../store/with-tenant.js";
+import { systemScope, withTenant, type TxOrigin } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
 import { changesSince } from "./resource-changes.js";
 import { changeEvent, markerEvent, type SyncEvent, type SyncView } from "./sync-events.js";
@@ -30,10 +30,16 @@ export async function readCatchUp(
   view: SyncView,
   since: number,
   log: Logger,
+  /**
+   * The caller, when the catch-up is a request's own (Pull): its read is then
+   * one "sync.catch_up" event in the same transaction, so the secrets leave
+   * only with their event committed. Without it the read is the system's.
+   */
+  origin?: TxOrigin,
 ): Promise<CatchUp> {
   return withTenant(
     db,
-    systemScope(tenantId, "system:sync"),
+    origin ? { tenantId, ...origin } : systemScope(tenantId, "system:sync"),
     async (t) => {
       const { revision, retainedFrom } = await tenantRevision(t.tx, tenantId);
       const resetReason = since === 0 ? "INITIAL" : since < retainedFrom || since > revision ? "EXPIRED" : undefined;
@@ -41,6 +47,13 @@ export async function readCatchUp(
       const { changes } = await changesSince(t, vault, resetReason ? undefined : since, range, log);
       const events = changes.map(changeEvent).filter((e) => e.visibleTo(view));
       if (resetReason) events.unshift(markerEvent("reset", revision, resetReason));
+      if (origin) {
+        t.audit.record({
+          action: "sync.catch_up",
+          target: `project:${view.project}`,
+          detail: { from_revision: since, to_revision: revision, changes: changes.length, reset: resetReason ?? "" },
+        });
+      }
       return { events, revision };
     },
     { isolation: "repeatable read" },

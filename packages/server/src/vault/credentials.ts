@@ -21,6 +21,14 @@ import {
 import type { ConnectionLinkColumn, CredentialTypeColumn, KeyInfo } from "../store/schema.js";
 import type { TenantTx } from "../store/with-tenant.js";
 
+/** What an audit event says of a credential: its name and version, never a secret. */
+const auditNameOf = (row: CredentialRow) => ({
+  project: row.project,
+  provider: row.provider,
+  alias: row.alias,
+  version: row.version,
+});
+
 /** A credential with its secrets opened. */
 export interface OpenedCredential {
   row: CredentialRow;
@@ -70,6 +78,12 @@ export interface CredentialVault {
   ): Promise<OpenedCredential>;
   /** The live credential, secrets opened; CREDENTIAL_NOT_FOUND if there is none. */
   read(t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<OpenedCredential>;
+  /**
+   * The credential's row, under the same access check as `read`, with nothing
+   * opened: no secret is returned, so nothing is audited (a caller that then
+   * reads the secrets calls `read`, which records the read).
+   */
+  find(t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<CredentialRow>;
   /** Live credentials without their secrets, by (provider, alias, project, id); see store/credentials.ts:listCredentials. */
   list(t: TenantTx, opts: Parameters<typeof listCredentials>[2]): Promise<CredentialRow[]>;
   /** Deletes the credential, leaving its tombstone in the change log; resolves to the delete's revision. */
@@ -156,6 +170,14 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
     return { row, secrets: openSecrets(dataKey, t.tenantId, row.id, row.version, row.sealed_keys) };
   };
 
+  const find = async (t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<CredentialRow> => {
+    const row =
+      "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
+    if (!row) throw credentialNotFound(describe(ref));
+    await access(row.project, "read");
+    return row;
+  };
+
   return {
     async put(t, input, opts) {
       const { tx, tenantId } = t;
@@ -188,16 +210,21 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         revision,
         actor: actorLabel(t.actor),
       });
+      t.audit.record({
+        action: "credential.put",
+        target: `credential:${id}`,
+        detail: { ...name, version, revision, keys: Object.keys(input.secrets).sort().join(",") },
+      });
       return { row, secrets: input.secrets };
     },
 
     async read(t, ref, access) {
-      const row =
-        "id" in ref ? await findCredentialById(t.tx, t.tenantId, ref.id) : await findLiveCredential(t.tx, t.tenantId, ref.name);
-      if (!row) throw credentialNotFound(describe(ref));
-      await access(row.project, "read");
+      const row = await find(t, ref, access);
+      t.audit.record({ action: "credential.read", target: `credential:${row.id}`, detail: auditNameOf(row) });
       return open(t, row);
     },
+
+    find,
 
     list: (t, opts) => listCredentials(t.tx, t.tenantId, opts),
 
@@ -209,7 +236,9 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       if (opts.expectedVersion !== undefined && BigInt(row.version) !== opts.expectedVersion)
         throw versionConflict(row.version, opts.expectedVersion);
       await deleteCredential(t.tx, t.tenantId, row.id);
-      return logChange(t, row, true);
+      const revision = await logChange(t, row, true);
+      t.audit.record({ action: "credential.delete", target: `credential:${row.id}`, detail: { ...auditNameOf(row), revision } });
+      return revision;
     },
 
     async changed(t, ids, unreadable) {

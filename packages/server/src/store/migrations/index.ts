@@ -11,6 +11,7 @@ import * as changeLog from "./0010_change_log.js";
 import * as connectorHub from "./0011_connector_hub.js";
 import * as hubRefresh from "./0012_hub_refresh.js";
 import * as runtimePresence from "./0013_runtime_presence.js";
+import * as auditLog from "./0014_audit_log.js";
 
 export interface Migration {
   version: number;
@@ -36,4 +37,5 @@ export const migrations: Migration[] = [
   { version: 11, ...connectorHub },
   { version: 12, ...hubRefresh },
   { version: 13, ...runtimePresence },
+  { version: 14, ...auditLog },
 ];

@@ -5,13 +5,14 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_engine_cloud_v1_access } from "./access_pb.js";
+import { file_engine_cloud_v1_audit } from "./audit_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file engine/cloud/v1/key_service.proto.
  */
 export const file_engine_cloud_v1_key_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFlbmdpbmUvY2xvdWQvdjEva2V5X3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSIWChRSb3RhdGVSb290S2V5UmVxdWVzdCJSChVSb3RhdGVSb290S2V5UmVzcG9uc2USEwoLcm9vdF9rZXlfaWQYASABKAkSEQoJcmV3cmFwcGVkGAIgASgFEhEKCXVuY2hhbmdlZBgDIAEoBTJ0CgpLZXlTZXJ2aWNlEmYKDVJvdGF0ZVJvb3RLZXkSJS5lbmdpbmUuY2xvdWQudjEuUm90YXRlUm9vdEtleVJlcXVlc3QaJi5lbmdpbmUuY2xvdWQudjEuUm90YXRlUm9vdEtleVJlc3BvbnNlIgbC8xgCEAFiBnByb3RvMw", [file_engine_cloud_v1_access]);
+  fileDesc("CiFlbmdpbmUvY2xvdWQvdjEva2V5X3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSIWChRSb3RhdGVSb290S2V5UmVxdWVzdCJSChVSb3RhdGVSb290S2V5UmVzcG9uc2USEwoLcm9vdF9rZXlfaWQYASABKAkSEQoJcmV3cmFwcGVkGAIgASgFEhEKCXVuY2hhbmdlZBgDIAEoBTKJAQoKS2V5U2VydmljZRJ7Cg1Sb3RhdGVSb290S2V5EiUuZW5naW5lLmNsb3VkLnYxLlJvdGF0ZVJvb3RLZXlSZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLlJvdGF0ZVJvb3RLZXlSZXNwb25zZSIbwvMYAhAB0vMYEQoPa2V5LnJvdGF0ZV9yb290YgZwcm90bzM", [file_engine_cloud_v1_access, file_engine_cloud_v1_audit]);
 
 /**
  * Request for KeyService.RotateRootKey. It has no fields.

@@ -5,13 +5,14 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_engine_cloud_v1_access } from "./access_pb.js";
+import { file_engine_cloud_v1_audit } from "./audit_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file engine/cloud/v1/server_service.proto.
  */
 export const file_engine_cloud_v1_server_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRlbmdpbmUvY2xvdWQvdjEvc2VydmVyX3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCJIChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRILCgNhcGkYAiABKAkSEQoJcHJvdG9jb2xzGAMgAygJMnoKDVNlcnZlclNlcnZpY2USaQoNR2V0U2VydmVySW5mbxIlLmVuZ2luZS5jbG91ZC52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2UiCZACAcLzGAIgAWIGcHJvdG8z", [file_engine_cloud_v1_access]);
+  fileDesc("CiRlbmdpbmUvY2xvdWQvdjEvc2VydmVyX3NlcnZpY2UucHJvdG8SD2VuZ2luZS5jbG91ZC52MSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCJIChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRILCgNhcGkYAiABKAkSEQoJcHJvdG9jb2xzGAMgAygJMpQBCg1TZXJ2ZXJTZXJ2aWNlEoIBCg1HZXRTZXJ2ZXJJbmZvEiUuZW5naW5lLmNsb3VkLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLkdldFNlcnZlckluZm9SZXNwb25zZSIikAIBwvMYAiAB0vMYFRITcmVhZCB3aXRob3V0IHNlY3JldGIGcHJvdG8z", [file_engine_cloud_v1_access, file_engine_cloud_v1_audit]);
 
 /**
  * Request for ServerService.GetServerInfo. It has no fields.

@@ -1,0 +1,153 @@
+import { create } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { AuditEventSchema, AuditService, ErrorReason, type AuditEvent, type AuditFilter } from "@engine-cloud/api";
+import { exportLines, PLATFORM_CHAIN, type ChainedEvent } from "@engine-cloud/api/audit-chain.js";
+import { permissionDenied } from "../errors/domain-error.js";
+import { chainCheckpoints, listAuditEvents, type AuditQuery } from "../store/audit-log.js";
+import type { Executor } from "../store/schema.js";
+import { withPlatform, withTenant, type WriteTx } from "../store/with-tenant.js";
+import { callerOf, originOf, requestContextKey } from "../tenancy/request-context.js";
+import type { ServiceDeps } from "./deps.js";
+
+const DEFAULT_PAGE = 100;
+/** How often a watch looks for new events when nothing woke it. */
+const WATCH_POLL_MS = 250;
+const EXPORT_PAGE = 1000;
+
+/** An event as the API shows it. */
+export function auditEventToProto(e: ChainedEvent): AuditEvent {
+  const { kind, id, ...fields } = e.actor;
+  return create(AuditEventSchema, {
+    chain: e.chain,
+    seq: BigInt(e.seq),
+    time: timestampFromDate(e.at),
+    actor: { kind, id: id ?? "", fields },
+    requestId: e.requestId,
+    peer: e.peer,
+    userAgent: e.userAgent,
+    action: e.action,
+    target: e.target,
+    outcome: e.outcome,
+    detail: e.detail as JsonObject,
+    prevHash: e.prevHash,
+    hash: e.hash,
+  });
+}
+
+const queryOf = (f: AuditFilter | undefined): AuditQuery => ({
+  since: f?.since ? timestampDate(f.since) : undefined,
+  until: f?.until ? timestampDate(f.until) : undefined,
+  actor: f?.actor || undefined,
+  action: f?.action || undefined,
+  target: f?.target || undefined,
+  outcome: f?.outcome || undefined,
+});
+
+/** Reads the audit log. Every read is an event itself, in the chain it read, committed with the read. */
+export function createAuditService(
+  deps: Pick<ServiceDeps, "db"> & { signer: { keyId: string; publicKey: Uint8Array } },
+): ServiceImpl<typeof AuditService> {
+  const { db } = deps;
+
+  /**
+   * Runs `fn` on the chain the caller asked for, recording `action` first:
+   * the tenant's chain in a tenant transaction (row-level security confines
+   * it), or the platform chain on the owner connection for a platform
+   * administrator only.
+   */
+  const readChain = <T>(
+    ctx: HandlerContext,
+    platform: boolean,
+    audit: { action: string; detail?: Record<string, string | number | boolean> } | undefined,
+    fn: (tx: Executor, chain: string) => Promise<T>,
+  ): Promise<T> => {
+    const run = async (t: WriteTx, chain: string) => {
+      if (audit) t.audit.record({ action: audit.action, target: `audit:${chain}`, detail: audit.detail });
+      return fn(t.tx, chain);
+    };
+    if (platform) {
+      if (!callerOf(ctx).platformAdmin) {
+        throw permissionDenied(ErrorReason.PERMISSION_DENIED, "only platform administrators read the platform chain");
+      }
+      return withPlatform(db, originOf(ctx), (t) => run(t, PLATFORM_CHAIN));
+    }
+    const tenant = ctx.values.get(requestContextKey).tenant;
+    if (!tenant) throw new Error("audit read reached without a tenant");
+    return withTenant(db, { tenantId: tenant.id, ...originOf(ctx) }, (t) => run(t, tenant.id));
+  };
+
+  return {
+    async listAuditEvents(req, ctx) {
+      const size = req.pageSize || DEFAULT_PAGE;
+      const after = Number(req.afterSeq);
+      const events = await readChain(ctx, req.filter?.platform ?? false, { action: "audit.list" }, (tx, chain) =>
+        listAuditEvents(tx, chain, queryOf(req.filter), after, size + 1),
+      );
+      const page = events.slice(0, size);
+      return {
+        events: page.map(auditEventToProto),
+        nextAfterSeq: events.length > size ? BigInt(page[page.length - 1].seq) : 0n,
+      };
+    },
+
+    async *watchAuditEvents(req, ctx) {
+      const platform = req.filter?.platform ?? false;
+      const query = queryOf(req.filter);
+      let cursor = Number(req.afterSeq);
+      // Recorded once, at open: an event per poll would feed the watch its own reads.
+      await readChain(ctx, platform, { action: "audit.watch", detail: { after_seq: cursor } }, async () => undefined);
+      while (!ctx.signal.aborted) {
+        // A chain's seqs commit in order under its head lock, so "after the last seen" misses nothing.
+        const events = await readChain(ctx, platform, undefined, (tx, chain) =>
+          listAuditEvents(tx, chain, query, cursor, DEFAULT_PAGE),
+        );
+        for (const e of events) {
+          yield { event: auditEventToProto(e) };
+          cursor = e.seq;
+        }
+        if (events.length < DEFAULT_PAGE) await sleep(WATCH_POLL_MS, ctx.signal);
+      }
+    },
+
+    async *exportAuditEvents(req, ctx) {
+      const head = { keyId: deps.signer.keyId, publicKey: deps.signer.publicKey };
+      let cursor = 0;
+      let first = true;
+      for (;;) {
+        const { chain, events } = await readChain(
+          ctx,
+          req.platform,
+          first ? { action: "audit.export" } : undefined,
+          async (tx, chain) => ({
+            chain,
+            events: await listAuditEvents(tx, chain, {}, cursor, EXPORT_PAGE),
+          }),
+        );
+        if (first) yield { lines: exportLines({ header: { chain, ...head } }) };
+        first = false;
+        if (events.length > 0) yield { lines: exportLines({ events }) };
+        if (events.length < EXPORT_PAGE) {
+          // Only those that vouch for what was exported: this export's own event, and a checkpoint
+          // it may have brought about, came after it.
+          const last = events.length > 0 ? events[events.length - 1].seq : cursor;
+          const checkpoints = await readChain(ctx, req.platform, undefined, (tx, c) => chainCheckpoints(tx, c));
+          yield { lines: exportLines({ checkpoints: checkpoints.filter((c) => c.seq <= last) }) };
+          return;
+        }
+        cursor = events[events.length - 1].seq;
+      }
+    },
+
+    getAuditPublicKey() {
+      return { keyId: deps.signer.keyId, publicKey: deps.signer.publicKey };
+    },
+  };
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });

@@ -1,0 +1,145 @@
+import { Code } from "@connectrpc/connect";
+import { ErrorReason, reasonName, TokenKind } from "@engine-cloud/api";
+import { parseExport, verifySignedChain, type ChainedEvent } from "@engine-cloud/api/audit-chain.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { purgeAuditEvents } from "../packages/server/src/store/audit-log.js";
+import { failureOf } from "./support/expect-error.js";
+import { startTestServer, type TestServer } from "./support/test-server.js";
+import { clientOf, createTestTenant, putApiKey, uniqueSecret, type TestTenant } from "./support/test-tenant.js";
+
+// Reading the audit log through AuditService: a tenant admin lists, tails
+// and exports their tenant's chain and nobody else's; the platform chain is
+// the platform administrators'; every read is itself an event; an export
+// verifies offline against the published key, and a tampered one does not.
+
+let server: TestServer;
+let tenant: TestTenant;
+
+beforeAll(async () => {
+  // A checkpoint every 4 events, so a short run has several.
+  server = await startTestServer({ env: { ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY: "4" } });
+  tenant = await createTestTenant(server);
+  for (let i = 0; i < 5; i++) await putApiKey(tenant.admin, { provider: `p${i}` }, uniqueSecret());
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function exportOf(client: TestTenant["admin"], platform = false): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const r of client.audit.exportAuditEvents({ platform })) chunks.push(r.lines);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+describe("ListAuditEvents", () => {
+  it("pages through the tenant's chain in order and filters by action", async () => {
+    const first = await tenant.admin.audit.listAuditEvents({ pageSize: 3, filter: { action: "credential.put" } });
+    expect(first.events.map((e) => e.action)).toEqual(["credential.put", "credential.put", "credential.put"]);
+    const rest = await tenant.admin.audit.listAuditEvents({
+      pageSize: 3,
+      afterSeq: first.nextAfterSeq,
+      filter: { action: "credential.put" },
+    });
+    expect(rest.events).toHaveLength(2);
+    expect(rest.nextAfterSeq).toBe(0n);
+    const seqs = [...first.events, ...rest.events].map((e) => e.seq);
+    expect([...seqs].sort((a, b) => Number(a - b))).toEqual(seqs);
+    expect(new Set([...first.events, ...rest.events].map((e) => e.chain))).toEqual(new Set([tenant.id]));
+  });
+
+  it("filters by actor and target", async () => {
+    const { events } = await tenant.admin.audit.listAuditEvents({ filter: { action: "credential.put" }, pageSize: 1 });
+    const target = events[0].target;
+    const byTarget = await tenant.admin.audit.listAuditEvents({ filter: { target } });
+    expect(byTarget.events.map((e) => e.target)).toEqual([target]);
+    const nobody = await tenant.admin.audit.listAuditEvents({ filter: { actor: "token:00000000-0000-0000-0000-000000000000" } });
+    expect(nobody.events).toEqual([]);
+  });
+
+  it("records the read itself", async () => {
+    await tenant.admin.audit.listAuditEvents({});
+    const { events } = await tenant.admin.audit.listAuditEvents({ filter: { action: "audit.list" } });
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    expect(events[0].target).toBe(`audit:${tenant.id}`);
+  });
+
+  it("shows tenant B none of tenant A's events", async () => {
+    const b = await createTestTenant(server);
+    const { events } = await b.admin.audit.listAuditEvents({ pageSize: 1000 });
+    expect(events.every((e) => e.chain === b.id)).toBe(true);
+    expect(events.some((e) => e.target.includes(tenant.id))).toBe(false);
+  });
+
+  it("refuses the platform chain to a tenant admin token, and serves it to a platform administrator", async () => {
+    const { secret } = await tenant.token({ kind: TokenKind.TENANT_ADMIN });
+    const failure = await failureOf(clientOf(server, secret).audit.listAuditEvents({ filter: { platform: true } }));
+    expect(failure).toMatchObject({ code: Code.PermissionDenied, reason: reasonName(ErrorReason.PERMISSION_DENIED) });
+    const { events } = await server.admin().audit.listAuditEvents({ filter: { platform: true, action: "tenant.create" } });
+    expect(events.map((e) => e.target)).toContain(`tenant:${tenant.id}`);
+  });
+});
+
+describe("WatchAuditEvents", () => {
+  it("streams from a cursor with no gap and no duplicate, then new events as they commit", async () => {
+    const { events } = await tenant.admin.audit.listAuditEvents({ pageSize: 2 });
+    const cursor = events[1].seq;
+    const abort = new AbortController();
+    const seen: bigint[] = [];
+    const watching = (async () => {
+      try {
+        for await (const r of tenant.admin.audit.watchAuditEvents({ afterSeq: cursor }, { signal: abort.signal })) {
+          seen.push(r.event!.seq);
+          if (r.event!.action === "credential.put" && r.event!.detail?.provider === "watched") abort.abort();
+        }
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+      }
+    })();
+    await putApiKey(tenant.admin, { provider: "watched" }, uniqueSecret());
+    await watching;
+    expect(seen[0]).toBe(cursor + 1n);
+    seen.forEach((s, i) => expect(s).toBe(cursor + 1n + BigInt(i)));
+  });
+});
+
+describe("ExportAuditEvents", () => {
+  it("exports a chain that verifies offline against the published key, checkpoints included", async () => {
+    const text = await exportOf(tenant.admin);
+    const { header, events, checkpoints } = parseExport(text);
+    const { publicKey, keyId } = await tenant.admin.audit.getAuditPublicKey({});
+    expect(header).toMatchObject({ chain: tenant.id, keyId });
+    expect(checkpoints.length).toBeGreaterThanOrEqual(1);
+    expect(verifySignedChain(tenant.id, events, checkpoints, publicKey)).toBeUndefined();
+  });
+
+  it("fails verification of an edited, a truncated and a re-signed export", async () => {
+    const { publicKey } = await tenant.admin.audit.getAuditPublicKey({});
+    const { events, checkpoints } = parseExport(await exportOf(tenant.admin));
+    const edited: ChainedEvent[] = events.map((e, i) => (i === 2 ? { ...e, target: "credential:someone-else" } : e));
+    expect(verifySignedChain(tenant.id, edited, checkpoints, publicKey)).toMatchObject({ seq: 3 });
+    const lastCheckpointed = checkpoints[checkpoints.length - 1].seq;
+    expect(verifySignedChain(tenant.id, events.slice(0, lastCheckpointed - 1), checkpoints, publicKey)).toBeDefined();
+    const forged = checkpoints.map((c) => ({ ...c, signature: new Uint8Array(64) }));
+    expect(verifySignedChain(tenant.id, events, forged, publicKey)).toMatchObject({
+      problem: "a checkpoint's signature does not verify",
+    });
+  });
+});
+
+describe("retention", () => {
+  it("cuts a chain at a checkpoint, and what remains still verifies from it", async () => {
+    const t = await createTestTenant(server);
+    for (let i = 0; i < 6; i++) await putApiKey(t.admin, { provider: `old${i}` }, uniqueSecret());
+    const db = server.server.app.storage.db;
+    // Everything signed so far is "older than the retention".
+    const removed = await db.transaction().execute((tx) => purgeAuditEvents(tx, new Date(Date.now() + 60_000)));
+    expect(removed).toBeGreaterThan(0);
+    const { publicKey } = await t.admin.audit.getAuditPublicKey({});
+    const { events, checkpoints } = parseExport(await exportOf(t.admin));
+    expect(events[0].seq).toBeGreaterThan(1);
+    expect(verifySignedChain(t.id, events, checkpoints, publicKey)).toBeUndefined();
+    // Without the checkpoint the cut was made at, the start is vouched for by nothing.
+    const cut = checkpoints.filter((c) => c.seq !== events[0].seq - 1);
+    expect(verifySignedChain(t.id, events, cut, publicKey)).toMatchObject({ problem: expect.stringContaining("no checkpoint") });
+  });
+});
