@@ -90,12 +90,16 @@ async function spawnTraced(
   return { server, admin: createCloudClient({ baseUrl: server.url, token }) };
 }
 
-/** SIGTERM to strace would leave the server running: stop the server, strace follows. */
+/**
+ * SIGTERM to strace would leave the server running: end the server, strace follows. SIGKILL, because the
+ * assertions are made by then and a graceful stop writes (presence, leases of every background job) at a
+ * second a write under the injected delay — longer than any hook may wait; the data directory is scratch.
+ */
 async function stopTraced(server: ServerProcess): Promise<void> {
   if (server.child.exitCode !== null) return;
   const pid = server.child.pid!;
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-  for (const child of children) process.kill(Number(child), "SIGTERM");
+  for (const child of children) process.kill(Number(child), "SIGKILL");
   await server.stop();
 }
 

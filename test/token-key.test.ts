@@ -175,6 +175,8 @@ describe("a database from before the token key was sealed", () => {
     await sql`ALTER TABLE server_secrets DROP COLUMN root_key_id, DROP COLUMN rewrapped_at`.execute(db);
     await sql`UPDATE server_secrets SET value = ${key} WHERE name = 'token_hmac_key'`.execute(db);
     await sql`DELETE FROM engine_migrations WHERE version = 7`.execute(db);
+    // Before the change no other server secret existed (the audit signing key came later, sealed from the start).
+    await sql`DELETE FROM server_secrets WHERE name <> 'token_hmac_key'`.execute(db);
     return key;
   }
 

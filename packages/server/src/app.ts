@@ -164,8 +164,18 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
     const auditSigner = await openAuditSigner(storage.db, ring);
     const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
-    if (config.audit.enabled) registerAuditWriter(storage.db, createAuditWriter({ log, checkpoints }));
-    else {
+    if (config.audit.enabled) {
+      const write = createAuditWriter({ log, checkpoints });
+      registerAuditWriter(storage.db, async (t, records) => {
+        try {
+          await write(t, records);
+          metrics.auditWrites.inc({ outcome: "written" }, records.length);
+        } catch (err) {
+          metrics.auditWrites.inc({ outcome: "failed" }, records.length);
+          throw err;
+        }
+      });
+    } else {
       log.warn("the audit log is switched off (a benchmark's configuration): every event is discarded");
       registerAuditWriter(storage.db, async () => {});
     }
@@ -274,6 +284,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       config: config.hub.refresh,
       holder: feed.instanceId,
       publicUrl,
+      metrics,
     });
     cleanup.unshift(() => refresh.close());
     const oauthFlows = startOAuthFlowPurge({

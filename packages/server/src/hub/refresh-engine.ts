@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ServerMetrics } from "../metrics/server-metrics.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ErrorReason, type OAuthProvider } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
@@ -58,6 +59,8 @@ export interface RefreshEngineDeps {
   /** This process, as the connections' lease names its holder (the server instance id). */
   holder: string;
   publicUrl(): string;
+  /** Counts each refresh by its outcome (metrics/server-metrics.ts). */
+  metrics?: Pick<ServerMetrics, "hubRefreshes">;
 }
 
 /** A refresh's result: the connection as it left it, and whether it holds a new token set. */
@@ -161,7 +164,13 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     const key = keyOf(tenantId, id);
     const running = inflight.get(key);
     if (running) return running;
-    const p = work().finally(() => inflight.delete(key));
+    const p = work()
+      .then((outcome) => {
+        // "refreshed", or where a refresh that brought nothing left the connection (active within a cooldown, degraded, …).
+        deps.metrics?.hubRefreshes.inc({ outcome: outcome.refreshed ? "refreshed" : outcome.row.status });
+        return outcome;
+      })
+      .finally(() => inflight.delete(key));
     inflight.set(key, p);
     return p;
   }
