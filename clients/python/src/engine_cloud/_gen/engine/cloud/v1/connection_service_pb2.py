@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as engine_dot_cloud_dot_v1_dot_oauth__provider__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(engine/cloud/v1/connection_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a$engine/cloud/v1/oauth_provider.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x05\n\nConnection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12\x18\n\x10\x65xternal_account\x18\x05 \x01(\t\x12\x31\n\x06status\x18\x06 \x01(\x0e\x32!.engine.cloud.v1.ConnectionStatus\x12\x15\n\rstatus_reason\x18\x07 \x01(\t\x12\x1a\n\x12status_description\x18\x08 \x01(\t\x12\x0e\n\x06scopes\x18\t \x03(\t\x12;\n\x08metadata\x18\n \x03(\x0b\x32).engine.cloud.v1.Connection.MetadataEntry\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_refresh_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_refresh_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x0e \x01(\x03\x12\x12\n\nshared_app\x18\x0f \x01(\x08\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x12 \x01(\t\x12\x12\n\nupdated_by\x18\x13 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x16\n\x14ListProvidersRequest\"J\n\x15ListProvidersResponse\x12\x31\n\tproviders\x18\x01 \x03(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\"\xa0\x03\n\x13StartConnectRequest\x12\x32\n\x08provider\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x39\n\x07project\x18\x02 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12\x38\n\x05\x61lias\x18\x03 \x01(\tB)\xbaH&r$\x18@2 ^([A-Za-z0-9][A-Za-z0-9._@-]*)?$\x12!\n\x06scopes\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x86\x01\n\x0eurl_parameters\x18\x05 \x03(\x0b\x32\x37.engine.cloud.v1.StartConnectRequest.UrlParametersEntryB5\xbaH2\x9a\x01/\x10\x08\"\x06r\x04\x10\x01\x18@*#r!\x10\x01\x18\x64\x32\x1b^[A-Za-z0-9][A-Za-z0-9.-]*$\x1a\x34\n\x12UrlParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x14StartConnectResponse\x12\x19\n\x11\x61uthorization_url\x18\x01 \x01(\t\x12*\n\x04\x66low\x18\x02 \x01(\x0b\x32\x1c.engine.cloud.v1.ConnectFlow\"\xee\x01\n\x0b\x43onnectFlow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12\x30\n\x05state\x18\x05 \x01(\x0e\x32!.engine.cloud.v1.ConnectFlowState\x12\x15\n\rconnection_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11\x65rror_description\x18\x08 \x01(\t\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x15GetConnectFlowRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"D\n\x16GetConnectFlowResponse\x12*\n\x04\x66low\x18\x01 \x01(\x0b\x32\x1c.engine.cloud.v1.ConnectFlow\",\n\x14GetConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"H\n\x15GetConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection\"p\n\x16ListConnectionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x19\n\x08provider\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"d\n\x17ListConnectionsResponse\x12\x30\n\x0b\x63onnections\x18\x01 \x03(\x0b\x32\x1b.engine.cloud.v1.Connection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x1b\x44isconnectConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"l\n\x1c\x44isconnectConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection\x12\x1b\n\x13revoked_at_provider\x18\x02 \x01(\x08\"0\n\x18RefreshConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"L\n\x19RefreshConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection*\xd8\x01\n\x10\x43onnectionStatus\x12!\n\x1d\x43ONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONNECTION_STATUS_ACTIVE\x10\x01\x12\x1e\n\x1a\x43ONNECTION_STATUS_DEGRADED\x10\x02\x12\x1b\n\x17\x43ONNECTION_STATUS_STALE\x10\x03\x12\"\n\x1e\x43ONNECTION_STATUS_NEEDS_REAUTH\x10\x04\x12\"\n\x1e\x43ONNECTION_STATUS_DISCONNECTED\x10\x05*\xb7\x01\n\x10\x43onnectFlowState\x12\"\n\x1e\x43ONNECT_FLOW_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONNECT_FLOW_STATE_PENDING\x10\x01\x12 \n\x1c\x43ONNECT_FLOW_STATE_COMPLETED\x10\x02\x12\x1d\n\x19\x43ONNECT_FLOW_STATE_FAILED\x10\x03\x12\x1e\n\x1a\x43ONNECT_FLOW_STATE_EXPIRED\x10\x04\x32\x96\x07\n\x11\x43onnectionService\x12y\n\rListProviders\x12%.engine.cloud.v1.ListProvidersRequest\x1a&.engine.cloud.v1.ListProvidersResponse\"\x19\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\x12t\n\x0cStartConnect\x12$.engine.cloud.v1.StartConnectRequest\x1a%.engine.cloud.v1.StartConnectResponse\"\x17\xc2\xf3\x18\x13\n\x11\x63onnections.write\x12|\n\x0eGetConnectFlow\x12&.engine.cloud.v1.GetConnectFlowRequest\x1a\'.engine.cloud.v1.GetConnectFlowResponse\"\x19\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\x12y\n\rGetConnection\x12%.engine.cloud.v1.GetConnectionRequest\x1a&.engine.cloud.v1.GetConnectionResponse\"\x19\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\x12\x7f\n\x0fListConnections\x12\'.engine.cloud.v1.ListConnectionsRequest\x1a(.engine.cloud.v1.ListConnectionsResponse\"\x19\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\x12\x8f\x01\n\x14\x44isconnectConnection\x12,.engine.cloud.v1.DisconnectConnectionRequest\x1a-.engine.cloud.v1.DisconnectConnectionResponse\"\x1a\x90\x02\x02\xc2\xf3\x18\x13\n\x11\x63onnections.write\x12\x83\x01\n\x11RefreshConnection\x12).engine.cloud.v1.RefreshConnectionRequest\x1a*.engine.cloud.v1.RefreshConnectionResponse\"\x17\xc2\xf3\x18\x13\n\x11\x63onnections.writeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(engine/cloud/v1/connection_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a$engine/cloud/v1/oauth_provider.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x05\n\nConnection\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12\x18\n\x10\x65xternal_account\x18\x05 \x01(\t\x12\x31\n\x06status\x18\x06 \x01(\x0e\x32!.engine.cloud.v1.ConnectionStatus\x12\x15\n\rstatus_reason\x18\x07 \x01(\t\x12\x1a\n\x12status_description\x18\x08 \x01(\t\x12\x0e\n\x06scopes\x18\t \x03(\t\x12;\n\x08metadata\x18\n \x03(\x0b\x32).engine.cloud.v1.Connection.MetadataEntry\x12;\n\x17\x61\x63\x63\x65ss_token_expires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_refresh_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fnext_refresh_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\x0e \x01(\x03\x12\x12\n\nshared_app\x18\x0f \x01(\x08\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x12 \x01(\t\x12\x12\n\nupdated_by\x18\x13 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x16\n\x14ListProvidersRequest\"J\n\x15ListProvidersResponse\x12\x31\n\tproviders\x18\x01 \x03(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\"\xa0\x03\n\x13StartConnectRequest\x12\x32\n\x08provider\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x39\n\x07project\x18\x02 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12\x38\n\x05\x61lias\x18\x03 \x01(\tB)\xbaH&r$\x18@2 ^([A-Za-z0-9][A-Za-z0-9._@-]*)?$\x12!\n\x06scopes\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x86\x01\n\x0eurl_parameters\x18\x05 \x03(\x0b\x32\x37.engine.cloud.v1.StartConnectRequest.UrlParametersEntryB5\xbaH2\x9a\x01/\x10\x08\"\x06r\x04\x10\x01\x18@*#r!\x10\x01\x18\x64\x32\x1b^[A-Za-z0-9][A-Za-z0-9.-]*$\x1a\x34\n\x12UrlParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x14StartConnectResponse\x12\x19\n\x11\x61uthorization_url\x18\x01 \x01(\t\x12*\n\x04\x66low\x18\x02 \x01(\x0b\x32\x1c.engine.cloud.v1.ConnectFlow\"\xee\x01\n\x0b\x43onnectFlow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12\x30\n\x05state\x18\x05 \x01(\x0e\x32!.engine.cloud.v1.ConnectFlowState\x12\x15\n\rconnection_id\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11\x65rror_description\x18\x08 \x01(\t\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x15GetConnectFlowRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"D\n\x16GetConnectFlowResponse\x12*\n\x04\x66low\x18\x01 \x01(\x0b\x32\x1c.engine.cloud.v1.ConnectFlow\",\n\x14GetConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"H\n\x15GetConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection\"p\n\x16ListConnectionsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x19\n\x08provider\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"d\n\x17ListConnectionsResponse\x12\x30\n\x0b\x63onnections\x18\x01 \x03(\x0b\x32\x1b.engine.cloud.v1.Connection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"3\n\x1b\x44isconnectConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"l\n\x1c\x44isconnectConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection\x12\x1b\n\x13revoked_at_provider\x18\x02 \x01(\x08\"0\n\x18RefreshConnectionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"L\n\x19RefreshConnectionResponse\x12/\n\nconnection\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Connection*\xd8\x01\n\x10\x43onnectionStatus\x12!\n\x1d\x43ONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43ONNECTION_STATUS_ACTIVE\x10\x01\x12\x1e\n\x1a\x43ONNECTION_STATUS_DEGRADED\x10\x02\x12\x1b\n\x17\x43ONNECTION_STATUS_STALE\x10\x03\x12\"\n\x1e\x43ONNECTION_STATUS_NEEDS_REAUTH\x10\x04\x12\"\n\x1e\x43ONNECTION_STATUS_DISCONNECTED\x10\x05*\xb7\x01\n\x10\x43onnectFlowState\x12\"\n\x1e\x43ONNECT_FLOW_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43ONNECT_FLOW_STATE_PENDING\x10\x01\x12 \n\x1c\x43ONNECT_FLOW_STATE_COMPLETED\x10\x02\x12\x1d\n\x19\x43ONNECT_FLOW_STATE_FAILED\x10\x03\x12\x1e\n\x1a\x43ONNECT_FLOW_STATE_EXPIRED\x10\x04\x32\xcc\x08\n\x11\x43onnectionService\x12\x92\x01\n\rListProviders\x12%.engine.cloud.v1.ListProvidersRequest\x1a&.engine.cloud.v1.ListProvidersResponse\"2\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x8e\x01\n\x0cStartConnect\x12$.engine.cloud.v1.StartConnectRequest\x1a%.engine.cloud.v1.StartConnectResponse\"1\xc2\xf3\x18\x13\n\x11\x63onnections.write\xc8\xf3\x18\x01\xd2\xf3\x18\x12\n\x10\x63onnection.start\x12\x95\x01\n\x0eGetConnectFlow\x12&.engine.cloud.v1.GetConnectFlowRequest\x1a\'.engine.cloud.v1.GetConnectFlowResponse\"2\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x92\x01\n\rGetConnection\x12%.engine.cloud.v1.GetConnectionRequest\x1a&.engine.cloud.v1.GetConnectionResponse\"2\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x98\x01\n\x0fListConnections\x12\'.engine.cloud.v1.ListConnectionsRequest\x1a(.engine.cloud.v1.ListConnectionsResponse\"2\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63onnections.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\xaa\x01\n\x14\x44isconnectConnection\x12,.engine.cloud.v1.DisconnectConnectionRequest\x1a-.engine.cloud.v1.DisconnectConnectionResponse\"5\x90\x02\x02\xc2\xf3\x18\x13\n\x11\x63onnections.write\xd2\xf3\x18\x17\n\x15\x63onnection.disconnect\x12\x9b\x01\n\x11RefreshConnection\x12).engine.cloud.v1.RefreshConnectionRequest\x1a*.engine.cloud.v1.RefreshConnectionResponse\"/\xc2\xf3\x18\x13\n\x11\x63onnections.write\xd2\xf3\x18\x14\n\x12\x63onnection.refreshb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -64,59 +65,59 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFRESHCONNECTIONREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REFRESHCONNECTIONREQUEST'].fields_by_name['id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_CONNECTIONSERVICE'].methods_by_name['ListProviders']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['ListProviders']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['ListProviders']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read\322\363\030\025\022\023read without secret'
   _globals['_CONNECTIONSERVICE'].methods_by_name['StartConnect']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['StartConnect']._serialized_options = b'\302\363\030\023\n\021connections.write'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['StartConnect']._serialized_options = b'\302\363\030\023\n\021connections.write\310\363\030\001\322\363\030\022\n\020connection.start'
   _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnectFlow']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnectFlow']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnectFlow']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read\322\363\030\025\022\023read without secret'
   _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnection']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnection']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnection']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read\322\363\030\025\022\023read without secret'
   _globals['_CONNECTIONSERVICE'].methods_by_name['ListConnections']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['ListConnections']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['ListConnections']._serialized_options = b'\220\002\001\302\363\030\022\n\020connections.read\322\363\030\025\022\023read without secret'
   _globals['_CONNECTIONSERVICE'].methods_by_name['DisconnectConnection']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['DisconnectConnection']._serialized_options = b'\220\002\002\302\363\030\023\n\021connections.write'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['DisconnectConnection']._serialized_options = b'\220\002\002\302\363\030\023\n\021connections.write\322\363\030\027\n\025connection.disconnect'
   _globals['_CONNECTIONSERVICE'].methods_by_name['RefreshConnection']._loaded_options = None
-  _globals['_CONNECTIONSERVICE'].methods_by_name['RefreshConnection']._serialized_options = b'\302\363\030\023\n\021connections.write'
-  _globals['_CONNECTIONSTATUS']._serialized_start=2465
-  _globals['_CONNECTIONSTATUS']._serialized_end=2681
-  _globals['_CONNECTFLOWSTATE']._serialized_start=2684
-  _globals['_CONNECTFLOWSTATE']._serialized_end=2867
-  _globals['_CONNECTION']._serialized_start=192
-  _globals['_CONNECTION']._serialized_end=863
-  _globals['_CONNECTION_METADATAENTRY']._serialized_start=816
-  _globals['_CONNECTION_METADATAENTRY']._serialized_end=863
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=865
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=887
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=889
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=963
-  _globals['_STARTCONNECTREQUEST']._serialized_start=966
-  _globals['_STARTCONNECTREQUEST']._serialized_end=1382
-  _globals['_STARTCONNECTREQUEST_URLPARAMETERSENTRY']._serialized_start=1330
-  _globals['_STARTCONNECTREQUEST_URLPARAMETERSENTRY']._serialized_end=1382
-  _globals['_STARTCONNECTRESPONSE']._serialized_start=1384
-  _globals['_STARTCONNECTRESPONSE']._serialized_end=1477
-  _globals['_CONNECTFLOW']._serialized_start=1480
-  _globals['_CONNECTFLOW']._serialized_end=1718
-  _globals['_GETCONNECTFLOWREQUEST']._serialized_start=1720
-  _globals['_GETCONNECTFLOWREQUEST']._serialized_end=1765
-  _globals['_GETCONNECTFLOWRESPONSE']._serialized_start=1767
-  _globals['_GETCONNECTFLOWRESPONSE']._serialized_end=1835
-  _globals['_GETCONNECTIONREQUEST']._serialized_start=1837
-  _globals['_GETCONNECTIONREQUEST']._serialized_end=1881
-  _globals['_GETCONNECTIONRESPONSE']._serialized_start=1883
-  _globals['_GETCONNECTIONRESPONSE']._serialized_end=1955
-  _globals['_LISTCONNECTIONSREQUEST']._serialized_start=1957
-  _globals['_LISTCONNECTIONSREQUEST']._serialized_end=2069
-  _globals['_LISTCONNECTIONSRESPONSE']._serialized_start=2071
-  _globals['_LISTCONNECTIONSRESPONSE']._serialized_end=2171
-  _globals['_DISCONNECTCONNECTIONREQUEST']._serialized_start=2173
-  _globals['_DISCONNECTCONNECTIONREQUEST']._serialized_end=2224
-  _globals['_DISCONNECTCONNECTIONRESPONSE']._serialized_start=2226
-  _globals['_DISCONNECTCONNECTIONRESPONSE']._serialized_end=2334
-  _globals['_REFRESHCONNECTIONREQUEST']._serialized_start=2336
-  _globals['_REFRESHCONNECTIONREQUEST']._serialized_end=2384
-  _globals['_REFRESHCONNECTIONRESPONSE']._serialized_start=2386
-  _globals['_REFRESHCONNECTIONRESPONSE']._serialized_end=2462
-  _globals['_CONNECTIONSERVICE']._serialized_start=2870
-  _globals['_CONNECTIONSERVICE']._serialized_end=3788
+  _globals['_CONNECTIONSERVICE'].methods_by_name['RefreshConnection']._serialized_options = b'\302\363\030\023\n\021connections.write\322\363\030\024\n\022connection.refresh'
+  _globals['_CONNECTIONSTATUS']._serialized_start=2494
+  _globals['_CONNECTIONSTATUS']._serialized_end=2710
+  _globals['_CONNECTFLOWSTATE']._serialized_start=2713
+  _globals['_CONNECTFLOWSTATE']._serialized_end=2896
+  _globals['_CONNECTION']._serialized_start=221
+  _globals['_CONNECTION']._serialized_end=892
+  _globals['_CONNECTION_METADATAENTRY']._serialized_start=845
+  _globals['_CONNECTION_METADATAENTRY']._serialized_end=892
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=894
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=916
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=918
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=992
+  _globals['_STARTCONNECTREQUEST']._serialized_start=995
+  _globals['_STARTCONNECTREQUEST']._serialized_end=1411
+  _globals['_STARTCONNECTREQUEST_URLPARAMETERSENTRY']._serialized_start=1359
+  _globals['_STARTCONNECTREQUEST_URLPARAMETERSENTRY']._serialized_end=1411
+  _globals['_STARTCONNECTRESPONSE']._serialized_start=1413
+  _globals['_STARTCONNECTRESPONSE']._serialized_end=1506
+  _globals['_CONNECTFLOW']._serialized_start=1509
+  _globals['_CONNECTFLOW']._serialized_end=1747
+  _globals['_GETCONNECTFLOWREQUEST']._serialized_start=1749
+  _globals['_GETCONNECTFLOWREQUEST']._serialized_end=1794
+  _globals['_GETCONNECTFLOWRESPONSE']._serialized_start=1796
+  _globals['_GETCONNECTFLOWRESPONSE']._serialized_end=1864
+  _globals['_GETCONNECTIONREQUEST']._serialized_start=1866
+  _globals['_GETCONNECTIONREQUEST']._serialized_end=1910
+  _globals['_GETCONNECTIONRESPONSE']._serialized_start=1912
+  _globals['_GETCONNECTIONRESPONSE']._serialized_end=1984
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_start=1986
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_end=2098
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_start=2100
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_end=2200
+  _globals['_DISCONNECTCONNECTIONREQUEST']._serialized_start=2202
+  _globals['_DISCONNECTCONNECTIONREQUEST']._serialized_end=2253
+  _globals['_DISCONNECTCONNECTIONRESPONSE']._serialized_start=2255
+  _globals['_DISCONNECTCONNECTIONRESPONSE']._serialized_end=2363
+  _globals['_REFRESHCONNECTIONREQUEST']._serialized_start=2365
+  _globals['_REFRESHCONNECTIONREQUEST']._serialized_end=2413
+  _globals['_REFRESHCONNECTIONRESPONSE']._serialized_start=2415
+  _globals['_REFRESHCONNECTIONRESPONSE']._serialized_end=2491
+  _globals['_CONNECTIONSERVICE']._serialized_start=2899
+  _globals['_CONNECTIONSERVICE']._serialized_end=3999
 # @@protoc_insertion_point(module_scope)

@@ -96,6 +96,9 @@ class ConnectionServiceServicer:
         the flow; follow it with GetConnectFlow. NOT_FOUND (reason
         OAUTH_APP_NOT_FOUND) when neither the tenant nor the platform has an app
         for the provider, PROVIDER_UNKNOWN when there is no such provider.
+        Secret-bearing: the URL carries the flow's single-use state, and whoever
+        completes the flow with it within its 10 minutes binds the account they
+        sign in with to this tenant, so the answer must not be cached or kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
 from engine_cloud._gen.engine.cloud.v1 import connection_service_pb2 as engine_dot_cloud_dot_v1_dot_connection__service__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(engine/cloud/v1/credential_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a(engine/cloud/v1/connection_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\rCredentialKey\x12\x18\n\x05value\x18\x01 \x01(\tB\t\xbaH\x06r\x04(\x80\x80\x01\x12L\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x1c\xbaH\x19\xb2\x01\x16\"\x07\x08\xff\x82\xd1\xff\xaf\x07\x32\x0b\x08\x80\x92\xb8\xc3\x98\xfe\xff\xff\xff\x01\"\xdd\x05\n\nCredential\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12;\n\x08identity\x18\x05 \x03(\x0b\x32).engine.cloud.v1.Credential.IdentityEntry\x12-\n\x04type\x18\x06 \x01(\x0e\x32\x1f.engine.cloud.v1.CredentialType\x12\x33\n\x04keys\x18\x07 \x03(\x0b\x32%.engine.cloud.v1.Credential.KeysEntry\x12;\n\x08metadata\x18\x08 \x03(\x0b\x32).engine.cloud.v1.Credential.MetadataEntry\x12\x0e\n\x06scopes\x18\t \x03(\t\x12\x14\n\x0c\x61uto_refresh\x18\n \x01(\x08\x12\x0f\n\x07version\x18\x0b \x01(\x03\x12\x10\n\x08revision\x18\x0c \x01(\x03\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x0f \x01(\t\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x33\n\nconnection\x18\x11 \x01(\x0b\x32\x1f.engine.cloud.v1.ConnectionLink\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aK\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12-\n\x05value\x18\x02 \x01(\x0b\x32\x1e.engine.cloud.v1.CredentialKey:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\x0e\x43onnectionLink\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.engine.cloud.v1.ConnectionStatus\x12\x15\n\rstatus_reason\x18\x03 \x01(\t\x12\x1a\n\x12status_description\x18\x04 \x01(\t\x12\x17\n\x0freauthorize_url\x18\x05 \x01(\t\"\xc5\x06\n\x14PutCredentialRequest\x12\x39\n\x07project\x18\x01 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12\x32\n\x08provider\x18\x02 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x38\n\x05\x61lias\x18\x03 \x01(\tB)\xbaH&r$\x18@2 ^([A-Za-z0-9][A-Za-z0-9._@-]*)?$\x12^\n\x08identity\x18\x04 \x03(\x0b\x32\x33.engine.cloud.v1.PutCredentialRequest.IdentityEntryB\x17\xbaH\x14\x9a\x01\x11\x10\x10\"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x02\x12\x39\n\x04type\x18\x05 \x01(\x0e\x32\x1f.engine.cloud.v1.CredentialTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x64\n\x04keys\x18\x06 \x03(\x0b\x32/.engine.cloud.v1.PutCredentialRequest.KeysEntryB%\xbaH\"\x9a\x01\x1f\x08\x01\x10 \"\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9_.-]+$\x12^\n\x08metadata\x18\x07 \x03(\x0b\x32\x33.engine.cloud.v1.PutCredentialRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x02\x12!\n\x06scopes\x18\x08 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x14\n\x0c\x61uto_refresh\x18\t \x01(\x08\x12&\n\x10\x65xpected_version\x18\n \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x00\x88\x01\x01\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aK\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12-\n\x05value\x18\x02 \x01(\x0b\x32\x1e.engine.cloud.v1.CredentialKey:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_expected_version\"H\n\x15PutCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\"|\n\x14GetCredentialRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x18\n\x07project\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x19\n\x08provider\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x16\n\x05\x61lias\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\"H\n\x15GetCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\"\x8a\x01\n\x16ListCredentialsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x18\n\x07project\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x19\n\x08provider\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\"d\n\x17ListCredentialsResponse\x12\x30\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\x1b.engine.cloud.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"l\n\x17\x44\x65leteCredentialRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12&\n\x10\x65xpected_version\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\",\n\x18\x44\x65leteCredentialResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03*\xa2\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43REDENTIAL_TYPE_OAUTH2\x10\x01\x12\x1b\n\x17\x43REDENTIAL_TYPE_API_KEY\x10\x02\x12\x19\n\x15\x43REDENTIAL_TYPE_BASIC\x10\x03\x12\x1b\n\x17\x43REDENTIAL_TYPE_GENERIC\x10\x04\x32\x9b\x04\n\x11\x43redentialService\x12{\n\rPutCredential\x12%.engine.cloud.v1.PutCredentialRequest\x1a&.engine.cloud.v1.PutCredentialResponse\"\x1b\xc2\xf3\x18\x13\n\x11\x63redentials.write\xc8\xf3\x18\x01\x12\x84\x01\n\rGetCredential\x12%.engine.cloud.v1.GetCredentialRequest\x1a&.engine.cloud.v1.GetCredentialResponse\"$\x90\x02\x01\xc2\xf3\x18\x19\n\x17\x63redentials.read_secret\xc8\xf3\x18\x01\x12\x7f\n\x0fListCredentials\x12\'.engine.cloud.v1.ListCredentialsRequest\x1a(.engine.cloud.v1.ListCredentialsResponse\"\x19\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63redentials.read\x12\x80\x01\n\x10\x44\x65leteCredential\x12(.engine.cloud.v1.DeleteCredentialRequest\x1a).engine.cloud.v1.DeleteCredentialResponse\"\x17\xc2\xf3\x18\x13\n\x11\x63redentials.writeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(engine/cloud/v1/credential_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a(engine/cloud/v1/connection_service.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n\rCredentialKey\x12\x18\n\x05value\x18\x01 \x01(\tB\t\xbaH\x06r\x04(\x80\x80\x01\x12L\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x1c\xbaH\x19\xb2\x01\x16\"\x07\x08\xff\x82\xd1\xff\xaf\x07\x32\x0b\x08\x80\x92\xb8\xc3\x98\xfe\xff\xff\xff\x01\"\xdd\x05\n\nCredential\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12;\n\x08identity\x18\x05 \x03(\x0b\x32).engine.cloud.v1.Credential.IdentityEntry\x12-\n\x04type\x18\x06 \x01(\x0e\x32\x1f.engine.cloud.v1.CredentialType\x12\x33\n\x04keys\x18\x07 \x03(\x0b\x32%.engine.cloud.v1.Credential.KeysEntry\x12;\n\x08metadata\x18\x08 \x03(\x0b\x32).engine.cloud.v1.Credential.MetadataEntry\x12\x0e\n\x06scopes\x18\t \x03(\t\x12\x14\n\x0c\x61uto_refresh\x18\n \x01(\x08\x12\x0f\n\x07version\x18\x0b \x01(\x03\x12\x10\n\x08revision\x18\x0c \x01(\x03\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x0f \x01(\t\x12\x12\n\nupdated_by\x18\x10 \x01(\t\x12\x33\n\nconnection\x18\x11 \x01(\x0b\x32\x1f.engine.cloud.v1.ConnectionLink\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aK\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12-\n\x05value\x18\x02 \x01(\x0b\x32\x1e.engine.cloud.v1.CredentialKey:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9b\x01\n\x0e\x43onnectionLink\x12\n\n\x02id\x18\x01 \x01(\t\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.engine.cloud.v1.ConnectionStatus\x12\x15\n\rstatus_reason\x18\x03 \x01(\t\x12\x1a\n\x12status_description\x18\x04 \x01(\t\x12\x17\n\x0freauthorize_url\x18\x05 \x01(\t\"\xc5\x06\n\x14PutCredentialRequest\x12\x39\n\x07project\x18\x01 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12\x32\n\x08provider\x18\x02 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x38\n\x05\x61lias\x18\x03 \x01(\tB)\xbaH&r$\x18@2 ^([A-Za-z0-9][A-Za-z0-9._@-]*)?$\x12^\n\x08identity\x18\x04 \x03(\x0b\x32\x33.engine.cloud.v1.PutCredentialRequest.IdentityEntryB\x17\xbaH\x14\x9a\x01\x11\x10\x10\"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x02\x12\x39\n\x04type\x18\x05 \x01(\x0e\x32\x1f.engine.cloud.v1.CredentialTypeB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x64\n\x04keys\x18\x06 \x03(\x0b\x32/.engine.cloud.v1.PutCredentialRequest.KeysEntryB%\xbaH\"\x9a\x01\x1f\x08\x01\x10 \"\x19r\x17\x10\x01\x18@2\x11^[A-Za-z0-9_.-]+$\x12^\n\x08metadata\x18\x07 \x03(\x0b\x32\x33.engine.cloud.v1.PutCredentialRequest.MetadataEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18@*\x05r\x03\x18\x80\x02\x12!\n\x06scopes\x18\x08 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x14\n\x0c\x61uto_refresh\x18\t \x01(\x08\x12&\n\x10\x65xpected_version\x18\n \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00H\x00\x88\x01\x01\x1a/\n\rIdentityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aK\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12-\n\x05value\x18\x02 \x01(\x0b\x32\x1e.engine.cloud.v1.CredentialKey:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_expected_version\"H\n\x15PutCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\"|\n\x14GetCredentialRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\x12\x18\n\x07project\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x19\n\x08provider\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x16\n\x05\x61lias\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\"H\n\x15GetCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\"\x8a\x01\n\x16ListCredentialsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x18\n\x07project\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64\x12\x19\n\x08provider\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\"d\n\x17ListCredentialsResponse\x12\x30\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32\x1b.engine.cloud.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"l\n\x17\x44\x65leteCredentialRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\x12&\n\x10\x65xpected_version\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01H\x00\x88\x01\x01\x42\x13\n\x11_expected_version\",\n\x18\x44\x65leteCredentialResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03*\xa2\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43REDENTIAL_TYPE_OAUTH2\x10\x01\x12\x1b\n\x17\x43REDENTIAL_TYPE_API_KEY\x10\x02\x12\x19\n\x15\x43REDENTIAL_TYPE_BASIC\x10\x03\x12\x1b\n\x17\x43REDENTIAL_TYPE_GENERIC\x10\x04\x32\xf6\x04\n\x11\x43redentialService\x12\x8f\x01\n\rPutCredential\x12%.engine.cloud.v1.PutCredentialRequest\x1a&.engine.cloud.v1.PutCredentialResponse\"/\xc2\xf3\x18\x13\n\x11\x63redentials.write\xc8\xf3\x18\x01\xd2\xf3\x18\x10\n\x0e\x63redential.put\x12\x99\x01\n\rGetCredential\x12%.engine.cloud.v1.GetCredentialRequest\x1a&.engine.cloud.v1.GetCredentialResponse\"9\x90\x02\x01\xc2\xf3\x18\x19\n\x17\x63redentials.read_secret\xc8\xf3\x18\x01\xd2\xf3\x18\x11\n\x0f\x63redential.read\x12\x98\x01\n\x0fListCredentials\x12\'.engine.cloud.v1.ListCredentialsRequest\x1a(.engine.cloud.v1.ListCredentialsResponse\"2\x90\x02\x01\xc2\xf3\x18\x12\n\x10\x63redentials.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x97\x01\n\x10\x44\x65leteCredential\x12(.engine.cloud.v1.DeleteCredentialRequest\x1a).engine.cloud.v1.DeleteCredentialResponse\".\xc2\xf3\x18\x13\n\x11\x63redentials.write\xd2\xf3\x18\x13\n\x11\x63redential.deleteb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -90,49 +91,49 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECREDENTIALREQUEST'].fields_by_name['expected_version']._loaded_options = None
   _globals['_DELETECREDENTIALREQUEST'].fields_by_name['expected_version']._serialized_options = b'\272H\004\"\002(\001'
   _globals['_CREDENTIALSERVICE'].methods_by_name['PutCredential']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['PutCredential']._serialized_options = b'\302\363\030\023\n\021credentials.write\310\363\030\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['PutCredential']._serialized_options = b'\302\363\030\023\n\021credentials.write\310\363\030\001\322\363\030\020\n\016credential.put'
   _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._serialized_options = b'\220\002\001\302\363\030\031\n\027credentials.read_secret\310\363\030\001'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['GetCredential']._serialized_options = b'\220\002\001\302\363\030\031\n\027credentials.read_secret\310\363\030\001\322\363\030\021\n\017credential.read'
   _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._serialized_options = b'\220\002\001\302\363\030\022\n\020credentials.read'
+  _globals['_CREDENTIALSERVICE'].methods_by_name['ListCredentials']._serialized_options = b'\220\002\001\302\363\030\022\n\020credentials.read\322\363\030\025\022\023read without secret'
   _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._loaded_options = None
-  _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._serialized_options = b'\302\363\030\023\n\021credentials.write'
-  _globals['_CREDENTIALTYPE']._serialized_start=2724
-  _globals['_CREDENTIALTYPE']._serialized_end=2886
-  _globals['_CREDENTIALKEY']._serialized_start=195
-  _globals['_CREDENTIALKEY']._serialized_end=314
-  _globals['_CREDENTIAL']._serialized_start=317
-  _globals['_CREDENTIAL']._serialized_end=1050
-  _globals['_CREDENTIAL_IDENTITYENTRY']._serialized_start=877
-  _globals['_CREDENTIAL_IDENTITYENTRY']._serialized_end=924
-  _globals['_CREDENTIAL_KEYSENTRY']._serialized_start=926
-  _globals['_CREDENTIAL_KEYSENTRY']._serialized_end=1001
-  _globals['_CREDENTIAL_METADATAENTRY']._serialized_start=1003
-  _globals['_CREDENTIAL_METADATAENTRY']._serialized_end=1050
-  _globals['_CONNECTIONLINK']._serialized_start=1053
-  _globals['_CONNECTIONLINK']._serialized_end=1208
-  _globals['_PUTCREDENTIALREQUEST']._serialized_start=1211
-  _globals['_PUTCREDENTIALREQUEST']._serialized_end=2048
-  _globals['_PUTCREDENTIALREQUEST_IDENTITYENTRY']._serialized_start=877
-  _globals['_PUTCREDENTIALREQUEST_IDENTITYENTRY']._serialized_end=924
-  _globals['_PUTCREDENTIALREQUEST_KEYSENTRY']._serialized_start=926
-  _globals['_PUTCREDENTIALREQUEST_KEYSENTRY']._serialized_end=1001
-  _globals['_PUTCREDENTIALREQUEST_METADATAENTRY']._serialized_start=1003
-  _globals['_PUTCREDENTIALREQUEST_METADATAENTRY']._serialized_end=1050
-  _globals['_PUTCREDENTIALRESPONSE']._serialized_start=2050
-  _globals['_PUTCREDENTIALRESPONSE']._serialized_end=2122
-  _globals['_GETCREDENTIALREQUEST']._serialized_start=2124
-  _globals['_GETCREDENTIALREQUEST']._serialized_end=2248
-  _globals['_GETCREDENTIALRESPONSE']._serialized_start=2250
-  _globals['_GETCREDENTIALRESPONSE']._serialized_end=2322
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=2325
-  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=2463
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=2465
-  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=2565
-  _globals['_DELETECREDENTIALREQUEST']._serialized_start=2567
-  _globals['_DELETECREDENTIALREQUEST']._serialized_end=2675
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=2677
-  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=2721
-  _globals['_CREDENTIALSERVICE']._serialized_start=2889
-  _globals['_CREDENTIALSERVICE']._serialized_end=3428
+  _globals['_CREDENTIALSERVICE'].methods_by_name['DeleteCredential']._serialized_options = b'\302\363\030\023\n\021credentials.write\322\363\030\023\n\021credential.delete'
+  _globals['_CREDENTIALTYPE']._serialized_start=2753
+  _globals['_CREDENTIALTYPE']._serialized_end=2915
+  _globals['_CREDENTIALKEY']._serialized_start=224
+  _globals['_CREDENTIALKEY']._serialized_end=343
+  _globals['_CREDENTIAL']._serialized_start=346
+  _globals['_CREDENTIAL']._serialized_end=1079
+  _globals['_CREDENTIAL_IDENTITYENTRY']._serialized_start=906
+  _globals['_CREDENTIAL_IDENTITYENTRY']._serialized_end=953
+  _globals['_CREDENTIAL_KEYSENTRY']._serialized_start=955
+  _globals['_CREDENTIAL_KEYSENTRY']._serialized_end=1030
+  _globals['_CREDENTIAL_METADATAENTRY']._serialized_start=1032
+  _globals['_CREDENTIAL_METADATAENTRY']._serialized_end=1079
+  _globals['_CONNECTIONLINK']._serialized_start=1082
+  _globals['_CONNECTIONLINK']._serialized_end=1237
+  _globals['_PUTCREDENTIALREQUEST']._serialized_start=1240
+  _globals['_PUTCREDENTIALREQUEST']._serialized_end=2077
+  _globals['_PUTCREDENTIALREQUEST_IDENTITYENTRY']._serialized_start=906
+  _globals['_PUTCREDENTIALREQUEST_IDENTITYENTRY']._serialized_end=953
+  _globals['_PUTCREDENTIALREQUEST_KEYSENTRY']._serialized_start=955
+  _globals['_PUTCREDENTIALREQUEST_KEYSENTRY']._serialized_end=1030
+  _globals['_PUTCREDENTIALREQUEST_METADATAENTRY']._serialized_start=1032
+  _globals['_PUTCREDENTIALREQUEST_METADATAENTRY']._serialized_end=1079
+  _globals['_PUTCREDENTIALRESPONSE']._serialized_start=2079
+  _globals['_PUTCREDENTIALRESPONSE']._serialized_end=2151
+  _globals['_GETCREDENTIALREQUEST']._serialized_start=2153
+  _globals['_GETCREDENTIALREQUEST']._serialized_end=2277
+  _globals['_GETCREDENTIALRESPONSE']._serialized_start=2279
+  _globals['_GETCREDENTIALRESPONSE']._serialized_end=2351
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=2354
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=2492
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=2494
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=2594
+  _globals['_DELETECREDENTIALREQUEST']._serialized_start=2596
+  _globals['_DELETECREDENTIALREQUEST']._serialized_end=2704
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=2706
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=2750
+  _globals['_CREDENTIALSERVICE']._serialized_start=2918
+  _globals['_CREDENTIALSERVICE']._serialized_end=3548
 # @@protoc_insertion_point(module_scope)

@@ -91,6 +91,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROVIDER_UNAVAILABLE: _ClassVar[ErrorReason]
     OAUTH_APP_REJECTED: _ClassVar[ErrorReason]
     CREDENTIAL_MANAGED_BY_HUB: _ClassVar[ErrorReason]
+    AUDIT_UNAVAILABLE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 CANCELED: ErrorReason
 UNKNOWN: ErrorReason
@@ -176,3 +177,4 @@ CREDENTIAL_NOT_REFRESHABLE: ErrorReason
 PROVIDER_UNAVAILABLE: ErrorReason
 OAUTH_APP_REJECTED: ErrorReason
 CREDENTIAL_MANAGED_BY_HUB: ErrorReason
+AUDIT_UNAVAILABLE: ErrorReason

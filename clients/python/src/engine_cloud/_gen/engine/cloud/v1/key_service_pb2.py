@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!engine/cloud/v1/key_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1c\x65ngine/cloud/v1/access.proto\"\x16\n\x14RotateRootKeyRequest\"R\n\x15RotateRootKeyResponse\x12\x13\n\x0broot_key_id\x18\x01 \x01(\t\x12\x11\n\trewrapped\x18\x02 \x01(\x05\x12\x11\n\tunchanged\x18\x03 \x01(\x05\x32t\n\nKeyService\x12\x66\n\rRotateRootKey\x12%.engine.cloud.v1.RotateRootKeyRequest\x1a&.engine.cloud.v1.RotateRootKeyResponse\"\x06\xc2\xf3\x18\x02\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!engine/cloud/v1/key_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\"\x16\n\x14RotateRootKeyRequest\"R\n\x15RotateRootKeyResponse\x12\x13\n\x0broot_key_id\x18\x01 \x01(\t\x12\x11\n\trewrapped\x18\x02 \x01(\x05\x12\x11\n\tunchanged\x18\x03 \x01(\x05\x32\x89\x01\n\nKeyService\x12{\n\rRotateRootKey\x12%.engine.cloud.v1.RotateRootKeyRequest\x1a&.engine.cloud.v1.RotateRootKeyResponse\"\x1b\xc2\xf3\x18\x02\x10\x01\xd2\xf3\x18\x11\n\x0fkey.rotate_rootb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'engine.cloud.v1.key_service
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_KEYSERVICE'].methods_by_name['RotateRootKey']._loaded_options = None
-  _globals['_KEYSERVICE'].methods_by_name['RotateRootKey']._serialized_options = b'\302\363\030\002\020\001'
-  _globals['_ROTATEROOTKEYREQUEST']._serialized_start=84
-  _globals['_ROTATEROOTKEYREQUEST']._serialized_end=106
-  _globals['_ROTATEROOTKEYRESPONSE']._serialized_start=108
-  _globals['_ROTATEROOTKEYRESPONSE']._serialized_end=190
-  _globals['_KEYSERVICE']._serialized_start=192
-  _globals['_KEYSERVICE']._serialized_end=308
+  _globals['_KEYSERVICE'].methods_by_name['RotateRootKey']._serialized_options = b'\302\363\030\002\020\001\322\363\030\021\n\017key.rotate_root'
+  _globals['_ROTATEROOTKEYREQUEST']._serialized_start=113
+  _globals['_ROTATEROOTKEYREQUEST']._serialized_end=135
+  _globals['_ROTATEROOTKEYRESPONSE']._serialized_start=137
+  _globals['_ROTATEROOTKEYRESPONSE']._serialized_end=219
+  _globals['_KEYSERVICE']._serialized_start=222
+  _globals['_KEYSERVICE']._serialized_end=359
 # @@protoc_insertion_point(module_scope)

@@ -24,11 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as engine_dot_cloud_dot_v1_dot_oauth__provider__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'engine/cloud/v1/oauth_app_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a$engine/cloud/v1/oauth_provider.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x02\n\x08OAuthApp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x19\n\x11has_client_secret\x18\x04 \x01(\x08\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x0e\n\x06shared\x18\x06 \x01(\x08\x12\x37\n\x0f\x63ustom_provider\x18\x07 \x01(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x0b \x01(\t\"\xf4\x01\n\x12SetOAuthAppRequest\x12\x32\n\x08provider\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x1d\n\tclient_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\x12\x1f\n\rclient_secret\x18\x03 \x01(\tB\x08\xbaH\x05r\x03(\x80 \x12!\n\x06scopes\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x0e\n\x06shared\x18\x05 \x01(\x08\x12\x37\n\x0f\x63ustom_provider\x18\x06 \x01(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\"=\n\x13SetOAuthAppResponse\x12&\n\x03\x61pp\x18\x01 \x01(\x0b\x32\x19.engine.cloud.v1.OAuthApp\"1\n\x14ListOAuthAppsRequest\x12\x19\n\x08provider\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\"@\n\x15ListOAuthAppsResponse\x12\'\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x19.engine.cloud.v1.OAuthApp\"4\n\x15\x44\x65leteOAuthAppRequest\x12\x1b\n\x08provider\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\")\n\x16\x44\x65leteOAuthAppResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x32\xfe\x02\n\x0fOAuthAppService\x12s\n\x0bSetOAuthApp\x12#.engine.cloud.v1.SetOAuthAppRequest\x1a$.engine.cloud.v1.SetOAuthAppResponse\"\x19\x90\x02\x02\xc2\xf3\x18\x12\n\x10oauth_apps.write\x12x\n\rListOAuthApps\x12%.engine.cloud.v1.ListOAuthAppsRequest\x1a&.engine.cloud.v1.ListOAuthAppsResponse\"\x18\x90\x02\x01\xc2\xf3\x18\x11\n\x0foauth_apps.read\x12|\n\x0e\x44\x65leteOAuthApp\x12&.engine.cloud.v1.DeleteOAuthAppRequest\x1a\'.engine.cloud.v1.DeleteOAuthAppResponse\"\x19\x90\x02\x02\xc2\xf3\x18\x12\n\x10oauth_apps.writeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'engine/cloud/v1/oauth_app_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a$engine/cloud/v1/oauth_provider.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x02\n\x08OAuthApp\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x19\n\x11has_client_secret\x18\x04 \x01(\x08\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x0e\n\x06shared\x18\x06 \x01(\x08\x12\x37\n\x0f\x63ustom_provider\x18\x07 \x01(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x0b \x01(\t\"\xf4\x01\n\x12SetOAuthAppRequest\x12\x32\n\x08provider\x18\x01 \x01(\tB \xbaH\x1dr\x1b\x10\x01\x18@2\x15^[a-z0-9][a-z0-9_-]*$\x12\x1d\n\tclient_id\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x04\x12\x1f\n\rclient_secret\x18\x03 \x01(\tB\x08\xbaH\x05r\x03(\x80 \x12!\n\x06scopes\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10@\"\x07r\x05\x10\x01\x18\x80\x02\x12\x0e\n\x06shared\x18\x05 \x01(\x08\x12\x37\n\x0f\x63ustom_provider\x18\x06 \x01(\x0b\x32\x1e.engine.cloud.v1.OAuthProvider\"=\n\x13SetOAuthAppResponse\x12&\n\x03\x61pp\x18\x01 \x01(\x0b\x32\x19.engine.cloud.v1.OAuthApp\"1\n\x14ListOAuthAppsRequest\x12\x19\n\x08provider\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18@\"@\n\x15ListOAuthAppsResponse\x12\'\n\x04\x61pps\x18\x01 \x03(\x0b\x32\x19.engine.cloud.v1.OAuthApp\"4\n\x15\x44\x65leteOAuthAppRequest\x12\x1b\n\x08provider\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@\")\n\x16\x44\x65leteOAuthAppResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x32\xc3\x03\n\x0fOAuthAppService\x12\x86\x01\n\x0bSetOAuthApp\x12#.engine.cloud.v1.SetOAuthAppRequest\x1a$.engine.cloud.v1.SetOAuthAppResponse\",\x90\x02\x02\xc2\xf3\x18\x12\n\x10oauth_apps.write\xd2\xf3\x18\x0f\n\roauth_app.set\x12\x91\x01\n\rListOAuthApps\x12%.engine.cloud.v1.ListOAuthAppsRequest\x1a&.engine.cloud.v1.ListOAuthAppsResponse\"1\x90\x02\x01\xc2\xf3\x18\x11\n\x0foauth_apps.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x92\x01\n\x0e\x44\x65leteOAuthApp\x12&.engine.cloud.v1.DeleteOAuthAppRequest\x1a\'.engine.cloud.v1.DeleteOAuthAppResponse\"/\x90\x02\x02\xc2\xf3\x18\x12\n\x10oauth_apps.write\xd2\xf3\x18\x12\n\x10oauth_app.deleteb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,25 +49,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEOAUTHAPPREQUEST'].fields_by_name['provider']._loaded_options = None
   _globals['_DELETEOAUTHAPPREQUEST'].fields_by_name['provider']._serialized_options = b'\272H\006r\004\020\001\030@'
   _globals['_OAUTHAPPSERVICE'].methods_by_name['SetOAuthApp']._loaded_options = None
-  _globals['_OAUTHAPPSERVICE'].methods_by_name['SetOAuthApp']._serialized_options = b'\220\002\002\302\363\030\022\n\020oauth_apps.write'
+  _globals['_OAUTHAPPSERVICE'].methods_by_name['SetOAuthApp']._serialized_options = b'\220\002\002\302\363\030\022\n\020oauth_apps.write\322\363\030\017\n\roauth_app.set'
   _globals['_OAUTHAPPSERVICE'].methods_by_name['ListOAuthApps']._loaded_options = None
-  _globals['_OAUTHAPPSERVICE'].methods_by_name['ListOAuthApps']._serialized_options = b'\220\002\001\302\363\030\021\n\017oauth_apps.read'
+  _globals['_OAUTHAPPSERVICE'].methods_by_name['ListOAuthApps']._serialized_options = b'\220\002\001\302\363\030\021\n\017oauth_apps.read\322\363\030\025\022\023read without secret'
   _globals['_OAUTHAPPSERVICE'].methods_by_name['DeleteOAuthApp']._loaded_options = None
-  _globals['_OAUTHAPPSERVICE'].methods_by_name['DeleteOAuthApp']._serialized_options = b'\220\002\002\302\363\030\022\n\020oauth_apps.write'
-  _globals['_OAUTHAPP']._serialized_start=191
-  _globals['_OAUTHAPP']._serialized_end=499
-  _globals['_SETOAUTHAPPREQUEST']._serialized_start=502
-  _globals['_SETOAUTHAPPREQUEST']._serialized_end=746
-  _globals['_SETOAUTHAPPRESPONSE']._serialized_start=748
-  _globals['_SETOAUTHAPPRESPONSE']._serialized_end=809
-  _globals['_LISTOAUTHAPPSREQUEST']._serialized_start=811
-  _globals['_LISTOAUTHAPPSREQUEST']._serialized_end=860
-  _globals['_LISTOAUTHAPPSRESPONSE']._serialized_start=862
-  _globals['_LISTOAUTHAPPSRESPONSE']._serialized_end=926
-  _globals['_DELETEOAUTHAPPREQUEST']._serialized_start=928
-  _globals['_DELETEOAUTHAPPREQUEST']._serialized_end=980
-  _globals['_DELETEOAUTHAPPRESPONSE']._serialized_start=982
-  _globals['_DELETEOAUTHAPPRESPONSE']._serialized_end=1023
-  _globals['_OAUTHAPPSERVICE']._serialized_start=1026
-  _globals['_OAUTHAPPSERVICE']._serialized_end=1408
+  _globals['_OAUTHAPPSERVICE'].methods_by_name['DeleteOAuthApp']._serialized_options = b'\220\002\002\302\363\030\022\n\020oauth_apps.write\322\363\030\022\n\020oauth_app.delete'
+  _globals['_OAUTHAPP']._serialized_start=220
+  _globals['_OAUTHAPP']._serialized_end=528
+  _globals['_SETOAUTHAPPREQUEST']._serialized_start=531
+  _globals['_SETOAUTHAPPREQUEST']._serialized_end=775
+  _globals['_SETOAUTHAPPRESPONSE']._serialized_start=777
+  _globals['_SETOAUTHAPPRESPONSE']._serialized_end=838
+  _globals['_LISTOAUTHAPPSREQUEST']._serialized_start=840
+  _globals['_LISTOAUTHAPPSREQUEST']._serialized_end=889
+  _globals['_LISTOAUTHAPPSRESPONSE']._serialized_start=891
+  _globals['_LISTOAUTHAPPSRESPONSE']._serialized_end=955
+  _globals['_DELETEOAUTHAPPREQUEST']._serialized_start=957
+  _globals['_DELETEOAUTHAPPREQUEST']._serialized_end=1009
+  _globals['_DELETEOAUTHAPPRESPONSE']._serialized_start=1011
+  _globals['_DELETEOAUTHAPPRESPONSE']._serialized_end=1052
+  _globals['_OAUTHAPPSERVICE']._serialized_start=1055
+  _globals['_OAUTHAPPSERVICE']._serialized_end=1506
 # @@protoc_insertion_point(module_scope)

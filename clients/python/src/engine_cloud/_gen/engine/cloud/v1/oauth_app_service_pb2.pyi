@@ -2,6 +2,7 @@ import datetime
 
 from engine_cloud._gen.buf.validate import validate_pb2 as _validate_pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as _access_pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as _audit_pb2
 from engine_cloud._gen.engine.cloud.v1 import oauth_provider_pb2 as _oauth_provider_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%engine/cloud/v1/project_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.engine.cloud.v1.ProjectState\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x05 \x01(\t\"L\n\x13\x41llowProjectRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\"A\n\x14\x41llowProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\"K\n\x12\x44\x65nyProjectRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\"@\n\x13\x44\x65nyProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\",\n\x11GetProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\"?\n\x12GetProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\"R\n\x13ListProjectsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProjectsResponse\x12*\n\x08projects\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x14\x44\x65leteProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\"\x17\n\x15\x44\x65leteProjectResponse\"M\n\x13\x43heckProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1d\n\x08token_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\"s\n\x14\x43heckProjectResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12)\n\x07project\x18\x04 \x01(\x0b\x32\x18.engine.cloud.v1.Project*b\n\x0cProjectState\x12\x1d\n\x19PROJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PROJECT_STATE_ALLOWED\x10\x01\x12\x18\n\x14PROJECT_STATE_DENIED\x10\x02\x32\xcc\x05\n\x0eProjectService\x12t\n\x0c\x41llowProject\x12$.engine.cloud.v1.AllowProjectRequest\x1a%.engine.cloud.v1.AllowProjectResponse\"\x17\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\x12q\n\x0b\x44\x65nyProject\x12#.engine.cloud.v1.DenyProjectRequest\x1a$.engine.cloud.v1.DenyProjectResponse\"\x17\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\x12m\n\nGetProject\x12\".engine.cloud.v1.GetProjectRequest\x1a#.engine.cloud.v1.GetProjectResponse\"\x16\x90\x02\x01\xc2\xf3\x18\x0f\n\rprojects.read\x12s\n\x0cListProjects\x12$.engine.cloud.v1.ListProjectsRequest\x1a%.engine.cloud.v1.ListProjectsResponse\"\x16\x90\x02\x01\xc2\xf3\x18\x0f\n\rprojects.read\x12w\n\rDeleteProject\x12%.engine.cloud.v1.DeleteProjectRequest\x1a&.engine.cloud.v1.DeleteProjectResponse\"\x17\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\x12t\n\x0c\x43heckProject\x12$.engine.cloud.v1.CheckProjectRequest\x1a%.engine.cloud.v1.CheckProjectResponse\"\x17\x90\x02\x01\xc2\xf3\x18\x10\n\x0eprojects.checkb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%engine/cloud/v1/project_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x07Project\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05state\x18\x02 \x01(\x0e\x32\x1d.engine.cloud.v1.ProjectState\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nupdated_by\x18\x05 \x01(\t\"L\n\x13\x41llowProjectRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\"A\n\x14\x41llowProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\"K\n\x12\x44\x65nyProjectRequest\x12\x35\n\x04name\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\"@\n\x13\x44\x65nyProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\",\n\x11GetProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\"?\n\x12GetProjectResponse\x12)\n\x07project\x18\x01 \x01(\x0b\x32\x18.engine.cloud.v1.Project\"R\n\x13ListProjectsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\"[\n\x14ListProjectsResponse\x12*\n\x08projects\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Project\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"/\n\x14\x44\x65leteProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\"\x17\n\x15\x44\x65leteProjectResponse\"M\n\x13\x43heckProjectRequest\x12\x17\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\x12\x1d\n\x08token_id\x18\x02 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01\"s\n\x14\x43heckProjectResponse\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12)\n\x07project\x18\x04 \x01(\x0b\x32\x18.engine.cloud.v1.Project*b\n\x0cProjectState\x12\x1d\n\x19PROJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15PROJECT_STATE_ALLOWED\x10\x01\x12\x18\n\x14PROJECT_STATE_DENIED\x10\x02\x32\xd6\x06\n\x0eProjectService\x12\x87\x01\n\x0c\x41llowProject\x12$.engine.cloud.v1.AllowProjectRequest\x1a%.engine.cloud.v1.AllowProjectResponse\"*\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\xd2\xf3\x18\x0f\n\rproject.allow\x12\x83\x01\n\x0b\x44\x65nyProject\x12#.engine.cloud.v1.DenyProjectRequest\x1a$.engine.cloud.v1.DenyProjectResponse\")\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\xd2\xf3\x18\x0e\n\x0cproject.deny\x12\x86\x01\n\nGetProject\x12\".engine.cloud.v1.GetProjectRequest\x1a#.engine.cloud.v1.GetProjectResponse\"/\x90\x02\x01\xc2\xf3\x18\x0f\n\rprojects.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x8c\x01\n\x0cListProjects\x12$.engine.cloud.v1.ListProjectsRequest\x1a%.engine.cloud.v1.ListProjectsResponse\"/\x90\x02\x01\xc2\xf3\x18\x0f\n\rprojects.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x8b\x01\n\rDeleteProject\x12%.engine.cloud.v1.DeleteProjectRequest\x1a&.engine.cloud.v1.DeleteProjectResponse\"+\x90\x02\x02\xc2\xf3\x18\x10\n\x0eprojects.write\xd2\xf3\x18\x10\n\x0eproject.delete\x12\x8d\x01\n\x0c\x43heckProject\x12$.engine.cloud.v1.CheckProjectRequest\x1a%.engine.cloud.v1.CheckProjectResponse\"0\x90\x02\x01\xc2\xf3\x18\x10\n\x0eprojects.check\xd2\xf3\x18\x15\x12\x13read without secretb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,45 +52,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPROJECTREQUEST'].fields_by_name['token_id']._loaded_options = None
   _globals['_CHECKPROJECTREQUEST'].fields_by_name['token_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
   _globals['_PROJECTSERVICE'].methods_by_name['AllowProject']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['AllowProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write'
+  _globals['_PROJECTSERVICE'].methods_by_name['AllowProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write\322\363\030\017\n\rproject.allow'
   _globals['_PROJECTSERVICE'].methods_by_name['DenyProject']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['DenyProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write'
+  _globals['_PROJECTSERVICE'].methods_by_name['DenyProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write\322\363\030\016\n\014project.deny'
   _globals['_PROJECTSERVICE'].methods_by_name['GetProject']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['GetProject']._serialized_options = b'\220\002\001\302\363\030\017\n\rprojects.read'
+  _globals['_PROJECTSERVICE'].methods_by_name['GetProject']._serialized_options = b'\220\002\001\302\363\030\017\n\rprojects.read\322\363\030\025\022\023read without secret'
   _globals['_PROJECTSERVICE'].methods_by_name['ListProjects']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['ListProjects']._serialized_options = b'\220\002\001\302\363\030\017\n\rprojects.read'
+  _globals['_PROJECTSERVICE'].methods_by_name['ListProjects']._serialized_options = b'\220\002\001\302\363\030\017\n\rprojects.read\322\363\030\025\022\023read without secret'
   _globals['_PROJECTSERVICE'].methods_by_name['DeleteProject']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['DeleteProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write'
+  _globals['_PROJECTSERVICE'].methods_by_name['DeleteProject']._serialized_options = b'\220\002\002\302\363\030\020\n\016projects.write\322\363\030\020\n\016project.delete'
   _globals['_PROJECTSERVICE'].methods_by_name['CheckProject']._loaded_options = None
-  _globals['_PROJECTSERVICE'].methods_by_name['CheckProject']._serialized_options = b'\220\002\001\302\363\030\020\n\016projects.check'
-  _globals['_PROJECTSTATE']._serialized_start=1184
-  _globals['_PROJECTSTATE']._serialized_end=1282
-  _globals['_PROJECT']._serialized_start=151
-  _globals['_PROJECT']._serialized_end=336
-  _globals['_ALLOWPROJECTREQUEST']._serialized_start=338
-  _globals['_ALLOWPROJECTREQUEST']._serialized_end=414
-  _globals['_ALLOWPROJECTRESPONSE']._serialized_start=416
-  _globals['_ALLOWPROJECTRESPONSE']._serialized_end=481
-  _globals['_DENYPROJECTREQUEST']._serialized_start=483
-  _globals['_DENYPROJECTREQUEST']._serialized_end=558
-  _globals['_DENYPROJECTRESPONSE']._serialized_start=560
-  _globals['_DENYPROJECTRESPONSE']._serialized_end=624
-  _globals['_GETPROJECTREQUEST']._serialized_start=626
-  _globals['_GETPROJECTREQUEST']._serialized_end=670
-  _globals['_GETPROJECTRESPONSE']._serialized_start=672
-  _globals['_GETPROJECTRESPONSE']._serialized_end=735
-  _globals['_LISTPROJECTSREQUEST']._serialized_start=737
-  _globals['_LISTPROJECTSREQUEST']._serialized_end=819
-  _globals['_LISTPROJECTSRESPONSE']._serialized_start=821
-  _globals['_LISTPROJECTSRESPONSE']._serialized_end=912
-  _globals['_DELETEPROJECTREQUEST']._serialized_start=914
-  _globals['_DELETEPROJECTREQUEST']._serialized_end=961
-  _globals['_DELETEPROJECTRESPONSE']._serialized_start=963
-  _globals['_DELETEPROJECTRESPONSE']._serialized_end=986
-  _globals['_CHECKPROJECTREQUEST']._serialized_start=988
-  _globals['_CHECKPROJECTREQUEST']._serialized_end=1065
-  _globals['_CHECKPROJECTRESPONSE']._serialized_start=1067
-  _globals['_CHECKPROJECTRESPONSE']._serialized_end=1182
-  _globals['_PROJECTSERVICE']._serialized_start=1285
-  _globals['_PROJECTSERVICE']._serialized_end=2001
+  _globals['_PROJECTSERVICE'].methods_by_name['CheckProject']._serialized_options = b'\220\002\001\302\363\030\020\n\016projects.check\322\363\030\025\022\023read without secret'
+  _globals['_PROJECTSTATE']._serialized_start=1213
+  _globals['_PROJECTSTATE']._serialized_end=1311
+  _globals['_PROJECT']._serialized_start=180
+  _globals['_PROJECT']._serialized_end=365
+  _globals['_ALLOWPROJECTREQUEST']._serialized_start=367
+  _globals['_ALLOWPROJECTREQUEST']._serialized_end=443
+  _globals['_ALLOWPROJECTRESPONSE']._serialized_start=445
+  _globals['_ALLOWPROJECTRESPONSE']._serialized_end=510
+  _globals['_DENYPROJECTREQUEST']._serialized_start=512
+  _globals['_DENYPROJECTREQUEST']._serialized_end=587
+  _globals['_DENYPROJECTRESPONSE']._serialized_start=589
+  _globals['_DENYPROJECTRESPONSE']._serialized_end=653
+  _globals['_GETPROJECTREQUEST']._serialized_start=655
+  _globals['_GETPROJECTREQUEST']._serialized_end=699
+  _globals['_GETPROJECTRESPONSE']._serialized_start=701
+  _globals['_GETPROJECTRESPONSE']._serialized_end=764
+  _globals['_LISTPROJECTSREQUEST']._serialized_start=766
+  _globals['_LISTPROJECTSREQUEST']._serialized_end=848
+  _globals['_LISTPROJECTSRESPONSE']._serialized_start=850
+  _globals['_LISTPROJECTSRESPONSE']._serialized_end=941
+  _globals['_DELETEPROJECTREQUEST']._serialized_start=943
+  _globals['_DELETEPROJECTREQUEST']._serialized_end=990
+  _globals['_DELETEPROJECTRESPONSE']._serialized_start=992
+  _globals['_DELETEPROJECTRESPONSE']._serialized_end=1015
+  _globals['_CHECKPROJECTREQUEST']._serialized_start=1017
+  _globals['_CHECKPROJECTREQUEST']._serialized_end=1094
+  _globals['_CHECKPROJECTRESPONSE']._serialized_start=1096
+  _globals['_CHECKPROJECTRESPONSE']._serialized_end=1211
+  _globals['_PROJECTSERVICE']._serialized_start=1314
+  _globals['_PROJECTSERVICE']._serialized_end=2168
 # @@protoc_insertion_point(module_scope)

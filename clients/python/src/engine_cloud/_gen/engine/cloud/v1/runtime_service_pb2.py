@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%engine/cloud/v1/runtime_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n\x0bRuntimeInfo\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x01\x32\x13^[^\\x00-\\x1f\\x7f]*$\x12-\n\x07version\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12+\n\x04host\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xff\x01\x32\x13^[^\\x00-\\x1f\\x7f]*$\x12)\n\x03sdk\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12\x31\n\x0bsdk_version\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12.\n\x08language\x18\x06 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[^\\x00-\\x1f\\x7f]*$\"\xba\x03\n\x07Runtime\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x13\n\x0btoken_label\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12*\n\x04info\x18\x06 \x01(\x0b\x32\x1c.engine.cloud.v1.RuntimeInfo\x12\x12\n\nruntime_id\x18\x07 \x01(\t\x12\x33\n\x0f\x63onnected_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\roffline_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fserver_instance\x18\x0b \x01(\t\x12\x1a\n\x12revision_delivered\x18\x0c \x01(\x03\x12\x14\n\x0crevision_lag\x18\r \x01(\x03\x12,\n\x05state\x18\x0e \x01(\x0e\x32\x1d.engine.cloud.v1.RuntimeState\"\x98\x02\n\x13ListRuntimesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x39\n\x07project\x18\x03 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12p\n\ttenant_id\x18\x04 \x01(\tB]\xbaHZrX\x18$2T^([*]|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$\x12\x17\n\x0finclude_offline\x18\x05 \x01(\x08\"[\n\x14ListRuntimesResponse\x12*\n\x08runtimes\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Runtime\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*e\n\x0cRuntimeState\x12\x1d\n\x19RUNTIME_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RUNTIME_STATE_CONNECTED\x10\x01\x12\x19\n\x15RUNTIME_STATE_OFFLINE\x10\x02\x32\x85\x01\n\x0eRuntimeService\x12s\n\x0cListRuntimes\x12$.engine.cloud.v1.ListRuntimesRequest\x1a%.engine.cloud.v1.ListRuntimesResponse\"\x16\x90\x02\x01\xc2\xf3\x18\x0f\n\rruntimes.readb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%engine/cloud/v1/runtime_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n\x0bRuntimeInfo\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x01\x32\x13^[^\\x00-\\x1f\\x7f]*$\x12-\n\x07version\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12+\n\x04host\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x18\xff\x01\x32\x13^[^\\x00-\\x1f\\x7f]*$\x12)\n\x03sdk\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12\x31\n\x0bsdk_version\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18@2\x13^[^\\x00-\\x1f\\x7f]*$\x12.\n\x08language\x18\x06 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[^\\x00-\\x1f\\x7f]*$\"\xba\x03\n\x07Runtime\x12\x11\n\tstream_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08token_id\x18\x03 \x01(\t\x12\x13\n\x0btoken_label\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12*\n\x04info\x18\x06 \x01(\x0b\x32\x1c.engine.cloud.v1.RuntimeInfo\x12\x12\n\nruntime_id\x18\x07 \x01(\t\x12\x33\n\x0f\x63onnected_since\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\roffline_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fserver_instance\x18\x0b \x01(\t\x12\x1a\n\x12revision_delivered\x18\x0c \x01(\x03\x12\x14\n\x0crevision_lag\x18\r \x01(\x03\x12,\n\x05state\x18\x0e \x01(\x0e\x32\x1d.engine.cloud.v1.RuntimeState\"\x98\x02\n\x13ListRuntimesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x39\n\x07project\x18\x03 \x01(\tB(\xbaH%r#\x18\x64\x32\x1f^([A-Za-z0-9][A-Za-z0-9._-]*)?$\x12p\n\ttenant_id\x18\x04 \x01(\tB]\xbaHZrX\x18$2T^([*]|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$\x12\x17\n\x0finclude_offline\x18\x05 \x01(\x08\"[\n\x14ListRuntimesResponse\x12*\n\x08runtimes\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Runtime\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*e\n\x0cRuntimeState\x12\x1d\n\x19RUNTIME_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RUNTIME_STATE_CONNECTED\x10\x01\x12\x19\n\x15RUNTIME_STATE_OFFLINE\x10\x02\x32\x9f\x01\n\x0eRuntimeService\x12\x8c\x01\n\x0cListRuntimes\x12$.engine.cloud.v1.ListRuntimesRequest\x1a%.engine.cloud.v1.ListRuntimesResponse\"/\x90\x02\x01\xc2\xf3\x18\x0f\n\rruntimes.read\xd2\xf3\x18\x15\x12\x13read without secretb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,17 +56,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTRUNTIMESREQUEST'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_LISTRUNTIMESREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272HZrX\030$2T^([*]|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$'
   _globals['_RUNTIMESERVICE'].methods_by_name['ListRuntimes']._loaded_options = None
-  _globals['_RUNTIMESERVICE'].methods_by_name['ListRuntimes']._serialized_options = b'\220\002\001\302\363\030\017\n\rruntimes.read'
-  _globals['_RUNTIMESTATE']._serialized_start=1266
-  _globals['_RUNTIMESTATE']._serialized_end=1367
-  _globals['_RUNTIMEINFO']._serialized_start=151
-  _globals['_RUNTIMEINFO']._serialized_end=443
-  _globals['_RUNTIME']._serialized_start=446
-  _globals['_RUNTIME']._serialized_end=888
-  _globals['_LISTRUNTIMESREQUEST']._serialized_start=891
-  _globals['_LISTRUNTIMESREQUEST']._serialized_end=1171
-  _globals['_LISTRUNTIMESRESPONSE']._serialized_start=1173
-  _globals['_LISTRUNTIMESRESPONSE']._serialized_end=1264
-  _globals['_RUNTIMESERVICE']._serialized_start=1370
-  _globals['_RUNTIMESERVICE']._serialized_end=1503
+  _globals['_RUNTIMESERVICE'].methods_by_name['ListRuntimes']._serialized_options = b'\220\002\001\302\363\030\017\n\rruntimes.read\322\363\030\025\022\023read without secret'
+  _globals['_RUNTIMESTATE']._serialized_start=1295
+  _globals['_RUNTIMESTATE']._serialized_end=1396
+  _globals['_RUNTIMEINFO']._serialized_start=180
+  _globals['_RUNTIMEINFO']._serialized_end=472
+  _globals['_RUNTIME']._serialized_start=475
+  _globals['_RUNTIME']._serialized_end=917
+  _globals['_LISTRUNTIMESREQUEST']._serialized_start=920
+  _globals['_LISTRUNTIMESREQUEST']._serialized_end=1200
+  _globals['_LISTRUNTIMESRESPONSE']._serialized_start=1202
+  _globals['_LISTRUNTIMESRESPONSE']._serialized_end=1293
+  _globals['_RUNTIMESERVICE']._serialized_start=1399
+  _globals['_RUNTIMESERVICE']._serialized_end=1558
 # @@protoc_insertion_point(module_scope)

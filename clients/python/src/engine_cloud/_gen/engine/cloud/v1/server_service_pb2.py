@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$engine/cloud/v1/server_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1c\x65ngine/cloud/v1/access.proto\"\x16\n\x14GetServerInfoRequest\"H\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03\x61pi\x18\x02 \x01(\t\x12\x11\n\tprotocols\x18\x03 \x03(\t2z\n\rServerService\x12i\n\rGetServerInfo\x12%.engine.cloud.v1.GetServerInfoRequest\x1a&.engine.cloud.v1.GetServerInfoResponse\"\t\x90\x02\x01\xc2\xf3\x18\x02 \x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$engine/cloud/v1/server_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\"\x16\n\x14GetServerInfoRequest\"H\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0b\n\x03\x61pi\x18\x02 \x01(\t\x12\x11\n\tprotocols\x18\x03 \x03(\t2\x94\x01\n\rServerService\x12\x82\x01\n\rGetServerInfo\x12%.engine.cloud.v1.GetServerInfoRequest\x1a&.engine.cloud.v1.GetServerInfoResponse\"\"\x90\x02\x01\xc2\xf3\x18\x02 \x01\xd2\xf3\x18\x15\x12\x13read without secretb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'engine.cloud.v1.server_serv
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SERVERSERVICE'].methods_by_name['GetServerInfo']._loaded_options = None
-  _globals['_SERVERSERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\220\002\001\302\363\030\002 \001'
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=87
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=109
-  _globals['_GETSERVERINFORESPONSE']._serialized_start=111
-  _globals['_GETSERVERINFORESPONSE']._serialized_end=183
-  _globals['_SERVERSERVICE']._serialized_start=185
-  _globals['_SERVERSERVICE']._serialized_end=307
+  _globals['_SERVERSERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\220\002\001\302\363\030\002 \001\322\363\030\025\022\023read without secret'
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=116
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=138
+  _globals['_GETSERVERINFORESPONSE']._serialized_start=140
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=212
+  _globals['_SERVERSERVICE']._serialized_start=215
+  _globals['_SERVERSERVICE']._serialized_end=363
 # @@protoc_insertion_point(module_scope)

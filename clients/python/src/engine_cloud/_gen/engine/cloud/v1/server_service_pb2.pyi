@@ -1,4 +1,5 @@
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as _access_pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as _audit_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -24,12 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as engine_dot_cloud_dot_v1_dot_credential__service__pb2
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2 as engine_dot_cloud_dot_v1_dot_project__service__pb2
 from engine_cloud._gen.engine.cloud.v1 import runtime_service_pb2 as engine_dot_cloud_dot_v1_dot_runtime__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine/cloud/v1/sync_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a(engine/cloud/v1/credential_service.proto\x1a%engine/cloud/v1/project_service.proto\x1a%engine/cloud/v1/runtime_service.proto\"\xf9\x01\n\x0cWatchRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x1f\n\x0esince_revision\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x1c\n\nruntime_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x41\n\x05kinds\x18\x04 \x03(\x0e\x32\x1d.engine.cloud.v1.ResourceKindB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12-\n\x07runtime\x18\x05 \x01(\x0b\x32\x1c.engine.cloud.v1.RuntimeInfo\"\x8a\x03\n\rWatchResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\'\n\x05reset\x18\x02 \x01(\x0b\x32\x16.engine.cloud.v1.ResetH\x00\x12-\n\x06upsert\x18\x03 \x01(\x0b\x32\x1b.engine.cloud.v1.CredentialH\x00\x12,\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x1a.engine.cloud.v1.TombstoneH\x00\x12.\n\tcaught_up\x18\x05 \x01(\x0b\x32\x19.engine.cloud.v1.CaughtUpH\x00\x12/\n\theartbeat\x18\x06 \x01(\x0b\x32\x1a.engine.cloud.v1.HeartbeatH\x00\x12:\n\x0fupsert_resource\x18\x07 \x01(\x0b\x32\x1f.engine.cloud.v1.SyncedResourceH\x00\x12;\n\x0f\x64\x65lete_resource\x18\x08 \x01(\x0b\x32 .engine.cloud.v1.DeletedResourceH\x00\x42\x07\n\x05\x65vent\"|\n\x0eSyncedResource\x12\x31\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.CredentialH\x00\x12+\n\x07project\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.ProjectH\x00\x42\n\n\x08resource\"\x8b\x01\n\x0f\x44\x65letedResource\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.engine.cloud.v1.ResourceKind\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12.\n\ncredential\x18\x04 \x01(\x0b\x32\x1a.engine.cloud.v1.Tombstone\"\x17\n\x05Reset\x12\x0e\n\x06reason\x18\x01 \x01(\t\"I\n\tTombstone\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\"\n\n\x08\x43\x61ughtUp\"\x0b\n\tHeartbeat\"\xab\x01\n\x0bPullRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x1f\n\x0esince_revision\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x41\n\x05kinds\x18\x03 \x03(\x0e\x32\x1d.engine.cloud.v1.ResourceKindB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\"P\n\x0cPullResponse\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.engine.cloud.v1.WatchResponse\x12\x10\n\x08revision\x18\x02 \x01(\x03\"j\n\x18RefreshCredentialRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x14\n\x02id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"_\n\x19RefreshCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\x12\x11\n\trefreshed\x18\x02 \x01(\x08*f\n\x0cResourceKind\x12\x1d\n\x19RESOURCE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RESOURCE_KIND_CREDENTIAL\x10\x01\x12\x19\n\x15RESOURCE_KIND_PROJECT\x10\x02\x32\xcd\x02\n\x0bSyncService\x12`\n\x05Watch\x12\x1d.engine.cloud.v1.WatchRequest\x1a\x1e.engine.cloud.v1.WatchResponse\"\x16\x90\x02\x01\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\x30\x01\x12[\n\x04Pull\x12\x1c.engine.cloud.v1.PullRequest\x1a\x1d.engine.cloud.v1.PullResponse\"\x16\x90\x02\x01\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\x12\x7f\n\x11RefreshCredential\x12).engine.cloud.v1.RefreshCredentialRequest\x1a*.engine.cloud.v1.RefreshCredentialResponse\"\x13\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine/cloud/v1/sync_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a(engine/cloud/v1/credential_service.proto\x1a%engine/cloud/v1/project_service.proto\x1a%engine/cloud/v1/runtime_service.proto\"\xf9\x01\n\x0cWatchRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x1f\n\x0esince_revision\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x1c\n\nruntime_id\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x41\n\x05kinds\x18\x04 \x03(\x0e\x32\x1d.engine.cloud.v1.ResourceKindB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\x12-\n\x07runtime\x18\x05 \x01(\x0b\x32\x1c.engine.cloud.v1.RuntimeInfo\"\x8a\x03\n\rWatchResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\'\n\x05reset\x18\x02 \x01(\x0b\x32\x16.engine.cloud.v1.ResetH\x00\x12-\n\x06upsert\x18\x03 \x01(\x0b\x32\x1b.engine.cloud.v1.CredentialH\x00\x12,\n\x06\x64\x65lete\x18\x04 \x01(\x0b\x32\x1a.engine.cloud.v1.TombstoneH\x00\x12.\n\tcaught_up\x18\x05 \x01(\x0b\x32\x19.engine.cloud.v1.CaughtUpH\x00\x12/\n\theartbeat\x18\x06 \x01(\x0b\x32\x1a.engine.cloud.v1.HeartbeatH\x00\x12:\n\x0fupsert_resource\x18\x07 \x01(\x0b\x32\x1f.engine.cloud.v1.SyncedResourceH\x00\x12;\n\x0f\x64\x65lete_resource\x18\x08 \x01(\x0b\x32 .engine.cloud.v1.DeletedResourceH\x00\x42\x07\n\x05\x65vent\"|\n\x0eSyncedResource\x12\x31\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.CredentialH\x00\x12+\n\x07project\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.ProjectH\x00\x42\n\n\x08resource\"\x8b\x01\n\x0f\x44\x65letedResource\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.engine.cloud.v1.ResourceKind\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12.\n\ncredential\x18\x04 \x01(\x0b\x32\x1a.engine.cloud.v1.Tombstone\"\x17\n\x05Reset\x12\x0e\n\x06reason\x18\x01 \x01(\t\"I\n\tTombstone\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x0f\n\x07project\x18\x04 \x01(\t\"\n\n\x08\x43\x61ughtUp\"\x0b\n\tHeartbeat\"\xab\x01\n\x0bPullRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x1f\n\x0esince_revision\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x41\n\x05kinds\x18\x03 \x03(\x0e\x32\x1d.engine.cloud.v1.ResourceKindB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00\"P\n\x0cPullResponse\x12.\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1e.engine.cloud.v1.WatchResponse\x12\x10\n\x08revision\x18\x02 \x01(\x03\"j\n\x18RefreshCredentialRequest\x12\x38\n\x07project\x18\x01 \x01(\tB\'\xbaH$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x14\n\x02id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"_\n\x19RefreshCredentialResponse\x12/\n\ncredential\x18\x01 \x01(\x0b\x32\x1b.engine.cloud.v1.Credential\x12\x11\n\trefreshed\x18\x02 \x01(\x08*f\n\x0cResourceKind\x12\x1d\n\x19RESOURCE_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RESOURCE_KIND_CREDENTIAL\x10\x01\x12\x19\n\x15RESOURCE_KIND_PROJECT\x10\x02\x32\x8b\x03\n\x0bSyncService\x12r\n\x05Watch\x12\x1d.engine.cloud.v1.WatchRequest\x1a\x1e.engine.cloud.v1.WatchResponse\"(\x90\x02\x01\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\xd2\xf3\x18\x0e\n\x0csync.deliver0\x01\x12n\n\x04Pull\x12\x1c.engine.cloud.v1.PullRequest\x1a\x1d.engine.cloud.v1.PullResponse\")\x90\x02\x01\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\xd2\xf3\x18\x0f\n\rsync.catch_up\x12\x97\x01\n\x11RefreshCredential\x12).engine.cloud.v1.RefreshCredentialRequest\x1a*.engine.cloud.v1.RefreshCredentialResponse\"+\xc2\xf3\x18\x0b\n\tsync.read\xc8\xf3\x18\x01\xd2\xf3\x18\x14\n\x12\x63redential.refreshb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,37 +56,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFRESHCREDENTIALREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REFRESHCREDENTIALREQUEST'].fields_by_name['id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_SYNCSERVICE'].methods_by_name['Watch']._loaded_options = None
-  _globals['_SYNCSERVICE'].methods_by_name['Watch']._serialized_options = b'\220\002\001\302\363\030\013\n\tsync.read\310\363\030\001'
+  _globals['_SYNCSERVICE'].methods_by_name['Watch']._serialized_options = b'\220\002\001\302\363\030\013\n\tsync.read\310\363\030\001\322\363\030\016\n\014sync.deliver'
   _globals['_SYNCSERVICE'].methods_by_name['Pull']._loaded_options = None
-  _globals['_SYNCSERVICE'].methods_by_name['Pull']._serialized_options = b'\220\002\001\302\363\030\013\n\tsync.read\310\363\030\001'
+  _globals['_SYNCSERVICE'].methods_by_name['Pull']._serialized_options = b'\220\002\001\302\363\030\013\n\tsync.read\310\363\030\001\322\363\030\017\n\rsync.catch_up'
   _globals['_SYNCSERVICE'].methods_by_name['RefreshCredential']._loaded_options = None
-  _globals['_SYNCSERVICE'].methods_by_name['RefreshCredential']._serialized_options = b'\302\363\030\013\n\tsync.read\310\363\030\001'
-  _globals['_RESOURCEKIND']._serialized_start=1737
-  _globals['_RESOURCEKIND']._serialized_end=1839
-  _globals['_WATCHREQUEST']._serialized_start=235
-  _globals['_WATCHREQUEST']._serialized_end=484
-  _globals['_WATCHRESPONSE']._serialized_start=487
-  _globals['_WATCHRESPONSE']._serialized_end=881
-  _globals['_SYNCEDRESOURCE']._serialized_start=883
-  _globals['_SYNCEDRESOURCE']._serialized_end=1007
-  _globals['_DELETEDRESOURCE']._serialized_start=1010
-  _globals['_DELETEDRESOURCE']._serialized_end=1149
-  _globals['_RESET']._serialized_start=1151
-  _globals['_RESET']._serialized_end=1174
-  _globals['_TOMBSTONE']._serialized_start=1176
-  _globals['_TOMBSTONE']._serialized_end=1249
-  _globals['_CAUGHTUP']._serialized_start=1251
-  _globals['_CAUGHTUP']._serialized_end=1261
-  _globals['_HEARTBEAT']._serialized_start=1263
-  _globals['_HEARTBEAT']._serialized_end=1274
-  _globals['_PULLREQUEST']._serialized_start=1277
-  _globals['_PULLREQUEST']._serialized_end=1448
-  _globals['_PULLRESPONSE']._serialized_start=1450
-  _globals['_PULLRESPONSE']._serialized_end=1530
-  _globals['_REFRESHCREDENTIALREQUEST']._serialized_start=1532
-  _globals['_REFRESHCREDENTIALREQUEST']._serialized_end=1638
-  _globals['_REFRESHCREDENTIALRESPONSE']._serialized_start=1640
-  _globals['_REFRESHCREDENTIALRESPONSE']._serialized_end=1735
-  _globals['_SYNCSERVICE']._serialized_start=1842
-  _globals['_SYNCSERVICE']._serialized_end=2175
+  _globals['_SYNCSERVICE'].methods_by_name['RefreshCredential']._serialized_options = b'\302\363\030\013\n\tsync.read\310\363\030\001\322\363\030\024\n\022credential.refresh'
+  _globals['_RESOURCEKIND']._serialized_start=1766
+  _globals['_RESOURCEKIND']._serialized_end=1868
+  _globals['_WATCHREQUEST']._serialized_start=264
+  _globals['_WATCHREQUEST']._serialized_end=513
+  _globals['_WATCHRESPONSE']._serialized_start=516
+  _globals['_WATCHRESPONSE']._serialized_end=910
+  _globals['_SYNCEDRESOURCE']._serialized_start=912
+  _globals['_SYNCEDRESOURCE']._serialized_end=1036
+  _globals['_DELETEDRESOURCE']._serialized_start=1039
+  _globals['_DELETEDRESOURCE']._serialized_end=1178
+  _globals['_RESET']._serialized_start=1180
+  _globals['_RESET']._serialized_end=1203
+  _globals['_TOMBSTONE']._serialized_start=1205
+  _globals['_TOMBSTONE']._serialized_end=1278
+  _globals['_CAUGHTUP']._serialized_start=1280
+  _globals['_CAUGHTUP']._serialized_end=1290
+  _globals['_HEARTBEAT']._serialized_start=1292
+  _globals['_HEARTBEAT']._serialized_end=1303
+  _globals['_PULLREQUEST']._serialized_start=1306
+  _globals['_PULLREQUEST']._serialized_end=1477
+  _globals['_PULLRESPONSE']._serialized_start=1479
+  _globals['_PULLRESPONSE']._serialized_end=1559
+  _globals['_REFRESHCREDENTIALREQUEST']._serialized_start=1561
+  _globals['_REFRESHCREDENTIALREQUEST']._serialized_end=1667
+  _globals['_REFRESHCREDENTIALRESPONSE']._serialized_start=1669
+  _globals['_REFRESHCREDENTIALRESPONSE']._serialized_end=1764
+  _globals['_SYNCSERVICE']._serialized_start=1871
+  _globals['_SYNCSERVICE']._serialized_end=2266
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 from engine_cloud._gen.buf.validate import validate_pb2 as _validate_pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as _access_pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as _audit_pb2
 from engine_cloud._gen.engine.cloud.v1 import credential_service_pb2 as _credential_service_pb2
 from engine_cloud._gen.engine.cloud.v1 import project_service_pb2 as _project_service_pb2
 from engine_cloud._gen.engine.cloud.v1 import runtime_service_pb2 as _runtime_service_pb2

@@ -91,7 +91,11 @@ class SyncServiceServicer:
         Visibility and project policy are exactly those of Pull: NOT_FOUND for a
         credential the project does not see. FAILED_PRECONDITION with reason
         CREDENTIAL_NOT_REFRESHABLE for a credential the hub does not manage,
-        CONNECTION_NEEDS_REAUTH when a person must connect again.
+        CONNECTION_NEEDS_REAUTH when a person must connect again (also when this
+        very refresh found the grant gone), CONNECTION_DISCONNECTED, or
+        OAUTH_APP_REJECTED when the provider refused the app; UNAVAILABLE with
+        PROVIDER_UNAVAILABLE (and a retry hint) when the provider failed this
+        time — the hub keeps retrying on its own.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from engine_cloud._gen.buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from engine_cloud._gen.engine.cloud.v1 import access_pb2 as engine_dot_cloud_dot_v1_dot_access__pb2
+from engine_cloud._gen.engine.cloud.v1 import audit_pb2 as engine_dot_cloud_dot_v1_dot_audit__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#engine/cloud/v1/token_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKind\x12\r\n\x05label\x18\x04 \x01(\t\x12\x16\n\x0e\x64isplay_prefix\x18\x05 \x01(\t\x12\x10\n\x08projects\x18\x06 \x03(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x01\n\x12\x43reateTokenRequest\x12\x18\n\x05label\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x42\n\x08projects\x18\x03 \x03(\tB0\xbaH-\x92\x01*\x10\x64\x18\x01\"$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x41\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\"\x07\x08\xff\x82\xd1\xff\xaf\x07@\x01\"L\n\x13\x43reateTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\'\n\x0fGetTokenRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"9\n\x10GetTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token\"g\n\x11ListTokensRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x15\n\rshow_inactive\x18\x03 \x01(\x08\"U\n\x12ListTokensResponse\x12&\n\x06tokens\x18\x01 \x03(\x0b\x32\x16.engine.cloud.v1.Token\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x12RevokeTokenRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"<\n\x13RevokeTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token*\x93\x01\n\tTokenKind\x12\x1a\n\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19TOKEN_KIND_PLATFORM_ADMIN\x10\x01\x12\x1b\n\x17TOKEN_KIND_TENANT_ADMIN\x10\x02\x12\x16\n\x12TOKEN_KIND_RUNTIME\x10\x03\x12\x16\n\x12TOKEN_KIND_SERVICE\x10\x04\x32\xc4\x03\n\x0cTokenService\x12q\n\x0b\x43reateToken\x12#.engine.cloud.v1.CreateTokenRequest\x1a$.engine.cloud.v1.CreateTokenResponse\"\x17\xc2\xf3\x18\x0f\n\rtokens.create\xc8\xf3\x18\x01\x12\x65\n\x08GetToken\x12 .engine.cloud.v1.GetTokenRequest\x1a!.engine.cloud.v1.GetTokenResponse\"\x14\x90\x02\x01\xc2\xf3\x18\r\n\x0btokens.read\x12k\n\nListTokens\x12\".engine.cloud.v1.ListTokensRequest\x1a#.engine.cloud.v1.ListTokensResponse\"\x14\x90\x02\x01\xc2\xf3\x18\r\n\x0btokens.read\x12m\n\x0bRevokeToken\x12#.engine.cloud.v1.RevokeTokenRequest\x1a$.engine.cloud.v1.RevokeTokenResponse\"\x13\xc2\xf3\x18\x0f\n\rtokens.revokeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#engine/cloud/v1/token_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\x02\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKind\x12\r\n\x05label\x18\x04 \x01(\t\x12\x16\n\x0e\x64isplay_prefix\x18\x05 \x01(\t\x12\x10\n\x08projects\x18\x06 \x03(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xeb\x01\n\x12\x43reateTokenRequest\x12\x18\n\x05label\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKindB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x42\n\x08projects\x18\x03 \x03(\tB0\xbaH-\x92\x01*\x10\x64\x18\x01\"$r\"\x10\x01\x18\x64\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\x12\x41\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\"\x07\x08\xff\x82\xd1\xff\xaf\x07@\x01\"L\n\x13\x43reateTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\'\n\x0fGetTokenRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"9\n\x10GetTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token\"g\n\x11ListTokensRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00\x12\x1c\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04\x12\x15\n\rshow_inactive\x18\x03 \x01(\x08\"U\n\x12ListTokensResponse\x12&\n\x06tokens\x18\x01 \x03(\x0b\x32\x16.engine.cloud.v1.Token\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x12RevokeTokenRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"<\n\x13RevokeTokenResponse\x12%\n\x05token\x18\x01 \x01(\x0b\x32\x16.engine.cloud.v1.Token*\x93\x01\n\tTokenKind\x12\x1a\n\x16TOKEN_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19TOKEN_KIND_PLATFORM_ADMIN\x10\x01\x12\x1b\n\x17TOKEN_KIND_TENANT_ADMIN\x10\x02\x12\x16\n\x12TOKEN_KIND_RUNTIME\x10\x03\x12\x16\n\x12TOKEN_KIND_SERVICE\x10\x04\x32\x9c\x04\n\x0cTokenService\x12\x83\x01\n\x0b\x43reateToken\x12#.engine.cloud.v1.CreateTokenRequest\x1a$.engine.cloud.v1.CreateTokenResponse\")\xc2\xf3\x18\x0f\n\rtokens.create\xc8\xf3\x18\x01\xd2\xf3\x18\x0e\n\x0ctoken.create\x12~\n\x08GetToken\x12 .engine.cloud.v1.GetTokenRequest\x1a!.engine.cloud.v1.GetTokenResponse\"-\x90\x02\x01\xc2\xf3\x18\r\n\x0btokens.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x84\x01\n\nListTokens\x12\".engine.cloud.v1.ListTokensRequest\x1a#.engine.cloud.v1.ListTokensResponse\"-\x90\x02\x01\xc2\xf3\x18\r\n\x0btokens.read\xd2\xf3\x18\x15\x12\x13read without secret\x12\x7f\n\x0bRevokeToken\x12#.engine.cloud.v1.RevokeTokenRequest\x1a$.engine.cloud.v1.RevokeTokenResponse\"%\xc2\xf3\x18\x0f\n\rtokens.revoke\xd2\xf3\x18\x0e\n\x0ctoken.revokeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,33 +52,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REVOKETOKENREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REVOKETOKENREQUEST'].fields_by_name['id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_TOKENSERVICE'].methods_by_name['CreateToken']._loaded_options = None
-  _globals['_TOKENSERVICE'].methods_by_name['CreateToken']._serialized_options = b'\302\363\030\017\n\rtokens.create\310\363\030\001'
+  _globals['_TOKENSERVICE'].methods_by_name['CreateToken']._serialized_options = b'\302\363\030\017\n\rtokens.create\310\363\030\001\322\363\030\016\n\014token.create'
   _globals['_TOKENSERVICE'].methods_by_name['GetToken']._loaded_options = None
-  _globals['_TOKENSERVICE'].methods_by_name['GetToken']._serialized_options = b'\220\002\001\302\363\030\r\n\013tokens.read'
+  _globals['_TOKENSERVICE'].methods_by_name['GetToken']._serialized_options = b'\220\002\001\302\363\030\r\n\013tokens.read\322\363\030\025\022\023read without secret'
   _globals['_TOKENSERVICE'].methods_by_name['ListTokens']._loaded_options = None
-  _globals['_TOKENSERVICE'].methods_by_name['ListTokens']._serialized_options = b'\220\002\001\302\363\030\r\n\013tokens.read'
+  _globals['_TOKENSERVICE'].methods_by_name['ListTokens']._serialized_options = b'\220\002\001\302\363\030\r\n\013tokens.read\322\363\030\025\022\023read without secret'
   _globals['_TOKENSERVICE'].methods_by_name['RevokeToken']._loaded_options = None
-  _globals['_TOKENSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\302\363\030\017\n\rtokens.revoke'
-  _globals['_TOKENKIND']._serialized_start=1217
-  _globals['_TOKENKIND']._serialized_end=1364
-  _globals['_TOKEN']._serialized_start=149
-  _globals['_TOKEN']._serialized_end=500
-  _globals['_CREATETOKENREQUEST']._serialized_start=503
-  _globals['_CREATETOKENREQUEST']._serialized_end=738
-  _globals['_CREATETOKENRESPONSE']._serialized_start=740
-  _globals['_CREATETOKENRESPONSE']._serialized_end=816
-  _globals['_GETTOKENREQUEST']._serialized_start=818
-  _globals['_GETTOKENREQUEST']._serialized_end=857
-  _globals['_GETTOKENRESPONSE']._serialized_start=859
-  _globals['_GETTOKENRESPONSE']._serialized_end=916
-  _globals['_LISTTOKENSREQUEST']._serialized_start=918
-  _globals['_LISTTOKENSREQUEST']._serialized_end=1021
-  _globals['_LISTTOKENSRESPONSE']._serialized_start=1023
-  _globals['_LISTTOKENSRESPONSE']._serialized_end=1108
-  _globals['_REVOKETOKENREQUEST']._serialized_start=1110
-  _globals['_REVOKETOKENREQUEST']._serialized_end=1152
-  _globals['_REVOKETOKENRESPONSE']._serialized_start=1154
-  _globals['_REVOKETOKENRESPONSE']._serialized_end=1214
-  _globals['_TOKENSERVICE']._serialized_start=1367
-  _globals['_TOKENSERVICE']._serialized_end=1819
+  _globals['_TOKENSERVICE'].methods_by_name['RevokeToken']._serialized_options = b'\302\363\030\017\n\rtokens.revoke\322\363\030\016\n\014token.revoke'
+  _globals['_TOKENKIND']._serialized_start=1246
+  _globals['_TOKENKIND']._serialized_end=1393
+  _globals['_TOKEN']._serialized_start=178
+  _globals['_TOKEN']._serialized_end=529
+  _globals['_CREATETOKENREQUEST']._serialized_start=532
+  _globals['_CREATETOKENREQUEST']._serialized_end=767
+  _globals['_CREATETOKENRESPONSE']._serialized_start=769
+  _globals['_CREATETOKENRESPONSE']._serialized_end=845
+  _globals['_GETTOKENREQUEST']._serialized_start=847
+  _globals['_GETTOKENREQUEST']._serialized_end=886
+  _globals['_GETTOKENRESPONSE']._serialized_start=888
+  _globals['_GETTOKENRESPONSE']._serialized_end=945
+  _globals['_LISTTOKENSREQUEST']._serialized_start=947
+  _globals['_LISTTOKENSREQUEST']._serialized_end=1050
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=1052
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=1137
+  _globals['_REVOKETOKENREQUEST']._serialized_start=1139
+  _globals['_REVOKETOKENREQUEST']._serialized_end=1181
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=1183
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=1243
+  _globals['_TOKENSERVICE']._serialized_start=1396
+  _globals['_TOKENSERVICE']._serialized_end=1936
 # @@protoc_insertion_point(module_scope)
