@@ -164,6 +164,33 @@ describe("graceful shutdown", () => {
   );
 });
 
+describe("drain delay", () => {
+  it(
+    "reports not ready at SIGTERM but keeps serving new connections and calls for the delay, then exits 0",
+    async () => {
+      const database = await freshDatabase();
+      const proc = await spawnServerProcess({
+        ...databaseEnv(database),
+        ENGINE_CLOUD_TOKEN: randomSeedToken(),
+        ENGINE_CLOUD_DRAIN_DELAY_MS: "3000",
+      });
+      defer(() => proc.kill9());
+      expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+      const sentAt = performance.now();
+      const exit = proc.stop();
+      await expect.poll(() => proc.output(), { timeout: 10_000 }).toContain('"msg":"out of rotation');
+      // Out of rotation: the balancer's check fails, yet a request it sent meanwhile, on a new connection, succeeds.
+      expect((await fetch(`${proc.url}/readyz`)).status).toBe(503);
+      const info = await createCloudClient({ baseUrl: proc.url }).server.getServerInfo({});
+      expect(info.api).toBe("engine.cloud.v1");
+      expect(proc.child.exitCode).toBeNull();
+      expect(await exit).toBe(0);
+      expect(performance.now() - sentAt).toBeGreaterThanOrEqual(3000);
+    },
+    SPAWNED_SERVER_MS,
+  );
+});
+
 describe("restart", () => {
   it("keeps tenants, tokens and project policy across a restart on the same data", async () => {
     const database = await freshDatabase();

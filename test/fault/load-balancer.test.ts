@@ -15,13 +15,14 @@ import {
   type Runtime,
   type Writers,
 } from "../support/runtime-fleet.js";
+import { PYTHON_WITH_CLIENT, startPythonRuntime } from "../support/python-runtime.js";
 import { onPostgres } from "../support/test-database.js";
 import { randomSeedToken, type ServerProcess } from "../support/test-server.js";
 import { clientOf, createTestTenant, type TestTenant } from "../support/test-tenant.js";
 
 // The compose topology for real: one PostgreSQL database, three server
-// processes, HAProxy in front with deploy/haproxy/haproxy.cfg. Runtimes (SDK
-// and grpc-js) hold Watch streams through the balancer while writers write on
+// processes, HAProxy in front with deploy/haproxy/haproxy.cfg. Runtimes (SDK,
+// grpc-js and the Python client) hold Watch streams through the balancer while writers write on
 // every replica directly; one replica is killed with SIGKILL, another drained
 // with SIGTERM. Every runtime is back on the live replica, at the latest
 // revision, within seconds, having seen every revision exactly once; the CLI,
@@ -61,7 +62,7 @@ async function cliLists(): Promise<void> {
     ENGINE_CLOUD_TOKEN: adminToken,
     ENGINE_CLOUD_TENANT: tenant.slug,
   });
-  expect(run.code, run.stderr).toBe(0);
+  expect(run.code, run.stderr + "\n" + fleet.balancer.output().slice(-3000)).toBe(0);
   expect(JSON.parse(run.stdout)).toBeDefined();
 }
 
@@ -98,6 +99,10 @@ describe.runIf(onPostgres && HAPROXY_BINARY)("replicas behind HAProxy", () => {
       await startSdkRuntime("sdk-grpc-web", fleet.url, runtimeToken, project, HEARTBEAT_MS, "grpc-web"),
       startGrpcRuntime("grpc-js-1", address, runtimeToken, project, HEARTBEAT_MS),
       startGrpcRuntime("grpc-js-2", address, runtimeToken, project, HEARTBEAT_MS),
+      // The Python client (gRPC over HTTP/2 through the balancer), where .ci/run has built its environment.
+      ...(PYTHON_WITH_CLIENT
+        ? [1, 2].map((i) => startPythonRuntime(`python-${i}`, fleet.url, runtimeToken, project, HEARTBEAT_MS))
+        : []),
     );
     await Promise.all(runtimes.map((r) => r.ready));
     const writers = writeOnEvery(fleet.replicas, deletable.slice(0, 6));

@@ -114,6 +114,11 @@ export interface App {
   /** Called once the server listens: where it listens, the redirect URL's base unless ENGINE_CLOUD_PUBLIC_URL says otherwise. */
   listeningAt(url: string): void;
   /**
+   * Reports the server not ready (/readyz 503, gRPC health NOT_SERVING) while it goes on serving every call and
+   * stream: the first step of a shutdown with a drain delay, so balancers stop sending before it stops listening.
+   */
+  leaveRotation(): void;
+  /**
    * First step of shutdown: marks the server NOT_SERVING for health checks and ends every Watch
    * stream with UNAVAILABLE / SERVER_SHUTTING_DOWN (runtimes reconnect elsewhere at once); unary
    * calls in flight go on.
@@ -403,6 +408,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         listeningUrl = config.publicUrl ?? url;
         // Runs once the server can name itself: the credentials it writes carry reauthorize URLs.
         refresh.start();
+      },
+      leaveRotation() {
+        health.shutdown();
       },
       drain() {
         health.shutdown();

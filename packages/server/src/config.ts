@@ -34,6 +34,12 @@ export interface Config {
   /** How long in-flight calls may run after SIGTERM before they are cut. */
   shutdownGraceMs: number;
   /**
+   * On SIGTERM, how long the server keeps serving everything while reporting not ready (/readyz 503, gRPC
+   * health NOT_SERVING) before it drains: the time a balancer or Kubernetes needs to take it out of rotation,
+   * so no new request is sent to a port that has stopped listening. 0 (the default) drains at once.
+   */
+  drainDelayMs: number;
+  /**
    * Upper bound on how long a cached token verdict is trusted without a
    * change notification; a safety net for a notification lost with a crash.
    */
@@ -145,6 +151,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         "shutdown-grace": { type: "string" },
+        "drain-delay": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -204,6 +211,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
   const shutdownGraceMs = Number(flags["shutdown-grace"] ?? env.ENGINE_CLOUD_SHUTDOWN_GRACE_MS ?? 10_000);
   if (!Number.isInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     problems.push("--shutdown-grace / ENGINE_CLOUD_SHUTDOWN_GRACE_MS must be a whole number of milliseconds");
+  }
+  const drainDelayMs = Number(flags["drain-delay"] ?? env.ENGINE_CLOUD_DRAIN_DELAY_MS ?? 0);
+  if (!Number.isInteger(drainDelayMs) || drainDelayMs < 0 || drainDelayMs > 300_000) {
+    problems.push("--drain-delay / ENGINE_CLOUD_DRAIN_DELAY_MS must be a whole number of milliseconds, at most 300000");
   }
 
   const dataDir = path.resolve(flags["data-dir"] ?? env.ENGINE_CLOUD_DATA_DIR ?? ".engine-cloud");
@@ -340,6 +351,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
     logFormat,
     metrics,
     shutdownGraceMs,
+    drainDelayMs,
     tokenCacheTtlMs: 60_000,
     masterKey,
     previousMasterKeys,

@@ -41,6 +41,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     metricsUrl,
     stop: () =>
       (stopping ??= (async () => {
+        if (config.drainDelayMs > 0) {
+          app.leaveRotation();
+          log.info("out of rotation: still serving until the drain", { drain_delay_ms: config.drainDelayMs });
+          await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+        }
         app.drain();
         await listener.close(config.shutdownGraceMs);
         await metricsListener?.close();

@@ -88,9 +88,14 @@ class EngineCredentialClient:
             raise from_rpc_error(error) from None
 
     def close(self) -> None:
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    def reset_channel(self) -> None:
+        """Drops the channel, so the next call opens a new connection. For a connection found dead by silence:
+        gRPC would keep sending new calls down it until TCP gives up, minutes later."""
+        self.close()
 
     def __enter__(self) -> EngineCredentialClient:
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine_cloud.sync")
 
 PROVIDER_ID = "engine_sync"
+#: The server's default heartbeat interval on an idle Watch stream (SERVER_HEARTBEAT_INTERVAL_MS in the SDK).
+SERVER_HEARTBEAT_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class EngineSyncProvider(CredentialProvider):
         runtime_version: str | None = None,
         backoff_initial_seconds: float = 0.25,
         backoff_max_seconds: float = 30.0,
+        heartbeat_seconds: float = SERVER_HEARTBEAT_SECONDS,
+        stale_after_seconds: float | None = None,
     ) -> None:
         self.client = client
         self._provider_id = provider_id
@@ -85,6 +90,12 @@ class EngineSyncProvider(CredentialProvider):
         #: How the runtime names itself in `engine-cloud runtime list` (default "engine-oss" inside Engine OSS).
         self._runtime = (runtime_name, runtime_version)
         self._backoff = (backoff_initial_seconds, backoff_max_seconds)
+        #: The server sends a heartbeat at least this often on an idle stream (ENGINE_CLOUD_SYNC_HEARTBEAT_MS);
+        #: a stream silent for three of them is dead (a half-open connection, a balancer that lost the
+        #: backend without a reset) and is replaced, as the TypeScript SDK does.
+        self._stale_after = stale_after_seconds if stale_after_seconds is not None else 3 * heartbeat_seconds
+        self._last_event = time.monotonic()
+        self._silenced: Any = None
         self._storage: EngineCachedStorage | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -231,6 +242,21 @@ class EngineSyncProvider(CredentialProvider):
             return
         self._thread = threading.Thread(target=self._run, args=(store,), name="engine-cloud-watch", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._watch_for_silence, name="engine-cloud-watchdog", daemon=True).start()
+
+    def _watch_for_silence(self) -> None:
+        """Cancels the current stream once it has been silent past stale_after: grpc's blocking iterator would
+        otherwise wait on a dead connection forever. The watch thread then reconnects from its revision."""
+        tick = max(0.05, min(1.0, self._stale_after / 4))
+        while not self._stopping.wait(tick):
+            call = self._call
+            if call is None or time.monotonic() - self._last_event < self._stale_after:
+                continue
+            self._silenced = call
+            log.warning("engine cloud sync: the stream was silent for %.1fs; replacing it", self._stale_after)
+            call.cancel()
+            self.client.reset_channel()
+            self._last_event = time.monotonic()
 
     def _set_state(self, state: str, error: EngineCloudError | None = None) -> None:
         with self._lock:
@@ -245,16 +271,20 @@ class EngineSyncProvider(CredentialProvider):
         while not self._stopping.is_set():
             self._set_state("connecting")
             self._snapshot = None
+            call: Any = None
             try:
+                self._last_event = time.monotonic()
                 self._call = call = self.client.watch(self._revision, *self._runtime)
                 if self._stopping.is_set():  # close() ran before the call existed to be cancelled
                     call.cancel()
                 for event in iterate(call):
+                    self._last_event = time.monotonic()
                     attempt = 0
                     self._apply(store, event)
                 error: EngineCloudError = EngineUnavailableError("the server ended the stream")
             except EngineCloudError as failure:
-                error = failure
+                # Our own watchdog's cancel arrives as a cancelled call: it is an outage, never terminal.
+                error = EngineUnavailableError("the stream went silent") if self._silenced is call else failure
             except Exception as failure:  # a store that failed to save: log, back off, resume from the revision
                 log.exception("engine cloud sync: applying a change failed")
                 error = EngineCloudError(f"applying a change failed: {failure}")
