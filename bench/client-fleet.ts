@@ -6,6 +6,11 @@ import type { ClientCommand, ClientReply } from "./fanout-client.js";
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 export interface ClientFleetOptions {
+  /**
+   * Spread the client ends over 127.0.0.2 … 127.0.0.(1+N): one source address has ~28,000 ephemeral ports
+   * towards a server port, and a table's closed connections hold theirs in TIME_WAIT for a minute.
+   */
+  sourceAddresses?: number;
   /** The project every stream watches. */
   project: string;
   /** How long opening every stream may take. */
@@ -59,9 +64,9 @@ export class ClientFleet {
   }
 
   async open(url: string, tokens: string[], since: number, headers?: Record<string, string>) {
-    const { project, openTimeoutMs } = this.#options;
+    const { project, openTimeoutMs, sourceAddresses } = this.#options;
     const replies = await this.ask(
-      (streams) => ({ type: "open", url, streams, tokens, project, since, headers, timeoutMs: openTimeoutMs }),
+      (streams) => ({ type: "open", url, streams, tokens, project, since, headers, sourceAddresses, timeoutMs: openTimeoutMs }),
       openTimeoutMs + 10_000,
     );
     let caughtUp = 0;

@@ -14,6 +14,7 @@
  *   close     → closed    all connections closed
  */
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { backoffDelay } from "../packages/sdk/src/backoff-delay.js";
 
 export interface OpenCommand {
@@ -26,6 +27,8 @@ export interface OpenCommand {
   since: number;
   /** Extra request headers: a connect-timeout-ms sends the stream down the stock connect path. */
   headers?: Record<string, string>;
+  /** Source addresses to spread the connections over (ClientFleetOptions.sourceAddresses); absent: the default. */
+  sourceAddresses?: number;
   timeoutMs: number;
 }
 export interface CollectCommand {
@@ -63,6 +66,8 @@ const OPEN_ATTEMPTS = 5;
 
 interface Stream {
   session?: http2.ClientHttp2Session;
+  /** The source address of its connections, when the fleet spreads them. */
+  localAddress?: string;
   /** Bytes of a frame split across reads. */
   partial?: Buffer;
   caughtUp: boolean;
@@ -165,7 +170,13 @@ function onData(s: Stream, chunk: Buffer): void {
 }
 
 function connect(s: Stream, cmd: OpenCommand, token: string, since: number): void {
-  const session = http2.connect(cmd.url);
+  const localAddress = s.localAddress;
+  const session = http2.connect(
+    cmd.url,
+    localAddress
+      ? { createConnection: (to: URL) => net.connect({ host: to.hostname, port: Number(to.port), localAddress }) }
+      : {},
+  );
   s.attempts++;
   s.session = session;
   s.partial = undefined;
@@ -229,6 +240,7 @@ async function handle(cmd: ClientCommand): Promise<ClientReply | undefined> {
       // Connections are opened in small batches: a thousand SYNs at once overflow the listen backlog.
       for (let i = 0; i < cmd.streams; i++) {
         const s: Stream = { caughtUp: false, failed: false, attempts: 0, retries: 0, reached: new Map(), highest: 0 };
+        if (cmd.sourceAddresses) s.localAddress = `127.0.0.${2 + (i % cmd.sourceAddresses)}`;
         streams.push(s);
         connect(s, cmd, cmd.tokens[i % cmd.tokens.length], cmd.since);
         if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));

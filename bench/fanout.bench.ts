@@ -33,7 +33,8 @@ const USAGE = `usage: tsx --conditions=source bench/fanout.bench.ts [flags]
   --trials N         changes timed per table (default 5)
   --tokens N         distinct runtime tokens the streams use, round-robin (default 500)
   --writes N         credential puts, and as many plain commits, in the write table (default 10000)
-  --storm N          runtimes in the reconnect storm (default 5000)`;
+  --storm N          runtimes in the reconnect storm (default 5000)
+  --source-addresses N  spread client connections over 127.0.0.2 … (for N beyond ~25,000 streams; default 1)`;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -65,6 +66,7 @@ const { values: flags } = parseArgs({
     tokens: { type: "string", default: "500" },
     writes: { type: "string", default: "10000" },
     storm: { type: "string", default: "5000" },
+    "source-addresses": { type: "string", default: "1" },
     help: { type: "boolean", default: false },
   },
 });
@@ -97,7 +99,13 @@ const PROJECT = "bench";
 const WRITES_PROJECT = "bench-writes";
 const OPEN_TIMEOUT_MS = 120_000;
 const COLLECT_TIMEOUT_MS = 15_000;
-const FLEET_OPTIONS = { project: PROJECT, openTimeoutMs: OPEN_TIMEOUT_MS, collectTimeoutMs: COLLECT_TIMEOUT_MS };
+const sourceAddresses = positiveInt("source-addresses", flags["source-addresses"]!);
+const FLEET_OPTIONS = {
+  project: PROJECT,
+  openTimeoutMs: OPEN_TIMEOUT_MS,
+  collectTimeoutMs: COLLECT_TIMEOUT_MS,
+  sourceAddresses: sourceAddresses > 1 ? sourceAddresses : undefined,
+};
 const SETTLE_MS = 3000;
 // Long enough that no heartbeat lands inside a measurement.
 const HEARTBEAT_MS = 600_000;
