@@ -11,7 +11,7 @@ import {
   type AuditRecord,
   type TenantScope,
 } from "../packages/server/src/store/with-tenant.js";
-import { createTestDatabase, type TestDatabase } from "./support/test-database.js";
+import { createTestDatabase, onPostgres, type TestDatabase } from "./support/test-database.js";
 
 // The one tenant transaction: what it hands out, when after-commit work runs
 // (after commit, in order, never on rollback), and the audit seat (written in
@@ -200,5 +200,33 @@ describe("withPlatform", () => {
       tenantId: "t",
       actor: { kind: "system", job: "system:oauth-refresh" },
     });
+  });
+});
+
+describe.runIf(onPostgres)("a snapshot transaction that loses a race", () => {
+  it("runs again on a fresh snapshot, once, and commits; its after-commit work runs once", async () => {
+    await sql`CREATE TABLE IF NOT EXISTS test_snapshot_race (id int PRIMARY KEY, n int NOT NULL)`.execute(storage.db);
+    await sql`INSERT INTO test_snapshot_race VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = 1`.execute(storage.db);
+    let attempts = 0;
+    let afterCommits = 0;
+    const origin = { actor: { kind: "system", job: "system:test" } as const };
+    await withPlatform(
+      storage.db,
+      origin,
+      async ({ tx, afterCommit }) => {
+        attempts++;
+        afterCommit(() => afterCommits++);
+        await sql`SELECT n FROM test_snapshot_race WHERE id = 1`.execute(tx); // the snapshot is taken here
+        // Another connection commits a change to the row after that snapshot, the first time only.
+        if (attempts === 1) await sql`UPDATE test_snapshot_race SET n = n + 1 WHERE id = 1`.execute(storage.db);
+        await sql`UPDATE test_snapshot_race SET n = n + 10 WHERE id = 1`.execute(tx);
+      },
+      { isolation: "repeatable read" },
+    );
+    expect(attempts).toBe(2);
+    expect(afterCommits).toBe(1);
+    const { rows } = await sql<{ n: number }>`SELECT n FROM test_snapshot_race WHERE id = 1`.execute(storage.db);
+    expect(rows[0].n).toBe(12);
+    await sql`DROP TABLE test_snapshot_race`.execute(storage.db);
   });
 });

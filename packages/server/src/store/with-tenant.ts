@@ -145,10 +145,45 @@ async function run<T, X extends WriteTx = WriteTx>(
 ): Promise<T> {
   const signal = options.signal ?? origin.signal;
   signal?.throwIfAborted();
-  const after: Array<() => unknown> = [];
+  for (let attempt = 1; ; attempt++) {
+    const after: Array<() => unknown> = [];
+    try {
+      const result = await attemptOnce(db, origin, options, tenantId, body, after, signal);
+      for (const f of after) await f();
+      return result;
+    } catch (err) {
+      // A snapshot transaction (repeatable read, serializable) that lost a race to a concurrent writer — the
+      // audit chain head, which every audited read of the tenant updates — is run again on a fresh snapshot,
+      // as PostgreSQL's documentation asks. Only those: their bodies are reads plus the audit seat, which
+      // rolled back with them. Read-committed transactions never fail this way.
+      if (!options.isolation || options.isolation === "read committed" || attempt >= SNAPSHOT_ATTEMPTS) throw err;
+      if (!isSerializationFailure(err) || signal?.aborted) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/** Tries of a snapshot transaction that keeps losing serialization races before its error reaches the caller. */
+const SNAPSHOT_ATTEMPTS = 4;
+
+/** SQLSTATE 40001 (serialization_failure) or 40P01 (deadlock_detected). */
+const isSerializationFailure = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "40001" || code === "40P01";
+};
+
+async function attemptOnce<T, X extends WriteTx>(
+  db: Kysely<Database>,
+  origin: TxOrigin,
+  options: TxOptions,
+  tenantId: string | undefined,
+  body: (t: X) => Promise<T>,
+  after: Array<() => unknown>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
   const pending: AuditRecord[] = [];
   const builder = options.isolation ? db.transaction().setIsolationLevel(options.isolation) : db.transaction();
-  const result = await builder.execute(async (tx) => {
+  return builder.execute(async (tx) => {
     const base: WriteTx = {
       tx,
       actor: origin.actor,
@@ -168,8 +203,6 @@ async function run<T, X extends WriteTx = WriteTx>(
     signal?.throwIfAborted();
     return value;
   });
-  for (const f of after) await f();
-  return result;
 }
 
 /**
