@@ -34,7 +34,8 @@ const USAGE = `usage: tsx --conditions=source bench/fanout.bench.ts [flags]
   --tokens N         distinct runtime tokens the streams use, round-robin (default 500)
   --writes N         credential puts, and as many plain commits, in the write table (default 10000)
   --storm N          runtimes in the reconnect storm (default 5000)
-  --source-addresses N  spread client connections over 127.0.0.2 … (for N beyond ~25,000 streams; default 1)`;
+  --source-addresses N  spread client connections over 127.0.0.2 … (for N beyond ~25,000 streams; default 1)
+  --open-timeout-s N how long opening a table's streams may take (default 120)`;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -67,6 +68,7 @@ const { values: flags } = parseArgs({
     writes: { type: "string", default: "10000" },
     storm: { type: "string", default: "5000" },
     "source-addresses": { type: "string", default: "1" },
+    "open-timeout-s": { type: "string", default: "120" },
     help: { type: "boolean", default: false },
   },
 });
@@ -97,7 +99,7 @@ const stormSize = positiveInt("storm", flags.storm!);
 
 const PROJECT = "bench";
 const WRITES_PROJECT = "bench-writes";
-const OPEN_TIMEOUT_MS = 120_000;
+const OPEN_TIMEOUT_MS = positiveInt("open-timeout-s", flags["open-timeout-s"]!) * 1000;
 const COLLECT_TIMEOUT_MS = 15_000;
 const sourceAddresses = positiveInt("source-addresses", flags["source-addresses"]!);
 const FLEET_OPTIONS = {
