@@ -40,6 +40,8 @@ import { createDisconnect } from "./hub/disconnect-connection.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
+import { createCatchUpReader } from "./sync/catch-up-reader.js";
+import { createDeliveryAudit } from "./sync/delivery-audit.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
@@ -210,6 +212,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       healMs: 1000,
       metrics,
     });
+    // Closed after the hub (cleanup runs last-added first): the ends of the streams the hub ends are audited.
+    const deliveries = createDeliveryAudit({
+      db: storage.db,
+      log,
+      beatMs: config.syncHeartbeatMs,
+      enabled: config.audit.enabled,
+    });
+    cleanup.unshift(() => deliveries.close());
     // Closed after the hub (cleanup runs last-added first): the streams the hub ends are written offline.
     const presence = createPresenceBuffer({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.presenceFlushMs });
     cleanup.unshift(() => presence.close());
@@ -259,7 +269,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
-    const watches = createWatchOpener({ hub, verifier, requireSyncAccess, presence });
+    const watches = createWatchOpener({
+      hub,
+      verifier,
+      requireSyncAccess,
+      presence,
+      readCatchUp: createCatchUpReader(storage.db, vault, log),
+      deliveries,
+    });
     let listeningUrl = config.publicUrl;
     const publicUrl = () => {
       if (!listeningUrl) throw new Error("the server is not listening yet");
@@ -368,8 +385,6 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
     const rpc = withSyncFastPath(
       {
-        db: storage.db,
-        vault,
         watches,
         log,
         metrics,

@@ -6,13 +6,12 @@ import type { ConnectionRow } from "../store/connections.js";
 import { credentialToProto } from "../messages/credentials.js";
 import { withTenant } from "../store/with-tenant.js";
 import { readCatchUp } from "../sync/catch-up.js";
-import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf } from "../sync/sync-events.js";
 import { credentialNotFound, type CredentialAccess, type CredentialVault } from "../vault/credentials.js";
-import { originOf, tenantScope } from "../tenancy/request-context.js";
+import { originOf, requestMetaOf, tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -70,7 +69,6 @@ export function createSyncService(
   },
 ): ServiceImpl<typeof SyncService> {
   const { db, vault, watches, log, refresh, publicUrl } = deps;
-  const catchUp = createCatchUpReader(db, vault, log);
   const { requireSyncAccess } = deps;
 
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
@@ -82,11 +80,11 @@ export function createSyncService(
   return {
     async *watch(req, ctx) {
       const scope = await authorizeSync(ctx, req.project);
-      const target = watchTargetOf(scope, req, ctx.requestHeader);
+      const target = watchTargetOf(scope, req, ctx.requestHeader, requestMetaOf(ctx));
       const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
       await watches.open(watcher, target);
       try {
-        yield* watcher.stream((since) => catchUp(target.tenantId, target.view, since), ctx.signal);
+        yield* watcher.stream((since) => watches.catchUp(watcher, since), ctx.signal);
       } finally {
         watches.close(watcher);
       }

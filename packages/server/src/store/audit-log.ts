@@ -58,7 +58,7 @@ async function lockHead(tx: Tx, chain: string): Promise<ChainPoint> {
  */
 export async function appendToChain(t: WriteTx, chain: string, records: readonly AuditRecord[]): Promise<ChainedEvent[]> {
   const head = await lockHead(t.tx, chain);
-  const actor = actorRecord(t.actor);
+  const transactionActor = actorRecord(t.actor);
   const at = new Date();
   const events: ChainedEvent[] = [];
   let prev = head;
@@ -68,10 +68,10 @@ export async function appendToChain(t: WriteTx, chain: string, records: readonly
       seq: prev.seq + 1,
       tenantId: chain === PLATFORM_CHAIN ? null : chain,
       at,
-      actor,
-      requestId: t.request?.requestId ?? "",
-      peer: t.request?.peer ?? "",
-      userAgent: t.request?.userAgent ?? "",
+      actor: r.actor ? actorRecord(r.actor) : transactionActor,
+      requestId: (r.request ?? t.request)?.requestId ?? "",
+      peer: (r.request ?? t.request)?.peer ?? "",
+      userAgent: (r.request ?? t.request)?.userAgent ?? "",
       action: r.action,
       target: r.target,
       outcome: r.outcome ?? "ok",
