@@ -60,6 +60,7 @@ import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createAuditWriter } from "./store/audit-log.js";
+import { createAuditAnnouncer } from "./feed/audit-announcer.js";
 import { startAuditRetention } from "./jobs/audit-retention.js";
 import { createAuditService } from "./services/audit-service.js";
 import { openAuditSigner } from "./crypto/audit-signer.js";
@@ -163,11 +164,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
 
+    const feed = await createChangeFeed(storage, log, { metrics });
+    cleanup.unshift(() => feed.close());
     // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
     const auditSigner = await openAuditSigner(storage.db, ring);
     const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
     if (config.audit.enabled) {
-      const write = createAuditWriter({ log, checkpoints });
+      const write = createAuditWriter({ log, checkpoints, committed: createAuditAnnouncer(feed) });
       registerAuditWriter(storage.db, async (t, records) => {
         try {
           await write(t, records);
@@ -182,8 +185,6 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       registerAuditWriter(storage.db, async () => {});
     }
 
-    const feed = await createChangeFeed(storage, log, { metrics });
-    cleanup.unshift(() => feed.close());
     const verifier = await createCallerResolver({
       db: storage.db,
       feed,
