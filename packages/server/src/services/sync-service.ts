@@ -97,14 +97,16 @@ export function createSyncService(
     },
     async refreshCredential(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
-      // The runtime is the actor of the read it is handed (one audited read, at the end); the refresh itself is
+      // The runtime is the actor of the read it is handed (one credential.refresh event, at the end); the refresh itself is
       // the hub's (system:oauth-refresh). What Pull would show this project is visible, anything else NOT_FOUND.
       const scope = { tenantId: tenant.id, ...originOf(ctx) };
       const seen = await withTenant(db, scope, (t) => vault.find(t, { id: req.id }, visibleTo(req.project, req.id)));
       if (!seen.connection_link) throw credentialNotRefreshable(seen.id);
       const outcome = await refresh.refreshNow(tenant.id, seen.connection_link.id, { cooldown: true });
       if (outcome.failed) throw refreshFailure(outcome.row, publicUrl());
-      const { row, secrets } = await withTenant(db, scope, (t) => vault.read(t, { id: req.id }, visibleTo(req.project, req.id)));
+      const { row, secrets } = await withTenant(db, scope, (t) =>
+        vault.read(t, { id: req.id }, visibleTo(req.project, req.id), "credential.refresh"),
+      );
       return { credential: credentialToProto(row, secrets), refreshed: outcome.refreshed };
     },
   };
