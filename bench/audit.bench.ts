@@ -14,6 +14,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CredentialType, TokenKind } from "@engine-cloud/api";
+import { sql } from "kysely";
 import { eventHash, GENESIS_HASH, verifyChain, type ChainedEvent, type ChainPoint } from "@engine-cloud/api/audit-chain.js";
 import { createLogger, loadConfig, startServer, type RunningServer } from "@engine-cloud/server";
 import { createBenchDatabase, type BenchDatabase } from "./bench-database.js";
@@ -218,6 +219,9 @@ async function verifyTable() {
       .values({ chain: last.chain, tenant_id: last.chain, seq: last.seq, hash: Buffer.from(last.hash) })
       .onConflict((oc) => oc.column("chain").doUpdateSet({ seq: last.seq, hash: Buffer.from(last.hash) }))
       .execute();
+    // Statistics, as autovacuum keeps them on a chain that grew over time: without them the planner, under the
+    // tenant's row-level security, reads a fresh million-row chain by bitmap scan and sort, ~0.7 s a page.
+    await sql`ANALYZE audit_events`.execute(db);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
 
     const env = { ENGINE_CLOUD_URL: side.server.url, ENGINE_CLOUD_TOKEN: side.token, ENGINE_CLOUD_TENANT: slug };

@@ -8,6 +8,7 @@ import {
   AUDITED_CALLS,
   AUDITED_CALLS_ENV,
   auditedCallContext,
+  connection,
   declaredAuditActions,
   type AuditedCallContext,
   type Reply,
@@ -106,6 +107,23 @@ describe("with the audit insert refused by a trigger", () => {
     expect(failed).toEqual({});
     expect(counts).toEqual(Object.fromEntries(AUDITED_CALLS.map((x) => [x.name, x.events ?? 1])));
   }, 120_000);
+
+  it("records a hub refresh as the hub's own credential.put (actor system:oauth-refresh) beside the caller's event", async () => {
+    const id = await connection(c);
+    const { rows: before } = await sql<{
+      n: string;
+    }>`SELECT max(seq) AS n FROM audit_events WHERE chain = ${c.tenant.id}`.execute(db);
+    await c.tenant.admin.connections.refreshConnection({ id });
+    const { rows } = await sql<{ action: string; job: string | null; kind: string }>`
+      SELECT action, actor->>'job' AS job, actor->>'kind' AS kind FROM audit_events
+      WHERE chain = ${c.tenant.id} AND seq > ${Number(before[0].n)} ORDER BY seq`.execute(db);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { action: "credential.put", job: "system:oauth-refresh", kind: "system" },
+        { action: "connection.refresh", job: null, kind: "token" },
+      ]),
+    );
+  });
 });
 
 /**

@@ -135,7 +135,8 @@ async function person(c: AuditedCallContext, role = Role.ADMIN) {
   return p;
 }
 
-async function connection(c: AuditedCallContext, project = APP): Promise<string> {
+/** A connection of the loopback account through the real connect flow; its id. */
+export async function connection(c: AuditedCallContext, project = APP): Promise<string> {
   return connectLoopbackAccount(c.tenant.admin, c.auth, {
     login: `u${randomBytes(3).toString("hex")}`,
     alias: provider(),
