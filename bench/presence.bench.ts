@@ -90,6 +90,7 @@ try {
         since: 0,
         runtimeId: `bench-${streams.length}`,
         runtimeInfo: { name: "bench", version: "1", host: "loopback", sdk: "bench", sdk_version: "1", language: "typescript" },
+        origin: { actor: { kind: "system", job: "system:bench" }, request: { requestId: "", peer: "", userAgent: "" } },
       };
       presence.opened(stream, target);
       streams.push(stream);

@@ -201,49 +201,64 @@ export function exportLines(part: {
   return new TextEncoder().encode(lines.map((l) => `${l}\n`).join(""));
 }
 
-/** Reads an export file back; throws on a line that is not one of ours. */
-export function parseExport(text: string): {
+/** What an export holds, read back. */
+export interface ParsedExport {
   header?: ExportHeader;
   events: ChainedEvent[];
   checkpoints: SignedCheckpoint[];
-} {
-  let header: ExportHeader | undefined;
-  const events: ChainedEvent[] = [];
-  const checkpoints: SignedCheckpoint[] = [];
-  for (const [i, line] of text.split("\n").entries()) {
-    if (line.trim() === "") continue;
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const o = JSON.parse(line) as any;
-    if (o.type === "header") header = { chain: o.chain, keyId: o.key_id, publicKey: unhex(o.public_key) };
-    else if (o.type === "event") {
-      events.push({
-        chain: o.chain,
-        seq: o.seq,
-        tenantId: o.tenant_id,
-        at: new Date(o.at),
-        actor: o.actor,
-        requestId: o.request_id,
-        peer: o.peer,
-        userAgent: o.user_agent,
-        action: o.action,
-        target: o.target,
-        outcome: o.outcome,
-        detail: o.detail,
-        prevHash: unhex(o.prev_hash),
-        hash: unhex(o.hash),
-      });
-    } else if (o.type === "checkpoint") {
-      checkpoints.push({
-        chain: o.chain,
-        seq: o.seq,
-        hash: unhex(o.hash),
-        at: new Date(o.at),
-        keyId: o.key_id,
-        signature: unhex(o.signature),
-      });
-    } else throw new Error(`line ${i + 1} is not an audit export line`);
-  }
-  return { header, events, checkpoints };
+}
+
+/**
+ * Reads an export one line at a time, so a chain too long for one string (a
+ * million events is over half a gigabyte of JSON Lines) can be read from a
+ * file or a stream as it comes. Throws on a line that is not one of ours.
+ */
+export function createExportReader(): ParsedExport & { line(text: string): void } {
+  const parsed: ParsedExport = { events: [], checkpoints: [] };
+  let n = 0;
+  return Object.assign(parsed, {
+    line(line: string) {
+      n++;
+      if (line.trim() === "") return;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const o = JSON.parse(line) as any;
+      if (o.type === "header") parsed.header = { chain: o.chain, keyId: o.key_id, publicKey: unhex(o.public_key) };
+      else if (o.type === "event") {
+        parsed.events.push({
+          chain: o.chain,
+          seq: o.seq,
+          tenantId: o.tenant_id,
+          at: new Date(o.at),
+          actor: o.actor,
+          requestId: o.request_id,
+          peer: o.peer,
+          userAgent: o.user_agent,
+          action: o.action,
+          target: o.target,
+          outcome: o.outcome,
+          detail: o.detail,
+          prevHash: unhex(o.prev_hash),
+          hash: unhex(o.hash),
+        });
+      } else if (o.type === "checkpoint") {
+        parsed.checkpoints.push({
+          chain: o.chain,
+          seq: o.seq,
+          hash: unhex(o.hash),
+          at: new Date(o.at),
+          keyId: o.key_id,
+          signature: unhex(o.signature),
+        });
+      } else throw new Error(`line ${n} is not an audit export line`);
+    },
+  });
+}
+
+/** Reads an export file back; throws on a line that is not one of ours. */
+export function parseExport(text: string): ParsedExport {
+  const reader = createExportReader();
+  for (const line of text.split("\n")) reader.line(line);
+  return { header: reader.header, events: reader.events, checkpoints: reader.checkpoints };
 }
 
 /** Whether `signature` is the key's Ed25519 signature of the checkpoint. */

@@ -40,6 +40,8 @@ import { createDisconnect } from "./hub/disconnect-connection.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
+import { createCatchUpReader } from "./sync/catch-up-reader.js";
+import { createDeliveryAudit } from "./sync/delivery-audit.js";
 import { createReauthorizer } from "./sync/reauthorize.js";
 import { createSyncAccessCheck } from "./sync/sync-access.js";
 import { createSyncHub, type SyncHub } from "./sync/sync-hub.js";
@@ -58,6 +60,7 @@ import { createTokenService } from "./services/token-service.js";
 import { migrateToLatest } from "./store/migrate.js";
 import { openDatabase, type Storage } from "./store/open-database.js";
 import { createAuditWriter } from "./store/audit-log.js";
+import { createAuditAnnouncer } from "./feed/audit-announcer.js";
 import { startAuditRetention } from "./jobs/audit-retention.js";
 import { createAuditService } from "./services/audit-service.js";
 import { openAuditSigner } from "./crypto/audit-signer.js";
@@ -166,11 +169,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       return bootstrap(db, { token: config.bootstrapToken, projects: config.bootstrapProjects, rootKeys: ring }, log);
     });
 
+    const feed = await createChangeFeed(storage, log, { metrics });
+    cleanup.unshift(() => feed.close());
     // Every audited call's event is written in its own transaction from here on (store/audit-log.ts).
     const auditSigner = await openAuditSigner(storage.db, ring);
     const checkpoints = { every: config.audit.checkpointEvery, ms: config.audit.checkpointMs, signer: auditSigner };
     if (config.audit.enabled) {
-      const write = createAuditWriter({ log, checkpoints });
+      const write = createAuditWriter({ log, checkpoints, committed: createAuditAnnouncer(feed) });
       registerAuditWriter(storage.db, async (t, records) => {
         try {
           await write(t, records);
@@ -185,8 +190,6 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       registerAuditWriter(storage.db, async () => {});
     }
 
-    const feed = await createChangeFeed(storage, log, { metrics });
-    cleanup.unshift(() => feed.close());
     const verifier = await createCallerResolver({
       db: storage.db,
       feed,
@@ -215,6 +218,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       healMs: 1000,
       metrics,
     });
+    // Closed after the hub (cleanup runs last-added first): the ends of the streams the hub ends are audited.
+    const deliveries = createDeliveryAudit({
+      db: storage.db,
+      log,
+      beatMs: config.syncHeartbeatMs,
+      enabled: config.audit.enabled,
+    });
+    cleanup.unshift(() => deliveries.close());
     // Closed after the hub (cleanup runs last-added first): the streams the hub ends are written offline.
     const presence = createPresenceBuffer({ db: storage.db, log, instanceId: feed.instanceId, flushMs: config.presenceFlushMs });
     cleanup.unshift(() => presence.close());
@@ -264,7 +275,14 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const projects = createProjectDirectory(storage.db, feed);
     cleanup.unshift(() => projects.close());
     const requireSyncAccess = createSyncAccessCheck(projects);
-    const watches = createWatchOpener({ hub, verifier, requireSyncAccess, presence });
+    const watches = createWatchOpener({
+      hub,
+      verifier,
+      requireSyncAccess,
+      presence,
+      readCatchUp: createCatchUpReader(storage.db, vault, log),
+      deliveries,
+    });
     let listeningUrl = config.publicUrl;
     const publicUrl = () => {
       if (!listeningUrl) throw new Error("the server is not listening yet");
@@ -373,8 +391,6 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     });
     const rpc = withSyncFastPath(
       {
-        db: storage.db,
-        vault,
         watches,
         log,
         metrics,

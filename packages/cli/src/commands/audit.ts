@@ -1,8 +1,9 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { fromJson } from "@bufbuild/protobuf";
 import { StructSchema, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ListAuditEventsResponseSchema, WatchAuditEventsResponseSchema, type AuditEvent } from "@engine-cloud/api";
-import { parseExport, verifySignedChain } from "@engine-cloud/api/audit-chain.js";
+import { createExportReader, verifySignedChain } from "@engine-cloud/api/audit-chain.js";
 import type { CloudClient } from "@engine-cloud/sdk";
 import { defineCommand, type CommandGroup } from "../framework/command.js";
 import { formatTable } from "../framework/output.js";
@@ -99,10 +100,21 @@ const tail = defineCommand({
   },
 });
 
-async function exportText(client: CloudClient, platform: boolean): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  for await (const r of client.audit.exportAuditEvents({ platform })) chunks.push(r.lines);
-  return Buffer.concat(chunks).toString("utf8");
+/** The export's bytes as the server streams them (a chain may be far larger than one string can hold). */
+async function* exportChunks(client: CloudClient, platform: boolean): AsyncGenerator<Uint8Array> {
+  for await (const r of client.audit.exportAuditEvents({ platform })) yield r.lines;
+}
+
+/** Splits UTF-8 chunks into lines (a line may span chunks). */
+async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let rest = "";
+  for await (const chunk of chunks) {
+    const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  yield rest + decoder.decode();
 }
 
 const exportCommand = defineCommand({
@@ -113,11 +125,17 @@ const exportCommand = defineCommand({
     output: { type: "string", placeholder: "<file>", description: "Write here instead of stdout" },
   },
   async run(ctx, _args, o) {
-    const text = await exportText(ctx.client(), o.platform);
-    if (o.output) {
-      await writeFile(o.output, text, { mode: 0o600 });
-      ctx.out.note(`Wrote ${text.split("\n").length - 1} lines to ${o.output}.`);
-    } else process.stdout.write(text);
+    const chunks = exportChunks(ctx.client(), o.platform);
+    if (!o.output) return pipeline(chunks, process.stdout);
+    let lines = 0;
+    const counted = async function* () {
+      for await (const c of chunks) {
+        for (const b of c) if (b === 0x0a) lines++;
+        yield c;
+      }
+    };
+    await pipeline(counted(), createWriteStream(o.output, { mode: 0o600 }));
+    ctx.out.note(`Wrote ${lines} lines to ${o.output}.`);
   },
 });
 
@@ -134,8 +152,10 @@ const verify = defineCommand({
     },
   },
   async run(ctx, _args, o) {
-    const text = o.file ? await readFile(o.file, "utf8") : await exportText(ctx.client(), o.platform);
-    const { header, events, checkpoints } = parseExport(text);
+    const reader = createExportReader();
+    for await (const line of linesOf(o.file ? createReadStream(o.file) : exportChunks(ctx.client(), o.platform)))
+      reader.line(line);
+    const { header, events, checkpoints } = reader;
     if (!header) throw new Error("the export has no header line");
     const key = o["public-key"]
       ? new Uint8Array(Buffer.from(o["public-key"], "hex"))

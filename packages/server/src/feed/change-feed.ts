@@ -21,6 +21,8 @@ export type ChangeEvent =
   | { type: "membership"; tenantId: string; userId: string }
   /** A credential change committed at this tenant revision. */
   | { type: "credential"; tenantId: string; revision: number }
+  /** Audit events committed in this chain, up to this seq (feed/audit-announcer.ts). */
+  | { type: "audit"; chain: string; seq: number }
   /**
    * The feed lost (connected=false) or regained (true) its listen connection:
    * events may have been missed, so drop anything cached, and cache nothing

@@ -4,7 +4,7 @@ import { DEFAULT_ALIAS } from "@engine-cloud/api";
 import type { Kysely } from "kysely";
 import { openTokenSet, openVerifier, sealTokenSet, sealVerifier } from "../crypto/hub-secrets.js";
 import type { TenantKeys } from "../crypto/tenant-keys.js";
-import { invalidArgument } from "../errors/domain-error.js";
+import { DomainError, invalidArgument } from "../errors/domain-error.js";
 import type { Logger } from "../log.js";
 import type { LimitsOf } from "../limits/tenant-limits.js";
 import { countLiveConnections, findConnectionOfAccount, findLiveConnectionNamed, writeGrant } from "../store/connections.js";
@@ -314,6 +314,13 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
         ...(known ? {} : { cause: String(err) }),
       });
       await fail(flow, known ? "exchange_failed" : "internal", `${error}: ${description}`).catch(() => {});
+      // The audit log or the database refused the connection's transaction (fail closed): nothing was stored.
+      if (err instanceof DomainError && err.kind === "unavailable")
+        return {
+          status: 503,
+          title: "Not connected",
+          detail: `The server could not store the connection just now (${err.message}). Start the connection again in a moment.`,
+        };
       return {
         status: 502,
         title: "Connection failed",

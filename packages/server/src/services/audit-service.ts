@@ -9,11 +9,16 @@ import { chainCheckpoints, listAuditEvents, type AuditQuery } from "../store/aud
 import type { Executor } from "../store/schema.js";
 import { withPlatform, withTenant, type WriteTx } from "../store/with-tenant.js";
 import { callerOf, originOf, requestContextKey } from "../tenancy/request-context.js";
+import type { ChangeEvent, ChangeFeed } from "../feed/change-feed.js";
 import type { ServiceDeps } from "./deps.js";
 
 const DEFAULT_PAGE = 100;
-/** How often a watch looks for new events when nothing woke it. */
-const WATCH_POLL_MS = 250;
+/**
+ * How often a watch looks for new events when nothing woke it: the safety net
+ * under the change feed's `audit` notifications (feed/audit-announcer.ts), for
+ * one lost between processes or while the feed reconnected.
+ */
+const WATCH_POLL_MS = 5_000;
 const EXPORT_PAGE = 1000;
 
 /** An event as the API shows it. */
@@ -47,7 +52,7 @@ const queryOf = (f: AuditFilter | undefined): AuditQuery => ({
 
 /** Reads the audit log. Every read is an event itself, in the chain it read, committed with the read. */
 export function createAuditService(
-  deps: Pick<ServiceDeps, "db"> & { signer: { keyId: string; publicKey: Uint8Array } },
+  deps: Pick<ServiceDeps, "db" | "feed"> & { signer: { keyId: string; publicKey: Uint8Array } },
 ): ServiceImpl<typeof AuditService> {
   const { db } = deps;
 
@@ -96,18 +101,25 @@ export function createAuditService(
       const platform = req.filter?.platform ?? false;
       const query = queryOf(req.filter);
       let cursor = Number(req.afterSeq);
-      // Recorded once, at open: an event per poll would feed the watch its own reads.
-      await readChain(ctx, platform, { action: "audit.watch", detail: { after_seq: cursor } }, async () => undefined);
-      while (!ctx.signal.aborted) {
-        // A chain's seqs commit in order under its head lock, so "after the last seen" misses nothing.
-        const events = await readChain(ctx, platform, undefined, (tx, chain) =>
-          listAuditEvents(tx, chain, query, cursor, DEFAULT_PAGE),
-        );
-        for (const e of events) {
-          yield { event: auditEventToProto(e) };
-          cursor = e.seq;
+      // Recorded once, at open: an event per read would feed the watch its own reads.
+      const chain = await readChain(ctx, platform, { action: "audit.watch", detail: { after_seq: cursor } }, async (_, c) => c);
+      // Woken by the chain's commits (LISTEN/NOTIFY between processes), and by the feed's return after a loss.
+      const wake = wakeOnFeed(deps.feed, (e) => (e.type === "audit" && e.chain === chain) || (e.type === "reset" && e.connected));
+      try {
+        while (!ctx.signal.aborted) {
+          wake.arm();
+          // A chain's seqs commit in order under its head lock, so "after the last seen" misses nothing.
+          const events = await readChain(ctx, platform, undefined, (tx, c) =>
+            listAuditEvents(tx, c, query, cursor, DEFAULT_PAGE),
+          );
+          for (const e of events) {
+            yield { event: auditEventToProto(e) };
+            cursor = e.seq;
+          }
+          if (events.length < DEFAULT_PAGE) await wake.next(WATCH_POLL_MS, ctx.signal);
         }
-        if (events.length < DEFAULT_PAGE) await sleep(WATCH_POLL_MS, ctx.signal);
+      } finally {
+        wake.stop();
       }
     },
 
@@ -146,8 +158,35 @@ export function createAuditService(
   };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+/**
+ * A wake-up from the change feed: `arm()` before a read, then `next()` waits
+ * unless a matching event came since (one that arrived during the read is not
+ * lost), for at most `ms` or until the signal aborts.
+ */
+function wakeOnFeed(feed: Pick<ChangeFeed, "subscribe">, matches: (e: ChangeEvent) => boolean) {
+  let woken = false;
+  let resolveWait: (() => void) | undefined;
+  const stop = feed.subscribe((e) => {
+    if (!matches(e)) return;
+    woken = true;
+    resolveWait?.();
   });
+  return {
+    arm: () => void (woken = false),
+    next: (ms: number, signal: AbortSignal) =>
+      woken
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const done = () => {
+              clearTimeout(timer);
+              signal.removeEventListener("abort", done);
+              resolveWait = undefined;
+              resolve();
+            };
+            const timer = setTimeout(done, ms);
+            signal.addEventListener("abort", done, { once: true });
+            resolveWait = done;
+          }),
+    stop,
+  };
+}

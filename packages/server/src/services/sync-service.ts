@@ -6,13 +6,12 @@ import type { ConnectionRow } from "../store/connections.js";
 import { credentialToProto } from "../messages/credentials.js";
 import { withTenant } from "../store/with-tenant.js";
 import { readCatchUp } from "../sync/catch-up.js";
-import { createCatchUpReader } from "../sync/catch-up-reader.js";
 import { watchTargetOf, type WatchOpener } from "../sync/open-watch.js";
 import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf } from "../sync/sync-events.js";
 import { credentialNotFound, type CredentialAccess, type CredentialVault } from "../vault/credentials.js";
-import { originOf, tenantScope } from "../tenancy/request-context.js";
+import { originOf, requestMetaOf, tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -70,7 +69,6 @@ export function createSyncService(
   },
 ): ServiceImpl<typeof SyncService> {
   const { db, vault, watches, log, refresh, publicUrl } = deps;
-  const catchUp = createCatchUpReader(db, vault, log);
   const { requireSyncAccess } = deps;
 
   const authorizeSync = async (ctx: HandlerContext, project: string) => {
@@ -82,11 +80,11 @@ export function createSyncService(
   return {
     async *watch(req, ctx) {
       const scope = await authorizeSync(ctx, req.project);
-      const target = watchTargetOf(scope, req, ctx.requestHeader);
+      const target = watchTargetOf(scope, req, ctx.requestHeader, requestMetaOf(ctx));
       const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
       await watches.open(watcher, target);
       try {
-        yield* watcher.stream((since) => catchUp(target.tenantId, target.view, since), ctx.signal);
+        yield* watcher.stream((since) => watches.catchUp(watcher, since), ctx.signal);
       } finally {
         watches.close(watcher);
       }
@@ -99,14 +97,16 @@ export function createSyncService(
     },
     async refreshCredential(req, ctx) {
       const { tenant } = await authorizeSync(ctx, req.project);
-      // The runtime is the actor of the read it is handed (one audited read, at the end); the refresh itself is
+      // The runtime is the actor of the read it is handed (one credential.refresh event, at the end); the refresh itself is
       // the hub's (system:oauth-refresh). What Pull would show this project is visible, anything else NOT_FOUND.
       const scope = { tenantId: tenant.id, ...originOf(ctx) };
       const seen = await withTenant(db, scope, (t) => vault.find(t, { id: req.id }, visibleTo(req.project, req.id)));
       if (!seen.connection_link) throw credentialNotRefreshable(seen.id);
       const outcome = await refresh.refreshNow(tenant.id, seen.connection_link.id, { cooldown: true });
       if (outcome.failed) throw refreshFailure(outcome.row, publicUrl());
-      const { row, secrets } = await withTenant(db, scope, (t) => vault.read(t, { id: req.id }, visibleTo(req.project, req.id)));
+      const { row, secrets } = await withTenant(db, scope, (t) =>
+        vault.read(t, { id: req.id }, visibleTo(req.project, req.id), "credential.refresh"),
+      );
       return { credential: credentialToProto(row, secrets), refreshed: outcome.refreshed };
     },
   };

@@ -58,7 +58,7 @@ async function lockHead(tx: Tx, chain: string): Promise<ChainPoint> {
  */
 export async function appendToChain(t: WriteTx, chain: string, records: readonly AuditRecord[]): Promise<ChainedEvent[]> {
   const head = await lockHead(t.tx, chain);
-  const actor = actorRecord(t.actor);
+  const transactionActor = actorRecord(t.actor);
   const at = new Date();
   const events: ChainedEvent[] = [];
   let prev = head;
@@ -68,10 +68,10 @@ export async function appendToChain(t: WriteTx, chain: string, records: readonly
       seq: prev.seq + 1,
       tenantId: chain === PLATFORM_CHAIN ? null : chain,
       at,
-      actor,
-      requestId: t.request?.requestId ?? "",
-      peer: t.request?.peer ?? "",
-      userAgent: t.request?.userAgent ?? "",
+      actor: r.actor ? actorRecord(r.actor) : transactionActor,
+      requestId: (r.request ?? t.request)?.requestId ?? "",
+      peer: (r.request ?? t.request)?.peer ?? "",
+      userAgent: (r.request ?? t.request)?.userAgent ?? "",
       action: r.action,
       target: r.target,
       outcome: r.outcome ?? "ok",
@@ -121,7 +121,12 @@ export const auditUnavailable = () =>
  * database's own reason when the database is down), so no change stands and
  * no secret leaves without its event. The cause goes to the server log only.
  */
-export function createAuditWriter(opts: { log: Logger; checkpoints?: CheckpointPolicy }): AuditWriter {
+export function createAuditWriter(opts: {
+  log: Logger;
+  checkpoints?: CheckpointPolicy;
+  /** Told of each chain's new head once its transaction committed (the audit watch's wake-up). */
+  committed?: (chain: string, seq: number) => void;
+}): AuditWriter {
   const lastCheckpointAt = new Map<string, number>();
   /**
    * Signs the chain's new head, in the same transaction, when the append
@@ -166,6 +171,8 @@ export function createAuditWriter(opts: { log: Logger; checkpoints?: CheckpointP
       for (const chain of [...byChain.keys()].sort()) {
         const events = await appendToChain(t, chain, byChain.get(chain)!);
         await maybeCheckpoint(t, chain, events[0].seq - 1, events);
+        const head = events[events.length - 1].seq;
+        if (opts.committed) t.afterCommit(() => opts.committed!(chain, head));
       }
     } catch (err) {
       const storage = classifyStorageError(err);

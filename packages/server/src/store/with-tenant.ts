@@ -47,6 +47,13 @@ export interface AuditRecord {
    * platform chain in withPlatform.
    */
   tenantId?: string;
+  /**
+   * Who acted and through which request, when not the transaction's: one
+   * system transaction that writes the events of many callers at once (the
+   * Watch streams' deliveries, sync/delivery-audit.ts) names each one's own.
+   */
+  actor?: Actor;
+  request?: RequestMeta;
 }
 
 /**

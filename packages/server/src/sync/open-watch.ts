@@ -9,6 +9,11 @@ import { createTokenExpiry } from "./token-expiry.js";
 import type { ResourceKind, RuntimeInfo } from "@engine-cloud/api";
 import type { RuntimeInfoColumns } from "../store/runtime-presence.js";
 import type { PresenceBuffer, PresentStream } from "./presence-buffer.js";
+import { actorOf } from "../auth/caller.js";
+import type { RequestMeta } from "../store/actor.js";
+import type { CatchUp } from "./catch-up.js";
+import type { CatchUpReader } from "./catch-up-reader.js";
+import type { DeliveryAudit, StreamOrigin } from "./delivery-audit.js";
 
 /** What a watcher is, as the hub and the re-checks see it: both Watch paths build it here. */
 export interface WatchTarget {
@@ -27,6 +32,8 @@ export interface WatchTarget {
   /** The request's runtime_id and RuntimeInfo, recorded as the stream's presence. */
   runtimeId: string;
   runtimeInfo: RuntimeInfoColumns;
+  /** Who opened the stream and through which request: what its delivery events name. */
+  origin: StreamOrigin;
 }
 
 /** The watcher fields of a Watch whose access rule and project check passed. */
@@ -34,8 +41,10 @@ export function watchTargetOf(
   scope: { caller: Caller; tenant: TenantRef },
   request: { project: string; sinceRevision: bigint; kinds: readonly ResourceKind[]; runtimeId: string; runtime?: RuntimeInfo },
   header: Headers,
+  requestMeta: RequestMeta,
 ): WatchTarget {
   return {
+    origin: { actor: actorOf(scope.caller), request: requestMeta },
     tenantId: scope.tenant.id,
     project: request.project,
     view: syncViewOf(request.project, request.kinds),
@@ -75,6 +84,12 @@ export interface WatchOpener {
    * A stream that passes is recorded as present (sync/presence-buffer.ts) until it is closed.
    */
   open(watcher: OpenedStream, target: WatchTarget): Promise<void>;
+  /**
+   * The stream's catch-up from `since` (reads shared between streams that ask alike, sync/catch-up-reader.ts).
+   * The first one is recorded as the stream's open delivery event before it is returned: when that event cannot
+   * be written this throws the audit writer's error and the stream must end with it, having sent nothing.
+   */
+  catchUp(watcher: OpenedStream, since: number): Promise<CatchUp>;
   /** Detaches the watcher from the hub and the expiry clock and records its end; safe to call twice. */
   close(watcher: OpenedStream): void;
 }
@@ -84,6 +99,8 @@ export function createWatchOpener(deps: {
   verifier: CallerResolver;
   requireSyncAccess: SyncAccessCheck;
   presence: Pick<PresenceBuffer, "opened" | "ended">;
+  readCatchUp: CatchUpReader;
+  deliveries: DeliveryAudit;
 }): WatchOpener {
   // One heap and one timer for every stream of the process, on both paths.
   const expiry = createTokenExpiry();
@@ -94,10 +111,12 @@ export function createWatchOpener(deps: {
     expiry.untrack(watcher);
     deps.hub.remove(watcher);
     deps.presence.ended(watcher);
+    deps.deliveries.untrack(watcher);
   };
   return {
     async open(watcher, target) {
       if (target.expiresAt) expiry.track(watcher, target.expiresAt);
+      deps.deliveries.track(watcher, target.origin);
       try {
         await deps.hub.add(watcher);
         // The verifier's cache makes this free on the usual path, the project directory's the project check.
@@ -109,6 +128,11 @@ export function createWatchOpener(deps: {
         throw err;
       }
       if (!closedStreams.has(watcher)) deps.presence.opened(watcher, target);
+    },
+    async catchUp(watcher, since) {
+      const result = await deps.readCatchUp(watcher.tenantId, watcher.view, since);
+      await deps.deliveries.caughtUp(watcher, since, result);
+      return result;
     },
     close,
   };

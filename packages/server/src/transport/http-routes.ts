@@ -2,6 +2,8 @@ import { Code, type ConnectError } from "@connectrpc/connect";
 import { bearerMatches } from "../metrics/metrics-listener.js";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { errorForLogOnly } from "../errors/to-connect-error.js";
+import { classifyStorageError } from "../errors/classify-storage-error.js";
+import { DomainError } from "../errors/domain-error.js";
 import { CALLBACK_PATH, type CallbackOutcome } from "../hub/connect-flow.js";
 import type { Logger } from "../log.js";
 import type { ServerMetrics } from "../metrics/server-metrics.js";
@@ -86,12 +88,20 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
         },
         (cause: unknown) => {
           deps.log.error("oauth callback failed", { error: String(cause) });
+          // The database down (or the audit log refusing): an honest 503, nothing was stored.
+          const classified = classifyStorageError(cause) ?? cause;
+          const unavailable = classified instanceof DomainError && classified.kind === "unavailable";
           const page = callbackPage({
-            status: 500,
+            status: unavailable ? 503 : 500,
             title: "Connection failed",
-            detail: "Something went wrong on our side. Start the connection again.",
+            detail: unavailable
+              ? "The server could not reach its database just now. Start the connection again in a moment."
+              : "Something went wrong on our side. Start the connection again.",
           });
-          answer(page.status, page.body, errorForLogOnly(Code.Internal, "INTERNAL", "callback failed"), page.headers);
+          const err = unavailable
+            ? errorForLogOnly(Code.Unavailable, "UNAVAILABLE", "callback failed: storage unavailable")
+            : errorForLogOnly(Code.Internal, "INTERNAL", "callback failed");
+          answer(page.status, page.body, err, page.headers);
         },
       );
     }

@@ -4,21 +4,17 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { SyncService, WatchRequestSchema, type WatchRequest } from "@engine-cloud/api";
-import type { Kysely } from "kysely";
 import type { DomainError } from "../errors/domain-error.js";
 import { toConnectError } from "../errors/to-connect-error.js";
 import type { Limiter } from "../limits/limiter.js";
 import type { Logger } from "../log.js";
 import type { ServerMetrics } from "../metrics/server-metrics.js";
-import type { Database } from "../store/schema.js";
-import { createCatchUpReader, type CatchUpReader } from "../sync/catch-up-reader.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf, type SyncEvent, type SyncView } from "../sync/sync-events.js";
 import type { SyncWatcher } from "../sync/sync-hub.js";
 import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-watch.js";
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
-import type { CredentialVault } from "../vault/credentials.js";
 import { correlationHeaders, logCallEnd, newRequestContext, streamOpened, type LoggedCall } from "./request-log.js";
 import { peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
@@ -48,10 +44,7 @@ const WATCH_PATH = `/${WATCH_METHOD}`;
 const MAX_REQUEST_BYTES = 4096;
 
 export interface SyncFastPathDeps {
-  db: Kysely<Database>;
-  /** Opens the credentials catch-ups read (vault/credentials.ts). */
-  vault: Pick<CredentialVault, "changed">;
-  /** Registers and re-checks streams, shared with the generic path (sync/open-watch.ts). */
+  /** Registers, re-checks, catches up and audits streams, shared with the generic path (sync/open-watch.ts). */
   watches: WatchOpener;
   log: Logger;
   metrics: ServerMetrics;
@@ -68,9 +61,7 @@ export interface SyncFastPathDeps {
 }
 
 /** What every stream of the fast path shares: one object, referenced from each stream. */
-interface Shared extends SyncFastPathDeps {
-  readCatchUp: CatchUpReader;
-}
+type Shared = SyncFastPathDeps;
 
 /**
  * Serves binary SyncService/Watch streams (gRPC over HTTP/2, gRPC-Web and
@@ -93,10 +84,7 @@ interface Shared extends SyncFastPathDeps {
  * each) and JSON codecs go to the generic path.
  */
 export function withSyncFastPath(deps: SyncFastPathDeps, next: NodeHandler): NodeHandler {
-  const shared: Shared = {
-    ...deps,
-    readCatchUp: createCatchUpReader(deps.db, deps.vault, deps.log),
-  };
+  const shared: Shared = deps;
   const limits = { readMaxBytes: MAX_REQUEST_BYTES, writeMaxBytes: MAX_REQUEST_BYTES };
   const parseRequest = createMethodSerializationLookup(WATCH, undefined, undefined, limits).getI(true);
   return (req, res) => {
@@ -139,7 +127,8 @@ async function serveWatch(
     const { caller, tenant } = call.ctx;
     if (!caller || !tenant) throw new Error("the Watch access rule established no tenant");
     await shared.requireSyncAccess({ caller, tenant }, request.project);
-    await stream.open(watchTargetOf({ caller, tenant }, request, header));
+    const { requestId, peer, userAgent } = call.ctx;
+    await stream.open(watchTargetOf({ caller, tenant }, request, header, { requestId, peer, userAgent }));
   } catch (e) {
     stream.fail(e);
   }
@@ -244,7 +233,8 @@ class FastWatchStream implements SyncWatcher {
   async #catchUp(cursor: WatchCursor): Promise<void> {
     this.#catchingUp = true;
     try {
-      const result = await this.#shared.readCatchUp(this.tenantId, this.view, cursor.beginCatchUp());
+      // The first one is the stream's audited open: it returns only once its event committed.
+      const result = await this.#shared.watches.catchUp(this, cursor.beginCatchUp());
       if (this.#ended) return;
       // Written whole even past a full buffer: it is bounded by the project's live
       // credentials, and nothing else is written until the socket drains.

@@ -76,8 +76,11 @@ export interface CredentialVault {
     input: CredentialInput,
     opts: { access: CredentialAccess; quota: number; expectedVersion?: bigint },
   ): Promise<OpenedCredential>;
-  /** The live credential, secrets opened; CREDENTIAL_NOT_FOUND if there is none. */
-  read(t: TenantTx, ref: CredentialRef, access: CredentialAccess): Promise<OpenedCredential>;
+  /**
+   * The live credential, secrets opened; CREDENTIAL_NOT_FOUND if there is none. One audit event, `action`
+   * (default "credential.read"; the RPC's declared action when another reads through here, e.g. a refresh).
+   */
+  read(t: TenantTx, ref: CredentialRef, access: CredentialAccess, action?: string): Promise<OpenedCredential>;
   /**
    * The credential's row, under the same access check as `read`, with nothing
    * opened: no secret is returned, so nothing is audited (a caller that then
@@ -218,9 +221,9 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       return { row, secrets: input.secrets };
     },
 
-    async read(t, ref, access) {
+    async read(t, ref, access, action = "credential.read") {
       const row = await find(t, ref, access);
-      t.audit.record({ action: "credential.read", target: `credential:${row.id}`, detail: auditNameOf(row) });
+      t.audit.record({ action, target: `credential:${row.id}`, detail: auditNameOf(row) });
       return open(t, row);
     },
 
