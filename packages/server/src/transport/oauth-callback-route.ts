@@ -6,7 +6,9 @@ const escapeHtml = (s: string) =>
 /**
  * The page the browser lands on after the provider: a title and a sentence,
  * escaped (the provider's error_description is the provider's text), with a
- * policy that lets it run nothing and be framed by nobody.
+ * policy that lets it run nothing and be framed by nobody, and a link back to
+ * the console page the flow started from (a link, not a redirect: the person
+ * reads the outcome first).
  */
 export function callbackPage(outcome: CallbackOutcome): { status: number; headers: Record<string, string>; body: string } {
   const body = `<!doctype html>
@@ -15,6 +17,7 @@ export function callbackPage(outcome: CallbackOutcome): { status: number; header
 <body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
 <h1>${escapeHtml(outcome.title)}</h1>
 <p>${escapeHtml(outcome.detail)}</p>
+<p><a href="/console/connections">Back to the console's connections</a></p>
 </body></html>
 `;
   return {
