@@ -20,6 +20,7 @@ import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import * as reflectionV1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createCallerResolver, type CallerResolver } from "./auth/caller-resolver.js";
+import { createBrowserSessions } from "./auth/browser-session-cookie.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
@@ -307,11 +308,22 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const notReadyBecause = () =>
       health.status(WHOLE_SERVER) === ServingStatus.SERVING ? undefined : (readiness.problem() ?? "shutting down");
 
+    const browserSessions = createBrowserSessions({
+      scheme: config.tls ? "https" : "http",
+      publicOrigin: config.publicUrl && new URL(config.publicUrl).origin,
+    });
     const routes = (router: ConnectRouter) => {
       router.service(ServerService, createServerService(deps));
       router.service(
         AuthService,
-        createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
+        createAuthService({
+          ...deps,
+          ...people,
+          sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs },
+          browserSessions,
+          operatorTenantId: seeded.operatorTenantId,
+          setupThrottle: throttles.source,
+        }),
       );
       router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle }));
       router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
@@ -338,7 +350,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(reflectionV1.ServerReflection, reflection.v1);
       router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
-    const authorize = createAuthorizer({ rules, verifier, directory, limiter });
+    const authorize = createAuthorizer({ rules, verifier, directory, limiter, browserSessions });
     const validateMessage = createMessageValidator();
     const unclaimed = createUnclaimedRequestLog(recorder, contextValuesOf);
     // The REST routes answer through the adapter's own router (no second authorization path); the

@@ -68,6 +68,9 @@ const invitationColumns = [
   "accepted_by",
   "revoked_at",
   "revoked_by",
+  "delivery",
+  "email_sent_at",
+  "email_error",
 ] as const;
 
 /** Newest first, keyset-paginated on (created_at, id) like tokens (see listTokens for why the cursor is an id). */

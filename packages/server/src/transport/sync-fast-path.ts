@@ -20,7 +20,7 @@ import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
 import type { CredentialVault } from "../vault/credentials.js";
 import { correlationHeaders, logCallEnd, newRequestContext, streamOpened, type LoggedCall } from "./request-log.js";
-import { peerOf } from "./remote-address.js";
+import { hostOf, peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
 import { bodyWithin } from "./request-body-deadline.js";
 import { NO_STORE } from "./secret-bearing.js";
@@ -116,7 +116,7 @@ async function serveWatch(
 ): Promise<void> {
   const header = toFetchHeaders(req.headers);
   const call: LoggedCall = {
-    ctx: newRequestContext(header, peerOf(req)),
+    ctx: { ...newRequestContext(header, peerOf(req)), host: hostOf(req) },
     method: WATCH_METHOD,
     protocol,
     started: performance.now(),
@@ -139,7 +139,7 @@ async function serveWatch(
     const { caller, tenant } = call.ctx;
     if (!caller || !tenant) throw new Error("the Watch access rule established no tenant");
     await shared.requireSyncAccess({ caller, tenant }, request.project);
-    await stream.open(watchTargetOf({ caller, tenant }, request, header));
+    await stream.open(watchTargetOf({ caller, tenant }, request, call.ctx.credential));
   } catch (e) {
     stream.fail(e);
   }
