@@ -68,7 +68,9 @@ function SignedInOnly() {
     // A session that was there and is gone (expired, revoked elsewhere): say so on the sign-in page.
     if (sessionGone && whoAmI.dataUpdatedAt > 0) setSignedOut("Your session ended. Sign in again.");
   }, [sessionGone, whoAmI.dataUpdatedAt]);
-  if (whoAmI.isPending) return <p className="loading">Loading…</p>;
+  // Only the very first answer is waited for: a later refetch (after a failed sign-in, say) must not unmount the
+  // sign-in form and lose what it shows.
+  if (whoAmI.isPending && whoAmI.dataUpdatedAt === 0 && whoAmI.errorUpdatedAt === 0) return <p className="loading">Loading…</p>;
   if (sessionGone || !whoAmI.data) {
     if (whoAmI.error && !sessionGone) return <ErrorNotice error={whoAmI.error} title="The server did not answer" />;
     return <SignInPage notice={signedOut} />;

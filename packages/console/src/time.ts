@@ -11,6 +11,7 @@ export function relativeTime(ts: Timestamp | undefined, now = Date.now()): strin
   if (!ts) return "—";
   const ms = timestampDate(ts).getTime() - now;
   const abs = Math.abs(ms);
+  if (abs < 5_000) return "just now";
   const [value, unit] =
     abs < 60_000
       ? [Math.round(abs / 1000), "s"]

@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { TenantState } from "@engine-cloud/api";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TestServer } from "../support/test-server.js";
+import { uniquePassword } from "../support/test-people.js";
+import { expectNoProblems, goTo, launchBrowser, openConsole, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+
+// The audit log (filter, live tail, export) and the platform administrator's pages, reached the way a new
+// operator does: the first-run setup link creates the first platform administrator.
+
+let srv: TestServer;
+/** The code the server minted at start (no platform administrator person yet) and printed as the setup link. */
+const setupCodeOf = (server: TestServer) => server.server.app.bootstrap.setupCode!;
+let browser: Browser;
+beforeAll(async () => {
+  [srv, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+describe("the audit log", () => {
+  it("filters by action, tails live and exports the chain as JSON Lines", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    await tenant.admin.projects.allowProject({ name: "billing" });
+    await tenant.admin.projects.denyProject({ name: "crm" });
+    const c = await signedInConsole(browser, srv, owner);
+    await goTo(c.page, "Audit log");
+    await c.page.getByTestId("chain-status").getByText("Chain links intact").waitFor();
+    await c.page.getByLabel("Action", { exact: true }).fill("project.deny");
+    await c.page.getByRole("button", { name: "Apply filter" }).click();
+    await expect.poll(async () => (await c.page.locator("table.audit tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action"))))).toEqual(["project.deny"]);
+    await screenshot(c.page, "audit");
+
+    await c.page.getByLabel("Live tail").check();
+    await c.page.getByTestId("live-tail").waitFor();
+    await tenant.admin.projects.denyProject({ name: "erp" });
+    await expect.poll(() => c.page.locator("table.audit tbody tr").count()).toBe(2);
+
+    const [download] = await Promise.all([c.page.waitForEvent("download"), c.page.getByRole("button", { name: "Export (JSON Lines)" }).click()]);
+    const lines = readFileSync((await download.path())!, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(3);
+    expect(JSON.stringify(lines)).toContain("project.deny");
+    expectNoProblems(c);
+    await c.close();
+  });
+});
+
+describe("the platform administrator", () => {
+  it("is created by the first-run setup link, then creates and suspends a tenant", async () => {
+    const c = await openConsole(browser, srv);
+    await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
+    await c.page.getByRole("heading", { name: "Set up Engine Cloud" }).waitFor();
+    await screenshot(c.page, "setup");
+    await c.page.getByLabel("Email").fill("root@example.com");
+    await c.page.getByLabel("Name").fill("Rita Root");
+    await c.page.getByLabel("Password (12 characters or more)").fill(uniquePassword());
+    await c.page.getByRole("button", { name: "Create administrator and sign in" }).click();
+    await c.page.getByRole("button", { name: "Sign out" }).waitFor();
+    expect(c.page.url()).toBe(`${srv.url}/console/`);
+    expect(await c.page.getByTestId("role").textContent()).toContain("platform admin");
+
+    await goTo(c.page, "Tenants");
+    await c.page.getByLabel("Slug", { exact: true }).fill("globex");
+    await c.page.getByLabel("Display name").fill("Globex Corp");
+    await c.page.getByRole("button", { name: "Create tenant" }).click();
+    const row = c.page.getByTestId("tenant-globex");
+    await row.getByText("active").waitFor();
+    await row.getByRole("button", { name: "Suspend" }).click();
+    await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await row.getByText("suspended").waitFor();
+    expect((await srv.admin().tenants.getTenant({ tenant: "globex" })).tenant?.state).toBe(TenantState.SUSPENDED);
+    await screenshot(c.page, "tenants");
+
+    await goTo(c.page, "Server");
+    await c.page.getByTestId("server-info").getByText("serving").waitFor();
+    await screenshot(c.page, "server");
+    expectNoProblems(c);
+    await c.close();
+  });
+
+  it("refuses the setup link a second time", async () => {
+    const c = await openConsole(browser, srv);
+    await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
+    await c.page.getByLabel("Email").fill("second@example.com");
+    await c.page.getByLabel("Name").fill("Sam Second");
+    await c.page.getByLabel("Password (12 characters or more)").fill(uniquePassword());
+    await c.page.getByRole("button", { name: "Create administrator and sign in" }).click();
+    await c.page.getByText("Setup failed").waitFor();
+    await c.close();
+  });
+
+  it("is not offered to a tenant owner", async () => {
+    const { owner } = await tenantWithPerson(srv);
+    const c = await signedInConsole(browser, srv, owner);
+    expect(await c.page.getByRole("link", { name: "Tenants", exact: true }).count()).toBe(0);
+    await c.close();
+  });
+});

@@ -1,0 +1,85 @@
+import { ConnectionStatus, TokenKind } from "@engine-cloud/api";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registerLoopbackApp } from "../support/hub-connections.js";
+import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
+import type { TestServer } from "../support/test-server.js";
+import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
+import { expectNoProblems, goTo, launchBrowser, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+
+// Connecting a provider through the hub's browser flow, the whole way in the browser: the console's Connect
+// button, the loopback authorization server's login and consent pages, the server's callback page, back to the
+// console's connections. Then runtimes: one appears while its stream is open and goes offline when it ends.
+
+let srv: TestServer;
+let as: LoopbackAuthorizationServer;
+let browser: Browser;
+beforeAll(async () => {
+  [srv, browser] = await Promise.all([
+    startConsoleServer({ env: { ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1", ENGINE_CLOUD_PRESENCE_FLUSH_MS: "100" } }),
+    launchBrowser(),
+  ]);
+  as = await startLoopbackAuthorizationServer({ redirectUris: [`${srv.url}/oauth/callback`] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await as?.close();
+  await srv?.stop();
+});
+
+describe("connections", () => {
+  it("connects a provider end to end in the browser and lists the connection as active", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    await registerLoopbackApp(tenant.admin, as);
+    const c = await signedInConsole(browser, srv, owner);
+    await goTo(c.page, "Connections");
+    await c.page.getByLabel("Alias", { exact: true }).fill("work");
+    await c.page.getByRole("button", { name: "Connect", exact: true }).click();
+    // The authorization server's own pages: login, then consent.
+    await c.page.waitForURL((u) => u.origin === new URL(as.issuer).origin);
+    await c.page.locator('input[name="login"]').fill("alice");
+    await c.page.locator('input[name="password"]').fill("any");
+    await c.page.locator('button[type="submit"]').click();
+    await c.page.locator('button[type="submit"]').click();
+    // The server's callback page, which links back to the console.
+    await c.page.waitForURL((u) => u.pathname === "/oauth/callback");
+    await c.page.getByRole("link", { name: /console/i }).click();
+    await c.page.getByRole("heading", { level: 1, name: "Connections" }).waitFor();
+    const row = c.page.getByTestId("connection-loopback/work");
+    await row.getByText("active").waitFor();
+    const { connections } = await tenant.admin.connections.listConnections({});
+    expect(connections.map((x) => [x.alias, x.status])).toEqual([["work", ConnectionStatus.ACTIVE]]);
+    await screenshot(c.page, "connections");
+
+    await row.getByRole("button", { name: "Refresh" }).click();
+    await expect.poll(async () => (await tenant.admin.connections.getConnection({ id: connections[0]!.id })).connection?.lastRefreshAt).toBeDefined();
+    await row.getByRole("button", { name: "Disconnect" }).click();
+    await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await expect
+      .poll(async () => (await tenant.admin.connections.getConnection({ id: connections[0]!.id })).connection?.status)
+      .toBe(ConnectionStatus.DISCONNECTED);
+    expectNoProblems(c);
+    await c.close();
+  });
+});
+
+describe("runtimes", () => {
+  it("shows a runtime while its stream is open, and offline once it ends", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    await tenant.admin.projects.allowProject({ name: "app" });
+    const { secret } = await tenant.admin.tokens.createToken({ label: "rt-token", kind: TokenKind.RUNTIME, projects: ["app"] });
+    const c = await signedInConsole(browser, srv, owner);
+    await goTo(c.page, "Runtimes");
+    await c.page.getByText("No runtime is connected").waitFor();
+    const watch = recordWatch(srv.client(secret), { project: "app", runtimeId: "rt-1", runtime: { name: "engine-oss", host: "worker-7" } });
+    await watch.until(isCaughtUp);
+    const row = c.page.getByTestId("runtime-rt-token");
+    await expect.poll(() => row.getAttribute("data-state"), { timeout: 15_000 }).toBe("connected");
+    expect(await row.textContent()).toContain("worker-7");
+    await screenshot(c.page, "runtimes");
+    await watch.close();
+    await expect.poll(() => row.getAttribute("data-state"), { timeout: 15_000 }).toBe("offline");
+    expectNoProblems(c);
+    await c.close();
+  });
+});

@@ -1,0 +1,90 @@
+import { Role } from "@engine-cloud/api";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addPerson, uniqueEmail, uniquePassword } from "../support/test-people.js";
+import type { TestServer } from "../support/test-server.js";
+import { expectNoProblems, goTo, launchBrowser, openConsole, screenshot, signedInConsole, signInThroughForm, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import { startMailSink, type MailSink } from "./support/mail-sink.js";
+
+// Members: an owner invites by email (a loopback SMTP server receives it), the invitee follows the link in the
+// mail, sets a password and signs in; the owner changes a role and removes a member.
+
+let srv: TestServer;
+let mail: MailSink;
+let browser: Browser;
+beforeAll(async () => {
+  mail = await startMailSink();
+  [srv, browser] = await Promise.all([
+    startConsoleServer({ env: { ENGINE_CLOUD_SMTP_URL: mail.url, ENGINE_CLOUD_MAIL_FROM: "console-test@example.com" } }),
+    launchBrowser(),
+  ]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await srv?.stop();
+  await mail?.close();
+});
+
+const roleOf = async (admin: { users: { listMembers(r: object): Promise<{ members: Array<{ email: string; role: Role }> }> } }, email: string) =>
+  (await admin.users.listMembers({ pageSize: 1000 })).members.find((m) => m.email === email)?.role;
+
+describe("members", () => {
+  it("invites by email; the invitee accepts through the link in the mail and is signed in to the tenant", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    const c = await signedInConsole(browser, srv, owner);
+    await goTo(c.page, "Members");
+    const invitee = uniqueEmail("invitee");
+    await c.page.getByLabel("Email").fill(invitee);
+    await c.page.getByLabel("Role").selectOption({ label: "operator" });
+    await c.page.getByRole("button", { name: "Invite" }).click();
+    await c.page.getByTestId("invitation-emailed").waitFor();
+    // Emailed: the code is in the mail only, not on the inviter's screen.
+    expect(await c.page.getByTestId("invitation-link").count()).toBe(0);
+    await screenshot(c.page, "members");
+    expectNoProblems(c);
+
+    const link = /https?:\/\/[^\s"<>]+\/console\/accept#code=[A-Za-z0-9_-]+/.exec(await mail.messageTo(invitee))?.[0];
+    expect(link, "the accept link in the mail").toBeDefined();
+    const ic = await openConsole(browser, srv);
+    await ic.page.goto(link!);
+    await ic.page.getByRole("heading", { name: "Accept your invitation" }).waitFor();
+    await screenshot(ic.page, "accept-invitation");
+    const password = uniquePassword();
+    await ic.page.getByLabel("Your name").fill("Ivy Invitee");
+    await ic.page.getByLabel("Choose a password (12 characters or more)").fill(password);
+    await ic.page.getByRole("button", { name: "Join" }).click();
+    await ic.page.getByText(`Welcome to ${tenant.slug}`).waitFor();
+    // The code is spent and gone from the address bar.
+    expect(ic.page.url()).not.toContain("code=");
+    await signInThroughForm(ic.page, { email: invitee, password });
+    expect(await ic.page.getByTestId("role").textContent()).toBe("operator");
+    expectNoProblems(ic);
+    await Promise.all([c.close(), ic.close()]);
+  });
+
+  it("changes a member's role and removes a member", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    const bob = await addPerson(srv, tenant.admin, Role.VIEWER);
+    const c = await signedInConsole(browser, srv, owner);
+    await goTo(c.page, "Members");
+    await c.page.getByLabel(`Role of ${bob.email}`).selectOption({ label: "builder" });
+    await expect.poll(() => roleOf(tenant.admin, bob.email)).toBe(Role.BUILDER);
+    await c.page.getByTestId(`member-${bob.email}`).getByRole("button", { name: "Remove" }).click();
+    await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+    await expect.poll(() => roleOf(tenant.admin, bob.email)).toBeUndefined();
+    await expect.poll(() => c.page.getByTestId(`member-${bob.email}`).count()).toBe(0);
+    expectNoProblems(c);
+    await c.close();
+  });
+
+  it("offers a viewer no member management, and an operator sees the list without controls", async () => {
+    const { tenant } = await tenantWithPerson(srv);
+    const operator = await addPerson(srv, tenant.admin, Role.OPERATOR);
+    const c = await signedInConsole(browser, srv, operator);
+    await goTo(c.page, "Members");
+    expect(await c.page.getByRole("button", { name: "Invite" }).count()).toBe(0);
+    expect(await c.page.getByRole("button", { name: "Remove" }).count()).toBe(0);
+    expect(await c.page.locator("select").count()).toBe(0);
+    await c.close();
+  });
+});
