@@ -72,6 +72,7 @@ import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus, WHOLE_SERVER } from "./transport/health.js";
 import { createHttpRoutes } from "./transport/http-routes.js";
+import { createConsoleRoute } from "./transport/console-route.js";
 import { startReadinessProbe } from "./transport/readiness.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
@@ -369,6 +370,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         notReadyBecause,
         completeConnect: flows.complete,
         runtimeRest,
+        console: createConsoleRoute(config.consoleDir),
       }),
       interceptors: [
         createRequestLogInterceptor(recorder),

@@ -5,7 +5,11 @@ import type { Tx } from "./schema.js";
 
 /** Stores a new code's hash; every earlier code ends, so only the code printed last works. */
 export async function replaceSetupCode(tx: Tx, codeHash: Uint8Array, expiresAt: Date): Promise<void> {
-  await tx.updateTable("setup_codes").set({ ended_at: sql`now()` }).where("ended_at", "is", null).execute();
+  await tx
+    .updateTable("setup_codes")
+    .set({ ended_at: sql`now()` })
+    .where("ended_at", "is", null)
+    .execute();
   await tx.insertInto("setup_codes").values({ code_hash: codeHash, expires_at: expiresAt }).execute();
 }
 
