@@ -4,7 +4,16 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestServer } from "../support/test-server.js";
 import { uniquePassword } from "../support/test-people.js";
-import { expectNoProblems, goTo, launchBrowser, openConsole, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import {
+  expectNoProblems,
+  goTo,
+  launchBrowser,
+  openConsole,
+  screenshot,
+  signedInConsole,
+  startConsoleServer,
+  tenantWithPerson,
+} from "./support/console-browser.js";
 
 // The audit log (filter, live tail, export) and the platform administrator's pages, reached the way a new
 // operator does: the first-run setup link creates the first platform administrator.
@@ -31,16 +40,27 @@ describe("the audit log", () => {
     await c.page.getByTestId("chain-status").getByText("Chain links intact").waitFor();
     await c.page.getByLabel("Action", { exact: true }).fill("project.deny");
     await c.page.getByRole("button", { name: "Apply filter" }).click();
-    await expect.poll(async () => (await c.page.locator("table.audit tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action"))))).toEqual(["project.deny"]);
+    await expect
+      .poll(
+        async () =>
+          await c.page.locator("table.audit tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action"))),
+      )
+      .toEqual(["project.deny"]);
     await screenshot(c.page, "audit");
 
-    await c.page.getByLabel("Live tail").check();
+    await c.page.getByLabel("Live tail", { exact: true }).check();
     await c.page.getByTestId("live-tail").waitFor();
     await tenant.admin.projects.denyProject({ name: "erp" });
     await expect.poll(() => c.page.locator("table.audit tbody tr").count()).toBe(2);
 
-    const [download] = await Promise.all([c.page.waitForEvent("download"), c.page.getByRole("button", { name: "Export (JSON Lines)" }).click()]);
-    const lines = readFileSync((await download.path())!, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [download] = await Promise.all([
+      c.page.waitForEvent("download"),
+      c.page.getByRole("button", { name: "Export (JSON Lines)" }).click(),
+    ]);
+    const lines = readFileSync((await download.path())!, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(3);
     expect(JSON.stringify(lines)).toContain("project.deny");
     expectNoProblems(c);
@@ -54,9 +74,9 @@ describe("the platform administrator", () => {
     await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
     await c.page.getByRole("heading", { name: "Set up Engine Cloud" }).waitFor();
     await screenshot(c.page, "setup");
-    await c.page.getByLabel("Email").fill("root@example.com");
-    await c.page.getByLabel("Name").fill("Rita Root");
-    await c.page.getByLabel("Password (12 characters or more)").fill(uniquePassword());
+    await c.page.getByLabel("Email", { exact: true }).fill("root@example.com");
+    await c.page.getByLabel("Name", { exact: true }).fill("Rita Root");
+    await c.page.getByLabel("Password (12 characters or more)", { exact: true }).fill(uniquePassword());
     await c.page.getByRole("button", { name: "Create administrator and sign in" }).click();
     await c.page.getByRole("button", { name: "Sign out" }).waitFor();
     expect(c.page.url()).toBe(`${srv.url}/console/`);
@@ -64,7 +84,7 @@ describe("the platform administrator", () => {
 
     await goTo(c.page, "Tenants");
     await c.page.getByLabel("Slug", { exact: true }).fill("globex");
-    await c.page.getByLabel("Display name").fill("Globex Corp");
+    await c.page.getByLabel("Display name", { exact: true }).fill("Globex Corp");
     await c.page.getByRole("button", { name: "Create tenant" }).click();
     const row = c.page.getByTestId("tenant-globex");
     await row.getByText("active").waitFor();
@@ -84,9 +104,9 @@ describe("the platform administrator", () => {
   it("refuses the setup link a second time", async () => {
     const c = await openConsole(browser, srv);
     await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
-    await c.page.getByLabel("Email").fill("second@example.com");
-    await c.page.getByLabel("Name").fill("Sam Second");
-    await c.page.getByLabel("Password (12 characters or more)").fill(uniquePassword());
+    await c.page.getByLabel("Email", { exact: true }).fill("second@example.com");
+    await c.page.getByLabel("Name", { exact: true }).fill("Sam Second");
+    await c.page.getByLabel("Password (12 characters or more)", { exact: true }).fill(uniquePassword());
     await c.page.getByRole("button", { name: "Create administrator and sign in" }).click();
     await c.page.getByText("Setup failed").waitFor();
     await c.close();

@@ -5,7 +5,15 @@ import { registerLoopbackApp } from "../support/hub-connections.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
 import type { TestServer } from "../support/test-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
-import { expectNoProblems, goTo, launchBrowser, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import {
+  expectNoProblems,
+  goTo,
+  launchBrowser,
+  screenshot,
+  signedInConsole,
+  startConsoleServer,
+  tenantWithPerson,
+} from "./support/console-browser.js";
 
 // Connecting a provider through the hub's browser flow, the whole way in the browser: the console's Connect
 // button, the loopback authorization server's login and consent pages, the server's callback page, back to the
@@ -33,6 +41,7 @@ describe("connections", () => {
     await registerLoopbackApp(tenant.admin, as);
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Connections");
+    await c.page.getByLabel("Provider", { exact: true }).selectOption("loopback");
     await c.page.getByLabel("Alias", { exact: true }).fill("work");
     await c.page.getByRole("button", { name: "Connect", exact: true }).click();
     // The authorization server's own pages: login, then consent.
@@ -52,7 +61,9 @@ describe("connections", () => {
     await screenshot(c.page, "connections");
 
     await row.getByRole("button", { name: "Refresh" }).click();
-    await expect.poll(async () => (await tenant.admin.connections.getConnection({ id: connections[0]!.id })).connection?.lastRefreshAt).toBeDefined();
+    await expect
+      .poll(async () => (await tenant.admin.connections.getConnection({ id: connections[0]!.id })).connection?.lastRefreshAt)
+      .toBeDefined();
     await row.getByRole("button", { name: "Disconnect" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     await expect
@@ -71,7 +82,11 @@ describe("runtimes", () => {
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Runtimes");
     await c.page.getByText("No runtime is connected").waitFor();
-    const watch = recordWatch(srv.client(secret), { project: "app", runtimeId: "rt-1", runtime: { name: "engine-oss", host: "worker-7" } });
+    const watch = recordWatch(srv.client(secret), {
+      project: "app",
+      runtimeId: "rt-1",
+      runtime: { name: "engine-oss", host: "worker-7" },
+    });
     await watch.until(isCaughtUp);
     const row = c.page.getByTestId("runtime-rt-token");
     await expect.poll(() => row.getAttribute("data-state"), { timeout: 15_000 }).toBe("connected");

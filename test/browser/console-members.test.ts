@@ -3,7 +3,17 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPerson, uniqueEmail, uniquePassword } from "../support/test-people.js";
 import type { TestServer } from "../support/test-server.js";
-import { expectNoProblems, goTo, launchBrowser, openConsole, screenshot, signedInConsole, signInThroughForm, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import {
+  expectNoProblems,
+  goTo,
+  launchBrowser,
+  openConsole,
+  screenshot,
+  signedInConsole,
+  signInThroughForm,
+  startConsoleServer,
+  tenantWithPerson,
+} from "./support/console-browser.js";
 import { startMailSink, type MailSink } from "./support/mail-sink.js";
 
 // Members: an owner invites by email (a loopback SMTP server receives it), the invitee follows the link in the
@@ -25,8 +35,10 @@ afterAll(async () => {
   await mail?.close();
 });
 
-const roleOf = async (admin: { users: { listMembers(r: object): Promise<{ members: Array<{ email: string; role: Role }> }> } }, email: string) =>
-  (await admin.users.listMembers({ pageSize: 1000 })).members.find((m) => m.email === email)?.role;
+const roleOf = async (
+  admin: { users: { listMembers(r: object): Promise<{ members: Array<{ email: string; role: Role }> }> } },
+  email: string,
+) => (await admin.users.listMembers({ pageSize: 1000 })).members.find((m) => m.email === email)?.role;
 
 describe("members", () => {
   it("invites by email; the invitee accepts through the link in the mail and is signed in to the tenant", async () => {
@@ -34,8 +46,8 @@ describe("members", () => {
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Members");
     const invitee = uniqueEmail("invitee");
-    await c.page.getByLabel("Email").fill(invitee);
-    await c.page.getByLabel("Role").selectOption({ label: "operator" });
+    await c.page.getByLabel("Email", { exact: true }).fill(invitee);
+    await c.page.getByLabel("Role", { exact: true }).selectOption({ label: "operator" });
     await c.page.getByRole("button", { name: "Invite" }).click();
     await c.page.getByTestId("invitation-emailed").waitFor();
     // Emailed: the code is in the mail only, not on the inviter's screen.
@@ -50,8 +62,8 @@ describe("members", () => {
     await ic.page.getByRole("heading", { name: "Accept your invitation" }).waitFor();
     await screenshot(ic.page, "accept-invitation");
     const password = uniquePassword();
-    await ic.page.getByLabel("Your name").fill("Ivy Invitee");
-    await ic.page.getByLabel("Choose a password (12 characters or more)").fill(password);
+    await ic.page.getByLabel("Your name", { exact: true }).fill("Ivy Invitee");
+    await ic.page.getByLabel("Choose a password (12 characters or more)", { exact: true }).fill(password);
     await ic.page.getByRole("button", { name: "Join" }).click();
     await ic.page.getByText(`Welcome to ${tenant.slug}`).waitFor();
     // The code is spent and gone from the address bar.
@@ -67,7 +79,7 @@ describe("members", () => {
     const bob = await addPerson(srv, tenant.admin, Role.VIEWER);
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Members");
-    await c.page.getByLabel(`Role of ${bob.email}`).selectOption({ label: "builder" });
+    await c.page.getByLabel(`Role of ${bob.email}`, { exact: true }).selectOption({ label: "builder" });
     await expect.poll(() => roleOf(tenant.admin, bob.email)).toBe(Role.BUILDER);
     await c.page.getByTestId(`member-${bob.email}`).getByRole("button", { name: "Remove" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();

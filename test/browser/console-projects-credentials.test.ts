@@ -3,7 +3,15 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestServer } from "../support/test-server.js";
 import { uniqueSecret } from "../support/test-tenant.js";
-import { expectNoProblems, goTo, launchBrowser, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import {
+  expectNoProblems,
+  goTo,
+  launchBrowser,
+  screenshot,
+  signedInConsole,
+  startConsoleServer,
+  tenantWithPerson,
+} from "./support/console-browser.js";
 
 // The project policy (allow, deny, check with the reason) and credentials (an API key added, listed without
 // its value, revealed only on an explicit click that the server records).
@@ -24,7 +32,7 @@ describe("projects", () => {
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Projects");
     await c.page.getByText("No project has a policy yet").waitFor();
-    await c.page.getByLabel("Project name").fill("billing");
+    await c.page.getByLabel("Project name", { exact: true }).fill("billing");
     await c.page.getByRole("button", { name: "Allow", exact: true }).click();
     await c.page.getByTestId("project-billing").getByText("allowed").waitFor();
     expect((await tenant.admin.projects.getProject({ name: "billing" })).project?.state).toBe(ProjectState.ALLOWED);
@@ -34,7 +42,7 @@ describe("projects", () => {
     expect((await tenant.admin.projects.getProject({ name: "billing" })).project?.state).toBe(ProjectState.DENIED);
 
     const check = async (name: string) => {
-      await c.page.getByLabel("Project to check").fill(name);
+      await c.page.getByLabel("Project to check", { exact: true }).fill(name);
       await c.page.getByRole("button", { name: "Check", exact: true }).click();
       return c.page.getByTestId("check-result");
     };
@@ -54,9 +62,9 @@ describe("credentials", () => {
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Credentials");
     const secret = uniqueSecret();
-    await c.page.getByLabel("Provider").fill("openai");
-    await c.page.getByLabel("Alias").fill("work");
-    await c.page.getByLabel("API key").fill(secret);
+    await c.page.getByLabel("Provider", { exact: true }).fill("openai");
+    await c.page.getByLabel("Alias", { exact: true }).fill("work");
+    await c.page.getByLabel("API key", { exact: true }).fill(secret);
     await c.page.getByRole("button", { name: "Save key" }).click();
     await c.page.getByText("Saved openai/work, version 1.").waitFor();
     const row = c.page.getByTestId("credential-openai/work");
@@ -71,10 +79,10 @@ describe("credentials", () => {
     const reads = (await tenant.admin.audit.listAuditEvents({ filter: { action: "credential.read" } })).events;
     expect(reads.some((e) => e.actor?.id === owner.userId)).toBe(true);
     await row.getByRole("button", { name: "Hide" }).click();
-    expect(await c.page.content()).not.toContain(secret);
+    await expect.poll(() => c.page.content()).not.toContain(secret);
 
     // Saving again rotates: version 2.
-    await c.page.getByLabel("API key").fill(uniqueSecret());
+    await c.page.getByLabel("API key", { exact: true }).fill(uniqueSecret());
     await c.page.getByRole("button", { name: "Save key" }).click();
     await c.page.getByText("Saved openai/work, version 2.").waitFor();
     expectNoProblems(c);

@@ -107,12 +107,15 @@ describe("another site, with the victim's cookie", () => {
     // A top-level navigation (a link the victim clicks): SameSite=Lax sends the cookie on this one.
     await page.goto(connectGet("CredentialService/GetCredential", { id: credential.id }), { referer: attacker.origin });
     await page.goto(attacker.origin);
-    await page.evaluate((u) => {
-      const a = document.createElement("a");
-      a.href = u;
-      document.body.append(a);
-      a.click();
-    }, connectGet("AuditService/ListAuditEvents", {}));
+    await page.evaluate(
+      (u) => {
+        const a = document.createElement("a");
+        a.href = u;
+        document.body.append(a);
+        a.click();
+      },
+      connectGet("AuditService/ListAuditEvents", {}),
+    );
     await page.waitForLoadState();
     const answer = await page.content();
     expect(answer).not.toContain(secret);
@@ -122,7 +125,11 @@ describe("another site, with the victim's cookie", () => {
     // The oracle can fail: the console's own origin, same cookie, does leave these traces.
     await victim.page.evaluate(
       async ([u, body]) => {
-        await fetch(u, { method: "POST", headers: { "content-type": "application/json", "connect-protocol-version": "1" }, body });
+        await fetch(u, {
+          method: "POST",
+          headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+          body,
+        });
       },
       [rpc("TokenService/CreateToken"), JSON.stringify({ label: "stolen", kind: "TOKEN_KIND_TENANT_ADMIN" })] as const,
     );
@@ -166,12 +173,23 @@ describe("every page", () => {
     const c = await openConsole(browser, srv);
     const res = await c.page.goto(`${srv.url}/console/`);
     expect(res?.headers()["content-security-policy"]).toMatch(/script-src 'self'/);
-    await c.page.getByLabel("Email").fill(owner.email);
-    await c.page.getByLabel("Password").fill(owner.password);
+    await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
+    await c.page.getByLabel("Password", { exact: true }).fill(owner.password);
     await c.page.getByRole("button", { name: "Sign in" }).click();
     await c.page.getByRole("button", { name: "Sign out" }).waitFor();
     const labels = await visitEveryPage(c, "owner");
-    expect(labels).toEqual(["Overview", "Members", "Tokens", "Projects", "Credentials", "Connections", "Runtimes", "Audit log", "Sessions", "Account"]);
+    expect(labels).toEqual([
+      "Overview",
+      "Members",
+      "Tokens",
+      "Projects",
+      "Credentials",
+      "Connections",
+      "Runtimes",
+      "Audit log",
+      "Sessions",
+      "Account",
+    ]);
     expectNoProblems(c);
     await c.close();
   });
@@ -196,7 +214,7 @@ describe("tenants", () => {
     }
     // And asking for B by name (switching to it) is refused, with the reason shown.
     await goTo(c.page, "Account");
-    await c.page.getByLabel("Tenant slug").fill(b.tenant.slug);
+    await c.page.getByLabel("Tenant slug", { exact: true }).fill(b.tenant.slug);
     await c.page.getByRole("button", { name: "Switch" }).click();
     await c.page.getByText("Could not switch").waitFor();
     expect(await c.page.getByTestId("tenant").textContent()).toBe(a.tenant.slug);

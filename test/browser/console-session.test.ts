@@ -57,8 +57,8 @@ describe("signing in", () => {
     const { owner } = await tenantWithPerson(srv);
     const c = await openConsole(browser, srv);
     await c.open();
-    await c.page.getByLabel("Email").fill(owner.email);
-    await c.page.getByLabel("Password").fill("not-the-password");
+    await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
+    await c.page.getByLabel("Password", { exact: true }).fill("not-the-password");
     await c.page.getByRole("button", { name: "Sign in" }).click();
     const alert = c.page.getByRole("alert");
     await alert.waitFor();
@@ -109,8 +109,8 @@ describe("a person's own account", () => {
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Account");
     const next = uniquePassword();
-    await c.page.getByLabel("Current password").fill(owner.password);
-    await c.page.getByLabel("New password (12 characters or more)").fill(next);
+    await c.page.getByLabel("Current password", { exact: true }).fill(owner.password);
+    await c.page.getByLabel("New password (12 characters or more)", { exact: true }).fill(next);
     await c.page.getByRole("button", { name: "Change password" }).click();
     await c.page.getByText("Password changed.").waitFor();
     await screenshot(c.page, "account");
@@ -128,7 +128,7 @@ describe("a person's own account", () => {
     await srv.client().users.acceptInvitation({ invitationCode, password: owner.password });
     const c = await signedInConsole(browser, srv, owner, tenant.slug);
     await goTo(c.page, "Account");
-    await c.page.getByLabel("Tenant slug").fill(other.tenant.slug);
+    await c.page.getByLabel("Tenant slug", { exact: true }).fill(other.tenant.slug);
     await c.page.getByRole("button", { name: "Switch" }).click();
     await expect.poll(() => c.page.getByTestId("tenant").textContent()).toBe(other.tenant.slug);
     expect(await c.page.getByTestId("role").textContent()).toBe("viewer");

@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPerson } from "../support/test-people.js";
 import type { TestServer } from "../support/test-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
-import { expectNoProblems, goTo, launchBrowser, screenshot, signedInConsole, startConsoleServer, tenantWithPerson } from "./support/console-browser.js";
+import {
+  expectNoProblems,
+  goTo,
+  launchBrowser,
+  screenshot,
+  signedInConsole,
+  startConsoleServer,
+  tenantWithPerson,
+} from "./support/console-browser.js";
 
 // Tokens: created with a secret shown once (in a dialog, with a copy button), listed without it, revoked with a
 // confirmation — and a runtime holding the revoked token sees its stream end.
@@ -25,8 +33,8 @@ describe("tokens", () => {
     await tenant.admin.projects.allowProject({ name: "billing" });
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Tokens");
-    await c.page.getByLabel("Label").fill("eu-runtime");
-    await c.page.getByLabel("Projects (comma-separated)").fill("billing");
+    await c.page.getByLabel("Label", { exact: true }).fill("eu-runtime");
+    await c.page.getByLabel("Projects (comma-separated)", { exact: true }).fill("billing");
     await c.page.getByRole("button", { name: "Create", exact: true }).click();
     const secret = await c.page.getByTestId("token-secret").inputValue();
     expect(secret).toMatch(/^ecr_/);
@@ -59,8 +67,11 @@ describe("tokens", () => {
     expect(ended?.reason).toBe("TOKEN_REVOKED");
     // Gone from the active list; still there, marked, with the revoked ones.
     await expect.poll(() => c.page.getByTestId("token-doomed").count()).toBe(0);
-    await c.page.getByLabel("Show revoked and expired").check();
-    await c.page.getByTestId("token-doomed").getByText(/revoked/).waitFor();
+    await c.page.getByLabel("Show revoked and expired", { exact: true }).check();
+    await c.page
+      .getByTestId("token-doomed")
+      .getByText(/revoked/)
+      .waitFor();
     expectNoProblems(c);
     await c.close();
   });

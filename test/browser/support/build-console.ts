@@ -10,6 +10,10 @@ import { CONSOLE_DIST, REPO_ROOT } from "./console-paths.js";
 export default function buildConsole(): void {
   const vite = path.join(REPO_ROOT, "packages/console/node_modules/vite/bin/vite.js");
   const bin = existsSync(vite) ? vite : path.join(REPO_ROOT, "node_modules/vite/bin/vite.js");
-  execFileSync(process.execPath, [bin, "build", "--logLevel", "warn"], { cwd: path.join(REPO_ROOT, "packages/console"), stdio: "inherit" });
-  if (!existsSync(path.join(CONSOLE_DIST, "index.html"))) throw new Error(`the console build wrote no ${CONSOLE_DIST}/index.html`);
+  execFileSync(process.execPath, [bin, "build", "--logLevel", "warn"], {
+    cwd: path.join(REPO_ROOT, "packages/console"),
+    stdio: "inherit",
+  });
+  if (!existsSync(path.join(CONSOLE_DIST, "index.html")))
+    throw new Error(`the console build wrote no ${CONSOLE_DIST}/index.html`);
 }

@@ -60,14 +60,18 @@ export async function openConsole(browser: Browser, server: { url: string }): Pr
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
   const page = await context.newPage();
   const problems: string[] = [];
+  // Only our server's pages count: a journey also passes through the loopback authorization server's.
+  const ours = () => page.url().startsWith(`${server.url}/`);
   page.on("console", (msg) => {
-    if (msg.type() === "error" && !expectedConsoleError(msg.text())) problems.push(`console: ${msg.text()}`);
+    if (ours() && msg.type() === "error" && !expectedConsoleError(msg.text())) problems.push(`console: ${msg.text()}`);
   });
-  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-  await page.exposeFunction("__reportViolation", (v: string) => problems.push(`csp: ${v}`));
+  page.on("pageerror", (err) => ours() && problems.push(`page error: ${err.message}`));
+  await page.exposeFunction("__reportViolation", (v: string) => ours() && problems.push(`csp: ${v}`));
   await page.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => {
-      (window as unknown as { __reportViolation: (v: string) => void }).__reportViolation(`${e.violatedDirective} ${e.blockedURI}`);
+      (window as unknown as { __reportViolation: (v: string) => void }).__reportViolation(
+        `${e.violatedDirective} ${e.blockedURI}`,
+      );
     });
   });
   return {
@@ -91,15 +95,20 @@ function expectedConsoleError(text: string): boolean {
 
 /** Signs in through the form, as a person does, and waits for the shell. */
 export async function signInThroughForm(page: Page, who: { email: string; password: string }, tenant = ""): Promise<void> {
-  await page.getByLabel("Email").fill(who.email);
-  await page.getByLabel("Password").fill(who.password);
-  if (tenant) await page.getByLabel("Tenant (optional)").fill(tenant);
+  await page.getByLabel("Email", { exact: true }).fill(who.email);
+  await page.getByLabel("Password", { exact: true }).fill(who.password);
+  if (tenant) await page.getByLabel("Tenant (optional)", { exact: true }).fill(tenant);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("button", { name: "Sign out" }).waitFor();
 }
 
 /** Opens the console in a new context and signs `who` in. */
-export async function signedInConsole(browser: Browser, server: { url: string }, who: { email: string; password: string }, tenant = "") {
+export async function signedInConsole(
+  browser: Browser,
+  server: { url: string },
+  who: { email: string; password: string },
+  tenant = "",
+) {
   const c = await openConsole(browser, server);
   await c.open();
   await signInThroughForm(c.page, who, tenant);

@@ -46,7 +46,16 @@ function ConnectForm() {
   const start = useMutation(ConnectionService.method.startConnect, {
     onSuccess: (res) => window.location.assign(res.authorizationUrl),
   });
-  const options = (providers.data?.providers ?? []).map((p) => ({ value: p.id, label: p.displayName || p.id }));
+  // Providers with an OAuth app of this tenant come first: only those can be connected right away.
+  const apps = useQuery(OAuthAppService.method.listOAuthApps, {}, { enabled: useCan("oauth_apps.read") });
+  const withApp = new Set(apps.data?.apps.map((a) => a.provider) ?? []);
+  const options = (providers.data?.providers ?? [])
+    .map((p) => ({
+      value: p.id,
+      label: `${p.displayName || p.id}${withApp.has(p.id) ? "" : " (no OAuth app yet)"}`,
+      ready: withApp.has(p.id),
+    }))
+    .sort((a, b) => Number(b.ready) - Number(a.ready));
   const chosen = provider || options[0]?.value || "";
   return (
     <form
