@@ -73,6 +73,7 @@ import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus, WHOLE_SERVER } from "./transport/health.js";
 import { createHttpRoutes } from "./transport/http-routes.js";
 import { createConsoleRoute } from "./transport/console-route.js";
+import { createInvitationMailer } from "./mail/invitation-mailer.js";
 import { startReadinessProbe } from "./transport/readiness.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
@@ -297,6 +298,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => oauthFlows.close());
+    const mailer = config.mail && createInvitationMailer({ ...config.mail, db: storage.db, log });
+    // Closed before the database (cleanup runs last-added first): mails in flight record how they went.
+    if (mailer) cleanup.unshift(() => mailer.close());
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
@@ -326,7 +330,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           setupThrottle: throttles.source,
         }),
       );
-      router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle }));
+      router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle, mailer, publicUrl }));
       router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));

@@ -46,6 +46,33 @@ export async function recordLoginSuccess(db: Executor, userId: string): Promise<
     .execute();
 }
 
+/**
+ * The mailbox holder of an unverified account takes it over (an emailed invitation proved the address): their
+ * name and password replace whatever whoever created it chose, and the address counts as verified from now on.
+ */
+export async function claimUnverifiedAccount(
+  db: Executor,
+  userId: string,
+  u: { displayName: string; passwordHash: string },
+): Promise<boolean> {
+  const r = await db
+    .updateTable("users")
+    .set({ display_name: u.displayName, password_hash: u.passwordHash, email_verified_at: sql`now()`, failed_logins: 0 })
+    .where("id", "=", userId)
+    .where("email_verified_at", "is", null)
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
+
+/** The person proved their address (accepted an invitation mailed to it). */
+export async function markEmailVerified(db: Executor, userId: string): Promise<void> {
+  await db
+    .updateTable("users")
+    .set({ email_verified_at: sql`coalesce(email_verified_at, now())` })
+    .where("id", "=", userId)
+    .execute();
+}
+
 export async function setPasswordHash(db: Executor, userId: string, hash: string): Promise<void> {
   await db.updateTable("users").set({ password_hash: hash }).where("id", "=", userId).execute();
 }
