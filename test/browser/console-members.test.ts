@@ -1,7 +1,9 @@
 import { Role } from "@engine-cloud/api";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addPerson, uniqueEmail, uniquePassword } from "../support/test-people.js";
+import type { CloudClient } from "@engine-cloud/sdk";
+import { signIn, uniqueEmail, uniquePassword, type TestPerson } from "../support/test-people.js";
+import { createTestTenant, type TestTenant } from "../support/test-tenant.js";
 import type { TestServer } from "../support/test-server.js";
 import {
   expectNoProblems,
@@ -12,9 +14,8 @@ import {
   signedInConsole,
   signInThroughForm,
   startConsoleServer,
-  tenantWithPerson,
 } from "./support/console-browser.js";
-import { startMailSink, type MailSink } from "./support/mail-sink.js";
+import { startMailSink, type MailSink } from "../support/mail-sink.js";
 
 // Members: an owner invites by email (a loopback SMTP server receives it), the invitee follows the link in the
 // mail, sets a password and signs in; the owner changes a role and removes a member.
@@ -35,6 +36,32 @@ afterAll(async () => {
   await mail?.close();
 });
 
+/** A person in the tenant the way SMTP deployments bring one in: invited, the code read from the mail, accepted. */
+async function addPersonByMail(inviter: CloudClient, role: Role): Promise<TestPerson> {
+  const email = uniqueEmail(Role[role].toLowerCase());
+  const password = uniquePassword();
+  const displayName = `Person ${email.slice(0, 12)}`;
+  await inviter.users.inviteUser({ email, role });
+  const invitationCode = codeInLink(await mail.messageTo(email));
+  const { member, tenantSlug } = await srv.client().users.acceptInvitation({ invitationCode, displayName, password });
+  return {
+    ...(await signIn(srv, email, password, tenantSlug)),
+    userId: member!.userId,
+    email,
+    password,
+    displayName,
+    invitationCode,
+  };
+}
+
+const ACCEPT_LINK = /https?:\/\/[^\s"<>]+\/console\/accept#code=([A-Za-z0-9_-]+)/;
+const codeInLink = (mailText: string) => ACCEPT_LINK.exec(mailText)![1]!;
+
+async function tenantWithOwner(): Promise<{ tenant: TestTenant; owner: TestPerson }> {
+  const tenant = await createTestTenant(srv);
+  return { tenant, owner: await addPersonByMail(tenant.admin, Role.OWNER) };
+}
+
 const roleOf = async (
   admin: { users: { listMembers(r: object): Promise<{ members: Array<{ email: string; role: Role }> }> } },
   email: string,
@@ -42,7 +69,7 @@ const roleOf = async (
 
 describe("members", () => {
   it("invites by email; the invitee accepts through the link in the mail and is signed in to the tenant", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithOwner();
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Members");
     const invitee = uniqueEmail("invitee");
@@ -55,7 +82,7 @@ describe("members", () => {
     await screenshot(c.page, "members");
     expectNoProblems(c);
 
-    const link = /https?:\/\/[^\s"<>]+\/console\/accept#code=[A-Za-z0-9_-]+/.exec(await mail.messageTo(invitee))?.[0];
+    const link = ACCEPT_LINK.exec(await mail.messageTo(invitee))?.[0];
     expect(link, "the accept link in the mail").toBeDefined();
     const ic = await openConsole(browser, srv);
     await ic.page.goto(link!);
@@ -75,8 +102,8 @@ describe("members", () => {
   });
 
   it("changes a member's role and removes a member", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
-    const bob = await addPerson(srv, tenant.admin, Role.VIEWER);
+    const { tenant, owner } = await tenantWithOwner();
+    const bob = await addPersonByMail(tenant.admin, Role.VIEWER);
     const c = await signedInConsole(browser, srv, owner);
     await goTo(c.page, "Members");
     await c.page.getByLabel(`Role of ${bob.email}`, { exact: true }).selectOption({ label: "builder" });
@@ -90,8 +117,8 @@ describe("members", () => {
   });
 
   it("offers a viewer no member management, and an operator sees the list without controls", async () => {
-    const { tenant } = await tenantWithPerson(srv);
-    const operator = await addPerson(srv, tenant.admin, Role.OPERATOR);
+    const { tenant } = await tenantWithOwner();
+    const operator = await addPersonByMail(tenant.admin, Role.OPERATOR);
     const c = await signedInConsole(browser, srv, operator);
     await goTo(c.page, "Members");
     expect(await c.page.getByRole("button", { name: "Invite" }).count()).toBe(0);

@@ -20,6 +20,7 @@ export function AcceptPage({ code }: { code: string }) {
         notice={`Welcome to ${accept.data.tenantSlug}. Sign in with your new password.`}
         email={accept.data.member?.email}
         tenant={accept.data.tenantSlug}
+        afterSignIn={() => navigate("", { replace: true })}
       />
     );
   }

@@ -10,16 +10,22 @@ export function SignInPage({
   notice,
   email: initialEmail = "",
   tenant: initialTenant = "",
+  afterSignIn,
 }: {
   notice?: string;
   email?: string;
   tenant?: string;
+  /** Where to go once signed in, e.g. away from the invitation page. */
+  afterSignIn?: () => void;
 }) {
   const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState("");
   const [tenant, setTenant] = useState(initialTenant);
   const login = useMutation(AuthService.method.login, {
-    onSuccess: () => consoleQueryClient.resetQueries(),
+    onSuccess: () => {
+      afterSignIn?.();
+      void consoleQueryClient.resetQueries();
+    },
   });
   return (
     <main className="centered" id="main">
