@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   AcceptInvitationResponseSchema,
   DisableUserResponseSchema,
+  InvitationDelivery,
   InvitationStateSchema,
   InviteUserResponseSchema,
   ListInvitationsResponseSchema,
@@ -39,12 +40,19 @@ const invite = defineCommand({
   async run(ctx, [email], options) {
     const role = parseRole(options.role, "--role");
     const res = await ctx.client().users.inviteUser({ email, role });
+    if (res.delivery === InvitationDelivery.EMAILED) {
+      // Only the invited mailbox holds the code: nothing to pass on.
+      ctx.out.note(`Invited ${email} as ${options.role}; the server mailed them the link to accept.`);
+      ctx.out.result(InviteUserResponseSchema, res, () => `emailed to ${email}`);
+      return;
+    }
     ctx.out.note(
       `Invited ${email} as ${options.role}; the code works once` +
         (res.expiresAt ? ` and expires ${formatRelative(res.expiresAt, ctx.now)}` : "") +
         `. They join with: ${programName} user accept <code>`,
     );
     ctx.out.note("warning: this is the only time the code is shown; pass it on now, it cannot be shown again.");
+    if (res.acceptUrl) ctx.out.note(`Or send them the console link: ${res.acceptUrl}`);
     // The code alone on stdout, so `engine-cloud user invite ... > file` keeps it and nothing else.
     ctx.out.result(InviteUserResponseSchema, res, () => res.invitationCode);
   },
