@@ -52,7 +52,6 @@ const invite = defineCommand({
         `. They join with: ${programName} user accept <code>`,
     );
     ctx.out.note("warning: this is the only time the code is shown; pass it on now, it cannot be shown again.");
-    if (res.acceptUrl) ctx.out.note(`Or send them the console link: ${res.acceptUrl}`);
     // The code alone on stdout, so `engine-cloud user invite ... > file` keeps it and nothing else.
     ctx.out.result(InviteUserResponseSchema, res, () => res.invitationCode);
   },
