@@ -20,7 +20,7 @@ export default defineConfig({
     assetsInlineLimit: 0,
     reportCompressedSize: false,
     // One bundle of ~550 KB (~140 KB gzipped), fetched once and cached immutably; splitting buys nothing here.
-    chunkSizeWarningLimit: 800,
+    chunkSizeWarningLimit: 700,
   },
   server: {
     host: "127.0.0.1",
