@@ -1,7 +1,7 @@
 import { ConnectionStatus, TokenKind } from "@engine-cloud/api";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerLoopbackApp } from "../support/hub-connections.js";
+import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
 import type { TestServer } from "../support/test-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
@@ -69,6 +69,36 @@ describe("connections", () => {
     await expect
       .poll(async () => (await tenant.admin.connections.getConnection({ id: connections[0]!.id })).connection?.status)
       .toBe(ConnectionStatus.DISCONNECTED);
+    expectNoProblems(c);
+    await c.close();
+  });
+});
+
+describe("a connection that needs reauthorization", () => {
+  it("is shown loudly, first, at the reauthorize URL the hub hands out (/console/connections/<id>)", async () => {
+    const { tenant, owner } = await tenantWithPerson(srv);
+    await registerLoopbackApp(tenant.admin, as);
+    await connectLoopbackAccount(tenant.admin, as, { login: "bob", alias: "other" });
+    const id = await connectLoopbackAccount(tenant.admin, as, { login: "carol", alias: "lost" });
+    // The grant revoked at the provider: the next refresh gets invalid_grant.
+    await as.revoke(as.refreshTokens.at(-1)!);
+    await tenant.admin.connections.refreshConnection({ id }).catch(() => undefined);
+    await expect
+      .poll(async () => (await tenant.admin.connections.getConnection({ id })).connection?.status)
+      .toBe(ConnectionStatus.NEEDS_REAUTH);
+    const c = await signedInConsole(browser, srv, owner);
+    await c.page.goto(`${srv.url}/console/connections/${id}`);
+    const alert = c.page.getByRole("alert").filter({ hasText: "to be reconnected" });
+    await alert.waitFor();
+    expect(await alert.textContent()).toContain("loopback/lost");
+    const rows = c.page.locator("tbody tr");
+    expect(await rows.first().getAttribute("data-testid")).toBe("connection-loopback/lost");
+    expect(await rows.first().getAttribute("class")).toBe("focused");
+    await screenshot(c.page, "connection-needs-reauth");
+    await rows.first().getByText("needs reauth").waitFor();
+    // Reconnecting goes through the provider again, for the same connection.
+    await rows.first().getByRole("button", { name: "Reconnect" }).click();
+    await c.page.waitForURL((u) => u.origin === new URL(as.issuer).origin);
     expectNoProblems(c);
     await c.close();
   });

@@ -90,6 +90,10 @@ function ConnectionList({ canWrite, focusId }: { canWrite: boolean; focusId?: st
   const connections = useInfiniteQuery(ConnectionService.method.listConnections, { pageToken: "", pageSize: 50 }, byPageToken);
   const refresh = useMutation(ConnectionService.method.refreshConnection);
   const disconnect = useMutation(ConnectionService.method.disconnectConnection);
+  // Reconnecting is connecting again under the same name: the hub replaces the grant of the same connection.
+  const reconnect = useMutation(ConnectionService.method.startConnect, {
+    onSuccess: (res) => window.location.assign(res.authorizationUrl),
+  });
   const rows = connections.data?.pages.flatMap((p) => p.connections) ?? [];
   const ordered = focusId ? [...rows.filter((c) => c.id === focusId), ...rows.filter((c) => c.id !== focusId)] : rows;
   const needReauth = rows.filter((c) => c.status === ConnectionStatus.NEEDS_REAUTH);
@@ -102,7 +106,7 @@ function ConnectionList({ canWrite, focusId }: { canWrite: boolean; focusId?: st
           get no fresh tokens for {needReauth.map((c) => `${c.provider}/${c.alias}`).join(", ")} until someone connects again.
         </div>
       ) : null}
-      <ErrorNotice error={connections.error ?? refresh.error ?? disconnect.error} />
+      <ErrorNotice error={connections.error ?? refresh.error ?? disconnect.error ?? reconnect.error} />
       {connections.isSuccess && rows.length === 0 ? (
         <EmptyState>No connections yet. {canWrite ? "Connect an account above." : ""}</EmptyState>
       ) : null}
@@ -128,6 +132,7 @@ function ConnectionList({ canWrite, focusId }: { canWrite: boolean; focusId?: st
               canWrite={canWrite}
               onRefresh={() => refresh.mutate({ id: c.id })}
               onDisconnect={() => disconnect.mutate({ id: c.id })}
+              onReconnect={() => reconnect.mutate({ provider: c.provider, project: c.project, alias: c.alias })}
             />
           ))}
         </tbody>
@@ -143,6 +148,7 @@ function ConnectionRow(props: {
   canWrite: boolean;
   onRefresh: () => void;
   onDisconnect: () => void;
+  onReconnect: () => void;
 }) {
   const { c } = props;
   return (
@@ -160,9 +166,15 @@ function ConnectionRow(props: {
       <td>
         {props.canWrite && c.status !== ConnectionStatus.DISCONNECTED ? (
           <>
-            <button type="button" onClick={props.onRefresh}>
-              Refresh
-            </button>
+            {c.status === ConnectionStatus.NEEDS_REAUTH ? (
+              <button type="button" className="primary" onClick={props.onReconnect}>
+                Reconnect
+              </button>
+            ) : (
+              <button type="button" onClick={props.onRefresh}>
+                Refresh
+              </button>
+            )}
             <ConfirmButton
               label="Disconnect"
               confirm={`Disconnect ${c.provider}/${c.alias}? The grant is revoked at the provider where it allows.`}

@@ -157,7 +157,15 @@ function InvitationList() {
         {rows.map((i) => (
           <li key={i.id}>
             {i.email} as {roleName(i.role)}, {InvitationState[i.state].toLowerCase()}, expires {relativeTime(i.expiresAt)}
-            {i.emailError ? <span className="badge bad"> mail failed: {i.emailError}</span> : null}{" "}
+            {i.delivery === InvitationDelivery.EMAILED ? (
+              i.emailError ? (
+                <span className="badge bad">mail failed: {i.emailError}</span>
+              ) : (
+                <span className="badge">{i.emailSentAt ? "emailed" : "mail pending"}</span>
+              )
+            ) : (
+              <span className="badge">link</span>
+            )}{" "}
             {i.state === InvitationState.PENDING ? (
               <ConfirmButton
                 label="Revoke"
