@@ -1,41 +1,31 @@
 import { readFileSync } from "node:fs";
 import { TenantState } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TestServer } from "../support/test-server.js";
 import { uniquePassword } from "../support/test-people.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   openConsole,
   screenshot,
   signedInConsole,
-  startConsoleServer,
   tenantWithPerson,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // The audit log (filter, live tail, export) and the platform administrator's pages, reached the way a new
 // operator does: the first-run setup link creates the first platform administrator.
 
-let srv: TestServer;
+const suite = consoleSuite();
 /** The code the server minted at start (no platform administrator person yet) and printed as the setup link. */
 const setupCodeOf = (server: TestServer) => server.server.app.bootstrap.setupCode!;
-let browser: Browser;
-beforeAll(async () => {
-  [srv, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
 
 describe("the audit log", () => {
   it("filters by action, tails live and exports the chain as JSON Lines", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await tenant.admin.projects.allowProject({ name: "billing" });
     await tenant.admin.projects.denyProject({ name: "crm" });
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Audit log");
     await c.page.getByTestId("chain-status").getByText("Chain links intact").waitFor();
     await c.page.getByLabel("Action", { exact: true }).fill("project.deny");
@@ -70,8 +60,8 @@ describe("the audit log", () => {
 
 describe("the platform administrator", () => {
   it("is created by the first-run setup link, then creates and suspends a tenant", async () => {
-    const c = await openConsole(browser, srv);
-    await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
+    const c = await openConsole(suite.browser, suite.srv);
+    await c.page.goto(`${suite.srv.url}/console/setup#code=${setupCodeOf(suite.srv)}`);
     await c.page.getByRole("heading", { name: "Set up Engine Cloud" }).waitFor();
     await screenshot(c.page, "setup");
     await c.page.getByLabel("Email", { exact: true }).fill("root@example.com");
@@ -79,7 +69,7 @@ describe("the platform administrator", () => {
     await c.page.getByLabel("Password (12 characters or more)", { exact: true }).fill(uniquePassword());
     await c.page.getByRole("button", { name: "Create administrator and sign in" }).click();
     await c.page.getByRole("button", { name: "Sign out" }).waitFor();
-    expect(c.page.url()).toBe(`${srv.url}/console/`);
+    expect(c.page.url()).toBe(`${suite.srv.url}/console/`);
     expect(await c.page.getByTestId("role").textContent()).toContain("platform admin");
 
     await goTo(c.page, "Tenants");
@@ -91,7 +81,7 @@ describe("the platform administrator", () => {
     await row.getByRole("button", { name: "Suspend" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     await row.getByText("suspended").waitFor();
-    expect((await srv.admin().tenants.getTenant({ tenant: "globex" })).tenant?.state).toBe(TenantState.SUSPENDED);
+    expect((await suite.srv.admin().tenants.getTenant({ tenant: "globex" })).tenant?.state).toBe(TenantState.SUSPENDED);
     await screenshot(c.page, "tenants");
 
     await goTo(c.page, "Server");
@@ -102,8 +92,8 @@ describe("the platform administrator", () => {
   });
 
   it("refuses the setup link a second time", async () => {
-    const c = await openConsole(browser, srv);
-    await c.page.goto(`${srv.url}/console/setup#code=${setupCodeOf(srv)}`);
+    const c = await openConsole(suite.browser, suite.srv);
+    await c.page.goto(`${suite.srv.url}/console/setup#code=${setupCodeOf(suite.srv)}`);
     await c.page.getByLabel("Email", { exact: true }).fill("second@example.com");
     await c.page.getByLabel("Name", { exact: true }).fill("Sam Second");
     await c.page.getByLabel("Password (12 characters or more)", { exact: true }).fill(uniquePassword());
@@ -113,8 +103,8 @@ describe("the platform administrator", () => {
   });
 
   it("is not offered to a tenant owner", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     expect(await c.page.getByRole("link", { name: "Tenants", exact: true }).count()).toBe(0);
     await c.close();
   });

@@ -1,45 +1,33 @@
 import { ConnectionStatus, TokenKind } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
-import type { TestServer } from "../support/test-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   screenshot,
   signedInConsole,
-  startConsoleServer,
   tenantWithPerson,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // Connecting a provider through the hub's browser flow, the whole way in the browser: the console's Connect
 // button, the loopback authorization server's login and consent pages, the server's callback page, back to the
 // console's connections. Then runtimes: one appears while its stream is open and goes offline when it ends.
 
-let srv: TestServer;
+const suite = consoleSuite(() => ({ env: { ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1", ENGINE_CLOUD_PRESENCE_FLUSH_MS: "100" } }));
 let as: LoopbackAuthorizationServer;
-let browser: Browser;
 beforeAll(async () => {
-  [srv, browser] = await Promise.all([
-    startConsoleServer({ env: { ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1", ENGINE_CLOUD_PRESENCE_FLUSH_MS: "100" } }),
-    launchBrowser(),
-  ]);
-  as = await startLoopbackAuthorizationServer({ redirectUris: [`${srv.url}/oauth/callback`] });
+  as = await startLoopbackAuthorizationServer({ redirectUris: [`${suite.srv.url}/oauth/callback`] });
 });
-afterAll(async () => {
-  await browser?.close();
-  await as?.close();
-  await srv?.stop();
-});
+afterAll(() => as?.close());
 
 describe("connections", () => {
   it("connects a provider end to end in the browser and lists the connection as active", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await registerLoopbackApp(tenant.admin, as);
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Connections");
     await c.page.getByLabel("Provider", { exact: true }).selectOption("loopback");
     await c.page.getByLabel("Alias", { exact: true }).fill("work");
@@ -76,7 +64,7 @@ describe("connections", () => {
 
 describe("a connection that needs reauthorization", () => {
   it("is shown loudly, first, at the reauthorize URL the hub hands out (/console/connections/<id>)", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await registerLoopbackApp(tenant.admin, as);
     await connectLoopbackAccount(tenant.admin, as, { login: "bob", alias: "other" });
     const id = await connectLoopbackAccount(tenant.admin, as, { login: "carol", alias: "lost" });
@@ -86,8 +74,8 @@ describe("a connection that needs reauthorization", () => {
     await expect
       .poll(async () => (await tenant.admin.connections.getConnection({ id })).connection?.status)
       .toBe(ConnectionStatus.NEEDS_REAUTH);
-    const c = await signedInConsole(browser, srv, owner);
-    await c.page.goto(`${srv.url}/console/connections/${id}`);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    await c.page.goto(`${suite.srv.url}/console/connections/${id}`);
     const alert = c.page.getByRole("alert").filter({ hasText: "to be reconnected" });
     await alert.waitFor();
     expect(await alert.textContent()).toContain("loopback/lost");
@@ -106,13 +94,13 @@ describe("a connection that needs reauthorization", () => {
 
 describe("runtimes", () => {
   it("shows a runtime while its stream is open, and offline once it ends", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await tenant.admin.projects.allowProject({ name: "app" });
     const { secret } = await tenant.admin.tokens.createToken({ label: "rt-token", kind: TokenKind.RUNTIME, projects: ["app"] });
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Runtimes");
     await c.page.getByText("No runtime is connected").waitFor();
-    const watch = recordWatch(srv.client(secret), {
+    const watch = recordWatch(suite.srv.client(secret), {
       project: "app",
       runtimeId: "rt-1",
       runtime: { name: "engine-oss", host: "worker-7" },

@@ -1,40 +1,28 @@
 import { Role } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import type { CloudClient } from "@engine-cloud/sdk";
 import { signIn, uniqueEmail, uniquePassword, type TestPerson } from "../support/test-people.js";
 import { createTestTenant, type TestTenant } from "../support/test-tenant.js";
-import type { TestServer } from "../support/test-server.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   openConsole,
   screenshot,
   signedInConsole,
   signInThroughForm,
-  startConsoleServer,
+  consoleSuite,
 } from "./support/console-browser.js";
 import { startMailSink, type MailSink } from "../support/mail-sink.js";
 
 // Members: an owner invites by email (a loopback SMTP server receives it), the invitee follows the link in the
 // mail, sets a password and signs in; the owner changes a role and removes a member.
 
-let srv: TestServer;
 let mail: MailSink;
-let browser: Browser;
-beforeAll(async () => {
+const suite = consoleSuite(async () => {
   mail = await startMailSink();
-  [srv, browser] = await Promise.all([
-    startConsoleServer({ env: { ENGINE_CLOUD_SMTP_URL: mail.url, ENGINE_CLOUD_MAIL_FROM: "console-test@example.com" } }),
-    launchBrowser(),
-  ]);
+  return { env: { ENGINE_CLOUD_SMTP_URL: mail.url, ENGINE_CLOUD_MAIL_FROM: "console-test@example.com" } };
 });
-afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-  await mail?.close();
-});
+afterAll(() => mail?.close());
 
 /** A person in the tenant the way SMTP deployments bring one in: invited, the code read from the mail, accepted. */
 async function addPersonByMail(inviter: CloudClient, role: Role): Promise<TestPerson> {
@@ -43,9 +31,9 @@ async function addPersonByMail(inviter: CloudClient, role: Role): Promise<TestPe
   const displayName = `Person ${email.slice(0, 12)}`;
   await inviter.users.inviteUser({ email, role });
   const invitationCode = codeInLink(await mail.messageTo(email));
-  const { member, tenantSlug } = await srv.client().users.acceptInvitation({ invitationCode, displayName, password });
+  const { member, tenantSlug } = await suite.srv.client().users.acceptInvitation({ invitationCode, displayName, password });
   return {
-    ...(await signIn(srv, email, password, tenantSlug)),
+    ...(await signIn(suite.srv, email, password, tenantSlug)),
     userId: member!.userId,
     email,
     password,
@@ -58,7 +46,7 @@ const ACCEPT_LINK = /https?:\/\/[^\s"<>]+\/console\/accept#code=([A-Za-z0-9_-]+)
 const codeInLink = (mailText: string) => ACCEPT_LINK.exec(mailText)![1]!;
 
 async function tenantWithOwner(): Promise<{ tenant: TestTenant; owner: TestPerson }> {
-  const tenant = await createTestTenant(srv);
+  const tenant = await createTestTenant(suite.srv);
   return { tenant, owner: await addPersonByMail(tenant.admin, Role.OWNER) };
 }
 
@@ -70,7 +58,7 @@ const roleOf = async (
 describe("members", () => {
   it("invites by email; the invitee accepts through the link in the mail and is signed in to the tenant", async () => {
     const { tenant, owner } = await tenantWithOwner();
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Members");
     const invitee = uniqueEmail("invitee");
     await c.page.getByLabel("Email", { exact: true }).fill(invitee);
@@ -84,7 +72,7 @@ describe("members", () => {
 
     const link = ACCEPT_LINK.exec(await mail.messageTo(invitee))?.[0];
     expect(link, "the accept link in the mail").toBeDefined();
-    const ic = await openConsole(browser, srv);
+    const ic = await openConsole(suite.browser, suite.srv);
     await ic.page.goto(link!);
     await ic.page.getByRole("heading", { name: "Accept your invitation" }).waitFor();
     await screenshot(ic.page, "accept-invitation");
@@ -104,7 +92,7 @@ describe("members", () => {
   it("changes a member's role and removes a member", async () => {
     const { tenant, owner } = await tenantWithOwner();
     const bob = await addPersonByMail(tenant.admin, Role.VIEWER);
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Members");
     await c.page.getByLabel(`Role of ${bob.email}`, { exact: true }).selectOption({ label: "builder" });
     await expect.poll(() => roleOf(tenant.admin, bob.email)).toBe(Role.BUILDER);
@@ -119,7 +107,7 @@ describe("members", () => {
   it("offers a viewer no member management, and an operator sees the list without controls", async () => {
     const { tenant } = await tenantWithOwner();
     const operator = await addPersonByMail(tenant.admin, Role.OPERATOR);
-    const c = await signedInConsole(browser, srv, operator);
+    const c = await signedInConsole(suite.browser, suite.srv, operator);
     await goTo(c.page, "Members");
     expect(await c.page.getByRole("button", { name: "Invite" }).count()).toBe(0);
     expect(await c.page.getByRole("button", { name: "Remove" }).count()).toBe(0);

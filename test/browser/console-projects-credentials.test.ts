@@ -1,35 +1,24 @@
 import { ProjectState } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../support/test-server.js";
+import { describe, expect, it } from "vitest";
 import { uniqueSecret } from "../support/test-tenant.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   screenshot,
   signedInConsole,
-  startConsoleServer,
   tenantWithPerson,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // The project policy (allow, deny, check with the reason) and credentials (an API key added, listed without
 // its value, revealed only on an explicit click that the server records).
 
-let srv: TestServer;
-let browser: Browser;
-beforeAll(async () => {
-  [srv, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const suite = consoleSuite();
 
 describe("projects", () => {
   it("allows, denies and checks a project, showing the reason of a refusal", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Projects");
     await c.page.getByText("No project has a policy yet").waitFor();
     await c.page.getByLabel("Project name", { exact: true }).fill("billing");
@@ -58,8 +47,8 @@ describe("projects", () => {
 
 describe("credentials", () => {
   it("adds an API key, lists it without its value, and reveals it only on request, which is audited", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Credentials");
     const secret = uniqueSecret();
     await c.page.getByLabel("Provider", { exact: true }).fill("openai");

@@ -2,21 +2,18 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Role, TokenKind } from "@engine-cloud/api";
 import type { CloudClient } from "@engine-cloud/sdk";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../support/test-server.js";
 import { addPerson } from "../support/test-people.js";
 import { putApiKey, uniqueSecret } from "../support/test-tenant.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   openConsole,
   screenshot,
   signedInConsole,
-  startConsoleServer,
   tenantWithPerson,
   type ConsolePage,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // What the cookie session must never allow, proven in the browser with server-side observables: another
@@ -24,17 +21,12 @@ import {
 // the victim's cookie; the session token reaching JavaScript; a CSP violation on any page; one tenant's data in
 // another tenant's admin's pages.
 
-let srv: TestServer;
-let browser: Browser;
+const suite = consoleSuite();
 let attacker: { origin: string; setPage(html: string): void; close(): Promise<void> };
 beforeAll(async () => {
-  [srv, browser, attacker] = await Promise.all([startConsoleServer(), launchBrowser(), startAttackerSite()]);
+  attacker = await startAttackerSite();
 });
-afterAll(async () => {
-  await browser?.close();
-  await attacker?.close();
-  await srv?.stop();
-});
+afterAll(() => attacker?.close());
 
 /** A tiny site on loopback, reached as http://localhost:<port>: whatever page the test gives it. */
 async function startAttackerSite() {
@@ -52,7 +44,7 @@ async function startAttackerSite() {
   };
 }
 
-const rpc = (method: string) => `${srv.url}/engine.cloud.v1.${method}`;
+const rpc = (method: string) => `${suite.srv.url}/engine.cloud.v1.${method}`;
 const connectGet = (method: string, message: object) =>
   `${rpc(method)}?connect=v1&encoding=json&message=${encodeURIComponent(JSON.stringify(message))}`;
 
@@ -93,10 +85,10 @@ async function tracesOf(admin: CloudClient, userId: string) {
 
 describe("another site, with the victim's cookie", () => {
   it("cannot call any RPC: POST (JSON, text, forms), Connect GET (img, fetch, top-level link) or gRPC-Web", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     const secret = uniqueSecret();
     const credential = await putApiKey(tenant.admin, { provider: "hubspot", alias: "work", project: "" }, secret);
-    const victim = await signedInConsole(browser, srv, owner);
+    const victim = await signedInConsole(suite.browser, suite.srv, owner);
     const before = await tracesOf(tenant.admin, owner.userId);
 
     attacker.setPage(attackPage(credential.id));
@@ -112,7 +104,7 @@ describe("another site, with the victim's cookie", () => {
     ] as const) {
       await page.goto(attacker.origin);
       await Promise.all([
-        page.waitForURL((u) => u.origin === srv.url && u.pathname.startsWith("/engine.cloud.v1.")),
+        page.waitForURL((u) => u.origin === suite.srv.url && u.pathname.startsWith("/engine.cloud.v1.")),
         page.evaluate(
           ([how, url]) => {
             if (how === "location") return void window.location.assign(url);
@@ -150,8 +142,8 @@ describe("another site, with the victim's cookie", () => {
 
 describe("the session token", () => {
   it("is an HttpOnly cookie and never in document.cookie, localStorage or sessionStorage", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     const cookie = (await c.context.cookies()).find((k) => k.name.endsWith("ec_session"))!;
     expect(cookie.httpOnly).toBe(true);
     expect(cookie.sameSite).toBe("Lax");
@@ -179,9 +171,9 @@ async function visitEveryPage(c: ConsolePage, prefix: string): Promise<string[]>
 
 describe("every page", () => {
   it("is served with the strict CSP and causes no violation or page error, as an owner", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await openConsole(browser, srv);
-    const res = await c.page.goto(`${srv.url}/console/`);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await openConsole(suite.browser, suite.srv);
+    const res = await c.page.goto(`${suite.srv.url}/console/`);
     expect(res?.headers()["content-security-policy"]).toMatch(/script-src 'self'/);
     await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
     await c.page.getByLabel("Password", { exact: true }).fill(owner.password);
@@ -207,14 +199,14 @@ describe("every page", () => {
 
 describe("tenants", () => {
   it("never shows tenant B's data to tenant A's admin, on any page", async () => {
-    const a = await tenantWithPerson(srv, Role.ADMIN);
-    const b = await tenantWithPerson(srv);
+    const a = await tenantWithPerson(suite.srv, Role.ADMIN);
+    const b = await tenantWithPerson(suite.srv);
     const marker = `bmark${uniqueSecret().slice(0, 8)}`;
     await b.tenant.admin.projects.allowProject({ name: `${marker}-project` });
     await b.tenant.admin.tokens.createToken({ label: `${marker}-token`, kind: TokenKind.SERVICE });
     await putApiKey(b.tenant.admin, { provider: `${marker}-provider`, alias: "x", project: "" }, uniqueSecret());
-    await addPerson(srv, b.tenant.admin, Role.VIEWER, { displayName: `${marker} Person` });
-    const c = await signedInConsole(browser, srv, a.owner);
+    await addPerson(suite.srv, b.tenant.admin, Role.VIEWER, { displayName: `${marker} Person` });
+    const c = await signedInConsole(suite.browser, suite.srv, a.owner);
     const labels = await c.page.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
     for (const label of labels) {
       await goTo(c.page, label);

@@ -1,34 +1,23 @@
 import { Role } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { failureOf } from "../support/expect-error.js";
 import { uniquePassword } from "../support/test-people.js";
-import type { TestServer } from "../support/test-server.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   openConsole,
   screenshot,
   signedInConsole,
   signInThroughForm,
-  startConsoleServer,
   tenantWithPerson,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // Signing in and everything a person does with their own session: the shell, expiry, sign-out, sessions,
 // password, tenant switch. The idle window is short here (100 s) so the warning before idle expiry shows.
 
 const IDLE_MS = 100_000;
-let srv: TestServer;
-let browser: Browser;
-beforeAll(async () => {
-  [srv, browser] = await Promise.all([startConsoleServer({ configure: (c) => (c.sessionIdleMs = IDLE_MS) }), launchBrowser()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const suite = consoleSuite(() => ({ configure: (c) => (c.sessionIdleMs = IDLE_MS) }));
 
 /** The session token the browser holds, read from outside the page (the page itself cannot: HttpOnly). */
 async function cookieToken(c: { context: { cookies(): Promise<Array<{ name: string; value: string }>> } }): Promise<string> {
@@ -39,8 +28,8 @@ async function cookieToken(c: { context: { cookies(): Promise<Array<{ name: stri
 
 describe("signing in", () => {
   it("signs in with email and password and shows the tenant, the role and the session's expiry", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
-    const c = await openConsole(browser, srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const c = await openConsole(suite.browser, suite.srv);
     await c.open();
     await c.page.getByRole("heading", { name: "Sign in to Engine Cloud" }).waitFor();
     await screenshot(c.page, "sign-in");
@@ -54,8 +43,8 @@ describe("signing in", () => {
   });
 
   it("refuses a wrong password and shows the reason", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await openConsole(browser, srv);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await openConsole(suite.browser, suite.srv);
     await c.open();
     await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
     await c.page.getByLabel("Password", { exact: true }).fill("not-the-password");
@@ -68,8 +57,8 @@ describe("signing in", () => {
   });
 
   it("warns before the idle expiry and offers to stay signed in", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     const warning = c.page.locator(".session-warning");
     await warning.waitFor();
     expect(await warning.textContent()).toMatch(/will end in \d+ (s|min) for inactivity/);
@@ -78,21 +67,21 @@ describe("signing in", () => {
   });
 
   it("signs out: the session is revoked on the server, not just forgotten by the browser", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     const token = await cookieToken(c);
-    expect((await srv.client(token).auth.whoAmI({})).principalId).toBe(owner.userId);
+    expect((await suite.srv.client(token).auth.whoAmI({})).principalId).toBe(owner.userId);
     await c.page.getByRole("button", { name: "Sign out" }).click();
     await c.page.getByRole("heading", { name: "Sign in to Engine Cloud" }).waitFor();
-    expect((await failureOf(srv.client(token).auth.whoAmI({}))).codeName).toBe("unauthenticated");
+    expect((await failureOf(suite.srv.client(token).auth.whoAmI({}))).codeName).toBe("unauthenticated");
     await c.close();
   });
 });
 
 describe("a person's own account", () => {
   it("lists sessions and revokes another one, which stops working at once", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Sessions");
     // owner.client is the session addPerson opened (a CLI's, say): revoke it from the browser.
     await c.page.getByRole("button", { name: "Revoke" }).click();
@@ -105,8 +94,8 @@ describe("a person's own account", () => {
   });
 
   it("changes the password: the new one signs in, the old one no longer does", async () => {
-    const { owner } = await tenantWithPerson(srv);
-    const c = await signedInConsole(browser, srv, owner);
+    const { owner } = await tenantWithPerson(suite.srv);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Account");
     const next = uniquePassword();
     await c.page.getByLabel("Current password", { exact: true }).fill(owner.password);
@@ -114,19 +103,19 @@ describe("a person's own account", () => {
     await c.page.getByRole("button", { name: "Change password" }).click();
     await c.page.getByText("Password changed.").waitFor();
     await screenshot(c.page, "account");
-    const login = (password: string) => srv.client().auth.login({ email: owner.email, password });
+    const login = (password: string) => suite.srv.client().auth.login({ email: owner.email, password });
     expect((await login(next)).session).toBeDefined();
     expect((await failureOf(login(owner.password))).codeName).toBe("unauthenticated");
     await c.close();
   });
 
   it("switches tenant: the shell then shows the other tenant and the role there", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
-    const other = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const other = await tenantWithPerson(suite.srv);
     // The same person, a viewer in a second tenant (an existing account accepts with its password).
     const { invitationCode } = await other.tenant.admin.users.inviteUser({ email: owner.email, role: Role.VIEWER });
-    await srv.client().users.acceptInvitation({ invitationCode, password: owner.password });
-    const c = await signedInConsole(browser, srv, owner, tenant.slug);
+    await suite.srv.client().users.acceptInvitation({ invitationCode, password: owner.password });
+    const c = await signedInConsole(suite.browser, suite.srv, owner, tenant.slug);
     await goTo(c.page, "Account");
     await c.page.getByLabel("Tenant slug", { exact: true }).fill(other.tenant.slug);
     await c.page.getByRole("button", { name: "Switch" }).click();

@@ -1,37 +1,26 @@
 import { Role, TokenKind } from "@engine-cloud/api";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addPerson } from "../support/test-people.js";
-import type { TestServer } from "../support/test-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
 import {
   expectNoProblems,
   goTo,
-  launchBrowser,
   screenshot,
   signedInConsole,
-  startConsoleServer,
   tenantWithPerson,
+  consoleSuite,
 } from "./support/console-browser.js";
 
 // Tokens: created with a secret shown once (in a dialog, with a copy button), listed without it, revoked with a
 // confirmation — and a runtime holding the revoked token sees its stream end.
 
-let srv: TestServer;
-let browser: Browser;
-beforeAll(async () => {
-  [srv, browser] = await Promise.all([startConsoleServer(), launchBrowser()]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-});
+const suite = consoleSuite();
 
 describe("tokens", () => {
   it("creates a token and shows its secret once: the dialog has it, the list and a reload never do", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await tenant.admin.projects.allowProject({ name: "billing" });
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Tokens");
     await c.page.getByLabel("Label", { exact: true }).fill("eu-runtime");
     await c.page.getByLabel("Projects (comma-separated)", { exact: true }).fill("billing");
@@ -41,7 +30,7 @@ describe("tokens", () => {
     await c.page.getByRole("dialog").getByRole("button", { name: "Copy" }).waitFor();
     await screenshot(c.page, "token-created");
     // The secret works, as a runtime would use it.
-    expect((await srv.client(secret).auth.whoAmI({})).projects).toEqual(["billing"]);
+    expect((await suite.srv.client(secret).auth.whoAmI({})).projects).toEqual(["billing"]);
     await c.page.getByRole("button", { name: "I have copied it" }).click();
     await c.page.getByTestId("token-eu-runtime").waitFor();
     expect(await c.page.content()).not.toContain(secret);
@@ -54,12 +43,12 @@ describe("tokens", () => {
   });
 
   it("revokes a token: the runtime's open stream ends with TOKEN_REVOKED", async () => {
-    const { tenant, owner } = await tenantWithPerson(srv);
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
     await tenant.admin.projects.allowProject({ name: "app" });
     const { secret } = await tenant.admin.tokens.createToken({ label: "doomed", kind: TokenKind.RUNTIME, projects: ["app"] });
-    const watch = recordWatch(srv.client(secret), { project: "app" });
+    const watch = recordWatch(suite.srv.client(secret), { project: "app" });
     await watch.until(isCaughtUp);
-    const c = await signedInConsole(browser, srv, owner);
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
     await goTo(c.page, "Tokens");
     await c.page.getByTestId("token-doomed").getByRole("button", { name: "Revoke" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
@@ -77,11 +66,11 @@ describe("tokens", () => {
   });
 
   it("offers a builder neither creation nor revocation", async () => {
-    const { tenant } = await tenantWithPerson(srv);
-    const builder = await addPerson(srv, tenant.admin, Role.BUILDER);
-    const c = await signedInConsole(browser, srv, builder);
+    const { tenant } = await tenantWithPerson(suite.srv);
+    const builder = await addPerson(suite.srv, tenant.admin, Role.BUILDER);
+    const c = await signedInConsole(suite.browser, suite.srv, builder);
     expect(await c.page.getByRole("link", { name: "Tokens", exact: true }).count()).toBe(0);
-    await c.page.goto(`${srv.url}/console/tokens`);
+    await c.page.goto(`${suite.srv.url}/console/tokens`);
     await c.page.getByRole("heading", { name: "Not available" }).waitFor();
     await c.close();
   });

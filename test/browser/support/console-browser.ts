@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { Role } from "@engine-cloud/api";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { startTestServer, type TestServer, type TestServerOptions } from "../../support/test-server.js";
 import { addPerson, FAST_PASSWORD_HASH, type TestPerson } from "../../support/test-people.js";
 import { createTestTenant, type TestTenant } from "../../support/test-tenant.js";
@@ -40,6 +40,27 @@ export function startConsoleServer(options: TestServerOptions = {}): Promise<Tes
     ...options,
     env: { ENGINE_CLOUD_CONSOLE_DIR: CONSOLE_DIST, ...FAST_PASSWORD_HASH, ...options.env },
   });
+}
+
+export interface ConsoleSuite {
+  readonly srv: TestServer;
+  readonly browser: Browser;
+}
+
+/**
+ * One server and one browser for a test file, started together before its tests and stopped after them;
+ * `options` may be computed first (an SMTP server's URL, say). Each test opens its own context.
+ */
+export function consoleSuite(options: () => TestServerOptions | Promise<TestServerOptions> = () => ({})): ConsoleSuite {
+  const suite = {} as { srv: TestServer; browser: Browser };
+  beforeAll(async () => {
+    [suite.srv, suite.browser] = await Promise.all([Promise.resolve(options()).then(startConsoleServer), launchBrowser()]);
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.srv?.stop();
+  });
+  return suite;
 }
 
 export interface ConsolePage {

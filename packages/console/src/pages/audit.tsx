@@ -6,6 +6,7 @@ import { consoleClient } from "../api.js";
 import { useCaller } from "../caller.js";
 import { EmptyState, Field, PageTitle } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { MoreButton } from "../more-button.js";
 import { formatTime } from "../time.js";
 
@@ -144,30 +145,18 @@ function LiveTail({ filter }: { filter: FilterInit }) {
 
 function EventTable({ events }: { events: AuditEvent[] }) {
   return (
-    <table className="audit">
-      <thead>
-        <tr>
-          <th scope="col">Seq</th>
-          <th scope="col">Time</th>
-          <th scope="col">Actor</th>
-          <th scope="col">Action</th>
-          <th scope="col">Target</th>
-          <th scope="col">Outcome</th>
+    <Table columns={["Seq", "Time", "Actor", "Action", "Target", "Outcome"]} className="audit">
+      {events.map((e) => (
+        <tr key={`${e.chain}:${e.seq}`} data-action={e.action}>
+          <td>{e.seq.toString()}</td>
+          <td>{formatTime(e.time)}</td>
+          <td>{e.actor ? `${e.actor.kind}:${e.actor.id}` : ""}</td>
+          <td>{e.action}</td>
+          <td>{e.target}</td>
+          <td>{e.outcome}</td>
         </tr>
-      </thead>
-      <tbody>
-        {events.map((e) => (
-          <tr key={`${e.chain}:${e.seq}`} data-action={e.action}>
-            <td>{e.seq.toString()}</td>
-            <td>{formatTime(e.time)}</td>
-            <td>{e.actor ? `${e.actor.kind}:${e.actor.id}` : ""}</td>
-            <td>{e.action}</td>
-            <td>{e.target}</td>
-            <td>{e.outcome}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useCan } from "../caller.js";
 import { ConfirmButton, EmptyState, Field, PageTitle, Select } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { useRoute } from "../route.js";
 import { formatTime, relativeTime } from "../time.js";
@@ -110,33 +111,19 @@ function ConnectionList({ canWrite, focusId }: { canWrite: boolean; focusId?: st
       {connections.isSuccess && rows.length === 0 ? (
         <EmptyState>No connections yet. {canWrite ? "Connect an account above." : ""}</EmptyState>
       ) : null}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Account</th>
-            <th scope="col">Status</th>
-            <th scope="col">Project</th>
-            <th scope="col">Token expires</th>
-            <th scope="col">Last refresh</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {ordered.map((c) => (
-            <ConnectionRow
-              key={c.id}
-              c={c}
-              focused={c.id === focusId}
-              canWrite={canWrite}
-              onRefresh={() => refresh.mutate({ id: c.id })}
-              onDisconnect={() => disconnect.mutate({ id: c.id })}
-              onReconnect={() => reconnect.mutate({ provider: c.provider, project: c.project, alias: c.alias })}
-            />
-          ))}
-        </tbody>
-      </table>
+      <Table columns={["Account", "Status", "Project", "Token expires", "Last refresh"]} actions>
+        {ordered.map((c) => (
+          <ConnectionRow
+            key={c.id}
+            c={c}
+            focused={c.id === focusId}
+            canWrite={canWrite}
+            onRefresh={() => refresh.mutate({ id: c.id })}
+            onDisconnect={() => disconnect.mutate({ id: c.id })}
+            onReconnect={() => reconnect.mutate({ provider: c.provider, project: c.project, alias: c.alias })}
+          />
+        ))}
+      </Table>
       <MoreButton query={connections} />
     </div>
   );

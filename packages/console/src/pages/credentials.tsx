@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useCan } from "../caller.js";
 import { ConfirmButton, EmptyState, Field, PageTitle } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { relativeTime } from "../time.js";
 
@@ -36,51 +37,35 @@ export function CredentialsPage() {
         {credentials.isSuccess && rows.length === 0 ? (
           <EmptyState>No credentials yet. Add an API key above, or connect a provider under Connections.</EmptyState>
         ) : null}
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Type</th>
-              <th scope="col">Project</th>
-              <th scope="col">Keys</th>
-              <th scope="col">Identity</th>
-              <th scope="col">Version</th>
-              <th scope="col">Changed</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <Table columns={["Name", "Type", "Project", "Keys", "Identity", "Version", "Changed"]} actions>
+          {rows.map((c) => (
+            <tr key={c.id} data-testid={`credential-${c.provider}/${c.alias}`}>
+              <td>
+                {c.provider}/{c.alias}
+              </td>
+              <td>{CredentialType[c.type].toLowerCase()}</td>
+              <td>{c.project || "all"}</td>
+              <td>{Object.keys(c.keys).join(", ")}</td>
+              <td>
+                {Object.entries(c.identity)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(", ")}
+              </td>
+              <td>{c.version.toString()}</td>
+              <td>{relativeTime(c.updatedAt)}</td>
+              <td>
+                {canReveal ? <Reveal credential={c} /> : null}
+                {canWrite ? (
+                  <ConfirmButton
+                    label="Delete"
+                    confirm={`Delete ${c.provider}/${c.alias}? Runtimes lose it at their next sync.`}
+                    onConfirm={() => remove.mutate({ id: c.id })}
+                  />
+                ) : null}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((c) => (
-              <tr key={c.id} data-testid={`credential-${c.provider}/${c.alias}`}>
-                <td>
-                  {c.provider}/{c.alias}
-                </td>
-                <td>{CredentialType[c.type].toLowerCase()}</td>
-                <td>{c.project || "all"}</td>
-                <td>{Object.keys(c.keys).join(", ")}</td>
-                <td>
-                  {Object.entries(c.identity)
-                    .map(([k, v]) => `${k}=${v}`)
-                    .join(", ")}
-                </td>
-                <td>{c.version.toString()}</td>
-                <td>{relativeTime(c.updatedAt)}</td>
-                <td>
-                  {canReveal ? <Reveal credential={c} /> : null}
-                  {canWrite ? (
-                    <ConfirmButton
-                      label="Delete"
-                      confirm={`Delete ${c.provider}/${c.alias}? Runtimes lose it at their next sync.`}
-                      onConfirm={() => remove.mutate({ id: c.id })}
-                    />
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <MoreButton query={credentials} />
       </div>
     </section>

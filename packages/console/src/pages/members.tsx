@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useCaller, useCan } from "../caller.js";
 import { ConfirmButton, CopyButton, EmptyState, Field, PageTitle, Select } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { roleName, roleOptions } from "../roles.js";
 import { formatTime, relativeTime } from "../time.js";
@@ -89,56 +90,43 @@ function MemberList({ canManage }: { canManage: boolean }) {
       <h2>People</h2>
       <ErrorNotice error={members.error ?? setRole.error ?? remove.error} />
       {members.isSuccess && rows.length === 0 ? <EmptyState>No members yet: invite someone above.</EmptyState> : null}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Email</th>
-            <th scope="col">Role</th>
-            <th scope="col">Last sign-in</th>
-            <th scope="col">
-              <span className="sr-only">Actions</span>
-            </th>
+      <Table columns={["Name", "Email", "Role", "Last sign-in"]} actions>
+        {rows.map((m) => (
+          <tr key={m.userId} data-testid={`member-${m.email}`}>
+            <td>
+              {m.displayName} {m.disabled ? <span className="badge bad">disabled</span> : null}
+            </td>
+            <td>{m.email}</td>
+            <td>
+              {canManage && m.userId !== caller.principalId ? (
+                <select
+                  aria-label={`Role of ${m.email}`}
+                  value={m.role}
+                  onChange={(e) => setRole.mutate({ userId: m.userId, role: Number(e.target.value) as Role })}
+                >
+                  {roleOptions.map((o) => (
+                    <option key={o.value} value={o.value}>
+                      {o.label}
+                    </option>
+                  ))}
+                </select>
+              ) : (
+                roleName(m.role)
+              )}
+            </td>
+            <td>{relativeTime(m.lastLoginAt)}</td>
+            <td>
+              {canManage && m.userId !== caller.principalId ? (
+                <ConfirmButton
+                  label="Remove"
+                  confirm={`Remove ${m.email} from this tenant? Their sessions here end at once.`}
+                  onConfirm={() => remove.mutate({ userId: m.userId })}
+                />
+              ) : null}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {rows.map((m) => (
-            <tr key={m.userId} data-testid={`member-${m.email}`}>
-              <td>
-                {m.displayName} {m.disabled ? <span className="badge bad">disabled</span> : null}
-              </td>
-              <td>{m.email}</td>
-              <td>
-                {canManage && m.userId !== caller.principalId ? (
-                  <select
-                    aria-label={`Role of ${m.email}`}
-                    value={m.role}
-                    onChange={(e) => setRole.mutate({ userId: m.userId, role: Number(e.target.value) as Role })}
-                  >
-                    {roleOptions.map((o) => (
-                      <option key={o.value} value={o.value}>
-                        {o.label}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  roleName(m.role)
-                )}
-              </td>
-              <td>{relativeTime(m.lastLoginAt)}</td>
-              <td>
-                {canManage && m.userId !== caller.principalId ? (
-                  <ConfirmButton
-                    label="Remove"
-                    confirm={`Remove ${m.email} from this tenant? Their sessions here end at once.`}
-                    onConfirm={() => remove.mutate({ userId: m.userId })}
-                  />
-                ) : null}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       <MoreButton query={members} />
     </div>
   );

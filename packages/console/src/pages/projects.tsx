@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useCan } from "../caller.js";
 import { EmptyState, Field, PageTitle } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { formatTime } from "../time.js";
 
@@ -42,46 +43,33 @@ export function ProjectsPage() {
             {canWrite ? "Allow one above." : ""}
           </EmptyState>
         ) : null}
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Project</th>
-              <th scope="col">State</th>
-              <th scope="col">Changed</th>
-              <th scope="col">By</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <Table columns={["Project", "State", "Changed", "By"]} actions>
+          {rows.map((p) => (
+            <tr key={p.name} data-testid={`project-${p.name}`}>
+              <td>{p.name}</td>
+              <td>
+                <span className={p.state === ProjectState.ALLOWED ? "badge ok" : "badge bad"}>
+                  {ProjectState[p.state].toLowerCase()}
+                </span>
+              </td>
+              <td>{formatTime(p.updatedAt)}</td>
+              <td>{p.updatedBy}</td>
+              <td>
+                {canWrite ? (
+                  p.state === ProjectState.ALLOWED ? (
+                    <button type="button" onClick={() => deny.mutate({ name: p.name })}>
+                      Deny {p.name}
+                    </button>
+                  ) : (
+                    <button type="button" onClick={() => allow.mutate({ name: p.name })}>
+                      Allow {p.name}
+                    </button>
+                  )
+                ) : null}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((p) => (
-              <tr key={p.name} data-testid={`project-${p.name}`}>
-                <td>{p.name}</td>
-                <td>
-                  <span className={p.state === ProjectState.ALLOWED ? "badge ok" : "badge bad"}>
-                    {ProjectState[p.state].toLowerCase()}
-                  </span>
-                </td>
-                <td>{formatTime(p.updatedAt)}</td>
-                <td>{p.updatedBy}</td>
-                <td>
-                  {canWrite ? (
-                    p.state === ProjectState.ALLOWED ? (
-                      <button type="button" onClick={() => deny.mutate({ name: p.name })}>
-                        Deny {p.name}
-                      </button>
-                    ) : (
-                      <button type="button" onClick={() => allow.mutate({ name: p.name })}>
-                        Allow {p.name}
-                      </button>
-                    )
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <MoreButton query={projects} />
       </div>
       {canCheck ? <CheckProject /> : null}

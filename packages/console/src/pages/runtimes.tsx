@@ -3,6 +3,7 @@ import { RuntimeService, RuntimeState } from "@engine-cloud/api";
 import { useState } from "react";
 import { EmptyState, PageTitle } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { formatTime, relativeTime } from "../time.js";
 
@@ -28,43 +29,30 @@ export function RuntimesPage() {
           No runtime is connected. Start one with a runtime token (Tokens page) as its ENGINE_OAUTH_API_KEY.
         </EmptyState>
       ) : null}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Runtime</th>
-            <th scope="col">State</th>
-            <th scope="col">Project</th>
-            <th scope="col">Token</th>
-            <th scope="col">Connected since</th>
-            <th scope="col">Offline since</th>
-            <th scope="col">Revision lag</th>
+      <Table columns={["Runtime", "State", "Project", "Token", "Connected since", "Offline since", "Revision lag"]}>
+        {rows.map((r) => (
+          <tr key={r.streamId} data-testid={`runtime-${r.tokenLabel}`} data-state={RuntimeState[r.state].toLowerCase()}>
+            <td>
+              {r.info?.name || r.runtimeId || r.streamId.slice(0, 8)}
+              {r.info ? (
+                <div className="fine">
+                  {[r.info.host, r.info.sdk && `${r.info.sdk} ${r.info.sdkVersion}`].filter(Boolean).join(" · ")}
+                </div>
+              ) : null}
+            </td>
+            <td>
+              <span className={r.state === RuntimeState.CONNECTED ? "badge ok" : "badge"}>
+                {RuntimeState[r.state].toLowerCase()}
+              </span>
+            </td>
+            <td>{r.project}</td>
+            <td>{r.tokenLabel}</td>
+            <td>{formatTime(r.connectedSince)}</td>
+            <td>{r.offlineSince ? relativeTime(r.offlineSince) : "—"}</td>
+            <td>{r.revisionLag.toString()}</td>
           </tr>
-        </thead>
-        <tbody>
-          {rows.map((r) => (
-            <tr key={r.streamId} data-testid={`runtime-${r.tokenLabel}`} data-state={RuntimeState[r.state].toLowerCase()}>
-              <td>
-                {r.info?.name || r.runtimeId || r.streamId.slice(0, 8)}
-                {r.info ? (
-                  <div className="fine">
-                    {[r.info.host, r.info.sdk && `${r.info.sdk} ${r.info.sdkVersion}`].filter(Boolean).join(" · ")}
-                  </div>
-                ) : null}
-              </td>
-              <td>
-                <span className={r.state === RuntimeState.CONNECTED ? "badge ok" : "badge"}>
-                  {RuntimeState[r.state].toLowerCase()}
-                </span>
-              </td>
-              <td>{r.project}</td>
-              <td>{r.tokenLabel}</td>
-              <td>{formatTime(r.connectedSince)}</td>
-              <td>{r.offlineSince ? relativeTime(r.offlineSince) : "—"}</td>
-              <td>{r.revisionLag.toString()}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        ))}
+      </Table>
       <MoreButton query={runtimes} />
     </section>
   );

@@ -3,6 +3,7 @@ import { TenantService, TenantState, type Tenant } from "@engine-cloud/api";
 import { useState } from "react";
 import { ConfirmButton, Dialog, EmptyState, Field, PageTitle } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { formatTime } from "../time.js";
 
@@ -21,50 +22,37 @@ export function TenantsPage() {
         <h2>All tenants</h2>
         <ErrorNotice error={tenants.error ?? suspend.error ?? resume.error ?? remove.error} />
         {tenants.isSuccess && rows.length === 0 ? <EmptyState>No tenants: create the first above.</EmptyState> : null}
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Slug</th>
-              <th scope="col">Name</th>
-              <th scope="col">State</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <Table columns={["Slug", "Name", "State", "Created"]} actions>
+          {rows.map((t) => (
+            <tr key={t.id} data-testid={`tenant-${t.slug}`}>
+              <td>{t.slug}</td>
+              <td>{t.displayName}</td>
+              <td>
+                <span className={t.state === TenantState.ACTIVE ? "badge ok" : "badge bad"} data-testid="tenant-state">
+                  {TenantState[t.state].toLowerCase()}
+                </span>
+              </td>
+              <td>{formatTime(t.createdAt)}</td>
+              <td>
+                {t.state === TenantState.ACTIVE ? (
+                  <ConfirmButton
+                    label="Suspend"
+                    confirm={`Suspend ${t.slug}? Its people, tokens and runtimes are refused until it is resumed.`}
+                    onConfirm={() => suspend.mutate({ tenant: t.id })}
+                  />
+                ) : null}
+                {t.state === TenantState.SUSPENDED ? (
+                  <button type="button" onClick={() => resume.mutate({ tenant: t.id })}>
+                    Resume
+                  </button>
+                ) : null}
+                {t.state !== TenantState.DELETED ? (
+                  <DeleteTenant tenant={t} onDelete={() => remove.mutate({ tenant: t.id })} />
+                ) : null}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((t) => (
-              <tr key={t.id} data-testid={`tenant-${t.slug}`}>
-                <td>{t.slug}</td>
-                <td>{t.displayName}</td>
-                <td>
-                  <span className={t.state === TenantState.ACTIVE ? "badge ok" : "badge bad"} data-testid="tenant-state">
-                    {TenantState[t.state].toLowerCase()}
-                  </span>
-                </td>
-                <td>{formatTime(t.createdAt)}</td>
-                <td>
-                  {t.state === TenantState.ACTIVE ? (
-                    <ConfirmButton
-                      label="Suspend"
-                      confirm={`Suspend ${t.slug}? Its people, tokens and runtimes are refused until it is resumed.`}
-                      onConfirm={() => suspend.mutate({ tenant: t.id })}
-                    />
-                  ) : null}
-                  {t.state === TenantState.SUSPENDED ? (
-                    <button type="button" onClick={() => resume.mutate({ tenant: t.id })}>
-                      Resume
-                    </button>
-                  ) : null}
-                  {t.state !== TenantState.DELETED ? (
-                    <DeleteTenant tenant={t} onDelete={() => remove.mutate({ tenant: t.id })} />
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <MoreButton query={tenants} />
       </div>
     </section>

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { useCan, useCaller } from "../caller.js";
 import { ConfirmButton, CopyButton, Dialog, EmptyState, Field, PageTitle, Select } from "../controls.js";
 import { ErrorNotice } from "../error-notice.js";
+import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
 import { formatTime, relativeTime } from "../time.js";
 
@@ -40,46 +41,31 @@ export function TokensPage() {
             {canCreate ? "Create one above: a runtime needs one as its ENGINE_OAUTH_API_KEY." : "An admin can create one."}
           </EmptyState>
         ) : null}
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Label</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Projects</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Expires</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
+        <Table columns={["Label", "Kind", "Prefix", "Projects", "Last used", "Expires"]} actions>
+          {rows.map((t) => (
+            <tr key={t.id} data-testid={`token-${t.label}`}>
+              <td>{t.label}</td>
+              <td>{kindLabels[t.kind]}</td>
+              <td>
+                <code>{t.displayPrefix}</code>
+              </td>
+              <td>{t.projects.join(", ") || "all"}</td>
+              <td>{t.lastUsedAt ? relativeTime(t.lastUsedAt) : "never"}</td>
+              <td>
+                {t.revokedAt ? <span className="badge bad">revoked {formatTime(t.revokedAt)}</span> : formatTime(t.expiresAt)}
+              </td>
+              <td>
+                {canRevoke && !t.revokedAt ? (
+                  <ConfirmButton
+                    label="Revoke"
+                    confirm={`Revoke “${t.label}”? Whatever uses it is refused from its next request, and open streams end.`}
+                    onConfirm={() => revoke.mutate({ id: t.id })}
+                  />
+                ) : null}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((t) => (
-              <tr key={t.id} data-testid={`token-${t.label}`}>
-                <td>{t.label}</td>
-                <td>{kindLabels[t.kind]}</td>
-                <td>
-                  <code>{t.displayPrefix}</code>
-                </td>
-                <td>{t.projects.join(", ") || "all"}</td>
-                <td>{t.lastUsedAt ? relativeTime(t.lastUsedAt) : "never"}</td>
-                <td>
-                  {t.revokedAt ? <span className="badge bad">revoked {formatTime(t.revokedAt)}</span> : formatTime(t.expiresAt)}
-                </td>
-                <td>
-                  {canRevoke && !t.revokedAt ? (
-                    <ConfirmButton
-                      label="Revoke"
-                      confirm={`Revoke “${t.label}”? Whatever uses it is refused from its next request, and open streams end.`}
-                      onConfirm={() => revoke.mutate({ id: t.id })}
-                    />
-                  ) : null}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
         <MoreButton query={tokens} />
       </div>
     </section>
