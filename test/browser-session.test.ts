@@ -9,7 +9,7 @@ import { failureOf } from "./support/expect-error.js";
 import { FAST_PASSWORD_HASH, uniqueEmail, uniquePassword } from "./support/test-people.js";
 import { createTestTenant } from "./support/test-tenant.js";
 import { createTestDatabase } from "./support/test-database.js";
-import { startTestServer, type TestServer } from "./support/test-server.js";
+import { randomSeedToken, startTestServer, type TestServer } from "./support/test-server.js";
 import { createWireClient, envelope, protocolHeaders, type WireClient } from "./support/wire-call.js";
 
 // The console's browser session over plain HTTP, as a browser would send it (the headers a browser sets are set
@@ -226,6 +226,8 @@ describe("CompleteSetup", () => {
 
   it("a later start replaces the code, an expired code is refused, and once a person is set up no code is minted", async () => {
     const database = await createTestDatabase();
+    // One seed for every start, so the platform admin token of the first start works on the later ones.
+    const env = { ...FAST_PASSWORD_HASH, ENGINE_CLOUD_TOKEN: randomSeedToken() };
     const setUp = (url: string, code: string) =>
       createCloudClient({ baseUrl: url }).auth.completeSetup({
         code,
@@ -234,12 +236,12 @@ describe("CompleteSetup", () => {
         displayName: "Setup",
       });
     try {
-      const first = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const first = await startTestServer({ env, database });
       const replaced = first.server.app.bootstrap.setupCode!;
       expect(replaced).toMatch(/^[A-Za-z0-9_-]{43}$/);
       await first.stop();
 
-      const second = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const second = await startTestServer({ env, database });
       const code = second.server.app.bootstrap.setupCode!;
       expect(code).not.toBe(replaced);
       expect(await failureOf(setUp(second.url, replaced))).toMatchObject({ reason: "SETUP_CODE_INVALID" });
@@ -247,10 +249,25 @@ describe("CompleteSetup", () => {
       await setupCodes.set({ expires_at: sql`now() - interval '1 second'` }).execute();
       expect(await failureOf(setUp(second.url, code))).toMatchObject({ reason: "SETUP_CODE_INVALID" });
       await setupCodes.set({ expires_at: sql`now() + interval '1 hour'` }).execute();
+      // Setup never takes over an existing account, and the refusal leaves the code unused.
+      const invited = uniqueEmail("existing");
+      const { invitationCode } = await second.admin().users.inviteUser({ email: invited, role: Role.VIEWER });
+      await createCloudClient({ baseUrl: second.url }).users.acceptInvitation({
+        invitationCode,
+        displayName: "Existing",
+        password: uniquePassword(),
+      });
+      const taken = createCloudClient({ baseUrl: second.url }).auth.completeSetup({
+        code,
+        email: invited.toUpperCase(),
+        password: uniquePassword(),
+        displayName: "Taker",
+      });
+      expect(await failureOf(taken)).toMatchObject({ code: Code.AlreadyExists, reason: "SETUP_EMAIL_TAKEN" });
       expect((await setUp(second.url, code)).session?.tenantId).toBe(second.server.app.bootstrap.operatorTenantId);
       await second.stop();
 
-      const third = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const third = await startTestServer({ env, database });
       expect(third.server.app.bootstrap.setupCode).toBeUndefined();
       await third.stop();
     } finally {
