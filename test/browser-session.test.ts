@@ -282,3 +282,27 @@ describe("CompleteSetup", () => {
     expect(log).not.toContain(adminPerson.cookie.split("=")[1]!);
   });
 });
+
+// Last in the file: it leaves 127.0.0.1 throttled on this server, for sign-ins too.
+describe("CompleteSetup under guessing", () => {
+  it("throttles wrong codes per address like sign-ins, and a wrong code costs no password hash", async () => {
+    const guess = () =>
+      failureOf(
+        createCloudClient({ baseUrl: srv.url }).auth.completeSetup({
+          code: "not-the-code",
+          email: uniqueEmail("guess"),
+          password: uniquePassword(),
+          displayName: "Guess",
+        }),
+      );
+    const started = performance.now();
+    const reasons: string[] = [];
+    for (let i = 0; i < 60 && !reasons.includes("LOGIN_THROTTLED"); i++) reasons.push((await guess()).reason);
+    // The suite's earlier wrong codes count too: the throttle holds per address, whatever the call.
+    expect(reasons.slice(0, -1).every((r) => r === "SETUP_CODE_INVALID")).toBe(true);
+    expect(reasons.at(-1)).toBe("LOGIN_THROTTLED");
+    expect(reasons.length).toBeGreaterThan(10);
+    // 50 scrypt hashes would take seconds even at the test cost; lookups take milliseconds each.
+    expect(performance.now() - started).toBeLessThan(15_000);
+  });
+});
