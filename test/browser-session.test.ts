@@ -212,6 +212,24 @@ describe("CompleteSetup", () => {
     expect(row.email_verified_at).toBeInstanceOf(Date);
   });
 
+  it("lets that person seat the first owner of a tenant they are no member of, as a platform admin token does", async () => {
+    const { sessionToken } = await createCloudClient({ baseUrl: srv.url }).auth.login({
+      email: adminPerson.email,
+      password: adminPerson.password,
+    });
+    const asAdmin = createCloudClient({ baseUrl: srv.url, token: sessionToken });
+    const { tenant } = await asAdmin.tenants.createTenant({ slug: `seat-${Date.now().toString(36)}` });
+    const inTenant = createCloudClient({ baseUrl: srv.url, token: sessionToken, tenant: tenant!.slug });
+    const { invitationCode } = await inTenant.users.inviteUser({ email: uniqueEmail("first-owner"), role: Role.OWNER });
+    // The invitation holds at acceptance: its issuer is still a platform administrator (issuerMayGrant).
+    const { member } = await createCloudClient({ baseUrl: srv.url }).users.acceptInvitation({
+      invitationCode,
+      displayName: "First Owner",
+      password: uniquePassword(),
+    });
+    expect(member?.role).toBe(Role.OWNER);
+  });
+
   it("works once: the same code a second time is refused", async () => {
     const again = await failureOf(
       createCloudClient({ baseUrl: srv.url }).auth.completeSetup({
