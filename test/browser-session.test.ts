@@ -9,7 +9,7 @@ import { failureOf } from "./support/expect-error.js";
 import { FAST_PASSWORD_HASH, uniqueEmail, uniquePassword } from "./support/test-people.js";
 import { createTestTenant } from "./support/test-tenant.js";
 import { createTestDatabase } from "./support/test-database.js";
-import { startTestServer, type TestServer } from "./support/test-server.js";
+import { randomSeedToken, startTestServer, type TestServer } from "./support/test-server.js";
 import { createWireClient, envelope, protocolHeaders, type WireClient } from "./support/wire-call.js";
 
 // The console's browser session over plain HTTP, as a browser would send it (the headers a browser sets are set
@@ -212,6 +212,24 @@ describe("CompleteSetup", () => {
     expect(row.email_verified_at).toBeInstanceOf(Date);
   });
 
+  it("lets that person seat the first owner of a tenant they are no member of, as a platform admin token does", async () => {
+    const { sessionToken } = await createCloudClient({ baseUrl: srv.url }).auth.login({
+      email: adminPerson.email,
+      password: adminPerson.password,
+    });
+    const asAdmin = createCloudClient({ baseUrl: srv.url, token: sessionToken });
+    const { tenant } = await asAdmin.tenants.createTenant({ slug: `seat-${Date.now().toString(36)}` });
+    const inTenant = createCloudClient({ baseUrl: srv.url, token: sessionToken, tenant: tenant!.slug });
+    const { invitationCode } = await inTenant.users.inviteUser({ email: uniqueEmail("first-owner"), role: Role.OWNER });
+    // The invitation holds at acceptance: its issuer is still a platform administrator (issuerMayGrant).
+    const { member } = await createCloudClient({ baseUrl: srv.url }).users.acceptInvitation({
+      invitationCode,
+      displayName: "First Owner",
+      password: uniquePassword(),
+    });
+    expect(member?.role).toBe(Role.OWNER);
+  });
+
   it("works once: the same code a second time is refused", async () => {
     const again = await failureOf(
       createCloudClient({ baseUrl: srv.url }).auth.completeSetup({
@@ -226,6 +244,8 @@ describe("CompleteSetup", () => {
 
   it("a later start replaces the code, an expired code is refused, and once a person is set up no code is minted", async () => {
     const database = await createTestDatabase();
+    // One seed for every start, so the platform admin token of the first start works on the later ones.
+    const env = { ...FAST_PASSWORD_HASH, ENGINE_CLOUD_TOKEN: randomSeedToken() };
     const setUp = (url: string, code: string) =>
       createCloudClient({ baseUrl: url }).auth.completeSetup({
         code,
@@ -234,12 +254,12 @@ describe("CompleteSetup", () => {
         displayName: "Setup",
       });
     try {
-      const first = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const first = await startTestServer({ env, database });
       const replaced = first.server.app.bootstrap.setupCode!;
       expect(replaced).toMatch(/^[A-Za-z0-9_-]{43}$/);
       await first.stop();
 
-      const second = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const second = await startTestServer({ env, database });
       const code = second.server.app.bootstrap.setupCode!;
       expect(code).not.toBe(replaced);
       expect(await failureOf(setUp(second.url, replaced))).toMatchObject({ reason: "SETUP_CODE_INVALID" });
@@ -247,10 +267,25 @@ describe("CompleteSetup", () => {
       await setupCodes.set({ expires_at: sql`now() - interval '1 second'` }).execute();
       expect(await failureOf(setUp(second.url, code))).toMatchObject({ reason: "SETUP_CODE_INVALID" });
       await setupCodes.set({ expires_at: sql`now() + interval '1 hour'` }).execute();
+      // Setup never takes over an existing account, and the refusal leaves the code unused.
+      const invited = uniqueEmail("existing");
+      const { invitationCode } = await second.admin().users.inviteUser({ email: invited, role: Role.VIEWER });
+      await createCloudClient({ baseUrl: second.url }).users.acceptInvitation({
+        invitationCode,
+        displayName: "Existing",
+        password: uniquePassword(),
+      });
+      const taken = createCloudClient({ baseUrl: second.url }).auth.completeSetup({
+        code,
+        email: invited.toUpperCase(),
+        password: uniquePassword(),
+        displayName: "Taker",
+      });
+      expect(await failureOf(taken)).toMatchObject({ code: Code.AlreadyExists, reason: "SETUP_EMAIL_TAKEN" });
       expect((await setUp(second.url, code)).session?.tenantId).toBe(second.server.app.bootstrap.operatorTenantId);
       await second.stop();
 
-      const third = await startTestServer({ env: FAST_PASSWORD_HASH, database });
+      const third = await startTestServer({ env, database });
       expect(third.server.app.bootstrap.setupCode).toBeUndefined();
       await third.stop();
     } finally {
@@ -263,5 +298,29 @@ describe("CompleteSetup", () => {
     expect(log).not.toContain(srv.server.app.bootstrap.setupCode!);
     expect(log).not.toContain(adminPerson.password);
     expect(log).not.toContain(adminPerson.cookie.split("=")[1]!);
+  });
+});
+
+// Last in the file: it leaves 127.0.0.1 throttled on this server, for sign-ins too.
+describe("CompleteSetup under guessing", () => {
+  it("throttles wrong codes per address like sign-ins, and a wrong code costs no password hash", async () => {
+    const guess = () =>
+      failureOf(
+        createCloudClient({ baseUrl: srv.url }).auth.completeSetup({
+          code: "not-the-code",
+          email: uniqueEmail("guess"),
+          password: uniquePassword(),
+          displayName: "Guess",
+        }),
+      );
+    const started = performance.now();
+    const reasons: string[] = [];
+    for (let i = 0; i < 60 && !reasons.includes("LOGIN_THROTTLED"); i++) reasons.push((await guess()).reason);
+    // The suite's earlier wrong codes count too: the throttle holds per address, whatever the call.
+    expect(reasons.slice(0, -1).every((r) => r === "SETUP_CODE_INVALID")).toBe(true);
+    expect(reasons.at(-1)).toBe("LOGIN_THROTTLED");
+    expect(reasons.length).toBeGreaterThan(10);
+    // 50 scrypt hashes would take seconds even at the test cost; lookups take milliseconds each.
+    expect(performance.now() - started).toBeLessThan(15_000);
   });
 });

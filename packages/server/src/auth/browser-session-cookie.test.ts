@@ -22,6 +22,8 @@ describe("the session cookie's attributes", () => {
       );
     }
     expect(tls.cookieFor({ host: "127.0.0.1:7070" }, "ecu_x", inAnHour)).toMatch(/^__Host-ec_session=.*; Secure$/);
+    // A TLS proxy in front, forwarding to loopback: the browser is on the https public URL.
+    expect(published.cookieFor({ host: "127.0.0.1:7070" }, "ecu_x", inAnHour)).toMatch(/^__Host-ec_session=.*; Secure$/);
   });
 
   it("clears the cookie it set with Max-Age=0 and the same attributes", () => {

@@ -65,8 +65,11 @@ export interface BrowserSessions {
 }
 
 export function createBrowserSessions(policy: BrowserSessionPolicy, now: () => number = Date.now): BrowserSessions {
+  // Behind a TLS proxy whose public URL is https the browser is on https, whatever Host the proxy sends us.
+  const httpsPublic = policy.publicOrigin?.startsWith("https:") ?? false;
   /** Secure unless the request came over plain http to a loopback host. */
-  const secure = (site: RequestSite) => policy.scheme === "https" || !site.host || !LOOPBACK_HOSTS.has(hostnameOf(site.host));
+  const secure = (site: RequestSite) =>
+    policy.scheme === "https" || httpsPublic || !site.host || !LOOPBACK_HOSTS.has(hostnameOf(site.host));
   const nameFor = (site: RequestSite) => (secure(site) ? SECURE_COOKIE_NAME : PLAIN_COOKIE_NAME);
   const attributes = (site: RequestSite) => `HttpOnly; SameSite=Lax; Path=/${secure(site) ? "; Secure" : ""}`;
   const ownOrigin = (site: RequestSite) => policy.publicOrigin ?? (site.host ? `${policy.scheme}://${site.host}` : undefined);

@@ -18,7 +18,7 @@ import {
 } from "../errors/domain-error.js";
 import { insertMembership, membershipsOfUser } from "../store/memberships.js";
 import { openSessionsOfUser, revokeSessions, type SessionRow } from "../store/sessions.js";
-import { claimSetupCode } from "../store/setup-codes.js";
+import { claimSetupCode, setupCodeIsLive } from "../store/setup-codes.js";
 import { findUserByEmail, findUserById, insertUser, recordLoginSuccess, setPasswordHash } from "../store/users.js";
 import { callerOf, originOf, requestContextKey, requestMetaOf } from "../tenancy/request-context.js";
 import { withPlatform, type TxOrigin, type WriteTx } from "../store/with-tenant.js";
@@ -153,10 +153,14 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       const request = requestMetaOf(ctx);
       const attempt = deps.setupThrottle.begin(request.peer);
       try {
+        const codeHash = hashToken(req.code, deps.tokenKey);
+        // A wrong code costs one lookup, never a password hash: guessing must be cheaper for us than for the guesser.
+        if (!(await setupCodeIsLive(db, codeHash))) throw setupCodeInvalid();
         // Hashed before the transaction: no connection is held through the slow part.
         const hash = await deps.hasher.hash(req.password, request.peer);
         const opened = await withPlatform(db, { actor: SETUP, request, signal: ctx.signal }, async (t) => {
-          if (!(await claimSetupCode(t.tx, hashToken(req.code, deps.tokenKey)))) throw setupCodeInvalid();
+          // The claim itself: of two calls racing with one code, one wins.
+          if (!(await claimSetupCode(t.tx, codeHash))) throw setupCodeInvalid();
           // Setup never takes over an account: whoever holds the code does not hold that person's password.
           if (await findUserByEmail(t.tx, req.email))
             throw alreadyExists(ErrorReason.SETUP_EMAIL_TAKEN, "an account with this email exists; give another email");

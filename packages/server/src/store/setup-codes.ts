@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Tx } from "./schema.js";
+import type { Executor, Tx } from "./schema.js";
 
 // The one-time codes that create the first platform administrator person (owner connection only).
 
@@ -26,4 +26,16 @@ export async function claimSetupCode(tx: Tx, codeHash: Uint8Array): Promise<bool
     .where("expires_at", ">", sql<Date>`now()`)
     .executeTakeFirst();
   return r.numUpdatedRows > 0n;
+}
+
+/** Whether the code could be used now (read only: the claim is claimSetupCode's, in the creating transaction). */
+export async function setupCodeIsLive(db: Executor, codeHash: Uint8Array): Promise<boolean> {
+  const row = await db
+    .selectFrom("setup_codes")
+    .select("id")
+    .where("code_hash", "=", codeHash)
+    .where("ended_at", "is", null)
+    .where("expires_at", ">", sql<Date>`now()`)
+    .executeTakeFirst();
+  return row !== undefined;
 }
