@@ -78,6 +78,22 @@ describe("the platform administrator", () => {
     await c.page.getByRole("button", { name: "Create tenant" }).click();
     const row = c.page.getByTestId("tenant-globex");
     await row.getByText("active").waitFor();
+
+    // Acting in the new tenant (engine-tenant), the administrator seats its first owner with a copyable link
+    // (this server has no SMTP), then comes back to their own tenant.
+    await row.getByRole("button", { name: "Act in globex" }).click();
+    await expect.poll(() => c.page.getByTestId("tenant").textContent()).toBe("globex");
+    await goTo(c.page, "Members");
+    await c.page.getByLabel("Email", { exact: true }).fill("first-owner@example.com");
+    await c.page.getByLabel("Role", { exact: true }).selectOption({ label: "owner" });
+    await c.page.getByRole("button", { name: "Invite" }).click();
+    expect(await c.page.getByTestId("invitation-link").inputValue()).toMatch(/\/console\/accept#code=/);
+    expect((await suite.srv.admin("globex").users.listInvitations({})).invitations.map((i) => i.email)).toEqual([
+      "first-owner@example.com",
+    ]);
+    await c.page.getByRole("button", { name: "Back to my tenant" }).click();
+    await expect.poll(() => c.page.getByTestId("tenant").textContent()).toBe("default");
+    await goTo(c.page, "Tenants");
     await row.getByRole("button", { name: "Suspend" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     await row.getByText("suspended").waitFor();

@@ -3,6 +3,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { DescService } from "@bufbuild/protobuf";
 import { AuthService } from "@engine-cloud/api";
 import { createCloudWebTransport } from "@engine-cloud/sdk";
+import { actingTenantInterceptor, setActingTenant } from "./acting-tenant.js";
 import { hashKey, MutationCache, QueryCache, QueryClient } from "@tanstack/react-query";
 
 /**
@@ -10,7 +11,16 @@ import { hashKey, MutationCache, QueryCache, QueryClient } from "@tanstack/react
  * HttpOnly cookie that Login/CompleteSetup set with `browser_session`, which the browser sends on same-origin
  * fetches and the server accepts only there (Sec-Fetch-Site: same-origin).
  */
-export const consoleTransport = createCloudWebTransport({ baseUrl: window.location.origin });
+export const consoleTransport = createCloudWebTransport({
+  baseUrl: window.location.origin,
+  interceptors: [actingTenantInterceptor],
+});
+
+/** Acts in another tenant (platform administrators) or back in the session's own (""), reloading every page's data. */
+export function actIn(slug: string): void {
+  setActingTenant(slug);
+  void consoleQueryClient.resetQueries();
+}
 
 /** A plain client, for what hooks do not fit: streams (live tail, export) and one-off calls. */
 export function consoleClient<S extends DescService>(service: S) {

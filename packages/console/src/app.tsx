@@ -2,7 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { AuthService, type WhoAmIResponse } from "@engine-cloud/api";
 import { useEffect, useState, type ReactNode } from "react";
-import { consoleQueryClient } from "./api.js";
+import { useActingTenant } from "./acting-tenant.js";
+import { actIn, consoleQueryClient } from "./api.js";
 import { CallerContext } from "./caller.js";
 import { ErrorNotice } from "./error-notice.js";
 import { AcceptPage } from "./pages/accept.js";
@@ -86,8 +87,9 @@ function Shell({ caller }: { caller: WhoAmIResponse }) {
   const route = useRoute();
   const items = nav.filter((i) => allowed(i, caller));
   const item = items.find((i) => i.page === route.page);
+  const acting = useActingTenant();
   const logout = useMutation(AuthService.method.logout, {
-    onSuccess: () => consoleQueryClient.resetQueries(),
+    onSuccess: () => actIn(""),
   });
   useEffect(() => {
     const current = document.querySelector("main h1");
@@ -112,6 +114,14 @@ function Shell({ caller }: { caller: WhoAmIResponse }) {
           Sign out
         </button>
       </header>
+      {acting ? (
+        <div role="status" className="notice warning acting">
+          Acting in <strong>{acting}</strong> as a platform administrator: every change here is that tenant's.{" "}
+          <button type="button" onClick={() => actIn("")}>
+            Back to my tenant
+          </button>
+        </div>
+      ) : null}
       <nav aria-label="Console">
         <ul>
           {items.map((i) => (

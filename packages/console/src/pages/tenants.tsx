@@ -2,6 +2,7 @@ import { useInfiniteQuery, useMutation } from "@connectrpc/connect-query";
 import { TenantService, TenantState, type Tenant } from "@engine-cloud/api";
 import { useState } from "react";
 import { ConfirmButton, Dialog, EmptyState, Field, PageTitle } from "../controls.js";
+import { actIn } from "../api.js";
 import { ErrorNotice } from "../error-notice.js";
 import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
@@ -34,6 +35,11 @@ export function TenantsPage() {
               </td>
               <td>{formatTime(t.createdAt)}</td>
               <td>
+                {t.state === TenantState.ACTIVE ? (
+                  <button type="button" onClick={() => actIn(t.slug)}>
+                    Act in {t.slug}
+                  </button>
+                ) : null}
                 {t.state === TenantState.ACTIVE ? (
                   <ConfirmButton
                     label="Suspend"
@@ -88,7 +94,7 @@ function CreateTenant() {
       <ErrorNotice error={create.error} title="Not created" />
       {create.data?.tenant ? (
         <p role="status" className="notice ok">
-          Created {create.data.tenant.slug}. Invite its first owner from its Members page after switching to it.
+          Created {create.data.tenant.slug}. Act in it (below) to invite its first owner from its Members page.
         </p>
       ) : null}
     </form>
