@@ -45,6 +45,21 @@ describe("projects", () => {
   });
 });
 
+describe("lists", () => {
+  it("page by the server's page token: 50 rows, then the rest on Load more", async () => {
+    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    for (let i = 0; i < 51; i++) await tenant.admin.projects.allowProject({ name: `p${String(i).padStart(2, "0")}` });
+    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    await goTo(c.page, "Projects");
+    const rows = c.page.locator('tr[data-testid^="project-"]');
+    await expect.poll(() => rows.count()).toBe(50);
+    await c.page.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => rows.count()).toBe(51);
+    expect(await c.page.getByRole("button", { name: "Load more" }).count()).toBe(0);
+    await c.close();
+  });
+});
+
 describe("credentials", () => {
   it("adds an API key, lists it without its value, and reveals it only on request, which is audited", async () => {
     const { tenant, owner } = await tenantWithPerson(suite.srv);
