@@ -74,6 +74,8 @@ describe("signing in", () => {
     await c.page.getByRole("button", { name: "Sign out" }).click();
     await c.page.getByRole("heading", { name: "Sign in to Engine Cloud" }).waitFor();
     expect((await failureOf(suite.srv.client(token).auth.whoAmI({}))).codeName).toBe("unauthenticated");
+    // Nor did the cookie's token reach the server's log on the way.
+    expect(suite.srv.logs.join("\n")).not.toContain(token);
     await c.close();
   });
 });

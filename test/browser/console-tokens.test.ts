@@ -38,6 +38,7 @@ describe("tokens", () => {
     await c.page.getByTestId("token-eu-runtime").waitFor();
     expect(await c.page.content()).not.toContain(secret);
     await screenshot(c.page, "tokens");
+    expect(suite.srv.logs.join("\n")).not.toContain(secret);
     expectNoProblems(c);
     await c.close();
   });
