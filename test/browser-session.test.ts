@@ -378,7 +378,7 @@ describe("CompleteSetup", () => {
   });
 });
 
-// Last in the file: it leaves 127.0.0.1 throttled on this server, for sign-ins too.
+// Last in the file: it leaves 127.0.0.1 throttled for setup codes on this server.
 describe("CompleteSetup under guessing", () => {
   it("throttles wrong codes per address like sign-ins, and a wrong code costs no password hash", async () => {
     const guess = () =>
@@ -393,7 +393,7 @@ describe("CompleteSetup under guessing", () => {
     const started = performance.now();
     const reasons: string[] = [];
     for (let i = 0; i < 60 && !reasons.includes("LOGIN_THROTTLED"); i++) reasons.push((await guess()).reason);
-    // The suite's earlier wrong codes count too: the throttle holds per address, whatever the call.
+    // The suite's earlier wrong codes count too: the throttle holds per address.
     expect(reasons.slice(0, -1).every((r) => r === "SETUP_CODE_INVALID")).toBe(true);
     expect(reasons.at(-1)).toBe("LOGIN_THROTTLED");
     expect(reasons.length).toBeGreaterThan(10);
