@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import { fromBinary } from "@bufbuild/protobuf";
-import { Role } from "@engine-cloud/api";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Role, WatchRequestSchema } from "@engine-cloud/api";
 import { ErrorInfoSchema } from "@engine-cloud/api/gen/google/rpc/error_details_pb.js";
 import { createCloudClient } from "@engine-cloud/sdk/node";
 import { sql } from "kysely";
@@ -163,6 +163,83 @@ describe("which calls the cookie authenticates", () => {
   });
 });
 
+/**
+ * Opens SyncService.Watch as a Connect server stream (the console's live views are such streams) with `headers`,
+ * and reads its frames until the stream ends or `ms` pass; `opened` resolves at the first frame.
+ */
+async function watchStream(codec: "json" | "proto", headers: Record<string, string>, ms = 10_000) {
+  const message =
+    codec === "json"
+      ? new TextEncoder().encode(JSON.stringify({ project: WATCH_PROJECT }))
+      : toBinary(WatchRequestSchema, create(WatchRequestSchema, { project: WATCH_PROJECT }));
+  const body = envelope(message);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  const res = await fetch(`${srv.url}/engine.cloud.v1.SyncService/Watch`, {
+    method: "POST",
+    headers: { "content-type": `application/connect+${codec}`, "connect-protocol-version": "1", ...headers },
+    body: Buffer.from(body),
+    signal: abort.signal,
+  });
+  const frames: Array<{ flags: number; data: Buffer }> = [];
+  let buffered = Buffer.alloc(0);
+  let openedResolve = () => {};
+  const opened = new Promise<void>((r) => (openedResolve = r));
+  const reading = (async () => {
+    try {
+      for await (const chunk of res.body!) {
+        buffered = Buffer.concat([buffered, Buffer.from(chunk)]);
+        while (buffered.length >= 5 && buffered.length >= 5 + buffered.readUInt32BE(1)) {
+          const len = buffered.readUInt32BE(1);
+          frames.push({ flags: buffered[0]!, data: buffered.subarray(5, 5 + len) });
+          buffered = buffered.subarray(5 + len);
+          openedResolve();
+        }
+      }
+    } catch {
+      // aborted at the deadline
+    } finally {
+      clearTimeout(timer);
+      openedResolve();
+    }
+  })();
+  return { status: res.status, opened, frames, ended: reading };
+}
+
+const WATCH_PROJECT = "console-live";
+
+describe("a Connect server stream on the cookie", () => {
+  beforeAll(async () => {
+    await srv.admin().projects.allowProject({ name: WATCH_PROJECT });
+  });
+
+  for (const codec of ["json", "proto"] as const) {
+    it(`opens with the cookie, re-checks it, and ends when the session logs out (connect+${codec})`, async () => {
+      const cookie = await browserLogin();
+      const stream = await watchStream(codec, { cookie, ...SAME_ORIGIN });
+      expect(stream.status).toBe(200);
+      await stream.opened;
+      // The first frames are the catch-up, not an end: the re-check before the first send passed on the cookie's token.
+      expect(stream.frames.length).toBeGreaterThan(0);
+      expect(stream.frames[0]!.flags & 0x02).toBe(0);
+      const started = Date.now();
+      expect((await connect("Logout", {}, { cookie, ...SAME_ORIGIN })).status).toBe(200);
+      await stream.ended;
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const end = stream.frames.at(-1)!;
+      expect(end.flags & 0x02).toBe(0x02);
+      expect(end.data.toString()).toMatch(/unauthenticated/);
+    });
+  }
+
+  it("is refused cross-site before the stream opens", async () => {
+    const cookie = await browserLogin();
+    const stream = await watchStream("proto", { cookie, "sec-fetch-site": "cross-site" });
+    await stream.ended;
+    expect(stream.frames.at(-1)!.data.toString()).toMatch(/COOKIE_NOT_SAME_ORIGIN|unauthenticated/);
+  });
+});
+
 describe("Logout and SwitchTenant on a cookie session", () => {
   it("Logout revokes the session on the server and clears the cookie", async () => {
     const cookie = await browserLogin();
@@ -301,7 +378,7 @@ describe("CompleteSetup", () => {
   });
 });
 
-// Last in the file: it leaves 127.0.0.1 throttled on this server, for sign-ins too.
+// Last in the file: it leaves 127.0.0.1 throttled for setup codes on this server.
 describe("CompleteSetup under guessing", () => {
   it("throttles wrong codes per address like sign-ins, and a wrong code costs no password hash", async () => {
     const guess = () =>
@@ -316,7 +393,7 @@ describe("CompleteSetup under guessing", () => {
     const started = performance.now();
     const reasons: string[] = [];
     for (let i = 0; i < 60 && !reasons.includes("LOGIN_THROTTLED"); i++) reasons.push((await guess()).reason);
-    // The suite's earlier wrong codes count too: the throttle holds per address, whatever the call.
+    // The suite's earlier wrong codes count too: the throttle holds per address.
     expect(reasons.slice(0, -1).every((r) => r === "SETUP_CODE_INVALID")).toBe(true);
     expect(reasons.at(-1)).toBe("LOGIN_THROTTLED");
     expect(reasons.length).toBeGreaterThan(10);

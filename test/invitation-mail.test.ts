@@ -148,11 +148,12 @@ describe("invitations by email (SMTP configured)", () => {
     await other.admin.users.inviteUser({ email, role: Role.ADMIN });
     const { code } = linkOf(await mailTo(email));
     const ownerPassword = uniquePassword();
-    await createCloudClient({ baseUrl: srv.url }).users.acceptInvitation({
+    const claimed = await createCloudClient({ baseUrl: srv.url }).users.acceptInvitation({
       invitationCode: code,
       displayName: "Real Owner",
       password: ownerPassword,
     });
+    expect(claimed.member?.displayName).toBe("Real Owner");
     // The squatter's password and session are gone; the real owner signs in.
     expect(await failureOf(signIn(srv, email, squatterPassword))).toMatchObject({ reason: "LOGIN_FAILED" });
     expect(await failureOf(squatterSession.client.auth.whoAmI({}))).toMatchObject({ reason: "SESSION_REVOKED" });

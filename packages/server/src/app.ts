@@ -327,7 +327,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs },
           browserSessions,
           operatorTenantId: seeded.operatorTenantId,
-          setupThrottle: throttles.source,
+          setupThrottle: throttles.setup,
         }),
       );
       router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle, mailer, publicUrl }));

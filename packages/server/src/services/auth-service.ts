@@ -35,7 +35,7 @@ export interface AuthServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "toke
   browserSessions: BrowserSessions;
   /** Where CompleteSetup seats the first platform administrator as owner. */
   operatorTenantId: string;
-  /** Wrong setup codes, per source address: the sign-in address throttle. */
+  /** Wrong setup codes, per source address, on the sign-in address throttle's curve. */
   setupThrottle: LoginThrottle;
 }
 

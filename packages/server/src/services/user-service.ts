@@ -247,7 +247,13 @@ export function createUserService(
     const { member, user } = done;
     return {
       tenantSlug: invitation.tenant_slug,
-      member: memberToProto({ ...member, email: user.email, display_name: user.display_name, disabled_at: null }),
+      member: memberToProto({
+        ...member,
+        email: user.email,
+        // A claimed account carries the name just given, not the one its creator chose.
+        display_name: claims ? newAccount!.displayName : user.display_name,
+        disabled_at: null,
+      }),
     };
   };
 
