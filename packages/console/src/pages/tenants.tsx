@@ -3,6 +3,7 @@ import { TenantService, TenantState, type Tenant } from "@engine-cloud/api";
 import { useState } from "react";
 import { ConfirmButton, Dialog, EmptyState, Field, PageTitle } from "../controls.js";
 import { actIn } from "../api.js";
+import { useCaller } from "../caller.js";
 import { ErrorNotice } from "../error-notice.js";
 import { Table } from "../table.js";
 import { byPageToken, MoreButton } from "../more-button.js";
@@ -15,6 +16,8 @@ export function TenantsPage() {
   const resume = useMutation(TenantService.method.resumeTenant);
   const remove = useMutation(TenantService.method.deleteTenant);
   const rows = tenants.data?.pages.flatMap((p) => p.tenants) ?? [];
+  // The administrator's own (operator) tenant is not offered for suspension or deletion: that locks them out.
+  const own = useCaller().tenantId;
   return (
     <section>
       <PageTitle>Tenants</PageTitle>
@@ -35,12 +38,13 @@ export function TenantsPage() {
               </td>
               <td>{formatTime(t.createdAt)}</td>
               <td>
-                {t.state === TenantState.ACTIVE ? (
+                {t.id === own ? <span className="fine">your tenant</span> : null}
+                {t.id !== own && t.state === TenantState.ACTIVE ? (
                   <button type="button" onClick={() => actIn(t.slug)}>
                     Act in {t.slug}
                   </button>
                 ) : null}
-                {t.state === TenantState.ACTIVE ? (
+                {t.id !== own && t.state === TenantState.ACTIVE ? (
                   <ConfirmButton
                     label="Suspend"
                     confirm={`Suspend ${t.slug}? Its people, tokens and runtimes are refused until it is resumed.`}
@@ -52,7 +56,7 @@ export function TenantsPage() {
                     Resume
                   </button>
                 ) : null}
-                {t.state !== TenantState.DELETED ? (
+                {t.id !== own && t.state !== TenantState.DELETED ? (
                   <DeleteTenant tenant={t} onDelete={() => remove.mutate({ tenant: t.id })} />
                 ) : null}
               </td>
