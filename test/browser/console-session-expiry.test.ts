@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { consoleSuite, goTo, signedInConsole, tenantWithPerson } from "./support/console-browser.js";
 
-// A session that ends while the page is open: idle expiry at 5 s here (time enough to sign in on a loaded machine). The next call is refused, and the
-// console says why on the sign-in page instead of showing a page of errors.
+// A session that ends while the page is open: idle expiry at 5 s here (time enough to sign in on a loaded
+// machine). The next call is refused, and the console says why on the sign-in page, not with a page of errors.
 
 const suite = consoleSuite(() => ({ configure: (c) => (c.sessionIdleMs = 5_000) }));
 
