@@ -3,15 +3,7 @@ import { TenantState } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import type { TestServer } from "../support/test-server.js";
 import { uniquePassword } from "../support/test-people.js";
-import {
-  expectNoProblems,
-  goTo,
-  openConsole,
-  screenshot,
-  signedInConsole,
-  tenantWithPerson,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, consoleSuite } from "./support/console-browser.js";
 
 // The audit log (filter, live tail, export) and the platform administrator's pages, reached the way a new
 // operator does: the first-run setup link creates the first platform administrator.
@@ -22,10 +14,10 @@ const setupCodeOf = (server: TestServer) => server.server.app.bootstrap.setupCod
 
 describe("the audit log", () => {
   it("filters by action, tails live and exports the chain as JSON Lines", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await tenant.admin.projects.allowProject({ name: "billing" });
     await tenant.admin.projects.denyProject({ name: "crm" });
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Audit log");
     await c.page.getByTestId("chain-status").getByText("Chain links intact").waitFor();
     await c.page.getByLabel("Action", { exact: true }).fill("project.deny");
@@ -60,7 +52,7 @@ describe("the audit log", () => {
 
 describe("the platform administrator", () => {
   it("is created by the first-run setup link, then creates and suspends a tenant", async () => {
-    const c = await openConsole(suite.browser, suite.srv);
+    const c = await suite.open();
     await c.page.goto(`${suite.srv.url}/console/setup#code=${setupCodeOf(suite.srv)}`);
     await c.page.getByRole("heading", { name: "Set up Engine Cloud" }).waitFor();
     await screenshot(c.page, "setup");
@@ -108,7 +100,7 @@ describe("the platform administrator", () => {
   });
 
   it("refuses the setup link a second time", async () => {
-    const c = await openConsole(suite.browser, suite.srv);
+    const c = await suite.open();
     await c.page.goto(`${suite.srv.url}/console/setup#code=${setupCodeOf(suite.srv)}`);
     await c.page.getByLabel("Email", { exact: true }).fill("second@example.com");
     await c.page.getByLabel("Name", { exact: true }).fill("Sam Second");
@@ -119,8 +111,8 @@ describe("the platform administrator", () => {
   });
 
   it("is not offered to a tenant owner", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     expect(await c.page.getByRole("link", { name: "Tenants", exact: true }).count()).toBe(0);
     await c.close();
   });

@@ -3,14 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
-import {
-  expectNoProblems,
-  goTo,
-  screenshot,
-  signedInConsole,
-  tenantWithPerson,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, consoleSuite } from "./support/console-browser.js";
 
 // Connecting a provider through the hub's browser flow, the whole way in the browser: the console's Connect
 // button, the loopback authorization server's login and consent pages, the server's callback page, back to the
@@ -25,9 +18,9 @@ afterAll(() => as?.close());
 
 describe("connections", () => {
   it("connects a provider end to end in the browser and lists the connection as active", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await registerLoopbackApp(tenant.admin, as);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Connections");
     await c.page.getByLabel("Provider", { exact: true }).selectOption("loopback");
     await c.page.getByLabel("Alias", { exact: true }).fill("work");
@@ -64,7 +57,7 @@ describe("connections", () => {
 
 describe("a connection that needs reauthorization", () => {
   it("is shown loudly, first, at the reauthorize URL the hub hands out (/console/connections/<id>)", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await registerLoopbackApp(tenant.admin, as);
     await connectLoopbackAccount(tenant.admin, as, { login: "bob", alias: "other" });
     const id = await connectLoopbackAccount(tenant.admin, as, { login: "carol", alias: "lost" });
@@ -74,7 +67,7 @@ describe("a connection that needs reauthorization", () => {
     await expect
       .poll(async () => (await tenant.admin.connections.getConnection({ id })).connection?.status)
       .toBe(ConnectionStatus.NEEDS_REAUTH);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await c.page.goto(`${suite.srv.url}/console/connections/${id}`);
     const alert = c.page.getByRole("alert").filter({ hasText: "to be reconnected" });
     await alert.waitFor();
@@ -94,10 +87,10 @@ describe("a connection that needs reauthorization", () => {
 
 describe("runtimes", () => {
   it("shows a runtime while its stream is open, and offline once it ends", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await tenant.admin.projects.allowProject({ name: "app" });
     const { secret } = await tenant.admin.tokens.createToken({ label: "rt-token", kind: TokenKind.RUNTIME, projects: ["app"] });
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Runtimes");
     await c.page.getByText("No runtime is connected").waitFor();
     const watch = recordWatch(suite.srv.client(secret), {

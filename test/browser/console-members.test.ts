@@ -3,15 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { CloudClient } from "@engine-cloud/sdk";
 import { signIn, uniqueEmail, uniquePassword, type TestPerson } from "../support/test-people.js";
 import { createTestTenant, type TestTenant } from "../support/test-tenant.js";
-import {
-  expectNoProblems,
-  goTo,
-  openConsole,
-  screenshot,
-  signedInConsole,
-  signInThroughForm,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, signInThroughForm, consoleSuite } from "./support/console-browser.js";
 import { startMailSink, type MailSink } from "../support/mail-sink.js";
 
 // Members: an owner invites by email (a loopback SMTP server receives it), the invitee follows the link in the
@@ -58,7 +50,7 @@ const roleOf = async (
 describe("members", () => {
   it("invites by email; the invitee accepts through the link in the mail and is signed in to the tenant", async () => {
     const { tenant, owner } = await tenantWithOwner();
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Members");
     const invitee = uniqueEmail("invitee");
     await c.page.getByLabel("Email", { exact: true }).fill(invitee);
@@ -72,7 +64,7 @@ describe("members", () => {
 
     const link = ACCEPT_LINK.exec(await mail.messageTo(invitee))?.[0];
     expect(link, "the accept link in the mail").toBeDefined();
-    const ic = await openConsole(suite.browser, suite.srv);
+    const ic = await suite.open();
     await ic.page.goto(link!);
     await ic.page.getByRole("heading", { name: "Accept your invitation" }).waitFor();
     await screenshot(ic.page, "accept-invitation");
@@ -92,7 +84,7 @@ describe("members", () => {
   it("changes a member's role and removes a member", async () => {
     const { tenant, owner } = await tenantWithOwner();
     const bob = await addPersonByMail(tenant.admin, Role.VIEWER);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Members");
     await c.page.getByLabel(`Role of ${bob.email}`, { exact: true }).selectOption({ label: "builder" });
     await expect.poll(() => roleOf(tenant.admin, bob.email)).toBe(Role.BUILDER);
@@ -107,7 +99,7 @@ describe("members", () => {
   it("offers a viewer no member management, and an operator sees the list without controls", async () => {
     const { tenant } = await tenantWithOwner();
     const operator = await addPersonByMail(tenant.admin, Role.OPERATOR);
-    const c = await signedInConsole(suite.browser, suite.srv, operator);
+    const c = await suite.signIn(operator);
     await goTo(c.page, "Members");
     expect(await c.page.getByRole("button", { name: "Invite" }).count()).toBe(0);
     expect(await c.page.getByRole("button", { name: "Remove" }).count()).toBe(0);

@@ -1,14 +1,7 @@
 import { ProjectState } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { uniqueSecret } from "../support/test-tenant.js";
-import {
-  expectNoProblems,
-  goTo,
-  screenshot,
-  signedInConsole,
-  tenantWithPerson,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, consoleSuite } from "./support/console-browser.js";
 
 // The project policy (allow, deny, check with the reason) and credentials (an API key added, listed without
 // its value, revealed only on an explicit click that the server records).
@@ -17,8 +10,8 @@ const suite = consoleSuite();
 
 describe("projects", () => {
   it("allows, denies and checks a project, showing the reason of a refusal", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { tenant, owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Projects");
     await c.page.getByText("No project has a policy yet").waitFor();
     await c.page.getByLabel("Project name", { exact: true }).fill("billing");
@@ -47,9 +40,9 @@ describe("projects", () => {
 
 describe("lists", () => {
   it("page by the server's page token: 50 rows, then the rest on Load more", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     for (let i = 0; i < 51; i++) await tenant.admin.projects.allowProject({ name: `p${String(i).padStart(2, "0")}` });
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Projects");
     const rows = c.page.locator('tr[data-testid^="project-"]');
     await expect.poll(() => rows.count()).toBe(50);
@@ -62,8 +55,8 @@ describe("lists", () => {
 
 describe("credentials", () => {
   it("adds an API key, lists it without its value, and reveals it only on request, which is audited", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { tenant, owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Credentials");
     const secret = uniqueSecret();
     await c.page.getByLabel("Provider", { exact: true }).fill("openai");

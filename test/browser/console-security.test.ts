@@ -5,16 +5,7 @@ import type { CloudClient } from "@engine-cloud/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPerson } from "../support/test-people.js";
 import { putApiKey, uniqueSecret } from "../support/test-tenant.js";
-import {
-  expectNoProblems,
-  goTo,
-  openConsole,
-  screenshot,
-  signedInConsole,
-  tenantWithPerson,
-  type ConsolePage,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, type ConsolePage, consoleSuite } from "./support/console-browser.js";
 
 // What the cookie session must never allow, proven in the browser with server-side observables: another
 // origin (http://localhost:<port>, another site than the console's http://127.0.0.1:<port>) driving RPCs with
@@ -85,10 +76,10 @@ async function tracesOf(admin: CloudClient, userId: string) {
 
 describe("another site, with the victim's cookie", () => {
   it("cannot call any RPC: POST (JSON, text, forms), Connect GET (img, fetch, top-level link) or gRPC-Web", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     const secret = uniqueSecret();
     const credential = await putApiKey(tenant.admin, { provider: "hubspot", alias: "work", project: "" }, secret);
-    const victim = await signedInConsole(suite.browser, suite.srv, owner);
+    const victim = await suite.signIn(owner);
     const before = await tracesOf(tenant.admin, owner.userId);
 
     attacker.setPage(attackPage(credential.id));
@@ -142,8 +133,8 @@ describe("another site, with the victim's cookie", () => {
 
 describe("the session token", () => {
   it("is an HttpOnly cookie and never in document.cookie, localStorage or sessionStorage", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     const cookie = (await c.context.cookies()).find((k) => k.name.endsWith("ec_session"))!;
     expect(cookie.httpOnly).toBe(true);
     expect(cookie.sameSite).toBe("Lax");
@@ -171,8 +162,8 @@ async function visitEveryPage(c: ConsolePage, prefix: string): Promise<string[]>
 
 describe("every page", () => {
   it("is served with the strict CSP and causes no violation or page error, as an owner", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await openConsole(suite.browser, suite.srv);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.open();
     const res = await c.page.goto(`${suite.srv.url}/console/`);
     expect(res?.headers()["content-security-policy"]).toMatch(/script-src 'self'/);
     await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
@@ -199,14 +190,14 @@ describe("every page", () => {
 
 describe("tenants", () => {
   it("never shows tenant B's data to tenant A's admin, on any page", async () => {
-    const a = await tenantWithPerson(suite.srv, Role.ADMIN);
-    const b = await tenantWithPerson(suite.srv);
+    const a = await suite.tenantWithPerson(Role.ADMIN);
+    const b = await suite.tenantWithPerson();
     const marker = `bmark${uniqueSecret().slice(0, 8)}`;
     await b.tenant.admin.projects.allowProject({ name: `${marker}-project` });
     await b.tenant.admin.tokens.createToken({ label: `${marker}-token`, kind: TokenKind.SERVICE });
     await putApiKey(b.tenant.admin, { provider: `${marker}-provider`, alias: "x", project: "" }, uniqueSecret());
     await addPerson(suite.srv, b.tenant.admin, Role.VIEWER, { displayName: `${marker} Person` });
-    const c = await signedInConsole(suite.browser, suite.srv, a.owner);
+    const c = await suite.signIn(a.owner);
     const labels = await c.page.getByRole("navigation", { name: "Console" }).getByRole("link").allTextContents();
     for (const label of labels) {
       await goTo(c.page, label);

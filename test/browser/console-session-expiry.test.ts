@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { consoleSuite, goTo, signedInConsole, tenantWithPerson } from "./support/console-browser.js";
+import { consoleSuite, goTo } from "./support/console-browser.js";
 
 // A session that ends while the page is open: idle expiry at 5 s here (time enough to sign in on a loaded
 // machine). The next call is refused, and the console says why on the sign-in page, not with a page of errors.
@@ -8,8 +8,8 @@ const suite = consoleSuite(() => ({ configure: (c) => (c.sessionIdleMs = 5_000) 
 
 describe("an idle session", () => {
   it("ends while the page is open: the warning shows, then the next page asks to sign in again and says why", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     await c.page.locator(".session-warning").waitFor();
     await new Promise((r) => setTimeout(r, 6_000));
     await goTo(c.page, "Members").catch(() => undefined);

@@ -2,16 +2,7 @@ import { Role } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { failureOf } from "../support/expect-error.js";
 import { uniquePassword } from "../support/test-people.js";
-import {
-  expectNoProblems,
-  goTo,
-  openConsole,
-  screenshot,
-  signedInConsole,
-  signInThroughForm,
-  tenantWithPerson,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, signInThroughForm, consoleSuite } from "./support/console-browser.js";
 
 // Signing in and everything a person does with their own session: the shell, expiry, sign-out, sessions,
 // password, tenant switch. The idle window is short here (100 s) so the warning before idle expiry shows.
@@ -28,8 +19,8 @@ async function cookieToken(c: { context: { cookies(): Promise<Array<{ name: stri
 
 describe("signing in", () => {
   it("signs in with email and password and shows the tenant, the role and the session's expiry", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
-    const c = await openConsole(suite.browser, suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
+    const c = await suite.open();
     await c.open();
     await c.page.getByRole("heading", { name: "Sign in to Engine Cloud" }).waitFor();
     await screenshot(c.page, "sign-in");
@@ -43,8 +34,8 @@ describe("signing in", () => {
   });
 
   it("refuses a wrong password and shows the reason", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await openConsole(suite.browser, suite.srv);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.open();
     await c.open();
     await c.page.getByLabel("Email", { exact: true }).fill(owner.email);
     await c.page.getByLabel("Password", { exact: true }).fill("not-the-password");
@@ -57,8 +48,8 @@ describe("signing in", () => {
   });
 
   it("warns before the idle expiry and offers to stay signed in", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     const warning = c.page.locator(".session-warning");
     await warning.waitFor();
     expect(await warning.textContent()).toMatch(/will end in \d+ (s|min) for inactivity/);
@@ -67,8 +58,8 @@ describe("signing in", () => {
   });
 
   it("signs out: the session is revoked on the server, not just forgotten by the browser", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     const token = await cookieToken(c);
     expect((await suite.srv.client(token).auth.whoAmI({})).principalId).toBe(owner.userId);
     await c.page.getByRole("button", { name: "Sign out" }).click();
@@ -82,8 +73,8 @@ describe("signing in", () => {
 
 describe("a person's own account", () => {
   it("lists sessions and revokes another one, which stops working at once", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Sessions");
     // owner.client is the session addPerson opened (a CLI's, say): revoke it from the browser.
     await c.page.getByRole("button", { name: "Revoke" }).click();
@@ -96,8 +87,8 @@ describe("a person's own account", () => {
   });
 
   it("changes the password: the new one signs in, the old one no longer does", async () => {
-    const { owner } = await tenantWithPerson(suite.srv);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const { owner } = await suite.tenantWithPerson();
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Account");
     const next = uniquePassword();
     await c.page.getByLabel("Current password", { exact: true }).fill(owner.password);
@@ -112,12 +103,12 @@ describe("a person's own account", () => {
   });
 
   it("switches tenant: the shell then shows the other tenant and the role there", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
-    const other = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
+    const other = await suite.tenantWithPerson();
     // The same person, a viewer in a second tenant (an existing account accepts with its password).
     const { invitationCode } = await other.tenant.admin.users.inviteUser({ email: owner.email, role: Role.VIEWER });
     await suite.srv.client().users.acceptInvitation({ invitationCode, password: owner.password });
-    const c = await signedInConsole(suite.browser, suite.srv, owner, tenant.slug);
+    const c = await suite.signIn(owner, tenant.slug);
     await goTo(c.page, "Account");
     await c.page.getByLabel("Tenant slug", { exact: true }).fill(other.tenant.slug);
     await c.page.getByRole("button", { name: "Switch" }).click();

@@ -2,14 +2,7 @@ import { Role, TokenKind } from "@engine-cloud/api";
 import { describe, expect, it } from "vitest";
 import { addPerson } from "../support/test-people.js";
 import { isCaughtUp, recordWatch } from "../support/watch-recorder.js";
-import {
-  expectNoProblems,
-  goTo,
-  screenshot,
-  signedInConsole,
-  tenantWithPerson,
-  consoleSuite,
-} from "./support/console-browser.js";
+import { expectNoProblems, goTo, screenshot, consoleSuite } from "./support/console-browser.js";
 
 // Tokens: created with a secret shown once (in a dialog, with a copy button), listed without it, revoked with a
 // confirmation — and a runtime holding the revoked token sees its stream end.
@@ -18,9 +11,9 @@ const suite = consoleSuite();
 
 describe("tokens", () => {
   it("creates a token and shows its secret once: the dialog has it, the list and a reload never do", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await tenant.admin.projects.allowProject({ name: "billing" });
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Tokens");
     await c.page.getByLabel("Label", { exact: true }).fill("eu-runtime");
     await c.page.getByLabel("Projects (comma-separated)", { exact: true }).fill("billing");
@@ -44,12 +37,12 @@ describe("tokens", () => {
   });
 
   it("revokes a token: the runtime's open stream ends with TOKEN_REVOKED", async () => {
-    const { tenant, owner } = await tenantWithPerson(suite.srv);
+    const { tenant, owner } = await suite.tenantWithPerson();
     await tenant.admin.projects.allowProject({ name: "app" });
     const { secret } = await tenant.admin.tokens.createToken({ label: "doomed", kind: TokenKind.RUNTIME, projects: ["app"] });
     const watch = recordWatch(suite.srv.client(secret), { project: "app" });
     await watch.until(isCaughtUp);
-    const c = await signedInConsole(suite.browser, suite.srv, owner);
+    const c = await suite.signIn(owner);
     await goTo(c.page, "Tokens");
     await c.page.getByTestId("token-doomed").getByRole("button", { name: "Revoke" }).click();
     await c.page.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
@@ -67,9 +60,9 @@ describe("tokens", () => {
   });
 
   it("offers a builder neither creation nor revocation", async () => {
-    const { tenant } = await tenantWithPerson(suite.srv);
+    const { tenant } = await suite.tenantWithPerson();
     const builder = await addPerson(suite.srv, tenant.admin, Role.BUILDER);
-    const c = await signedInConsole(suite.browser, suite.srv, builder);
+    const c = await suite.signIn(builder);
     expect(await c.page.getByRole("link", { name: "Tokens", exact: true }).count()).toBe(0);
     await c.page.goto(`${suite.srv.url}/console/tokens`);
     await c.page.getByRole("heading", { name: "Not available" }).waitFor();

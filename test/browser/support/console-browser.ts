@@ -45,6 +45,12 @@ export function startConsoleServer(options: TestServerOptions = {}): Promise<Tes
 export interface ConsoleSuite {
   readonly srv: TestServer;
   readonly browser: Browser;
+  /** A new context on the console, nobody signed in. */
+  open(): Promise<ConsolePage>;
+  /** A new context with `who` signed in through the form. */
+  signIn(who: { email: string; password: string }, tenant?: string): Promise<ConsolePage>;
+  /** A tenant of the test's own with a person in `role` (owner by default). */
+  tenantWithPerson(role?: Role): Promise<TenantWithOwner>;
 }
 
 /**
@@ -52,7 +58,11 @@ export interface ConsoleSuite {
  * `options` may be computed first (an SMTP server's URL, say). Each test opens its own context.
  */
 export function consoleSuite(options: () => TestServerOptions | Promise<TestServerOptions> = () => ({})): ConsoleSuite {
-  const suite = {} as { srv: TestServer; browser: Browser };
+  const suite = {
+    open: () => openConsole(suite.browser, suite.srv),
+    signIn: (who: { email: string; password: string }, tenant?: string) => signedInConsole(suite.browser, suite.srv, who, tenant),
+    tenantWithPerson: (role?: Role) => tenantWithPerson(suite.srv, role),
+  } as ConsoleSuite & { srv: TestServer; browser: Browser };
   beforeAll(async () => {
     [suite.srv, suite.browser] = await Promise.all([Promise.resolve(options()).then(startConsoleServer), launchBrowser()]);
   });
