@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +26,7 @@ beforeAll(async () => {
   writeFileSync(path.join(dist, "favicon.svg"), "<svg/>");
   writeFileSync(path.join(tmp, "package.json"), OUTSIDE);
   writeFileSync(path.join(tmp, "dist-secret.txt"), OUTSIDE);
+  symlinkSync(path.join(tmp, "package.json"), path.join(dist, "linked.json"));
   srv = await startTestServer({ env: { ENGINE_CLOUD_CONSOLE_DIR: dist } });
   missing = await startTestServer({ env: { ENGINE_CLOUD_CONSOLE_DIR: path.join(tmp, "not-built") } });
 });
@@ -126,6 +127,7 @@ describe("the console's routes", () => {
       "/console/%00../package.json",
       "/console/%252e%252e/package.json",
       "/console/%ZZ",
+      "/console/linked.json",
       `/console/${encodeURIComponent(path.join(tmp, "package.json"))}`,
     ];
     for (const p of attempts) {

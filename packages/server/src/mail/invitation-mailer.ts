@@ -41,7 +41,15 @@ export function createInvitationMailer(deps: {
   db: Kysely<Database>;
   log: Logger;
 }): InvitationMailer {
-  const transport = nodemailer.createTransport(deps.smtpUrl);
+  // nodemailer waits up to 2 minutes to connect and 10 of silence by default; a shutdown waits for mails in
+  // flight (close below), so a mail server that hangs may hold it up for a minute at most.
+  const transport = nodemailer.createTransport({
+    url: deps.smtpUrl,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    dnsTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
   const inFlight = new Set<Promise<void>>();
 
   const deliver = async (inv: InvitationToMail, acceptUrl: string) => {

@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 
 /**
@@ -14,8 +14,8 @@ import path from "node:path";
  * - index.html carries a strict Content-Security-Policy: scripts and styles only from this origin, no inline
  *   code, no framing, no form posts elsewhere. An injected script tag has nowhere to load from.
  *
- * The path is decoded once and must resolve inside the directory: `..`, encoded or not, backslashes and NUL
- * bytes find nothing (404), never a file outside.
+ * The path is decoded once and must resolve inside the directory, symbolic links followed: `..`, encoded or not,
+ * backslashes and NUL bytes find nothing (404), never a file outside.
  */
 
 export const CONSOLE_PREFIX = "/console/";
@@ -91,8 +91,11 @@ export function createConsoleRoute(consoleDir: string): ConsoleRoute {
     if (relative.includes("\0") || relative.includes("\\")) return undefined;
     const file = path.resolve(root, relative);
     if (!file.startsWith(root + path.sep)) return undefined;
-    const info = await stat(file).catch(() => undefined);
-    return info?.isFile() ? file : undefined;
+    // A symbolic link inside the directory must not lead out of it either.
+    const [real, realRoot] = await Promise.all([realpath(file).catch(() => undefined), realpath(root).catch(() => root)]);
+    if (!real?.startsWith(realRoot + path.sep)) return undefined;
+    const info = await stat(real).catch(() => undefined);
+    return info?.isFile() ? real : undefined;
   };
 
   const serveIndex = async (): Promise<ConsoleAnswer> => {
