@@ -24,6 +24,7 @@ export const SERVER_LAYERS: ReadonlyArray<{ layer: string; holds: readonly strin
   { layer: "messages", holds: ["messages"] },
   { layer: "vault", holds: ["vault"] },
   { layer: "hub", holds: ["hub"] },
+  { layer: "mail", holds: ["mail"] },
   { layer: "sync", holds: ["sync"] },
   { layer: "jobs", holds: ["jobs"] },
   { layer: "services", holds: ["services"] },

@@ -280,6 +280,36 @@ describe("the server, held to the table, within the caller's own tenant", () => 
   });
 });
 
+describe("a platform administrator person (AuthService.CompleteSetup)", () => {
+  let platformPerson: string;
+  beforeAll(async () => {
+    const email = `platform-${randomUUID().slice(0, 8)}@example.com`;
+    const password = `pw-${randomUUID()}`;
+    const setup = srv.client().auth;
+    const { sessionToken } = await setup.completeSetup({
+      code: srv.server.app.bootstrap.setupCode!,
+      email,
+      password,
+      displayName: "P",
+    });
+    platformPerson = sessionToken;
+  });
+
+  it("passes the platform rule as a platform admin token does, for reads of the platform", async () => {
+    const tenants = srv.client(platformPerson).tenants;
+    expect((await tenants.listTenants({})).tenants.map((t) => t.slug)).toContain(acme.slug);
+    expect((await tenants.getTenant({ tenant: acme.slug })).tenant?.id).toBe(acme.id);
+  });
+
+  it("may name another tenant in the engine-tenant header, where a tenant's own owner may not", async () => {
+    const members = await srv.client(platformPerson, { tenant: acme.slug }).users.listMembers({});
+    expect(members.members.map((m) => m.email)).toContain(people.owner.email);
+    const listMembers = API_METHODS.find((m) => fullName(m) === "engine.cloud.v1.UserService/ListMembers")!;
+    const owner = await callAs(credentialOf("owner"), listMembers, requestFor(listMembers, acmeValueFor), beta.slug);
+    expect(refusedByAccessCheck(owner)).toBe(true);
+  });
+});
+
 // ── Across tenants ────────────────────────────────────────────────────────────
 // test/tenant-isolation.test.ts sweeps the API with acme's API tokens; this
 // sweep does the same with acme's people, one session per role, against a

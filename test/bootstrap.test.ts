@@ -135,6 +135,33 @@ describe("bootstrap", () => {
   );
 
   it(
+    "prints one plain stdout line with the console setup link while no platform administrator person exists",
+    async () => {
+      const proc = await processWithoutSeedToken(await freshDatabase());
+      const SETUP_LINE =
+        /^Open (http:\/\/127\.0\.0\.1:\d+)\/console\/setup#code=([A-Za-z0-9_-]{43}) to create the first platform administrator$/m;
+      await expect.poll(() => SETUP_LINE.test(proc.output())).toBe(true);
+      const [, base, code] = SETUP_LINE.exec(proc.output())!;
+      expect(base).toBe(proc.url);
+      expect(
+        proc
+          .output()
+          .split("\n")
+          .filter((l) => l.includes(code!)),
+      ).toHaveLength(1);
+      const setup = await createCloudClient({ baseUrl: proc.url }).auth.completeSetup({
+        code: code!,
+        email: "first-admin@example.com",
+        password: "a long enough password",
+        displayName: "First Admin",
+      });
+      expect(setup.sessionToken).toMatch(/^ecu_/);
+      expect(await proc.stop()).toBe(0);
+    },
+    SPAWNED_SERVER_MS,
+  );
+
+  it(
     "does not print a token again when the next start finds one in the database",
     async () => {
       const database = await freshDatabase();

@@ -120,6 +120,7 @@ describe("access declarations fail closed", () => {
       verifier: { verify: unreachable, lookups: 0, flushLastUsed: async () => {}, close: async () => {} },
       directory: { find: unreachable, close: () => {} },
       limiter: { admitRequest: unreachable },
+      browserSessions: { credentialOf: unreachable },
     });
     const ctx: RequestContext = { requestId: "fail-closed", peer: "127.0.0.1", userAgent: "" };
     await expect(authorize(ctx, "engine.cloud.v1.FailClosedProbeService/Undeclared", new Headers())).rejects.toMatchObject({

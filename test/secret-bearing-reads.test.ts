@@ -88,6 +88,7 @@ describe("secret-bearing reads", () => {
 
   it("are declared on exactly the RPCs that return credential secrets or a token or code shown once", () => {
     expect(SECRET_BEARING.map(fullMethodName).sort()).toEqual([
+      "engine.cloud.v1.AuthService/CompleteSetup",
       "engine.cloud.v1.AuthService/Login",
       "engine.cloud.v1.AuthService/SwitchTenant",
       // The authorization URL carries the connect flow's single-use state.

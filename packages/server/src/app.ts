@@ -20,6 +20,7 @@ import { Health } from "@engine-cloud/api/gen/grpc/health/v1/health_pb.js";
 import * as reflectionV1 from "@engine-cloud/api/gen/grpc/reflection/v1/reflection_pb.js";
 import * as reflectionV1alpha from "@engine-cloud/api/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createCallerResolver, type CallerResolver } from "./auth/caller-resolver.js";
+import { createBrowserSessions } from "./auth/browser-session-cookie.js";
 import { bootstrap, type BootstrapResult } from "./bootstrap.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
@@ -74,6 +75,8 @@ import { createProjectDirectory } from "./tenancy/project-directory.js";
 import { createTenantDirectory } from "./tenancy/tenant-directory.js";
 import { createHealthService, ServingStatus, WHOLE_SERVER } from "./transport/health.js";
 import { createHttpRoutes } from "./transport/http-routes.js";
+import { createConsoleRoute } from "./transport/console-route.js";
+import { createInvitationMailer } from "./mail/invitation-mailer.js";
 import { startReadinessProbe } from "./transport/readiness.js";
 import { createReflectionServices } from "./transport/reflection.js";
 import { createRequestLogInterceptor } from "./transport/request-log.js";
@@ -318,6 +321,9 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
     });
     cleanup.unshift(() => oauthFlows.close());
+    const mailer = config.mail && createInvitationMailer({ ...config.mail, db: storage.db, log });
+    // Closed before the database (cleanup runs last-added first): mails in flight record how they went.
+    if (mailer) cleanup.unshift(() => mailer.close());
     const deps: ServiceDeps = { db: storage.db, feed, tokenKey: seeded.tokenKey, keys, projects, version: SERVER_VERSION };
     // Throws for any RPC without an access declaration: the server refuses to start.
     // Every service served is in the table, the standard gRPC ones too (public by rule): what is not in it is refused.
@@ -330,13 +336,24 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const notReadyBecause = () =>
       health.status(WHOLE_SERVER) === ServingStatus.SERVING ? undefined : (readiness.problem() ?? "shutting down");
 
+    const browserSessions = createBrowserSessions({
+      scheme: config.tls ? "https" : "http",
+      publicOrigin: config.publicUrl && new URL(config.publicUrl).origin,
+    });
     const routes = (router: ConnectRouter) => {
       router.service(ServerService, createServerService(deps));
       router.service(
         AuthService,
-        createAuthService({ ...deps, ...people, sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs } }),
+        createAuthService({
+          ...deps,
+          ...people,
+          sessions: { idleMs: config.sessionIdleMs, maxMs: config.sessionMaxMs },
+          browserSessions,
+          operatorTenantId: seeded.operatorTenantId,
+          setupThrottle: throttles.setup,
+        }),
       );
-      router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle }));
+      router.service(UserService, createUserService({ ...deps, ...people, invitationThrottle, mailer, publicUrl }));
       router.service(TenantService, createTenantService({ ...deps, limiter, limitsOf, defaultLimits: config.limits }));
       router.service(TokenService, createTokenService(deps));
       router.service(ProjectService, createProjectService(deps));
@@ -361,7 +378,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       router.service(reflectionV1.ServerReflection, reflection.v1);
       router.service(reflectionV1alpha.ServerReflection, reflection.v1alpha);
     };
-    const authorize = createAuthorizer({ rules, verifier, directory, limiter });
+    const authorize = createAuthorizer({ rules, verifier, directory, limiter, browserSessions });
     const validateMessage = createMessageValidator();
     const unclaimed = createUnclaimedRequestLog(recorder, contextValuesOf);
     // The REST routes answer through the adapter's own router (no second authorization path); the
@@ -380,6 +397,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         notReadyBecause,
         completeConnect: flows.complete,
         runtimeRest,
+        console: createConsoleRoute(config.consoleDir),
       }),
       interceptors: [
         createRequestLogInterceptor(recorder),

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Kysely, Transaction } from "kysely";
 import { displayPrefix, hashToken, inspectToken, mintToken } from "./auth/token-format.js";
 import type { RootKeyRing } from "./crypto/root-keys.js";
@@ -9,8 +10,13 @@ import { changeProjectState } from "./tenancy/project-changes.js";
 import type { Database } from "./store/schema.js";
 import { findOperatorTenant, insertTenant } from "./store/tenants.js";
 import { hasActivePlatformAdmin, insertToken, tokenStateByHash } from "./store/tokens.js";
+import { replaceSetupCode } from "./store/setup-codes.js";
+import { hasPlatformAdminPerson } from "./store/users.js";
 
 export const OPERATOR_TENANT_SLUG = "default";
+
+/** How long a setup code works (AuthService.CompleteSetup): long enough to open the link, short enough to not linger. */
+export const SETUP_CODE_TTL_MS = 60 * 60_000;
 
 /** Start-up cannot go on for a reason the operator must fix in the environment. */
 export class BootstrapError extends Error {}
@@ -29,6 +35,11 @@ export interface BootstrapResult {
   operatorTenantId: string;
   /** A platform admin token generated because none existed and none was given: shown once. */
   generatedToken?: string;
+  /**
+   * The one-time code that creates the first platform administrator person, minted because none exists: shown
+   * once (cli-entry.ts prints the console link). A later start mints another and this one stops working.
+   */
+  setupCode?: string;
 }
 
 /**
@@ -63,8 +74,17 @@ export async function bootstrap(db: Kysely<Database>, input: BootstrapInput, log
         );
       }
     }
-    return { tokenKey, operatorTenantId: operator.id, generatedToken };
+    const setupCode = await mintSetupCode(tx, tokenKey);
+    return { tokenKey, operatorTenantId: operator.id, generatedToken, setupCode };
   });
+}
+
+/** A new setup code while no platform administrator person exists; only its keyed hash is stored. */
+async function mintSetupCode(tx: Transaction<Database>, tokenKey: Buffer): Promise<string | undefined> {
+  if (await hasPlatformAdminPerson(tx)) return undefined;
+  const code = randomBytes(32).toString("base64url");
+  await replaceSetupCode(tx, hashToken(code, tokenKey), new Date(Date.now() + SETUP_CODE_TTL_MS));
+  return code;
 }
 
 async function openTokenKeyOrExplain(tx: Transaction<Database>, ring: RootKeyRing, log: Logger): Promise<Buffer> {

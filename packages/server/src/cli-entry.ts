@@ -47,6 +47,13 @@ export async function serve(argv: string[]): Promise<number> {
       ].join("\n") + "\n",
     );
   }
+  const setupCode = server.app.bootstrap.setupCode;
+  if (setupCode) {
+    // One plain line on stdout, beside the JSON log: the code is in the fragment, which no server ever receives.
+    process.stdout.write(
+      `Open ${consoleBaseOf(config.publicUrl, server.url)}/console/setup#code=${setupCode} to create the first platform administrator\n`,
+    );
+  }
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string) => {
       log.info("shutting down", { signal, grace_ms: config.shutdownGraceMs });
@@ -76,4 +83,9 @@ export async function migrate(argv: string[]): Promise<number> {
   } finally {
     await storage.close();
   }
+}
+
+/** Where a person on this machine opens the console: the public URL, else the listener (a wildcard address as 127.0.0.1). */
+function consoleBaseOf(publicUrl: string | undefined, listening: string): string {
+  return publicUrl ?? listening.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://127.0.0.1:");
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { LogFormat, LogLevel } from "./log.js";
 import type { DatabaseTimeouts, EmbeddedConfig } from "./store/open-database.js";
 import type { TransportLimits } from "./transport/http-server.js";
@@ -110,7 +111,17 @@ export interface Config {
   publicUrl?: string;
   /** The connector hub: how it calls providers, how long a connect flow waits. */
   hub: HubConfig;
+  /** The built web console served at /console/ (ENGINE_CLOUD_CONSOLE_DIR; default packages/console/dist). */
+  consoleDir: string;
+  /**
+   * Outgoing mail for invitations (ENGINE_CLOUD_SMTP_URL or _FILE: smtp:// or smtps://, credentials allowed in
+   * the URL; ENGINE_CLOUD_MAIL_FROM). Absent: invitations are handed to the inviter as a link.
+   */
+  mail?: { smtpUrl: string; from: string };
 }
+
+/** packages/server, from src/ or dist/ alike: the console's default directory is its sibling's dist. */
+const SERVER_PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export type { DatabaseTimeouts, EmbeddedConfig, LogFormat, LogLevel, TransportLimits };
 
@@ -338,6 +349,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
   if (hub.outbound.timeoutMs * 3 > hub.refresh.leaseMs)
     problems.push("ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS must be at most a third of ENGINE_CLOUD_HUB_LEASE_MS");
 
+  const consoleDir = path.resolve(env.ENGINE_CLOUD_CONSOLE_DIR || path.join(SERVER_PACKAGE_DIR, "../console/dist"));
+  const smtpUrl = env.ENGINE_CLOUD_SMTP_URL || secretFile(env, "ENGINE_CLOUD_SMTP_URL_FILE", problems);
+  const mailFrom = env.ENGINE_CLOUD_MAIL_FROM?.trim();
+  // The URL may hold the SMTP password: problems name the variable, never echo the value.
+  if (smtpUrl && !/^smtps?:\/\/[^/?#]+/.test(smtpUrl))
+    problems.push("ENGINE_CLOUD_SMTP_URL (or the file ENGINE_CLOUD_SMTP_URL_FILE names) must start with smtp:// or smtps://");
+  if (smtpUrl && !mailFrom)
+    problems.push("with ENGINE_CLOUD_SMTP_URL, set ENGINE_CLOUD_MAIL_FROM (the invitations' From address)");
+  if (mailFrom && /[\r\n]/.test(mailFrom)) problems.push("ENGINE_CLOUD_MAIL_FROM must be one line");
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     listen,
@@ -372,6 +393,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
     transport,
     publicUrl,
     hub,
+    consoleDir,
+    mail: smtpUrl && mailFrom ? { smtpUrl, from: mailFrom } : undefined,
   };
 }
 

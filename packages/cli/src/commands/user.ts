@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   AcceptInvitationResponseSchema,
   DisableUserResponseSchema,
+  InvitationDelivery,
   InvitationStateSchema,
   InviteUserResponseSchema,
   ListInvitationsResponseSchema,
@@ -39,6 +40,12 @@ const invite = defineCommand({
   async run(ctx, [email], options) {
     const role = parseRole(options.role, "--role");
     const res = await ctx.client().users.inviteUser({ email, role });
+    if (res.delivery === InvitationDelivery.EMAILED) {
+      // Only the invited mailbox holds the code: nothing to pass on.
+      ctx.out.note(`Invited ${email} as ${options.role}; the server mailed them the link to accept.`);
+      ctx.out.result(InviteUserResponseSchema, res, () => `emailed to ${email}`);
+      return;
+    }
     ctx.out.note(
       `Invited ${email} as ${options.role}; the code works once` +
         (res.expiresAt ? ` and expires ${formatRelative(res.expiresAt, ctx.now)}` : "") +

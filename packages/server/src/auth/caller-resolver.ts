@@ -74,7 +74,8 @@ async function lookupRecord(
         displayName: s.email,
         homeTenantId: s.tenant_id,
         homeTenantSlug: s.tenant_slug,
-        platformAdmin: false,
+        // A platform administrator person, in any session of theirs (the operator tenant's or another).
+        platformAdmin: s.user_platform_admin,
         permissions: s.role ? permissionsOfRole(s.role) : new Set(),
         projects: [],
         expiresAt: s.expires_at,

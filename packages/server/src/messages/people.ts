@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import {
+  InvitationDelivery,
   InvitationSchema,
   InvitationState,
   MemberSchema,
@@ -44,6 +45,9 @@ export function invitationToProto(i: InvitationRow, now: Date): Invitation {
     acceptedBy: i.accepted_by ?? "",
     revokedAt: ts(i.revoked_at),
     revokedBy: i.revoked_by ?? "",
+    delivery: i.delivery === "email" ? InvitationDelivery.EMAILED : InvitationDelivery.LINK,
+    emailSentAt: ts(i.email_sent_at),
+    emailError: i.email_error ?? "",
   });
 }
 

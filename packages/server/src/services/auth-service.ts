@@ -1,14 +1,25 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { BrowserSessions } from "../auth/browser-session-cookie.js";
+import type { LoginThrottle } from "../auth/login-throttle.js";
+import { hashToken } from "../auth/token-format.js";
 import { createHmac } from "node:crypto";
 import { AuthService, ErrorReason, reasonName } from "@engine-cloud/api";
 import type { Caller } from "../auth/caller.js";
 import { requireOwnPassword, loginFailed, type PasswordCheck } from "../auth/password-check.js";
 import { openSession, type SessionPolicy } from "../auth/open-session.js";
 import type { PasswordHasher } from "../auth/password-hash.js";
-import { DomainError, failedPrecondition, notFound, permissionDenied } from "../errors/domain-error.js";
-import { membershipsOfUser } from "../store/memberships.js";
+import {
+  alreadyExists,
+  DomainError,
+  failedPrecondition,
+  notFound,
+  permissionDenied,
+  unauthenticated,
+} from "../errors/domain-error.js";
+import { insertMembership, membershipsOfUser } from "../store/memberships.js";
 import { openSessionsOfUser, revokeSessions, type SessionRow } from "../store/sessions.js";
-import { findUserById, recordLoginSuccess, setPasswordHash } from "../store/users.js";
+import { claimSetupCode, setupCodeIsLive } from "../store/setup-codes.js";
+import { findUserByEmail, findUserById, insertUser, recordLoginSuccess, setPasswordHash } from "../store/users.js";
 import { callerOf, originOf, requestContextKey, requestMetaOf } from "../tenancy/request-context.js";
 import { withPlatform, type TxOrigin, type WriteTx } from "../store/with-tenant.js";
 import type { RequestMeta } from "../store/actor.js";
@@ -20,7 +31,22 @@ export interface AuthServiceDeps extends Pick<ServiceDeps, "db" | "feed" | "toke
   checkPassword: PasswordCheck;
   sessions: SessionPolicy;
   hasher: PasswordHasher;
+  /** Hands sessions to browsers as the console's cookie (auth/browser-session-cookie.ts). */
+  browserSessions: BrowserSessions;
+  /** Where CompleteSetup seats the first platform administrator as owner. */
+  operatorTenantId: string;
+  /** Wrong setup codes, per source address, on the sign-in address throttle's curve. */
+  setupThrottle: LoginThrottle;
 }
+
+/** Creating the first administrator is done for someone not yet signed in: the system acts, by the setup code. */
+const SETUP = { kind: "system", job: "system:setup" } as const satisfies TxOrigin["actor"];
+
+const setupCodeInvalid = () =>
+  unauthenticated(
+    ErrorReason.SETUP_CODE_INVALID,
+    "the setup code is unknown, used, expired or replaced; restart the server for a new one, or sign in",
+  );
 
 /** Checking a password is done for someone not yet signed in: the system acts for the email given. */
 const LOGIN_CHECK: TxOrigin["actor"] = { kind: "system", job: "system:login" };
@@ -82,6 +108,19 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
     ).catch(() => undefined);
   };
 
+  /**
+   * The session as the response carries it: its token, or, for a browser, a cookie and no token at all (page
+   * scripts must never hold it). The cookie's rules follow the request's own host (auth/browser-session-cookie.ts).
+   */
+  const deliver = (ctx: HandlerContext, opened: { token: string; session: SessionRow }, asCookie: boolean) => {
+    if (asCookie) {
+      const site = ctx.values.get(requestContextKey);
+      ctx.responseHeader.append("set-cookie", deps.browserSessions.cookieFor(site, opened.token, opened.session.expires_at));
+    }
+    return { sessionToken: asCookie ? "" : opened.token, session: sessionToProto(opened.session, opened.session.id) };
+  };
+  const usedCookie = (ctx: HandlerContext) => ctx.values.get(requestContextKey).credential?.via === "cookie";
+
   return {
     async login(req, ctx) {
       const request = requestMetaOf(ctx);
@@ -107,7 +146,54 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
           await recordFailedLogin(request, req.email, err);
         throw err;
       });
-      return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
+      return deliver(ctx, opened, req.browserSession);
+    },
+
+    async completeSetup(req, ctx) {
+      const request = requestMetaOf(ctx);
+      const attempt = deps.setupThrottle.begin(request.peer);
+      try {
+        const codeHash = hashToken(req.code, deps.tokenKey);
+        // A wrong code costs one lookup, never a password hash: guessing must be cheaper for us than for the guesser.
+        if (!(await setupCodeIsLive(db, codeHash))) throw setupCodeInvalid();
+        // Hashed before the transaction: no connection is held through the slow part.
+        const hash = await deps.hasher.hash(req.password, request.peer);
+        const opened = await withPlatform(db, { actor: SETUP, request, signal: ctx.signal }, async (t) => {
+          // The claim itself: of two calls racing with one code, one wins.
+          if (!(await claimSetupCode(t.tx, codeHash))) throw setupCodeInvalid();
+          // Setup never takes over an account: whoever holds the code does not hold that person's password.
+          if (await findUserByEmail(t.tx, req.email))
+            throw alreadyExists(ErrorReason.SETUP_EMAIL_TAKEN, "an account with this email exists; give another email");
+          const user = await insertUser(t.tx, {
+            email: req.email,
+            displayName: req.displayName,
+            passwordHash: hash,
+            platformAdmin: true,
+            emailVerified: true,
+          });
+          const opened = await openSession(t.tx, deps.tokenKey, deps.sessions, deps.operatorTenantId, user.id);
+          await insertMembership(t.tx, { tenantId: deps.operatorTenantId, userId: user.id, role: "owner", actor: SETUP.job });
+          t.audit.record({
+            action: "auth.setup",
+            target: `user:${user.id}`,
+            tenantId: deps.operatorTenantId,
+            detail: { session: opened.session.id, platform_admin: true },
+          });
+          return opened;
+        });
+        attempt.succeed();
+        return deliver(ctx, opened, req.browserSession);
+      } catch (err) {
+        if (err instanceof DomainError && err.reason === ErrorReason.SETUP_CODE_INVALID) {
+          attempt.fail();
+          await withPlatform(db, { actor: SETUP, request }, async (t) =>
+            t.audit.record({ action: "auth.setup", target: "setup", outcome: reasonName(err.reason) }),
+          ).catch(() => undefined);
+        }
+        throw err;
+      } finally {
+        attempt.end();
+      }
     },
 
     async logout(_req, ctx) {
@@ -115,6 +201,8 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       await withPlatform(db, originOf(ctx), (t) =>
         endSessions(t, me.principalId, { sessionId: me.credentialId }, "session.logout"),
       );
+      if (usedCookie(ctx))
+        ctx.responseHeader.append("set-cookie", deps.browserSessions.clearedCookie(ctx.values.get(requestContextKey)));
       return {};
     },
 
@@ -152,7 +240,7 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
         });
         return opened;
       });
-      return { sessionToken: opened.token, session: sessionToProto(opened.session, opened.session.id) };
+      return deliver(ctx, opened, usedCookie(ctx));
     },
 
     async changePassword(req, ctx) {
@@ -172,9 +260,14 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
       return {};
     },
 
-    whoAmI(_req, ctx) {
-      const { caller, tenant } = ctx.values.get(requestContextKey);
+    async whoAmI(_req, ctx) {
+      const { caller, tenant, credential } = ctx.values.get(requestContextKey);
       if (!caller) throw new Error("WhoAmI reached without a caller");
+      const person = caller.principal.kind === "user";
+      // Read, not cached: the idle window slides with use (flushed in batches), and the console shows when it ends.
+      const session = person
+        ? (await openSessionsOfUser(db, caller.principalId)).find((s) => s.id === caller.credentialId)
+        : undefined;
       return {
         principalType: caller.principal.kind,
         principalId: caller.principalId,
@@ -186,7 +279,9 @@ export function createAuthService(deps: AuthServiceDeps): ServiceImpl<typeof Aut
         permissions: [...caller.permissions].sort(),
         projects: [...caller.projects],
         role: (caller.principal.kind === "user" && caller.principal.role) || "",
-        sessionId: caller.principal.kind === "user" ? caller.credentialId : "",
+        sessionId: person ? caller.credentialId : "",
+        session: session && sessionToProto(session, caller.credentialId),
+        browserSession: credential?.via === "cookie",
       };
     },
   };

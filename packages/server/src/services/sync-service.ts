@@ -11,7 +11,7 @@ import { QueuedWatcher } from "../sync/queued-watcher.js";
 import type { SyncAccessCheck } from "../sync/sync-access.js";
 import { syncViewOf } from "../sync/sync-events.js";
 import { credentialNotFound, type CredentialAccess, type CredentialVault } from "../vault/credentials.js";
-import { originOf, requestMetaOf, tenantScope } from "../tenancy/request-context.js";
+import { originOf, requestContextKey, requestMetaOf, tenantScope } from "../tenancy/request-context.js";
 import type { Logger } from "../log.js";
 import type { ServiceDeps } from "./deps.js";
 
@@ -80,7 +80,7 @@ export function createSyncService(
   return {
     async *watch(req, ctx) {
       const scope = await authorizeSync(ctx, req.project);
-      const target = watchTargetOf(scope, req, ctx.requestHeader, requestMetaOf(ctx));
+      const target = watchTargetOf(scope, req, ctx.values.get(requestContextKey).credential, requestMetaOf(ctx));
       const watcher = new QueuedWatcher(target, MAX_QUEUED_EVENTS);
       await watches.open(watcher, target);
       try {

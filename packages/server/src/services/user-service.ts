@@ -36,7 +36,9 @@ import {
   setMemberRole,
 } from "../store/memberships.js";
 import { revokeSessions } from "../store/sessions.js";
-import { disableUser, findUserByEmail, insertUser } from "../store/users.js";
+import { claimUnverifiedAccount, disableUser, findUserByEmail, insertUser, markEmailVerified } from "../store/users.js";
+import type { InvitationMailer } from "../mail/invitation-mailer.js";
+import { InvitationDelivery } from "@engine-cloud/api";
 import { revokeTokensMintedBy } from "../store/tokens.js";
 import type { Executor } from "../store/schema.js";
 import type { ChangeEvent } from "../feed/change-feed.js";
@@ -150,6 +152,10 @@ export function createUserService(
     hasher: PasswordHasher;
     checkPassword: PasswordCheck;
     invitationThrottle: LoginThrottle;
+    /** Mails invitations when SMTP is configured; without it the inviter gets the code and a link to pass on. */
+    mailer?: InvitationMailer;
+    /** The server's base URL, for the console's accept link. */
+    publicUrl: () => string;
   },
 ): ServiceImpl<typeof UserService> {
   const { db, feed, tokenKey } = deps;
@@ -166,8 +172,12 @@ export function createUserService(
     if ("dead" in first) throw first.dead;
     const invitation = first.open;
     const known = await findUserByEmail(db, invitation.email);
+    // Opening a mailed link proves the address. An account of that address nobody ever proved (made through a
+    // link an inviter held, finding 9) then belongs to the mailbox holder: it is claimed with a new password.
+    const emailed = invitation.delivery === "email";
+    const claims = known !== undefined && emailed && known.email_verified_at === null;
     let newAccount: { email: string; displayName: string; passwordHash: string } | undefined;
-    if (known) {
+    if (known && !claims) {
       // Throttled like a login: an invitation must not be a way to guess an account's password.
       await requireOwnPassword(
         deps.checkPassword,
@@ -193,7 +203,22 @@ export function createUserService(
     const done = await withPlatform(db, { actor: INVITATION_CHECK, request }, async ({ tx, afterCommit, audit }) => {
       const again = await openInvitation(tx, codeHash); // accepted, revoked or outlived concurrently?
       if ("dead" in again) return again; // commits the revocation openInvitation may have made, nothing else
-      const user = known ?? (await insertUser(tx, newAccount!));
+      // Account writes come before enterTenant: the application role may not write users.
+      if (claims) {
+        // Verified meanwhile (another emailed invitation): from now on only its password joins with it.
+        if (!(await claimUnverifiedAccount(tx, known.id, newAccount!))) {
+          throw permissionDenied(ErrorReason.WRONG_PASSWORD, "this email's account was just verified: accept with its password");
+        }
+        // Whoever created the account may be signed in to it: every session of it ends.
+        const ended = await revokeSessions(tx, known.id);
+        afterCommit(() =>
+          publishRevocations(
+            feed,
+            ended.map((r) => ({ type: "session" as const, tenantId: r.tenant_id, sessionId: r.id })),
+          ),
+        );
+      } else if (emailed && known) await markEmailVerified(tx, known.id);
+      const user = known ?? (await insertUser(tx, { ...newAccount!, emailVerified: emailed }));
       const userId = user.id;
       const { tenant_id: tenantId, role } = again.open;
       await enterTenant(tx, tenantId);
@@ -213,7 +238,7 @@ export function createUserService(
         action: "invitation.accept",
         target: `invitation:${again.open.id}`,
         tenantId,
-        detail: { user: userId, role, new_account: !known },
+        detail: { user: userId, role, new_account: !known, claimed_unverified: claims, email_verified: emailed },
       });
       afterCommit(() => feed.publish({ type: "membership", tenantId, userId }));
       return { member: m, user };
@@ -222,7 +247,13 @@ export function createUserService(
     const { member, user } = done;
     return {
       tenantSlug: invitation.tenant_slug,
-      member: memberToProto({ ...member, email: user.email, display_name: user.display_name, disabled_at: null }),
+      member: memberToProto({
+        ...member,
+        email: user.email,
+        // A claimed account carries the name just given, not the one its creator chose.
+        display_name: claims ? newAccount!.displayName : user.display_name,
+        disabled_at: null,
+      }),
     };
   };
 
@@ -251,7 +282,10 @@ export function createUserService(
       const role = roles.fromProto(req.role);
       if (role === "owner") requireOwnerPower(caller);
       const code = mintToken("invitation", tokenKey);
-      const inv = await withTenant(db, scopeOf(ctx), async ({ tx, audit }) => {
+      const { mailer } = deps;
+      // The fragment never reaches a server, so no log between the browser and us sees the code.
+      const acceptUrl = `${deps.publicUrl()}/console/accept#code=${code}`;
+      const inv = await withTenant(db, scopeOf(ctx), async ({ tx, audit, afterCommit }) => {
         const inserted = await insertInvitation(tx, {
           tenantId: tenant.id,
           email: req.email,
@@ -259,12 +293,30 @@ export function createUserService(
           codeHash: hashToken(code, tokenKey),
           actor: actorLabelOf(caller),
           expiresAt: new Date(Date.now() + INVITATION_TTL_MS),
+          delivery: mailer ? "email" : "link",
         });
         // Named by id and email: the code is the secret, and is never recorded.
-        audit.record({ action: "invitation.create", target: `invitation:${inserted.id}`, detail: { email: req.email, role } });
+        audit.record({
+          action: "invitation.create",
+          target: `invitation:${inserted.id}`,
+          detail: { email: req.email, role, delivery: inserted.delivery },
+        });
+        // Mailed only once committed: a rolled-back invitation must not reach anyone's inbox.
+        if (mailer) {
+          const mail = { ...inserted, expiresAt: inserted.expires_at, tenantId: tenant.id, tenantSlug: tenant.slug };
+          afterCommit(() => mailer.send(mail, acceptUrl));
+        }
         return inserted;
       });
-      return { invitationCode: code, expiresAt: timestampFromDate(inv.expires_at) };
+      const invitation = invitationToProto(inv, new Date());
+      if (mailer) return { delivery: InvitationDelivery.EMAILED, expiresAt: timestampFromDate(inv.expires_at), invitation };
+      return {
+        invitationCode: code,
+        acceptUrl,
+        delivery: InvitationDelivery.LINK,
+        expiresAt: timestampFromDate(inv.expires_at),
+        invitation,
+      };
     },
 
     async acceptInvitation(req, ctx) {

@@ -1,11 +1,19 @@
 import { sql, type Selectable } from "kysely";
-import type { Executor, Tx, InvitationsTable, RoleColumn } from "./schema.js";
+import type { Executor, Tx, InvitationDeliveryColumn, InvitationsTable, RoleColumn } from "./schema.js";
 
 // Invitations to a tenant: one-time codes, stored as a keyed hash.
 
 export async function insertInvitation(
   tx: Tx,
-  i: { tenantId: string; email: string; role: RoleColumn; codeHash: Uint8Array; actor: string; expiresAt: Date },
+  i: {
+    tenantId: string;
+    email: string;
+    role: RoleColumn;
+    codeHash: Uint8Array;
+    actor: string;
+    expiresAt: Date;
+    delivery: InvitationDeliveryColumn;
+  },
 ) {
   return tx
     .insertInto("invitations")
@@ -16,8 +24,9 @@ export async function insertInvitation(
       code_hash: i.codeHash,
       created_by: i.actor,
       expires_at: i.expiresAt,
+      delivery: i.delivery,
     })
-    .returning(["id", "expires_at"])
+    .returning(invitationColumns)
     .executeTakeFirstOrThrow();
 }
 
@@ -37,6 +46,7 @@ export async function claimInvitation(tx: Tx, codeHash: Uint8Array) {
       "invitations.created_at",
       "invitations.revoked_at",
       "invitations.revoked_by",
+      "invitations.delivery",
       "tenants.slug as tenant_slug",
       "tenants.state as tenant_state",
     ])
@@ -68,6 +78,9 @@ const invitationColumns = [
   "accepted_by",
   "revoked_at",
   "revoked_by",
+  "delivery",
+  "email_sent_at",
+  "email_error",
 ] as const;
 
 /** Newest first, keyset-paginated on (created_at, id) like tokens (see listTokens for why the cursor is an id). */
@@ -144,4 +157,19 @@ export async function revokeInvitationsIssuedBy(
   if (opts.tenantId) q = q.where("tenant_id", "=", opts.tenantId);
   if (opts.roles) q = q.where("role", "in", opts.roles);
   await q.execute();
+}
+
+/** How mailing an invitation went: when the mail server took it, or why it failed (the last attempt's words). */
+export async function recordInvitationMail(
+  tx: Tx,
+  tenantId: string,
+  id: string,
+  outcome: { sentAt: Date } | { error: string },
+): Promise<void> {
+  await tx
+    .updateTable("invitations")
+    .set("sentAt" in outcome ? { email_sent_at: outcome.sentAt, email_error: null } : { email_error: outcome.error })
+    .where("tenant_id", "=", tenantId)
+    .where("id", "=", id)
+    .execute();
 }

@@ -136,6 +136,20 @@ export interface UsersTable {
   disabled_at: NullableTimestamp;
   created_at: Timestamp;
   last_login_at: NullableTimestamp;
+  /** A person who may act on the platform RPCs and any tenant, like a platform admin token. */
+  platform_admin: ColumnType<boolean, boolean | undefined, boolean>;
+  /** When the person proved the address (accepted an emailed invitation, or set up the server). */
+  email_verified_at: NullableTimestamp;
+}
+
+/** A one-time code that creates the first platform administrator person (AuthService.CompleteSetup). */
+export interface SetupCodesTable {
+  id: Generated<string>;
+  code_hash: Uint8Array;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  /** Used, or replaced by a newer code. */
+  ended_at: NullableTimestamp;
 }
 
 export interface MembershipsTable {
@@ -172,7 +186,13 @@ export interface InvitationsTable {
   accepted_by: string | null;
   revoked_at: NullableTimestamp;
   revoked_by: ColumnType<string | null, string | null | undefined, string | null>;
+  delivery: ColumnType<InvitationDeliveryColumn, InvitationDeliveryColumn | undefined, InvitationDeliveryColumn>;
+  email_sent_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  email_error: ColumnType<string | null, string | null | undefined, string | null>;
 }
+
+/** How an invitation's code reached the person: returned to the inviter, or mailed by the server. */
+export type InvitationDeliveryColumn = "link" | "email";
 
 export interface ServerInstancesTable {
   id: string;
@@ -363,6 +383,7 @@ export interface Database {
   memberships: MembershipsTable;
   sessions: SessionsTable;
   invitations: InvitationsTable;
+  setup_codes: SetupCodesTable;
   server_instances: ServerInstancesTable;
   limit_counters: LimitCountersTable;
   stream_counts: StreamCountsTable;

@@ -40,6 +40,7 @@ export interface SessionWithPrincipal {
   user_id: string;
   email: string;
   user_disabled: Date | null;
+  user_platform_admin: boolean;
   role: RoleColumn | null;
   tenant_slug: string;
   tenant_state: TenantStateColumn;
@@ -67,6 +68,7 @@ export async function findSessionByHash(db: Kysely<Database>, hash: Uint8Array):
           "sessions.user_id",
           "users.email",
           "users.disabled_at as user_disabled",
+          "users.platform_admin as user_platform_admin",
           "memberships.role",
           "tenants.slug as tenant_slug",
           "tenants.state as tenant_state",

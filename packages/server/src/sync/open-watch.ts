@@ -1,5 +1,4 @@
 import type { Caller } from "../auth/caller.js";
-import { bearerOf } from "../auth/bearer.js";
 import type { CallerResolver } from "../auth/caller-resolver.js";
 import type { TenantRef } from "../tenancy/request-context.js";
 import { requireSyncRead, type SyncAccessCheck } from "./sync-access.js";
@@ -40,7 +39,8 @@ export interface WatchTarget {
 export function watchTargetOf(
   scope: { caller: Caller; tenant: TenantRef },
   request: { project: string; sinceRevision: bigint; kinds: readonly ResourceKind[]; runtimeId: string; runtime?: RuntimeInfo },
-  header: Headers,
+  /** What the access check verified (tenancy/request-context.ts): the stream's re-checks verify it again. */
+  credential: { token: string } | undefined,
   requestMeta: RequestMeta,
 ): WatchTarget {
   return {
@@ -51,7 +51,7 @@ export function watchTargetOf(
     principalId: scope.caller.principalId,
     principalKind: scope.caller.principal.kind,
     principalLabel: scope.caller.displayName,
-    bearer: bearerOf(header) ?? "",
+    bearer: credential?.token ?? "",
     since: Number(request.sinceRevision),
     expiresAt: scope.caller.expiresAt,
     runtimeId: request.runtimeId,

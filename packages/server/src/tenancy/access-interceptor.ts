@@ -1,5 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { bearerOf } from "../auth/bearer.js";
+import type { BrowserSessions } from "../auth/browser-session-cookie.js";
 import type { Caller } from "../auth/caller.js";
 import type { CallerResolver } from "../auth/caller-resolver.js";
 import { notFound, permissionDenied } from "../errors/domain-error.js";
@@ -47,13 +47,19 @@ export function createAuthorizer(deps: {
   directory: TenantDirectory;
   /** Request rates (limits/limiter.ts), checked once the caller and tenant are known. */
   limiter: Pick<Limiter, "admitRequest">;
+  /** Reads the request's credential: its bearer, or the console's session cookie under its rules. */
+  browserSessions: Pick<BrowserSessions, "credentialOf">;
 }): Authorize {
   return async (ctx, method, header) => {
     const rule = deps.rules.get(method);
     if (!rule) throw permissionDenied(ErrorReason.PERMISSION_DENIED, "this method declares no access rule");
     if (rule.kind === "public") return;
 
-    const caller = await deps.verifier.verify(bearerOf(header));
+    const presented = deps.browserSessions.credentialOf(header, ctx);
+    // A cookie refused by its rules counts as absent; saying why spares a developer the guesswork.
+    if (presented.via === undefined && presented.refusal) throw presented.refusal;
+    const caller = await deps.verifier.verify(presented.token);
+    if (presented.via !== undefined) ctx.credential = { token: presented.token, via: presented.via };
     ctx.caller = caller;
     switch (rule.kind) {
       case "platform":

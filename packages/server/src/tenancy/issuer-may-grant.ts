@@ -2,6 +2,7 @@ import type { Transaction } from "kysely";
 import { lockMembershipForShare } from "../store/memberships.js";
 import type { Database, RoleColumn } from "../store/schema.js";
 import { lockTokenForShare } from "../store/tokens.js";
+import { lockPlatformAdminPersonForShare } from "../store/users.js";
 import { permissionsOfTokenKind } from "../auth/permissions.js";
 import { mayGrantRole, personGrantor } from "./role-grants.js";
 
@@ -24,6 +25,8 @@ export async function issuerMayGrant(
 ): Promise<boolean> {
   const [, kind, id] = ACTOR.exec(invitation.created_by) ?? [];
   if (kind === "user") {
+    // A platform administrator person seats owners of tenants they are no member of, like a platform admin token.
+    if (await lockPlatformAdminPersonForShare(tx, id!)) return true;
     const m = await lockMembershipForShare(tx, invitation.tenant_id, id!);
     if (!m || m.disabled_at || m.created_at > invitation.created_at) return false;
     return mayGrantRole(personGrantor(m.role), invitation.role);

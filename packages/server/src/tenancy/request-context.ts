@@ -20,6 +20,14 @@ export interface RequestContext {
   peer: string;
   /** As the client sent it, truncated. */
   userAgent: string;
+  /** The Host (or :authority) the request was sent to: the cookie rules' notion of the server's origin. */
+  host?: string;
+  /**
+   * The token the caller presented and how (auth/browser-session-cookie.ts); absent on public RPCs. Kept for
+   * what must check it again (a Watch stream's re-checks) or act on how it came (Logout clears a cookie). Never
+   * logged: the request log names fields one by one (transport/request-log.ts).
+   */
+  credential?: { token: string; via: "bearer" | "cookie" };
   /** Absent only on public RPCs. */
   caller?: Caller;
   /** The tenant the call acts in; absent on platform and public RPCs. */

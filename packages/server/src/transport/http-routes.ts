@@ -12,6 +12,7 @@ import { peerOf } from "./remote-address.js";
 import { toFetchHeaders } from "./stream-framing.js";
 import { callbackPage } from "./oauth-callback-route.js";
 import type { RuntimeRestRoutes } from "./runtime-rest-routes.js";
+import type { ConsoleRoute } from "./console-route.js";
 
 type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
 type NodeResponse = Parameters<Fallback>[1];
@@ -32,6 +33,8 @@ export interface HttpRoutesDeps {
   completeConnect?(query: URLSearchParams): Promise<CallbackOutcome>;
   /** The runtime REST routes (/v1/credentials…, /health), answered through the RPCs (transport/runtime-rest-routes.ts). */
   runtimeRest?: RuntimeRestRoutes;
+  /** The web console's static files, `/` and `/console/…` (transport/console-route.ts). */
+  console?: ConsoleRoute;
 }
 
 /**
@@ -54,7 +57,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
       protocol: "http",
       started: performance.now(),
     };
-    const answer = (status: number, body: string, err?: ConnectError, headers?: Record<string, string>) => {
+    const answer = (status: number, body: string | Buffer, err?: ConnectError, headers?: Record<string, string>) => {
       reply(res, status, body, correlationHeaders(call.ctx), req.method === "HEAD", headers);
       logCallEnd(deps, call, err);
     };
@@ -105,6 +108,25 @@ export function createHttpRoutes(deps: HttpRoutesDeps): Fallback {
         },
       );
     }
+    const page = deps.console?.(req.method ?? "GET", path);
+    if (page) {
+      return void page.then(
+        (a) => {
+          call.route = a.route;
+          const err =
+            a.status === 404
+              ? errorForLogOnly(Code.NotFound, "NOT_FOUND", "no such console file")
+              : a.status >= 400
+                ? errorForLogOnly(Code.Unavailable, "CONSOLE_NOT_BUILT", "the console directory has no index.html")
+                : undefined;
+          answer(a.status, a.body, err, a.headers);
+        },
+        (cause: unknown) => {
+          deps.log.error("console route failed", { error: String(cause) });
+          answer(500, "internal error\n", errorForLogOnly(Code.Internal, "INTERNAL", "console route failed"));
+        },
+      );
+    }
     const gone = new AbortController();
     res.once("close", () => gone.abort());
     const rest = deps.runtimeRest?.(req, path, call.ctx.requestId, gone.signal);
@@ -130,16 +152,17 @@ const KNOWN_ROUTES = new Set(["/healthz", "/readyz", METRICS_PATH]);
 function reply(
   res: NodeResponse,
   status: number,
-  body: string,
+  body: string | Buffer,
   correlation: Record<string, string>,
   headOnly: boolean,
   headers?: Record<string, string>,
 ) {
   res.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
+    // Nothing here may be stored, unless a route says otherwise (the console's hashed assets).
+    "cache-control": "no-store",
     ...headers,
     "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
     ...correlation,
   });
   if (headOnly) res.end();

@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import { recordCall, type ServerMetrics } from "../metrics/server-metrics.js";
 import { actorLabelOf } from "../auth/caller.js";
 import { requestContextKey, type RequestContext } from "../tenancy/request-context.js";
-import { remoteAddressKey } from "./remote-address.js";
+import { remoteAddressKey, requestHostKey } from "./remote-address.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -130,6 +130,7 @@ export function createRequestLogInterceptor(recorder: CallRecorder): Interceptor
       started: performance.now(),
     };
     const { ctx } = call;
+    ctx.host = req.contextValues.get(requestHostKey);
     req.contextValues.get(claimCallLogKey)();
     req.contextValues.set(requestContextKey, ctx);
     const done = (err?: ConnectError) => logCallEnd(recorder, call, err);

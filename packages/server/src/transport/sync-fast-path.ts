@@ -16,7 +16,7 @@ import { watchTargetOf, type WatchOpener, type WatchTarget } from "../sync/open-
 import { WatchCursor } from "../sync/watch-cursor.js";
 import type { Authorize } from "../tenancy/access-interceptor.js";
 import { correlationHeaders, logCallEnd, newRequestContext, streamOpened, type LoggedCall } from "./request-log.js";
-import { peerOf } from "./remote-address.js";
+import { hostOf, peerOf } from "./remote-address.js";
 import type { ValidateMessage } from "./request-validation.js";
 import { bodyWithin } from "./request-body-deadline.js";
 import { NO_STORE } from "./secret-bearing.js";
@@ -104,7 +104,7 @@ async function serveWatch(
 ): Promise<void> {
   const header = toFetchHeaders(req.headers);
   const call: LoggedCall = {
-    ctx: newRequestContext(header, peerOf(req)),
+    ctx: { ...newRequestContext(header, peerOf(req)), host: hostOf(req) },
     method: WATCH_METHOD,
     protocol,
     started: performance.now(),
@@ -128,7 +128,7 @@ async function serveWatch(
     if (!caller || !tenant) throw new Error("the Watch access rule established no tenant");
     await shared.requireSyncAccess({ caller, tenant }, request.project);
     const { requestId, peer, userAgent } = call.ctx;
-    await stream.open(watchTargetOf({ caller, tenant }, request, header, { requestId, peer, userAgent }));
+    await stream.open(watchTargetOf({ caller, tenant }, request, call.ctx.credential, { requestId, peer, userAgent }));
   } catch (e) {
     stream.fail(e);
   }

@@ -12,6 +12,7 @@ import * as connectorHub from "./0011_connector_hub.js";
 import * as hubRefresh from "./0012_hub_refresh.js";
 import * as runtimePresence from "./0013_runtime_presence.js";
 import * as auditLog from "./0014_audit_log.js";
+import * as consolePeople from "./0015_console_people.js";
 
 export interface Migration {
   version: number;
@@ -38,4 +39,5 @@ export const migrations: Migration[] = [
   { version: 12, ...hubRefresh },
   { version: 13, ...runtimePresence },
   { version: 14, ...auditLog },
+  { version: 15, ...consolePeople },
 ];

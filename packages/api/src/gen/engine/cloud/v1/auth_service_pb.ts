@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/auth_service.proto.
  */
 export const file_engine_cloud_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiDwoNV2hvQW1JUmVxdWVzdCKNAgoOV2hvQW1JUmVzcG9uc2USFgoOcHJpbmNpcGFsX3R5cGUYASABKAkSFAoMcHJpbmNpcGFsX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIRCgl0ZW5hbnRfaWQYBCABKAkSEwoLdGVuYW50X3NsdWcYBSABKAkSLgoKdG9rZW5fa2luZBgGIAEoDjIaLmVuZ2luZS5jbG91ZC52MS5Ub2tlbktpbmQSFgoOcGxhdGZvcm1fYWRtaW4YByABKAgSEwoLcGVybWlzc2lvbnMYCCADKAkSEAoIcHJvamVjdHMYCSADKAkSDAoEcm9sZRgKIAEoCRISCgpzZXNzaW9uX2lkGAsgASgJImAKDExvZ2luUmVxdWVzdBIZCgVlbWFpbBgBIAEoCUIKukgHcgUQAxj+ARIcCghwYXNzd29yZBgCIAEoCUIKukgHcgUgASiACBIXCgZ0ZW5hbnQYAyABKAlCB7pIBHICGD8iUQoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEikKB3Nlc3Npb24YAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiKpAgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2lkbGVfZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZGlzcGxheV9wcmVmaXgYCCABKAkSDwoHY3VycmVudBgJIAEoCCIPCg1Mb2dvdXRSZXF1ZXN0IhAKDkxvZ291dFJlc3BvbnNlIhUKE0xpc3RTZXNzaW9uc1JlcXVlc3QiQgoUTGlzdFNlc3Npb25zUmVzcG9uc2USKgoIc2Vzc2lvbnMYASADKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiIsChRSZXZva2VTZXNzaW9uUmVxdWVzdBIUCgJpZBgBIAEoCUIIukgFcgOwAQEiFwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlIjAKE1N3aXRjaFRlbmFudFJlcXVlc3QSGQoGdGVuYW50GAEgASgJQgm6SAZyBBABGD8iWAoUU3dpdGNoVGVuYW50UmVzcG9uc2USFQoNc2Vzc2lvbl90b2tlbhgBIAEoCRIpCgdzZXNzaW9uGAIgASgLMhguZW5naW5lLmNsb3VkLnYxLlNlc3Npb24iXwoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0EiQKEGN1cnJlbnRfcGFzc3dvcmQYASABKAlCCrpIB3IFIAEogAgSIAoMbmV3X3Bhc3N3b3JkGAIgASgJQgq6SAdyBRAMKIAIIhgKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2Uy0gYKC0F1dGhTZXJ2aWNlEmUKBUxvZ2luEh0uZW5naW5lLmNsb3VkLnYxLkxvZ2luUmVxdWVzdBoeLmVuZ2luZS5jbG91ZC52MS5Mb2dpblJlc3BvbnNlIh3C8xgCIAHI8xgB0vMYDwoNc2Vzc2lvbi5sb2dpbhJlCgZMb2dvdXQSHi5lbmdpbmUuY2xvdWQudjEuTG9nb3V0UmVxdWVzdBofLmVuZ2luZS5jbG91ZC52MS5Mb2dvdXRSZXNwb25zZSIawvMYAhgB0vMYEAoOc2Vzc2lvbi5sb2dvdXQSfwoMTGlzdFNlc3Npb25zEiQuZW5naW5lLmNsb3VkLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuTGlzdFNlc3Npb25zUmVzcG9uc2UiIpACAcLzGAIYAdLzGBUSE3JlYWQgd2l0aG91dCBzZWNyZXQSegoNUmV2b2tlU2Vzc2lvbhIlLmVuZ2luZS5jbG91ZC52MS5SZXZva2VTZXNzaW9uUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2UiGsLzGAIYAdLzGBAKDnNlc3Npb24ucmV2b2tlEoIBCgxTd2l0Y2hUZW5hbnQSJC5lbmdpbmUuY2xvdWQudjEuU3dpdGNoVGVuYW50UmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5Td2l0Y2hUZW5hbnRSZXNwb25zZSIlwvMYAhgByPMYAdLzGBcKFXNlc3Npb24uc3dpdGNoX3RlbmFudBKDAQoOQ2hhbmdlUGFzc3dvcmQSJi5lbmdpbmUuY2xvdWQudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GicuZW5naW5lLmNsb3VkLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiIMLzGAIYAdLzGBYKFHVzZXIuY2hhbmdlX3Bhc3N3b3JkEm0KBldob0FtSRIeLmVuZ2luZS5jbG91ZC52MS5XaG9BbUlSZXF1ZXN0Gh8uZW5naW5lLmNsb3VkLnYxLldob0FtSVJlc3BvbnNlIiKQAgHC8xgCGAHS8xgVEhNyZWFkIHdpdGhvdXQgc2VjcmV0YgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_audit, file_engine_cloud_v1_token_service, file_google_protobuf_timestamp]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvYXV0aF9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEiDwoNV2hvQW1JUmVxdWVzdCLRAgoOV2hvQW1JUmVzcG9uc2USFgoOcHJpbmNpcGFsX3R5cGUYASABKAkSFAoMcHJpbmNpcGFsX2lkGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIRCgl0ZW5hbnRfaWQYBCABKAkSEwoLdGVuYW50X3NsdWcYBSABKAkSLgoKdG9rZW5fa2luZBgGIAEoDjIaLmVuZ2luZS5jbG91ZC52MS5Ub2tlbktpbmQSFgoOcGxhdGZvcm1fYWRtaW4YByABKAgSEwoLcGVybWlzc2lvbnMYCCADKAkSEAoIcHJvamVjdHMYCSADKAkSDAoEcm9sZRgKIAEoCRISCgpzZXNzaW9uX2lkGAsgASgJEikKB3Nlc3Npb24YDCABKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbhIXCg9icm93c2VyX3Nlc3Npb24YDSABKAgieQoMTG9naW5SZXF1ZXN0EhkKBWVtYWlsGAEgASgJQgq6SAdyBRADGP4BEhwKCHBhc3N3b3JkGAIgASgJQgq6SAdyBSABKIAIEhcKBnRlbmFudBgDIAEoCUIHukgEcgIYPxIXCg9icm93c2VyX3Nlc3Npb24YBCABKAgiUQoNTG9naW5SZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEikKB3Nlc3Npb24YAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiKpAgoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2lkbGVfZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZGlzcGxheV9wcmVmaXgYCCABKAkSDwoHY3VycmVudBgJIAEoCCKmAQoUQ29tcGxldGVTZXR1cFJlcXVlc3QSGAoEY29kZRgBIAEoCUIKukgHcgUQARiAARIbCgVlbWFpbBgCIAEoCUIMukgJcgcQAxj+AWABEhwKCHBhc3N3b3JkGAMgASgJQgq6SAdyBRAMKIAIEiAKDGRpc3BsYXlfbmFtZRgEIAEoCUIKukgHcgUQARjIARIXCg9icm93c2VyX3Nlc3Npb24YBSABKAgiWQoVQ29tcGxldGVTZXR1cFJlc3BvbnNlEhUKDXNlc3Npb25fdG9rZW4YASABKAkSKQoHc2Vzc2lvbhgCIAEoCzIYLmVuZ2luZS5jbG91ZC52MS5TZXNzaW9uIg8KDUxvZ291dFJlcXVlc3QiEAoOTG9nb3V0UmVzcG9uc2UiFQoTTGlzdFNlc3Npb25zUmVxdWVzdCJCChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIqCghzZXNzaW9ucxgBIAMoCzIYLmVuZ2luZS5jbG91ZC52MS5TZXNzaW9uIiwKFFJldm9rZVNlc3Npb25SZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2UiMAoTU3dpdGNoVGVuYW50UmVxdWVzdBIZCgZ0ZW5hbnQYASABKAlCCbpIBnIEEAEYPyJYChRTd2l0Y2hUZW5hbnRSZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEikKB3Nlc3Npb24YAiABKAsyGC5lbmdpbmUuY2xvdWQudjEuU2Vzc2lvbiJfChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSJAoQY3VycmVudF9wYXNzd29yZBgBIAEoCUIKukgHcgUgASiACBIgCgxuZXdfcGFzc3dvcmQYAiABKAlCCrpIB3IFEAwogAgiGAoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZTLOBwoLQXV0aFNlcnZpY2USZQoFTG9naW4SHS5lbmdpbmUuY2xvdWQudjEuTG9naW5SZXF1ZXN0Gh4uZW5naW5lLmNsb3VkLnYxLkxvZ2luUmVzcG9uc2UiHcLzGAIgAcjzGAHS8xgPCg1zZXNzaW9uLmxvZ2luEmUKBkxvZ291dBIeLmVuZ2luZS5jbG91ZC52MS5Mb2dvdXRSZXF1ZXN0Gh8uZW5naW5lLmNsb3VkLnYxLkxvZ291dFJlc3BvbnNlIhrC8xgCGAHS8xgQCg5zZXNzaW9uLmxvZ291dBJ/CgxMaXN0U2Vzc2lvbnMSJC5lbmdpbmUuY2xvdWQudjEuTGlzdFNlc3Npb25zUmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIikAIBwvMYAhgB0vMYFRITcmVhZCB3aXRob3V0IHNlY3JldBJ6Cg1SZXZva2VTZXNzaW9uEiUuZW5naW5lLmNsb3VkLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIawvMYAhgB0vMYEAoOc2Vzc2lvbi5yZXZva2USggEKDFN3aXRjaFRlbmFudBIkLmVuZ2luZS5jbG91ZC52MS5Td2l0Y2hUZW5hbnRSZXF1ZXN0GiUuZW5naW5lLmNsb3VkLnYxLlN3aXRjaFRlbmFudFJlc3BvbnNlIiXC8xgCGAHI8xgB0vMYFwoVc2Vzc2lvbi5zd2l0Y2hfdGVuYW50EoMBCg5DaGFuZ2VQYXNzd29yZBImLmVuZ2luZS5jbG91ZC52MS5DaGFuZ2VQYXNzd29yZFJlcXVlc3QaJy5lbmdpbmUuY2xvdWQudjEuQ2hhbmdlUGFzc3dvcmRSZXNwb25zZSIgwvMYAhgB0vMYFgoUdXNlci5jaGFuZ2VfcGFzc3dvcmQSegoNQ29tcGxldGVTZXR1cBIlLmVuZ2luZS5jbG91ZC52MS5Db21wbGV0ZVNldHVwUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5Db21wbGV0ZVNldHVwUmVzcG9uc2UiGsLzGAIgAcjzGAHS8xgMCgphdXRoLnNldHVwEm0KBldob0FtSRIeLmVuZ2luZS5jbG91ZC52MS5XaG9BbUlSZXF1ZXN0Gh8uZW5naW5lLmNsb3VkLnYxLldob0FtSVJlc3BvbnNlIiKQAgHC8xgCGAHS8xgVEhNyZWFkIHdpdGhvdXQgc2VjcmV0YgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_audit, file_engine_cloud_v1_token_service, file_google_protobuf_timestamp]);
 
 /**
  * Request for AuthService.WhoAmI. It has no fields.
@@ -117,6 +117,22 @@ export type WhoAmIResponse = Message<"engine.cloud.v1.WhoAmIResponse"> & {
    * @generated from field: string session_id = 11;
    */
   sessionId: string;
+
+  /**
+   * For people: that session, with its idle and absolute expiry (so a console
+   * can warn before it ends). Unset for API tokens.
+   *
+   * @generated from field: engine.cloud.v1.Session session = 12;
+   */
+  session?: Session | undefined;
+
+  /**
+   * Whether this call was authenticated by the browser session cookie (see
+   * LoginRequest.browser_session) rather than an authorization header.
+   *
+   * @generated from field: bool browser_session = 13;
+   */
+  browserSession: boolean;
 };
 
 /**
@@ -153,6 +169,18 @@ export type LoginRequest = Message<"engine.cloud.v1.LoginRequest"> & {
    * @generated from field: string tenant = 3;
    */
   tenant: string;
+
+  /**
+   * Deliver the session as a browser cookie (HttpOnly; SameSite=Lax; Path=/;
+   * Secure except over plain http to a loopback host; named
+   * "__Host-ec_session", or "ec_session" without Secure) instead of in the
+   * response: session_token is then empty, so page scripts never see it.
+   * The cookie is accepted only on Connect calls from the server's own
+   * origin. Default false: the token is returned, for the CLI and scripts.
+   *
+   * @generated from field: bool browser_session = 4;
+   */
+  browserSession: boolean;
 };
 
 /**
@@ -170,7 +198,8 @@ export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
 export type LoginResponse = Message<"engine.cloud.v1.LoginResponse"> & {
   /**
    * The session token (prefix "ecu_"): send it as "authorization: Bearer …".
-   * Shown once; the server keeps only a keyed hash.
+   * Shown once; the server keeps only a keyed hash. Empty when the session
+   * was delivered as a cookie (browser_session).
    *
    * @generated from field: string session_token = 1;
    */
@@ -269,7 +298,86 @@ export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
   messageDesc(file_engine_cloud_v1_auth_service, 4);
 
 /**
- * Request for AuthService.Logout. It has no fields.
+ * Request for AuthService.CompleteSetup.
+ *
+ * @generated from message engine.cloud.v1.CompleteSetupRequest
+ */
+export type CompleteSetupRequest = Message<"engine.cloud.v1.CompleteSetupRequest"> & {
+  /**
+   * The setup code the server printed at start-up (in the link's fragment).
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The administrator's email.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+
+  /**
+   * The password: 12 to 1,024 bytes.
+   *
+   * @generated from field: string password = 3;
+   */
+  password: string;
+
+  /**
+   * Display name: 1 to 200 characters.
+   *
+   * @generated from field: string display_name = 4;
+   */
+  displayName: string;
+
+  /**
+   * Deliver the session as a browser cookie, as LoginRequest.browser_session.
+   *
+   * @generated from field: bool browser_session = 5;
+   */
+  browserSession: boolean;
+};
+
+/**
+ * Describes the message engine.cloud.v1.CompleteSetupRequest.
+ * Use `create(CompleteSetupRequestSchema)` to create a new message.
+ */
+export const CompleteSetupRequestSchema: GenMessage<CompleteSetupRequest> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 5);
+
+/**
+ * Response for AuthService.CompleteSetup.
+ *
+ * @generated from message engine.cloud.v1.CompleteSetupResponse
+ */
+export type CompleteSetupResponse = Message<"engine.cloud.v1.CompleteSetupResponse"> & {
+  /**
+   * The session token, as LoginResponse.session_token (empty with
+   * browser_session).
+   *
+   * @generated from field: string session_token = 1;
+   */
+  sessionToken: string;
+
+  /**
+   * The session, in the operator tenant.
+   *
+   * @generated from field: engine.cloud.v1.Session session = 2;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message engine.cloud.v1.CompleteSetupResponse.
+ * Use `create(CompleteSetupResponseSchema)` to create a new message.
+ */
+export const CompleteSetupResponseSchema: GenMessage<CompleteSetupResponse> = /*@__PURE__*/
+  messageDesc(file_engine_cloud_v1_auth_service, 6);
+
+/**
+ * Request for AuthService.Logout. It has no fields. On a browser session the
+ * response also clears the cookie.
  *
  * @generated from message engine.cloud.v1.LogoutRequest
  */
@@ -281,7 +389,7 @@ export type LogoutRequest = Message<"engine.cloud.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 5);
+  messageDesc(file_engine_cloud_v1_auth_service, 7);
 
 /**
  * Response for AuthService.Logout. It has no fields.
@@ -296,7 +404,7 @@ export type LogoutResponse = Message<"engine.cloud.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 6);
+  messageDesc(file_engine_cloud_v1_auth_service, 8);
 
 /**
  * Request for AuthService.ListSessions. It has no fields.
@@ -311,7 +419,7 @@ export type ListSessionsRequest = Message<"engine.cloud.v1.ListSessionsRequest">
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 7);
+  messageDesc(file_engine_cloud_v1_auth_service, 9);
 
 /**
  * Response for AuthService.ListSessions.
@@ -332,7 +440,7 @@ export type ListSessionsResponse = Message<"engine.cloud.v1.ListSessionsResponse
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 8);
+  messageDesc(file_engine_cloud_v1_auth_service, 10);
 
 /**
  * Request for AuthService.RevokeSession.
@@ -353,7 +461,7 @@ export type RevokeSessionRequest = Message<"engine.cloud.v1.RevokeSessionRequest
  * Use `create(RevokeSessionRequestSchema)` to create a new message.
  */
 export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 9);
+  messageDesc(file_engine_cloud_v1_auth_service, 11);
 
 /**
  * Response for AuthService.RevokeSession. It has no fields.
@@ -368,7 +476,7 @@ export type RevokeSessionResponse = Message<"engine.cloud.v1.RevokeSessionRespon
  * Use `create(RevokeSessionResponseSchema)` to create a new message.
  */
 export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 10);
+  messageDesc(file_engine_cloud_v1_auth_service, 12);
 
 /**
  * Request for AuthService.SwitchTenant.
@@ -389,7 +497,7 @@ export type SwitchTenantRequest = Message<"engine.cloud.v1.SwitchTenantRequest">
  * Use `create(SwitchTenantRequestSchema)` to create a new message.
  */
 export const SwitchTenantRequestSchema: GenMessage<SwitchTenantRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 11);
+  messageDesc(file_engine_cloud_v1_auth_service, 13);
 
 /**
  * Response for AuthService.SwitchTenant.
@@ -398,7 +506,9 @@ export const SwitchTenantRequestSchema: GenMessage<SwitchTenantRequest> = /*@__P
  */
 export type SwitchTenantResponse = Message<"engine.cloud.v1.SwitchTenantResponse"> & {
   /**
-   * The new session token, for the new tenant. Shown once.
+   * The new session token, for the new tenant. Shown once. Empty when the
+   * call was authenticated by the browser session cookie: the new session
+   * then replaces the cookie.
    *
    * @generated from field: string session_token = 1;
    */
@@ -417,7 +527,7 @@ export type SwitchTenantResponse = Message<"engine.cloud.v1.SwitchTenantResponse
  * Use `create(SwitchTenantResponseSchema)` to create a new message.
  */
 export const SwitchTenantResponseSchema: GenMessage<SwitchTenantResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 12);
+  messageDesc(file_engine_cloud_v1_auth_service, 14);
 
 /**
  * Request for AuthService.ChangePassword.
@@ -445,7 +555,7 @@ export type ChangePasswordRequest = Message<"engine.cloud.v1.ChangePasswordReque
  * Use `create(ChangePasswordRequestSchema)` to create a new message.
  */
 export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 13);
+  messageDesc(file_engine_cloud_v1_auth_service, 15);
 
 /**
  * Response for AuthService.ChangePassword. It has no fields.
@@ -460,7 +570,7 @@ export type ChangePasswordResponse = Message<"engine.cloud.v1.ChangePasswordResp
  * Use `create(ChangePasswordResponseSchema)` to create a new message.
  */
 export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
-  messageDesc(file_engine_cloud_v1_auth_service, 14);
+  messageDesc(file_engine_cloud_v1_auth_service, 16);
 
 /**
  * AuthService signs people in and out and answers questions about the
@@ -533,6 +643,20 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof ChangePasswordRequestSchema;
     output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * Creates the first platform administrator with the one-time setup code the
+   * server printed at start-up (while no platform administrator person
+   * exists): a person who owns the operator tenant, email verified, signed in.
+   * The code works once and for an hour; a wrong one is UNAUTHENTICATED
+   * (reason SETUP_CODE_INVALID) and throttled like Login.
+   *
+   * @generated from rpc engine.cloud.v1.AuthService.CompleteSetup
+   */
+  completeSetup: {
+    methodKind: "unary";
+    input: typeof CompleteSetupRequestSchema;
+    output: typeof CompleteSetupResponseSchema;
   },
   /**
    * Returns who the caller is: the credential, its tenant and its permissions.

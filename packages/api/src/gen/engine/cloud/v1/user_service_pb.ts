@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file engine/cloud/v1/user_service.proto.
  */
 export const file_engine_cloud_v1_user_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvdXNlcl9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi7AEKBk1lbWJlchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIjCgRyb2xlGAQgASgOMhUuZW5naW5lLmNsb3VkLnYxLlJvbGUSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRIxCg1sYXN0X2xvZ2luX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgIIAEoCCJhChFJbnZpdGVVc2VyUmVxdWVzdBIbCgVlbWFpbBgBIAEoCUIMukgJcgcQAxj+AWABEi8KBHJvbGUYAiABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZUIKukgHggEEEAEgACJdChJJbnZpdGVVc2VyUmVzcG9uc2USFwoPaW52aXRhdGlvbl9jb2RlGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInwKF0FjY2VwdEludml0YXRpb25SZXF1ZXN0EiMKD2ludml0YXRpb25fY29kZRgBIAEoCUIKukgHcgUQARiAARIeCgxkaXNwbGF5X25hbWUYAiABKAlCCLpIBXIDGMgBEhwKCHBhc3N3b3JkGAMgASgJQgq6SAdyBRABKIAIIlgKGEFjY2VwdEludml0YXRpb25SZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyEhMKC3RlbmFudF9zbHVnGAIgASgJIvsCCgpJbnZpdGF0aW9uEgoKAmlkGAEgASgJEg0KBWVtYWlsGAIgASgJEiMKBHJvbGUYAyABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZRISCgpjcmVhdGVkX2J5GAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KBXN0YXRlGAcgASgOMiAuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb25TdGF0ZRIvCgthY2NlcHRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLYWNjZXB0ZWRfYnkYCSABKAkSLgoKcmV2b2tlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKcmV2b2tlZF9ieRgLIAEoCSJsChZMaXN0SW52aXRhdGlvbnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIVCg1zaG93X2luYWN0aXZlGAMgASgIImQKF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEjAKC2ludml0YXRpb25zGAEgAygLMhsuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1Jldm9rZUludml0YXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJLChhSZXZva2VJbnZpdGF0aW9uUmVzcG9uc2USLwoKaW52aXRhdGlvbhgBIAEoCzIbLmVuZ2luZS5jbG91ZC52MS5JbnZpdGF0aW9uIlEKEkxpc3RNZW1iZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWAoTTGlzdE1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYgoUU2V0TWVtYmVyUm9sZVJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQESLwoEcm9sZRgCIAEoDjIVLmVuZ2luZS5jbG91ZC52MS5Sb2xlQgq6SAeCAQQQASAAIkAKFVNldE1lbWJlclJvbGVSZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyIjAKE1JlbW92ZU1lbWJlclJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQEiFgoUUmVtb3ZlTWVtYmVyUmVzcG9uc2UiLwoSRGlzYWJsZVVzZXJSZXF1ZXN0EhkKB3VzZXJfaWQYASABKAlCCLpIBXIDsAEBIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UqcgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9PV05FUhABEg4KClJPTEVfQURNSU4QAhIRCg1ST0xFX09QRVJBVE9SEAMSEAoMUk9MRV9CVUlMREVSEAQSDwoLUk9MRV9WSUVXRVIQBSqsAQoPSW52aXRhdGlvblN0YXRlEiAKHElOVklUQVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIcChhJTlZJVEFUSU9OX1NUQVRFX1BFTkRJTkcQARIdChlJTlZJVEFUSU9OX1NUQVRFX0FDQ0VQVEVEEAISHAoYSU5WSVRBVElPTl9TVEFURV9SRVZPS0VEEAMSHAoYSU5WSVRBVElPTl9TVEFURV9FWFBJUkVEEAQy1QgKC1VzZXJTZXJ2aWNlEoQBCgpJbnZpdGVVc2VyEiIuZW5naW5lLmNsb3VkLnYxLkludml0ZVVzZXJSZXF1ZXN0GiMuZW5naW5lLmNsb3VkLnYxLkludml0ZVVzZXJSZXNwb25zZSItwvMYDgoMdXNlcnMubWFuYWdlyPMYAdLzGBMKEWludml0YXRpb24uY3JlYXRlEoYBChBBY2NlcHRJbnZpdGF0aW9uEiguZW5naW5lLmNsb3VkLnYxLkFjY2VwdEludml0YXRpb25SZXF1ZXN0GikuZW5naW5lLmNsb3VkLnYxLkFjY2VwdEludml0YXRpb25SZXNwb25zZSIdwvMYAiAB0vMYEwoRaW52aXRhdGlvbi5hY2NlcHQSlAEKD0xpc3RJbnZpdGF0aW9ucxInLmVuZ2luZS5jbG91ZC52MS5MaXN0SW52aXRhdGlvbnNSZXF1ZXN0GiguZW5naW5lLmNsb3VkLnYxLkxpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlIi6QAgHC8xgOCgx1c2Vycy5tYW5hZ2XS8xgVEhNyZWFkIHdpdGhvdXQgc2VjcmV0EpIBChBSZXZva2VJbnZpdGF0aW9uEiguZW5naW5lLmNsb3VkLnYxLlJldm9rZUludml0YXRpb25SZXF1ZXN0GikuZW5naW5lLmNsb3VkLnYxLlJldm9rZUludml0YXRpb25SZXNwb25zZSIpwvMYDgoMdXNlcnMubWFuYWdl0vMYEwoRaW52aXRhdGlvbi5yZXZva2UShgEKC0xpc3RNZW1iZXJzEiMuZW5naW5lLmNsb3VkLnYxLkxpc3RNZW1iZXJzUmVxdWVzdBokLmVuZ2luZS5jbG91ZC52MS5MaXN0TWVtYmVyc1Jlc3BvbnNlIiyQAgHC8xgMCgp1c2Vycy5yZWFk0vMYFRITcmVhZCB3aXRob3V0IHNlY3JldBKHAQoNU2V0TWVtYmVyUm9sZRIlLmVuZ2luZS5jbG91ZC52MS5TZXRNZW1iZXJSb2xlUmVxdWVzdBomLmVuZ2luZS5jbG91ZC52MS5TZXRNZW1iZXJSb2xlUmVzcG9uc2UiJ8LzGA4KDHVzZXJzLm1hbmFnZdLzGBEKD21lbWJlci5zZXRfcm9sZRKCAQoMUmVtb3ZlTWVtYmVyEiQuZW5naW5lLmNsb3VkLnYxLlJlbW92ZU1lbWJlclJlcXVlc3QaJS5lbmdpbmUuY2xvdWQudjEuUmVtb3ZlTWVtYmVyUmVzcG9uc2UiJcLzGA4KDHVzZXJzLm1hbmFnZdLzGA8KDW1lbWJlci5yZW1vdmUScgoLRGlzYWJsZVVzZXISIy5lbmdpbmUuY2xvdWQudjEuRGlzYWJsZVVzZXJSZXF1ZXN0GiQuZW5naW5lLmNsb3VkLnYxLkRpc2FibGVVc2VyUmVzcG9uc2UiGMLzGAIQAdLzGA4KDHVzZXIuZGlzYWJsZWIGcHJvdG8z", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_audit, file_google_protobuf_timestamp]);
+  fileDesc("CiJlbmdpbmUvY2xvdWQvdjEvdXNlcl9zZXJ2aWNlLnByb3RvEg9lbmdpbmUuY2xvdWQudjEi7AEKBk1lbWJlchIPCgd1c2VyX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJEhQKDGRpc3BsYXlfbmFtZRgDIAEoCRIjCgRyb2xlGAQgASgOMhUuZW5naW5lLmNsb3VkLnYxLlJvbGUSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRIxCg1sYXN0X2xvZ2luX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghkaXNhYmxlZBgIIAEoCCJhChFJbnZpdGVVc2VyUmVxdWVzdBIbCgVlbWFpbBgBIAEoCUIMukgJcgcQAxj+AWABEi8KBHJvbGUYAiABKA4yFS5lbmdpbmUuY2xvdWQudjEuUm9sZUIKukgHggEEEAEgACLZAQoSSW52aXRlVXNlclJlc3BvbnNlEhcKD2ludml0YXRpb25fY29kZRgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1CghkZWxpdmVyeRgDIAEoDjIjLmVuZ2luZS5jbG91ZC52MS5JbnZpdGF0aW9uRGVsaXZlcnkSEgoKYWNjZXB0X3VybBgEIAEoCRIvCgppbnZpdGF0aW9uGAUgASgLMhsuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb24ifAoXQWNjZXB0SW52aXRhdGlvblJlcXVlc3QSIwoPaW52aXRhdGlvbl9jb2RlGAEgASgJQgq6SAdyBRABGIABEh4KDGRpc3BsYXlfbmFtZRgCIAEoCUIIukgFcgMYyAESHAoIcGFzc3dvcmQYAyABKAlCCrpIB3IFEAEogAgiWAoYQWNjZXB0SW52aXRhdGlvblJlc3BvbnNlEicKBm1lbWJlchgBIAEoCzIXLmVuZ2luZS5jbG91ZC52MS5NZW1iZXISEwoLdGVuYW50X3NsdWcYAiABKAki+gMKCkludml0YXRpb24SCgoCaWQYASABKAkSDQoFZW1haWwYAiABKAkSIwoEcm9sZRgDIAEoDjIVLmVuZ2luZS5jbG91ZC52MS5Sb2xlEhIKCmNyZWF0ZWRfYnkYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoFc3RhdGUYByABKA4yIC5lbmdpbmUuY2xvdWQudjEuSW52aXRhdGlvblN0YXRlEi8KC2FjY2VwdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgthY2NlcHRlZF9ieRgJIAEoCRIuCgpyZXZva2VkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXZva2VkX2J5GAsgASgJEjUKCGRlbGl2ZXJ5GAwgASgOMiMuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb25EZWxpdmVyeRIxCg1lbWFpbF9zZW50X2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtlbWFpbF9lcnJvchgOIAEoCSJsChZMaXN0SW52aXRhdGlvbnNSZXF1ZXN0Eh0KCXBhZ2Vfc2l6ZRgBIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAIgASgJQgi6SAVyAxiABBIVCg1zaG93X2luYWN0aXZlGAMgASgIImQKF0xpc3RJbnZpdGF0aW9uc1Jlc3BvbnNlEjAKC2ludml0YXRpb25zGAEgAygLMhsuZW5naW5lLmNsb3VkLnYxLkludml0YXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi8KF1Jldm9rZUludml0YXRpb25SZXF1ZXN0EhQKAmlkGAEgASgJQgi6SAVyA7ABASJLChhSZXZva2VJbnZpdGF0aW9uUmVzcG9uc2USLwoKaW52aXRhdGlvbhgBIAEoCzIbLmVuZ2luZS5jbG91ZC52MS5JbnZpdGF0aW9uIlEKEkxpc3RNZW1iZXJzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgCIAEoCUIIukgFcgMYgAQiWAoTTGlzdE1lbWJlcnNSZXNwb25zZRIoCgdtZW1iZXJzGAEgAygLMhcuZW5naW5lLmNsb3VkLnYxLk1lbWJlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiYgoUU2V0TWVtYmVyUm9sZVJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQESLwoEcm9sZRgCIAEoDjIVLmVuZ2luZS5jbG91ZC52MS5Sb2xlQgq6SAeCAQQQASAAIkAKFVNldE1lbWJlclJvbGVSZXNwb25zZRInCgZtZW1iZXIYASABKAsyFy5lbmdpbmUuY2xvdWQudjEuTWVtYmVyIjAKE1JlbW92ZU1lbWJlclJlcXVlc3QSGQoHdXNlcl9pZBgBIAEoCUIIukgFcgOwAQEiFgoUUmVtb3ZlTWVtYmVyUmVzcG9uc2UiLwoSRGlzYWJsZVVzZXJSZXF1ZXN0EhkKB3VzZXJfaWQYASABKAlCCLpIBXIDsAEBIhUKE0Rpc2FibGVVc2VyUmVzcG9uc2UqcgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDgoKUk9MRV9PV05FUhABEg4KClJPTEVfQURNSU4QAhIRCg1ST0xFX09QRVJBVE9SEAMSEAoMUk9MRV9CVUlMREVSEAQSDwoLUk9MRV9WSUVXRVIQBSp4ChJJbnZpdGF0aW9uRGVsaXZlcnkSIwofSU5WSVRBVElPTl9ERUxJVkVSWV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fREVMSVZFUllfTElOSxABEh8KG0lOVklUQVRJT05fREVMSVZFUllfRU1BSUxFRBACKqwBCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIcChhJTlZJVEFUSU9OX1NUQVRFX1JFVk9LRUQQAxIcChhJTlZJVEFUSU9OX1NUQVRFX0VYUElSRUQQBDLVCAoLVXNlclNlcnZpY2UShAEKCkludml0ZVVzZXISIi5lbmdpbmUuY2xvdWQudjEuSW52aXRlVXNlclJlcXVlc3QaIy5lbmdpbmUuY2xvdWQudjEuSW52aXRlVXNlclJlc3BvbnNlIi3C8xgOCgx1c2Vycy5tYW5hZ2XI8xgB0vMYEwoRaW52aXRhdGlvbi5jcmVhdGUShgEKEEFjY2VwdEludml0YXRpb24SKC5lbmdpbmUuY2xvdWQudjEuQWNjZXB0SW52aXRhdGlvblJlcXVlc3QaKS5lbmdpbmUuY2xvdWQudjEuQWNjZXB0SW52aXRhdGlvblJlc3BvbnNlIh3C8xgCIAHS8xgTChFpbnZpdGF0aW9uLmFjY2VwdBKUAQoPTGlzdEludml0YXRpb25zEicuZW5naW5lLmNsb3VkLnYxLkxpc3RJbnZpdGF0aW9uc1JlcXVlc3QaKC5lbmdpbmUuY2xvdWQudjEuTGlzdEludml0YXRpb25zUmVzcG9uc2UiLpACAcLzGA4KDHVzZXJzLm1hbmFnZdLzGBUSE3JlYWQgd2l0aG91dCBzZWNyZXQSkgEKEFJldm9rZUludml0YXRpb24SKC5lbmdpbmUuY2xvdWQudjEuUmV2b2tlSW52aXRhdGlvblJlcXVlc3QaKS5lbmdpbmUuY2xvdWQudjEuUmV2b2tlSW52aXRhdGlvblJlc3BvbnNlIinC8xgOCgx1c2Vycy5tYW5hZ2XS8xgTChFpbnZpdGF0aW9uLnJldm9rZRKGAQoLTGlzdE1lbWJlcnMSIy5lbmdpbmUuY2xvdWQudjEuTGlzdE1lbWJlcnNSZXF1ZXN0GiQuZW5naW5lLmNsb3VkLnYxLkxpc3RNZW1iZXJzUmVzcG9uc2UiLJACAcLzGAwKCnVzZXJzLnJlYWTS8xgVEhNyZWFkIHdpdGhvdXQgc2VjcmV0EocBCg1TZXRNZW1iZXJSb2xlEiUuZW5naW5lLmNsb3VkLnYxLlNldE1lbWJlclJvbGVSZXF1ZXN0GiYuZW5naW5lLmNsb3VkLnYxLlNldE1lbWJlclJvbGVSZXNwb25zZSInwvMYDgoMdXNlcnMubWFuYWdl0vMYEQoPbWVtYmVyLnNldF9yb2xlEoIBCgxSZW1vdmVNZW1iZXISJC5lbmdpbmUuY2xvdWQudjEuUmVtb3ZlTWVtYmVyUmVxdWVzdBolLmVuZ2luZS5jbG91ZC52MS5SZW1vdmVNZW1iZXJSZXNwb25zZSIlwvMYDgoMdXNlcnMubWFuYWdl0vMYDwoNbWVtYmVyLnJlbW92ZRJyCgtEaXNhYmxlVXNlchIjLmVuZ2luZS5jbG91ZC52MS5EaXNhYmxlVXNlclJlcXVlc3QaJC5lbmdpbmUuY2xvdWQudjEuRGlzYWJsZVVzZXJSZXNwb25zZSIYwvMYAhAB0vMYDgoMdXNlci5kaXNhYmxlYgZwcm90bzM", [file_buf_validate_validate, file_engine_cloud_v1_access, file_engine_cloud_v1_audit, file_google_protobuf_timestamp]);
 
 /**
  * A person's membership in the tenant.
@@ -122,7 +122,8 @@ export const InviteUserRequestSchema: GenMessage<InviteUserRequest> = /*@__PURE_
  */
 export type InviteUserResponse = Message<"engine.cloud.v1.InviteUserResponse"> & {
   /**
-   * The one-time code to give the person. Shown once.
+   * The one-time code to give the person. Shown once. Empty when the
+   * invitation is EMAILED: only the person's mailbox holds the code.
    *
    * @generated from field: string invitation_code = 1;
    */
@@ -134,6 +135,30 @@ export type InviteUserResponse = Message<"engine.cloud.v1.InviteUserResponse"> &
    * @generated from field: google.protobuf.Timestamp expires_at = 2;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * How the invitation reaches the person: EMAILED when the server has SMTP
+   * configured (sent once the invitation is committed), else LINK.
+   *
+   * @generated from field: engine.cloud.v1.InvitationDelivery delivery = 3;
+   */
+  delivery: InvitationDelivery;
+
+  /**
+   * For LINK: the console link that accepts it,
+   * "<public url>/console/accept#code=<code>" (the code in the fragment never
+   * reaches a server log). Empty for EMAILED.
+   *
+   * @generated from field: string accept_url = 4;
+   */
+  acceptUrl: string;
+
+  /**
+   * The invitation's metadata.
+   *
+   * @generated from field: engine.cloud.v1.Invitation invitation = 5;
+   */
+  invitation?: Invitation | undefined;
 };
 
 /**
@@ -290,6 +315,30 @@ export type Invitation = Message<"engine.cloud.v1.Invitation"> & {
    * @generated from field: string revoked_by = 11;
    */
   revokedBy: string;
+
+  /**
+   * How its code was delivered (LINK for invitations made before delivery
+   * was recorded).
+   *
+   * @generated from field: engine.cloud.v1.InvitationDelivery delivery = 12;
+   */
+  delivery: InvitationDelivery;
+
+  /**
+   * EMAILED: when the mail server accepted the mail; unset while it has not
+   * (sending, or failed).
+   *
+   * @generated from field: google.protobuf.Timestamp email_sent_at = 13;
+   */
+  emailSentAt?: Timestamp | undefined;
+
+  /**
+   * EMAILED: why the last attempt to send failed (never the code); empty when
+   * it did not fail. Revoke it and invite again once mail works.
+   *
+   * @generated from field: string email_error = 14;
+   */
+  emailError: string;
 };
 
 /**
@@ -638,6 +687,41 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_engine_cloud_v1_user_service, 0);
 
 /**
+ * How an invitation's code reaches the person.
+ *
+ * @generated from enum engine.cloud.v1.InvitationDelivery
+ */
+export enum InvitationDelivery {
+  /**
+   * Not used.
+   *
+   * @generated from enum value: INVITATION_DELIVERY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Returned to the inviter, to pass on (no SMTP server configured).
+   *
+   * @generated from enum value: INVITATION_DELIVERY_LINK = 1;
+   */
+  LINK = 1,
+
+  /**
+   * Mailed to the invited address by the server; see Invitation.email_sent_at
+   * and email_error for how that went.
+   *
+   * @generated from enum value: INVITATION_DELIVERY_EMAILED = 2;
+   */
+  EMAILED = 2,
+}
+
+/**
+ * Describes the enum engine.cloud.v1.InvitationDelivery.
+ */
+export const InvitationDeliverySchema: GenEnum<InvitationDelivery> = /*@__PURE__*/
+  enumDesc(file_engine_cloud_v1_user_service, 1);
+
+/**
  * Where an invitation stands.
  *
  * @generated from enum engine.cloud.v1.InvitationState
@@ -683,7 +767,7 @@ export enum InvitationState {
  * Describes the enum engine.cloud.v1.InvitationState.
  */
 export const InvitationStateSchema: GenEnum<InvitationState> = /*@__PURE__*/
-  enumDesc(file_engine_cloud_v1_user_service, 1);
+  enumDesc(file_engine_cloud_v1_user_service, 2);
 
 /**
  * UserService manages the people of a tenant: invitations, members, roles.

@@ -29,7 +29,7 @@ from engine_cloud._gen.engine.cloud.v1 import token_service_pb2 as engine_dot_cl
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine/cloud/v1/auth_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a#engine/cloud/v1/token_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rWhoAmIRequest\"\x8d\x02\n\x0eWhoAmIResponse\x12\x16\n\x0eprincipal_type\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x13\n\x0btenant_slug\x18\x05 \x01(\t\x12.\n\ntoken_kind\x18\x06 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKind\x12\x16\n\x0eplatform_admin\x18\x07 \x01(\x08\x12\x13\n\x0bpermissions\x18\x08 \x03(\t\x12\x10\n\x08projects\x18\t \x03(\t\x12\x0c\n\x04role\x18\n \x01(\t\x12\x12\n\nsession_id\x18\x0b \x01(\t\"`\n\x0cLoginRequest\x12\x19\n\x05\x65mail\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x03\x18\xfe\x01\x12\x1c\n\x08password\x18\x02 \x01(\tB\n\xbaH\x07r\x05 \x01(\x80\x08\x12\x17\n\x06tenant\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18?\"Q\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12)\n\x07session\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.Session\"\xa9\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fidle_expires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x64isplay_prefix\x18\x08 \x01(\t\x12\x0f\n\x07\x63urrent\x18\t \x01(\x08\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x15\n\x13ListSessionsRequest\"B\n\x14ListSessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Session\",\n\x14RevokeSessionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"\x17\n\x15RevokeSessionResponse\"0\n\x13SwitchTenantRequest\x12\x19\n\x06tenant\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?\"X\n\x14SwitchTenantResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12)\n\x07session\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.Session\"_\n\x15\x43hangePasswordRequest\x12$\n\x10\x63urrent_password\x18\x01 \x01(\tB\n\xbaH\x07r\x05 \x01(\x80\x08\x12 \n\x0cnew_password\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x0c(\x80\x08\"\x18\n\x16\x43hangePasswordResponse2\xd2\x06\n\x0b\x41uthService\x12\x65\n\x05Login\x12\x1d.engine.cloud.v1.LoginRequest\x1a\x1e.engine.cloud.v1.LoginResponse\"\x1d\xc2\xf3\x18\x02 \x01\xc8\xf3\x18\x01\xd2\xf3\x18\x0f\n\rsession.login\x12\x65\n\x06Logout\x12\x1e.engine.cloud.v1.LogoutRequest\x1a\x1f.engine.cloud.v1.LogoutResponse\"\x1a\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x10\n\x0esession.logout\x12\x7f\n\x0cListSessions\x12$.engine.cloud.v1.ListSessionsRequest\x1a%.engine.cloud.v1.ListSessionsResponse\"\"\x90\x02\x01\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x15\x12\x13read without secret\x12z\n\rRevokeSession\x12%.engine.cloud.v1.RevokeSessionRequest\x1a&.engine.cloud.v1.RevokeSessionResponse\"\x1a\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x10\n\x0esession.revoke\x12\x82\x01\n\x0cSwitchTenant\x12$.engine.cloud.v1.SwitchTenantRequest\x1a%.engine.cloud.v1.SwitchTenantResponse\"%\xc2\xf3\x18\x02\x18\x01\xc8\xf3\x18\x01\xd2\xf3\x18\x17\n\x15session.switch_tenant\x12\x83\x01\n\x0e\x43hangePassword\x12&.engine.cloud.v1.ChangePasswordRequest\x1a\'.engine.cloud.v1.ChangePasswordResponse\" \xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x16\n\x14user.change_password\x12m\n\x06WhoAmI\x12\x1e.engine.cloud.v1.WhoAmIRequest\x1a\x1f.engine.cloud.v1.WhoAmIResponse\"\"\x90\x02\x01\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x15\x12\x13read without secretb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"engine/cloud/v1/auth_service.proto\x12\x0f\x65ngine.cloud.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1c\x65ngine/cloud/v1/access.proto\x1a\x1b\x65ngine/cloud/v1/audit.proto\x1a#engine/cloud/v1/token_service.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x0f\n\rWhoAmIRequest\"\xd1\x02\n\x0eWhoAmIResponse\x12\x16\n\x0eprincipal_type\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\ttenant_id\x18\x04 \x01(\t\x12\x13\n\x0btenant_slug\x18\x05 \x01(\t\x12.\n\ntoken_kind\x18\x06 \x01(\x0e\x32\x1a.engine.cloud.v1.TokenKind\x12\x16\n\x0eplatform_admin\x18\x07 \x01(\x08\x12\x13\n\x0bpermissions\x18\x08 \x03(\t\x12\x10\n\x08projects\x18\t \x03(\t\x12\x0c\n\x04role\x18\n \x01(\t\x12\x12\n\nsession_id\x18\x0b \x01(\t\x12)\n\x07session\x18\x0c \x01(\x0b\x32\x18.engine.cloud.v1.Session\x12\x17\n\x0f\x62rowser_session\x18\r \x01(\x08\"y\n\x0cLoginRequest\x12\x19\n\x05\x65mail\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x03\x18\xfe\x01\x12\x1c\n\x08password\x18\x02 \x01(\tB\n\xbaH\x07r\x05 \x01(\x80\x08\x12\x17\n\x06tenant\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18?\x12\x17\n\x0f\x62rowser_session\x18\x04 \x01(\x08\"Q\n\rLoginResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12)\n\x07session\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.Session\"\xa9\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fidle_expires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x64isplay_prefix\x18\x08 \x01(\t\x12\x0f\n\x07\x63urrent\x18\t \x01(\x08\"\xa6\x01\n\x14\x43ompleteSetupRequest\x12\x18\n\x04\x63ode\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80\x01\x12\x1b\n\x05\x65mail\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x10\x03\x18\xfe\x01`\x01\x12\x1c\n\x08password\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x0c(\x80\x08\x12 \n\x0c\x64isplay_name\x18\x04 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12\x17\n\x0f\x62rowser_session\x18\x05 \x01(\x08\"Y\n\x15\x43ompleteSetupResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12)\n\x07session\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.Session\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x15\n\x13ListSessionsRequest\"B\n\x14ListSessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.engine.cloud.v1.Session\",\n\x14RevokeSessionRequest\x12\x14\n\x02id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01\"\x17\n\x15RevokeSessionResponse\"0\n\x13SwitchTenantRequest\x12\x19\n\x06tenant\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?\"X\n\x14SwitchTenantResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12)\n\x07session\x18\x02 \x01(\x0b\x32\x18.engine.cloud.v1.Session\"_\n\x15\x43hangePasswordRequest\x12$\n\x10\x63urrent_password\x18\x01 \x01(\tB\n\xbaH\x07r\x05 \x01(\x80\x08\x12 \n\x0cnew_password\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x0c(\x80\x08\"\x18\n\x16\x43hangePasswordResponse2\xce\x07\n\x0b\x41uthService\x12\x65\n\x05Login\x12\x1d.engine.cloud.v1.LoginRequest\x1a\x1e.engine.cloud.v1.LoginResponse\"\x1d\xc2\xf3\x18\x02 \x01\xc8\xf3\x18\x01\xd2\xf3\x18\x0f\n\rsession.login\x12\x65\n\x06Logout\x12\x1e.engine.cloud.v1.LogoutRequest\x1a\x1f.engine.cloud.v1.LogoutResponse\"\x1a\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x10\n\x0esession.logout\x12\x7f\n\x0cListSessions\x12$.engine.cloud.v1.ListSessionsRequest\x1a%.engine.cloud.v1.ListSessionsResponse\"\"\x90\x02\x01\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x15\x12\x13read without secret\x12z\n\rRevokeSession\x12%.engine.cloud.v1.RevokeSessionRequest\x1a&.engine.cloud.v1.RevokeSessionResponse\"\x1a\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x10\n\x0esession.revoke\x12\x82\x01\n\x0cSwitchTenant\x12$.engine.cloud.v1.SwitchTenantRequest\x1a%.engine.cloud.v1.SwitchTenantResponse\"%\xc2\xf3\x18\x02\x18\x01\xc8\xf3\x18\x01\xd2\xf3\x18\x17\n\x15session.switch_tenant\x12\x83\x01\n\x0e\x43hangePassword\x12&.engine.cloud.v1.ChangePasswordRequest\x1a\'.engine.cloud.v1.ChangePasswordResponse\" \xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x16\n\x14user.change_password\x12z\n\rCompleteSetup\x12%.engine.cloud.v1.CompleteSetupRequest\x1a&.engine.cloud.v1.CompleteSetupResponse\"\x1a\xc2\xf3\x18\x02 \x01\xc8\xf3\x18\x01\xd2\xf3\x18\x0c\n\nauth.setup\x12m\n\x06WhoAmI\x12\x1e.engine.cloud.v1.WhoAmIRequest\x1a\x1f.engine.cloud.v1.WhoAmIResponse\"\"\x90\x02\x01\xc2\xf3\x18\x02\x18\x01\xd2\xf3\x18\x15\x12\x13read without secretb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005 \001(\200\010'
   _globals['_LOGINREQUEST'].fields_by_name['tenant']._loaded_options = None
   _globals['_LOGINREQUEST'].fields_by_name['tenant']._serialized_options = b'\272H\004r\002\030?'
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['code']._loaded_options = None
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['code']._serialized_options = b'\272H\007r\005\020\001\030\200\001'
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['email']._loaded_options = None
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['email']._serialized_options = b'\272H\tr\007\020\003\030\376\001`\001'
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['password']._loaded_options = None
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['password']._serialized_options = b'\272H\007r\005\020\014(\200\010'
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['display_name']._loaded_options = None
+  _globals['_COMPLETESETUPREQUEST'].fields_by_name['display_name']._serialized_options = b'\272H\007r\005\020\001\030\310\001'
   _globals['_REVOKESESSIONREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_REVOKESESSIONREQUEST'].fields_by_name['id']._serialized_options = b'\272H\005r\003\260\001\001'
   _globals['_SWITCHTENANTREQUEST'].fields_by_name['tenant']._loaded_options = None
@@ -62,38 +70,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['SwitchTenant']._serialized_options = b'\302\363\030\002\030\001\310\363\030\001\322\363\030\027\n\025session.switch_tenant'
   _globals['_AUTHSERVICE'].methods_by_name['ChangePassword']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['ChangePassword']._serialized_options = b'\302\363\030\002\030\001\322\363\030\026\n\024user.change_password'
+  _globals['_AUTHSERVICE'].methods_by_name['CompleteSetup']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['CompleteSetup']._serialized_options = b'\302\363\030\002 \001\310\363\030\001\322\363\030\014\n\nauth.setup'
   _globals['_AUTHSERVICE'].methods_by_name['WhoAmI']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['WhoAmI']._serialized_options = b'\220\002\001\302\363\030\002\030\001\322\363\030\025\022\023read without secret'
   _globals['_WHOAMIREQUEST']._serialized_start=213
   _globals['_WHOAMIREQUEST']._serialized_end=228
   _globals['_WHOAMIRESPONSE']._serialized_start=231
-  _globals['_WHOAMIRESPONSE']._serialized_end=500
-  _globals['_LOGINREQUEST']._serialized_start=502
-  _globals['_LOGINREQUEST']._serialized_end=598
-  _globals['_LOGINRESPONSE']._serialized_start=600
-  _globals['_LOGINRESPONSE']._serialized_end=681
-  _globals['_SESSION']._serialized_start=684
-  _globals['_SESSION']._serialized_end=981
-  _globals['_LOGOUTREQUEST']._serialized_start=983
-  _globals['_LOGOUTREQUEST']._serialized_end=998
-  _globals['_LOGOUTRESPONSE']._serialized_start=1000
-  _globals['_LOGOUTRESPONSE']._serialized_end=1016
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1018
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1039
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1041
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1107
-  _globals['_REVOKESESSIONREQUEST']._serialized_start=1109
-  _globals['_REVOKESESSIONREQUEST']._serialized_end=1153
-  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1155
-  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1178
-  _globals['_SWITCHTENANTREQUEST']._serialized_start=1180
-  _globals['_SWITCHTENANTREQUEST']._serialized_end=1228
-  _globals['_SWITCHTENANTRESPONSE']._serialized_start=1230
-  _globals['_SWITCHTENANTRESPONSE']._serialized_end=1318
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1320
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1415
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1417
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1441
-  _globals['_AUTHSERVICE']._serialized_start=1444
-  _globals['_AUTHSERVICE']._serialized_end=2294
+  _globals['_WHOAMIRESPONSE']._serialized_end=568
+  _globals['_LOGINREQUEST']._serialized_start=570
+  _globals['_LOGINREQUEST']._serialized_end=691
+  _globals['_LOGINRESPONSE']._serialized_start=693
+  _globals['_LOGINRESPONSE']._serialized_end=774
+  _globals['_SESSION']._serialized_start=777
+  _globals['_SESSION']._serialized_end=1074
+  _globals['_COMPLETESETUPREQUEST']._serialized_start=1077
+  _globals['_COMPLETESETUPREQUEST']._serialized_end=1243
+  _globals['_COMPLETESETUPRESPONSE']._serialized_start=1245
+  _globals['_COMPLETESETUPRESPONSE']._serialized_end=1334
+  _globals['_LOGOUTREQUEST']._serialized_start=1336
+  _globals['_LOGOUTREQUEST']._serialized_end=1351
+  _globals['_LOGOUTRESPONSE']._serialized_start=1353
+  _globals['_LOGOUTRESPONSE']._serialized_end=1369
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1371
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1392
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1394
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1460
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1462
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1506
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1508
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1531
+  _globals['_SWITCHTENANTREQUEST']._serialized_start=1533
+  _globals['_SWITCHTENANTREQUEST']._serialized_end=1581
+  _globals['_SWITCHTENANTRESPONSE']._serialized_start=1583
+  _globals['_SWITCHTENANTRESPONSE']._serialized_end=1671
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1673
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1768
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1770
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1794
+  _globals['_AUTHSERVICE']._serialized_start=1797
+  _globals['_AUTHSERVICE']._serialized_end=2771
 # @@protoc_insertion_point(module_scope)

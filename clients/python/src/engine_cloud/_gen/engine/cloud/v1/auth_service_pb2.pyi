@@ -18,7 +18,7 @@ class WhoAmIRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WhoAmIResponse(_message.Message):
-    __slots__ = ("principal_type", "principal_id", "display_name", "tenant_id", "tenant_slug", "token_kind", "platform_admin", "permissions", "projects", "role", "session_id")
+    __slots__ = ("principal_type", "principal_id", "display_name", "tenant_id", "tenant_slug", "token_kind", "platform_admin", "permissions", "projects", "role", "session_id", "session", "browser_session")
     PRINCIPAL_TYPE_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_ID_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,8 @@ class WhoAmIResponse(_message.Message):
     PROJECTS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_SESSION_FIELD_NUMBER: _ClassVar[int]
     principal_type: str
     principal_id: str
     display_name: str
@@ -41,17 +43,21 @@ class WhoAmIResponse(_message.Message):
     projects: _containers.RepeatedScalarFieldContainer[str]
     role: str
     session_id: str
-    def __init__(self, principal_type: _Optional[str] = ..., principal_id: _Optional[str] = ..., display_name: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tenant_slug: _Optional[str] = ..., token_kind: _Optional[_Union[_token_service_pb2.TokenKind, str]] = ..., platform_admin: _Optional[bool] = ..., permissions: _Optional[_Iterable[str]] = ..., projects: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+    session: Session
+    browser_session: bool
+    def __init__(self, principal_type: _Optional[str] = ..., principal_id: _Optional[str] = ..., display_name: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tenant_slug: _Optional[str] = ..., token_kind: _Optional[_Union[_token_service_pb2.TokenKind, str]] = ..., platform_admin: _Optional[bool] = ..., permissions: _Optional[_Iterable[str]] = ..., projects: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., session_id: _Optional[str] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., browser_session: _Optional[bool] = ...) -> None: ...
 
 class LoginRequest(_message.Message):
-    __slots__ = ("email", "password", "tenant")
+    __slots__ = ("email", "password", "tenant", "browser_session")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_SESSION_FIELD_NUMBER: _ClassVar[int]
     email: str
     password: str
     tenant: str
-    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
+    browser_session: bool
+    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., tenant: _Optional[str] = ..., browser_session: _Optional[bool] = ...) -> None: ...
 
 class LoginResponse(_message.Message):
     __slots__ = ("session_token", "session")
@@ -82,6 +88,28 @@ class Session(_message.Message):
     display_prefix: str
     current: bool
     def __init__(self, id: _Optional[str] = ..., user_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idle_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., display_prefix: _Optional[str] = ..., current: _Optional[bool] = ...) -> None: ...
+
+class CompleteSetupRequest(_message.Message):
+    __slots__ = ("code", "email", "password", "display_name", "browser_session")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_SESSION_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    email: str
+    password: str
+    display_name: str
+    browser_session: bool
+    def __init__(self, code: _Optional[str] = ..., email: _Optional[str] = ..., password: _Optional[str] = ..., display_name: _Optional[str] = ..., browser_session: _Optional[bool] = ...) -> None: ...
+
+class CompleteSetupResponse(_message.Message):
+    __slots__ = ("session_token", "session")
+    SESSION_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    session_token: str
+    session: Session
+    def __init__(self, session_token: _Optional[str] = ..., session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class LogoutRequest(_message.Message):
     __slots__ = ()

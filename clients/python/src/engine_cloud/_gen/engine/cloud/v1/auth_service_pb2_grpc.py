@@ -66,6 +66,11 @@ class AuthServiceStub:
                 request_serializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
                 response_deserializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.FromString,
                 _registered_method=True)
+        self.CompleteSetup = channel.unary_unary(
+                '/engine.cloud.v1.AuthService/CompleteSetup',
+                request_serializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupRequest.SerializeToString,
+                response_deserializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupResponse.FromString,
+                _registered_method=True)
         self.WhoAmI = channel.unary_unary(
                 '/engine.cloud.v1.AuthService/WhoAmI',
                 request_serializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.WhoAmIRequest.SerializeToString,
@@ -125,6 +130,17 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompleteSetup(self, request, context):
+        """Creates the first platform administrator with the one-time setup code the
+        server printed at start-up (while no platform administrator person
+        exists): a person who owns the operator tenant, email verified, signed in.
+        The code works once and for an hour; a wrong one is UNAUTHENTICATED
+        (reason SETUP_CODE_INVALID) and throttled like Login.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WhoAmI(self, request, context):
         """Returns who the caller is: the credential, its tenant and its permissions.
         """
@@ -164,6 +180,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.ChangePassword,
                     request_deserializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
                     response_serializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'CompleteSetup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteSetup,
+                    request_deserializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupRequest.FromString,
+                    response_serializer=engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupResponse.SerializeToString,
             ),
             'WhoAmI': grpc.unary_unary_rpc_method_handler(
                     servicer.WhoAmI,
@@ -335,6 +356,33 @@ class AuthService:
             '/engine.cloud.v1.AuthService/ChangePassword',
             engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
             engine_dot_cloud_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteSetup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/engine.cloud.v1.AuthService/CompleteSetup',
+            engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupRequest.SerializeToString,
+            engine_dot_cloud_dot_v1_dot_auth__service__pb2.CompleteSetupResponse.FromString,
             options,
             channel_credentials,
             insecure,

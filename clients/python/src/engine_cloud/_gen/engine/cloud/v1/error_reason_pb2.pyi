@@ -91,6 +91,10 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PROVIDER_UNAVAILABLE: _ClassVar[ErrorReason]
     OAUTH_APP_REJECTED: _ClassVar[ErrorReason]
     CREDENTIAL_MANAGED_BY_HUB: _ClassVar[ErrorReason]
+    COOKIE_NOT_SAME_ORIGIN: _ClassVar[ErrorReason]
+    COOKIE_PROTOCOL_REFUSED: _ClassVar[ErrorReason]
+    SETUP_CODE_INVALID: _ClassVar[ErrorReason]
+    SETUP_EMAIL_TAKEN: _ClassVar[ErrorReason]
     AUDIT_UNAVAILABLE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 CANCELED: ErrorReason
@@ -177,4 +181,8 @@ CREDENTIAL_NOT_REFRESHABLE: ErrorReason
 PROVIDER_UNAVAILABLE: ErrorReason
 OAUTH_APP_REJECTED: ErrorReason
 CREDENTIAL_MANAGED_BY_HUB: ErrorReason
+COOKIE_NOT_SAME_ORIGIN: ErrorReason
+COOKIE_PROTOCOL_REFUSED: ErrorReason
+SETUP_CODE_INVALID: ErrorReason
+SETUP_EMAIL_TAKEN: ErrorReason
 AUDIT_UNAVAILABLE: ErrorReason

@@ -22,6 +22,12 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ROLE_BUILDER: _ClassVar[Role]
     ROLE_VIEWER: _ClassVar[Role]
 
+class InvitationDelivery(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVITATION_DELIVERY_UNSPECIFIED: _ClassVar[InvitationDelivery]
+    INVITATION_DELIVERY_LINK: _ClassVar[InvitationDelivery]
+    INVITATION_DELIVERY_EMAILED: _ClassVar[InvitationDelivery]
+
 class InvitationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INVITATION_STATE_UNSPECIFIED: _ClassVar[InvitationState]
@@ -35,6 +41,9 @@ ROLE_ADMIN: Role
 ROLE_OPERATOR: Role
 ROLE_BUILDER: Role
 ROLE_VIEWER: Role
+INVITATION_DELIVERY_UNSPECIFIED: InvitationDelivery
+INVITATION_DELIVERY_LINK: InvitationDelivery
+INVITATION_DELIVERY_EMAILED: InvitationDelivery
 INVITATION_STATE_UNSPECIFIED: InvitationState
 INVITATION_STATE_PENDING: InvitationState
 INVITATION_STATE_ACCEPTED: InvitationState
@@ -70,12 +79,18 @@ class InviteUserRequest(_message.Message):
     def __init__(self, email: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ...) -> None: ...
 
 class InviteUserResponse(_message.Message):
-    __slots__ = ("invitation_code", "expires_at")
+    __slots__ = ("invitation_code", "expires_at", "delivery", "accept_url", "invitation")
     INVITATION_CODE_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_URL_FIELD_NUMBER: _ClassVar[int]
+    INVITATION_FIELD_NUMBER: _ClassVar[int]
     invitation_code: str
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, invitation_code: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    delivery: InvitationDelivery
+    accept_url: str
+    invitation: Invitation
+    def __init__(self, invitation_code: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery: _Optional[_Union[InvitationDelivery, str]] = ..., accept_url: _Optional[str] = ..., invitation: _Optional[_Union[Invitation, _Mapping]] = ...) -> None: ...
 
 class AcceptInvitationRequest(_message.Message):
     __slots__ = ("invitation_code", "display_name", "password")
@@ -96,7 +111,7 @@ class AcceptInvitationResponse(_message.Message):
     def __init__(self, member: _Optional[_Union[Member, _Mapping]] = ..., tenant_slug: _Optional[str] = ...) -> None: ...
 
 class Invitation(_message.Message):
-    __slots__ = ("id", "email", "role", "created_by", "created_at", "expires_at", "state", "accepted_at", "accepted_by", "revoked_at", "revoked_by")
+    __slots__ = ("id", "email", "role", "created_by", "created_at", "expires_at", "state", "accepted_at", "accepted_by", "revoked_at", "revoked_by", "delivery", "email_sent_at", "email_error")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +123,9 @@ class Invitation(_message.Message):
     ACCEPTED_BY_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_BY_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     role: Role
@@ -119,7 +137,10 @@ class Invitation(_message.Message):
     accepted_by: str
     revoked_at: _timestamp_pb2.Timestamp
     revoked_by: str
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[InvitationState, str]] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accepted_by: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ...) -> None: ...
+    delivery: InvitationDelivery
+    email_sent_at: _timestamp_pb2.Timestamp
+    email_error: str
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[InvitationState, str]] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accepted_by: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_by: _Optional[str] = ..., delivery: _Optional[_Union[InvitationDelivery, str]] = ..., email_sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., email_error: _Optional[str] = ...) -> None: ...
 
 class ListInvitationsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "show_inactive")
