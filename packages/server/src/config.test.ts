@@ -248,3 +248,38 @@ describe("loadConfig: logs and metrics", () => {
     ]);
   });
 });
+
+describe("loadConfig: the console and invitation mail", () => {
+  it("serves the console from packages/console/dist beside the server package unless told otherwise", () => {
+    expect(loadConfig([], base).consoleDir).toBe(path.resolve(import.meta.dirname, "../../console/dist"));
+    expect(loadConfig([], { ...base, ENGINE_CLOUD_CONSOLE_DIR: "/srv/console" }).consoleDir).toBe("/srv/console");
+  });
+
+  it("mails invitations only with an smtp:// or smtps:// URL and a From address", () => {
+    expect(loadConfig([], base).mail).toBeUndefined();
+    const mail = { ENGINE_CLOUD_SMTP_URL: "smtps://user:pw@mail.example.com:465", ENGINE_CLOUD_MAIL_FROM: "cloud@example.com" };
+    expect(loadConfig([], { ...base, ...mail }).mail).toEqual({ smtpUrl: mail.ENGINE_CLOUD_SMTP_URL, from: "cloud@example.com" });
+    expect(problemsOf({ ENGINE_CLOUD_SMTP_URL: mail.ENGINE_CLOUD_SMTP_URL })).toEqual([
+      expect.stringContaining("ENGINE_CLOUD_MAIL_FROM"),
+    ]);
+    // The URL may hold a password: the problem names the variable, never the value.
+    const [problem] = problemsOf({
+      ENGINE_CLOUD_SMTP_URL: "http://user:secret-pw@mail.example.com",
+      ENGINE_CLOUD_MAIL_FROM: "a@b.c",
+    });
+    expect(problem).toContain("ENGINE_CLOUD_SMTP_URL");
+    expect(problem).not.toContain("secret-pw");
+  });
+
+  it("reads the SMTP URL from ENGINE_CLOUD_SMTP_URL_FILE, as DATABASE_URL_FILE", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "smtp-url-"));
+    try {
+      const file = path.join(dir, "smtp-url");
+      writeFileSync(file, "smtp://relay.example.com:587\n");
+      const config = loadConfig([], { ...base, ENGINE_CLOUD_SMTP_URL_FILE: file, ENGINE_CLOUD_MAIL_FROM: "a@b.c" });
+      expect(config.mail?.smtpUrl).toBe("smtp://relay.example.com:587");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
