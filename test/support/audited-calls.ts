@@ -30,6 +30,8 @@ export interface AuditedCallContext {
   tenant: TestTenant;
   /** Every secret, token and password the calls were prepared with: none may be in a failed reply. */
   used: string[];
+  /** The one-time code the server minted at start for its first platform administrator (CompleteSetup). */
+  setupCode?: string;
 }
 
 export interface AuditedCall {
@@ -54,7 +56,9 @@ export async function auditedCallContext(
 ): Promise<AuditedCallContext> {
   const tenant = await createTestTenant(server, { allow: [APP] });
   await registerLoopbackApp(tenant.admin, auth);
-  return { server, auth, tenant, used: [server.adminToken, auth.clientSecret] };
+  // A test server started on a fresh database holds the code it printed; it stays usable until a call succeeds.
+  const setupCode = (server as Partial<TestServer>).server?.app.bootstrap.setupCode;
+  return { server, auth, tenant, used: [server.adminToken, auth.clientSecret, ...(setupCode ? [setupCode] : [])], setupCode };
 }
 
 /** The audited RPCs as the proto declares them: "Service/Method" → action. */
@@ -177,6 +181,19 @@ export const AUDITED_CALLS: AuditedCall[] = [
     prepare: async (c) => () => allOf(c.tenant.admin.audit.exportAuditEvents({})),
   },
   // AuthService
+  {
+    name: "AuthService/CompleteSetup",
+    action: "auth.setup",
+    prepare: async (c) => {
+      const code = c.setupCode;
+      if (!code) throw new Error("the server minted no setup code (a platform administrator person exists already)");
+      const password = uniquePassword();
+      c.used.push(password);
+      const email = `first-admin-${randomBytes(4).toString("hex")}@example.test`;
+      return () =>
+        rpc(createCloudClient({ baseUrl: c.server.url }).auth.completeSetup({ code, email, password, displayName: "First" }));
+    },
+  },
   {
     name: "AuthService/Login",
     action: "session.login",
