@@ -55,8 +55,11 @@ const union = (writers: Writers[]) => ({
   deletes: new Set(writers.flatMap((w) => [...w.acked.deletes])),
 });
 
-/** The CLI, through the balancer, as an operator would run it during the incident. */
+/** The CLI and the console, through the balancer, as an operator would use them during the incident. */
 async function cliLists(): Promise<void> {
+  const page = await fetch(`${fleet.url}/console/`);
+  expect(page.status, fleet.balancer.output().slice(-2000)).toBe(200);
+  expect(await page.text()).toContain('<div id="root">');
   const run = await runCli(["token", "list", "--json"], {
     ENGINE_CLOUD_URL: fleet.url,
     ENGINE_CLOUD_TOKEN: adminToken,
