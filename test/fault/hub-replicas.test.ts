@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ConnectionStatus, type Connection } from "@engine-cloud/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
@@ -11,7 +12,7 @@ import { createSecretScan, secretsOf, type SecretScan } from "../support/secret-
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
 import { randomSeedToken } from "../support/test-server.js";
 import { clientOf, createTestTenant, type TestTenant } from "../support/test-tenant.js";
-import { HUB_ENGINE_ENV, LEASE_MS, TOKEN_TTL_S, WINDOW_MS } from "../support/hub-engine-env.js";
+import { DEAD_HOLDER_TAKEOVER_MS, HUB_ENGINE_ENV, TOKEN_TTL_S, WINDOW_MS } from "../support/hub-engine-env.js";
 
 // The hub's proof across replicas (issue 11 §5): three server processes on
 // one PostgreSQL database refresh 50 connections with rotating refresh tokens
@@ -188,13 +189,28 @@ function printLateness(runtime: HubRuntime) {
 }
 
 /**
+ * A read the server asks to retry (ABORTED: its repeatable-read transaction
+ * met the hub's commits), retried as a runtime would, a few times.
+ */
+async function retryAborted<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= 5 || ConnectError.from(err).code !== Code.Aborted) throw err;
+      await sleep(100 * attempt);
+    }
+  }
+}
+
+/**
  * Every runtime catches up with what the hub last committed: for each
  * connection, the credential version a Pull shows now reaches every stream
  * (within 15 s, generous: this is about arriving, not how fast).
  */
 async function expectRuntimesCaughtUp(r: Run, exclude: Set<string>) {
   const runtimeClient = clientOf({ url: r.replicas.urls[0] }, r.runtimeToken);
-  const { events } = await runtimeClient.sync.pull({ project: PROJECT, sinceRevision: 0n });
+  const { events } = await retryAborted(() => runtimeClient.sync.pull({ project: PROJECT, sinceRevision: 0n }));
   const target = new Map<string, bigint>();
   for (const e of events) {
     r.scan.addStreamMessage(e);
@@ -215,7 +231,8 @@ async function expectRuntimesCaughtUp(r: Run, exclude: Set<string>) {
 /**
  * Refresh calls per connection agree with the generations the hub committed,
  * and with the schedule; `missedPeriods` allows refreshes a kill delayed (a
- * killed holder's lease must run out before another replica claims it).
+ * killed holder's claims are taken over once its heartbeat lapsed and no call
+ * of its can be in flight).
  */
 async function expectOneCallPerRefresh(
   r: Run,
@@ -309,25 +326,16 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const periodMs = TOKEN_TTL_S * 1000 - WINDOW_MS;
       await expectOneCallPerRefresh(r, connections, endedAt, {
         exclude: lostAliases,
-        missedPeriods: kills * Math.ceil(LEASE_MS / periodMs),
+        missedPeriods: kills * Math.ceil(DEAD_HOLDER_TAKEOVER_MS / periodMs),
       });
-      // A refresh a kill interrupted waits for its lease to run out, so a runtime may see that token expire first;
-      // afterwards every runtime, those of the restarted replicas too, holds the latest token of every connection.
+      // Afterwards every runtime, those of the restarted replicas too, holds the latest token of every connection.
       for (const runtime of r.runtimes) printLateness(runtime);
       await expectRuntimesCaughtUp(r, lostAliases);
-      // Every token the hub pushed as it committed was fresh. A stream resuming after its replica's death gets the
-      // state as stored, which for a connection whose refresh the kill interrupted is a token nearing its expiry
-      // until the lease runs out: those catch-up deliveries are counted, not held to W/2.
+      // The oracle, whole: every token a runtime received — pushed as the hub committed it, or on a stream resuming
+      // after its replica's death — was active on receipt with at least W/2 left.
       const deliveries = r.runtimes.flatMap((x) => x.deliveries);
-      await expectEveryDeliveryFresh(
-        deliveries.filter((d) => !d.catchUp),
-        r.auth,
-      );
-      const catchUps = deliveries.filter((d) => d.catchUp);
-      const staleCatchUps = catchUps.filter(
-        (d) => (r.auth.issued.accessTokenExpiry.get(d.token) ?? 0) - d.receivedAt < WINDOW_MS / 2,
-      );
-      console.log(`${catchUps.length} tokens delivered on resumed streams, ${staleCatchUps.length} with under W/2 left`);
+      console.log(`${deliveries.filter((d) => d.catchUp).length} tokens delivered on resumed streams`);
+      await expectEveryDeliveryFresh(deliveries, r.auth);
       expectVersionsIncreasing(r.runtimes);
       expect(r.runtimes[1].streams()).toBeGreaterThan(1);
       expectNoSecretLeaked(r);

@@ -24,7 +24,7 @@ import type { Database } from "../store/schema.js";
 import { systemScope, withPlatform, withTenant, type TenantTx } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
 import { publishConnectionCredential, reauthorizeUrlOf } from "./connection-credential.js";
-import { providerFor, resolveOAuthApp, type ResolvedApp } from "./oauth-apps.js";
+import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
 import { refreshWindowMs } from "./refresh-due.js";
 import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
@@ -103,22 +103,23 @@ const leaseHeldElsewhere = (id: string) =>
     },
   );
 
-/** A counting gate per provider: at most `limit` token calls at once. */
+/** A counting gate per provider: at most `limit` holders at once; `acquire` resolves to the slot's release. */
 function createProviderGates(limit: number) {
   const gates = new Map<string, { active: number; waiting: Array<() => void> }>();
-  return async function gated<T>(provider: string, fn: () => Promise<T>): Promise<T> {
+  return async function acquire(provider: string): Promise<() => void> {
     let gate = gates.get(provider);
     if (!gate) gates.set(provider, (gate = { active: 0, waiting: [] }));
     const g = gate;
     if (g.active >= limit) await new Promise<void>((resolve) => g.waiting.push(resolve));
     g.active++;
-    try {
-      return await fn();
-    } finally {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
       g.active--;
       g.waiting.shift()?.();
       if (g.active === 0 && g.waiting.length === 0) gates.delete(provider);
-    }
+    };
   };
 }
 
@@ -133,11 +134,16 @@ function createProviderGates(limit: number) {
  *   or a runtime's after a rejected token) claim the same lease.
  * - A per-process single-flight map in front of the lease: the poller and
  *   the forced refreshes of one connection share one refresh.
- * - Before the token call, an attempt marker is committed under the claim;
- *   the call runs outside any transaction, under a timeout below a third of
- *   the lease; its result commits only if the claim's lease generation is
+ * - Before each token call, an attempt marker is committed under the claim,
+ *   inside the provider's gate (so a marker means a call about to be sent,
+ *   not one queued); the call runs outside any transaction, under a timeout
+ *   below a third of the lease; its result commits only if the claim's lease generation is
  *   still the connection's (the fence), the new token set first, in the same
  *   transaction as the credential runtimes receive (fan-out after commit).
+ * - A holder that dies frees its claims once its heartbeat lapses and no
+ *   call of its can be in flight (store/connection-refresh.ts), not at the
+ *   end of the lease: with 3-second tokens a 30-s lease would leave them
+ *   expired for ten lifetimes.
  * - Outcome unknown (no answer after sending, or a dead holder's marker):
  *   one retry with the same refresh token, then classify; invalid_grant then
  *   means the rotation was lost (NEEDS_REAUTH, `rotation_lost`). Never a loop.
@@ -151,7 +157,9 @@ function createProviderGates(limit: number) {
 export function createRefreshEngine(deps: RefreshEngineDeps) {
   const { db, keys, vault, log, config } = deps;
   const inflight = new Map<string, Promise<RefreshOutcome>>();
-  const gated = createProviderGates(config.providerConcurrency);
+  const acquireGate = createProviderGates(config.providerConcurrency);
+  /** A dead holder's claim is taken over once its marked call has surely ended: the timeout, and a second's margin. */
+  const takeover = { attemptMs: deps.outbound.timeoutMs + 1000 };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let polling = false;
@@ -200,19 +208,44 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     if (tokens) await publishConnectionCredential(vault, t, after, tokens, deps.publicUrl());
   }
 
-  /** One refresh under a claim: mark, call, classify, commit under the fence. */
+  /**
+   * One refresh under a claim: mark, call, classify, commit under the fence.
+   * The provider's gate is held from the marker through the call (and the one
+   * retry), so at most providerConcurrency calls per provider are in flight.
+   */
   async function refreshClaimed(claim: RefreshClaim): Promise<RefreshOutcome> {
+    const release = await acquireGate(claim.provider);
+    try {
+      return await refreshInGate(claim, release);
+    } finally {
+      release();
+    }
+  }
+
+  /** Locks the claimed row and marks a call about to be sent; undefined once overtaken. */
+  const markAttempt = (t: TenantTx, claim: RefreshClaim) =>
+    lockClaimedConnection(t.tx, claim).then(async (row) => {
+      if (row) await markRefreshAttempt(t.tx, claim, randomUUID());
+      return row;
+    });
+
+  async function refreshInGate(claim: RefreshClaim, release: () => void): Promise<RefreshOutcome> {
+    // The app first (its own short transactions), so the first call's marker commits with the read of the tokens.
+    const app = await resolveOAuthApp(db, keys, claim.tenantId, claim.provider).catch((err: unknown) =>
+      err instanceof DomainError ? err : new Error("the OAuth app could not be read"),
+    );
     const start = await inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
       const provider = await providerFor(t.tx, t.tenantId, row.provider).catch(() => undefined);
-      if (tokens?.refresh_token && provider) await markRefreshAttempt(t.tx, claim, randomUUID());
+      if (tokens?.refresh_token && provider && !(app instanceof Error)) await markRefreshAttempt(t.tx, claim, randomUUID());
       return { row, tokens, provider };
     });
     if (!start) return { row: await current(claim), refreshed: false };
     const { row, tokens, provider } = start;
     if (!tokens?.refresh_token || !provider) {
+      release();
       // Nothing to refresh with (the provider sent no refresh token, or a custom provider's app is gone).
       return defer(claim, row, {
         reason: provider ? "no_refresh_token" : "provider_unknown",
@@ -223,14 +256,11 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         providerAskedWait: true,
       });
     }
-    let app: ResolvedApp;
-    try {
-      app = await resolveOAuthApp(db, keys, claim.tenantId, row.provider);
-    } catch (err) {
-      const why = err instanceof DomainError ? err.message : "the OAuth app could not be read";
+    if (app instanceof Error) {
+      release();
       return defer(claim, row, {
         reason: "oauth_app_not_found",
-        description: why,
+        description: app.message,
         retryInMs: backoffMs(row.refresh_failures + 1),
         providerAskedWait: false,
       });
@@ -240,12 +270,19 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     // A dead holder's marker: its call may have rotated the token, so this call is already the one retry.
     let unknownOutcome = claim.priorAttempt;
     let retried = claim.priorAttempt;
-    for (;;) {
+    for (let call = 1; ; call++) {
+      // Every call is marked first, under the fence (the first with the read above): overtaken, this holder sends nothing more.
+      if (call > 1 && !(await inTenant(claim.tenantId, (t) => markAttempt(t, claim)))) {
+        release();
+        return inTenant(claim.tenantId, (t) => fencedOff(t, claim, row));
+      }
       try {
-        const json = await gated(provider.id, () => requestTokens(tokenUrl, provider, app.client, grant, deps.outbound));
+        const json = await requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
+        release();
         return await commitTokens(claim, row, provider, tokens, json);
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) {
+          release();
           log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) });
           return defer(claim, row, {
             reason: "internal",
@@ -269,6 +306,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           await sleep(Math.min(1000, config.backoffBaseMs));
           continue;
         }
+        release();
         if (err.kind === "invalid_grant") return grantRefused(claim, row, tokens, err, unknownOutcome);
         if (err.kind === "invalid_client") return appRejected(claim, row, err);
         return defer(claim, row, {
@@ -409,7 +447,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       const room = config.batchSize - inflight.size;
       if (room <= 0) return 0;
       const claims = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
-        claimDueConnections(tx, deps.holder, config.leaseMs, room),
+        claimDueConnections(tx, deps.holder, config.leaseMs, room, takeover),
       );
       for (const claim of claims) {
         singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim)).catch((err: unknown) =>

@@ -1,6 +1,7 @@
 import { sql, type UpdateObject } from "kysely";
 import type { ConnectionRow } from "./connections.js";
 import type { ConnectionStatusColumn, Database, Tx } from "./schema.js";
+import { LIVE_WINDOW_MS } from "./server-instances.js";
 
 /**
  * The refresh engine's statements (hub/refresh-engine.ts). Each connection is
@@ -9,6 +10,12 @@ import type { ConnectionStatusColumn, Database, Tx } from "./schema.js";
  * claim sets the holder and bumps refresh_lease_generation, and every later
  * write of the refresh is fenced on that generation, so a holder that stalled
  * past its lease and was overtaken commits nothing.
+ *
+ * A holder that died (its server instance's heartbeat lapsed) frees its
+ * claims before their lease runs out, as soon as no token call of its can
+ * still be in flight: with no attempt marker (it never asked the provider,
+ * and being fenced it never will), or one older than a token call's timeout.
+ * The lease itself only bounds a live holder that stalled.
  */
 
 /** A connection as one holder claimed it for one refresh. */
@@ -16,6 +23,8 @@ export interface RefreshClaim {
   tenantId: string;
   id: string;
   holder: string;
+  /** The connection's provider id (the refresh engine's per-provider gate). */
+  provider: string;
   /** The fencing generation of this claim. */
   leaseGeneration: number;
   /** A previous holder marked a token request and never finished it: its outcome is unknown. */
@@ -31,6 +40,7 @@ const fromNow = (ms: number) => sql<Date>`now() + ${Math.max(0, Math.round(ms))}
 interface ClaimedRow {
   tenant_id: string;
   id: string;
+  provider: string;
   refresh_lease_generation: string | number;
   prior_attempt: boolean;
 }
@@ -40,18 +50,38 @@ const claimOf =
   (r: ClaimedRow): RefreshClaim => ({
     tenantId: r.tenant_id,
     id: r.id,
+    provider: r.provider,
     holder,
     leaseGeneration: Number(r.refresh_lease_generation),
     priorAttempt: r.prior_attempt,
   });
 
 /**
- * Claims up to `limit` due connections of every tenant (owner connection: the
- * poller works across tenants), the ones due longest first. SKIP LOCKED lets
- * replicas polling at the same moment take different rows instead of queueing
- * on each other's.
+ * A claim whose holder is gone: no live heartbeat (server_instances, the owner's
+ * table: only the poller, on the owner connection, takes claims over) and no
+ * token call of its possibly in flight — none marked, or the mark older than
+ * `attemptMs` (a call's timeout and a margin: the holder marks each call just
+ * before sending it, and abandons it at its timeout).
  */
-export async function claimDueConnections(tx: Tx, holder: string, leaseMs: number, limit: number): Promise<RefreshClaim[]> {
+const holderGone = (attemptMs: number) => sql<boolean>`(
+  NOT EXISTS (SELECT 1 FROM server_instances s
+               WHERE s.id::text = connections.refresh_holder
+                 AND s.heartbeat_at > now() - ${LIVE_WINDOW_MS} * interval '1 millisecond')
+  AND (refresh_attempt_at IS NULL OR refresh_attempt_at < now() - ${attemptMs} * interval '1 millisecond'))`;
+
+/**
+ * Claims up to `limit` due connections of every tenant (owner connection: the
+ * poller works across tenants), the ones due longest first: free ones, and
+ * those of a dead holder (`holderGone`). SKIP LOCKED lets replicas polling at
+ * the same moment take different rows instead of queueing on each other's.
+ */
+export async function claimDueConnections(
+  tx: Tx,
+  holder: string,
+  leaseMs: number,
+  limit: number,
+  takeover: { attemptMs: number },
+): Promise<RefreshClaim[]> {
   const { rows } = await sql<ClaimedRow>`
     UPDATE connections c
        SET refresh_holder = ${holder},
@@ -60,12 +90,12 @@ export async function claimDueConnections(tx: Tx, holder: string, leaseMs: numbe
       FROM (SELECT tenant_id, id FROM connections
              WHERE next_refresh_at <= now()
                AND status IN ('active', 'degraded', 'stale')
-               AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+               AND (refresh_lease_until IS NULL OR refresh_lease_until < now() OR ${holderGone(takeover.attemptMs)})
              ORDER BY next_refresh_at
              LIMIT ${limit}
              FOR UPDATE SKIP LOCKED) due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
-    RETURNING c.tenant_id, c.id, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+    RETURNING c.tenant_id, c.id, c.provider, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
   return rows.map(claimOf(holder));
 }
 
@@ -98,7 +128,7 @@ export async function claimConnection(
        AND sealed_tokens IS NOT NULL
        AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
        AND ${cooldown}
-    RETURNING tenant_id, id, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+    RETURNING tenant_id, id, provider, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
   return rows.map(claimOf(holder))[0];
 }
 
@@ -114,7 +144,7 @@ export async function lockClaimedConnection(tx: Tx, claim: RefreshClaim): Promis
     .executeTakeFirst();
 }
 
-/** Marks the token request about to be sent, so a successor knows its outcome may be unknown. */
+/** Marks the token request about to be sent (each one, the retry too), so a successor knows its outcome may be unknown. */
 export async function markRefreshAttempt(tx: Tx, claim: RefreshClaim, attemptId: string): Promise<void> {
   await updateClaimed(tx, claim, { refresh_attempt_id: attemptId, refresh_attempt_at: sql`now()` }).execute();
 }
