@@ -132,7 +132,7 @@ async function expectEveryDeliveryFresh(deliveries: TokenDelivery[], auth: Loopb
   for (const d of deliveries) {
     const seen = await d.introspection;
     const expiry = auth.issued.accessTokenExpiry.get(d.token);
-    const name = `${d.runtime} ${d.alias} v${d.version}`;
+    const name = `${d.runtime} ${d.alias} v${d.version}${d.catchUp ? " (resumed stream)" : ""}`;
     if (expiry === undefined) {
       problems.push(`${name}: a token never issued`);
       continue;

@@ -47,6 +47,10 @@ export interface LoopbackAuthorizationServer {
   pushFault(fault: TokenFault): void;
   /** While set, every token call is answered 503 (an outage), counted like any other. */
   outage: boolean;
+  /** While above 0, every token call the server answers is held this long first (a slow provider). */
+  answerDelayMs: number;
+  /** The most token calls that were open at once (request received, answer not yet sent); `reset` starts over. */
+  concurrentTokenCalls(options?: { reset?: boolean }): number;
   /**
    * Plays the browser: follows the authorization URL through login and
    * consent as `login`, and returns the URL the browser would be sent back to
@@ -173,14 +177,20 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   const refreshTokens: string[] = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
+  let openTokenCalls = 0;
+  let mostOpenTokenCalls = 0;
   const handle = provider.callback();
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = req.url?.split("?", 1)[0];
     // Faults apply to the token and the revocation endpoint alike; only the token endpoint's calls are counted.
     if (req.method === "POST" && (path === "/token" || path === "/token/revocation")) {
-      if (path === "/token") tokenCalls++;
+      if (path === "/token") {
+        tokenCalls++;
+        mostOpenTokenCalls = Math.max(mostOpenTokenCalls, ++openTokenCalls);
+        res.once("close", () => openTokenCalls--);
+      }
       if (path === "/token" && shim.outage) return answerFault(req, res, { kind: "status", status: 503 });
-      const fault = faults.shift();
+      const fault = faults.shift() ?? (shim.answerDelayMs > 0 ? { kind: "delay", ms: shim.answerDelayMs } : undefined);
       if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
         return answerFault(req, res, fault);
       if (fault) alterAnswer(res, fault);
@@ -204,6 +214,12 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   };
   const shim: LoopbackAuthorizationServer = {
     outage: false,
+    answerDelayMs: 0,
+    concurrentTokenCalls(o = {}) {
+      const most = mostOpenTokenCalls;
+      if (o.reset) mostOpenTokenCalls = openTokenCalls;
+      return most;
+    },
     issuer,
     clientId,
     clientSecret,

@@ -37,6 +37,7 @@ import { createConnectionService } from "./services/connection-service.js";
 import { createOAuthAppService } from "./services/oauth-app-service.js";
 import { createConnectFlows } from "./hub/connect-flow.js";
 import { createDisconnect } from "./hub/disconnect-connection.js";
+import { createProviderCatalog } from "./hub/provider-catalog.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
@@ -265,9 +266,11 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (!listeningUrl) throw new Error("the server is not listening yet");
       return listeningUrl;
     };
+    const catalog = createProviderCatalog(config.hub.extraProviders);
     const flows = createConnectFlows({
       db: storage.db,
       keys,
+      catalog,
       vault,
       log,
       outbound: config.hub.outbound,
@@ -278,6 +281,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     const refresh = createRefreshEngine({
       db: storage.db,
       keys,
+      catalog,
       vault,
       log,
       outbound: config.hub.outbound,
@@ -325,12 +329,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         ConnectionService,
         createConnectionService({
           ...deps,
+          catalog,
           flows,
           refresh,
-          disconnect: createDisconnect({ db: storage.db, keys, vault, log, outbound: config.hub.outbound }),
+          disconnect: createDisconnect({ db: storage.db, keys, catalog, vault, log, outbound: config.hub.outbound }),
         }),
       );
-      router.service(OAuthAppService, createOAuthAppService(deps));
+      router.service(OAuthAppService, createOAuthAppService({ ...deps, catalog }));
       router.service(RuntimeService, createRuntimeService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.

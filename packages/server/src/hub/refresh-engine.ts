@@ -14,6 +14,7 @@ import {
   lockClaimedConnection,
   markRefreshAttempt,
   releaseRefreshClaim,
+  tenantsOnSharedApp,
   writeNeedsReauth,
   writeRefreshDeferred,
   writeRefreshedTokens,
@@ -26,6 +27,7 @@ import type { CredentialVault } from "../vault/credentials.js";
 import { publishConnectionCredential, reauthorizeUrlOf } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
+import type { ProviderCatalog } from "./provider-catalog.js";
 import { refreshWindowMs } from "./refresh-due.js";
 import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
@@ -52,6 +54,7 @@ export interface RefreshEngineConfig {
 export interface RefreshEngineDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  catalog: ProviderCatalog;
   vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
@@ -103,25 +106,42 @@ const leaseHeldElsewhere = (id: string) =>
     },
   );
 
-/** A counting gate per provider: at most `limit` holders at once; `acquire` resolves to the slot's release. */
+/** A counting gate per provider: at most `limit` token calls at once. */
 function createProviderGates(limit: number) {
   const gates = new Map<string, { active: number; waiting: Array<() => void> }>();
-  return async function acquire(provider: string): Promise<() => void> {
+  return async function gated<T>(provider: string, fn: () => Promise<T>): Promise<T> {
     let gate = gates.get(provider);
     if (!gate) gates.set(provider, (gate = { active: 0, waiting: [] }));
     const g = gate;
     if (g.active >= limit) await new Promise<void>((resolve) => g.waiting.push(resolve));
     g.active++;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
+    try {
+      return await fn();
+    } finally {
       g.active--;
       g.waiting.shift()?.();
       if (g.active === 0 && g.waiting.length === 0) gates.delete(provider);
-    };
+    }
   };
 }
+
+/**
+ * Claims a process works at once per provider, at most: twice the gate, so
+ * one claim can be in its transactions while another is at the provider, but
+ * no queue of claims another replica could be working (a replica just
+ * started, still slow, would otherwise hoard a whole batch).
+ */
+const CLAIM_DEPTH = 2;
+
+/**
+ * A marker older than this when its call is let through the gate is renewed
+ * first: a successor takes a dead holder's claim over a token timeout and a
+ * second after the marker, so a call may not start much after it.
+ */
+const MARK_FRESH_MS = 500;
+
+/** The claim was overtaken between the marker and the call: nothing was sent. */
+class Overtaken extends Error {}
 
 /**
  * The hub's refresh engine: keeps every connection's access token fresh
@@ -134,9 +154,8 @@ function createProviderGates(limit: number) {
  *   or a runtime's after a rejected token) claim the same lease.
  * - A per-process single-flight map in front of the lease: the poller and
  *   the forced refreshes of one connection share one refresh.
- * - Before each token call, an attempt marker is committed under the claim,
- *   inside the provider's gate (so a marker means a call about to be sent,
- *   not one queued); the call runs outside any transaction, under a timeout
+ * - Before each token call (the retry too), an attempt marker is committed
+ *   under the claim; the call runs outside any transaction, under a timeout
  *   below a third of the lease; its result commits only if the claim's lease generation is
  *   still the connection's (the fence), the new token set first, in the same
  *   transaction as the credential runtimes receive (fan-out after commit).
@@ -157,12 +176,16 @@ function createProviderGates(limit: number) {
 export function createRefreshEngine(deps: RefreshEngineDeps) {
   const { db, keys, vault, log, config } = deps;
   const inflight = new Map<string, Promise<RefreshOutcome>>();
-  const acquireGate = createProviderGates(config.providerConcurrency);
+  const gated = createProviderGates(config.providerConcurrency);
+  /** Claims in progress here, by provider (the poller claims around them). */
+  const working = new Map<string, number>();
   /** A dead holder's claim is taken over once its marked call has surely ended: the timeout, and a second's margin. */
   const takeover = { attemptMs: deps.outbound.timeoutMs + 1000 };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let polling = false;
+  /** A refresh finished while a poll was running: poll once more after it. */
+  let pollAgain = false;
   let started = false;
 
   const keyOf = (tenantId: string, id: string) => `${tenantId}/${id}`;
@@ -208,17 +231,15 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     if (tokens) await publishConnectionCredential(vault, t, after, tokens, deps.publicUrl());
   }
 
-  /**
-   * One refresh under a claim: mark, call, classify, commit under the fence.
-   * The provider's gate is held from the marker through the call (and the one
-   * retry), so at most providerConcurrency calls per provider are in flight.
-   */
+  /** One refresh under a claim, counted in `working` while it runs. */
   async function refreshClaimed(claim: RefreshClaim): Promise<RefreshOutcome> {
-    const release = await acquireGate(claim.provider);
+    working.set(claim.provider, (working.get(claim.provider) ?? 0) + 1);
     try {
-      return await refreshInGate(claim, release);
+      return await refreshUnderClaim(claim);
     } finally {
-      release();
+      const n = (working.get(claim.provider) ?? 1) - 1;
+      if (n > 0) working.set(claim.provider, n);
+      else working.delete(claim.provider);
     }
   }
 
@@ -229,23 +250,23 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       return row;
     });
 
-  async function refreshInGate(claim: RefreshClaim, release: () => void): Promise<RefreshOutcome> {
+  /** Mark, call, classify, commit under the fence. */
+  async function refreshUnderClaim(claim: RefreshClaim): Promise<RefreshOutcome> {
     // The app first (its own short transactions), so the first call's marker commits with the read of the tokens.
-    const app = await resolveOAuthApp(db, keys, claim.tenantId, claim.provider).catch((err: unknown) =>
+    const app = await resolveOAuthApp(db, keys, deps.catalog, claim.tenantId, claim.provider).catch((err: unknown) =>
       err instanceof DomainError ? err : new Error("the OAuth app could not be read"),
     );
     const start = await inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
-      const provider = await providerFor(t.tx, t.tenantId, row.provider).catch(() => undefined);
+      const provider = await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
       if (tokens?.refresh_token && provider && !(app instanceof Error)) await markRefreshAttempt(t.tx, claim, randomUUID());
       return { row, tokens, provider };
     });
     if (!start) return { row: await current(claim), refreshed: false };
     const { row, tokens, provider } = start;
     if (!tokens?.refresh_token || !provider) {
-      release();
       // Nothing to refresh with (the provider sent no refresh token, or a custom provider's app is gone).
       return defer(claim, row, {
         reason: provider ? "no_refresh_token" : "provider_unknown",
@@ -257,7 +278,6 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       });
     }
     if (app instanceof Error) {
-      release();
       return defer(claim, row, {
         reason: "oauth_app_not_found",
         description: app.message,
@@ -270,19 +290,23 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     // A dead holder's marker: its call may have rotated the token, so this call is already the one retry.
     let unknownOutcome = claim.priorAttempt;
     let retried = claim.priorAttempt;
-    for (let call = 1; ; call++) {
-      // Every call is marked first, under the fence (the first with the read above): overtaken, this holder sends nothing more.
-      if (call > 1 && !(await inTenant(claim.tenantId, (t) => markAttempt(t, claim)))) {
-        release();
-        return inTenant(claim.tenantId, (t) => fencedOff(t, claim, row));
-      }
+    // Every call is marked first, under the fence (the first with the read above), and again if it waited at the
+    // gate: overtaken, this holder sends nothing more.
+    let markedAt = performance.now();
+    const remark = async () => {
+      if (!(await inTenant(claim.tenantId, (t) => markAttempt(t, claim)))) throw new Overtaken();
+      markedAt = performance.now();
+    };
+    for (;;) {
       try {
-        const json = await requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
-        release();
+        const json = await gated(provider.id, async () => {
+          if (performance.now() - markedAt > MARK_FRESH_MS) await remark();
+          return requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
+        });
         return await commitTokens(claim, row, provider, tokens, json);
       } catch (err) {
+        if (err instanceof Overtaken) return inTenant(claim.tenantId, (t) => fencedOff(t, claim, row));
         if (!(err instanceof TokenEndpointError)) {
-          release();
           log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) });
           return defer(claim, row, {
             reason: "internal",
@@ -304,9 +328,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           unknownOutcome = true;
           retried = true;
           await sleep(Math.min(1000, config.backoffBaseMs));
+          markedAt = -Infinity;
           continue;
         }
-        release();
         if (err.kind === "invalid_grant") return grantRefused(claim, row, tokens, err, unknownOutcome);
         if (err.kind === "invalid_client") return appRejected(claim, row, err);
         return defer(claim, row, {
@@ -412,8 +436,44 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     });
   }
 
-  /** invalid_client / unauthorized_client: the app, not the grant; every connection of it DEGRADED. */
-  function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
+  /**
+   * invalid_client / unauthorized_client: the app, not the grant; every
+   * connection of it DEGRADED — of every tenant, for the platform's shared app
+   * (each tenant in a transaction of its own, after this one's).
+   */
+  async function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
+    const outcome = await appRejectedHere(claim, before, err);
+    if (!before.shared_app) return outcome;
+    const w = { reason: err.error, description: err.description, actor: JOB };
+    const tenants = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
+      tenantsOnSharedApp(tx, before.provider, claim.tenantId),
+    );
+    for (const tenantId of tenants) {
+      await inTenant(tenantId, (t) => degradeAndPublish(t, { provider: before.provider, sharedApp: true }, w)).catch(
+        (cause: unknown) =>
+          log.warn("degrading a shared app's connections failed", {
+            tenant: tenantId,
+            provider: before.provider,
+            cause: String(cause),
+          }),
+      );
+    }
+    return outcome;
+  }
+
+  /** Degrades a tenant's other connections of the app and tells its runtimes. */
+  async function degradeAndPublish(
+    t: TenantTx,
+    app: { provider: string; sharedApp: boolean; except?: string },
+    w: { reason: string; description: string; actor: string },
+  ) {
+    for (const other of await degradeConnectionsOfApp(t.tx, t.tenantId, app, w)) {
+      const tokens = await tokensOf(t, other);
+      if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
+    }
+  }
+
+  function appRejectedHere(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
@@ -424,35 +484,48 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         providerAskedWait: false,
       });
       await publishIfChanged(t, row, updated);
-      const others = await degradeConnectionsOfApp(
-        t.tx,
-        t.tenantId,
-        { provider: row.provider, sharedApp: row.shared_app, except: row.id },
-        w,
-      );
-      for (const other of others) {
-        const tokens = await tokensOf(t, other);
-        if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
-      }
+      await degradeAndPublish(t, { provider: row.provider, sharedApp: row.shared_app, except: row.id }, w);
       log.warn("oauth app rejected by the provider", { tenant: claim.tenantId, provider: row.provider, error: err.error });
       return { row: updated, refreshed: false, failed: true };
     });
   }
 
-  /** Claims what is due and refreshes each, without waiting for one before the next. */
+  /**
+   * Claims what is due and refreshes each, without waiting for one before the
+   * next, per provider no deeper than CLAIM_DEPTH times its gate. A poll that
+   * filled its room polls again as its refreshes finish, so the pace is the
+   * providers', not the poll interval's.
+   */
   async function pollOnce(): Promise<number> {
-    if (polling || closed) return 0;
+    if (closed) return 0;
+    if (polling) {
+      pollAgain = true;
+      return 0;
+    }
     polling = true;
     try {
       const room = config.batchSize - inflight.size;
       if (room <= 0) return 0;
+      const busy = Object.fromEntries(working);
+      const depth = CLAIM_DEPTH * config.providerConcurrency;
       const claims = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
-        claimDueConnections(tx, deps.holder, config.leaseMs, room, takeover),
+        claimDueConnections(tx, deps.holder, config.leaseMs, room, {
+          ...takeover,
+          perProvider: depth,
+          busy,
+        }),
       );
+      const claimed = new Map<string, number>();
+      for (const c of claims) claimed.set(c.provider, (claimed.get(c.provider) ?? 0) + 1);
+      const full = claims.length >= room || [...claimed].some(([provider, n]) => n >= depth - (busy[provider] ?? 0));
       for (const claim of claims) {
-        singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim)).catch((err: unknown) =>
-          log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) }),
-        );
+        singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim))
+          .catch((err: unknown) =>
+            log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) }),
+          )
+          .finally(() => {
+            if (full) void pollOnce();
+          });
       }
       return claims.length;
     } catch (err) {
@@ -460,6 +533,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       return 0;
     } finally {
       polling = false;
+      if (pollAgain && !closed) {
+        pollAgain = false;
+        setImmediate(() => void pollOnce());
+      }
     }
   }
 

@@ -72,30 +72,42 @@ const holderGone = (attemptMs: number) => sql<boolean>`(
 /**
  * Claims up to `limit` due connections of every tenant (owner connection: the
  * poller works across tenants), the ones due longest first: free ones, and
- * those of a dead holder (`holderGone`). SKIP LOCKED lets replicas polling at
- * the same moment take different rows instead of queueing on each other's.
+ * those of a dead holder (`holderGone`); per provider no more than
+ * `perProvider` less what this process has `busy` with it already. SKIP
+ * LOCKED lets replicas polling at the same moment take different rows
+ * instead of queueing on each other's.
  */
 export async function claimDueConnections(
   tx: Tx,
   holder: string,
   leaseMs: number,
   limit: number,
-  takeover: { attemptMs: number },
+  o: { attemptMs: number; perProvider: number; busy: Record<string, number> },
 ): Promise<RefreshClaim[]> {
+  // The ranking reads without locks (window functions cannot be locked); the locking select re-checks the row.
+  const due = sql`next_refresh_at <= now()
+               AND status IN ('active', 'degraded', 'stale')
+               AND (refresh_lease_until IS NULL OR refresh_lease_until < now() OR ${holderGone(o.attemptMs)})`;
   const { rows } = await sql<ClaimedRow>`
     UPDATE connections c
        SET refresh_holder = ${holder},
            refresh_lease_until = ${leaseFor(leaseMs)},
            refresh_lease_generation = c.refresh_lease_generation + 1
       FROM (SELECT tenant_id, id FROM connections
-             WHERE next_refresh_at <= now()
-               AND status IN ('active', 'degraded', 'stale')
-               AND (refresh_lease_until IS NULL OR refresh_lease_until < now() OR ${holderGone(takeover.attemptMs)})
+             WHERE ${due}
+               AND (tenant_id, id) IN (
+                 SELECT tenant_id, id FROM (
+                   SELECT tenant_id, id, provider,
+                          row_number() OVER (PARTITION BY provider ORDER BY next_refresh_at) AS rank
+                     FROM connections WHERE ${due}) ranked
+                  WHERE rank <= ${o.perProvider} - coalesce((${JSON.stringify(o.busy)}::jsonb ->> provider)::int, 0))
              ORDER BY next_refresh_at
              LIMIT ${limit}
              FOR UPDATE SKIP LOCKED) due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
-    RETURNING c.tenant_id, c.id, c.provider, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+    RETURNING c.tenant_id, c.id, c.provider, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(
+    tx,
+  );
   return rows.map(claimOf(holder));
 }
 
@@ -258,15 +270,17 @@ export async function releaseRefreshClaim(tx: Tx, claim: RefreshClaim): Promise<
  * The provider rejected the app itself: every other live connection of the
  * tenant made with the same app turns DEGRADED (STALE if expired) with the
  * reason; their schedules stand, so they recover on their own once the app
- * is fixed. The ones that changed are returned.
+ * is fixed (sooner: setting the app makes them due, retryConnectionsOfApp).
+ * A shared app's connections in other tenants: once per tenant
+ * (tenantsOnSharedApp). The ones that changed are returned.
  */
 export async function degradeConnectionsOfApp(
   tx: Tx,
   tenantId: string,
-  app: { provider: string; sharedApp: boolean; except: string },
+  app: { provider: string; sharedApp: boolean; except?: string },
   w: { reason: string; description: string; actor: string },
 ): Promise<ConnectionRow[]> {
-  return tx
+  let q = tx
     .updateTable("connections")
     .set({
       status: degradedOrStale,
@@ -278,11 +292,54 @@ export async function degradeConnectionsOfApp(
     .where("tenant_id", "=", tenantId)
     .where("provider", "=", app.provider)
     .where("shared_app", "=", app.sharedApp)
-    .where("id", "<>", app.except)
-    .where("status", "in", ["active", "degraded", "stale"])
-    .where((eb) => eb.or([eb("status_reason", "<>", w.reason), eb("status", "=", "active")]))
-    .returningAll()
+    .where("status", "in", REFRESHABLE)
+    .where((eb) => eb.or([eb("status_reason", "<>", w.reason), eb("status", "=", "active")]));
+  if (app.except !== undefined) q = q.where("id", "<>", app.except);
+  return q.returningAll().execute();
+}
+
+/**
+ * The tenants with live connections made with the platform's shared app for
+ * `provider` (owner connection: a shared app's connections are in every
+ * tenant that uses it).
+ */
+export async function tenantsOnSharedApp(tx: Tx, provider: string, exceptTenant: string): Promise<string[]> {
+  const rows = await tx
+    .selectFrom("connections")
+    .select("tenant_id")
+    .distinct()
+    .where("provider", "=", provider)
+    .where("shared_app", "=", true)
+    .where("tenant_id", "<>", exceptTenant)
+    .where("status", "in", REFRESHABLE)
     .execute();
+  return rows.map((r) => r.tenant_id);
+}
+
+/** The reasons a provider gives for refusing the app itself (RFC 6749 §5.2): the app, not the grant, is at fault. */
+export const APP_REJECTED_REASONS = ["invalid_client", "unauthorized_client"] as const;
+
+/**
+ * An app was set again (a new secret, a fixed client id): its connections the
+ * provider had refused for the app's sake are due now, so they come back as
+ * soon as the engine polls rather than at their old schedule. `tenantId`
+ * confines it to one tenant's own app; without it (owner connection), every
+ * tenant's connections made with the platform's shared app.
+ */
+export async function retryConnectionsOfApp(
+  tx: Tx,
+  app: { tenantId?: string; provider: string; sharedApp: boolean },
+): Promise<number> {
+  let q = tx
+    .updateTable("connections")
+    .set({ next_refresh_at: sql`now()` })
+    .where("provider", "=", app.provider)
+    .where("shared_app", "=", app.sharedApp)
+    .where("status", "in", ["degraded", "stale"])
+    .where("status_reason", "in", APP_REJECTED_REASONS);
+  if (app.tenantId !== undefined) q = q.where("tenant_id", "=", app.tenantId);
+  const r = await q.executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 /** Removes connect flows past their expiry by more than `retentionMs`, finished or not (owner connection, every tenant). */
