@@ -1,12 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ConnectionStatus, type Connection } from "@engine-cloud/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
 import { startHubReplicas, type HubReplicas } from "../support/hub-replicas.js";
-import { startHubRuntime, type HubRuntime, type TokenDelivery } from "../support/hub-runtime.js";
+import { introspectAtFirstReceipt, startHubRuntime, type HubRuntime, type TokenDelivery } from "../support/hub-runtime.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
 import { createSecretScan, secretsOf, type SecretScan } from "../support/secret-scan.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
@@ -42,6 +43,8 @@ interface Run {
   scan: SecretScan;
   /** alias → account login → when it was connected. */
   accounts: Map<string, { login: string; connectedAt: number }>;
+  /** This process's event-loop delay: the runtimes stamp receipts here, the authorization server answers here. */
+  lag: IntervalHistogram;
 }
 
 let run: Run | undefined;
@@ -52,6 +55,7 @@ afterEach(async (context) => {
     writeFileSync(file, run.replicas.output());
     console.log(`the replicas' logs: ${file}`);
   }
+  run?.lag.disable();
   await Promise.all(run?.runtimes.map((r) => r.close()) ?? []);
   await run?.replicas.stop();
   await run?.auth.close();
@@ -61,6 +65,8 @@ afterEach(async (context) => {
 
 /** Three replicas, the authorization server, a tenant with the app, a runtime per replica, then 50 connects. */
 async function startRun(): Promise<Run> {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const database = await createTestDatabase("postgres");
   const adminToken = randomSeedToken();
   const replicas = await startHubReplicas({ count: REPLICAS, database, adminToken, env: HUB_ENGINE_ENV });
@@ -73,8 +79,9 @@ async function startRun(): Promise<Run> {
   await registerLoopbackApp(tenant.admin, auth);
   const scan = createSecretScan();
   const runtimeToken = (await tenant.token()).secret;
+  const introspect = introspectAtFirstReceipt(auth);
   const runtimes = replicas.urls.map((url, i) =>
-    startHubRuntime({ name: `runtime-${i}`, url, token: runtimeToken, project: PROJECT, auth, scan }),
+    startHubRuntime({ name: `runtime-${i}`, url, token: runtimeToken, project: PROJECT, auth, scan, introspect }),
   );
   await Promise.all(runtimes.map((r) => r.ready));
   const accounts = new Map<string, { login: string; connectedAt: number }>();
@@ -88,7 +95,7 @@ async function startRun(): Promise<Run> {
     }
   };
   await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, connector));
-  run = { database, replicas, auth, tenant, runtimes, runtimeToken, scan, accounts };
+  run = { database, replicas, auth, tenant, runtimes, runtimeToken, scan, accounts, lag };
   return run;
 }
 
@@ -203,6 +210,12 @@ async function retryAborted<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A receipt stamped late by this process's own busy event loop looks like a late token: the figure to read it by. */
+function printLag(r: Run) {
+  const ms = (ns: number) => Math.round(ns / 1e6);
+  console.log(`this process's event-loop delay: p99 ${ms(r.lag.percentile(99))} ms, max ${ms(r.lag.max)} ms`);
+}
+
 /**
  * Every runtime catches up with what the hub last committed: for each
  * connection, the credential version a Pull shows now reaches every stream
@@ -269,12 +282,13 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const endedAt = Date.now();
       const { revoked, invalidGrant } = grantErrors(r.auth);
       const connections = await connectionsByAlias(r);
+      for (const runtime of r.runtimes) printLateness(runtime);
+      printLag(r);
 
       expect(revoked, "grants the authorization server revoked (a refresh token used twice)").toEqual([]);
       expect(invalidGrant, "invalid_grant answers").toEqual([]);
       expect([...connections.values()].filter((c) => c.status !== ConnectionStatus.ACTIVE).map((c) => c.alias)).toEqual([]);
       await expectOneCallPerRefresh(r, connections, endedAt);
-      for (const runtime of r.runtimes) printLateness(runtime);
       await expectRuntimesCaughtUp(r, new Set());
       await expectEveryDeliveryFresh(
         r.runtimes.flatMap((x) => x.deliveries),
@@ -303,6 +317,8 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const endedAt = Date.now();
       const { revoked, invalidGrant } = grantErrors(r.auth);
       const connections = await connectionsByAlias(r);
+      for (const runtime of r.runtimes) printLateness(runtime);
+      printLag(r);
 
       // A kill can land in the one moment no client can make safe: the provider rotated, the replica died before
       // committing. The hub then retries exactly once, the provider revokes the grant, and the connection says
@@ -329,7 +345,6 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
         missedPeriods: kills * Math.ceil(DEAD_HOLDER_TAKEOVER_MS / periodMs),
       });
       // Afterwards every runtime, those of the restarted replicas too, holds the latest token of every connection.
-      for (const runtime of r.runtimes) printLateness(runtime);
       await expectRuntimesCaughtUp(r, lostAliases);
       // The oracle, whole: every token a runtime received — pushed as the hub committed it, or on a stream resuming
       // after its replica's death — was active on receipt with at least W/2 left.

@@ -38,6 +38,7 @@ import { createOAuthAppService } from "./services/oauth-app-service.js";
 import { createConnectFlows } from "./hub/connect-flow.js";
 import { createDisconnect } from "./hub/disconnect-connection.js";
 import { createProviderCatalog } from "./hub/provider-catalog.js";
+import type { RefreshClock } from "./store/connection-refresh.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
@@ -147,7 +148,13 @@ const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerRefle
  * The composition root: every dependency is built here, explicitly, from the
  * config. Tests build the same app with another config.
  */
-export async function createApp(config: Config, log: Logger): Promise<App> {
+/** What a test may build the app with beside its config: clocks, never behaviour. */
+export interface AppSeams {
+  /** The refresh engine's schedule clock (default: the database's now()). */
+  hubClock?: RefreshClock;
+}
+
+export async function createApp(config: Config, log: Logger, seams: AppSeams = {}): Promise<App> {
   const storage = await openDatabase(config, log);
   const metrics = createServerMetrics();
   metrics.watchPool(() => storage.poolStats());
@@ -275,6 +282,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       log,
       outbound: config.hub.outbound,
       flowTtlMs: config.hub.connectFlowTtlMs,
+      keepAliveMs: config.hub.refresh.keepAliveMs,
       limitsOf,
       publicUrl,
     });
@@ -289,6 +297,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       holder: feed.instanceId,
       publicUrl,
       metrics,
+      clock: seams.hubClock,
     });
     cleanup.unshift(() => refresh.close());
     const oauthFlows = startOAuthFlowPurge({

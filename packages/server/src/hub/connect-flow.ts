@@ -59,6 +59,8 @@ export interface ConnectFlowDeps {
   log: Logger;
   outbound: OutboundPolicy;
   flowTtlMs: number;
+  /** The longest a connection goes unrefreshed (the refresh engine's keepAliveMs): its first schedule too. */
+  keepAliveMs: number;
   /** The tenant's limits: tenant_connections bounds its live connections. */
   limitsOf: LimitsOf;
   /** The server's public base URL (the configured one, else where it listens). */
@@ -282,7 +284,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
             sealedTokens: sealTokenSet(dataKey, flow.tenant_id, id, generation, sealed),
             sharedApp: app.shared,
             accessExpiresAt: tokens.expiresAt,
-            nextRefreshAt: tokens.refreshToken ? refreshDueAt(tokens.expiresAt, tokens.lifetimeSeconds) : null,
+            nextRefreshAt: tokens.refreshToken ? refreshDueAt(tokens.expiresAt, tokens.lifetimeSeconds, deps.keepAliveMs) : null,
             generation,
             // The connection is the initiating person's or token's, not the browser's.
             actor: flow.created_by,

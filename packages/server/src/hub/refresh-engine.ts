@@ -15,6 +15,9 @@ import {
   markRefreshAttempt,
   releaseRefreshClaim,
   tenantsOnSharedApp,
+  DATABASE_CLOCK,
+  nowOn,
+  type RefreshClock,
   writeNeedsReauth,
   writeRefreshDeferred,
   writeRefreshedTokens,
@@ -62,6 +65,8 @@ export interface RefreshEngineDeps {
   /** This process, as the connections' lease names its holder (the server instance id). */
   holder: string;
   publicUrl(): string;
+  /** The schedule's clock (default: the database's); tests move it ahead to drive days in seconds. */
+  clock?: RefreshClock;
   /** Counts each refresh by its outcome (metrics/server-metrics.ts). */
   metrics?: Pick<ServerMetrics, "hubRefreshes">;
 }
@@ -140,6 +145,10 @@ const CLAIM_DEPTH = 2;
  */
 const MARK_FRESH_MS = 500;
 
+/** Commits of an answered refresh tried, 200 ms apart doubling: about 3 s, well inside any lease. */
+const COMMIT_ATTEMPTS = 5;
+const COMMIT_RETRY_BASE_MS = 200;
+
 /** The claim was overtaken between the marker and the call: nothing was sent. */
 class Overtaken extends Error {}
 
@@ -177,6 +186,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   const { db, keys, vault, log, config } = deps;
   const inflight = new Map<string, Promise<RefreshOutcome>>();
   const gated = createProviderGates(config.providerConcurrency);
+  const clock = deps.clock ?? DATABASE_CLOCK;
+  /** Now on the engine's clock, for one statement. */
+  const now = () => nowOn(clock);
   /** Claims in progress here, by provider (the poller claims around them). */
   const working = new Map<string, number>();
   /** A dead holder's claim is taken over once its marked call has surely ended: the timeout, and a second's margin. */
@@ -246,7 +258,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   /** Locks the claimed row and marks a call about to be sent; undefined once overtaken. */
   const markAttempt = (t: TenantTx, claim: RefreshClaim) =>
     lockClaimedConnection(t.tx, claim).then(async (row) => {
-      if (row) await markRefreshAttempt(t.tx, claim, randomUUID());
+      if (row) await markRefreshAttempt(t.tx, now(), claim, randomUUID());
       return row;
     });
 
@@ -261,7 +273,8 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
       const provider = await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
-      if (tokens?.refresh_token && provider && !(app instanceof Error)) await markRefreshAttempt(t.tx, claim, randomUUID());
+      if (tokens?.refresh_token && provider && !(app instanceof Error))
+        await markRefreshAttempt(t.tx, now(), claim, randomUUID());
       return { row, tokens, provider };
     });
     if (!start) return { row: await current(claim), refreshed: false };
@@ -298,12 +311,12 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       markedAt = performance.now();
     };
     for (;;) {
+      let json: Record<string, unknown>;
       try {
-        const json = await gated(provider.id, async () => {
+        json = await gated(provider.id, async () => {
           if (performance.now() - markedAt > MARK_FRESH_MS) await remark();
           return requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
         });
-        return await commitTokens(claim, row, provider, tokens, json);
       } catch (err) {
         if (err instanceof Overtaken) return inTenant(claim.tenantId, (t) => fencedOff(t, claim, row));
         if (!(err instanceof TokenEndpointError)) {
@@ -340,6 +353,46 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           providerAskedWait: err.retryAfterMs !== undefined,
         });
       }
+      return commitAnswered(claim, row, provider, tokens, json);
+    }
+  }
+
+  /**
+   * The provider answered with a new token set, and may have spent the old
+   * refresh token: the set must be committed, not dropped. A commit that
+   * fails (a statement timeout on a loaded database) is tried again within
+   * the lease; if it never succeeds the attempt marker stays, so whoever
+   * claims the connection next treats the outcome as unknown (one retry, then
+   * rotation_lost) instead of a plain failure.
+   */
+  async function commitAnswered(
+    claim: RefreshClaim,
+    before: ConnectionRow,
+    provider: OAuthProvider,
+    previous: SealedTokenSet,
+    json: Record<string, unknown>,
+  ): Promise<RefreshOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await commitTokens(claim, before, provider, previous, json);
+      } catch (err) {
+        const cause = String(err);
+        if (attempt >= COMMIT_ATTEMPTS) {
+          log.error("refreshed tokens could not be stored; the next claim treats the outcome as unknown", {
+            tenant: claim.tenantId,
+            connection: claim.id,
+            cause,
+          });
+          throw err;
+        }
+        log.warn("storing refreshed tokens failed; trying again", {
+          tenant: claim.tenantId,
+          connection: claim.id,
+          attempt,
+          cause,
+        });
+        await sleep(COMMIT_RETRY_BASE_MS * 2 ** (attempt - 1));
+      }
     }
   }
 
@@ -375,7 +428,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         token_type: set.tokenType,
       };
       const lifetimeMs = set.lifetimeSeconds * 1000;
-      const updated = await writeRefreshedTokens(t.tx, claim, {
+      const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
         lifetimeMs,
@@ -398,7 +451,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
-      const updated = await writeRefreshDeferred(t.tx, claim, { ...w, actor: JOB });
+      const updated = await writeRefreshDeferred(t.tx, now(), claim, { ...w, actor: JOB });
       await publishIfChanged(t, row, updated);
       return { row: updated, refreshed: false, failed: true };
     });
@@ -417,10 +470,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       if (!row) return fencedOff(t, claim, before);
       const stored = await tokensOf(t, row);
       if (row.generation !== before.generation || stored?.refresh_token !== used.refresh_token) {
-        await releaseRefreshClaim(t.tx, claim);
+        await releaseRefreshClaim(t.tx, now(), claim);
         return { row, refreshed: false };
       }
-      const updated = await writeNeedsReauth(t.tx, claim, {
+      const updated = await writeNeedsReauth(t.tx, now(), claim, {
         reason: unknownOutcome ? "rotation_lost" : err.error,
         description: err.description,
         actor: JOB,
@@ -467,7 +520,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     app: { provider: string; sharedApp: boolean; except?: string },
     w: { reason: string; description: string; actor: string },
   ) {
-    for (const other of await degradeConnectionsOfApp(t.tx, t.tenantId, app, w)) {
+    for (const other of await degradeConnectionsOfApp(t.tx, now(), t.tenantId, app, w)) {
       const tokens = await tokensOf(t, other);
       if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
     }
@@ -478,7 +531,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
       const w = { reason: err.error, description: err.description, actor: JOB };
-      const updated = await writeRefreshDeferred(t.tx, claim, {
+      const updated = await writeRefreshDeferred(t.tx, now(), claim, {
         ...w,
         retryInMs: backoffMs(row.refresh_failures + 1),
         providerAskedWait: false,
@@ -509,7 +562,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       const busy = Object.fromEntries(working);
       const depth = CLAIM_DEPTH * config.providerConcurrency;
       const claims = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
-        claimDueConnections(tx, deps.holder, config.leaseMs, room, {
+        claimDueConnections(tx, now(), deps.holder, config.leaseMs, room, {
           ...takeover,
           perProvider: depth,
           busy,
@@ -548,13 +601,16 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   async function refreshNow(tenantId: string, id: string, opts: { cooldown: boolean }): Promise<RefreshOutcome> {
     return singleFlight(tenantId, id, async () => {
       const claim = await inTenant(tenantId, (t) =>
-        claimConnection(t.tx, tenantId, id, deps.holder, config.leaseMs, opts.cooldown ? config.cooldownMs : undefined),
+        claimConnection(t.tx, now(), tenantId, id, deps.holder, config.leaseMs, opts.cooldown ? config.cooldownMs : undefined),
       );
       if (claim) return refreshClaimed(claim);
       const row = await current({ tenantId, id });
       if (row.status === "disconnected") throw connectionDisconnected(id);
       if (row.status === "needs_reauth") throw connectionNeedsReauth(row, deps.publicUrl());
-      const leased = row.refresh_holder !== null && row.refresh_lease_until !== null && row.refresh_lease_until > new Date();
+      const leased =
+        row.refresh_holder !== null &&
+        row.refresh_lease_until !== null &&
+        row.refresh_lease_until.getTime() > Date.now() + clock.aheadMs();
       if (leased && !opts.cooldown) throw leaseHeldElsewhere(id);
       return { row, refreshed: false };
     });

@@ -1,4 +1,4 @@
-import { sql, type UpdateObject } from "kysely";
+import { sql, type RawBuilder, type UpdateObject } from "kysely";
 import type { ConnectionRow } from "./connections.js";
 import type { ConnectionStatusColumn, Database, Tx } from "./schema.js";
 import { LIVE_WINDOW_MS } from "./server-instances.js";
@@ -34,8 +34,24 @@ export interface RefreshClaim {
 /** The statuses the engine refreshes; NEEDS_REAUTH and DISCONNECTED wait for a person. */
 export const REFRESHABLE: readonly ConnectionStatusColumn[] = ["active", "degraded", "stale"];
 
-const leaseFor = (ms: number) => sql<Date>`now() + ${ms} * interval '1 millisecond'`;
-const fromNow = (ms: number) => sql<Date>`now() + ${Math.max(0, Math.round(ms))} * interval '1 millisecond'`;
+/**
+ * The refresh engine's clock: the database's now() — one clock for every
+ * replica — ahead by `aheadMs`, which is 0 in a server; a test drives days
+ * of schedule in seconds with it (createApp's hubClock). Every time the
+ * schedule and the leases compare or write is on it; heartbeats are not
+ * (they are the processes' real liveness).
+ */
+export interface RefreshClock {
+  aheadMs(): number;
+}
+export const DATABASE_CLOCK: RefreshClock = { aheadMs: () => 0 };
+
+/** A statement's now on the engine's clock. */
+export type Now = RawBuilder<Date>;
+export const nowOn = (clock: RefreshClock): Now => sql<Date>`(now() + ${clock.aheadMs()} * interval '1 millisecond')`;
+
+const leaseFor = (now: Now, ms: number) => sql<Date>`${now} + ${ms} * interval '1 millisecond'`;
+const fromNow = (now: Now, ms: number) => sql<Date>`${now} + ${Math.max(0, Math.round(ms))} * interval '1 millisecond'`;
 
 interface ClaimedRow {
   tenant_id: string;
@@ -63,11 +79,11 @@ const claimOf =
  * `attemptMs` (a call's timeout and a margin: the holder marks each call just
  * before sending it, and abandons it at its timeout).
  */
-const holderGone = (attemptMs: number) => sql<boolean>`(
+const holderGone = (now: Now, attemptMs: number) => sql<boolean>`(
   NOT EXISTS (SELECT 1 FROM server_instances s
                WHERE s.id::text = connections.refresh_holder
                  AND s.heartbeat_at > now() - ${LIVE_WINDOW_MS} * interval '1 millisecond')
-  AND (refresh_attempt_at IS NULL OR refresh_attempt_at < now() - ${attemptMs} * interval '1 millisecond'))`;
+  AND (refresh_attempt_at IS NULL OR refresh_attempt_at < ${now} - ${attemptMs} * interval '1 millisecond'))`;
 
 /**
  * Claims up to `limit` due connections of every tenant (owner connection: the
@@ -79,19 +95,20 @@ const holderGone = (attemptMs: number) => sql<boolean>`(
  */
 export async function claimDueConnections(
   tx: Tx,
+  now: Now,
   holder: string,
   leaseMs: number,
   limit: number,
   o: { attemptMs: number; perProvider: number; busy: Record<string, number> },
 ): Promise<RefreshClaim[]> {
   // The ranking reads without locks (window functions cannot be locked); the locking select re-checks the row.
-  const due = sql`next_refresh_at <= now()
+  const due = sql`next_refresh_at <= ${now}
                AND status IN ('active', 'degraded', 'stale')
-               AND (refresh_lease_until IS NULL OR refresh_lease_until < now() OR ${holderGone(o.attemptMs)})`;
+               AND (refresh_lease_until IS NULL OR refresh_lease_until < ${now} OR ${holderGone(now, o.attemptMs)})`;
   const { rows } = await sql<ClaimedRow>`
     UPDATE connections c
        SET refresh_holder = ${holder},
-           refresh_lease_until = ${leaseFor(leaseMs)},
+           refresh_lease_until = ${leaseFor(now, leaseMs)},
            refresh_lease_generation = c.refresh_lease_generation + 1
       FROM (SELECT tenant_id, id FROM connections
              WHERE ${due}
@@ -118,6 +135,7 @@ export async function claimDueConnections(
  */
 export async function claimConnection(
   tx: Tx,
+  now: Now,
   tenantId: string,
   id: string,
   holder: string,
@@ -127,18 +145,18 @@ export async function claimConnection(
   const cooldown =
     cooldownMs === undefined
       ? sql`true`
-      : sql`(last_forced_refresh_at IS NULL OR last_forced_refresh_at <= now() - ${cooldownMs} * interval '1 millisecond')`;
-  const forced = cooldownMs === undefined ? sql`last_forced_refresh_at` : sql`now()`;
+      : sql`(last_forced_refresh_at IS NULL OR last_forced_refresh_at <= ${now} - ${cooldownMs} * interval '1 millisecond')`;
+  const forced = cooldownMs === undefined ? sql`last_forced_refresh_at` : now;
   const { rows } = await sql<ClaimedRow>`
     UPDATE connections
        SET refresh_holder = ${holder},
-           refresh_lease_until = ${leaseFor(leaseMs)},
+           refresh_lease_until = ${leaseFor(now, leaseMs)},
            refresh_lease_generation = refresh_lease_generation + 1,
            last_forced_refresh_at = ${forced}
      WHERE tenant_id = ${tenantId} AND id = ${id}
        AND status IN ('active', 'degraded', 'stale')
        AND sealed_tokens IS NOT NULL
-       AND (refresh_lease_until IS NULL OR refresh_lease_until < now())
+       AND (refresh_lease_until IS NULL OR refresh_lease_until < ${now})
        AND ${cooldown}
     RETURNING tenant_id, id, provider, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
   return rows.map(claimOf(holder))[0];
@@ -157,8 +175,8 @@ export async function lockClaimedConnection(tx: Tx, claim: RefreshClaim): Promis
 }
 
 /** Marks the token request about to be sent (each one, the retry too), so a successor knows its outcome may be unknown. */
-export async function markRefreshAttempt(tx: Tx, claim: RefreshClaim, attemptId: string): Promise<void> {
-  await updateClaimed(tx, claim, { refresh_attempt_id: attemptId, refresh_attempt_at: sql`now()` }).execute();
+export async function markRefreshAttempt(tx: Tx, now: Now, claim: RefreshClaim, attemptId: string): Promise<void> {
+  await updateClaimed(tx, claim, { refresh_attempt_id: attemptId, refresh_attempt_at: now }).execute();
 }
 
 /** What a successful refresh writes; times are from now on the database's clock. */
@@ -172,15 +190,16 @@ export interface RefreshedTokens {
   actor: string;
 }
 
-const released = {
+const releasedAt = (now: Now) => ({
   refresh_holder: null,
-  refresh_lease_until: sql<Date>`now()`,
+  refresh_lease_until: now,
   refresh_attempt_id: null,
   refresh_attempt_at: null,
-};
+});
 
 /** DEGRADED while the access token is still valid, STALE once it has expired (database clock). */
-const degradedOrStale = sql<ConnectionStatusColumn>`CASE WHEN access_expires_at > now() THEN 'degraded' ELSE 'stale' END`;
+const degradedOrStale = (now: Now) =>
+  sql<ConnectionStatusColumn>`CASE WHEN access_expires_at > ${now} THEN 'degraded' ELSE 'stale' END`;
 
 /** The claimed row only while the claim is current (the fence); a write outside the claim fails the transaction. */
 function updateClaimed(tx: Tx, claim: RefreshClaim, values: UpdateObject<Database, "connections">) {
@@ -193,17 +212,17 @@ function updateClaimed(tx: Tx, claim: RefreshClaim, values: UpdateObject<Databas
 }
 
 /** The new token set, committed under the claim (call lockClaimedConnection first); releases the lease. */
-export async function writeRefreshedTokens(tx: Tx, claim: RefreshClaim, w: RefreshedTokens): Promise<ConnectionRow> {
+export async function writeRefreshedTokens(tx: Tx, now: Now, claim: RefreshClaim, w: RefreshedTokens): Promise<ConnectionRow> {
   return updateClaimed(tx, claim, {
-    ...released,
+    ...releasedAt(now),
     status: "active",
     status_reason: "",
     status_description: "",
     sealed_tokens: w.sealedTokens,
     generation: w.generation,
-    access_expires_at: fromNow(w.lifetimeMs),
-    last_refresh_at: sql`now()`,
-    next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(w.nextRefreshInMs),
+    access_expires_at: fromNow(now, w.lifetimeMs),
+    last_refresh_at: now,
+    next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(now, w.nextRefreshInMs),
     metadata: JSON.stringify(w.metadata),
     ...(w.scopes ? { scopes: w.scopes } : {}),
     refresh_failures: 0,
@@ -222,15 +241,16 @@ export async function writeRefreshedTokens(tx: Tx, claim: RefreshClaim, w: Refre
  */
 export async function writeRefreshDeferred(
   tx: Tx,
+  now: Now,
   claim: RefreshClaim,
   w: { reason: string; description: string; retryInMs: number; providerAskedWait: boolean; actor: string },
 ): Promise<ConnectionRow> {
   const next = w.providerAskedWait
-    ? fromNow(w.retryInMs)
-    : sql<Date>`least(${fromNow(w.retryInMs)}, greatest(access_expires_at, now()))`;
+    ? fromNow(now, w.retryInMs)
+    : sql<Date>`least(${fromNow(now, w.retryInMs)}, greatest(access_expires_at, ${now}))`;
   return updateClaimed(tx, claim, {
-    ...released,
-    status: degradedOrStale,
+    ...releasedAt(now),
+    status: degradedOrStale(now),
     status_reason: w.reason,
     status_description: w.description,
     next_refresh_at: next,
@@ -245,11 +265,12 @@ export async function writeRefreshDeferred(
 /** The grant is gone: NEEDS_REAUTH, nothing scheduled, the sealed tokens kept for diagnosis. */
 export async function writeNeedsReauth(
   tx: Tx,
+  now: Now,
   claim: RefreshClaim,
   w: { reason: string; description: string; actor: string },
 ): Promise<ConnectionRow> {
   return updateClaimed(tx, claim, {
-    ...released,
+    ...releasedAt(now),
     status: "needs_reauth",
     status_reason: w.reason,
     status_description: w.description,
@@ -262,8 +283,8 @@ export async function writeNeedsReauth(
 }
 
 /** Gives the claim up with nothing changed (a lost race: someone else's newer tokens stand). */
-export async function releaseRefreshClaim(tx: Tx, claim: RefreshClaim): Promise<void> {
-  await updateClaimed(tx, claim, released).execute();
+export async function releaseRefreshClaim(tx: Tx, now: Now, claim: RefreshClaim): Promise<void> {
+  await updateClaimed(tx, claim, releasedAt(now)).execute();
 }
 
 /**
@@ -276,6 +297,7 @@ export async function releaseRefreshClaim(tx: Tx, claim: RefreshClaim): Promise<
  */
 export async function degradeConnectionsOfApp(
   tx: Tx,
+  now: Now,
   tenantId: string,
   app: { provider: string; sharedApp: boolean; except?: string },
   w: { reason: string; description: string; actor: string },
@@ -283,7 +305,7 @@ export async function degradeConnectionsOfApp(
   let q = tx
     .updateTable("connections")
     .set({
-      status: degradedOrStale,
+      status: degradedOrStale(now),
       status_reason: w.reason,
       status_description: w.description,
       updated_at: sql`now()`,
