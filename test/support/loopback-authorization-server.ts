@@ -57,6 +57,13 @@ export interface LoopbackAuthorizationServer {
    * (the callback with code, state and iss), without requesting it.
    */
   authorize(url: string, options?: { login?: string; deny?: boolean }): Promise<URL>;
+  /**
+   * A grant for `login` as if it had consented (benchmarks seeding thousands
+   * of accounts without playing the browser): the server's own grant, access
+   * token and refresh token, stored as the code exchange stores them, so a
+   * refresh with it is an ordinary refresh_token grant.
+   */
+  mintGrant(login: string): Promise<MintedGrant>;
   close(): Promise<void>;
 }
 
@@ -71,6 +78,13 @@ export interface IssuedByKind {
   refreshTokens: Set<string>;
   idTokens: Set<string>;
   codes: Set<string>;
+}
+
+export interface MintedGrant {
+  accessToken: string;
+  refreshToken: string;
+  expiresInSeconds: number;
+  scope: string;
 }
 
 export interface HeldRefresh {
@@ -241,6 +255,27 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     introspect,
     holdNextRefresh: () => new Promise((resolve) => holds.push(resolve)),
     pushFault: (f) => void faults.push(f),
+    async mintGrant(login) {
+      const scope = "openid offline_access";
+      const client = await provider.Client.find(clientId);
+      const grant = new provider.Grant({ accountId: login, clientId });
+      grant.addOIDCScope(scope);
+      const grantId = await grant.save();
+      const now = Math.floor(Date.now() / 1000);
+      const common = { accountId: login, client, grantId, scope, gty: "authorization_code", authTime: now };
+      const refreshToken = await new provider.RefreshToken({ ...common, iiat: now, rotations: 0 }).save();
+      const at = new provider.AccessToken(common);
+      const accessToken = await at.save();
+      for (const [set, token] of [
+        [issued.refreshTokens, refreshToken],
+        [issued.accessTokens, accessToken],
+      ] as const) {
+        set.add(token);
+        issuedTokens.add(token);
+      }
+      refreshTokens.push(refreshToken);
+      return { accessToken, refreshToken, expiresInSeconds: at.expiration, scope };
+    },
     authorize: async (url, o = {}) => {
       const back = await playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false);
       const code = back.searchParams.get("code");
