@@ -32,6 +32,8 @@ const USAGE = `usage: npm run bench -- hub-refresh [flags]
   --processes N             server processes (default 3)
   --lifetime S              access-token lifetime in seconds (default 120: W = 60 s, one refresh a minute each)
   --measure S               the measured window, after seeding and half a lifetime of warm-up (default 120)
+  --tenants N               tenants the connections are spread over, round robin (default 1; --seed direct only)
+  --provider-concurrency N  ENGINE_CLOUD_HUB_PROVIDER_CONCURRENCY of each server (default 5, the server's)
   --seed direct|connect     how connections are seeded (default direct: minted grants, rows by the store's own function)
   --connect-concurrency N   connect flows in flight while seeding with --seed connect (default 16)
   --runtimes N              Watch streams of the fan-out tenant (default 200)
@@ -66,6 +68,8 @@ const { flags, positiveInt } = parseBenchFlags(
     measure: { type: "string", default: "120" },
     "connect-concurrency": { type: "string", default: "16" },
     seed: { type: "string", default: "direct" },
+    tenants: { type: "string", default: "1" },
+    "provider-concurrency": { type: "string", default: "5" },
     runtimes: { type: "string", default: "200" },
     changes: { type: "string", default: "40" },
     "poll-ms": { type: "string", default: "1000" },
@@ -85,6 +89,8 @@ const config = {
   pollMs: positiveInt("poll-ms", flags["poll-ms"]!),
   batch: positiveInt("batch", flags.batch!),
   seed: flags.seed === "connect" ? ("connect" as const) : ("direct" as const),
+  tenants: positiveInt("tenants", flags.tenants!),
+  providerConcurrency: positiveInt("provider-concurrency", flags["provider-concurrency"]!),
 };
 if (flags.seed !== "direct" && flags.seed !== "connect") {
   console.error(`--seed must be direct or connect\n${USAGE}`);
@@ -96,7 +102,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 console.log(
   `hub refresh · ${config.connections} connections · ${config.processes} server processes on PostgreSQL · ` +
-    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch} · ` +
+    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch}, ` +
+    `provider concurrency ${config.providerConcurrency} · ${config.seed === "direct" ? config.tenants : 1} tenant(s) · ` +
     `${availableParallelism()} cores · ` +
     `load ${loadavg()[0].toFixed(2)} · ${new Date().toISOString()}`,
 );
@@ -123,6 +130,7 @@ try {
           ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1",
           ENGINE_CLOUD_HUB_POLL_MS: String(config.pollMs),
           ENGINE_CLOUD_HUB_BATCH_SIZE: String(config.batch),
+          ENGINE_CLOUD_HUB_PROVIDER_CONCURRENCY: String(config.providerConcurrency),
         },
       }),
     );
@@ -155,13 +163,20 @@ try {
   const fanoutQuiet = await timeFanOut(fanout, runtimes);
 
   // ——— seeding ———
-  const { tenant: hubTenant } = await platform.tenants.createTenant({ slug: "hub" });
-  await platform.tenants.setTenantLimits({ tenant: "hub", overrides: { tenantConnections: config.connections * 2 } });
+  // The hub's tenants, "hub" first (the connect flow seeds only it), each with the loopback app.
+  const tenantCount = config.seed === "direct" ? config.tenants : 1;
+  const hubTenantIds: string[] = [];
+  for (let i = 0; i < tenantCount; i++) {
+    const slug = i === 0 ? "hub" : `hub-${i}`;
+    const { tenant } = await platform.tenants.createTenant({ slug });
+    await platform.tenants.setTenantLimits({ tenant: slug, overrides: { tenantConnections: config.connections * 2 } });
+    await registerLoopbackApp(tenantClient(slug), provider);
+    hubTenantIds.push(tenant!.id);
+  }
   const hub = tenantClient("hub");
-  await registerLoopbackApp(hub, provider);
   const seedStart = performance.now();
   if (config.seed === "direct") {
-    await seedDirect(hubTenant!.id, provider);
+    await seedDirect(hubTenantIds, provider);
   } else {
     let next = 0;
     const seeder = async () => {
@@ -271,7 +286,7 @@ try {
  * every connection due at once; the credential runtimes receive is the hub's
  * to publish, at that first refresh.
  */
-async function seedDirect(tenantId: string, as: NonNullable<typeof auth>) {
+async function seedDirect(tenantIds: string[], as: NonNullable<typeof auth>) {
   const { randomUUID } = await import("node:crypto");
   const { loadConfig } = await import("../packages/server/src/config.js");
   const { createLogger } = await import("../packages/server/src/log.js");
@@ -298,6 +313,8 @@ async function seedDirect(tenantId: string, as: NonNullable<typeof auth>) {
   const BATCH = 200;
   try {
     for (let from = 0; from < config.connections; from += BATCH) {
+      // Each batch one tenant's, round robin: connection i is in tenant (i / BATCH) mod tenants.
+      const tenantId = tenantIds[(from / BATCH) % tenantIds.length];
       const logins = Array.from({ length: Math.min(BATCH, config.connections - from) }, (_, k) => `account-${from + k}`);
       const grants = await Promise.all(logins.map((login) => as.mintGrant(login)));
       // The provider's expiry of each first token: the first refresh's lead is measured too.
