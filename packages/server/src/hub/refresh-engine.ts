@@ -149,6 +149,16 @@ const MARK_FRESH_MS = 500;
 const COMMIT_ATTEMPTS = 5;
 const COMMIT_RETRY_BASE_MS = 200;
 
+/**
+ * A token's expiry is reckoned from when its request was sent (the provider
+ * issued it after that, not when our commit got to it), less this: providers
+ * count in whole seconds (an integer expires_in, a NumericDate exp), so the
+ * token may end up to a second before send + expires_in. Scheduling from the
+ * commit instead drifted every refresh later by the call, the commit and the
+ * rounding — with 3-second tokens, into the last W/2.
+ */
+const EXPIRY_ROUNDING_MS = 1000;
+
 /** The claim was overtaken between the marker and the call: nothing was sent. */
 class Overtaken extends Error {}
 
@@ -218,11 +228,11 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return p;
   }
 
-  /** When to refresh a token of this lifetime: W before expiry, ±10 % of W, at most keepAliveMs away. */
-  function nextRefreshInMs(lifetimeMs: number): number {
+  /** When to refresh a token issued for `lifetimeMs` with `leftMs` left: W before expiry, ±10 % of W, at most keepAliveMs away. */
+  function nextRefreshInMs(lifetimeMs: number, leftMs: number): number {
     const w = refreshWindowMs(lifetimeMs / 1000);
     const jitter = (Math.random() * 2 - 1) * SCHEDULE_JITTER * w;
-    return Math.max(0, Math.min(config.keepAliveMs, lifetimeMs - w + jitter));
+    return Math.max(0, Math.min(config.keepAliveMs, leftMs - w + jitter));
   }
 
   /** Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^(n−1))]. */
@@ -312,9 +322,11 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     };
     for (;;) {
       let json: Record<string, unknown>;
+      let sentAt = 0;
       try {
         json = await gated(provider.id, async () => {
           if (performance.now() - markedAt > MARK_FRESH_MS) await remark();
+          sentAt = performance.now();
           return requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
         });
       } catch (err) {
@@ -353,7 +365,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           providerAskedWait: err.retryAfterMs !== undefined,
         });
       }
-      return commitAnswered(claim, row, provider, tokens, json);
+      return commitAnswered(claim, row, provider, tokens, { json, sentAt });
     }
   }
 
@@ -370,11 +382,11 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     before: ConnectionRow,
     provider: OAuthProvider,
     previous: SealedTokenSet,
-    json: Record<string, unknown>,
+    answer: { json: Record<string, unknown>; sentAt: number },
   ): Promise<RefreshOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await commitTokens(claim, before, provider, previous, json);
+        return await commitTokens(claim, before, provider, previous, answer);
       } catch (err) {
         const cause = String(err);
         if (attempt >= COMMIT_ATTEMPTS) {
@@ -414,9 +426,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     before: ConnectionRow,
     provider: OAuthProvider,
     previous: SealedTokenSet,
-    json: Record<string, unknown>,
+    answer: { json: Record<string, unknown>; sentAt: number },
   ): Promise<RefreshOutcome> {
-    const set = tokenSetOf(provider, json);
+    const set = tokenSetOf(provider, answer.json);
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
@@ -428,11 +440,13 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         token_type: set.tokenType,
       };
       const lifetimeMs = set.lifetimeSeconds * 1000;
+      // What is left of it now, this statement's now being the base of the expiry written.
+      const leftMs = Math.max(0, lifetimeMs - (performance.now() - answer.sentAt) - EXPIRY_ROUNDING_MS);
       const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
-        lifetimeMs,
-        nextRefreshInMs: nextRefreshInMs(lifetimeMs),
+        expiresInMs: leftMs,
+        nextRefreshInMs: nextRefreshInMs(lifetimeMs, leftMs),
         scopes: set.scopes,
         metadata: { ...row.metadata, ...set.metadata },
         actor: JOB,

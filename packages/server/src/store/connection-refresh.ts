@@ -183,7 +183,8 @@ export async function markRefreshAttempt(tx: Tx, now: Now, claim: RefreshClaim, 
 export interface RefreshedTokens {
   sealedTokens: Uint8Array;
   generation: number;
-  lifetimeMs: number;
+  /** The access token's time left from this statement's now: its expiry, as the engine reckons it conservatively. */
+  expiresInMs: number;
   nextRefreshInMs: number | null;
   scopes?: string[];
   metadata: Record<string, string>;
@@ -220,7 +221,7 @@ export async function writeRefreshedTokens(tx: Tx, now: Now, claim: RefreshClaim
     status_description: "",
     sealed_tokens: w.sealedTokens,
     generation: w.generation,
-    access_expires_at: fromNow(now, w.lifetimeMs),
+    access_expires_at: fromNow(now, w.expiresInMs),
     last_refresh_at: now,
     next_refresh_at: w.nextRefreshInMs === null ? null : fromNow(now, w.nextRefreshInMs),
     metadata: JSON.stringify(w.metadata),
