@@ -151,13 +151,15 @@ const COMMIT_RETRY_BASE_MS = 200;
 
 /**
  * A token's expiry is reckoned from when its request was sent (the provider
- * issued it after that, not when our commit got to it), less this: providers
- * count in whole seconds (an integer expires_in, a NumericDate exp), so the
- * token may end up to a second before send + expires_in. Scheduling from the
+ * issued it after that, not when our commit got to it), less an allowance:
+ * providers count in whole seconds (an integer expires_in, a NumericDate
+ * exp), so the token may end up to a second before send + expires_in. The
+ * allowance is that second, but at most a tenth of the lifetime (a second of
+ * a 3-second test token would triple its refreshes). Scheduling from the
  * commit instead drifted every refresh later by the call, the commit and the
  * rounding — with 3-second tokens, into the last W/2.
  */
-const EXPIRY_ROUNDING_MS = 1000;
+const roundingAllowanceMs = (lifetimeMs: number) => Math.min(1000, lifetimeMs / 10);
 
 /** The claim was overtaken between the marker and the call: nothing was sent. */
 class Overtaken extends Error {}
@@ -441,7 +443,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       };
       const lifetimeMs = set.lifetimeSeconds * 1000;
       // What is left of it now, this statement's now being the base of the expiry written.
-      const leftMs = Math.max(0, lifetimeMs - (performance.now() - answer.sentAt) - EXPIRY_ROUNDING_MS);
+      const leftMs = Math.max(0, lifetimeMs - (performance.now() - answer.sentAt) - roundingAllowanceMs(lifetimeMs));
       const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
