@@ -5,8 +5,12 @@
  *
  *   npm run bench -- hub-refresh [--postgres URL] [flags]
  *
- * Seeding is honest rather than fast: every connection goes through the real connect flow (StartConnect, the
- * provider's login and consent played over HTTP, the callback exchanging the code), as an admin's would. Then, while
+ * Seeding, `--seed direct` (the default): each account's grant is minted at the authorization server (its own grant,
+ * access and refresh token, as a code exchange stores them) and each connection written by the server's own store
+ * function (store/connections.ts writeGrant, tokens sealed under the tenant's data key), due at a random point of its
+ * first lifetime; the hub's first refresh of each then publishes its credential. `--seed connect` instead runs every
+ * connection through the real connect flow (StartConnect, the provider's login and consent played over HTTP, the
+ * callback exchanging the code), as an admin's would: honest, and 2–4 a second on a shared machine. Then, while
  * the hub refreshes on its own schedule, it measures refreshes per second sustained, the lead time each refresh left
  * before the old token's expiry (p50/p99/min, as the provider saw it), token-endpoint calls per committed refresh
  * (target exactly 1.00), database transactions and statements per refresh (pg_stat_statements where it is preloaded,
@@ -28,7 +32,10 @@ const USAGE = `usage: npm run bench -- hub-refresh [flags]
   --processes N             server processes (default 3)
   --lifetime S              access-token lifetime in seconds (default 120: W = 60 s, one refresh a minute each)
   --measure S               the measured window, after seeding and half a lifetime of warm-up (default 120)
-  --connect-concurrency N   connect flows in flight while seeding (default 16)
+  --tenants N               tenants the connections are spread over, round robin (default 1; --seed direct only)
+  --provider-concurrency N  ENGINE_CLOUD_HUB_PROVIDER_CONCURRENCY of each server (default 5, the server's)
+  --seed direct|connect     how connections are seeded (default direct: minted grants, rows by the store's own function)
+  --connect-concurrency N   connect flows in flight while seeding with --seed connect (default 16)
   --runtimes N              Watch streams of the fan-out tenant (default 200)
   --changes N               credential puts timed per fan-out phase (default 40)
   --poll-ms MS              ENGINE_CLOUD_HUB_POLL_MS of each server (default 1000)
@@ -60,6 +67,9 @@ const { flags, positiveInt } = parseBenchFlags(
     lifetime: { type: "string", default: "120" },
     measure: { type: "string", default: "120" },
     "connect-concurrency": { type: "string", default: "16" },
+    seed: { type: "string", default: "direct" },
+    tenants: { type: "string", default: "1" },
+    "provider-concurrency": { type: "string", default: "5" },
     runtimes: { type: "string", default: "200" },
     changes: { type: "string", default: "40" },
     "poll-ms": { type: "string", default: "1000" },
@@ -78,14 +88,22 @@ const config = {
   changes: positiveInt("changes", flags.changes!),
   pollMs: positiveInt("poll-ms", flags["poll-ms"]!),
   batch: positiveInt("batch", flags.batch!),
+  seed: flags.seed === "connect" ? ("connect" as const) : ("direct" as const),
+  tenants: positiveInt("tenants", flags.tenants!),
+  providerConcurrency: positiveInt("provider-concurrency", flags["provider-concurrency"]!),
 };
+if (flags.seed !== "direct" && flags.seed !== "connect") {
+  console.error(`--seed must be direct or connect\n${USAGE}`);
+  process.exit(2);
+}
 const PROJECT = "bench";
 const CHANGE_EVERY_MS = 250;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 console.log(
   `hub refresh · ${config.connections} connections · ${config.processes} server processes on PostgreSQL · ` +
-    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch} · ` +
+    `${config.lifetimeS}-s access tokens (rotating refresh tokens) · poll ${config.pollMs} ms, batch ${config.batch}, ` +
+    `provider concurrency ${config.providerConcurrency} · ${config.seed === "direct" ? config.tenants : 1} tenant(s) · ` +
     `${availableParallelism()} cores · ` +
     `load ${loadavg()[0].toFixed(2)} · ${new Date().toISOString()}`,
 );
@@ -112,6 +130,7 @@ try {
           ENGINE_CLOUD_HUB_ALLOW_LOOPBACK: "1",
           ENGINE_CLOUD_HUB_POLL_MS: String(config.pollMs),
           ENGINE_CLOUD_HUB_BATCH_SIZE: String(config.batch),
+          ENGINE_CLOUD_HUB_PROVIDER_CONCURRENCY: String(config.providerConcurrency),
         },
       }),
     );
@@ -143,26 +162,40 @@ try {
   await runtimes.ready;
   const fanoutQuiet = await timeFanOut(fanout, runtimes);
 
-  // ——— seeding through the connect flow ———
-  await platform.tenants.createTenant({ slug: "hub" });
-  await platform.tenants.setTenantLimits({ tenant: "hub", overrides: { tenantConnections: config.connections * 2 } });
+  // ——— seeding ———
+  // The hub's tenants, "hub" first (the connect flow seeds only it), each with the loopback app.
+  const tenantCount = config.seed === "direct" ? config.tenants : 1;
+  const hubTenantIds: string[] = [];
+  for (let i = 0; i < tenantCount; i++) {
+    const slug = i === 0 ? "hub" : `hub-${i}`;
+    const { tenant } = await platform.tenants.createTenant({ slug });
+    await platform.tenants.setTenantLimits({ tenant: slug, overrides: { tenantConnections: config.connections * 2 } });
+    await registerLoopbackApp(tenantClient(slug), provider);
+    hubTenantIds.push(tenant!.id);
+  }
   const hub = tenantClient("hub");
-  await registerLoopbackApp(hub, provider);
   const seedStart = performance.now();
-  let next = 0;
-  const seeder = async () => {
-    for (let i = next++; i < config.connections; i = next++) {
-      await connectLoopbackAccount(hub, provider, { login: `account-${i}`, alias: `c${i}` });
-    }
-  };
-  await Promise.all(Array.from({ length: config.connectConcurrency }, seeder));
+  if (config.seed === "direct") {
+    await seedDirect(hubTenantIds, provider);
+  } else {
+    let next = 0;
+    const seeder = async () => {
+      for (let i = next++; i < config.connections; i = next++) {
+        await connectLoopbackAccount(hub, provider, { login: `account-${i}`, alias: `c${i}` });
+      }
+    };
+    await Promise.all(Array.from({ length: config.connectConcurrency }, seeder));
+  }
   const seedS = (performance.now() - seedStart) / 1000;
   console.log(
-    `\nseeded ${config.connections} connections through the connect flow in ${fmt(seedS, 1)} s (${fmt(config.connections / seedS, 0)}/s)`,
+    `\nseeded ${config.connections} connections (${config.seed === "direct" ? "minted grants, rows by writeGrant" : "through the connect flow"}) ` +
+      `in ${fmt(seedS, 1)} s (${fmt(config.connections / seedS, 0)}/s)`,
   );
 
   // ——— the measured window ———
-  await sleep((config.lifetimeS * 1000) / 2);
+  // Seeded through the connect flow, every connection was refreshed once before the window (its lead then known);
+  // seeded directly, each first refresh is already spread over the lifetime and its lead known: a short warm-up.
+  await sleep(config.seed === "direct" ? Math.min(15_000, (config.lifetimeS * 1000) / 2) : (config.lifetimeS * 1000) / 2);
   const before = await snapshot();
   measuring = true;
   const windowStart = performance.now();
@@ -243,6 +276,81 @@ try {
   await Promise.all(servers.map((s) => s.stop()));
   await auth?.close();
   await database.drop();
+}
+
+/**
+ * Mints every account's grant at the authorization server and writes its
+ * connection with the server's own store function, in batches of one tenant
+ * transaction each. The first refresh is due at a random point of the first
+ * lifetime less W, so the window starts in the steady state rather than with
+ * every connection due at once; the credential runtimes receive is the hub's
+ * to publish, at that first refresh.
+ */
+async function seedDirect(tenantIds: string[], as: NonNullable<typeof auth>) {
+  const { randomUUID } = await import("node:crypto");
+  const { loadConfig } = await import("../packages/server/src/config.js");
+  const { createLogger } = await import("../packages/server/src/log.js");
+  const { rootKeyRingOf } = await import("../packages/server/src/crypto/root-keys.js");
+  const { createTenantKeys } = await import("../packages/server/src/crypto/tenant-keys.js");
+  const { sealTokenSet } = await import("../packages/server/src/crypto/hub-secrets.js");
+  const { openDatabase } = await import("../packages/server/src/store/open-database.js");
+  const { writeGrant } = await import("../packages/server/src/store/connections.js");
+  const { systemScope, withTenant } = await import("../packages/server/src/store/with-tenant.js");
+  const { LOOPBACK_PROVIDER } = await import("../test/support/hub-connections.js");
+  const serverConfig = loadConfig([], {
+    DATABASE_URL: database.databaseUrl!,
+    ENGINE_CLOUD_DATA_DIR: database.dataDir,
+    ENGINE_CLOUD_MASTER_KEY: secrets.masterKey,
+  });
+  const log = createLogger("warn");
+  const storage = await openDatabase({ databaseUrl: database.databaseUrl, dataDir: database.dataDir, poolSize: 4 });
+  // Only dataKey is used: no change feed here, so nothing to evict the cache on (the bench rotates no key).
+  const keys = createTenantKeys(storage.db, rootKeyRingOf(serverConfig.masterKey, [], log), {
+    subscribe: () => () => {},
+  } as never);
+  const lifetimeMs = config.lifetimeS * 1000;
+  const firstDueSpanMs = lifetimeMs - Math.min(900_000, lifetimeMs / 2);
+  const BATCH = 200;
+  try {
+    for (let from = 0; from < config.connections; from += BATCH) {
+      // Each batch one tenant's, round robin: connection i is in tenant (i / BATCH) mod tenants.
+      const tenantId = tenantIds[(from / BATCH) % tenantIds.length];
+      const logins = Array.from({ length: Math.min(BATCH, config.connections - from) }, (_, k) => `account-${from + k}`);
+      const grants = await Promise.all(logins.map((login) => as.mintGrant(login)));
+      // The provider's expiry of each first token: the first refresh's lead is measured too.
+      for (const [k, g] of grants.entries()) expiryOf.set(logins[k], Date.now() + g.expiresInSeconds * 1000);
+      await withTenant(storage.db, systemScope(tenantId, "system:oauth-callback"), async ({ tx }) => {
+        const dataKey = await keys.dataKey(tx, tenantId);
+        for (const [k, grant] of grants.entries()) {
+          const id = randomUUID();
+          const sealed = { access_token: grant.accessToken, refresh_token: grant.refreshToken, token_type: "Bearer" };
+          await writeGrant(
+            tx,
+            tenantId,
+            {
+              id,
+              provider: LOOPBACK_PROVIDER,
+              project: "",
+              alias: `c${from + k}`,
+              externalAccount: logins[k],
+              scopes: grant.scope.split(" "),
+              metadata: {},
+              urlParameters: {},
+              sealedTokens: sealTokenSet(dataKey, tenantId, id, 1, sealed),
+              sharedApp: false,
+              accessExpiresAt: new Date(Date.now() + grant.expiresInSeconds * 1000),
+              nextRefreshAt: new Date(Date.now() + Math.random() * firstDueSpanMs),
+              generation: 1,
+              actor: "system:bench-seed",
+            },
+            false,
+          );
+        }
+      });
+    }
+  } finally {
+    await storage.close();
+  }
 }
 
 /** The value below which `q` of the samples lie (the low tail: a lead time's bad end). */

@@ -1,17 +1,19 @@
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import path from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ConnectionStatus, type Connection } from "@engine-cloud/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
 import { startHubReplicas, type HubReplicas } from "../support/hub-replicas.js";
-import { startHubRuntime, type HubRuntime, type TokenDelivery } from "../support/hub-runtime.js";
+import { introspectAtFirstReceipt, startHubRuntime, type HubRuntime, type TokenDelivery } from "../support/hub-runtime.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
 import { createSecretScan, secretsOf, type SecretScan } from "../support/secret-scan.js";
 import { createTestDatabase, onPostgres, type TestDatabase } from "../support/test-database.js";
 import { randomSeedToken } from "../support/test-server.js";
 import { clientOf, createTestTenant, type TestTenant } from "../support/test-tenant.js";
-import { HUB_ENGINE_ENV, LEASE_MS, TOKEN_TTL_S, WINDOW_MS } from "../support/hub-engine-env.js";
+import { DEAD_HOLDER_TAKEOVER_MS, HUB_ENGINE_ENV, TOKEN_TTL_S, WINDOW_MS } from "../support/hub-engine-env.js";
 
 // The hub's proof across replicas (issue 11 §5): three server processes on
 // one PostgreSQL database refresh 50 connections with rotating refresh tokens
@@ -41,6 +43,8 @@ interface Run {
   scan: SecretScan;
   /** alias → account login → when it was connected. */
   accounts: Map<string, { login: string; connectedAt: number }>;
+  /** This process's event-loop delay: the runtimes stamp receipts here, the authorization server answers here. */
+  lag: IntervalHistogram;
 }
 
 let run: Run | undefined;
@@ -51,6 +55,7 @@ afterEach(async (context) => {
     writeFileSync(file, run.replicas.output());
     console.log(`the replicas' logs: ${file}`);
   }
+  run?.lag.disable();
   await Promise.all(run?.runtimes.map((r) => r.close()) ?? []);
   await run?.replicas.stop();
   await run?.auth.close();
@@ -60,6 +65,8 @@ afterEach(async (context) => {
 
 /** Three replicas, the authorization server, a tenant with the app, a runtime per replica, then 50 connects. */
 async function startRun(): Promise<Run> {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
   const database = await createTestDatabase("postgres");
   const adminToken = randomSeedToken();
   const replicas = await startHubReplicas({ count: REPLICAS, database, adminToken, env: HUB_ENGINE_ENV });
@@ -72,8 +79,9 @@ async function startRun(): Promise<Run> {
   await registerLoopbackApp(tenant.admin, auth);
   const scan = createSecretScan();
   const runtimeToken = (await tenant.token()).secret;
+  const introspect = introspectAtFirstReceipt(auth);
   const runtimes = replicas.urls.map((url, i) =>
-    startHubRuntime({ name: `runtime-${i}`, url, token: runtimeToken, project: PROJECT, auth, scan }),
+    startHubRuntime({ name: `runtime-${i}`, url, token: runtimeToken, project: PROJECT, auth, scan, introspect }),
   );
   await Promise.all(runtimes.map((r) => r.ready));
   const accounts = new Map<string, { login: string; connectedAt: number }>();
@@ -87,7 +95,7 @@ async function startRun(): Promise<Run> {
     }
   };
   await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, connector));
-  run = { database, replicas, auth, tenant, runtimes, runtimeToken, scan, accounts };
+  run = { database, replicas, auth, tenant, runtimes, runtimeToken, scan, accounts, lag };
   return run;
 }
 
@@ -107,14 +115,15 @@ function grantErrors(auth: LoopbackAuthorizationServer) {
 
 /**
  * Refresh calls a connection may have seen in `ms`. At most one per shortest
- * period (the lifetime less W with +10 % jitter), +1 for the one in flight:
+ * period (the lifetime less its rounding allowance, less W with +10 % jitter), +1 for the one in flight:
  * more would be refreshing twice. At least one per two lifetimes: fewer would
  * be a hub that stopped. The exact count is the hub's own (its generations),
  * which the calls must match; how early each refresh came is the benchmark's
  * figure (lead before expiry), printed here, not asserted.
  */
 function expectedRefreshes(ms: number): { min: number; max: number } {
-  const shortest = TOKEN_TTL_S * 1000 - WINDOW_MS * 1.1;
+  // The hub reckons each expiry from the request's sending less a tenth of the lifetime (whole-second rounding).
+  const shortest = TOKEN_TTL_S * 1000 * 0.9 - WINDOW_MS * 1.1;
   return { min: Math.floor(ms / (2 * TOKEN_TTL_S * 1000)), max: Math.ceil(ms / shortest) + 1 };
 }
 
@@ -131,7 +140,7 @@ async function expectEveryDeliveryFresh(deliveries: TokenDelivery[], auth: Loopb
   for (const d of deliveries) {
     const seen = await d.introspection;
     const expiry = auth.issued.accessTokenExpiry.get(d.token);
-    const name = `${d.runtime} ${d.alias} v${d.version}`;
+    const name = `${d.runtime} ${d.alias} v${d.version}${d.catchUp ? " (resumed stream)" : ""}`;
     if (expiry === undefined) {
       problems.push(`${name}: a token never issued`);
       continue;
@@ -188,13 +197,34 @@ function printLateness(runtime: HubRuntime) {
 }
 
 /**
+ * A read the server asks to retry (ABORTED: its repeatable-read transaction
+ * met the hub's commits), retried as a runtime would, a few times.
+ */
+async function retryAborted<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= 5 || ConnectError.from(err).code !== Code.Aborted) throw err;
+      await sleep(100 * attempt);
+    }
+  }
+}
+
+/** A receipt stamped late by this process's own busy event loop looks like a late token: the figure to read it by. */
+function printLag(r: Run) {
+  const ms = (ns: number) => Math.round(ns / 1e6);
+  console.log(`this process's event-loop delay: p99 ${ms(r.lag.percentile(99))} ms, max ${ms(r.lag.max)} ms`);
+}
+
+/**
  * Every runtime catches up with what the hub last committed: for each
  * connection, the credential version a Pull shows now reaches every stream
  * (within 15 s, generous: this is about arriving, not how fast).
  */
 async function expectRuntimesCaughtUp(r: Run, exclude: Set<string>) {
   const runtimeClient = clientOf({ url: r.replicas.urls[0] }, r.runtimeToken);
-  const { events } = await runtimeClient.sync.pull({ project: PROJECT, sinceRevision: 0n });
+  const { events } = await retryAborted(() => runtimeClient.sync.pull({ project: PROJECT, sinceRevision: 0n }));
   const target = new Map<string, bigint>();
   for (const e of events) {
     r.scan.addStreamMessage(e);
@@ -215,7 +245,8 @@ async function expectRuntimesCaughtUp(r: Run, exclude: Set<string>) {
 /**
  * Refresh calls per connection agree with the generations the hub committed,
  * and with the schedule; `missedPeriods` allows refreshes a kill delayed (a
- * killed holder's lease must run out before another replica claims it).
+ * killed holder's claims are taken over once its heartbeat lapsed and no call
+ * of its can be in flight).
  */
 async function expectOneCallPerRefresh(
   r: Run,
@@ -252,12 +283,13 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const endedAt = Date.now();
       const { revoked, invalidGrant } = grantErrors(r.auth);
       const connections = await connectionsByAlias(r);
+      for (const runtime of r.runtimes) printLateness(runtime);
+      printLag(r);
 
       expect(revoked, "grants the authorization server revoked (a refresh token used twice)").toEqual([]);
       expect(invalidGrant, "invalid_grant answers").toEqual([]);
       expect([...connections.values()].filter((c) => c.status !== ConnectionStatus.ACTIVE).map((c) => c.alias)).toEqual([]);
       await expectOneCallPerRefresh(r, connections, endedAt);
-      for (const runtime of r.runtimes) printLateness(runtime);
       await expectRuntimesCaughtUp(r, new Set());
       await expectEveryDeliveryFresh(
         r.runtimes.flatMap((x) => x.deliveries),
@@ -286,6 +318,8 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const endedAt = Date.now();
       const { revoked, invalidGrant } = grantErrors(r.auth);
       const connections = await connectionsByAlias(r);
+      for (const runtime of r.runtimes) printLateness(runtime);
+      printLag(r);
 
       // A kill can land in the one moment no client can make safe: the provider rotated, the replica died before
       // committing. The hub then retries exactly once, the provider revokes the grant, and the connection says
@@ -298,7 +332,16 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
         revoked.filter((e) => !lostLogins.has(e.account ?? "")),
         "revoked grants not explained by a kill",
       ).toEqual([]);
-      expect(invalidGrant.length, "one retry per lost rotation, never more").toBe(lost.length);
+      // One retry per lost rotation — and one more only where a later kill took the replica that had retried before it
+      // could commit the verdict (its successor cannot know it, and retries once itself): never a loop.
+      expect(
+        invalidGrant.filter((e) => !lostLogins.has(e.account ?? "")),
+        "invalid_grant answers not explained by a kill",
+      ).toEqual([]);
+      expect(invalidGrant.length).toBeGreaterThanOrEqual(lost.length);
+      expect(invalidGrant.length, "one retry per lost rotation, and one per later kill at most").toBeLessThanOrEqual(
+        lost.length + kills,
+      );
       expect(lost.length).toBeLessThanOrEqual(kills * 5);
       expect(
         [...connections.values()]
@@ -309,25 +352,15 @@ describe.skipIf(!onPostgres)(`the hub on ${REPLICAS} replicas sharing one Postgr
       const periodMs = TOKEN_TTL_S * 1000 - WINDOW_MS;
       await expectOneCallPerRefresh(r, connections, endedAt, {
         exclude: lostAliases,
-        missedPeriods: kills * Math.ceil(LEASE_MS / periodMs),
+        missedPeriods: kills * Math.ceil(DEAD_HOLDER_TAKEOVER_MS / periodMs),
       });
-      // A refresh a kill interrupted waits for its lease to run out, so a runtime may see that token expire first;
-      // afterwards every runtime, those of the restarted replicas too, holds the latest token of every connection.
-      for (const runtime of r.runtimes) printLateness(runtime);
+      // Afterwards every runtime, those of the restarted replicas too, holds the latest token of every connection.
       await expectRuntimesCaughtUp(r, lostAliases);
-      // Every token the hub pushed as it committed was fresh. A stream resuming after its replica's death gets the
-      // state as stored, which for a connection whose refresh the kill interrupted is a token nearing its expiry
-      // until the lease runs out: those catch-up deliveries are counted, not held to W/2.
+      // The oracle, whole: every token a runtime received — pushed as the hub committed it, or on a stream resuming
+      // after its replica's death — was active on receipt with at least W/2 left.
       const deliveries = r.runtimes.flatMap((x) => x.deliveries);
-      await expectEveryDeliveryFresh(
-        deliveries.filter((d) => !d.catchUp),
-        r.auth,
-      );
-      const catchUps = deliveries.filter((d) => d.catchUp);
-      const staleCatchUps = catchUps.filter(
-        (d) => (r.auth.issued.accessTokenExpiry.get(d.token) ?? 0) - d.receivedAt < WINDOW_MS / 2,
-      );
-      console.log(`${catchUps.length} tokens delivered on resumed streams, ${staleCatchUps.length} with under W/2 left`);
+      console.log(`${deliveries.filter((d) => d.catchUp).length} tokens delivered on resumed streams`);
+      await expectEveryDeliveryFresh(deliveries, r.auth);
       expectVersionsIncreasing(r.runtimes);
       expect(r.runtimes[1].streams()).toBeGreaterThan(1);
       expectNoSecretLeaked(r);

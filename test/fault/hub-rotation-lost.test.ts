@@ -1,7 +1,7 @@
 import { ConnectionStatus, type Connection } from "@engine-cloud/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { connectLoopbackAccount, registerLoopbackApp } from "../support/hub-connections.js";
-import { HUB_ENGINE_ENV, LEASE_MS, TOKEN_TTL_S } from "../support/hub-engine-env.js";
+import { DEAD_HOLDER_TAKEOVER_MS, HUB_ENGINE_ENV, LEASE_MS, TOKEN_TTL_S } from "../support/hub-engine-env.js";
 import { processHoldingPort, startHubReplicas, type HubReplicas } from "../support/hub-replicas.js";
 import { startHubRuntime, type HubRuntime } from "../support/hub-runtime.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "../support/loopback-authorization-server.js";
@@ -73,17 +73,18 @@ async function start(rotateRefreshTokens: boolean): Promise<Setup> {
 /**
  * Holds the first refresh's answer, kills -9 the replica that asked for it,
  * lets the answer go (to no one) and starts that replica again, as an
- * orchestrator would. Returns the replica that survived.
+ * orchestrator would. Returns the replica that survived and when the kill was.
  */
-async function killTheRefreshingReplica(s: Setup): Promise<number> {
+async function killTheRefreshingReplica(s: Setup): Promise<{ survivor: number; killedAt: number }> {
   const held = await s.auth.holdNextRefresh();
   const pid = processHoldingPort(held.clientPort, s.replicas.pids());
   expect(pid, "the replica holding the refresh's connection").toBeDefined();
   const victim = s.replicas.pids().indexOf(pid!);
   await s.replicas.kill9(victim);
+  const killedAt = Date.now();
   held.release();
   await s.replicas.restart(victim);
-  return 1 - victim;
+  return { survivor: 1 - victim, killedAt };
 }
 
 /** The connection as the surviving replica reports it, once `done` holds (polled every 100 ms) or after `ms`. */
@@ -102,6 +103,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const invalidGrants = (auth: LoopbackAuthorizationServer) =>
   auth.events.filter((e) => e.name === "grant.error" && e.detail?.startsWith("invalid_grant")).length;
 
+/** The retry came well before the dead holder's 30-s lease ran out: within the takeover bound and 5 s of a busy machine. */
+function expectTakenOverEarly(killedAt: number) {
+  const took = Date.now() - killedAt;
+  console.log(`taken over ${took} ms after the kill (bound ${DEAD_HOLDER_TAKEOVER_MS} ms, lease ${LEASE_MS} ms)`);
+  expect(took).toBeLessThan(DEAD_HOLDER_TAKEOVER_MS + 5_000);
+}
+
 function expectNoSecretLeaked(s: Setup) {
   s.scan.addLog(s.replicas.output());
   expect(s.scan.leaks(secretsOf(s.auth))).toEqual([]);
@@ -110,10 +118,12 @@ function expectNoSecretLeaked(s: Setup) {
 describe.skipIf(!onPostgres)("kill -9 between the provider's rotation and the hub's commit", () => {
   it("rotating refresh tokens: NEEDS_REAUTH rotation_lost after exactly one retry, then no call", async () => {
     const s = await start(true);
-    const survivor = await killTheRefreshingReplica(s);
-    // The survivor sees the connection only once the dead holder's lease has run out.
+    const { survivor, killedAt } = await killTheRefreshingReplica(s);
+    // The dead holder's claim is taken over once its heartbeat lapsed and its marked call's timeout is past, before
+    // its lease would have run out.
     const connection = await connectionWhen(s, survivor, (c) => c.status === ConnectionStatus.NEEDS_REAUTH, LEASE_MS + 15_000);
     expect(connection).toMatchObject({ status: ConnectionStatus.NEEDS_REAUTH, statusReason: "rotation_lost" });
+    expectTakenOverEarly(killedAt);
     expect(s.auth.refreshes.get(LOGIN), "refreshes the provider granted: the lost one").toBe(1);
     expect(invalidGrants(s.auth), "the one retry with the spent refresh token").toBe(1);
     const calls = s.auth.tokenCalls();
@@ -126,9 +136,10 @@ describe.skipIf(!onPostgres)("kill -9 between the provider's rotation and the hu
 
   it("refresh tokens that do not rotate: the retry succeeds, ACTIVE, with one extra call", async () => {
     const s = await start(false);
-    const survivor = await killTheRefreshingReplica(s);
+    const { survivor, killedAt } = await killTheRefreshingReplica(s);
     const connection = await connectionWhen(s, survivor, (c) => c.generation >= 2n, LEASE_MS + 15_000);
     expect(connection).toMatchObject({ status: ConnectionStatus.ACTIVE, generation: 2n });
+    expectTakenOverEarly(killedAt);
     // Two refreshes granted (the lost one and the retry) for one committed: exactly one extra call.
     expect(s.auth.refreshes.get(LOGIN)).toBe(2);
     expect(invalidGrants(s.auth)).toBe(0);

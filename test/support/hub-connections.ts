@@ -17,9 +17,14 @@ export async function registerLoopbackApp(admin: CloudClient, auth: LoopbackAuth
 export async function connectLoopbackAccount(
   admin: CloudClient,
   auth: LoopbackAuthorizationServer,
-  { login, alias, project = "" }: { login: string; alias: string; project?: string },
+  {
+    login,
+    alias,
+    project = "",
+    provider = LOOPBACK_PROVIDER,
+  }: { login: string; alias: string; project?: string; provider?: string },
 ): Promise<string> {
-  const started = await admin.connections.startConnect({ provider: LOOPBACK_PROVIDER, alias, project });
+  const started = await admin.connections.startConnect({ provider, alias, project });
   const back = await auth.authorize(started.authorizationUrl, { login });
   const page = await fetch(back, { redirect: "manual" });
   const html = await page.text();

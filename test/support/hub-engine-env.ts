@@ -13,9 +13,18 @@ export const POLL_MS = 200;
 // enough for 50 connections, so the proofs use the production lease, 30 s (a 9.9-s timeout).
 export const LEASE_MS = 30_000;
 
+/** Under a third of the lease, as the server requires. */
+export const TOKEN_TIMEOUT_MS = Math.floor(LEASE_MS / 3) - 100;
+/**
+ * The longest a SIGKILLed replica's claim waits for another replica, by the
+ * engine's rule (store/connection-refresh.ts): its heartbeat lapses within the
+ * live window (6 s), and a call it had marked must be a timeout and a second
+ * old. A claim without a marked call is taken over with the heartbeat alone.
+ */
+export const DEAD_HOLDER_TAKEOVER_MS = 6_000 + TOKEN_TIMEOUT_MS + 1_000 + POLL_MS;
+
 export const HUB_ENGINE_ENV: Record<string, string> = {
   ENGINE_CLOUD_HUB_POLL_MS: String(POLL_MS),
   ENGINE_CLOUD_HUB_LEASE_MS: String(LEASE_MS),
-  // Under a third of the lease, as the server requires.
-  ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: String(Math.floor(LEASE_MS / 3) - 100),
+  ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS: String(TOKEN_TIMEOUT_MS),
 };

@@ -45,6 +45,23 @@ export interface HubRuntime {
   close(): Promise<void>;
 }
 
+type Introspection = Promise<{ active: boolean; exp?: number; answeredAt: number }>;
+
+/**
+ * The provider's introspection of each token asked once, at its first receipt
+ * by any runtime (the others share the answer): three runtimes asking about
+ * every token tripled the authorization server's work, in the test's own
+ * process, where it delays every runtime's receipt.
+ */
+export function introspectAtFirstReceipt(auth: LoopbackAuthorizationServer): (token: string) => Introspection {
+  const asked = new Map<string, Introspection>();
+  return (token) => {
+    let answer = asked.get(token);
+    if (!answer) asked.set(token, (answer = auth.introspect(token).then((a) => ({ ...a, answeredAt: Date.now() }))));
+    return answer;
+  };
+}
+
 /**
  * A runtime on the SDK's Watch stream through one server, as the hub's
  * proof needs it: it reconnects from its last revision when the server dies
@@ -59,7 +76,10 @@ export function startHubRuntime(options: {
   project: string;
   auth: LoopbackAuthorizationServer;
   scan: SecretScan;
+  /** Default: each runtime asks about each token it receives. */
+  introspect?: (token: string) => Introspection;
 }): HubRuntime {
+  const introspect = options.introspect ?? introspectAtFirstReceipt(options.auth);
   const client = createCloudClient({ baseUrl: options.url, token: options.token });
   const deliveries: TokenDelivery[] = [];
   const statuses: StatusDelivery[] = [];
@@ -91,7 +111,7 @@ export function startHubRuntime(options: {
       receivedAt: Date.now(),
       catchUp: !live,
       expiresAt: key.expiresAt ? Number(key.expiresAt.seconds) * 1000 + Math.floor(key.expiresAt.nanos / 1e6) : 0,
-      introspection: options.auth.introspect(key.value).then((answer) => ({ ...answer, answeredAt: Date.now() })),
+      introspection: introspect(key.value),
     });
   };
   const loop = (async () => {

@@ -47,12 +47,23 @@ export interface LoopbackAuthorizationServer {
   pushFault(fault: TokenFault): void;
   /** While set, every token call is answered 503 (an outage), counted like any other. */
   outage: boolean;
+  /** While above 0, every token call the server answers is held this long first (a slow provider). */
+  answerDelayMs: number;
+  /** The most token calls that were open at once (request received, answer not yet sent); `reset` starts over. */
+  concurrentTokenCalls(options?: { reset?: boolean }): number;
   /**
    * Plays the browser: follows the authorization URL through login and
    * consent as `login`, and returns the URL the browser would be sent back to
    * (the callback with code, state and iss), without requesting it.
    */
   authorize(url: string, options?: { login?: string; deny?: boolean }): Promise<URL>;
+  /**
+   * A grant for `login` as if it had consented (benchmarks seeding thousands
+   * of accounts without playing the browser): the server's own grant, access
+   * token and refresh token, stored as the code exchange stores them, so a
+   * refresh with it is an ordinary refresh_token grant.
+   */
+  mintGrant(login: string): Promise<MintedGrant>;
   close(): Promise<void>;
 }
 
@@ -67,6 +78,13 @@ export interface IssuedByKind {
   refreshTokens: Set<string>;
   idTokens: Set<string>;
   codes: Set<string>;
+}
+
+export interface MintedGrant {
+  accessToken: string;
+  refreshToken: string;
+  expiresInSeconds: number;
+  scope: string;
 }
 
 export interface HeldRefresh {
@@ -173,14 +191,20 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   const refreshTokens: string[] = [];
   const faults: TokenFault[] = [];
   let tokenCalls = 0;
+  let openTokenCalls = 0;
+  let mostOpenTokenCalls = 0;
   const handle = provider.callback();
   server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = req.url?.split("?", 1)[0];
     // Faults apply to the token and the revocation endpoint alike; only the token endpoint's calls are counted.
     if (req.method === "POST" && (path === "/token" || path === "/token/revocation")) {
-      if (path === "/token") tokenCalls++;
+      if (path === "/token") {
+        tokenCalls++;
+        mostOpenTokenCalls = Math.max(mostOpenTokenCalls, ++openTokenCalls);
+        res.once("close", () => openTokenCalls--);
+      }
       if (path === "/token" && shim.outage) return answerFault(req, res, { kind: "status", status: 503 });
-      const fault = faults.shift();
+      const fault = faults.shift() ?? (shim.answerDelayMs > 0 ? { kind: "delay", ms: shim.answerDelayMs } : undefined);
       if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
         return answerFault(req, res, fault);
       if (fault) alterAnswer(res, fault);
@@ -204,6 +228,12 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   };
   const shim: LoopbackAuthorizationServer = {
     outage: false,
+    answerDelayMs: 0,
+    concurrentTokenCalls(o = {}) {
+      const most = mostOpenTokenCalls;
+      if (o.reset) mostOpenTokenCalls = openTokenCalls;
+      return most;
+    },
     issuer,
     clientId,
     clientSecret,
@@ -225,6 +255,27 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     introspect,
     holdNextRefresh: () => new Promise((resolve) => holds.push(resolve)),
     pushFault: (f) => void faults.push(f),
+    async mintGrant(login) {
+      const scope = "openid offline_access";
+      const client = await provider.Client.find(clientId);
+      const grant = new provider.Grant({ accountId: login, clientId });
+      grant.addOIDCScope(scope);
+      const grantId = await grant.save();
+      const now = Math.floor(Date.now() / 1000);
+      const common = { accountId: login, client, grantId, scope, gty: "authorization_code", authTime: now };
+      const refreshToken = await new provider.RefreshToken({ ...common, iiat: now, rotations: 0 }).save();
+      const at = new provider.AccessToken(common);
+      const accessToken = await at.save();
+      for (const [set, token] of [
+        [issued.refreshTokens, refreshToken],
+        [issued.accessTokens, accessToken],
+      ] as const) {
+        set.add(token);
+        issuedTokens.add(token);
+      }
+      refreshTokens.push(refreshToken);
+      return { accessToken, refreshToken, expiresInSeconds: at.expiration, scope };
+    },
     authorize: async (url, o = {}) => {
       const back = await playBrowser(url, options.redirectUris, o.login ?? "alice", o.deny ?? false);
       const code = back.searchParams.get("code");

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CloudClient } from "@engine-cloud/sdk";
 import { createCloudClient, type CloudClientOptions } from "@engine-cloud/sdk/node";
-import { createLogger, loadConfig, startServer, type Config, type RunningServer } from "@engine-cloud/server";
+import { createLogger, loadConfig, startServer, type Config, type RefreshClock, type RunningServer } from "@engine-cloud/server";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,6 +29,8 @@ export interface TestServerOptions {
   /** Reuse a database (a second server on the same data); default: a fresh one. */
   database?: TestDatabase;
   configure?: (config: Config) => void;
+  /** The refresh engine's clock, to drive its schedule ahead (createApp's seams). */
+  hubClock?: RefreshClock;
 }
 
 /** The root key every test server uses unless a test sets its own (tests of key handling do). */
@@ -57,6 +59,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const server = await startServer(
     config,
     createLogger("debug", (line) => logs.push(line)),
+    { hubClock: options.hubClock },
   );
   const client = (token?: string, o?: Partial<CloudClientOptions>) => createCloudClient({ baseUrl: server.url, token, ...o });
   return {

@@ -38,6 +38,8 @@ import { createConnectionService } from "./services/connection-service.js";
 import { createOAuthAppService } from "./services/oauth-app-service.js";
 import { createConnectFlows } from "./hub/connect-flow.js";
 import { createDisconnect } from "./hub/disconnect-connection.js";
+import { createProviderCatalog } from "./hub/provider-catalog.js";
+import type { RefreshClock } from "./store/connection-refresh.js";
 import { createKeyService } from "./services/key-service.js";
 import { createSyncService } from "./services/sync-service.js";
 import { createWatchOpener } from "./sync/open-watch.js";
@@ -157,7 +159,13 @@ const INFRASTRUCTURE_SERVICES: DescService[] = [Health, reflectionV1.ServerRefle
  * The composition root: every dependency is built here, explicitly, from the
  * config. Tests build the same app with another config.
  */
-export async function createApp(config: Config, log: Logger): Promise<App> {
+/** What a test may build the app with beside its config: clocks, never behaviour. */
+export interface AppSeams {
+  /** The refresh engine's schedule clock (default: the database's now()). */
+  hubClock?: RefreshClock;
+}
+
+export async function createApp(config: Config, log: Logger, seams: AppSeams = {}): Promise<App> {
   const storage = await openDatabase(config, log);
   const metrics = createServerMetrics();
   metrics.watchPool(() => storage.poolStats());
@@ -291,19 +299,23 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (!listeningUrl) throw new Error("the server is not listening yet");
       return listeningUrl;
     };
+    const catalog = createProviderCatalog(config.hub.extraProviders);
     const flows = createConnectFlows({
       db: storage.db,
       keys,
+      catalog,
       vault,
       log,
       outbound: config.hub.outbound,
       flowTtlMs: config.hub.connectFlowTtlMs,
+      keepAliveMs: config.hub.refresh.keepAliveMs,
       limitsOf,
       publicUrl,
     });
     const refresh = createRefreshEngine({
       db: storage.db,
       keys,
+      catalog,
       vault,
       log,
       outbound: config.hub.outbound,
@@ -311,6 +323,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       holder: feed.instanceId,
       publicUrl,
       metrics,
+      clock: seams.hubClock,
     });
     cleanup.unshift(() => refresh.close());
     const oauthFlows = startOAuthFlowPurge({
@@ -365,12 +378,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
         ConnectionService,
         createConnectionService({
           ...deps,
+          catalog,
           flows,
           refresh,
-          disconnect: createDisconnect({ db: storage.db, keys, vault, log, outbound: config.hub.outbound }),
+          disconnect: createDisconnect({ db: storage.db, keys, catalog, vault, log, outbound: config.hub.outbound }),
         }),
       );
-      router.service(OAuthAppService, createOAuthAppService(deps));
+      router.service(OAuthAppService, createOAuthAppService({ ...deps, catalog }));
       router.service(RuntimeService, createRuntimeService(deps));
       router.service(Health, health.impl);
       // Reflection advertises the API and health, so grpcurl and `buf curl` can list and call them.

@@ -328,6 +328,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv, terminal: { s
   if (!["0", "1"].includes(allowLoopback))
     problems.push("ENGINE_CLOUD_HUB_ALLOW_LOOPBACK must be 0 or 1 (default 0; tests only)");
   const hub: HubConfig = {
+    extraProviders: [],
     outbound: {
       allowLoopback: allowLoopback === "1",
       timeoutMs: wholeNumber(env, "ENGINE_CLOUD_HUB_TOKEN_TIMEOUT_MS", 10_000, 100, 120_000, problems),

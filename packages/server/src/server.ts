@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createApp, type App } from "./app.js";
+import { createApp, type App, type AppSeams } from "./app.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import { listen } from "./transport/http-server.js";
@@ -15,8 +15,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const app = await createApp(config, log);
+export async function startServer(config: Config, log: Logger, seams: AppSeams = {}): Promise<RunningServer> {
+  const app = await createApp(config, log, seams);
   const tls = config.tls && { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
   const listener = await listen(app.handler, { ...config.listen, tls, limits: config.transport }).catch(async (err) => {
     await app.close();

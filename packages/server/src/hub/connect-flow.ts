@@ -15,6 +15,7 @@ import type { CredentialVault } from "../vault/credentials.js";
 import { publishConnectionCredential, withdrawConnectionCredential } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import { revokeGrantAtProvider } from "./revoke-grant.js";
+import type { ProviderCatalog, ProviderData } from "./provider-catalog.js";
 import { urlProblem, type OutboundPolicy } from "./outbound-http.js";
 import { refreshDueAt } from "./refresh-due.js";
 import type { RefreshEngineConfig } from "./refresh-engine.js";
@@ -38,6 +39,12 @@ export interface HubConfig {
   flowRetentionMs: number;
   /** The refresh engine (hub/refresh-engine.ts). */
   refresh: RefreshEngineConfig;
+  /**
+   * Providers the operator adds to the catalog (hub/provider-catalog.ts): set
+   * where the config is built in code (no environment variable yet); tests add
+   * their loopback authorization server this way to share an app platform-wide.
+   */
+  extraProviders: ProviderData[];
 }
 /** The callback route's path, on the API's own port. */
 export const CALLBACK_PATH = "/oauth/callback";
@@ -47,10 +54,13 @@ const CALLBACK_JOB = "system:oauth-callback" as const;
 export interface ConnectFlowDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  catalog: ProviderCatalog;
   vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
   flowTtlMs: number;
+  /** The longest a connection goes unrefreshed (the refresh engine's keepAliveMs): its first schedule too. */
+  keepAliveMs: number;
   /** The tenant's limits: tenant_connections bounds its live connections. */
   limitsOf: LimitsOf;
   /** The server's public base URL (the configured one, else where it listens). */
@@ -78,7 +88,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
 
   async function start(scope: TenantScope, req: StartConnectRequest, signal?: AbortSignal) {
     const tenantId = scope.tenantId;
-    const app = await resolveOAuthApp(db, keys, tenantId, req.provider);
+    const app = await resolveOAuthApp(db, keys, deps.catalog, tenantId, req.provider);
     const provider = app.provider;
     const authorize = new URL(fillProviderUrl(provider.authorizeUrl, provider, req.urlParameters));
     const tokenUrl = new URL(fillProviderUrl(provider.tokenUrl, provider, req.urlParameters));
@@ -155,7 +165,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
       if (flow.status !== "pending") return { kind: "used" as const, flow };
       if (flow.expired) return { kind: "expired" as const, flow };
       await enterTenant(tx, flow.tenant_id);
-      const provider = await providerFor(tx, flow.tenant_id, flow.provider);
+      const provider = await providerFor(deps.catalog, tx, flow.tenant_id, flow.provider);
       const iss = query.get("iss");
       const refusal =
         iss !== null && iss !== expectedIssuer(provider, flow)
@@ -217,7 +227,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
     verifier: string | undefined,
   ): Promise<CallbackOutcome> {
     try {
-      const app = await resolveOAuthApp(db, keys, flow.tenant_id, flow.provider);
+      const app = await resolveOAuthApp(db, keys, deps.catalog, flow.tenant_id, flow.provider);
       const tokenUrl = fillProviderUrl(provider.tokenUrl, provider, flow.url_parameters);
       const grant: Record<string, string> = { grant_type: "authorization_code", code, redirect_uri: flow.redirect_uri };
       if (verifier) grant.code_verifier = verifier;
@@ -274,7 +284,7 @@ export function createConnectFlows(deps: ConnectFlowDeps) {
             sealedTokens: sealTokenSet(dataKey, flow.tenant_id, id, generation, sealed),
             sharedApp: app.shared,
             accessExpiresAt: tokens.expiresAt,
-            nextRefreshAt: tokens.refreshToken ? refreshDueAt(tokens.expiresAt, tokens.lifetimeSeconds) : null,
+            nextRefreshAt: tokens.refreshToken ? refreshDueAt(tokens.expiresAt, tokens.lifetimeSeconds, deps.keepAliveMs) : null,
             generation,
             // The connection is the initiating person's or token's, not the browser's.
             actor: flow.created_by,

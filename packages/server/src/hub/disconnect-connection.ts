@@ -12,11 +12,13 @@ import type { CredentialVault } from "../vault/credentials.js";
 import { withdrawConnectionCredential } from "./connection-credential.js";
 import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
+import type { ProviderCatalog } from "./provider-catalog.js";
 import { revokeGrantAtProvider } from "./revoke-grant.js";
 
 export interface DisconnectDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  catalog: ProviderCatalog;
   vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
@@ -55,7 +57,7 @@ export function createDisconnect(deps: DisconnectDeps) {
           ? openTokenSet(await keys.dataKey(tx, tenantId), tenantId, existing.id, existing.generation, existing.sealed_tokens)
           : undefined;
         // A custom provider whose app was deleted is unknown now: nothing to revoke at.
-        const provider = await providerFor(tx, tenantId, existing.provider).catch(() => undefined);
+        const provider = await providerFor(deps.catalog, tx, tenantId, existing.provider).catch(() => undefined);
         const row = await disconnectConnection(tx, tenantId, id, actorLabel(scope.actor));
         // Runtimes get the tombstone in the same commit: no access token outlives the disconnect on the stream.
         await withdrawConnectionCredential(deps.vault, t, row);

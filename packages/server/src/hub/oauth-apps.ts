@@ -8,7 +8,7 @@ import { findOAuthApp } from "../store/oauth-apps.js";
 import type { Database, Tx } from "../store/schema.js";
 import { findOperatorTenant } from "../store/tenants.js";
 import { systemScope, withTenant } from "../store/with-tenant.js";
-import { catalogProvider } from "./provider-catalog.js";
+import type { ProviderCatalog } from "./provider-catalog.js";
 import type { ClientCredentials } from "./token-endpoint.js";
 
 /** The app a tenant connects a provider with: its own, else the operator tenant's shared one. */
@@ -27,8 +27,8 @@ const providerUnknown = (id: string) =>
   );
 
 /** The provider as a tenant sees it: the catalog's, or its custom one (defined by its app). */
-export async function providerFor(tx: Tx, tenantId: string, id: string): Promise<OAuthProvider> {
-  const known = catalogProvider(id);
+export async function providerFor(catalog: ProviderCatalog, tx: Tx, tenantId: string, id: string): Promise<OAuthProvider> {
+  const known = catalog.find(id);
   if (known) return known;
   const app = await findOAuthApp(tx, tenantId, id);
   if (!app?.custom_provider) throw providerUnknown(id);
@@ -43,13 +43,14 @@ export async function providerFor(tx: Tx, tenantId: string, id: string): Promise
 export async function resolveOAuthApp(
   db: Kysely<Database>,
   keys: TenantKeys,
+  catalog: ProviderCatalog,
   tenantId: string,
   providerId: string,
 ): Promise<ResolvedApp> {
   const own = await withTenant(db, systemScope(tenantId, "system:oauth-connect"), async ({ tx }) => {
     const app = await findOAuthApp(tx, tenantId, providerId);
     if (!app) return undefined;
-    const provider = app.custom_provider ? customProviderOf(app.custom_provider) : catalogProvider(providerId);
+    const provider = app.custom_provider ? customProviderOf(app.custom_provider) : catalog.find(providerId);
     if (!provider) throw providerUnknown(providerId);
     const secret = app.sealed_secret
       ? openClientSecret(await keys.dataKey(tx, tenantId), tenantId, app.id, app.version, app.sealed_secret)
@@ -57,7 +58,7 @@ export async function resolveOAuthApp(
     return { provider, client: { clientId: app.client_id, clientSecret: secret }, scopes: app.scopes, shared: false };
   });
   if (own) return own;
-  const provider = catalogProvider(providerId);
+  const provider = catalog.find(providerId);
   if (!provider) throw providerUnknown(providerId);
   const operator = await findOperatorTenant(db);
   const shared =

@@ -127,13 +127,27 @@ const CATALOG: ProviderData[] = [
   },
 ];
 
-const catalog = new Map<string, OAuthProvider>(CATALOG.map((p) => [p.id!, create(OAuthProviderSchema, { ...p, custom: false })]));
-
-/** The catalog's providers, by id. */
-export function catalogProviders(): OAuthProvider[] {
-  return [...catalog.values()].sort((a, b) => a.id.localeCompare(b.id));
+/** The providers every tenant sees (not its custom ones): the shipped ones and the operator's additions. */
+export interface ProviderCatalog {
+  find(id: string): OAuthProvider | undefined;
+  /** By id. */
+  list(): OAuthProvider[];
 }
 
-export function catalogProvider(id: string): OAuthProvider | undefined {
-  return catalog.get(id);
+/**
+ * The catalog as shipped, with `extra` providers of the operator's (config:
+ * hub.extraProviders) — an in-house identity provider, a provider's sandbox;
+ * like the shipped ones their apps may be shared with every tenant. An extra
+ * provider cannot replace a shipped one.
+ */
+export function createProviderCatalog(extra: readonly ProviderData[] = []): ProviderCatalog {
+  const byId = new Map<string, OAuthProvider>();
+  for (const p of [...CATALOG, ...extra]) {
+    if (byId.has(p.id!)) throw new Error(`the provider catalog has "${p.id}" twice`);
+    byId.set(p.id!, create(OAuthProviderSchema, { ...p, custom: false }));
+  }
+  const sorted = [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
+  return { find: (id) => byId.get(id), list: () => sorted };
 }
+
+export type { ProviderData };

@@ -11,6 +11,12 @@ export function refreshWindowMs(lifetimeSeconds: number): number {
   return Math.min(MAX_REFRESH_WINDOW_MS, (lifetimeSeconds * 1000) / 2);
 }
 
-export function refreshDueAt(expiresAt: Date, lifetimeSeconds: number): Date {
-  return new Date(expiresAt.getTime() - refreshWindowMs(lifetimeSeconds));
+/**
+ * The first refresh of a token just issued: W before its expiry, but no
+ * later than `keepAliveMs` from `now` — an idle grant must be used at least
+ * that often (Google, Xero and Salesforce end idle grants), whatever the
+ * access token's lifetime.
+ */
+export function refreshDueAt(expiresAt: Date, lifetimeSeconds: number, keepAliveMs: number, now = new Date()): Date {
+  return new Date(Math.min(expiresAt.getTime() - refreshWindowMs(lifetimeSeconds), now.getTime() + keepAliveMs));
 }

@@ -14,6 +14,10 @@ import {
   lockClaimedConnection,
   markRefreshAttempt,
   releaseRefreshClaim,
+  tenantsOnSharedApp,
+  DATABASE_CLOCK,
+  nowOn,
+  type RefreshClock,
   writeNeedsReauth,
   writeRefreshDeferred,
   writeRefreshedTokens,
@@ -24,8 +28,9 @@ import type { Database } from "../store/schema.js";
 import { systemScope, withPlatform, withTenant, type TenantTx } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
 import { publishConnectionCredential, reauthorizeUrlOf } from "./connection-credential.js";
-import { providerFor, resolveOAuthApp, type ResolvedApp } from "./oauth-apps.js";
+import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
+import type { ProviderCatalog } from "./provider-catalog.js";
 import { refreshWindowMs } from "./refresh-due.js";
 import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
@@ -52,6 +57,7 @@ export interface RefreshEngineConfig {
 export interface RefreshEngineDeps {
   db: Kysely<Database>;
   keys: TenantKeys;
+  catalog: ProviderCatalog;
   vault: CredentialVault;
   log: Logger;
   outbound: OutboundPolicy;
@@ -59,6 +65,8 @@ export interface RefreshEngineDeps {
   /** This process, as the connections' lease names its holder (the server instance id). */
   holder: string;
   publicUrl(): string;
+  /** The schedule's clock (default: the database's); tests move it ahead to drive days in seconds. */
+  clock?: RefreshClock;
   /** Counts each refresh by its outcome (metrics/server-metrics.ts). */
   metrics?: Pick<ServerMetrics, "hubRefreshes">;
 }
@@ -123,6 +131,40 @@ function createProviderGates(limit: number) {
 }
 
 /**
+ * Claims a process works at once per provider, at most: twice the gate, so
+ * one claim can be in its transactions while another is at the provider, but
+ * no queue of claims another replica could be working (a replica just
+ * started, still slow, would otherwise hoard a whole batch).
+ */
+const CLAIM_DEPTH = 2;
+
+/**
+ * A marker older than this when its call is let through the gate is renewed
+ * first: a successor takes a dead holder's claim over a token timeout and a
+ * second after the marker, so a call may not start much after it.
+ */
+const MARK_FRESH_MS = 500;
+
+/** Commits of an answered refresh tried, 200 ms apart doubling: about 3 s, well inside any lease. */
+const COMMIT_ATTEMPTS = 5;
+const COMMIT_RETRY_BASE_MS = 200;
+
+/**
+ * A token's expiry is reckoned from when its request was sent (the provider
+ * issued it after that, not when our commit got to it), less an allowance:
+ * providers count in whole seconds (an integer expires_in, a NumericDate
+ * exp), so the token may end up to a second before send + expires_in. The
+ * allowance is that second, but at most a tenth of the lifetime (a second of
+ * a 3-second test token would triple its refreshes). Scheduling from the
+ * commit instead drifted every refresh later by the call, the commit and the
+ * rounding — with 3-second tokens, into the last W/2.
+ */
+const roundingAllowanceMs = (lifetimeMs: number) => Math.min(1000, lifetimeMs / 10);
+
+/** The claim was overtaken between the marker and the call: nothing was sent. */
+class Overtaken extends Error {}
+
+/**
  * The hub's refresh engine: keeps every connection's access token fresh
  * ahead of its expiry, exactly once across every server on the database.
  *
@@ -133,11 +175,15 @@ function createProviderGates(limit: number) {
  *   or a runtime's after a rejected token) claim the same lease.
  * - A per-process single-flight map in front of the lease: the poller and
  *   the forced refreshes of one connection share one refresh.
- * - Before the token call, an attempt marker is committed under the claim;
- *   the call runs outside any transaction, under a timeout below a third of
- *   the lease; its result commits only if the claim's lease generation is
+ * - Before each token call (the retry too), an attempt marker is committed
+ *   under the claim; the call runs outside any transaction, under a timeout
+ *   below a third of the lease; its result commits only if the claim's lease generation is
  *   still the connection's (the fence), the new token set first, in the same
  *   transaction as the credential runtimes receive (fan-out after commit).
+ * - A holder that dies frees its claims once its heartbeat lapses and no
+ *   call of its can be in flight (store/connection-refresh.ts), not at the
+ *   end of the lease: with 3-second tokens a 30-s lease would leave them
+ *   expired for ten lifetimes.
  * - Outcome unknown (no answer after sending, or a dead holder's marker):
  *   one retry with the same refresh token, then classify; invalid_grant then
  *   means the rotation was lost (NEEDS_REAUTH, `rotation_lost`). Never a loop.
@@ -152,9 +198,18 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   const { db, keys, vault, log, config } = deps;
   const inflight = new Map<string, Promise<RefreshOutcome>>();
   const gated = createProviderGates(config.providerConcurrency);
+  const clock = deps.clock ?? DATABASE_CLOCK;
+  /** Now on the engine's clock, for one statement. */
+  const now = () => nowOn(clock);
+  /** Claims in progress here, by provider (the poller claims around them). */
+  const working = new Map<string, number>();
+  /** A dead holder's claim is taken over once its marked call has surely ended: the timeout, and a second's margin. */
+  const takeover = { attemptMs: deps.outbound.timeoutMs + 1000 };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let polling = false;
+  /** A refresh finished while a poll was running: poll once more after it. */
+  let pollAgain = false;
   let started = false;
 
   const keyOf = (tenantId: string, id: string) => `${tenantId}/${id}`;
@@ -175,11 +230,11 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return p;
   }
 
-  /** When to refresh a token of this lifetime: W before expiry, ±10 % of W, at most keepAliveMs away. */
-  function nextRefreshInMs(lifetimeMs: number): number {
+  /** When to refresh a token issued for `lifetimeMs` with `leftMs` left: W before expiry, ±10 % of W, at most keepAliveMs away. */
+  function nextRefreshInMs(lifetimeMs: number, leftMs: number): number {
     const w = refreshWindowMs(lifetimeMs / 1000);
     const jitter = (Math.random() * 2 - 1) * SCHEDULE_JITTER * w;
-    return Math.max(0, Math.min(config.keepAliveMs, lifetimeMs - w + jitter));
+    return Math.max(0, Math.min(config.keepAliveMs, leftMs - w + jitter));
   }
 
   /** Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^(n−1))]. */
@@ -200,14 +255,38 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     if (tokens) await publishConnectionCredential(vault, t, after, tokens, deps.publicUrl());
   }
 
-  /** One refresh under a claim: mark, call, classify, commit under the fence. */
+  /** One refresh under a claim, counted in `working` while it runs. */
   async function refreshClaimed(claim: RefreshClaim): Promise<RefreshOutcome> {
+    working.set(claim.provider, (working.get(claim.provider) ?? 0) + 1);
+    try {
+      return await refreshUnderClaim(claim);
+    } finally {
+      const n = (working.get(claim.provider) ?? 1) - 1;
+      if (n > 0) working.set(claim.provider, n);
+      else working.delete(claim.provider);
+    }
+  }
+
+  /** Locks the claimed row and marks a call about to be sent; undefined once overtaken. */
+  const markAttempt = (t: TenantTx, claim: RefreshClaim) =>
+    lockClaimedConnection(t.tx, claim).then(async (row) => {
+      if (row) await markRefreshAttempt(t.tx, now(), claim, randomUUID());
+      return row;
+    });
+
+  /** Mark, call, classify, commit under the fence. */
+  async function refreshUnderClaim(claim: RefreshClaim): Promise<RefreshOutcome> {
+    // The app first (its own short transactions), so the first call's marker commits with the read of the tokens.
+    const app = await resolveOAuthApp(db, keys, deps.catalog, claim.tenantId, claim.provider).catch((err: unknown) =>
+      err instanceof DomainError ? err : new Error("the OAuth app could not be read"),
+    );
     const start = await inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
-      const provider = await providerFor(t.tx, t.tenantId, row.provider).catch(() => undefined);
-      if (tokens?.refresh_token && provider) await markRefreshAttempt(t.tx, claim, randomUUID());
+      const provider = await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
+      if (tokens?.refresh_token && provider && !(app instanceof Error))
+        await markRefreshAttempt(t.tx, now(), claim, randomUUID());
       return { row, tokens, provider };
     });
     if (!start) return { row: await current(claim), refreshed: false };
@@ -223,14 +302,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         providerAskedWait: true,
       });
     }
-    let app: ResolvedApp;
-    try {
-      app = await resolveOAuthApp(db, keys, claim.tenantId, row.provider);
-    } catch (err) {
-      const why = err instanceof DomainError ? err.message : "the OAuth app could not be read";
+    if (app instanceof Error) {
       return defer(claim, row, {
         reason: "oauth_app_not_found",
-        description: why,
+        description: app.message,
         retryInMs: backoffMs(row.refresh_failures + 1),
         providerAskedWait: false,
       });
@@ -240,11 +315,24 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     // A dead holder's marker: its call may have rotated the token, so this call is already the one retry.
     let unknownOutcome = claim.priorAttempt;
     let retried = claim.priorAttempt;
+    // Every call is marked first, under the fence (the first with the read above), and again if it waited at the
+    // gate: overtaken, this holder sends nothing more.
+    let markedAt = performance.now();
+    const remark = async () => {
+      if (!(await inTenant(claim.tenantId, (t) => markAttempt(t, claim)))) throw new Overtaken();
+      markedAt = performance.now();
+    };
     for (;;) {
+      let json: Record<string, unknown>;
+      let sentAt = 0;
       try {
-        const json = await gated(provider.id, () => requestTokens(tokenUrl, provider, app.client, grant, deps.outbound));
-        return await commitTokens(claim, row, provider, tokens, json);
+        json = await gated(provider.id, async () => {
+          if (performance.now() - markedAt > MARK_FRESH_MS) await remark();
+          sentAt = performance.now();
+          return requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
+        });
       } catch (err) {
+        if (err instanceof Overtaken) return inTenant(claim.tenantId, (t) => fencedOff(t, claim, row));
         if (!(err instanceof TokenEndpointError)) {
           log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) });
           return defer(claim, row, {
@@ -267,6 +355,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           unknownOutcome = true;
           retried = true;
           await sleep(Math.min(1000, config.backoffBaseMs));
+          markedAt = -Infinity;
           continue;
         }
         if (err.kind === "invalid_grant") return grantRefused(claim, row, tokens, err, unknownOutcome);
@@ -277,6 +366,46 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           retryInMs: err.retryAfterMs ?? backoffMs(row.refresh_failures + 1),
           providerAskedWait: err.retryAfterMs !== undefined,
         });
+      }
+      return commitAnswered(claim, row, provider, tokens, { json, sentAt });
+    }
+  }
+
+  /**
+   * The provider answered with a new token set, and may have spent the old
+   * refresh token: the set must be committed, not dropped. A commit that
+   * fails (a statement timeout on a loaded database) is tried again within
+   * the lease; if it never succeeds the attempt marker stays, so whoever
+   * claims the connection next treats the outcome as unknown (one retry, then
+   * rotation_lost) instead of a plain failure.
+   */
+  async function commitAnswered(
+    claim: RefreshClaim,
+    before: ConnectionRow,
+    provider: OAuthProvider,
+    previous: SealedTokenSet,
+    answer: { json: Record<string, unknown>; sentAt: number },
+  ): Promise<RefreshOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await commitTokens(claim, before, provider, previous, answer);
+      } catch (err) {
+        const cause = String(err);
+        if (attempt >= COMMIT_ATTEMPTS) {
+          log.error("refreshed tokens could not be stored; the next claim treats the outcome as unknown", {
+            tenant: claim.tenantId,
+            connection: claim.id,
+            cause,
+          });
+          throw err;
+        }
+        log.warn("storing refreshed tokens failed; trying again", {
+          tenant: claim.tenantId,
+          connection: claim.id,
+          attempt,
+          cause,
+        });
+        await sleep(COMMIT_RETRY_BASE_MS * 2 ** (attempt - 1));
       }
     }
   }
@@ -299,9 +428,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     before: ConnectionRow,
     provider: OAuthProvider,
     previous: SealedTokenSet,
-    json: Record<string, unknown>,
+    answer: { json: Record<string, unknown>; sentAt: number },
   ): Promise<RefreshOutcome> {
-    const set = tokenSetOf(provider, json);
+    const set = tokenSetOf(provider, answer.json);
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
@@ -313,11 +442,13 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         token_type: set.tokenType,
       };
       const lifetimeMs = set.lifetimeSeconds * 1000;
-      const updated = await writeRefreshedTokens(t.tx, claim, {
+      // What is left of it now, this statement's now being the base of the expiry written.
+      const leftMs = Math.max(0, lifetimeMs - (performance.now() - answer.sentAt) - roundingAllowanceMs(lifetimeMs));
+      const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
-        lifetimeMs,
-        nextRefreshInMs: nextRefreshInMs(lifetimeMs),
+        expiresInMs: leftMs,
+        nextRefreshInMs: nextRefreshInMs(lifetimeMs, leftMs),
         scopes: set.scopes,
         metadata: { ...row.metadata, ...set.metadata },
         actor: JOB,
@@ -336,7 +467,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
-      const updated = await writeRefreshDeferred(t.tx, claim, { ...w, actor: JOB });
+      const updated = await writeRefreshDeferred(t.tx, now(), claim, { ...w, actor: JOB });
       await publishIfChanged(t, row, updated);
       return { row: updated, refreshed: false, failed: true };
     });
@@ -355,10 +486,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       if (!row) return fencedOff(t, claim, before);
       const stored = await tokensOf(t, row);
       if (row.generation !== before.generation || stored?.refresh_token !== used.refresh_token) {
-        await releaseRefreshClaim(t.tx, claim);
+        await releaseRefreshClaim(t.tx, now(), claim);
         return { row, refreshed: false };
       }
-      const updated = await writeNeedsReauth(t.tx, claim, {
+      const updated = await writeNeedsReauth(t.tx, now(), claim, {
         reason: unknownOutcome ? "rotation_lost" : err.error,
         description: err.description,
         actor: JOB,
@@ -374,47 +505,96 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     });
   }
 
-  /** invalid_client / unauthorized_client: the app, not the grant; every connection of it DEGRADED. */
-  function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
+  /**
+   * invalid_client / unauthorized_client: the app, not the grant; every
+   * connection of it DEGRADED — of every tenant, for the platform's shared app
+   * (each tenant in a transaction of its own, after this one's).
+   */
+  async function appRejected(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
+    const outcome = await appRejectedHere(claim, before, err);
+    if (!before.shared_app) return outcome;
+    const w = { reason: err.error, description: err.description, actor: JOB };
+    const tenants = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
+      tenantsOnSharedApp(tx, before.provider, claim.tenantId),
+    );
+    for (const tenantId of tenants) {
+      await inTenant(tenantId, (t) => degradeAndPublish(t, { provider: before.provider, sharedApp: true }, w)).catch(
+        (cause: unknown) =>
+          log.warn("degrading a shared app's connections failed", {
+            tenant: tenantId,
+            provider: before.provider,
+            cause: String(cause),
+          }),
+      );
+    }
+    return outcome;
+  }
+
+  /** Degrades a tenant's other connections of the app and tells its runtimes. */
+  async function degradeAndPublish(
+    t: TenantTx,
+    app: { provider: string; sharedApp: boolean; except?: string },
+    w: { reason: string; description: string; actor: string },
+  ) {
+    for (const other of await degradeConnectionsOfApp(t.tx, now(), t.tenantId, app, w)) {
+      const tokens = await tokensOf(t, other);
+      if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
+    }
+  }
+
+  function appRejectedHere(claim: RefreshClaim, before: ConnectionRow, err: TokenEndpointError): Promise<RefreshOutcome> {
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
       const w = { reason: err.error, description: err.description, actor: JOB };
-      const updated = await writeRefreshDeferred(t.tx, claim, {
+      const updated = await writeRefreshDeferred(t.tx, now(), claim, {
         ...w,
         retryInMs: backoffMs(row.refresh_failures + 1),
         providerAskedWait: false,
       });
       await publishIfChanged(t, row, updated);
-      const others = await degradeConnectionsOfApp(
-        t.tx,
-        t.tenantId,
-        { provider: row.provider, sharedApp: row.shared_app, except: row.id },
-        w,
-      );
-      for (const other of others) {
-        const tokens = await tokensOf(t, other);
-        if (tokens) await publishConnectionCredential(vault, t, other, tokens, deps.publicUrl());
-      }
+      await degradeAndPublish(t, { provider: row.provider, sharedApp: row.shared_app, except: row.id }, w);
       log.warn("oauth app rejected by the provider", { tenant: claim.tenantId, provider: row.provider, error: err.error });
       return { row: updated, refreshed: false, failed: true };
     });
   }
 
-  /** Claims what is due and refreshes each, without waiting for one before the next. */
+  /**
+   * Claims what is due and refreshes each, without waiting for one before the
+   * next, per provider no deeper than CLAIM_DEPTH times its gate. A poll that
+   * filled its room polls again as its refreshes finish, so the pace is the
+   * providers', not the poll interval's.
+   */
   async function pollOnce(): Promise<number> {
-    if (polling || closed) return 0;
+    if (closed) return 0;
+    if (polling) {
+      pollAgain = true;
+      return 0;
+    }
     polling = true;
     try {
       const room = config.batchSize - inflight.size;
       if (room <= 0) return 0;
+      const busy = Object.fromEntries(working);
+      const depth = CLAIM_DEPTH * config.providerConcurrency;
       const claims = await withPlatform(db, { actor: { kind: "system", job: JOB } }, ({ tx }) =>
-        claimDueConnections(tx, deps.holder, config.leaseMs, room),
+        claimDueConnections(tx, now(), deps.holder, config.leaseMs, room, {
+          ...takeover,
+          perProvider: depth,
+          busy,
+        }),
       );
+      const claimed = new Map<string, number>();
+      for (const c of claims) claimed.set(c.provider, (claimed.get(c.provider) ?? 0) + 1);
+      const full = claims.length >= room || [...claimed].some(([provider, n]) => n >= depth - (busy[provider] ?? 0));
       for (const claim of claims) {
-        singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim)).catch((err: unknown) =>
-          log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) }),
-        );
+        singleFlight(claim.tenantId, claim.id, () => refreshClaimed(claim))
+          .catch((err: unknown) =>
+            log.warn("connection refresh failed", { tenant: claim.tenantId, connection: claim.id, cause: String(err) }),
+          )
+          .finally(() => {
+            if (full) void pollOnce();
+          });
       }
       return claims.length;
     } catch (err) {
@@ -422,6 +602,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       return 0;
     } finally {
       polling = false;
+      if (pollAgain && !closed) {
+        pollAgain = false;
+        setImmediate(() => void pollOnce());
+      }
     }
   }
 
@@ -433,13 +617,16 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   async function refreshNow(tenantId: string, id: string, opts: { cooldown: boolean }): Promise<RefreshOutcome> {
     return singleFlight(tenantId, id, async () => {
       const claim = await inTenant(tenantId, (t) =>
-        claimConnection(t.tx, tenantId, id, deps.holder, config.leaseMs, opts.cooldown ? config.cooldownMs : undefined),
+        claimConnection(t.tx, now(), tenantId, id, deps.holder, config.leaseMs, opts.cooldown ? config.cooldownMs : undefined),
       );
       if (claim) return refreshClaimed(claim);
       const row = await current({ tenantId, id });
       if (row.status === "disconnected") throw connectionDisconnected(id);
       if (row.status === "needs_reauth") throw connectionNeedsReauth(row, deps.publicUrl());
-      const leased = row.refresh_holder !== null && row.refresh_lease_until !== null && row.refresh_lease_until > new Date();
+      const leased =
+        row.refresh_holder !== null &&
+        row.refresh_lease_until !== null &&
+        row.refresh_lease_until.getTime() > Date.now() + clock.aheadMs();
       if (leased && !opts.cooldown) throw leaseHeldElsewhere(id);
       return { row, refreshed: false };
     });

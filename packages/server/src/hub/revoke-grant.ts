@@ -6,6 +6,7 @@ import type { Logger } from "../log.js";
 import type { ConnectionRow } from "../store/connections.js";
 import type { Database } from "../store/schema.js";
 import { resolveOAuthApp } from "./oauth-apps.js";
+import type { ProviderCatalog } from "./provider-catalog.js";
 import type { OutboundPolicy } from "./outbound-http.js";
 import { revokeToken, TokenEndpointError } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
@@ -17,13 +18,13 @@ import { fillProviderUrl } from "./url-template.js";
  * Resolves to whether the provider confirmed.
  */
 export async function revokeGrantAtProvider(
-  deps: { db: Kysely<Database>; keys: TenantKeys; log: Logger; outbound: OutboundPolicy },
+  deps: { db: Kysely<Database>; keys: TenantKeys; catalog: ProviderCatalog; log: Logger; outbound: OutboundPolicy },
   row: Pick<ConnectionRow, "tenant_id" | "id" | "provider" | "url_parameters">,
   provider: OAuthProvider,
   tokens: SealedTokenSet,
 ): Promise<boolean> {
   try {
-    const app = await resolveOAuthApp(deps.db, deps.keys, row.tenant_id, row.provider);
+    const app = await resolveOAuthApp(deps.db, deps.keys, deps.catalog, row.tenant_id, row.provider);
     const url = fillProviderUrl(provider.revocationUrl, provider, row.url_parameters);
     // Revoking the refresh token ends the grant at RFC 7009 servers; the access token alone where there is none.
     const token = tokens.refresh_token

@@ -3,7 +3,7 @@ import { ConnectionService, ErrorReason } from "@engine-cloud/api";
 import { notFound } from "../errors/domain-error.js";
 import type { ConnectFlows } from "../hub/connect-flow.js";
 import { connectionNotFound, type Disconnect } from "../hub/disconnect-connection.js";
-import { catalogProviders } from "../hub/provider-catalog.js";
+import type { ProviderCatalog } from "../hub/provider-catalog.js";
 import type { RefreshEngine } from "../hub/refresh-engine.js";
 import { connectFlowToProto, connectionToProto, customProviderOf } from "../messages/connections.js";
 import { findConnection, listConnections } from "../store/connections.js";
@@ -15,14 +15,19 @@ import type { ServiceDeps } from "./deps.js";
 import { decodePageToken, pageSizeOf, splitPage } from "./page-token.js";
 
 export function createConnectionService(
-  deps: Pick<ServiceDeps, "db"> & { flows: ConnectFlows; disconnect: Disconnect; refresh: Pick<RefreshEngine, "refreshNow"> },
+  deps: Pick<ServiceDeps, "db"> & {
+    catalog: ProviderCatalog;
+    flows: ConnectFlows;
+    disconnect: Disconnect;
+    refresh: Pick<RefreshEngine, "refreshNow">;
+  },
 ): ServiceImpl<typeof ConnectionService> {
-  const { db, flows, disconnect, refresh } = deps;
+  const { db, catalog, flows, disconnect, refresh } = deps;
   return {
     async listProviders(_req, ctx) {
       const { tenant } = tenantScope(ctx);
       const custom = await withTenant(db, scopeOf(ctx), ({ tx }) => listCustomProviders(tx, tenant.id));
-      return { providers: [...catalogProviders(), ...custom.map((c) => customProviderOf(c.custom_provider))] };
+      return { providers: [...catalog.list(), ...custom.map((c) => customProviderOf(c.custom_provider))] };
     },
 
     async startConnect(req, ctx) {

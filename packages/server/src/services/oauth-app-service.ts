@@ -4,20 +4,23 @@ import { ErrorReason, OAuthAppService } from "@engine-cloud/api";
 import { actorLabelOf } from "../auth/caller.js";
 import { sealClientSecret } from "../crypto/hub-secrets.js";
 import { failedPrecondition, invalidArgument, notFound } from "../errors/domain-error.js";
-import { catalogProvider } from "../hub/provider-catalog.js";
+import type { ProviderCatalog } from "../hub/provider-catalog.js";
 import { customProviderColumn, oauthAppToProto } from "../messages/connections.js";
 import { deleteOAuthApp, findOAuthApp, listOAuthApps, writeOAuthApp } from "../store/oauth-apps.js";
 import { findOperatorTenant } from "../store/tenants.js";
-import { systemScope, withTenant } from "../store/with-tenant.js";
-import { scopeOf, tenantScope } from "../tenancy/request-context.js";
+import { retryConnectionsOfApp } from "../store/connection-refresh.js";
+import { systemScope, withPlatform, withTenant } from "../store/with-tenant.js";
+import { originOf, scopeOf, tenantScope } from "../tenancy/request-context.js";
 import type { ServiceDeps } from "./deps.js";
 
-export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): ServiceImpl<typeof OAuthAppService> {
-  const { db, keys } = deps;
+export function createOAuthAppService(
+  deps: Pick<ServiceDeps, "db" | "keys"> & { catalog: ProviderCatalog },
+): ServiceImpl<typeof OAuthAppService> {
+  const { db, keys, catalog } = deps;
   return {
     async setOAuthApp(req, ctx) {
       const { caller, tenant } = tenantScope(ctx);
-      const inCatalog = catalogProvider(req.provider) !== undefined;
+      const inCatalog = catalog.find(req.provider) !== undefined;
       if (inCatalog && req.customProvider) {
         throw invalidArgument("custom_provider", `${req.provider} is in the catalog; a custom provider needs an id of its own`);
       }
@@ -55,6 +58,8 @@ export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): S
             target: `oauth_app:${id}`,
             detail: { provider: req.provider, client_id: req.clientId, version, shared: req.shared, secret_set: sealed !== null },
           });
+          // Connections the provider refused for the app's sake are due now: a fixed app brings them back at once.
+          await retryConnectionsOfApp(tx, { tenantId: tenant.id, provider: req.provider, sharedApp: false });
           return writeOAuthApp(tx, tenant.id, {
             id,
             provider: req.provider,
@@ -69,6 +74,10 @@ export function createOAuthAppService(deps: Pick<ServiceDeps, "db" | "keys">): S
         },
         { signal: ctx.signal },
       );
+      // The platform's shared app: the same for every tenant's connections made with it (owner connection).
+      if (req.shared) {
+        await withPlatform(db, originOf(ctx), ({ tx }) => retryConnectionsOfApp(tx, { provider: req.provider, sharedApp: true }));
+      }
       return { app: oauthAppToProto(row) };
     },
 

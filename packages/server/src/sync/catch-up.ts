@@ -32,14 +32,16 @@ export async function readCatchUp(
   log: Logger,
   /**
    * The caller, when the catch-up is a request's own (Pull): its read is then
-   * one "sync.catch_up" event in the same transaction, so the secrets leave
-   * only with their event committed. Without it the read is the system's.
+   * one "sync.catch_up" event, committed right after the read and before the
+   * events are returned, so the secrets leave only with their event
+   * committed. Without it the read is the system's.
    */
   origin?: TxOrigin,
 ): Promise<CatchUp> {
-  return withTenant(
+  const scope = origin ? { tenantId, ...origin } : systemScope(tenantId, "system:sync");
+  const read = await withTenant(
     db,
-    origin ? { tenantId, ...origin } : systemScope(tenantId, "system:sync"),
+    scope,
     async (t) => {
       const { revision, retainedFrom } = await tenantRevision(t.tx, tenantId);
       const resetReason = since === 0 ? "INITIAL" : since < retainedFrom || since > revision ? "EXPIRED" : undefined;
@@ -47,15 +49,21 @@ export async function readCatchUp(
       const { changes } = await changesSince(t, vault, resetReason ? undefined : since, range, log);
       const events = changes.map(changeEvent).filter((e) => e.visibleTo(view));
       if (resetReason) events.unshift(markerEvent("reset", revision, resetReason));
-      if (origin) {
-        t.audit.record({
-          action: "sync.catch_up",
-          target: `project:${view.project}`,
-          detail: { from_revision: since, to_revision: revision, changes: changes.length, reset: resetReason ?? "" },
-        });
-      }
-      return { events, revision };
+      return { events, revision, changes: changes.length, resetReason };
     },
     { isolation: "repeatable read" },
   );
+  // The caller's read is one "sync.catch_up" event, committed before anything leaves — in a transaction of its own:
+  // appending to the tenant's audit chain inside the repeatable-read one failed whenever any other audited write of
+  // the tenant (a hub refresh, a put) committed meanwhile, so a busy tenant's runtimes could not Pull at all.
+  if (origin) {
+    await withTenant(db, scope, async (t) =>
+      t.audit.record({
+        action: "sync.catch_up",
+        target: `project:${view.project}`,
+        detail: { from_revision: since, to_revision: read.revision, changes: read.changes, reset: read.resetReason ?? "" },
+      }),
+    );
+  }
+  return { events: read.events, revision: read.revision };
 }
