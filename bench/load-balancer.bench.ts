@@ -11,6 +11,7 @@
  * writes go. Figures are printed, never asserted.
  */
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { spawnSync } from "node:child_process";
 import { parseBenchFlags } from "./bench-flags.js";
@@ -111,12 +112,29 @@ async function fanout(
   return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), missing, reconnects };
 }
 
+/** The live replicas' resident memory together, in bytes (Linux /proc). */
+function replicasRss(): number {
+  let total = 0;
+  for (const r of fleet.replicas) {
+    if (r.child.exitCode !== null || !r.child.pid) continue;
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${r.child.pid}/status`, "utf8"));
+    total += m ? Number(m[1]) * 1024 : 0;
+  }
+  return total;
+}
+
+/** What the last withStreams measured: the replicas' RSS growth per runtime, 3 s after every stream opened. */
+let lastBytesPerRuntime = NaN;
+
 async function withStreams<T>(url: string, run: (clients: InstanceType<typeof ClientFleet>) => Promise<T>): Promise<T> {
   const clients = new ClientFleet(runtimes, processes, FLEET_OPTIONS);
   try {
     const since = (await write()).revision;
+    const before = replicasRss();
     const opened = await clients.open(url, tokens, since);
     if (opened.failed > 0) throw new Error(`${opened.failed} streams did not open: ${opened.firstError}`);
+    await new Promise((r) => setTimeout(r, 3000));
+    lastBytesPerRuntime = (replicasRss() - before) / runtimes;
     // From here on a stream that ends reconnects as the SDK's does (backoff from 250 ms, 1 s ceiling here).
     clients.tell({ type: "reconnect", since, keep: true, maxBackoffMs: 1000 });
     return await run(clients);
@@ -126,19 +144,19 @@ async function withStreams<T>(url: string, run: (clients: InstanceType<typeof Cl
 }
 
 try {
-  const direct = await withStreams(fleet.replicas[0].url, fanout);
-  const peer = await withStreams(fleet.replicas[1].url, fanout);
-  const balanced = await withStreams(fleet.url, fanout);
-  console.log("\n| path | runtimes | fan-out p50 ms | fan-out p99 ms | missing | reconnects |\n|---|---:|---:|---:|---:|---:|");
+  const measured = async (url: string) => ({ ...(await withStreams(url, fanout)), kb: lastBytesPerRuntime / 1024 });
+  const direct = await measured(fleet.replicas[0].url);
+  const peer = await measured(fleet.replicas[1].url);
+  const balanced = await measured(fleet.url);
   console.log(
-    `| direct (replica 1, writes there) | ${runtimes} | ${fmt(direct.p50)} | ${fmt(direct.p99)} | ${direct.missing} | ${direct.reconnects} |`,
+    "\n| path | runtimes | fan-out p50 ms | fan-out p99 ms | missing | reconnects | replicas' RSS KB / runtime |\n|---|---:|---:|---:|---:|---:|---:|",
   );
-  console.log(
-    `| direct (replica 2, told by NOTIFY) | ${runtimes} | ${fmt(peer.p50)} | ${fmt(peer.p99)} | ${peer.missing} | ${peer.reconnects} |`,
-  );
-  console.log(
-    `| through HAProxy (3 replicas) | ${runtimes} | ${fmt(balanced.p50)} | ${fmt(balanced.p99)} | ${balanced.missing} | ${balanced.reconnects} |`,
-  );
+  const row = (path: string, f: typeof direct) =>
+    console.log(`| ${path} | ${runtimes} | ${fmt(f.p50)} | ${fmt(f.p99)} | ${f.missing} | ${f.reconnects} | ${fmt(f.kb)} |`);
+  row("direct (replica 1, writes there)", direct);
+  row("direct (replica 2, told by NOTIFY)", peer);
+  // Through the balancer the replicas hold the runtimes as streams on a few multiplexed HTTP/2 connections.
+  row("through HAProxy (3 replicas)", balanced);
   console.log(`p99 through the balancer / direct: ${fmt(balanced.p99 / direct.p99, 2)}×`);
 
   // Reconnect: streams through the balancer reconnect as the SDK does (backoff from 250 ms, 1 s ceiling); one

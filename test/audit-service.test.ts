@@ -14,10 +14,14 @@ import { clientOf, createTestTenant, putApiKey, uniqueSecret, type TestTenant } 
 
 let server: TestServer;
 let tenant: TestTenant;
+/** The server's heartbeat: how long a watch with nothing to send stays silent before it says so again. */
+const HEARTBEAT_MS = 1_000;
 
 beforeAll(async () => {
   // A checkpoint every 4 events, so a short run has several.
-  server = await startTestServer({ env: { ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY: "4" } });
+  server = await startTestServer({
+    env: { ENGINE_CLOUD_AUDIT_CHECKPOINT_EVERY: "4", ENGINE_CLOUD_SYNC_HEARTBEAT_MS: String(HEARTBEAT_MS) },
+  });
   tenant = await createTestTenant(server);
   for (let i = 0; i < 5; i++) await putApiKey(tenant.admin, { provider: `p${i}` }, uniqueSecret());
 }, 120_000);
@@ -88,8 +92,9 @@ describe("WatchAuditEvents", () => {
     const watching = (async () => {
       try {
         for await (const r of tenant.admin.audit.watchAuditEvents({ afterSeq: cursor }, { signal: abort.signal })) {
-          seen.push(r.event!.seq);
-          if (r.event!.action === "credential.put" && r.event!.detail?.provider === "watched") abort.abort();
+          if (!r.event) continue; // caught-up marker
+          seen.push(r.event.seq);
+          if (r.event.action === "credential.put" && r.event.detail?.provider === "watched") abort.abort();
         }
       } catch (err) {
         if (!abort.signal.aborted) throw err;
@@ -99,6 +104,42 @@ describe("WatchAuditEvents", () => {
     await watching;
     expect(seen[0]).toBe(cursor + 1n);
     seen.forEach((s, i) => expect(s).toBe(cursor + 1n + BigInt(i)));
+  });
+});
+
+describe("WatchAuditEvents, with nothing to send", () => {
+  it("says it is caught up at once, with no event, when the filter matches nothing yet, and again after a heartbeat", async () => {
+    const abort = new AbortController();
+    const markers: number[] = [];
+    const started = performance.now();
+    try {
+      for await (const r of tenant.admin.audit.watchAuditEvents(
+        { filter: { action: "no.such.action" } },
+        { signal: abort.signal },
+      )) {
+        expect(r.event).toBeUndefined();
+        expect(r.caughtUp).toBe(true);
+        markers.push(performance.now() - started);
+        if (markers.length === 2) abort.abort();
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    }
+    expect(markers[0]).toBeLessThan(5_000);
+    // The second only after a heartbeat of silence (this server's: HEARTBEAT_MS).
+    expect(markers[1] - markers[0]).toBeGreaterThanOrEqual(HEARTBEAT_MS * 0.9);
+  });
+});
+
+describe("a cursor past every event", () => {
+  it("lists nothing and watches from the head for the largest int64 after_seq, rather than failing", async () => {
+    const afterSeq = 2n ** 63n - 1n;
+    expect((await tenant.admin.audit.listAuditEvents({ afterSeq })).events).toEqual([]);
+    const abort = new AbortController();
+    for await (const r of tenant.admin.audit.watchAuditEvents({ afterSeq }, { signal: abort.signal })) {
+      expect(r.caughtUp).toBe(true);
+      break;
+    }
   });
 });
 

@@ -16,8 +16,9 @@ async function tailUntil(client: CloudClient, afterSeq: bigint, provider: string
   const abort = new AbortController();
   try {
     for await (const r of client.audit.watchAuditEvents({ afterSeq }, { signal: abort.signal })) {
-      seen.push(r.event!.seq);
-      if (r.event!.detail?.provider === provider) abort.abort();
+      if (!r.event) continue; // caught-up marker
+      seen.push(r.event.seq);
+      if (r.event.detail?.provider === provider) abort.abort();
     }
   } catch (err) {
     if (!abort.signal.aborted) throw err;

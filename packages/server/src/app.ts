@@ -373,7 +373,7 @@ export async function createApp(config: Config, log: Logger, seams: AppSeams = {
       router.service(CredentialService, createCredentialService({ ...deps, limitsOf, vault }));
       router.service(SyncService, createSyncService({ ...deps, watches, requireSyncAccess, log, vault, refresh, publicUrl }));
       router.service(KeyService, createKeyService({ ...deps, ring }));
-      router.service(AuditService, createAuditService({ ...deps, signer: auditSigner }));
+      router.service(AuditService, createAuditService({ ...deps, signer: auditSigner, heartbeatMs: config.syncHeartbeatMs }));
       router.service(
         ConnectionService,
         createConnectionService({

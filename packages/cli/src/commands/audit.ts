@@ -91,6 +91,7 @@ const tail = defineCommand({
     );
     try {
       for await (const r of stream) {
+        if (!r.event) continue; // a caught-up marker: the stream is open and current
         ctx.out.item(WatchAuditEventsResponseSchema, r, () => lineOf(r.event!).join("  "));
       }
     } catch (err) {

@@ -19,6 +19,14 @@ const DEFAULT_PAGE = 100;
  * one lost between processes or while the feed reconnected.
  */
 const WATCH_POLL_MS = 5_000;
+
+/**
+ * A request's after_seq as a number the database compares exactly: no chain reaches 2^53 events, and a larger
+ * int64 would round up past PostgreSQL's bigint range (an INTERNAL error the fuzzer found) instead of meaning
+ * "after everything".
+ */
+const seqOf = (afterSeq: bigint): number =>
+  Number(afterSeq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : afterSeq);
 const EXPORT_PAGE = 1000;
 
 /** An event as the API shows it. */
@@ -52,7 +60,11 @@ const queryOf = (f: AuditFilter | undefined): AuditQuery => ({
 
 /** Reads the audit log. Every read is an event itself, in the chain it read, committed with the read. */
 export function createAuditService(
-  deps: Pick<ServiceDeps, "db" | "feed"> & { signer: { keyId: string; publicKey: Uint8Array } },
+  deps: Pick<ServiceDeps, "db" | "feed"> & {
+    signer: { keyId: string; publicKey: Uint8Array };
+    /** How long a watch may stay silent before it says it is still caught up (the sync heartbeat). */
+    heartbeatMs: number;
+  },
 ): ServiceImpl<typeof AuditService> {
   const { db } = deps;
 
@@ -86,7 +98,7 @@ export function createAuditService(
   return {
     async listAuditEvents(req, ctx) {
       const size = req.pageSize || DEFAULT_PAGE;
-      const after = Number(req.afterSeq);
+      const after = seqOf(req.afterSeq);
       const events = await readChain(ctx, req.filter?.platform ?? false, { action: "audit.list" }, (tx, chain) =>
         listAuditEvents(tx, chain, queryOf(req.filter), after, size + 1),
       );
@@ -100,11 +112,15 @@ export function createAuditService(
     async *watchAuditEvents(req, ctx) {
       const platform = req.filter?.platform ?? false;
       const query = queryOf(req.filter);
-      let cursor = Number(req.afterSeq);
+      let cursor = seqOf(req.afterSeq);
       // Recorded once, at open: an event per read would feed the watch its own reads.
       const chain = await readChain(ctx, platform, { action: "audit.watch", detail: { after_seq: cursor } }, async (_, c) => c);
       // Woken by the chain's commits (LISTEN/NOTIFY between processes), and by the feed's return after a loss.
       const wake = wakeOnFeed(deps.feed, (e) => (e.type === "audit" && e.chain === chain) || (e.type === "reset" && e.connected));
+      // A caught-up marker once the backlog is out, then one per heartbeat of silence: a reader (and a fuzzer, and
+      // a proxy's idle timer) can tell an open, current stream with nothing to say from a stuck one.
+      let markerDue = true;
+      let lastSentAt = performance.now();
       try {
         while (!ctx.signal.aborted) {
           wake.arm();
@@ -115,8 +131,17 @@ export function createAuditService(
           for (const e of events) {
             yield { event: auditEventToProto(e) };
             cursor = e.seq;
+            markerDue = true;
+            lastSentAt = performance.now();
           }
-          if (events.length < DEFAULT_PAGE) await wake.next(WATCH_POLL_MS, ctx.signal);
+          if (events.length < DEFAULT_PAGE) {
+            if (markerDue || performance.now() - lastSentAt >= deps.heartbeatMs) {
+              yield { caughtUp: true };
+              markerDue = false;
+              lastSentAt = performance.now();
+            }
+            await wake.next(Math.min(WATCH_POLL_MS, deps.heartbeatMs), ctx.signal);
+          }
         }
       } finally {
         wake.stop();

@@ -105,10 +105,12 @@ class WatchAuditEventsRequest(_message.Message):
     def __init__(self, filter: _Optional[_Union[AuditFilter, _Mapping]] = ..., after_seq: _Optional[int] = ...) -> None: ...
 
 class WatchAuditEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "caught_up")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    CAUGHT_UP_FIELD_NUMBER: _ClassVar[int]
     event: AuditEvent
-    def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ...) -> None: ...
+    caught_up: bool
+    def __init__(self, event: _Optional[_Union[AuditEvent, _Mapping]] = ..., caught_up: _Optional[bool] = ...) -> None: ...
 
 class ExportAuditEventsRequest(_message.Message):
     __slots__ = ("platform",)
