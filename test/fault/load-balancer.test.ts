@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../support/cli-process.js";
 import { HAPROXY_BINARY, startReplicaFleet, type ReplicaFleet } from "../support/replica-fleet.js";
@@ -57,9 +58,19 @@ const union = (writers: Writers[]) => ({
 
 /** The CLI and the console, through the balancer, as an operator would use them during the incident. */
 async function cliLists(): Promise<void> {
-  const page = await fetch(`${fleet.url}/console/`);
+  // A new connection each time, as each CLI run and a browser's retry of a reused one get: a keep-alive socket
+  // HAProxy closes while a replica drains would otherwise fail the GET without it having reached any replica.
+  const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    http
+      .get(`${fleet.url}/console/`, { agent: false }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
   expect(page.status, fleet.balancer.output().slice(-2000)).toBe(200);
-  expect(await page.text()).toContain('<div id="root">');
+  expect(page.body).toContain('<div id="root">');
   const run = await runCli(["token", "list", "--json"], {
     ENGINE_CLOUD_URL: fleet.url,
     ENGINE_CLOUD_TOKEN: adminToken,
