@@ -22,6 +22,7 @@ import { parseBenchFlags } from "./bench-flags.js";
 import { asBearer, benchClient } from "./auth-bench.js";
 import { runClosedLoop, summarize, type LoadRun } from "./load.js";
 import { fmt } from "./print.js";
+import { auditEventRow } from "../packages/server/src/store/audit-log.js";
 import { newServerSecrets, serverEnvironment } from "./server-process.js";
 import { ClientFleet } from "./client-fleet.js";
 import { wallClockMs } from "./fanout-client.js";
@@ -193,24 +194,7 @@ async function verifyTable() {
     for (let i = 0; i < events.length; i += 2000) {
       await db
         .insertInto("audit_events")
-        .values(
-          events.slice(i, i + 2000).map((e) => ({
-            chain: e.chain,
-            seq: e.seq,
-            tenant_id: e.tenantId,
-            at: e.at,
-            actor: JSON.stringify(e.actor),
-            request_id: e.requestId,
-            peer: e.peer,
-            user_agent: e.userAgent,
-            action: e.action,
-            target: e.target,
-            outcome: e.outcome,
-            detail: JSON.stringify(e.detail),
-            prev_hash: Buffer.from(e.prevHash),
-            hash: Buffer.from(e.hash),
-          })),
-        )
+        .values(events.slice(i, i + 2000).map(auditEventRow))
         .execute();
     }
     const last = events[events.length - 1];

@@ -56,6 +56,24 @@ async function lockHead(tx: Tx, chain: string): Promise<ChainPoint> {
  * queue here, other tenants' do not), hashes each event onto the previous one
  * and moves the head, all in the caller's transaction.
  */
+/** An event as its audit_events row. */
+export const auditEventRow = (e: ChainedEvent) => ({
+  chain: e.chain,
+  seq: e.seq,
+  tenant_id: e.tenantId,
+  at: e.at,
+  actor: JSON.stringify(e.actor),
+  request_id: e.requestId,
+  peer: e.peer,
+  user_agent: e.userAgent,
+  action: e.action,
+  target: e.target,
+  outcome: e.outcome,
+  detail: JSON.stringify(e.detail),
+  prev_hash: e.prevHash,
+  hash: e.hash,
+});
+
 export async function appendToChain(t: WriteTx, chain: string, records: readonly AuditRecord[]): Promise<ChainedEvent[]> {
   const head = await lockHead(t.tx, chain);
   const transactionActor = actorRecord(t.actor);
@@ -82,27 +100,7 @@ export async function appendToChain(t: WriteTx, chain: string, records: readonly
     events.push(event);
     prev = { seq: event.seq, hash: event.hash };
   }
-  await t.tx
-    .insertInto("audit_events")
-    .values(
-      events.map((e) => ({
-        chain: e.chain,
-        seq: e.seq,
-        tenant_id: e.tenantId,
-        at: e.at,
-        actor: JSON.stringify(e.actor),
-        request_id: e.requestId,
-        peer: e.peer,
-        user_agent: e.userAgent,
-        action: e.action,
-        target: e.target,
-        outcome: e.outcome,
-        detail: JSON.stringify(e.detail),
-        prev_hash: e.prevHash,
-        hash: e.hash,
-      })),
-    )
-    .execute();
+  await t.tx.insertInto("audit_events").values(events.map(auditEventRow)).execute();
   await t.tx.updateTable("audit_heads").set({ seq: prev.seq, hash: prev.hash }).where("chain", "=", chain).execute();
   return events;
 }
