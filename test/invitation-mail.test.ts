@@ -1,26 +1,20 @@
 import { InvitationDelivery, InvitationState, Role } from "@engine-cloud/api";
 import { createCloudClient } from "@engine-cloud/sdk/node";
 import { sql } from "kysely";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "./support/expect-error.js";
 import { FAST_PASSWORD_HASH, signIn, uniqueEmail, uniquePassword } from "./support/test-people.js";
 import { createTestTenant, type TestTenant } from "./support/test-tenant.js";
+import { startMailSink, type MailSink } from "./support/mail-sink.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
 
 // Invitations by email, through a real SMTP server on loopback (the smtp-server package): the mail arrives after
 // the invitation commits, holds the console link with the code in its fragment, and the code in the mail accepts.
 // Only the mailbox sees the code, which is what proves the address (docs/SECURITY.md, finding 9).
 
-interface Mail {
-  to: string[];
-  raw: string;
-}
+type Mail = MailSink["messages"][number];
 
-let smtp: SMTPServer;
-let smtpPort: number;
-const inbox: Mail[] = [];
-const waiting: Array<() => void> = [];
+let sink: MailSink;
 let srv: TestServer;
 let tenant: TestTenant;
 
@@ -28,13 +22,10 @@ let tenant: TestTenant;
 async function mailTo(address: string, timeoutMs = 10_000): Promise<Mail> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = inbox.find((m) => m.to.includes(address));
+    const found = sink.messages.find((m) => m.to.includes(address));
     if (found) return found;
     if (Date.now() > deadline) throw new Error(`no mail reached ${address} within ${timeoutMs} ms`);
-    await new Promise<void>((resolve) => {
-      waiting.push(resolve);
-      setTimeout(resolve, 200);
-    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -49,26 +40,11 @@ function linkOf(mail: Mail): { url: string; code: string } {
 }
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        inbox.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString() });
-        for (const w of waiting.splice(0)) w();
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
-  smtpPort = (smtp.server.address() as { port: number }).port;
+  sink = await startMailSink();
   srv = await startTestServer({
     env: {
       ...FAST_PASSWORD_HASH,
-      ENGINE_CLOUD_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+      ENGINE_CLOUD_SMTP_URL: sink.url,
       ENGINE_CLOUD_MAIL_FROM: "cloud@example.com",
     },
   });
@@ -76,7 +52,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await srv?.stop();
-  await new Promise<void>((resolve) => (smtp ? smtp.close(resolve) : resolve()));
+  await sink?.close();
 });
 
 describe("invitations by email (SMTP configured)", () => {
@@ -128,8 +104,8 @@ describe("invitations by email (SMTP configured)", () => {
     const squatterPassword = uniquePassword();
     await tenant.admin.users.inviteUser({ email, role: Role.VIEWER });
     const squatted = linkOf(await mailTo(email));
-    inbox.splice(
-      inbox.findIndex((m) => m.to.includes(email)),
+    sink.messages.splice(
+      sink.messages.findIndex((m) => m.to.includes(email)),
       1,
     );
     await createCloudClient({ baseUrl: srv.url }).users.acceptInvitation({
