@@ -4,6 +4,7 @@ import { migrateToLatest } from "../packages/server/src/store/migrate.js";
 import { openDatabase, type Storage } from "../packages/server/src/store/open-database.js";
 import { insertTenant } from "../packages/server/src/store/tenants.js";
 import {
+  registerAuditReads,
   registerAuditWriter,
   systemScope,
   withPlatform,
@@ -182,6 +183,64 @@ describe("the audit seat", () => {
     } finally {
       await audited.close();
     }
+  });
+});
+
+describe("the audit seat's reads", () => {
+  it("hands a read's records to the read writer after the transaction, each naming its actor and request, and returns only once they are written", async () => {
+    const audited = await openDatabase(database);
+    try {
+      const order: string[] = [];
+      const written: Array<{ chain: string; records: AuditRecord[] }> = [];
+      registerAuditReads(audited.db, async (chain, records) => {
+        // Another connection's view: the read's transaction has ended (its project is visible), then the write.
+        order.push(`write sees ${await projectCount(scope.tenantId)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        written.push({ chain, records: [...records] });
+      });
+      const value = await withTenant(audited.db, scope, async ({ tx, tenantId, audit }) => {
+        await addProject(tx, tenantId, "read-audited");
+        audit.recordRead({ action: "credential.read", target: "credential:x" });
+        order.push("body");
+        return "secret";
+      });
+      order.push(`returned ${value}`);
+      expect(order).toEqual(["body", `write sees ${await projectCount(scope.tenantId)}`, "returned secret"]);
+      expect(written).toEqual([
+        {
+          chain: scope.tenantId,
+          records: [{ action: "credential.read", target: "credential:x", actor: scope.actor, request: scope.request }],
+        },
+      ]);
+    } finally {
+      await audited.close();
+    }
+  });
+
+  it("fails the call with the read writer's error, its value never returned", async () => {
+    const audited = await openDatabase(database);
+    try {
+      registerAuditReads(audited.db, async () => {
+        throw new Error("audit read write failed");
+      });
+      await expect(
+        withTenant(audited.db, scope, async ({ audit }) => {
+          audit.recordRead({ action: "credential.read", target: "credential:x" });
+          return "secret";
+        }),
+      ).rejects.toThrow("audit read write failed");
+    } finally {
+      await audited.close();
+    }
+  });
+
+  it("refuses a read with no read writer registered", async () => {
+    await expect(
+      withTenant(storage.db, scope, async ({ audit }) => {
+        audit.recordRead({ action: "credential.read", target: "credential:x" });
+        return "secret";
+      }),
+    ).rejects.toThrow(/no read writer/);
   });
 });
 

@@ -67,7 +67,8 @@ import { createAuditAnnouncer } from "./feed/audit-announcer.js";
 import { startAuditRetention } from "./jobs/audit-retention.js";
 import { createAuditService } from "./services/audit-service.js";
 import { openAuditSigner } from "./crypto/audit-signer.js";
-import { registerAuditWriter } from "./store/with-tenant.js";
+import { createAuditBatches } from "./store/audit-batches.js";
+import { registerAuditReads, registerAuditWriter } from "./store/with-tenant.js";
 import { createChangeFeed, type ChangeFeed } from "./feed/change-feed.js";
 import { createAccessInterceptor, createAuthorizer } from "./tenancy/access-interceptor.js";
 import { createLimiter, type Limiter } from "./limits/limiter.js";
@@ -196,9 +197,17 @@ export async function createApp(config: Config, log: Logger, seams: AppSeams = {
           throw err;
         }
       });
+      // Reads' events (a secret handed out, a catch-up) in group commits per chain: what queues while one commits
+      // goes into the next, so a tenant's concurrent reads share a head lock and a durable commit.
+      const reads = createAuditBatches(storage.db, "system:audit");
+      cleanup.unshift(() => reads.drain());
+      registerAuditReads(storage.db, async (tenantId, records) => {
+        await Promise.all(records.map((r) => reads.record(tenantId, r)));
+      });
     } else {
       log.warn("the audit log is switched off (a benchmark's configuration): every event is discarded");
       registerAuditWriter(storage.db, async () => {});
+      registerAuditReads(storage.db, async () => {});
     }
 
     const verifier = await createCallerResolver({

@@ -64,6 +64,16 @@ export interface AuditRecord {
 export interface AuditSeat {
   record(event: AuditRecord): void;
   readonly pending: readonly AuditRecord[];
+  /**
+   * A read's event (a secret handed out, the log read): it changes nothing, so
+   * nothing needs to commit with it, and it is written once the transaction
+   * ended, in one group commit with the chain's other reads (registerAuditReads)
+   * instead of each read taking the chain's head lock and a durable commit of
+   * its own. The guarantee is the same: the call that opened the transaction
+   * returns only once the event committed, and fails with the writer's error,
+   * its value never handed out, when it could not be written.
+   */
+  recordRead(event: AuditRecord): void;
 }
 
 /** What every write transaction hands its work: one value, so no part of it can be forgotten. */
@@ -103,6 +113,17 @@ export type AuditWriter = (t: WriteTx, records: readonly AuditRecord[]) => Promi
 const auditWriters = new WeakMap<Kysely<Database>, AuditWriter>();
 export function registerAuditWriter(db: Kysely<Database>, writer: AuditWriter): void {
   auditWriters.set(db, writer);
+}
+
+/**
+ * Writes reads' events (AuditSeat.recordRead) after their transaction, each
+ * record naming its own actor and request: resolves once they committed. One
+ * per database handle, like the writer (store/audit-batches.ts).
+ */
+export type AuditReadWriter = (tenantId: string, records: readonly AuditRecord[]) => Promise<void>;
+const auditReadWriters = new WeakMap<Kysely<Database>, AuditReadWriter>();
+export function registerAuditReads(db: Kysely<Database>, writer: AuditReadWriter): void {
+  auditReadWriters.set(db, writer);
 }
 
 /**
@@ -154,9 +175,11 @@ async function run<T, X extends WriteTx = WriteTx>(
   signal?.throwIfAborted();
   for (let attempt = 1; ; attempt++) {
     const after: Array<() => unknown> = [];
+    const reads: AuditRecord[] = [];
     try {
-      const result = await attemptOnce(db, origin, options, tenantId, body, after, signal);
+      const result = await attemptOnce(db, origin, options, tenantId, body, after, reads, signal);
       for (const f of after) await f();
+      if (reads.length > 0) await writeReads(db, origin, tenantId, reads);
       return result;
     } catch (err) {
       // A snapshot transaction (repeatable read, serializable) that lost a race to a concurrent writer — the
@@ -186,6 +209,7 @@ async function attemptOnce<T, X extends WriteTx>(
   tenantId: string | undefined,
   body: (t: X) => Promise<T>,
   after: Array<() => unknown>,
+  reads: AuditRecord[],
   signal: AbortSignal | undefined,
 ): Promise<T> {
   const pending: AuditRecord[] = [];
@@ -196,7 +220,7 @@ async function attemptOnce<T, X extends WriteTx>(
       actor: origin.actor,
       request: origin.request,
       afterCommit: (f) => void after.push(f),
-      audit: { record: (e) => void pending.push(e), pending },
+      audit: { record: (e) => void pending.push(e), pending, recordRead: (e) => void reads.push(e) },
       ...(tenantId === undefined ? {} : { tenantId }),
     };
     const value = await body(base as X);
@@ -210,6 +234,20 @@ async function attemptOnce<T, X extends WriteTx>(
     signal?.throwIfAborted();
     return value;
   });
+}
+
+/** Hands a transaction's reads, each with its actor and request, to the registered read writer of its chain. */
+async function writeReads(db: Kysely<Database>, origin: TxOrigin, tenantId: string | undefined, reads: AuditRecord[]) {
+  const writer = auditReadWriters.get(db);
+  if (!writer) throw new Error(`audit reads (${reads[0].action}) made with no read writer registered`);
+  const byChain = new Map<string, AuditRecord[]>();
+  for (const r of reads) {
+    const chain = r.tenantId ?? tenantId;
+    if (chain === undefined) throw new Error(`audit read ${r.action} outside a tenant names no tenant chain`);
+    const named = { ...r, actor: r.actor ?? origin.actor, request: r.request ?? origin.request };
+    byChain.set(chain, [...(byChain.get(chain) ?? []), named]);
+  }
+  await Promise.all([...byChain].map(([chain, records]) => writer(chain, records)));
 }
 
 /**

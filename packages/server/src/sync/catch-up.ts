@@ -32,14 +32,14 @@ export async function readCatchUp(
   log: Logger,
   /**
    * The caller, when the catch-up is a request's own (Pull): its read is then
-   * one "sync.catch_up" event, committed right after the read and before the
-   * events are returned, so the secrets leave only with their event
+   * one "sync.catch_up" event, committed (a read's event, AuditSeat.recordRead)
+   * before the events are returned, so the secrets leave only with their event
    * committed. Without it the read is the system's.
    */
   origin?: TxOrigin,
 ): Promise<CatchUp> {
   const scope = origin ? { tenantId, ...origin } : systemScope(tenantId, "system:sync");
-  const read = await withTenant(
+  return withTenant(
     db,
     scope,
     async (t) => {
@@ -49,21 +49,18 @@ export async function readCatchUp(
       const { changes } = await changesSince(t, vault, resetReason ? undefined : since, range, log);
       const events = changes.map(changeEvent).filter((e) => e.visibleTo(view));
       if (resetReason) events.unshift(markerEvent("reset", revision, resetReason));
-      return { events, revision, changes: changes.length, resetReason };
+      // The caller's read is one "sync.catch_up" event, committed before anything leaves: a read's event, written
+      // after this repeatable-read transaction (appending inside it failed whenever another audited write of the
+      // tenant committed meanwhile), in a group commit with the tenant's other reads.
+      if (origin) {
+        t.audit.recordRead({
+          action: "sync.catch_up",
+          target: `project:${view.project}`,
+          detail: { from_revision: since, to_revision: revision, changes: changes.length, reset: resetReason ?? "" },
+        });
+      }
+      return { events, revision };
     },
     { isolation: "repeatable read" },
   );
-  // The caller's read is one "sync.catch_up" event, committed before anything leaves — in a transaction of its own:
-  // appending to the tenant's audit chain inside the repeatable-read one failed whenever any other audited write of
-  // the tenant (a hub refresh, a put) committed meanwhile, so a busy tenant's runtimes could not Pull at all.
-  if (origin) {
-    await withTenant(db, scope, async (t) =>
-      t.audit.record({
-        action: "sync.catch_up",
-        target: `project:${view.project}`,
-        detail: { from_revision: since, to_revision: read.revision, changes: read.changes, reset: read.resetReason ?? "" },
-      }),
-    );
-  }
-  return { events: read.events, revision: read.revision };
 }

@@ -223,7 +223,7 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
 
     async read(t, ref, access, action = "credential.read") {
       const row = await find(t, ref, access);
-      t.audit.record({ action, target: `credential:${row.id}`, detail: auditNameOf(row) });
+      t.audit.recordRead({ action, target: `credential:${row.id}`, detail: auditNameOf(row) });
       return open(t, row);
     },
 
