@@ -2,7 +2,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { OAuthProviderSchema, TokenAuthMethod } from "@engine-cloud/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requestTokens, retryAfterMs, TokenEndpointError, tokenSetOf } from "../packages/server/src/hub/token-endpoint.js";
+import {
+  expiryOf,
+  requestTokens,
+  retryAfterMs,
+  TokenEndpointError,
+  tokenSetOf,
+} from "../packages/server/src/hub/token-endpoint.js";
 import { startLoopbackAuthorizationServer, type LoopbackAuthorizationServer } from "./support/loopback-authorization-server.js";
 
 // The token-endpoint client's failure classes, against a real authorization server on loopback (and its fault
@@ -132,6 +138,35 @@ describe("the token endpoint client", () => {
     });
   });
 
+  it("reads the provider's Date header: the second it stamped the answer in", async () => {
+    const { code, verifier } = await freshCode("vera");
+    const answer = await call({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier });
+    expect(answer.stampedAtMs! % 1000).toBe(0);
+    expect(answer.stampedAtMs!).toBeLessThanOrEqual(answer.receivedAtMs);
+    expect(answer.stampedAtMs! + 1000).toBeGreaterThan(answer.sentAtMs);
+    // The loopback server's expiry is its stamp's second plus expires_in: the reckoning never passes it.
+    expect(tokenSetOf(provider(), answer).expiresAt.getTime()).toBeLessThanOrEqual(answer.stampedAtMs! + 30_000);
+  });
+
+  it("reckons an expiry from the sending less the rounding allowance, and from the provider's stamp when its clock agrees", () => {
+    const sent = Date.parse("2026-01-01T00:00:00.900Z");
+    const answered = { json: {}, sentAtMs: sent, receivedAtMs: sent + 50 };
+    // A 3-second token: the allowance is a tenth of it.
+    expect(expiryOf(answered, 3).toISOString()).toBe("2026-01-01T00:00:03.600Z");
+    // Stamped in the second the call was in: it ends with that second's third, 0.6 s before the allowance's guess.
+    expect(expiryOf({ ...answered, stampedAtMs: Date.parse("2026-01-01T00:00:00Z") }, 3).toISOString()).toBe(
+      "2026-01-01T00:00:03.000Z",
+    );
+    // A stamp after the answer came (a provider clock ahead of ours) is not used.
+    expect(expiryOf({ ...answered, stampedAtMs: Date.parse("2026-01-01T00:00:01Z") }, 3).toISOString()).toBe(
+      "2026-01-01T00:00:03.600Z",
+    );
+    // A provider clock that does not agree with ours (seconds off) is not used, either way.
+    for (const skewed of ["2025-12-31T23:59:55Z", "2026-01-01T00:00:07Z"]) {
+      expect(expiryOf({ ...answered, stampedAtMs: Date.parse(skewed) }, 3).toISOString()).toBe("2026-01-01T00:00:03.600Z");
+    }
+  });
+
   it("assumes the provider's default lifetime without expires_in, and keeps named metadata", () => {
     const p = create(OAuthProviderSchema, {
       id: "sf",
@@ -139,18 +174,19 @@ describe("the token endpoint client", () => {
       tokenMetadata: ["instance_url"],
       accountIdField: "id",
     });
-    const now = new Date("2026-01-01T00:00:00Z");
-    const set = tokenSetOf(
-      p,
-      { access_token: "a", instance_url: "https://acme.my.salesforce.com", id: "https://login/id/00D/005" },
-      now,
-    );
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    const set = tokenSetOf(p, {
+      json: { access_token: "a", instance_url: "https://acme.my.salesforce.com", id: "https://login/id/00D/005" },
+      sentAtMs: now,
+      receivedAtMs: now + 100,
+    });
     expect(set).toMatchObject({
       lifetimeSeconds: 7200,
       metadata: { instance_url: "https://acme.my.salesforce.com" },
       externalAccount: "https://login/id/00D/005",
     });
-    expect(set.expiresAt.toISOString()).toBe("2026-01-01T02:00:00.000Z");
+    // Two hours from the sending, less the second whole-second rounding may cost.
+    expect(set.expiresAt.toISOString()).toBe("2026-01-01T01:59:59.000Z");
     expect(set.refreshToken).toBeUndefined();
   });
 });

@@ -32,7 +32,8 @@ import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
 import type { ProviderCatalog } from "./provider-catalog.js";
 import { refreshWindowMs } from "./refresh-due.js";
-import { requestTokens, TokenEndpointError, tokenSetOf } from "./token-endpoint.js";
+import { createDueWakeups } from "./due-wakeups.js";
+import { requestTokens, TokenEndpointError, tokenSetOf, type TokenAnswer } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
 
 /** The refresh engine's settings (config.ts reads them from ENGINE_CLOUD_HUB_*). */
@@ -149,18 +150,6 @@ const MARK_FRESH_MS = 500;
 const COMMIT_ATTEMPTS = 5;
 const COMMIT_RETRY_BASE_MS = 200;
 
-/**
- * A token's expiry is reckoned from when its request was sent (the provider
- * issued it after that, not when our commit got to it), less an allowance:
- * providers count in whole seconds (an integer expires_in, a NumericDate
- * exp), so the token may end up to a second before send + expires_in. The
- * allowance is that second, but at most a tenth of the lifetime (a second of
- * a 3-second test token would triple its refreshes). Scheduling from the
- * commit instead drifted every refresh later by the call, the commit and the
- * rounding — with 3-second tokens, into the last W/2.
- */
-const roundingAllowanceMs = (lifetimeMs: number) => Math.min(1000, lifetimeMs / 10);
-
 /** The claim was overtaken between the marker and the call: nothing was sent. */
 class Overtaken extends Error {}
 
@@ -207,6 +196,8 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   const takeover = { attemptMs: deps.outbound.timeoutMs + 1000 };
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** This process polls again when a connection it refreshed is next due (hub/due-wakeups.ts). */
+  const wakeups = createDueWakeups(() => void pollOnce());
   let polling = false;
   /** A refresh finished while a poll was running: poll once more after it. */
   let pollAgain = false;
@@ -323,12 +314,10 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       markedAt = performance.now();
     };
     for (;;) {
-      let json: Record<string, unknown>;
-      let sentAt = 0;
+      let answer: TokenAnswer;
       try {
-        json = await gated(provider.id, async () => {
+        answer = await gated(provider.id, async () => {
           if (performance.now() - markedAt > MARK_FRESH_MS) await remark();
-          sentAt = performance.now();
           return requestTokens(tokenUrl, provider, app.client, grant, deps.outbound);
         });
       } catch (err) {
@@ -367,7 +356,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
           providerAskedWait: err.retryAfterMs !== undefined,
         });
       }
-      return commitAnswered(claim, row, provider, tokens, { json, sentAt });
+      return commitAnswered(claim, row, provider, tokens, answer);
     }
   }
 
@@ -384,7 +373,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     before: ConnectionRow,
     provider: OAuthProvider,
     previous: SealedTokenSet,
-    answer: { json: Record<string, unknown>; sentAt: number },
+    answer: TokenAnswer,
   ): Promise<RefreshOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -428,9 +417,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     before: ConnectionRow,
     provider: OAuthProvider,
     previous: SealedTokenSet,
-    answer: { json: Record<string, unknown>; sentAt: number },
+    answer: TokenAnswer,
   ): Promise<RefreshOutcome> {
-    const set = tokenSetOf(provider, answer.json);
+    const set = tokenSetOf(provider, answer);
     return inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return fencedOff(t, claim, before);
@@ -443,17 +432,31 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       };
       const lifetimeMs = set.lifetimeSeconds * 1000;
       // What is left of it now, this statement's now being the base of the expiry written.
-      const leftMs = Math.max(0, lifetimeMs - (performance.now() - answer.sentAt) - roundingAllowanceMs(lifetimeMs));
+      const leftMs = Math.max(0, set.expiresAt.getTime() - Date.now());
+      const nextMs = nextRefreshInMs(lifetimeMs, leftMs);
       const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
         expiresInMs: leftMs,
-        nextRefreshInMs: nextRefreshInMs(lifetimeMs, leftMs),
+        nextRefreshInMs: nextMs,
         scopes: set.scopes,
         metadata: { ...row.metadata, ...set.metadata },
         actor: JOB,
       });
       await publishConnectionCredential(vault, t, updated, sealed, deps.publicUrl());
+      t.afterCommit(() => wakeups.at(nextMs));
+      // How late against its schedule, and where the time went: the figures a refresh that came too late is read by.
+      t.afterCommit(() =>
+        log.debug("connection refreshed", {
+          tenant: claim.tenantId,
+          connection: claim.id,
+          generation,
+          due_at: claim.dueAt?.toISOString() ?? "",
+          sent_at: new Date(answer.sentAtMs).toISOString(),
+          answered_ms: answer.receivedAtMs - answer.sentAtMs,
+          left_ms: Math.round(leftMs),
+        }),
+      );
       return { row: updated, refreshed: true };
     });
   }
@@ -651,6 +654,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      wakeups.close();
       await Promise.allSettled([...inflight.values()]);
     },
   };

@@ -121,8 +121,45 @@ function idTokenSubject(idToken: unknown): string | undefined {
   }
 }
 
-/** Reads a classified token response into what the hub keeps. */
-export function tokenSetOf(provider: OAuthProvider, json: Record<string, unknown>, now = new Date()): TokenSet {
+/** A token endpoint's success: its JSON, when it was asked and answered (this server's wall clock), and the provider's stamp. */
+export interface TokenAnswer {
+  json: Record<string, unknown>;
+  sentAtMs: number;
+  receivedAtMs: number;
+  /** The response's Date header (RFC 9110 §6.6.1): the second the provider generated it, on its clock. */
+  stampedAtMs?: number;
+}
+
+/**
+ * Whole-second rounding: providers count expires_in (and a JWT's exp) in
+ * whole seconds, so a token may end up to a second before sent + expires_in.
+ * The allowance is that second, but at most a tenth of the lifetime (a second
+ * of a 3-second test token would triple its refreshes).
+ */
+const roundingAllowanceMs = (lifetimeMs: number) => Math.min(1000, lifetimeMs / 10);
+
+/**
+ * When a token answered for `lifetimeSeconds` expires, on this server's
+ * clock: reckoned from when the request was sent (the provider issued it
+ * after that, not when our commit got to it), less the rounding allowance.
+ * When the provider's Date header names a second that overlaps the call (its
+ * clock agrees with ours), the token was stamped in that second and expires
+ * no later than it plus the lifetime, the tighter bound when the allowance is
+ * a tenth of a short lifetime: a 3-second token stamped late in its second
+ * ends up to 0.7 s before the allowance's guess. A provider clock that does
+ * not agree is not used; either bound only ever makes the expiry earlier.
+ */
+export function expiryOf(answer: TokenAnswer, lifetimeSeconds: number): Date {
+  const lifetimeMs = lifetimeSeconds * 1000;
+  const bySend = answer.sentAtMs + lifetimeMs - roundingAllowanceMs(lifetimeMs);
+  const stamped = answer.stampedAtMs;
+  const agrees = stamped !== undefined && stamped <= answer.receivedAtMs && stamped + 1000 > answer.sentAtMs;
+  return new Date(agrees ? Math.min(bySend, stamped + lifetimeMs) : bySend);
+}
+
+/** Reads a token answer into what the hub keeps. */
+export function tokenSetOf(provider: OAuthProvider, answer: TokenAnswer): TokenSet {
+  const { json } = answer;
   const expiresIn = Number(json.expires_in);
   const lifetimeSeconds =
     Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : provider.defaultLifetimeSeconds || DEFAULT_LIFETIME_S;
@@ -136,7 +173,7 @@ export function tokenSetOf(provider: OAuthProvider, json: Record<string, unknown
     accessToken: json.access_token as string,
     refreshToken: typeof json.refresh_token === "string" && json.refresh_token ? json.refresh_token : undefined,
     tokenType: typeof json.token_type === "string" ? json.token_type : "Bearer",
-    expiresAt: new Date(now.getTime() + lifetimeSeconds * 1000),
+    expiresAt: expiryOf(answer, lifetimeSeconds),
     lifetimeSeconds,
     scopes: typeof json.scope === "string" ? json.scope.split(/[ ,]+/).filter(Boolean) : undefined,
     metadata,
@@ -145,15 +182,20 @@ export function tokenSetOf(provider: OAuthProvider, json: Record<string, unknown
   };
 }
 
-/** Calls a token endpoint with a grant; returns the raw JSON of a success, or throws TokenEndpointError. */
+/** Calls a token endpoint with a grant; returns the success's answer, or throws TokenEndpointError. */
 export async function requestTokens(
   tokenUrl: string,
   provider: OAuthProvider,
   client: ClientCredentials,
   grant: Record<string, string>,
   policy: OutboundPolicy,
-): Promise<Record<string, unknown>> {
-  return classifyTokenResponse(await postAuthenticated(tokenUrl, provider, client, new URLSearchParams(grant), policy));
+): Promise<TokenAnswer> {
+  const sentAtMs = Date.now();
+  const res = await postAuthenticated(tokenUrl, provider, client, new URLSearchParams(grant), policy);
+  const receivedAtMs = Date.now();
+  const json = classifyTokenResponse(res);
+  const date = res.headers.date ? Date.parse(res.headers.date) : NaN;
+  return { json, sentAtMs, receivedAtMs, ...(Number.isFinite(date) ? { stampedAtMs: date } : {}) };
 }
 
 /** POSTs a form as the client (RFC 6749 §2.3.1), with outbound failures as TokenEndpointErrors. */

@@ -51,11 +51,6 @@ async function lockHead(tx: Tx, chain: string): Promise<ChainPoint> {
   return { seq: Number(created.seq), hash: created.hash };
 }
 
-/**
- * Appends records to one chain: takes its head row lock (one tenant's appends
- * queue here, other tenants' do not), hashes each event onto the previous one
- * and moves the head, all in the caller's transaction.
- */
 /** An event as its audit_events row. */
 export const auditEventRow = (e: ChainedEvent) => ({
   chain: e.chain,
@@ -74,6 +69,11 @@ export const auditEventRow = (e: ChainedEvent) => ({
   hash: e.hash,
 });
 
+/**
+ * Appends records to one chain: takes its head row lock (one tenant's appends
+ * queue here, other tenants' do not), hashes each event onto the previous one
+ * and moves the head, all in the caller's transaction.
+ */
 export async function appendToChain(t: WriteTx, chain: string, records: readonly AuditRecord[]): Promise<ChainedEvent[]> {
   const head = await lockHead(t.tx, chain);
   const transactionActor = actorRecord(t.actor);
@@ -100,8 +100,14 @@ export async function appendToChain(t: WriteTx, chain: string, records: readonly
     events.push(event);
     prev = { seq: event.seq, hash: event.hash };
   }
-  await t.tx.insertInto("audit_events").values(events.map(auditEventRow)).execute();
-  await t.tx.updateTable("audit_heads").set({ seq: prev.seq, hash: prev.hash }).where("chain", "=", chain).execute();
+  // The events and the head's move in one statement: the head lock (this chain's appenders queue on it, and a
+  // credential write's revision lock is held across it) is held for one round trip less.
+  await t.tx
+    .with("appended", (db) => db.insertInto("audit_events").values(events.map(auditEventRow)))
+    .updateTable("audit_heads")
+    .set({ seq: prev.seq, hash: prev.hash })
+    .where("chain", "=", chain)
+    .execute();
   return events;
 }
 

@@ -13,6 +13,12 @@ export interface ChangeRecord {
   project: string;
   /** Set for a delete: what the delete message needs once the resource row is gone. */
   tombstone?: TombstoneInfo;
+  /**
+   * The live credential row of this change takes the revision in the same
+   * statement: the row is written first (at any revision), so the tenant's
+   * revision lock is held from this statement on, not from before the row's write.
+   */
+  stampCredential?: boolean;
 }
 
 /**
@@ -26,6 +32,14 @@ export interface ChangeRecord {
 export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: ChangeRecord): Promise<number> {
   const row = await tx
     .with("next", (qb) => takeNextRevision(qb, tenantId))
+    // One statement shape for every change: unasked, the id is NULL and the update matches nothing.
+    .with("stamped", (qb) =>
+      qb
+        .updateTable("credentials")
+        .set({ revision: sql<number>`(SELECT revision FROM next)` })
+        .where("tenant_id", "=", tenantId)
+        .where("id", "=", sql<string>`${c.stampCredential ? c.resourceId : null}::uuid`),
+    )
     .insertInto("tenant_changes")
     .columns(["tenant_id", "kind", "resource_id", "revision", "project", "deleted_at", "tombstone"])
     .expression((eb) =>

@@ -29,6 +29,8 @@ export interface RefreshClaim {
   leaseGeneration: number;
   /** A previous holder marked a token request and never finished it: its outcome is unknown. */
   priorAttempt: boolean;
+  /** When the refresh was due (null for a forced one of a connection with nothing scheduled). */
+  dueAt: Date | null;
 }
 
 /** The statuses the engine refreshes; NEEDS_REAUTH and DISCONNECTED wait for a person. */
@@ -59,6 +61,7 @@ interface ClaimedRow {
   provider: string;
   refresh_lease_generation: string | number;
   prior_attempt: boolean;
+  next_refresh_at: Date | string | null;
 }
 
 const claimOf =
@@ -70,6 +73,7 @@ const claimOf =
     holder,
     leaseGeneration: Number(r.refresh_lease_generation),
     priorAttempt: r.prior_attempt,
+    dueAt: r.next_refresh_at === null ? null : new Date(r.next_refresh_at),
   });
 
 /**
@@ -122,9 +126,8 @@ export async function claimDueConnections(
              LIMIT ${limit}
              FOR UPDATE SKIP LOCKED) due
      WHERE c.tenant_id = due.tenant_id AND c.id = due.id
-    RETURNING c.tenant_id, c.id, c.provider, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(
-    tx,
-  );
+    RETURNING c.tenant_id, c.id, c.provider, c.refresh_lease_generation, c.refresh_attempt_id IS NOT NULL AS prior_attempt,
+              c.next_refresh_at`.execute(tx);
   return rows.map(claimOf(holder));
 }
 
@@ -158,7 +161,9 @@ export async function claimConnection(
        AND sealed_tokens IS NOT NULL
        AND (refresh_lease_until IS NULL OR refresh_lease_until < ${now})
        AND ${cooldown}
-    RETURNING tenant_id, id, provider, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt`.execute(tx);
+    RETURNING tenant_id, id, provider, refresh_lease_generation, refresh_attempt_id IS NOT NULL AS prior_attempt, next_refresh_at`.execute(
+    tx,
+  );
   return rows.map(claimOf(holder))[0];
 }
 

@@ -162,6 +162,8 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       resourceId: row.id,
       project: row.project,
       tombstone,
+      // A live credential's row was written just before, at its previous revision: it takes this one here.
+      stampCredential: !deleted,
     });
     t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
     return revision;
@@ -194,11 +196,9 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
       const id = existing?.id ?? randomUUID();
       const version = (existing?.version ?? 0) + 1;
       const dataKey = await keys.dataKey(tx, tenantId);
-      // The row stores its revision, so it is written after the revision is taken (with its log entry).
-      const revision = await logChange(t, { id, ...name }, false);
-      // Counted under the revision lock, so concurrent creations cannot all squeeze into the last place.
-      if (!existing && (await countLiveCredentials(tx, tenantId)) >= opts.quota) throw credentialQuota(opts.quota);
-      const row = await writeCredential(tx, tenantId, {
+      // The row first, at its previous revision; the revision is taken after it (logChange stamps the row), so
+      // the tenant's revision lock is held only from there to commit: every write of the tenant queues on it.
+      const written = await writeCredential(tx, tenantId, {
         ...name,
         id,
         type: input.type,
@@ -210,9 +210,14 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
         autoRefresh: input.autoRefresh,
         connectionLink: input.connection ?? null,
         version,
-        revision,
+        revision: existing?.revision ?? 0,
         actor: actorLabel(t.actor),
       });
+      const revision = await logChange(t, { id, ...name }, false);
+      const row = { ...written, revision };
+      // Counted under the revision lock (this new row included), so concurrent creations cannot all squeeze into
+      // the last place.
+      if (!existing && (await countLiveCredentials(tx, tenantId)) > opts.quota) throw credentialQuota(opts.quota);
       t.audit.record({
         action: "credential.put",
         target: `credential:${id}`,
