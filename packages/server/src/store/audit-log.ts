@@ -75,7 +75,8 @@ export const auditEventRow = (e: ChainedEvent) => ({
  * and moves the head, all in the caller's transaction.
  */
 export async function appendToChain(t: WriteTx, chain: string, records: readonly AuditRecord[]): Promise<ChainedEvent[]> {
-  const head = await lockHead(t.tx, chain);
+  const held = t.audit.lockedHeads.get(chain);
+  const head = held ? { seq: held.seq, hash: held.hash } : await lockHead(t.tx, chain);
   const transactionActor = actorRecord(t.actor);
   const at = new Date();
   const events: ChainedEvent[] = [];

@@ -19,6 +19,18 @@ export interface ChangeRecord {
    * revision lock is held from this statement on, not from before the row's write.
    */
   stampCredential?: boolean;
+  /**
+   * Also lock the tenant's audit chain head in the same statement and return
+   * it: the audit writer then appends from it (AuditSeat.headLocked) instead
+   * of locking it in a round trip of its own under the revision lock.
+   */
+  lockAuditHead?: boolean;
+}
+
+/** The revision a change took, and the tenant's audit chain head when asked for and it exists. */
+export interface RecordedChange {
+  revision: number;
+  auditHead?: { seq: number; hash: Uint8Array };
 }
 
 /**
@@ -29,9 +41,11 @@ export interface ChangeRecord {
  * lock, which serialises the tenant's writers: call it as late as the write
  * allows, and every statement it saves is time those writers do not wait.
  */
-export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: ChangeRecord): Promise<number> {
+export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: ChangeRecord): Promise<RecordedChange> {
   const row = await tx
     .with("next", (qb) => takeNextRevision(qb, tenantId))
+    // Evaluated only when the RETURNING list below refers to it.
+    .with("head", (qb) => qb.selectFrom("audit_heads").select(["seq", "hash"]).where("chain", "=", tenantId).forUpdate())
     // One statement shape for every change: unasked, the id is NULL and the update matches nothing.
     .with("stamped", (qb) =>
       qb
@@ -62,9 +76,18 @@ export async function recordChangeAtNextRevision(tx: Tx, tenantId: string, c: Ch
         tombstone: eb.ref("excluded.tombstone"),
       })),
     )
-    .returning("revision")
+    .returning((eb) => [
+      "revision",
+      ...(c.lockAuditHead
+        ? [eb.selectFrom("head").select("seq").as("head_seq"), eb.selectFrom("head").select("hash").as("head_hash")]
+        : []),
+    ])
     .executeTakeFirstOrThrow();
-  return Number(row.revision);
+  const { head_seq, head_hash } = row as { head_seq?: number | string | null; head_hash?: Uint8Array | null };
+  return {
+    revision: Number(row.revision),
+    ...(head_seq != null && head_hash ? { auditHead: { seq: Number(head_seq), hash: head_hash } } : {}),
+  };
 }
 
 export interface ChangeRange {

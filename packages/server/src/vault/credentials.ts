@@ -157,14 +157,17 @@ export function createCredentialVault(deps: { keys: TenantKeys; feed: Pick<Chang
    */
   const logChange = async (t: TenantTx, row: Pick<CredentialRow, "id" | "project" | "provider" | "alias">, deleted: boolean) => {
     const tombstone = deleted ? { provider: row.provider, alias: row.alias } : undefined;
-    const revision = await recordChangeAtNextRevision(t.tx, t.tenantId, {
+    const { revision, auditHead } = await recordChangeAtNextRevision(t.tx, t.tenantId, {
       kind: "credential",
       resourceId: row.id,
       project: row.project,
       tombstone,
       // A live credential's row was written just before, at its previous revision: it takes this one here.
       stampCredential: !deleted,
+      // Its event is appended to the tenant's chain at commit: the head is locked now, in this statement.
+      lockAuditHead: true,
     });
+    if (auditHead) t.audit.headLocked(t.tenantId, auditHead);
     t.afterCommit(() => feed.publish({ type: "credential", tenantId: t.tenantId, revision }));
     return revision;
   };
