@@ -300,6 +300,9 @@ const unhex = (s: unknown) => new Uint8Array(Buffer.from(String(s), "hex"));
  * Lines of an export file (JSON Lines): a header, then every event in
  * sequence order, then the checkpoints. Byte strings are hex, times ISO
  * 8601, so the file is readable and verifiable with nothing but this module.
+ * A server's export has its event lines written by the database in the same
+ * form (store/audit-log.ts chainExportPage), with actor and detail spaced as
+ * jsonb prints them.
  */
 export function exportLines(part: {
   header?: ExportHeader;
