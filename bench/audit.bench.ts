@@ -2,7 +2,8 @@
  * Audit log cost: GetCredential against a server that audits and one with auditing switched off, in the same run,
  * interleaved, at 8 and 64 calls in flight; sync fan-out with and without stream auditing (Watch deliveries as
  * range events, sync/delivery-audit.ts); then `audit verify` speed over a generated chain: the CPU side alone,
- * `engine-cloud audit verify` from the database (through the server's export), and from an export file.
+ * `engine-cloud audit verify` from the database (through the server's export), from an export file, and the
+ * export to that file (the database and server's share of the first).
  *
  *   npm run bench -- audit [--only reads,fanout,verify] [--seconds 5] [--rounds 3] [--streams 1000] [--trials 6]
  *                          [--events 1000000] [--postgres-url URL]
@@ -211,7 +212,7 @@ async function verifyTable() {
     const env = { ENGINE_CLOUD_URL: side.server.url, ENGINE_CLOUD_TOKEN: side.token, ENGINE_CLOUD_TENANT: slug };
     const fromDbMs = await timedCli(["audit", "verify", "--json"], env);
     const file = path.join(dir, "audit.jsonl");
-    await timedCli(["audit", "export", "--output", file], env);
+    const exportMs = await timedCli(["audit", "export", "--output", file], env);
     const { publicKey } = await admin.audit.getAuditPublicKey({}, asBearer(side.token));
     const offline = { ENGINE_CLOUD_URL: "http://127.0.0.1:9", ENGINE_CLOUD_TOKEN: "", ENGINE_CLOUD_TENANT: "" };
     const fromFileMs = await timedCli(
@@ -226,6 +227,7 @@ async function verifyTable() {
     console.log(`  CPU only (in memory):                 ${rate(cpuMs)}`);
     console.log(`  engine-cloud audit verify (database): ${rate(fromDbMs)}`);
     console.log(`  engine-cloud audit verify --file:     ${rate(fromFileMs)}`);
+    console.log(`  engine-cloud audit export --output:   ${rate(exportMs)} (the database and server's side alone)`);
     console.log(
       `  load average at the end: ${loadavg()
         .map((l) => l.toFixed(1))

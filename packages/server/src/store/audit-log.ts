@@ -219,20 +219,21 @@ export interface ExportPage {
 /**
  * A chain's events after `afterSeq`, at most `limit`, as export lines written
  * by the database: exportLines' event form (the same keys in the same order,
- * strings JSON-escaped by to_json, times as toISOString writes them, hashes in
- * lowercase hex; actor and detail as jsonb prints them, which the reader's
- * canonical encoding sorts anyway). An export is a million events; decoding
- * each row's bytea, jsonb and timestamptz into objects and JSON.stringify-ing
- * them back cost more than the database takes to write the line. Keyset
- * pagination on the primary key, as listAuditEvents: a missing event shows as
- * a gap in the export, never as its end.
+ * strings JSON-escaped by to_json, the tenant's uuid quoted as it needs no
+ * escape, times as toISOString writes them, hashes in lowercase hex; actor and
+ * detail as jsonb prints them, which the reader's canonical encoding sorts
+ * anyway). An export is a million events; decoding each row's bytea, jsonb
+ * and timestamptz into objects and JSON.stringify-ing them back cost more
+ * than the database takes to write the line. Keyset pagination on the primary
+ * key, as listAuditEvents: a missing event shows as a gap in the export,
+ * never as its end.
  */
 export async function chainExportPage(db: Executor, chain: string, afterSeq: number, limit: number): Promise<ExportPage> {
   const { rows } = await sql<{ seq: string; line: string }>`
     SELECT seq, concat(
       '{"type":"event","chain":', to_json(chain),
       ',"seq":', seq,
-      ',"tenant_id":', coalesce(to_json(tenant_id::text)::text, 'null'),
+      ',"tenant_id":', coalesce('"' || tenant_id || '"', 'null'),
       ',"at":"', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
       '","actor":', actor,
       ',"request_id":', to_json(request_id),
