@@ -224,11 +224,30 @@ export interface ExportPage {
  * detail as jsonb prints them, which the reader's canonical encoding sorts
  * anyway). An export is a million events; decoding each row's bytea, jsonb
  * and timestamptz into objects and JSON.stringify-ing them back cost more
- * than the database takes to write the line. Keyset pagination on the primary
- * key, as listAuditEvents: a missing event shows as a gap in the export,
- * never as its end.
+ * than the database takes to write the line.
+ *
+ * Keyset pagination on the primary key, as listAuditEvents, so a missing
+ * event shows as a gap in the export, never as its end; but asked first as
+ * the range of the next `limit` seqs (a chain's seqs have no gap: they commit
+ * in order under its head lock), which is the same page when it is full and
+ * costs at most a page whatever plan the database picks. Under row-level
+ * security and without statistics (a fresh or bulk-loaded chain) PostgreSQL
+ * estimates two rows and reads `seq > afterSeq` by bitmap scan and sort: every
+ * page would sort the rest of the chain. Only a short page (the last, or one
+ * after a gap or a purged start) is asked again without the bound.
  */
 export async function chainExportPage(db: Executor, chain: string, afterSeq: number, limit: number): Promise<ExportPage> {
+  const next = await exportLinesOf(db, chain, afterSeq, afterSeq + limit, limit);
+  return next.count === limit ? next : exportLinesOf(db, chain, afterSeq, undefined, limit);
+}
+
+async function exportLinesOf(
+  db: Executor,
+  chain: string,
+  afterSeq: number,
+  upTo: number | undefined,
+  limit: number,
+): Promise<ExportPage> {
   const { rows } = await sql<{ seq: string; line: string }>`
     SELECT seq, concat(
       '{"type":"event","chain":', to_json(chain),
@@ -247,7 +266,7 @@ export async function chainExportPage(db: Executor, chain: string, afterSeq: num
       '","hash":"', encode(hash, 'hex'),
       E'"}\\n') AS line
     FROM audit_events
-    WHERE chain = ${chain} AND seq > ${afterSeq}
+    WHERE chain = ${chain} AND seq > ${afterSeq} ${upTo === undefined ? sql`` : sql`AND seq <= ${upTo}`}
     ORDER BY seq
     LIMIT ${limit}`.execute(db);
   // Written straight into one buffer: a string of the page's concatenated lines is a rope as long as the page,
