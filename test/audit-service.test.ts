@@ -7,6 +7,7 @@ import {
   verifySignedChain,
   type ChainedEvent,
 } from "@engine-cloud/api/audit-chain.js";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventLineScanner } from "../packages/api/src/audit-event-line.js";
 import { purgeAuditEvents } from "../packages/server/src/store/audit-log.js";
@@ -181,6 +182,20 @@ describe("ExportAuditEvents", () => {
       checkpoints: checkpoints.length,
       lastSeq: events[events.length - 1].seq,
     });
+  });
+
+  it("exports every event after one removed from the middle, so the gap is what verification reports", async () => {
+    const t = await createTestTenant(server);
+    for (let i = 0; i < 3; i++) await putApiKey(t.admin, { provider: `gap${i}` }, uniqueSecret());
+    // As only the owner could: the append-only trigger lets the retention purge's transaction delete.
+    await server.server.app.storage.db.transaction().execute(async (tx) => {
+      await sql`SELECT set_config('engine.audit_purge', 'on', true)`.execute(tx);
+      await tx.deleteFrom("audit_events").where("chain", "=", t.id).where("seq", "=", 2).execute();
+    });
+    const { publicKey } = await t.admin.audit.getAuditPublicKey({});
+    const { events, checkpoints } = parseExport(await exportOf(t.admin));
+    expect(events.map((e) => e.seq)).toEqual([1, 3]);
+    expect(verifySignedChain(t.id, events, checkpoints, publicKey)).toEqual({ seq: 2, problem: "expected event 2, found 3" });
   });
 
   it("fails verification of an edited, a truncated and a re-signed export", async () => {
