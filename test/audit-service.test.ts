@@ -1,7 +1,15 @@
 import { Code } from "@connectrpc/connect";
 import { ErrorReason, reasonName, TokenKind } from "@engine-cloud/api";
-import { parseExport, verifySignedChain, type ChainedEvent } from "@engine-cloud/api/audit-chain.js";
+import {
+  canonicalEvent,
+  createExportVerifier,
+  parseExport,
+  verifySignedChain,
+  type ChainedEvent,
+} from "@engine-cloud/api/audit-chain.js";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEventLineScanner } from "../packages/api/src/audit-event-line.js";
 import { purgeAuditEvents } from "../packages/server/src/store/audit-log.js";
 import { failureOf } from "./support/expect-error.js";
 import { startTestServer, type TestServer } from "./support/test-server.js";
@@ -151,6 +159,43 @@ describe("ExportAuditEvents", () => {
     expect(header).toMatchObject({ chain: tenant.id, keyId });
     expect(checkpoints.length).toBeGreaterThanOrEqual(1);
     expect(verifySignedChain(tenant.id, events, checkpoints, publicKey)).toBeUndefined();
+  });
+
+  it("writes every event line in the form the streaming verifier reads on its own bytes", async () => {
+    const text = await exportOf(tenant.admin);
+    const { events, checkpoints } = parseExport(text);
+    const scanner = createEventLineScanner();
+    const eventLines = text.split("\n").filter((l) => l.startsWith('{"type":"event"'));
+    expect(eventLines).toHaveLength(events.length);
+    eventLines.forEach((line, i) => {
+      const bytes = new TextEncoder().encode(line);
+      const parts = scanner.scan(bytes, 0, bytes.length);
+      expect(parts, line).toBeDefined();
+      expect(new TextDecoder().decode(parts!.bytes.subarray(0, parts!.length))).toBe(canonicalEvent(events[i]));
+    });
+    const verifier = createExportVerifier();
+    verifier.write(new TextEncoder().encode(text));
+    const { publicKey } = await tenant.admin.audit.getAuditPublicKey({});
+    expect(verifier.end(publicKey)).toMatchObject({
+      broken: undefined,
+      events: events.length,
+      checkpoints: checkpoints.length,
+      lastSeq: events[events.length - 1].seq,
+    });
+  });
+
+  it("exports every event after one removed from the middle, so the gap is what verification reports", async () => {
+    const t = await createTestTenant(server);
+    for (let i = 0; i < 3; i++) await putApiKey(t.admin, { provider: `gap${i}` }, uniqueSecret());
+    // As only the owner could: the append-only trigger lets the retention purge's transaction delete.
+    await server.server.app.storage.db.transaction().execute(async (tx) => {
+      await sql`SELECT set_config('engine.audit_purge', 'on', true)`.execute(tx);
+      await tx.deleteFrom("audit_events").where("chain", "=", t.id).where("seq", "=", 2).execute();
+    });
+    const { publicKey } = await t.admin.audit.getAuditPublicKey({});
+    const { events, checkpoints } = parseExport(await exportOf(t.admin));
+    expect(events.map((e) => e.seq)).toEqual([1, 3]);
+    expect(verifySignedChain(t.id, events, checkpoints, publicKey)).toEqual({ seq: 2, problem: "expected event 2, found 3" });
   });
 
   it("fails verification of an edited, a truncated and a re-signed export", async () => {
