@@ -170,11 +170,15 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
   });
   const refreshes = new Map<string, number>();
   const refreshedBy = new WeakMap<http.ServerResponse, string>();
+  /** The account of every token response, and of every refresh token issued: a spent one names its account no more. */
+  const answeredFor = new WeakMap<http.ServerResponse, string>();
+  const refreshTokenAccount = new Map<string, string>();
   provider.on("grant.success", (c: unknown) => {
     const ctx = c as GrantContext;
     events.push({ name: "grant.success" });
     const account = ctx.oidc?.entities.Account?.accountId ?? "";
     options.onGrant?.({ account, grantType: ctx.oidc?.params.grant_type ?? "", at: Date.now() });
+    if (ctx.res) answeredFor.set(ctx.res, account);
     if (ctx.oidc?.params.grant_type !== "refresh_token") return;
     refreshes.set(account, (refreshes.get(account) ?? 0) + 1);
     refreshedBy.set(ctx.res, account);
@@ -185,7 +189,8 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
     events.push({
       name: "grant.error",
       detail: `${e.error}: ${e.error_detail ?? ""}`,
-      account: ctx.oidc?.entities.Account?.accountId,
+      // A refresh token of a revoked grant is gone from the server, and its account with it: named from our own record.
+      account: ctx.oidc?.entities.Account?.accountId ?? refreshTokenAccount.get(String(ctx.oidc?.params.refresh_token ?? "")),
     });
   });
   const refreshTokens: string[] = [];
@@ -208,7 +213,12 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
         return answerFault(req, res, fault);
       if (fault) alterAnswer(res, fault);
-      captureTokens(res, issuedTokens, issued, refreshTokens, (send) => {
+      const onRefreshToken = (token: string) => {
+        refreshTokens.push(token);
+        const account = answeredFor.get(res);
+        if (account) refreshTokenAccount.set(token, account);
+      };
+      captureTokens(res, issuedTokens, issued, onRefreshToken, (send) => {
         const account = refreshedBy.get(res);
         const hold = account === undefined ? undefined : holds.shift();
         if (!hold) return send();
@@ -396,7 +406,7 @@ function answerFault(
 /** What the grant.success event carries, as far as the shim reads it. */
 interface GrantContext {
   res: http.ServerResponse;
-  oidc?: { params: { grant_type?: string }; entities: { Account?: { accountId: string } } };
+  oidc?: { params: { grant_type?: string; refresh_token?: string }; entities: { Account?: { accountId: string } } };
 }
 
 const TOKEN_KINDS = [
@@ -413,7 +423,7 @@ function captureTokens(
   res: http.ServerResponse,
   into: Set<string>,
   byKind: IssuedByKind,
-  refreshTokens: string[],
+  onRefreshToken: (token: string) => void,
   beforeSend: (send: () => void) => void,
 ) {
   const chunks: Buffer[] = [];
@@ -432,7 +442,7 @@ function captureTokens(
         into.add(body[field] as string);
         byKind[kind].add(body[field] as string);
       }
-      if (typeof body.refresh_token === "string") refreshTokens.push(body.refresh_token);
+      if (typeof body.refresh_token === "string") onRefreshToken(body.refresh_token);
     } catch {
       // not JSON: nothing issued
     }
