@@ -13,6 +13,8 @@ export interface DueWakeups {
 
 /** Past the due time, so the database's clock has reached it too when the poll claims. */
 const SLACK_MS = 5;
+/** Due times this close after the one that fired are served by the same poll (one wake for a batch committed together). */
+const COALESCE_MS = 2;
 
 export function createDueWakeups(wake: () => void, { max = 1024 }: { max?: number } = {}): DueWakeups {
   /** Due times on performance.now(), ascending. */
@@ -31,7 +33,7 @@ export function createDueWakeups(wake: () => void, { max = 1024 }: { max?: numbe
   const fire = () => {
     timer = undefined;
     armedFor = Infinity;
-    const now = performance.now();
+    const now = performance.now() + COALESCE_MS;
     let n = 0;
     while (n < due.length && due[n] <= now) n++;
     due.splice(0, n);
