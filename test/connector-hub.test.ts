@@ -98,8 +98,10 @@ describe("the connect flow", () => {
     expect(connection!.generation).toBe(1n);
     const expiry = Number(connection!.accessTokenExpiresAt!.seconds) * 1000;
     expect(expiry - Date.now()).toBeGreaterThan(3000 * 1000);
-    // W = min(15 min, half the lifetime) ahead of expiry: the refresh engine's due time.
-    expect(expiry - Number(connection!.nextRefreshAt!.seconds) * 1000).toBe(15 * 60_000);
+    // W = min(15 min, half the lifetime) ahead of expiry, and up to a fifth of W earlier (jitter): the due time.
+    const lead = expiry - Number(connection!.nextRefreshAt!.seconds) * 1000;
+    expect(lead).toBeGreaterThanOrEqual(15 * 60_000 - 1000);
+    expect(lead).toBeLessThanOrEqual(18 * 60_000 + 1000);
   });
 
   it("never exchanges a code twice: a reloaded callback answers 'already connected' and the grant is not revoked", async () => {

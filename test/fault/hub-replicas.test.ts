@@ -29,11 +29,9 @@ const SECONDS = Number(process.env.ENGINE_HUB_PROOF_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.ENGINE_HUB_PROOF_CONNECTIONS ?? 50);
 /**
  * The least a token delivered on a RESUMED stream (a runtime's catch-up after its replica died) must have left;
- * default W/2, the issue's oracle. A catch-up sends the token stored at that moment. The hub now knows the
- * provider's expiry to the second (its Date header) and refreshes W ± 10 % before it, so a stored token leaves its
- * last W/2 only when a refresh is late by more than W/2 − 10 %: on this 2-core machine, with a replica restarting
- * and the tenant's commits bunched (3-s tokens stamped in whole seconds all fall due in the same 0.3 s of each
- * second), that still happens under extra load. .ci/run sets 1 (active on receipt) until it holds there too.
+ * default W/2, the issue's oracle. A catch-up sends the token stored at that moment, which the hub refreshes W to
+ * W + 20 % before the provider's expiry (known to the second from its Date header): it leaves its last W/2 only when
+ * a refresh is late by more than W/2. A developer may relax it to look past that on a loaded machine.
  */
 const RESUMED_MIN_LEFT_MS = Number(process.env.ENGINE_HUB_PROOF_RESUMED_MIN_LEFT_MS ?? NaN);
 /** Connections of the SIGKILL run (default: as many as the other). */
@@ -61,7 +59,7 @@ interface Run {
 let run: Run | undefined;
 afterEach(async (context) => {
   // A failure is read in the servers' own words: every replica's log, every life, in one file.
-  if (run && context.task.result?.state === "fail") {
+  if (run && (context.task.result?.state === "fail" || process.env.ENGINE_HUB_PROOF_KEEP_LOGS)) {
     const file = path.join(tmpdir(), `hub-replicas-${Date.now()}.log`);
     writeFileSync(file, run.replicas.output());
     console.log(`the replicas' logs: ${file}`);
@@ -128,9 +126,9 @@ function grantErrors(auth: LoopbackAuthorizationServer) {
  * Refresh calls a connection may have seen in `ms`. The provider stamps its
  * tokens in whole seconds (exp = the second of issue + the lifetime), which the
  * hub reads from its Date header, so a token lives between TTL − 1 s and TTL;
- * the hub refreshes it W ± 10 % before that. A token issued late in its second
- * lives shortly and is refreshed early, at mid-second, and one issued at
- * mid-second lives TTL − 0.5 s: refreshes settle one per TTL − 0.5 s − W.
+ * the hub refreshes it W to W + 20 % before that. A token issued late in its
+ * second lives shortly and is refreshed early in a second, and one issued
+ * early lives longer: refreshes settle about one per TTL − 0.5 s − W.
  * At most 1.5 times that rate, +1 for the one in flight: a second refresher
  * (twice the rate) is more. At least one per two lifetimes: fewer would be a
  * hub that stopped. The exact count is the hub's own (its generations), which

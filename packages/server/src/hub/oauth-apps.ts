@@ -36,28 +36,38 @@ export async function providerFor(catalog: ProviderCatalog, tx: Tx, tenantId: st
 }
 
 /**
- * Finds the app with its client secret opened. Each lookup is its own short
- * transaction (the shared app lives in another tenant, under its data key);
- * none is opened while the caller holds one.
+ * The tenant's own app for a provider, its client secret opened, inside the
+ * caller's tenant transaction; undefined when the tenant has none (the
+ * platform's shared app may then serve: `sharedOAuthApp`).
  */
-export async function resolveOAuthApp(
-  db: Kysely<Database>,
+export async function ownOAuthApp(
+  tx: Tx,
   keys: TenantKeys,
   catalog: ProviderCatalog,
   tenantId: string,
   providerId: string,
+): Promise<ResolvedApp | undefined> {
+  const app = await findOAuthApp(tx, tenantId, providerId);
+  if (!app) return undefined;
+  const provider = app.custom_provider ? customProviderOf(app.custom_provider) : catalog.find(providerId);
+  if (!provider) throw providerUnknown(providerId);
+  const secret = app.sealed_secret
+    ? openClientSecret(await keys.dataKey(tx, tenantId), tenantId, app.id, app.version, app.sealed_secret)
+    : undefined;
+  return { provider, client: { clientId: app.client_id, clientSecret: secret }, scopes: app.scopes, shared: false };
+}
+
+/**
+ * The platform's shared app for a catalog provider, in a transaction of its
+ * own (it lives in the operator tenant, under that tenant's data key): none
+ * is opened while the caller holds one.
+ */
+export async function sharedOAuthApp(
+  db: Kysely<Database>,
+  keys: TenantKeys,
+  catalog: ProviderCatalog,
+  providerId: string,
 ): Promise<ResolvedApp> {
-  const own = await withTenant(db, systemScope(tenantId, "system:oauth-connect"), async ({ tx }) => {
-    const app = await findOAuthApp(tx, tenantId, providerId);
-    if (!app) return undefined;
-    const provider = app.custom_provider ? customProviderOf(app.custom_provider) : catalog.find(providerId);
-    if (!provider) throw providerUnknown(providerId);
-    const secret = app.sealed_secret
-      ? openClientSecret(await keys.dataKey(tx, tenantId), tenantId, app.id, app.version, app.sealed_secret)
-      : undefined;
-    return { provider, client: { clientId: app.client_id, clientSecret: secret }, scopes: app.scopes, shared: false };
-  });
-  if (own) return own;
   const provider = catalog.find(providerId);
   if (!provider) throw providerUnknown(providerId);
   const operator = await findOperatorTenant(db);
@@ -76,4 +86,18 @@ export async function resolveOAuthApp(
     ErrorReason.OAUTH_APP_NOT_FOUND,
     `no OAuth app for ${providerId} in this tenant and none shared by the platform; register one at the provider, then set it for this tenant`,
   );
+}
+
+/** Finds the app with its client secret opened: the tenant's own, else the shared one, each in a short transaction. */
+export async function resolveOAuthApp(
+  db: Kysely<Database>,
+  keys: TenantKeys,
+  catalog: ProviderCatalog,
+  tenantId: string,
+  providerId: string,
+): Promise<ResolvedApp> {
+  const own = await withTenant(db, systemScope(tenantId, "system:oauth-connect"), ({ tx }) =>
+    ownOAuthApp(tx, keys, catalog, tenantId, providerId),
+  );
+  return own ?? sharedOAuthApp(db, keys, catalog, providerId);
 }

@@ -28,10 +28,10 @@ import type { Database } from "../store/schema.js";
 import { systemScope, withPlatform, withTenant, type TenantTx } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
 import { publishConnectionCredential, reauthorizeUrlOf } from "./connection-credential.js";
-import { providerFor, resolveOAuthApp } from "./oauth-apps.js";
+import { ownOAuthApp, providerFor, sharedOAuthApp } from "./oauth-apps.js";
 import type { OutboundPolicy } from "./outbound-http.js";
 import type { ProviderCatalog } from "./provider-catalog.js";
-import { refreshWindowMs } from "./refresh-due.js";
+import { refreshInMs } from "./refresh-due.js";
 import { createDueWakeups } from "./due-wakeups.js";
 import { requestTokens, TokenEndpointError, tokenSetOf, type TokenAnswer } from "./token-endpoint.js";
 import { fillProviderUrl } from "./url-template.js";
@@ -81,9 +81,6 @@ export interface RefreshOutcome {
 }
 
 const JOB = "system:oauth-refresh" as const;
-
-/** The jitter on each schedule (±10 % of the refresh window), so connections made together spread out. */
-const SCHEDULE_JITTER = 0.1;
 
 export const connectionNeedsReauth = (row: ConnectionRow, publicUrl: string) =>
   new DomainError(
@@ -221,13 +218,6 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     return p;
   }
 
-  /** When to refresh a token issued for `lifetimeMs` with `leftMs` left: W before expiry, ±10 % of W, at most keepAliveMs away. */
-  function nextRefreshInMs(lifetimeMs: number, leftMs: number): number {
-    const w = refreshWindowMs(lifetimeMs / 1000);
-    const jitter = (Math.random() * 2 - 1) * SCHEDULE_JITTER * w;
-    return Math.max(0, Math.min(config.keepAliveMs, leftMs - w + jitter));
-  }
-
   /** Full jitter (AWS architecture blog): uniform in [0, min(cap, base·2^(n−1))]. */
   const backoffMs = (failures: number) =>
     Math.random() * Math.min(config.backoffCapMs, config.backoffBaseMs * 2 ** Math.max(0, failures - 1));
@@ -267,21 +257,21 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
 
   /** Mark, call, classify, commit under the fence. */
   async function refreshUnderClaim(claim: RefreshClaim): Promise<RefreshOutcome> {
-    // The app first (its own short transactions), so the first call's marker commits with the read of the tokens.
-    const app = await resolveOAuthApp(db, keys, deps.catalog, claim.tenantId, claim.provider).catch((err: unknown) =>
-      err instanceof DomainError ? err : new Error("the OAuth app could not be read"),
-    );
+    // One transaction reads the row, its tokens and the tenant's own app, and marks the first call: a refresh is
+    // this, the call, and the commit. The platform's shared app lives in another tenant: read after, in its own.
+    const appError = (err: unknown) => (err instanceof DomainError ? err : new Error("the OAuth app could not be read"));
     const start = await inTenant(claim.tenantId, async (t) => {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
       const provider = await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
-      if (tokens?.refresh_token && provider && !(app instanceof Error))
-        await markRefreshAttempt(t.tx, now(), claim, randomUUID());
-      return { row, tokens, provider };
+      const own = await ownOAuthApp(t.tx, keys, deps.catalog, t.tenantId, claim.provider).catch(appError);
+      const marked = Boolean(tokens?.refresh_token && provider && own && !(own instanceof Error));
+      if (marked) await markRefreshAttempt(t.tx, now(), claim, randomUUID());
+      return { row, tokens, provider, own, marked };
     });
     if (!start) return { row: await current(claim), refreshed: false };
-    const { row, tokens, provider } = start;
+    const { row, tokens, provider, own } = start;
     if (!tokens?.refresh_token || !provider) {
       // Nothing to refresh with (the provider sent no refresh token, or a custom provider's app is gone).
       return defer(claim, row, {
@@ -293,6 +283,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
         providerAskedWait: true,
       });
     }
+    const app = own ?? (await sharedOAuthApp(db, keys, deps.catalog, claim.provider).catch(appError));
     if (app instanceof Error) {
       return defer(claim, row, {
         reason: "oauth_app_not_found",
@@ -308,7 +299,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     let retried = claim.priorAttempt;
     // Every call is marked first, under the fence (the first with the read above), and again if it waited at the
     // gate: overtaken, this holder sends nothing more.
-    let markedAt = performance.now();
+    let markedAt = start.marked ? performance.now() : -Infinity;
     const remark = async () => {
       if (!(await inTenant(claim.tenantId, (t) => markAttempt(t, claim)))) throw new Overtaken();
       markedAt = performance.now();
@@ -433,7 +424,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       const lifetimeMs = set.lifetimeSeconds * 1000;
       // What is left of it now, this statement's now being the base of the expiry written.
       const leftMs = Math.max(0, set.expiresAt.getTime() - Date.now());
-      const nextMs = nextRefreshInMs(lifetimeMs, leftMs);
+      const nextMs = refreshInMs(lifetimeMs, leftMs, config.keepAliveMs);
       const updated = await writeRefreshedTokens(t.tx, now(), claim, {
         sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
         generation,
