@@ -305,6 +305,39 @@ describe("failure classes", () => {
     expect(p.as.tokenCalls() - calls).toBe(2);
   });
 
+  it("invalid_grant after losing the race to a reconnect is not a failure: the new grant stands, ACTIVE, never NEEDS_REAUTH", async () => {
+    const p = await providerFor({ rotateRefreshTokens: true });
+    const id = await connect(p, "race");
+    const before = await connectionOf(id);
+    const old = p.as.refreshTokens.at(-1)!;
+    // The refresh's call is held at the provider's door while the same account is connected again, which replaces
+    // the grant and revokes the refresh token the call carries: let through, it is answered invalid_grant.
+    let release!: () => void;
+    p.as.pushFault({ kind: "hold", until: new Promise<void>((r) => (release = r)) });
+    const calls = p.as.tokenCalls();
+    const refreshing = acme.admin.connections.refreshConnection({ id });
+    await eventually(
+      () => p.as.tokenCalls(),
+      (n) => n > calls,
+    );
+    expect(await connect(p, "race")).toBe(id);
+    await eventually(
+      () => p.as.isActive(old),
+      (active) => !active,
+    );
+    const errors = p.as.events.filter((e) => e.name === "grant.error").length;
+    release();
+    const after = (await refreshing).connection!;
+    expect(p.as.events.filter((e) => e.name === "grant.error").slice(errors)).toEqual([
+      expect.objectContaining({ detail: expect.stringContaining("invalid_grant") }),
+    ]);
+    expect(after).toMatchObject({ status: ConnectionStatus.ACTIVE, generation: before.generation + 1n });
+    expect(await p.as.isActive(p.as.refreshTokens.at(-1)!)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(statusesOf(p.id)).toEqual([ConnectionStatus.ACTIVE]);
+    expect((await connectionOf(id)).status).toBe(ConnectionStatus.ACTIVE);
+  });
+
   it("a provider back from an outage is not stormed: 12 connections due at once, never more than 5 token calls open", async () => {
     const p = await providerFor({ rotateRefreshTokens: false });
     const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => connect(p, `storm-${i}`)));

@@ -102,7 +102,9 @@ export type TokenFault =
   /** Passed on to the server, which acts on it; then the connection is cut instead of answering. */
   | { kind: "drop-after-commit" }
   /** Passed on; the JSON answer is rewritten: fields dropped, fields added or replaced. */
-  | { kind: "rewrite"; drop?: string[]; add?: Record<string, unknown> };
+  | { kind: "rewrite"; drop?: string[]; add?: Record<string, unknown> }
+  /** Held before the server sees it, passed on once `until` settles: what it finds then decides its answer. */
+  | { kind: "hold"; until: Promise<unknown> };
 
 export interface LoopbackOptions {
   redirectUris: string[];
@@ -212,7 +214,7 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
       const fault = faults.shift() ?? (shim.answerDelayMs > 0 ? { kind: "delay", ms: shim.answerDelayMs } : undefined);
       if (fault && (fault.kind === "status" || fault.kind === "drop" || fault.kind === "redirect"))
         return answerFault(req, res, fault);
-      if (fault) alterAnswer(res, fault);
+      if (fault && fault.kind !== "hold") alterAnswer(res, fault);
       const onRefreshToken = (token: string) => {
         refreshTokens.push(token);
         const account = answeredFor.get(res);
@@ -224,6 +226,7 @@ export async function startLoopbackAuthorizationServer(options: LoopbackOptions)
         if (!hold) return send();
         hold({ account: account!, clientPort: req.socket.remotePort ?? 0, release: send });
       });
+      if (fault?.kind === "hold") return void fault.until.finally(() => handle(req, res));
     }
     handle(req, res);
   });

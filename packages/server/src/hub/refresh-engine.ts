@@ -24,6 +24,7 @@ import {
   type RefreshClaim,
 } from "../store/connection-refresh.js";
 import { findConnection, type ConnectionRow } from "../store/connections.js";
+import { createTenantBatches } from "../store/tenant-batches.js";
 import type { Database } from "../store/schema.js";
 import { systemScope, withPlatform, withTenant, type TenantTx } from "../store/with-tenant.js";
 import type { CredentialVault } from "../vault/credentials.js";
@@ -223,6 +224,8 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     Math.random() * Math.min(config.backoffCapMs, config.backoffBaseMs * 2 ** Math.max(0, failures - 1));
 
   const inTenant = <T>(tenantId: string, fn: (t: TenantTx) => Promise<T>) => withTenant(db, systemScope(tenantId, JOB), fn);
+  /** Answered refreshes of one tenant committed together (store/tenant-batches.ts). */
+  const commits = createTenantBatches(db, JOB);
 
   const tokensOf = async (t: TenantTx, row: ConnectionRow): Promise<SealedTokenSet | undefined> =>
     row.sealed_tokens
@@ -368,7 +371,9 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
   ): Promise<RefreshOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await commitTokens(claim, before, provider, previous, answer);
+        // With the tenant's other answered refreshes first (one revision lock and flush for all); alone if retried.
+        const work = (t: TenantTx) => commitTokens(t, claim, before, provider, previous, answer);
+        return await (attempt === 1 ? commits.run(claim.tenantId, work) : commits.alone(claim.tenantId, work));
       } catch (err) {
         const cause = String(err);
         if (attempt >= COMMIT_ATTEMPTS) {
@@ -404,6 +409,7 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
 
   /** The new token set, first: committed only under the claim, with the credential runtimes receive. */
   async function commitTokens(
+    t: TenantTx,
     claim: RefreshClaim,
     before: ConnectionRow,
     provider: OAuthProvider,
@@ -411,45 +417,43 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
     answer: TokenAnswer,
   ): Promise<RefreshOutcome> {
     const set = tokenSetOf(provider, answer);
-    return inTenant(claim.tenantId, async (t) => {
-      const row = await lockClaimedConnection(t.tx, claim);
-      if (!row) return fencedOff(t, claim, before);
-      const generation = row.generation + 1;
-      const sealed: SealedTokenSet = {
-        access_token: set.accessToken,
-        // A response without a refresh token keeps the previous one (RFC 6749 §6).
-        refresh_token: set.refreshToken ?? previous.refresh_token,
-        token_type: set.tokenType,
-      };
-      const lifetimeMs = set.lifetimeSeconds * 1000;
-      // What is left of it now, this statement's now being the base of the expiry written.
-      const leftMs = Math.max(0, set.expiresAt.getTime() - Date.now());
-      const nextMs = refreshInMs(lifetimeMs, leftMs, config.keepAliveMs);
-      const updated = await writeRefreshedTokens(t.tx, now(), claim, {
-        sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
-        generation,
-        expiresInMs: leftMs,
-        nextRefreshInMs: nextMs,
-        scopes: set.scopes,
-        metadata: { ...row.metadata, ...set.metadata },
-        actor: JOB,
-      });
-      await publishConnectionCredential(vault, t, updated, sealed, deps.publicUrl());
-      t.afterCommit(() => wakeups.at(nextMs));
-      // How late against its schedule, and where the time went: the figures a refresh that came too late is read by.
-      t.afterCommit(() =>
-        log.debug("connection refreshed", {
-          tenant: claim.tenantId,
-          connection: claim.id,
-          generation,
-          due_at: claim.dueAt?.toISOString() ?? "",
-          sent_at: new Date(answer.sentAtMs).toISOString(),
-          answered_ms: answer.receivedAtMs - answer.sentAtMs,
-          left_ms: Math.round(leftMs),
-        }),
-      );
-      return { row: updated, refreshed: true };
+    const row = await lockClaimedConnection(t.tx, claim);
+    if (!row) return fencedOff(t, claim, before);
+    const generation = row.generation + 1;
+    const sealed: SealedTokenSet = {
+      access_token: set.accessToken,
+      // A response without a refresh token keeps the previous one (RFC 6749 §6).
+      refresh_token: set.refreshToken ?? previous.refresh_token,
+      token_type: set.tokenType,
+    };
+    const lifetimeMs = set.lifetimeSeconds * 1000;
+    // What is left of it now, this statement's now being the base of the expiry written.
+    const leftMs = Math.max(0, set.expiresAt.getTime() - Date.now());
+    const nextMs = refreshInMs(lifetimeMs, leftMs, config.keepAliveMs);
+    const updated = await writeRefreshedTokens(t.tx, now(), claim, {
+      sealedTokens: sealTokenSet(await keys.dataKey(t.tx, t.tenantId), t.tenantId, row.id, generation, sealed),
+      generation,
+      expiresInMs: leftMs,
+      nextRefreshInMs: nextMs,
+      scopes: set.scopes,
+      metadata: { ...row.metadata, ...set.metadata },
+      actor: JOB,
     });
+    await publishConnectionCredential(vault, t, updated, sealed, deps.publicUrl());
+    t.afterCommit(() => wakeups.at(nextMs));
+    // How late against its schedule, and where the time went: the figures a refresh that came too late is read by.
+    t.afterCommit(() =>
+      log.debug("connection refreshed", {
+        tenant: claim.tenantId,
+        connection: claim.id,
+        generation,
+        due_at: claim.dueAt?.toISOString() ?? "",
+        sent_at: new Date(answer.sentAtMs).toISOString(),
+        answered_ms: answer.receivedAtMs - answer.sentAtMs,
+        left_ms: Math.round(leftMs),
+      }),
+    );
+    return { row: updated, refreshed: true };
   }
 
   /** A transient failure: back off, DEGRADED or STALE, never NEEDS_REAUTH. */
