@@ -27,13 +27,6 @@ import { DEAD_HOLDER_TAKEOVER_MS, HUB_ENGINE_ENV, TOKEN_TTL_S, WINDOW_MS } from 
 
 const SECONDS = Number(process.env.ENGINE_HUB_PROOF_SECONDS ?? 60);
 const CONNECTIONS = Number(process.env.ENGINE_HUB_PROOF_CONNECTIONS ?? 50);
-/**
- * The least a token delivered on a RESUMED stream (a runtime's catch-up after its replica died) must have left;
- * default W/2, the issue's oracle. A catch-up sends the token stored at that moment, which the hub refreshes W to
- * W + 20 % before the provider's expiry (known to the second from its Date header): it leaves its last W/2 only when
- * a refresh is late by more than W/2. A developer may relax it to look past that on a loaded machine.
- */
-const RESUMED_MIN_LEFT_MS = Number(process.env.ENGINE_HUB_PROOF_RESUMED_MIN_LEFT_MS ?? NaN);
 /** Connections of the SIGKILL run (default: as many as the other). */
 const KILL_CONNECTIONS = Number(process.env.ENGINE_HUB_PROOF_KILL_CONNECTIONS ?? CONNECTIONS);
 const KILL_EVERY_S = Number(process.env.ENGINE_HUB_PROOF_KILL_EVERY_S ?? 10);
@@ -163,8 +156,9 @@ async function expectEveryDeliveryFresh(deliveries: TokenDelivery[], auth: Loopb
     const left = expiry - d.receivedAt;
     const side = d.catchUp ? "resumed" : "pushed";
     least[side] = Math.min(least[side], left);
-    const needed = d.catchUp && RESUMED_MIN_LEFT_MS >= 0 ? RESUMED_MIN_LEFT_MS : WINDOW_MS / 2;
-    if (left < needed) problems.push(`${name}: ${left} ms left at receipt by the provider's clock`);
+    // A resumed stream's catch-up sends the token stored then, which the hub refreshed W to W + 20 % before the
+    // provider's expiry: it holds W/2 too, unless a refresh came later than W/2 past its due time.
+    if (left < WINDOW_MS / 2) problems.push(`${name}: ${left} ms left at receipt by the provider's clock`);
     // The expiry the credential states is the provider's, to within expires_in's whole seconds.
     if (Math.abs(expiry - d.expiresAt) > 1500) problems.push(`${name}: expires_at differs from the provider's expiry`);
   }
