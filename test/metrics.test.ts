@@ -156,6 +156,17 @@ describe("metrics on the public port, behind a token", () => {
     }
   });
 
+  it("counts the statements sent to the database: an RPC that reads it adds to the count", async () => {
+    const statements = async () =>
+      (await scrape(`${server.url}/metrics`)).samples.find((s) => s.name === "engine_cloud_db_statements_total")?.value;
+    const idle = await statements();
+    expect(idle).toBeGreaterThan(0);
+    await tenant.admin.projects.listProjects({});
+    const after = await statements();
+    expect(after! - idle!).toBeGreaterThanOrEqual(2);
+    expect(after! - idle!).toBeLessThan(50);
+  });
+
   it.runIf(onPostgres)("reports the database pool's use", async () => {
     const { samples } = await scrape(`${server.url}/metrics`);
     expect(samples.some((s) => s.name === "engine_cloud_db_pool_connections" && s.labels.state === "idle")).toBe(true);

@@ -169,7 +169,10 @@ export interface AppSeams {
 export async function createApp(config: Config, log: Logger, seams: AppSeams = {}): Promise<App> {
   const storage = await openDatabase(config, log);
   const metrics = createServerMetrics();
-  metrics.watchPool(() => storage.poolStats());
+  metrics.watchPool(
+    () => storage.poolStats(),
+    () => storage.statements(),
+  );
   const recorder = { log, metrics };
   const cleanup: Array<() => Promise<void> | void> = [() => storage.close()];
   try {

@@ -38,8 +38,8 @@ export interface ServerMetrics {
   readonly hubRefreshes: Counter<"outcome">;
   /** Seam for the audit log: one `auditWrites.inc({ outcome })` per event, outcome "written" or "failed". */
   readonly auditWrites: Counter<"outcome">;
-  /** Reports the database pool's use at scrape time (store/open-database.ts `poolStats`). */
-  watchPool(stats: () => PoolStats | undefined): void;
+  /** Reports the database's use at scrape time (store/open-database.ts `poolStats`, `statements`). */
+  watchPool(stats: () => PoolStats | undefined, statements?: () => number): void;
 }
 
 export interface PoolStats {
@@ -73,6 +73,18 @@ export function createServerMetrics(): ServerMetrics {
   }).set({ version: SERVER_VERSION }, 1);
 
   let poolStats: () => PoolStats | undefined = () => undefined;
+  let statements: () => number = () => 0;
+  let statementsSeen = 0;
+  new Counter({
+    name: "engine_cloud_db_statements_total",
+    help: "Statements sent to the database (transaction control included), counted where they are sent.",
+    registers,
+    collect() {
+      const n = statements();
+      this.inc(Math.max(0, n - statementsSeen));
+      statementsSeen = n;
+    },
+  });
   new Gauge({
     name: "engine_cloud_db_pool_connections",
     help: "PostgreSQL pool connections by state (in_use, idle); absent on the embedded database.",
@@ -162,8 +174,9 @@ export function createServerMetrics(): ServerMetrics {
       labelNames: ["outcome"],
       registers,
     }),
-    watchPool(stats) {
+    watchPool(stats, sent) {
       poolStats = stats;
+      if (sent) statements = sent;
     },
   };
 }

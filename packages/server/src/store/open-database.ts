@@ -7,7 +7,7 @@ import { statementNameOf } from "./compiled-once.js";
 import { openEmbeddedPGlite, type EmbeddedDatabase } from "./embedded-database.js";
 import { restrictTreeToOwner } from "./owner-only-modes.js";
 import type { Database } from "./schema.js";
-import { PGliteDialect } from "./pglite-dialect.js";
+import { PGliteDialect, type StatementCount } from "./pglite-dialect.js";
 import { openPGliteInWorker } from "./pglite-in-worker.js";
 
 /** How the embedded database (PGlite, used without DATABASE_URL) runs. */
@@ -64,6 +64,8 @@ export interface Storage {
   ping(): Promise<void>;
   /** The PostgreSQL pool's use now (for metrics); undefined on the embedded database (one connection). */
   poolStats(): { total: number; idle: number; waiting: number } | undefined;
+  /** Statements this store has sent to the database so far (transaction control included), for metrics. */
+  statements(): number;
   close(): Promise<void>;
 }
 
@@ -101,6 +103,8 @@ export async function openDatabase(options: OpenDatabaseOptions, log?: Logger): 
 interface ClientLimits {
   /** A statement with no answer at all after this long drops its connection (0: never). */
   unansweredMs?: number;
+  /** Counts each statement sent on the connection. */
+  sent?: StatementCount;
 }
 
 /**
@@ -118,12 +122,14 @@ interface ClientLimits {
  */
 class DatabaseClient extends pg.Client {
   readonly #unansweredMs: number;
+  readonly #sent: StatementCount;
   /** Why this connection was dropped: what later statements (a ROLLBACK after it) fail with too. */
   #dropped?: Error;
 
   constructor(config: pg.ClientConfig & ClientLimits = {}) {
     super(config);
     this.#unansweredMs = config.unansweredMs ?? 0;
+    this.#sent = config.sent ?? { n: 0 };
     // A socket failure while a caller holds the connection reaches that caller's
     // query as its error; without a listener the event would end the process.
     this.on("error", () => {});
@@ -135,6 +141,7 @@ class DatabaseClient extends pg.Client {
       typeof config === "string" && Array.isArray(values) && callback === undefined ? statementNameOf(config) : undefined;
     const args = name ? [{ name, text: config, values }] : [config, values, callback];
     if (this.#dropped && callback === undefined) return Promise.reject(this.#dropped);
+    this.#sent.n++;
     const result = Reflect.apply(pg.Client.prototype.query, this, args);
     if (this.#unansweredMs <= 0 || !(result instanceof Promise)) return result;
     const timer = setTimeout(() => {
@@ -164,18 +171,26 @@ function openPostgresPool(
   url: string,
   poolSize: number,
   timeouts: DatabaseTimeouts | undefined,
-): { db: Kysely<Database>; pool: pg.Pool } {
+): { db: Kysely<Database>; pool: pg.Pool; sent: StatementCount } {
   // bigint columns (revisions) fit in a double for any realistic lifetime.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
   };
   // connectionTimeoutMillis bounds both a new connection and the wait for a free one.
-  const pool = new pg.Pool({ ...clientConfig(url, timeouts, types), max: poolSize, Client: DatabaseClient });
+  // pg-pool hands its whole config to each client it makes: the count is the pool's, shared by its connections.
+  const sent: StatementCount = { n: 0 };
+  const config: pg.PoolConfig & ClientLimits = {
+    ...clientConfig(url, timeouts, types),
+    sent,
+    max: poolSize,
+    Client: DatabaseClient,
+  };
+  const pool = new pg.Pool(config);
   pool.on("error", () => {
     // An idle client died (server restart); the pool replaces it on next use.
   });
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool, sent };
 }
 
 /**
@@ -187,7 +202,7 @@ function instantTimeouts(timeouts: DatabaseTimeouts | undefined): DatabaseTimeou
 }
 
 async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTimeouts | undefined): Promise<Storage> {
-  const { db, pool } = openPostgresPool(url, poolSize, timeouts);
+  const { db, pool, sent } = openPostgresPool(url, poolSize, timeouts);
   // One connection of its own, kept open between pings and replaced once it ends.
   let pinger: pg.Client | undefined;
   return {
@@ -206,6 +221,7 @@ async function openPostgres(url: string, poolSize: number, timeouts: DatabaseTim
       await c.query("SELECT 1");
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    statements: () => sent.n,
     subscribe: (channel, handlers) => subscribePostgres(url, timeouts, channel, handlers),
     async withoutStatementTimeout(fn) {
       if (!timeouts) return fn(db);
@@ -314,13 +330,15 @@ async function openPGlite(dataDir: string, embedded: EmbeddedConfig, log?: Logge
   log?.info("embedded database", { data_dir: dataDir, fsync: embedded.fsync, thread: embedded.thread });
   const pglite: EmbeddedDatabase =
     embedded.thread === "worker" ? await openPGliteInWorker(pgdata, embedded) : await openEmbeddedPGlite(pgdata, embedded);
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const dialect = new PGliteDialect(pglite);
+  const db = new Kysely<Database>({ dialect });
   return {
     kind: "pglite",
     db,
     withoutStatementTimeout: (fn) => fn(db),
     ping: async () => {},
     poolStats: () => undefined,
+    statements: () => dialect.sent.n,
     async subscribe(channel, handlers) {
       const unlisten = await pglite.listen(channel, handlers.onPayload);
       handlers.onConnected(true);

@@ -28,10 +28,19 @@ class SerialLock {
   }
 }
 
+/** Statements sent to a database, counted where they are sent (the `engine_cloud_db_statements_total` metric). */
+export interface StatementCount {
+  n: number;
+}
+
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly db: EmbeddedDatabase) {}
+  constructor(
+    private readonly db: EmbeddedDatabase,
+    private readonly sent: StatementCount,
+  ) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    this.sent.n++;
     // Without parameters use the simple protocol, as node-postgres does, so a
     // migration script of many statements runs the same on both backends.
     const result =
@@ -55,8 +64,8 @@ class PGliteDriver implements Driver {
   readonly #connection: PGliteConnection;
   readonly #releases = new WeakMap<DatabaseConnection, () => void>();
 
-  constructor(private readonly db: EmbeddedDatabase) {
-    this.#connection = new PGliteConnection(db);
+  constructor(db: EmbeddedDatabase, sent: StatementCount) {
+    this.#connection = new PGliteConnection(db, sent);
   }
 
   async init(): Promise<void> {}
@@ -90,12 +99,16 @@ class PGliteDriver implements Driver {
 }
 
 export class PGliteDialect implements Dialect {
-  constructor(private readonly db: EmbeddedDatabase) {}
+  constructor(
+    private readonly db: EmbeddedDatabase,
+    /** Counted here; the caller reads it. */
+    readonly sent: StatementCount = { n: 0 },
+  ) {}
   createAdapter() {
     return new PostgresAdapter();
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.db);
+    return new PGliteDriver(this.db, this.sent);
   }
   createIntrospector(db: Kysely<unknown>) {
     return new PostgresIntrospector(db);
