@@ -267,8 +267,12 @@ export function createRefreshEngine(deps: RefreshEngineDeps) {
       const row = await lockClaimedConnection(t.tx, claim);
       if (!row) return undefined;
       const tokens = await tokensOf(t, row);
-      const provider = await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
       const own = await ownOAuthApp(t.tx, keys, deps.catalog, t.tenantId, claim.provider).catch(appError);
+      // The app read names the provider (a custom one is defined by it); without one, the catalog's or none.
+      const provider =
+        own && !(own instanceof Error)
+          ? own.provider
+          : await providerFor(deps.catalog, t.tx, t.tenantId, row.provider).catch(() => undefined);
       const marked = Boolean(tokens?.refresh_token && provider && own && !(own instanceof Error));
       if (marked) await markRefreshAttempt(t.tx, now(), claim, randomUUID());
       return { row, tokens, provider, own, marked };

@@ -1,20 +1,11 @@
 import type { Kysely } from "kysely";
 import type { Database } from "./schema.js";
-import { systemScope, withTenant, type AuditRecord } from "./with-tenant.js";
 import type { SystemJob } from "./actor.js";
+import { createTenantBatches } from "./tenant-batches.js";
+import type { AuditRecord } from "./with-tenant.js";
 
 /** Records of one chain written in one transaction at most: a long batch holds the chain's head lock longer. */
 const MAX_BATCH = 500;
-
-interface Waiting {
-  record: AuditRecord;
-  done(err?: unknown): void;
-}
-
-interface ChainQueue {
-  waiting: Waiting[];
-  draining: boolean;
-}
 
 export interface AuditBatches {
   /**
@@ -32,47 +23,14 @@ export interface AuditBatches {
  * 5,000 streams' heartbeats cost a handful of transactions, not 5,000. Each
  * batch is one system transaction (actor `job`) whose records name their own
  * actor and request; one tenant's batches run one at a time (they would queue
- * on the chain's head lock anyway), different tenants' side by side.
+ * on the chain's head lock anyway), different tenants' side by side — the
+ * tenant's group commit (tenant-batches.ts), whose works only record.
  */
 export function createAuditBatches(db: Kysely<Database>, job: SystemJob): AuditBatches {
-  const chains = new Map<string, ChainQueue>();
-  const running = new Set<Promise<void>>();
-
-  const drainChain = async (tenantId: string, q: ChainQueue) => {
-    // One turn's records join the first batch: every stream a heartbeat reached, or a shared catch-up served.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (q.waiting.length > 0) {
-      const batch = q.waiting.splice(0, MAX_BATCH);
-      try {
-        await withTenant(db, systemScope(tenantId, job), async (t) => {
-          for (const w of batch) t.audit.record(w.record);
-        });
-        for (const w of batch) w.done();
-      } catch (err) {
-        for (const w of batch) w.done(err);
-      }
-    }
-    q.draining = false;
-    if (q.waiting.length === 0) chains.delete(tenantId);
-  };
-
+  const batches = createTenantBatches(db, job, { maxBatch: MAX_BATCH });
   return {
-    record(tenantId, record) {
-      const q = chains.get(tenantId) ?? { waiting: [], draining: false };
-      chains.set(tenantId, q);
-      const written = new Promise<void>((resolve, reject) =>
-        q.waiting.push({ record, done: (err) => (err === undefined ? resolve() : reject(err)) }),
-      );
-      if (!q.draining) {
-        q.draining = true;
-        const run = drainChain(tenantId, q);
-        running.add(run);
-        void run.finally(() => running.delete(run));
-      }
-      return written;
-    },
-    async drain() {
-      while (running.size > 0) await Promise.allSettled([...running]);
-    },
+    // A work that only records cannot throw: a failed batch is the audit writer's (or the commit's) error, for all.
+    record: (tenantId, record) => batches.run(tenantId, async (t) => t.audit.record(record)),
+    drain: () => batches.drain(),
   };
 }

@@ -3,7 +3,7 @@ import type { SystemJob } from "./actor.js";
 import type { Database } from "./schema.js";
 import { systemScope, withTenant, type TenantTx } from "./with-tenant.js";
 
-/** Works of one tenant run in one transaction at most: a long batch holds the tenant's revision row longer. */
+/** Works of one tenant run in one transaction at most, by default: a long batch holds the tenant's revision row longer. */
 const MAX_BATCH = 64;
 
 interface Queued {
@@ -15,11 +15,11 @@ export interface TenantBatches {
   /**
    * Runs `work` in a system transaction of the tenant shared with the works
    * queued beside it; resolves with its value once that transaction
-   * committed. If any work of the batch throws, or the commit fails, nothing
-   * of the batch is kept and every work of it rejects (the one that threw
-   * with its own error, the others with `BatchAborted`): a caller that
-   * retries should retry alone (`alone`), so one bad work cannot sink its
-   * neighbours twice.
+   * committed. If a work of the batch throws, nothing of the batch is kept:
+   * that work rejects with its own error, the others with `BatchAborted` (a
+   * caller that retries should retry alone, `alone`, so one bad work cannot
+   * sink its neighbours twice). If the transaction itself fails (its audit
+   * records refused, the commit), every work rejects with that error.
    */
   run<T>(tenantId: string, work: (t: TenantTx) => Promise<T>): Promise<T>;
   /** The same work in a transaction of its own. */
@@ -49,7 +49,11 @@ export class BatchAborted extends Error {
  * after-commit hooks run once the batch committed, never for a batch that
  * was rolled back (with-tenant.ts).
  */
-export function createTenantBatches(db: Kysely<Database>, job: SystemJob): TenantBatches {
+export function createTenantBatches(
+  db: Kysely<Database>,
+  job: SystemJob,
+  { maxBatch = MAX_BATCH }: { maxBatch?: number } = {},
+): TenantBatches {
   const queues = new Map<string, Queued[]>();
   const running = new Set<Promise<void>>();
   const inTenant = <T>(tenantId: string, fn: (t: TenantTx) => Promise<T>) => withTenant(db, systemScope(tenantId, job), fn);
@@ -58,7 +62,7 @@ export function createTenantBatches(db: Kysely<Database>, job: SystemJob): Tenan
     // What one turn of the event loop queued joins the first batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (queue.length > 0) {
-      const batch = queue.splice(0, MAX_BATCH);
+      const batch = queue.splice(0, maxBatch);
       const values: unknown[] = [];
       let failed: { index: number; err: unknown } | undefined;
       try {
@@ -75,7 +79,7 @@ export function createTenantBatches(db: Kysely<Database>, job: SystemJob): Tenan
         for (const [i, q] of batch.entries()) q.settle({ ok: true, value: values[i] });
       } catch (err) {
         for (const [i, q] of batch.entries())
-          q.settle({ ok: false, err: i === failed?.index ? failed.err : new BatchAborted(err) });
+          q.settle({ ok: false, err: !failed ? err : i === failed.index ? failed.err : new BatchAborted(err) });
       }
     }
     queues.delete(tenantId);
